@@ -1,0 +1,191 @@
+/**
+ * Reading the kernel's view of a server from /proc (Linux only): listening-socket queues, process
+ * trees, CPU time, memory and file descriptors. Tests, the benchmark and the backlog experiment
+ * all observe the labs through this one module, so they agree on what they see.
+ */
+
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+
+/** Clock ticks per second for /proc/PID/stat times; 100 on every mainstream Linux build. */
+const CLOCK_TICKS = 100;
+const PAGE_SIZE = 4096;
+
+export interface ListenQueue {
+  /** Connections that finished the handshake and wait for accept() (Recv-Q in `ss -ltn`). */
+  readonly acceptQueueDepth: number;
+  /** The effective backlog: min(listen(2) argument, somaxconn) (Send-Q in `ss -ltn`). */
+  readonly backlog: number;
+}
+
+/**
+ * The accept queue of the socket listening on `port`, or undefined if none listens. For a LISTEN
+ * socket the kernel reports the current accept-queue length as rx_queue and the backlog as
+ * tx_queue in /proc/net/tcp; `ss -ltn` prints the same two numbers as Recv-Q and Send-Q.
+ */
+export function listenQueue(port: number): ListenQueue | undefined {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(table, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      const local = fields[1];
+      if (!local || fields[3] !== '0A' || !local.endsWith(`:${hexPort}`)) continue;
+      const [tx, rx] = (fields[4] ?? '0:0').split(':');
+      return { acceptQueueDepth: parseInt(rx ?? '0', 16), backlog: parseInt(tx ?? '0', 16) };
+    }
+  }
+  return undefined;
+}
+
+/** TCP states of the sockets connecting to `port` from this machine, counted (e.g. SYN_SENT: 2). */
+export function clientStates(port: number): Record<string, number> {
+  const names: Record<string, string> = {
+    '01': 'ESTABLISHED', '02': 'SYN_SENT', '03': 'SYN_RECV', '04': 'FIN_WAIT1', '05': 'FIN_WAIT2',
+    '06': 'TIME_WAIT', '07': 'CLOSE', '08': 'CLOSE_WAIT', '09': 'LAST_ACK', '0A': 'LISTEN', '0B': 'CLOSING',
+  };
+  const hexPort = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  const counts: Record<string, number> = {};
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try {
+      text = readFileSync(table, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      if (fields[2]?.endsWith(hexPort)) {
+        const state = names[fields[3] ?? ''] ?? fields[3] ?? '?';
+        counts[state] = (counts[state] ?? 0) + 1;
+      }
+    }
+  }
+  return counts;
+}
+
+interface Stat {
+  readonly ppid: number;
+  readonly state: string;
+  /** user + system CPU of the process itself, in ms. */
+  readonly cpuMs: number;
+  readonly rssBytes: number;
+  readonly threads: number;
+}
+
+export function stat(pid: number): Stat | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // The command name is in parentheses and may itself contain spaces or parentheses.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  const num = (index: number) => Number(fields[index - 3]);
+  return {
+    state: fields[0] ?? '?',
+    ppid: num(4),
+    cpuMs: ((num(14) + num(15)) * 1000) / CLOCK_TICKS,
+    threads: num(20),
+    rssBytes: num(24) * PAGE_SIZE,
+  };
+}
+
+/** Direct children of `pid`, zombies included (state Z), found by scanning /proc. */
+export function childPids(pid: number): number[] {
+  const children: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const info = stat(Number(entry));
+    if (info?.ppid === pid) children.push(Number(entry));
+  }
+  return children;
+}
+
+/** `pid` and all its descendants. */
+export function processTree(pid: number): number[] {
+  const all = [pid];
+  for (let i = 0; i < all.length; i++) all.push(...childPids(all[i]!));
+  return all;
+}
+
+export interface TreeUsage {
+  readonly processes: number;
+  readonly cpuMs: number;
+  readonly rssBytes: number;
+  readonly fds: number;
+  readonly threads: number;
+}
+
+/**
+ * Sums CPU, RSS, fds and threads over a live process tree. CPU of children that already exited
+ * is not included (the kernel only folds it into the parent's cutime when the parent reaps them).
+ */
+export function treeUsage(pid: number): TreeUsage {
+  let cpuMs = 0;
+  let rssBytes = 0;
+  let fds = 0;
+  let threads = 0;
+  const pids = processTree(pid);
+  for (const p of pids) {
+    const info = stat(p);
+    if (!info) continue;
+    cpuMs += info.cpuMs + (p === pid ? childrenCpuMs(pid) : 0);
+    rssBytes += info.rssBytes;
+    threads += info.threads;
+    fds += openFds(p);
+  }
+  return { processes: pids.length, cpuMs, rssBytes, fds, threads };
+}
+
+/** CPU time of `pid`'s children that have exited and been reaped (cutime + cstime). */
+export function childrenCpuMs(pid: number): number {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[16 - 3]) + Number(fields[17 - 3])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return 0;
+  }
+}
+
+export function openFds(pid: number): number {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return 0;
+  }
+}
+
+/** What each of `pid`'s descriptors points at, e.g. "socket:[1234]"; for leak diagnostics. */
+export function fdTargets(pid: number): string[] {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).map((fd) => {
+      try {
+        return readlinkSync(`/proc/${pid}/fd/${fd}`);
+      } catch {
+        return '?';
+      }
+    });
+  } catch {
+    return [];
+  }
+}
+
+/** The kernel's listen-overflow counters from /proc/net/netstat (TcpExt). */
+export function listenDrops(): { listenOverflows: number; listenDrops: number } {
+  const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n');
+  for (let i = 0; i + 1 < lines.length; i += 2) {
+    const names = lines[i]!.split(/\s+/);
+    const values = lines[i + 1]!.split(/\s+/);
+    if (names[0] !== 'TcpExt:') continue;
+    const get = (name: string) => Number(values[names.indexOf(name)] ?? 0);
+    return { listenOverflows: get('ListenOverflows'), listenDrops: get('ListenDrops') };
+  }
+  return { listenOverflows: 0, listenDrops: 0 };
+}

@@ -1,0 +1,188 @@
+/**
+ * The command line every lab shares: flags, validation, the listening line, and signals.
+ *
+ * A lab's `main.ts` only names its lab and calls `runLab`, so the flags, their defaults and the
+ * shutdown behaviour are the same in every lab by construction.
+ */
+
+import os from 'node:os';
+import yargs, { type Options } from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { EXIT_USAGE, UserError } from './errors.js';
+import type { Lab, RunningServer, ServerOptions } from './lab.js';
+import { createLogger } from './log.js';
+import { PROTOCOLS, type ProtocolName } from './protocol.js';
+import { workSpec } from './work.js';
+
+const MiB = 1024 * 1024;
+
+/** The defaults, each with its reason. Tests and benchmarks override them; users rarely need to. */
+export const DEFAULTS = {
+  host: '127.0.0.1', // an echo service reflects whatever it is sent: never expose one by accident
+  port: 8080,
+  backlog: 511, // what Node's net.Server passes to listen(2), so every lab starts from the same queue
+  protocol: 'echo' as ProtocolName,
+  workUs: 0,
+  shutdownTimeout: 5, // s: long enough for an in-flight echo, short enough for Ctrl-C to feel prompt
+  maxConns: 1000, // far beyond a classroom, far below the default fd limit
+  maxPending: 4 * MiB, // bytes: a few reads' worth per client; the server stops reading long before
+  idleTimeout: 300, // s: an nc session left alone while you read the README survives it
+  maxLifetime: 3600, // s: bounds a client that trickles a byte just often enough to never be idle
+  headerTimeout: 10, // s: a request head is a few hundred bytes; slower than this is an attack
+  maxHeaderBytes: 16 * 1024, // Node's own http default
+  maxBodyBytes: 1 * MiB, // each request body is held whole to be echoed: keep it small
+} as const;
+
+const commonOptions = {
+  host: { type: 'string', default: DEFAULTS.host, describe: 'address to bind' },
+  port: { type: 'number', default: DEFAULTS.port, describe: 'TCP port (0 picks a free one)' },
+  backlog: { type: 'number', default: DEFAULTS.backlog, describe: 'listen(2) backlog; the kernel caps it at net.core.somaxconn' },
+  protocol: { type: 'string', choices: PROTOCOLS, default: DEFAULTS.protocol, describe: 'echo: RFC 862 bytes; http: HTTP/1.1 echo for load tools' },
+  'work-us': { type: 'number', default: DEFAULTS.workUs, describe: 'CPU work per request (http) or per received chunk (echo), in µs' },
+  quiet: { type: 'boolean', default: false, describe: 'do not log each client connect and disconnect' },
+  'shutdown-timeout': { type: 'number', default: DEFAULTS.shutdownTimeout, describe: 'seconds open connections get to finish after SIGINT/SIGTERM' },
+  'max-conns': { type: 'number', default: DEFAULTS.maxConns, describe: 'most clients served at once; more are closed on accept' },
+  'max-pending': { type: 'number', default: DEFAULTS.maxPending, describe: 'bytes of unsent replies one client may have before it is closed' },
+  'idle-timeout': { type: 'number', default: DEFAULTS.idleTimeout, describe: 'seconds without a byte moving before a client is closed' },
+  'max-lifetime': { type: 'number', default: DEFAULTS.maxLifetime, describe: 'seconds after which any client is closed' },
+  'header-timeout': { type: 'number', default: DEFAULTS.headerTimeout, describe: 'http: seconds a request head may take to arrive' },
+  'max-header-bytes': { type: 'number', default: DEFAULTS.maxHeaderBytes, describe: 'http: largest request head (431 beyond)' },
+  'max-body-bytes': { type: 'number', default: DEFAULTS.maxBodyBytes, describe: 'http: largest request body (413 beyond)' },
+} satisfies Record<string, Options>;
+
+type Argv = Record<string, unknown>;
+
+/** Extra flags a lab adds to the common ones, and how they reach its start function. */
+export interface LabFlags<Extra extends object> {
+  readonly options: Record<string, Options>;
+  check?(argv: Argv): string | undefined;
+  pick(argv: Argv): Extra;
+}
+
+export function runLab<Extra extends object>(lab: Lab<Extra>, flags?: LabFlags<Extra>): void {
+  main(lab, flags).catch((error: unknown) => {
+    if (error instanceof UserError) {
+      console.error(`${lab.id}: ${error.message}`);
+      process.exit(EXIT_USAGE);
+    }
+    throw error;
+  });
+}
+
+async function main<Extra extends object>(lab: Lab<Extra>, flags?: LabFlags<Extra>): Promise<void> {
+  const argv = parseArgs(lab, hideBin(process.argv), flags);
+  const log = createLogger(lab.id, argv.quiet as boolean);
+  const options = { ...toServerOptions(argv, log), ...(flags?.pick(argv) ?? ({} as Extra)) };
+  const server = await lab.start(options);
+  log.info(`listening on ${server.address.host}:${server.address.port} (model: ${lab.model}; pid ${process.pid})`);
+  handleSignals(server, options);
+}
+
+export function parseArgs(lab: Lab<never> | { id: string }, args: string[], flags?: LabFlags<object>): Argv {
+  const parser = yargs(args)
+    .scriptName(`node dist/labs/${lab.id}/main.js`)
+    .usage(`$0 [options]\n\nRuns the ${lab.id} echo server in the foreground. Stop it with Ctrl-C.`)
+    .options({ ...commonOptions, ...flags?.options })
+    .check((argv) => {
+      const problem = checkCommon(argv) ?? flags?.check?.(argv);
+      if (problem) throw new UserError(problem);
+      return true;
+    })
+    .strict()
+    .version(false)
+    .wrap(Math.min(110, process.stdout.columns || 110))
+    .fail((message, error) => {
+      throw error instanceof UserError ? error : new UserError(message ?? String(error));
+    });
+  return parser.parseSync();
+}
+
+function checkCommon(argv: Argv): string | undefined {
+  const integer = (name: string, min: number, max = Number.MAX_SAFE_INTEGER) => {
+    const value = argv[name];
+    return typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max
+      ? undefined
+      : `--${name} must be a whole number from ${min} to ${max}, got ${String(value)}`;
+  };
+  const positive = (name: string) => {
+    const value = argv[name];
+    return typeof value === 'number' && Number.isFinite(value) && value > 0
+      ? undefined
+      : `--${name} must be a positive number of seconds, got ${String(value)}`;
+  };
+  return (
+    integer('port', 0, 65535) ??
+    integer('backlog', 1, 65535) ??
+    integer('work-us', 0, 10_000_000) ??
+    integer('max-conns', 1) ??
+    integer('max-pending', 1) ??
+    integer('max-header-bytes', 64) ??
+    integer('max-body-bytes', 0) ??
+    positive('shutdown-timeout') ??
+    positive('idle-timeout') ??
+    positive('max-lifetime') ??
+    positive('header-timeout') ??
+    (String(argv.host).trim() === '' ? '--host must not be empty' : undefined)
+  );
+}
+
+function toServerOptions(argv: Argv, log: ServerOptions['log']): ServerOptions {
+  const seconds = (name: string) => Math.round((argv[name] as number) * 1000);
+  return {
+    host: argv.host as string,
+    port: argv.port as number,
+    backlog: argv.backlog as number,
+    protocol: {
+      protocol: argv.protocol as ProtocolName,
+      maxHeaderBytes: argv['max-header-bytes'] as number,
+      maxBodyBytes: argv['max-body-bytes'] as number,
+    },
+    work: workSpec(argv['work-us'] as number),
+    limits: {
+      idleTimeoutMs: seconds('idle-timeout'),
+      maxLifetimeMs: seconds('max-lifetime'),
+      headerTimeoutMs: seconds('header-timeout'),
+      maxPendingBytes: argv['max-pending'] as number,
+    },
+    maxConns: argv['max-conns'] as number,
+    shutdownTimeoutMs: seconds('shutdown-timeout'),
+    log,
+  };
+}
+
+/**
+ * First SIGINT/SIGTERM: stop accepting and let open connections finish within the shutdown
+ * timeout, then exit 0. A second signal closes everything at once.
+ */
+function handleSignals(server: RunningServer, options: ServerOptions): void {
+  let closing = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (closing) {
+      options.log.info(`${signal} again: closing every connection now`);
+      void server.close(0);
+      return;
+    }
+    closing = true;
+    options.log.info(`${signal}: no longer accepting; open connections have ${options.shutdownTimeoutMs / 1000} s to finish`);
+    server.close().then(
+      () => {
+        options.log.info('stopped');
+        process.exitCode = 0;
+        // Everything is closed, so the process should end by itself; if a stray handle keeps it
+        // alive, that is a bug to see in the output, not a hang.
+        setTimeout(() => {
+          options.log.warn('a handle kept the process alive after shutdown; exiting anyway');
+          process.exit(0);
+        }, 1000).unref();
+      },
+      (error: unknown) => {
+        options.log.warn(`shutdown failed: ${String(error)}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}
+
+export const machineCores = (): number => os.availableParallelism();

@@ -1,0 +1,188 @@
+/**
+ * Serves one `net.Socket` with the protocol core: the connection handling that labs 02, 03 and 04
+ * share, so that their server files hold only what differs (who accepts, where the work runs).
+ * Lab 01 cannot use it: it does its own system calls, and mirrors these same rules in its loop.
+ *
+ * Rules, in the order a byte meets them:
+ *   1. Bytes read go to the session, which frames them into jobs.
+ *   2. Each job goes to `handle`, which answers at once (inline work) or later (a worker thread).
+ *      Replies are written strictly in job order, whatever order they finish in.
+ *   3. Backpressure: the socket stops reading while its write buffer is over Node's high-water
+ *      mark, while it has too many jobs in flight, or while a shared `Gate` is closed (the pool's
+ *      queue is full). It resumes when the cause clears, so nothing is dropped and nothing queues
+ *      without bound.
+ *   4. Bounds: idle timeout (no byte moving either way, which also catches a client that stopped
+ *      reading), total lifetime, http header timeout, and a cap on unsent reply bytes.
+ *   5. Close: after the peer's FIN every pending reply is still written, then our FIN follows.
+ */
+
+import type { Socket } from 'node:net';
+import type { ConnectionLimits } from './lab.js';
+import { formatBytes, type Logger } from './log.js';
+import { createSession, type Job, type ProtocolConfig } from './protocol.js';
+
+/** A reply now, or one that a worker will produce. */
+export type Reply = Uint8Array | Promise<Uint8Array>;
+
+/**
+ * Jobs one connection may have in flight before it stops reading. Enough for a pipelining client
+ * to keep several workers busy; few enough that the reorder queue stays small.
+ */
+const MAX_JOBS_IN_FLIGHT = 16;
+
+/** A shared on/off switch for reading: closed while a shared resource (a pool queue) is full. */
+export class Gate {
+  #closed = false;
+  readonly #waiters = new Set<() => void>();
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+  close(): void {
+    this.#closed = true;
+  }
+  open(): void {
+    if (!this.#closed) return;
+    this.#closed = false;
+    for (const resume of this.#waiters) resume();
+  }
+  subscribe(resume: () => void): () => void {
+    this.#waiters.add(resume);
+    return () => this.#waiters.delete(resume);
+  }
+}
+
+export interface ServeOptions {
+  readonly protocol: ProtocolConfig;
+  readonly limits: ConnectionLimits;
+  readonly log: Logger;
+  readonly handle: (job: Job) => Reply;
+  readonly gate?: Gate;
+}
+
+export interface Connection {
+  readonly peer: string;
+  /** Shutdown: finish what is in progress, take nothing new. */
+  stop(): void;
+  /** Shutdown deadline passed: close now. */
+  destroy(): void;
+  /** Resolves when the socket is closed. */
+  readonly closed: Promise<void>;
+}
+
+export function serveSocket(socket: Socket, options: ServeOptions): Connection {
+  const { limits, log, handle, gate } = options;
+  const session = createSession(options.protocol);
+  const peer = `${socket.remoteAddress}:${socket.remotePort}`;
+  const openedAt = performance.now();
+  let reason = 'closed by client';
+  let inFlight = 0;
+  let ordered: Promise<void> = Promise.resolve();
+  let closeWhenFlushed = false;
+  let headerTimer: NodeJS.Timeout | undefined;
+
+  log.client(`client ${peer} connected`);
+  // Echo round trips are small writes answered by small writes: Nagle's algorithm would hold each
+  // one back waiting for the peer's delayed ACK, adding tens of milliseconds per round trip.
+  socket.setNoDelay(true);
+  socket.setTimeout(limits.idleTimeoutMs, () => fail('idle timeout'));
+  const lifetime = setTimeout(() => fail('lifetime limit'), limits.maxLifetimeMs);
+  const unsubscribe = gate?.subscribe(() => updateFlow());
+
+  const closed = new Promise<void>((resolve) => {
+    socket.on('close', () => {
+      clearTimeout(lifetime);
+      clearTimeout(headerTimer);
+      unsubscribe?.();
+      const seconds = ((performance.now() - openedAt) / 1000).toFixed(1);
+      log.client(
+        `client ${peer} disconnected (${reason}; received ${formatBytes(socket.bytesRead)}, ` +
+          `sent ${formatBytes(socket.bytesWritten)}, ${seconds} s)`,
+      );
+      resolve();
+    });
+  });
+
+  socket.on('data', (chunk: Buffer) => {
+    const step = session.receive(chunk);
+    for (const job of step.jobs) submit(job);
+    if (step.close) closeAfterReplies();
+    watchHeader();
+    updateFlow();
+  });
+  socket.on('end', () => {
+    const step = session.end();
+    for (const job of step.jobs) submit(job);
+    closeAfterReplies();
+  });
+  socket.on('drain', () => updateFlow());
+  socket.on('error', (error: NodeJS.ErrnoException) => {
+    reason = error.code ?? error.message;
+  });
+
+  function submit(job: Job): void {
+    const reply = handle(job);
+    if (!(reply instanceof Promise) && inFlight === 0) {
+      write(reply);
+      return;
+    }
+    // Some reply is still being computed elsewhere: queue behind it to keep the order.
+    inFlight++;
+    const settled = Promise.resolve(reply);
+    ordered = ordered
+      .then(() => settled)
+      .then(write, (error: unknown) => fail(`work failed: ${error instanceof Error ? error.message : String(error)}`))
+      .finally(() => {
+        inFlight--;
+        if (closeWhenFlushed && inFlight === 0) socket.end();
+        updateFlow();
+      });
+  }
+
+  function write(bytes: Uint8Array): void {
+    if (socket.destroyed) return;
+    socket.write(bytes);
+    if (socket.writableLength > limits.maxPendingBytes) fail(`over ${formatBytes(limits.maxPendingBytes)} of unsent replies`);
+  }
+
+  function closeAfterReplies(): void {
+    if (closeWhenFlushed) return;
+    closeWhenFlushed = true;
+    if (reason === 'closed by client' && !socket.readableEnded) reason = 'closed by server';
+    // end() queues our FIN behind everything already written.
+    if (inFlight === 0) socket.end();
+  }
+
+  function watchHeader(): void {
+    if (session.headPending && !headerTimer) {
+      headerTimer = setTimeout(() => fail('header timeout'), limits.headerTimeoutMs);
+    } else if (!session.headPending && headerTimer) {
+      clearTimeout(headerTimer);
+      headerTimer = undefined;
+    }
+  }
+
+  function updateFlow(): void {
+    if (socket.destroyed || closeWhenFlushed) return;
+    const blocked = socket.writableNeedDrain || inFlight >= MAX_JOBS_IN_FLIGHT || gate?.closed === true;
+    if (blocked && !socket.isPaused()) socket.pause();
+    else if (!blocked && socket.isPaused()) socket.resume();
+  }
+
+  function fail(why: string): void {
+    if (socket.destroyed) return;
+    reason = why;
+    socket.destroy();
+  }
+
+  return {
+    peer,
+    closed,
+    stop() {
+      if (session.stopAfterCurrent()) closeAfterReplies();
+    },
+    destroy() {
+      fail('shutdown deadline');
+    },
+  };
+}
