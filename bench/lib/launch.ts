@@ -1,20 +1,27 @@
 /**
- * Starts a lab's real command-line entry as a child process on a free port, and guarantees it is
- * stopped afterwards. Every test talks to the same program a user runs with `make lab-NN`.
+ * Starts a lab's real command-line entry (`node dist/labs/ID/main.js`) as a child process on a
+ * free port, and stops it, children included. Tests, the benchmark and the backlog experiment all
+ * launch labs through here, so they run the same program a user runs with `make lab-NN`.
  */
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { processTree } from '../../bench/lib/procfs.js';
+import { processTree } from './procfs.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+/** The repository root: the nearest folder above this file with a package.json (also from dist/). */
+export const repoRoot = (() => {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  return dir;
+})();
 
 export const LAB_IDS = ['01-serial', '02-process-per-connection', '03-worker-pool', '04-evented'] as const;
 export type LabId = (typeof LAB_IDS)[number];
 
 export function labEntry(id: string): string {
-  return path.join(root, 'dist', 'labs', id, 'main.js');
+  return path.join(repoRoot, 'dist', 'labs', id, 'main.js');
 }
 
 /** Generous: a cold Node start on a busy 2-core machine can take a second or more. */
