@@ -30,7 +30,9 @@ install: node_modules/.package-lock.json
 build: install
 	$(TSC) -p tsconfig.json
 
+# Type-checks the tests and tools too (vitest itself only strips types), then runs the suite.
 test: build
+	$(TSC) -p tsconfig.test.json
 	$(VITEST) run
 
 lab-01: build

@@ -73,9 +73,12 @@ async function main<Extra extends object>(lab: Lab<Extra>, flags?: LabFlags<Extr
   const argv = parseArgs(lab, hideBin(process.argv), flags);
   const log = createLogger(lab.id, argv.quiet as boolean);
   const options = { ...toServerOptions(argv, log), ...(flags?.pick(argv) ?? ({} as Extra)) };
-  const server = await lab.start(options);
+  // Signal handlers go in before the listening line is printed: whoever reads that line may
+  // signal at once, and a signal that beats its handler kills the process uncleanly.
+  const started = lab.start(options);
+  handleSignals(started, options);
+  const server = await started;
   log.info(`listening on ${server.address.host}:${server.address.port} (model: ${lab.model}; pid ${process.pid})`);
-  handleSignals(server, options);
 }
 
 export function parseArgs(lab: Lab<never> | { id: string }, args: string[], flags?: LabFlags<object>): Argv {
@@ -154,9 +157,12 @@ function toServerOptions(argv: Argv, log: ServerOptions['log']): ServerOptions {
  * First SIGINT/SIGTERM: stop accepting and let open connections finish within the shutdown
  * timeout, then exit 0. A second signal closes everything at once.
  */
-function handleSignals(server: RunningServer, options: ServerOptions): void {
+function handleSignals(started: Promise<RunningServer>, options: ServerOptions): void {
   let closing = false;
-  const onSignal = (signal: NodeJS.Signals) => {
+  const onSignal = async (signal: NodeJS.Signals) => {
+    // Start-up failures are reported by runLab; there is nothing to shut down then.
+    const server = await started.catch(() => undefined);
+    if (!server) return;
     if (closing) {
       options.log.info(`${signal} again: closing every connection now`);
       void server.close(0);
@@ -181,8 +187,8 @@ function handleSignals(server: RunningServer, options: ServerOptions): void {
       },
     );
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', (signal) => void onSignal(signal));
+  process.on('SIGTERM', (signal) => void onSignal(signal));
 }
 
 export const machineCores = (): number => os.availableParallelism();

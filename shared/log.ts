@@ -5,6 +5,8 @@
  */
 
 export interface Logger {
+  /** True when per-client lines are dropped (--quiet); child processes inherit it. */
+  readonly quiet: boolean;
   /** Server-level events: listening, shutting down, a child that crashed. */
   info(message: string): void;
   /** Per-client events: connect and disconnect. Dropped with --quiet. */
@@ -16,13 +18,14 @@ export interface Logger {
 export function createLogger(name: string, quiet: boolean): Logger {
   const prefix = `[${name}]`;
   return {
+    quiet,
     info: (message) => console.log(`${prefix} ${message}`),
     client: quiet ? () => {} : (message) => console.log(`${prefix} ${message}`),
     warn: (message) => console.error(`${prefix} ${message}`),
   };
 }
 
-export const SILENT: Logger = { info() {}, client() {}, warn() {} };
+export const SILENT: Logger = { quiet: true, info() {}, client() {}, warn() {} };
 
 /** 1536 -> "1.5 KiB": byte counts in log lines are read by people. */
 export function formatBytes(bytes: number): string {

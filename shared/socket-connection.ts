@@ -134,7 +134,7 @@ export function serveSocket(socket: Socket, options: ServeOptions): Connection {
       .then(write, (error: unknown) => fail(`work failed: ${error instanceof Error ? error.message : String(error)}`))
       .finally(() => {
         inFlight--;
-        if (closeWhenFlushed && inFlight === 0) socket.end();
+        if (closeWhenFlushed && inFlight === 0) finishSocket();
         updateFlow();
       });
   }
@@ -149,8 +149,17 @@ export function serveSocket(socket: Socket, options: ServeOptions): Connection {
     if (closeWhenFlushed) return;
     closeWhenFlushed = true;
     if (reason === 'closed by client' && !socket.readableEnded) reason = 'closed by server';
-    // end() queues our FIN behind everything already written.
-    if (inFlight === 0) socket.end();
+    if (inFlight === 0) finishSocket();
+  }
+
+  /**
+   * Our FIN goes out behind everything already written. If the client has not sent its FIN yet
+   * (the server chose to close: an http error or `Connection: close`), do not wait for one:
+   * close fully once the replies are flushed, as Node's own http server does.
+   */
+  function finishSocket(): void {
+    if (socket.readableEnded) socket.end();
+    else socket.destroySoon();
   }
 
   function watchHeader(): void {

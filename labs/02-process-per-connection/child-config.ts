@@ -1,0 +1,16 @@
+/** What the parent tells each child (lab 02), passed in an environment variable at fork time. */
+
+import type { ConnectionLimits } from '../../shared/lab.js';
+import type { ProtocolConfig } from '../../shared/protocol.js';
+import type { WorkSpec } from '../../shared/work.js';
+
+export const CHILD_CONFIG_ENV = 'IOLAB_CHILD_CONFIG';
+
+export interface ChildConfig {
+  readonly protocol: ProtocolConfig;
+  readonly limits: ConnectionLimits;
+  /** Calibrated by the parent, so a child does not spend its start-up calibrating. */
+  readonly work: WorkSpec;
+  readonly shutdownTimeoutMs: number;
+  readonly quiet: boolean;
+}

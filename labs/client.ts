@@ -1,0 +1,51 @@
+/**
+ * `make client`: a line client for machines without `nc`. Type a line and see its echo. With
+ * stdin from a pipe it sends all of it, half-closes (FIN), prints the echo and exits once the
+ * server has closed its side too: the same sequence `nc -N` performs.
+ *
+ * Usage: node dist/labs/client.js [--host 127.0.0.1] [--port 8080]
+ */
+
+import net from 'node:net';
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { DEFAULTS } from '../shared/cli.js';
+
+const argv = yargs(hideBin(process.argv))
+  .scriptName('make client --')
+  .options({
+    host: { type: 'string', default: DEFAULTS.host, describe: 'server address' },
+    port: { type: 'number', default: DEFAULTS.port, describe: 'server port' },
+  })
+  .check((a) => {
+    if (!Number.isInteger(a.port) || a.port < 1 || a.port > 65535) throw new Error(`--port must be a whole number from 1 to 65535, got ${a.port}`);
+    return true;
+  })
+  .strict()
+  .version(false)
+  .fail((message, error) => {
+    console.error(`client: ${message ?? error?.message}`);
+    process.exit(2);
+  })
+  .parseSync();
+
+const socket = net.connect({ host: argv.host, port: argv.port, allowHalfOpen: true });
+socket.setNoDelay(true);
+
+socket.on('connect', () => {
+  if (process.stdin.isTTY) console.error(`connected to ${argv.host}:${argv.port}; type a line and press Enter, Ctrl-D to finish`);
+  // pipe() ends the socket (sends FIN) when stdin ends, and the server's echo keeps flowing.
+  process.stdin.pipe(socket);
+});
+socket.pipe(process.stdout);
+socket.on('end', () => {
+  if (process.stdin.isTTY) console.error('server closed the connection');
+  process.stdin.unpipe(socket);
+  process.stdin.destroy();
+});
+socket.on('error', (error: NodeJS.ErrnoException) => {
+  const why = error.code === 'ECONNREFUSED' ? 'connection refused (is the lab running? `make lab-04` in another terminal)' : error.message;
+  console.error(`client: ${argv.host}:${argv.port}: ${why}`);
+  process.exitCode = 1;
+  process.stdin.destroy();
+});

@@ -1,0 +1,38 @@
+/** Small test utilities: polling for a condition, and reproducible randomness. */
+
+/**
+ * Polls `probe` until it returns something other than undefined, or fails after `timeoutMs`.
+ * This waits for a condition to become true; it never stands in for one.
+ */
+export async function eventually<T>(probe: () => T | undefined, timeoutMs: number, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** mulberry32: a tiny seeded PRNG, so a failing random case can be replayed exactly. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Splits `data` into consecutive chunks of random sizes between `min` and `max` bytes. */
+export function randomChunks(data: Buffer, random: () => number, min: number, max: number): Buffer[] {
+  const chunks: Buffer[] = [];
+  for (let offset = 0; offset < data.length; ) {
+    const size = min + Math.floor(random() * (max - min + 1));
+    chunks.push(data.subarray(offset, offset + size));
+    offset += size;
+  }
+  return chunks;
+}
