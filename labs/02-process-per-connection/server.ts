@@ -48,6 +48,7 @@ export async function start(options: ServerOptions): Promise<RunningServer> {
   const { log } = options;
   const maxChildren = Math.min(options.maxConns, MAX_CHILDREN);
   const children = new Set<ChildProcess>();
+  let stopping = false;
   let onNoChildren: (() => void) | undefined;
   const config: ChildConfig = {
     protocol: options.protocol,
@@ -81,7 +82,9 @@ export async function start(options: ServerOptions): Promise<RunningServer> {
     });
     child.on('exit', (code, signal) => {
       children.delete(child);
-      if (code !== 0) log.warn(`child ${child.pid} serving ${peer} ended with ${signal ?? `exit code ${code}`}; its client is closed, others are unaffected`);
+      // During shutdown the parent signals its children itself; only other endings are news.
+      const expected = code === 0 || (stopping && (signal === 'SIGTERM' || signal === 'SIGKILL'));
+      if (!expected) log.warn(`child ${child.pid} serving ${peer} ended with ${signal ?? `exit code ${code}`}; its client is closed, others are unaffected`);
       if (children.size === 0) onNoChildren?.();
     });
     child.on('error', (error) => log.warn(`child for ${peer}: ${error.message}`));
@@ -89,6 +92,7 @@ export async function start(options: ServerOptions): Promise<RunningServer> {
 
   const address = await listen(server, options);
   const signalAll = (signal: NodeJS.Signals) => {
+    stopping = true;
     for (const child of children) child.kill(signal);
   };
   const close = gracefulClose(
