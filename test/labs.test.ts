@@ -167,6 +167,8 @@ const modelTruth: Record<(typeof LAB_IDS)[number], () => Promise<void>> = {
     // Now the server accepts client 2 and echoes what waited in the kernel for it.
     expect((await second.waitForBytes(4)).toString()).toBe('two\n');
     expect(listenQueue(lab.port)?.acceptQueueDepth).toBe(0);
+    second.socket.end();
+    await second.waitForEnd();
     await stopCleanly(lab);
   },
 
