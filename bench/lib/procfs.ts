@@ -13,14 +13,13 @@ const PAGE_SIZE = 4096;
 export interface ListenQueue {
   /** Connections that finished the handshake and wait for accept() (Recv-Q in `ss -ltn`). */
   readonly acceptQueueDepth: number;
-  /** The effective backlog: min(listen(2) argument, somaxconn) (Send-Q in `ss -ltn`). */
-  readonly backlog: number;
 }
 
 /**
  * The accept queue of the socket listening on `port`, or undefined if none listens. For a LISTEN
- * socket the kernel reports the current accept-queue length as rx_queue and the backlog as
- * tx_queue in /proc/net/tcp; `ss -ltn` prints the same two numbers as Recv-Q and Send-Q.
+ * socket the kernel reports the current accept-queue length as rx_queue in /proc/net/tcp (what
+ * `ss -ltn` prints as Recv-Q). The backlog itself (ss's Send-Q) is not in /proc: only the
+ * sock_diag netlink interface that `ss` uses reports it.
  */
 export function listenQueue(port: number): ListenQueue | undefined {
   const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
@@ -35,8 +34,8 @@ export function listenQueue(port: number): ListenQueue | undefined {
       const fields = line.trim().split(/\s+/);
       const local = fields[1];
       if (!local || fields[3] !== '0A' || !local.endsWith(`:${hexPort}`)) continue;
-      const [tx, rx] = (fields[4] ?? '0:0').split(':');
-      return { acceptQueueDepth: parseInt(rx ?? '0', 16), backlog: parseInt(tx ?? '0', 16) };
+      const rx = (fields[4] ?? '0:0').split(':')[1];
+      return { acceptQueueDepth: parseInt(rx ?? '0', 16) };
     }
   }
   return undefined;
@@ -188,4 +187,67 @@ export function listenDrops(): { listenOverflows: number; listenDrops: number } 
     return { listenOverflows: get('ListenOverflows'), listenDrops: get('ListenDrops') };
   }
   return { listenOverflows: 0, listenDrops: 0 };
+}
+
+/** One row of /proc/net/tcp that involves a given port, seen from either end. */
+export interface TcpSocket {
+  /** 'server' when the port is the local end (the listener's side), 'client' when it is the remote end. */
+  readonly side: 'server' | 'client';
+  /** The other end's port for server rows, the socket's own port for client rows: the client's port either way. */
+  readonly clientPort: number;
+  /** Kernel state name, e.g. ESTABLISHED, SYN_SENT, SYN_RECV. */
+  readonly state: string;
+  /**
+   * Inode of the socket file, 0 when no process holds it. A server-side ESTABLISHED row with
+   * inode 0 is a connection that finished its handshake and still waits in the accept queue:
+   * accept(2) is what gives it a file. Request sockets (SYN_RECV) and orphans have 0 as well.
+   */
+  readonly inode: number;
+}
+
+export interface TcpSnapshot {
+  /** Connections waiting for accept() on the LISTEN socket (Recv-Q); undefined if nothing listens. */
+  readonly acceptQueueDepth: number | undefined;
+  /** Every other socket with the port at one end: accepted, queued, half-open, and the clients' own. */
+  readonly sockets: TcpSocket[];
+}
+
+const TCP_STATES: Record<string, string> = {
+  '01': 'ESTABLISHED', '02': 'SYN_SENT', '03': 'SYN_RECV', '04': 'FIN_WAIT1', '05': 'FIN_WAIT2',
+  '06': 'TIME_WAIT', '07': 'CLOSE', '08': 'CLOSE_WAIT', '09': 'LAST_ACK', '0A': 'LISTEN', '0B': 'CLOSING',
+};
+
+/**
+ * Everything /proc/net/tcp (or tcp6) shows about `port`, from a single read. Reading the table
+ * makes the kernel walk its whole connection hash, which costs milliseconds of system time on a
+ * busy machine, so a sampler reads it once per sample and only the family it needs.
+ * (The LISTEN row's tx_queue is not the backlog on current kernels: only sock_diag, i.e. the
+ * Send-Q of `ss -ltn`, reports that.)
+ */
+export function tcpSnapshot(port: number, family: 'tcp' | 'tcp6' = 'tcp'): TcpSnapshot {
+  const hexPort = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  const portOf = (address: string) => parseInt(address.slice(address.lastIndexOf(':') + 1), 16);
+  let acceptQueueDepth: number | undefined;
+  const sockets: TcpSocket[] = [];
+  let text = '';
+  try {
+    text = readFileSync(`/proc/net/${family}`, 'utf8');
+  } catch {
+    return { acceptQueueDepth, sockets };
+  }
+  for (const line of text.split('\n').slice(1)) {
+    const fields = line.trim().split(/\s+/);
+    const local = fields[1];
+    const remote = fields[2];
+    if (!local || !remote) continue;
+    if (fields[3] === '0A') {
+      if (local.endsWith(hexPort)) acceptQueueDepth = parseInt((fields[4] ?? '0:0').split(':')[1] ?? '0', 16);
+      continue;
+    }
+    const state = TCP_STATES[fields[3] ?? ''] ?? fields[3] ?? '?';
+    const inode = Number(fields[9] ?? 0);
+    if (local.endsWith(hexPort)) sockets.push({ side: 'server', clientPort: portOf(remote), state, inode });
+    else if (remote.endsWith(hexPort)) sockets.push({ side: 'client', clientPort: portOf(local), state, inode });
+  }
+  return { acceptQueueDepth, sockets };
 }
