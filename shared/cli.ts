@@ -62,7 +62,9 @@ export interface LabFlags<Extra extends object> {
 export function runLab<Extra extends object>(lab: Lab<Extra>, flags?: LabFlags<Extra>): void {
   main(lab, flags).catch((error: unknown) => {
     if (error instanceof UserError) {
-      console.error(`${lab.id}: ${error.message}`);
+      // One line, whatever the message: yargs words some of its own (an invalid choice) over
+      // several lines. Found by the robust suite (case 13).
+      console.error(`${lab.id}: ${error.message.replace(/\s*\n\s*/g, ' ').trim()}`);
       process.exit(EXIT_USAGE);
     }
     throw error;
@@ -86,6 +88,7 @@ export function parseArgs(lab: Lab<never> | { id: string }, args: string[], flag
     .scriptName(`node dist/labs/${lab.id}/main.js`)
     .usage(`$0 [options]\n\nRuns the ${lab.id} echo server in the foreground. Stop it with Ctrl-C.`)
     .options({ ...commonOptions, ...flags?.options })
+    .default('max-conns', ('maxConnsDefault' in lab && lab.maxConnsDefault) || DEFAULTS.maxConns)
     .check((argv) => {
       const problem = checkCommon(argv) ?? flags?.check?.(argv);
       if (problem) throw new UserError(problem);
@@ -169,8 +172,11 @@ function handleSignals(started: Promise<RunningServer>, options: ServerOptions):
       return;
     }
     closing = true;
+    // Stop accepting first, then say so: whoever reads the line may connect at once, and must be
+    // refused (the robust suite, case 12, caught a connection slipping in between on a busy machine).
+    const closed = server.close();
     options.log.info(`${signal}: no longer accepting; open connections have ${options.shutdownTimeoutMs / 1000} s to finish`);
-    server.close().then(
+    closed.then(
       () => {
         options.log.info('stopped');
         process.exitCode = 0;

@@ -49,5 +49,7 @@ export interface Lab<Extra extends object = object> {
   readonly id: string;
   /** How concurrency arises, in a few words, for the listening line. */
   readonly model: string;
+  /** This lab's default for --max-conns, when a connection costs far more here than elsewhere. */
+  readonly maxConnsDefault?: number;
   start(options: ServerOptions & Extra): Promise<RunningServer>;
 }

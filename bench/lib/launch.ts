@@ -70,7 +70,19 @@ export function runEntry(id: string, args: string[], timeoutMs = START_TIMEOUT_M
 }
 
 export async function startLab(id: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<LabProcess> {
-  const child = spawn(process.execPath, [labEntry(id), '--port', '0', ...args], {
+  return startListening(id, process.execPath, [labEntry(id), '--port', '0', ...args], env);
+}
+
+/**
+ * Starts any program that takes `--port 0` and prints the labs' `listening on HOST:PORT` line
+ * (the benchmark's C reference server), with the same output capture, stop and cleanup as a lab.
+ */
+export function startExecutable(id: string, file: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<LabProcess> {
+  return startListening(id, file, ['--port', '0', ...args], env);
+}
+
+async function startListening(id: string, file: string, argv: string[], env: NodeJS.ProcessEnv): Promise<LabProcess> {
+  const child = spawn(file, argv, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   });

@@ -43,3 +43,8 @@ process.once('message', (message: unknown, socket: Socket | undefined) => {
   process.once('SIGINT', stop);
   // The process ends by itself when the socket closes: nothing else holds the event loop.
 });
+// Only now may the parent send the socket. This child is an ES module, and Node drops an IPC
+// message that arrives while such a module is still loading, before any 'message' listener
+// exists (nodejs/node#34785): the client would never be served, and a reset arriving on its
+// listener-less socket would crash this child. Found under load by the robust suite (case 9).
+process.send?.('ready');

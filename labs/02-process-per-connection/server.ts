@@ -10,7 +10,8 @@
  * The loop, as the parent runs it:
  *   1. accept() a connection (libuv does it as soon as one arrives) and leave it paused.
  *   2. fork() + exec() a new `node` running child.js, with the settings in its environment.
- *   3. Send the socket to the child; the parent then closes its own copy of the descriptor.
+ *   3. When the child says it is ready, send it the socket; the parent then closes its own copy
+ *      of the descriptor.
  *   4. Note the child's exit (libuv reaps it on SIGCHLD, so no zombie is left); go back to 1.
  *
  * Concurrency comes from the kernel scheduling many processes, on every core. Isolation is
@@ -29,6 +30,7 @@
  */
 
 import { fork, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Lab, RunningServer, ServerOptions } from '../../shared/lab.js';
@@ -36,17 +38,39 @@ import { gracefulClose, listen } from '../../shared/server-kit.js';
 import { CHILD_CONFIG_ENV, type ChildConfig } from './child-config.js';
 
 /**
- * A child is a whole Node process (~45 MB resident here), so the shared default cap of 1000
- * clients would ask for ~45 GB. 100 children stay well inside a small machine's memory; raise it
- * with --max-conns when you mean to.
+ * This lab's default --max-conns. A child is a whole Node process (~45 MB resident here), so the
+ * shared default cap of 1000 clients would ask for ~45 GB. 100 children stay well inside a small
+ * machine's memory; raise it with --max-conns when you mean to.
  */
-export const MAX_CHILDREN = 100;
+const MAX_CHILDREN_DEFAULT = 100;
 
 const CHILD_SCRIPT = fileURLToPath(new URL('./child.js', import.meta.url));
 
+/**
+ * Descriptors a fork needs for a moment: the IPC socket pair and libuv's exec-status pipe. With
+ * fewer free, the client is refused rather than forked for. A fork that fails for want of
+ * descriptors leaks its IPC socket in Node 20 (child_process returns early on EMFILE without
+ * closing its stdio pipes), so every such failure would cost the parent a descriptor for good.
+ * Found by the robust suite (case 8, a server started under `prlimit --nofile=64`).
+ */
+const FDS_PER_FORK = 4;
+
+/**
+ * How many more descriptors this process may open, from /proc (Linux); undefined where /proc is
+ * missing. Two small reads per connection: nothing next to the fork that follows.
+ */
+function freeDescriptors(): number | undefined {
+  try {
+    const limit = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1];
+    return limit === undefined ? undefined : Number(limit) - readdirSync('/proc/self/fd').length;
+  } catch {
+    return undefined;
+  }
+}
+
 export async function start(options: ServerOptions): Promise<RunningServer> {
   const { log } = options;
-  const maxChildren = Math.min(options.maxConns, MAX_CHILDREN);
+  const maxChildren = options.maxConns;
   const children = new Set<ChildProcess>();
   let stopping = false;
   let onNoChildren: (() => void) | undefined;
@@ -68,20 +92,41 @@ export async function start(options: ServerOptions): Promise<RunningServer> {
       socket.destroy();
       return;
     }
+    if ((freeDescriptors() ?? Infinity) < FDS_PER_FORK) {
+      log.client(`client ${peer} refused: out of file descriptors to start a child`);
+      socket.destroy();
+      return;
+    }
     // execArgv: [] so the child is plain `node` even if the parent was started with a loader.
     const child = fork(CHILD_SCRIPT, [], { env: childEnv, execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    if (child.pid === undefined) {
+      // The fork itself failed (EMFILE, EAGAIN: out of descriptors or processes). Such a child
+      // never runs and never emits 'exit', so it must not be counted; its 'error' event says why.
+      // The client is closed: refused, like one over the cap. Found by the robust suite (case 8).
+      child.on('error', (error) => log.warn(`client ${peer} refused: cannot start a child: ${error.message}`));
+      socket.destroy();
+      return;
+    }
     children.add(child);
     log.client(`client ${peer} handed to child pid ${child.pid}`);
-    child.send('socket', socket, (error) => {
-      // The child died before taking the socket (or the client left first): nobody else will
-      // close it, so the parent must.
-      if (error) {
-        log.warn(`could not hand client ${peer} to child ${child.pid}: ${error.message}`);
-        socket.destroy();
-      }
+    // The socket goes over only once the child says it listens (see child.ts for why).
+    let handedOver = false;
+    child.once('message', (message: unknown) => {
+      if (message !== 'ready') return;
+      handedOver = true;
+      child.send('socket', socket, (error) => {
+        // The child died before taking the socket (or the client left first): nobody else will
+        // close it, so the parent must.
+        if (error) {
+          log.warn(`could not hand client ${peer} to child ${child.pid}: ${error.message}`);
+          socket.destroy();
+        }
+      });
     });
     child.on('exit', (code, signal) => {
       children.delete(child);
+      // A child that died before it was ready leaves the socket to the parent to close.
+      if (!handedOver) socket.destroy();
       // During shutdown the parent signals its children itself; only other endings are news.
       const expected = code === 0 || (stopping && (signal === 'SIGTERM' || signal === 'SIGKILL'));
       if (!expected) log.warn(`child ${child.pid} serving ${peer} ended with ${signal ?? `exit code ${code}`}; its client is closed, others are unaffected`);
@@ -113,4 +158,9 @@ export async function start(options: ServerOptions): Promise<RunningServer> {
   return { address, close };
 }
 
-export const lab: Lab = { id: '02-process-per-connection', model: 'process per connection, one forked child per client', start };
+export const lab: Lab = {
+  id: '02-process-per-connection',
+  model: 'process per connection, one forked child per client',
+  maxConnsDefault: MAX_CHILDREN_DEFAULT,
+  start,
+};

@@ -29,6 +29,7 @@
  * clients, `top -H` shows them all busy while the main thread stays light.
  */
 
+import { once } from 'node:events';
 import net from 'node:net';
 import os from 'node:os';
 import { Piscina } from 'piscina';
@@ -64,6 +65,10 @@ export async function start(options: ServerOptions & PoolOptions): Promise<Runni
     idleTimeout: Number.POSITIVE_INFINITY,
     workerData: taskData,
   });
+  // A worker that dies with no task of ours on it (one that fails to start, say, when the process
+  // is out of file descriptors) is reported here; without a listener Piscina's 'error' event
+  // would take the whole server down. Found by the robust suite (case 8).
+  pool.on('error', (error: Error) => log.warn(`pool: ${error.message}`));
   const queueBound = threads * QUEUE_PER_THREAD;
   const gate = new Gate();
 
@@ -83,10 +88,15 @@ export async function start(options: ServerOptions & PoolOptions): Promise<Runni
   });
   server.maxConnections = options.maxConns;
 
-  const address = await listen(server, options).catch(async (error: unknown) => {
-    await pool.destroy();
-    throw error;
-  });
+  // Every worker is up before the first client can arrive: "listening" means the pool exists.
+  // A worker still starting needs file descriptors of its own (its event loop), and clients
+  // accepted meanwhile could take the last ones and make it fail (robust suite, case 8).
+  const address = await Promise.all(pool.threads.map((worker) => once(worker, 'online')))
+    .then(() => listen(server, options))
+    .catch(async (error: unknown) => {
+      await pool.destroy();
+      throw error;
+    });
   const close = gracefulClose(
     {
       stopAccepting: () => server.close(),

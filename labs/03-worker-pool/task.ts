@@ -15,7 +15,22 @@ export interface TaskData {
 
 const { work, counters } = workerData as TaskData;
 
+/**
+ * TEST-ONLY switch, unset in normal use: when this environment variable is set, a job whose
+ * payload contains its value throws, so the robust suite (case 11) can show that a failing task
+ * fails only its own connection and leaves the pool at full size. Costs one check when unset.
+ */
+const FAIL_MARKER_ENV = 'IOLAB_TEST_TASK_FAIL_MARKER';
+const failMarker = process.env[FAIL_MARKER_ENV] ? Buffer.from(process.env[FAIL_MARKER_ENV]) : undefined;
+
+function provokedFailure(job: Job): boolean {
+  if (!failMarker) return false;
+  const payload = job.kind === 'echo' ? job.data : job.kind === 'http' ? job.body : undefined;
+  return payload !== undefined && Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).includes(failMarker);
+}
+
 export default function runJob(job: Job): Uint8Array {
+  if (provokedFailure(job)) throw new Error(`task failed on purpose (${FAIL_MARKER_ENV} is set: test-only)`);
   const running = Atomics.add(counters, 1, 1) + 1;
   // Lock-free maximum: retry if another thread raised it in between.
   for (let peak = Atomics.load(counters, 2); running > peak; peak = Atomics.load(counters, 2)) {

@@ -1,0 +1,193 @@
+/**
+ * What each scenario's section shows: the method in two sentences, the table's columns with the
+ * explanation the report prints under every table, and which figures get a chart.
+ */
+
+import type { ScenarioId } from '../results.js';
+import type { Unit } from './format.js';
+
+export interface Column {
+  readonly header: string;
+  readonly explain: string;
+  readonly metric: string;
+  readonly unit: Unit;
+  /** Which way is better, for marking the best value; none for descriptive columns. */
+  readonly better?: 'higher' | 'lower';
+  /** 'sum' totals the runs (an error in any run matters); otherwise the median with its range. */
+  readonly over?: 'median' | 'sum';
+  /** Further metrics shown in the same cell, separated by " / ". */
+  readonly with?: readonly string[];
+}
+
+export interface ChartSpec {
+  /** Picks the cell: the last cell whose params match all of these. */
+  readonly cell: (params: Readonly<Record<string, number>>, settings: Readonly<Record<string, unknown>>) => boolean;
+  readonly metric: string;
+  readonly title: string;
+  readonly axis: string;
+}
+
+export interface SectionSpec {
+  readonly heading: string;
+  readonly method: string;
+  readonly columns: readonly Column[];
+  readonly charts: readonly ChartSpec[];
+}
+
+const latency = (what: string): Column[] => [
+  { header: 'p50 µs', metric: 'p50Us', unit: 'us', better: 'lower', explain: `${what} latency percentiles in microseconds: p50 is the median, p99 the value 99% of ${what === 'Round-trip' ? 'round trips' : 'requests'} beat, max the slowest seen` },
+  { header: 'p90 µs', metric: 'p90Us', unit: 'us', better: 'lower', explain: '' },
+  { header: 'p99 µs', metric: 'p99Us', unit: 'us', better: 'lower', explain: '' },
+  { header: 'p99.9 µs', metric: 'p999Us', unit: 'us', better: 'lower', explain: '' },
+  { header: 'max µs', metric: 'maxUs', unit: 'us', better: 'lower', explain: '' },
+];
+
+const cost = (unit: string): Column[] => [
+  {
+    header: `server CPU µs/${unit}`,
+    metric: 'cpuUsPerUnit',
+    unit: 'cpuUs',
+    better: 'lower',
+    explain: `CPU time (user + system) of the server's whole process tree, children included, per ${unit}: the efficiency figure, still fair when the load generator set the pace`,
+  },
+  { header: 'server cores', metric: 'serverCores', unit: 'cores', explain: 'cores the server tree kept busy on average during the window (1.00 = one core all the time)' },
+  { header: 'peak RSS', metric: 'peakRssBytes', unit: 'bytes', explain: "largest resident memory of the server tree (all its processes added), sampled every 200 ms during the window" },
+  {
+    header: 'load gen core',
+    metric: 'loadGenCorePct',
+    unit: 'pct',
+    explain: "the load generator's own CPU as a share of one core; ⚠ at 90% or more: it was saturated, so the throughput is the client's ceiling, not the server's",
+  },
+];
+
+const fairness = (what: string): Column => ({
+  header: 'fewest / most per conn',
+  metric: 'fewest',
+  with: ['most'],
+  unit: 'count',
+  explain: `${what} of the least and of the most served connection in the window: close together when the server is fair, 0 / everything when one connection has it to itself`,
+});
+
+const httpErrors: Column = {
+  header: 'errors / timeouts / non-2xx / mismatches',
+  metric: 'errors',
+  with: ['timeouts', 'non2xx', 'mismatches'],
+  unit: 'count',
+  over: 'sum',
+  explain: "autocannon's socket errors (a refused or reset connection is one each time autocannon reconnects), requests unanswered for 30 s, responses other than 2xx, and 2xx responses whose body was not the request's body; totals over all runs",
+};
+
+export function sectionSpec(id: ScenarioId): SectionSpec {
+  switch (id) {
+    case 'echo':
+      return {
+        heading: 'Raw echo, closed loop',
+        method:
+          'Each connection sends a message, waits for every byte of it to come back, checks each byte against what it sent ' +
+          '(a per-connection sequence number and pattern), then sends the next. Our own load generator (autocannon speaks only HTTP); ' +
+          'latency in an HDR histogram.',
+        columns: [
+          { header: 'round trips/s', metric: 'roundTripsPerSec', unit: 'rate', better: 'higher', explain: 'round trips completed per second in the measured window, all connections together' },
+          ...latency('Round-trip'),
+          { header: 'errors', metric: 'errors', unit: 'count', over: 'sum', explain: 'corrupted, missing or extra bytes and failed connections, totalled over all runs (every echoed byte is checked)' },
+          fairness('round trips'),
+          { header: 'short reads', metric: 'shortReads', unit: 'count', explain: 'reads that brought only part of an echo (the client reads on; TCP keeps no message boundaries)' },
+          ...cost('round trip'),
+        ],
+        charts: [
+          { cell: (p, s) => p.connections === max(s.connections) && p.messageBytes === min(s.sizes), metric: 'roundTripsPerSec', title: 'Round trips/s', axis: 'round trips/s' },
+          { cell: (p, s) => p.connections === max(s.connections) && p.messageBytes === min(s.sizes), metric: 'cpuUsPerUnit', title: 'Server CPU µs per round trip', axis: 'CPU µs' },
+          { cell: (p, s) => p.connections === max(s.connections) && p.messageBytes === max(s.sizes), metric: 'roundTripsPerSec', title: 'Round trips/s', axis: 'round trips/s' },
+        ],
+      };
+    case 'http':
+      return {
+        heading: 'HTTP echo through autocannon',
+        method:
+          "autocannon's programmatic API POSTs a small body that the server echoes, with and without pipelining; every response " +
+          'body is compared with the request body. Latency from autocannon\'s per-response timings, in µs.',
+        columns: [
+          { header: 'req/s', metric: 'requestsPerSec', unit: 'rate', better: 'higher', explain: 'responses per second in the measured window' },
+          ...latency('Request'),
+          httpErrors,
+          fairness('responses'),
+          ...cost('request'),
+        ],
+        charts: [
+          { cell: (p, s) => p.connections === max(s.httpConnections) && p.pipelining === 1, metric: 'requestsPerSec', title: 'Requests/s', axis: 'req/s' },
+          { cell: (p, s) => p.connections === max(s.httpConnections) && p.pipelining === s.pipelining, metric: 'requestsPerSec', title: 'Requests/s', axis: 'req/s' },
+        ],
+      };
+    case 'cpu':
+      return {
+        heading: 'CPU-bound HTTP',
+        method:
+          'The same HTTP echo, each request first spinning the CPU for `--work-us` microseconds inside the server. ' +
+          'Here the server may use every core; models that spread the work over cores should pull ahead of one event loop.',
+        columns: [
+          { header: 'req/s', metric: 'requestsPerSec', unit: 'rate', better: 'higher', explain: 'responses per second in the measured window' },
+          { header: 'server cores', metric: 'serverCores', unit: 'cores', better: 'higher', explain: 'cores the server tree kept busy on average: how much of the machine the model could use' },
+          { header: 'p50 µs', metric: 'p50Us', unit: 'us', better: 'lower', explain: 'request latency percentiles in microseconds' },
+          { header: 'p99 µs', metric: 'p99Us', unit: 'us', better: 'lower', explain: '' },
+          { header: 'max µs', metric: 'maxUs', unit: 'us', better: 'lower', explain: '' },
+          httpErrors,
+          fairness('responses'),
+          ...cost('request').filter((c) => c.metric !== 'serverCores'),
+        ],
+        charts: [{ cell: () => true, metric: 'requestsPerSec', title: 'Requests/s with CPU work', axis: 'req/s' }],
+      };
+    case 'churn':
+      return {
+        heading: 'Connection churn',
+        method:
+          'Several clients each connect, send one 64-byte message, read and check its echo, half-close, and wait for the ' +
+          "server's close; then start over. A cycle counts when it ends inside the window.",
+        columns: [
+          { header: 'connections/s', metric: 'connectionsPerSec', unit: 'rate', better: 'higher', explain: 'complete connect-echo-close cycles per second' },
+          { header: 'first echo p50 µs', metric: 'firstEchoP50Us', unit: 'us', better: 'lower', explain: 'connect-to-first-echo latency percentiles in µs: from starting the connect to reading the last byte of the first echo' },
+          { header: 'p90 µs', metric: 'firstEchoP90Us', unit: 'us', better: 'lower', explain: '' },
+          { header: 'p99 µs', metric: 'firstEchoP99Us', unit: 'us', better: 'lower', explain: '' },
+          { header: 'max µs', metric: 'firstEchoMaxUs', unit: 'us', better: 'lower', explain: '' },
+          { header: 'errors', metric: 'errors', unit: 'count', over: 'sum', explain: 'failed connects, resets, wrong or short echoes and cycles over 10 s, totalled over all runs' },
+          { header: 'peak processes', metric: 'peakProcesses', unit: 'count', explain: 'most processes in the server tree at a sample (every 100 ms)' },
+          ...cost('connection'),
+        ],
+        charts: [{ cell: () => true, metric: 'connectionsPerSec', title: 'Connections/s (connect, echo, close)', axis: 'connections/s' }],
+      };
+    case 'capacity':
+      return {
+        heading: 'Capacity: idle connections held',
+        method:
+          'A fresh server per level and run: weigh it idle, open N connections (200 handshakes at a time), send 8 bytes on every ' +
+          'one and wait for all the echoes, weigh it again. A level is held only if every connection echoed.',
+        columns: [
+          { header: 'echoed', metric: 'echoed', unit: 'count', better: 'higher', explain: 'connections whose probe came back whole: the number really held' },
+          { header: 'connected', metric: 'connected', unit: 'count', explain: 'connections the kernel completed (a handshake can finish in the accept queue before the server accepts it)' },
+          { header: 'in accept queue', metric: 'inAcceptQueue', unit: 'count', explain: 'connections still waiting in the listening socket\'s accept queue after the probe (Recv-Q of `ss -ltn`): never accepted by the server' },
+          {
+            header: 'memory / connection',
+            metric: 'bytesPerConnection',
+            unit: 'bytes',
+            better: 'lower',
+            explain:
+              "growth of the server tree's memory from idle to holding N connections, divided by N (PSS: pages shared between processes counted once). " +
+              "Socket buffers are kernel memory, in no process's figure: a server that keeps nothing of its own per connection shows about 0, " +
+              'a few bytes either side of it as pages come and go',
+          },
+          { header: 'tree PSS', metric: 'pssBytes', unit: 'bytes', explain: 'proportional set size of the whole tree while holding N: each shared page divided among the processes sharing it' },
+          { header: 'tree RSS', metric: 'rssBytes', unit: 'bytes', explain: 'resident memory summed over the tree: counts shared pages (Node itself) once per process, so it overstates a forking server' },
+          { header: 'processes', metric: 'processes', unit: 'count', explain: 'processes in the server tree while holding N' },
+          { header: 'server fds', metric: 'serverFds', unit: 'count', explain: 'open file descriptors of the server tree while holding N' },
+          { header: 'open ms', metric: 'openMs', unit: 'us', explain: 'milliseconds to open all N connections' },
+        ],
+        charts: [],
+      };
+  }
+}
+
+function max(value: unknown): number {
+  return Math.max(...(value as number[]));
+}
+function min(value: unknown): number {
+  return Math.min(...(value as number[]));
+}

@@ -1,0 +1,314 @@
+/**
+ * "What this shows": each scenario's findings, written from the numbers in the results file and
+ * nothing else. Every sentence is a template filled with measured figures, and comparisons say
+ * "no difference" when the two ranges of runs overlap. Nothing here knows which lab should win.
+ */
+
+import type { BenchResults, CellSpec, ScenarioResult, TargetInfo } from '../results.js';
+import { differs, type Summary } from '../stats.js';
+import { formatBytes, formatRatio, formatValue } from './format.js';
+import { metricOf, rowsFor, SATURATED_PCT, statusText, type Row } from './table.js';
+
+interface Measured {
+  readonly row: Row;
+  readonly value: Summary;
+}
+
+const name = (row: Row) => row.target.label;
+const rate = (s: Summary) => formatValue(s.median, 'rate');
+const us = (s: Summary) => formatValue(s.median, 'us');
+
+/** The rows with a value for `metric` in `cell`, best first. */
+function ranked(scenario: ScenarioResult, cell: CellSpec, targets: readonly TargetInfo[], metric: string, better: 'higher' | 'lower'): Measured[] {
+  return rowsFor(scenario, cell, targets)
+    .filter((row) => row.result?.status === 'ok')
+    .map((row) => ({ row, value: metricOf(row, metric) }))
+    .filter((m): m is Measured => m.value !== undefined)
+    .sort((a, b) => (better === 'higher' ? b.value.median - a.value.median : a.value.median - b.value.median));
+}
+
+/** "2.4× X's 9,500" or "no different from X's 9,500, the runs' ranges overlapping". */
+function versus(a: Summary, b: Summary, other: string, shown = ''): string {
+  const theirs = `${other}'s${shown ? ` ${shown}` : ''}`;
+  if (!differs(a, b)) return `no different from ${theirs}, the runs' ranges overlapping`;
+  // A ratio to zero or to a negative figure (noise around zero) says nothing.
+  return b.median <= 0 ? `where ${other} measured ${shown || formatValue(b.median, 'count')}` : `${formatRatio(a.median / b.median)} ${theirs}`;
+}
+
+/** The last cell whose params satisfy `pick`: the headline cell of a section. */
+function headline(scenario: ScenarioResult, pick: (p: Readonly<Record<string, number>>) => boolean): CellSpec | undefined {
+  return scenario.cells.filter((c) => pick(c.params)).at(-1);
+}
+
+/** Cells where some run's load generator used at least SATURATED_PCT of its core. */
+function saturation(scenario: ScenarioResult, targets: readonly TargetInfo[], unit: string): string {
+  const hits: string[] = [];
+  let measured = 0;
+  for (const cell of scenario.cells) {
+    for (const row of rowsFor(scenario, cell, targets)) {
+      if (row.result?.status !== 'ok') continue;
+      measured++;
+      const pct = metricOf(row, 'loadGenCorePct');
+      if (pct && pct.max >= SATURATED_PCT) hits.push(`${name(row)} at ${cell.title}`);
+    }
+  }
+  if (hits.length === 0) return `The load generator stayed below ${SATURATED_PCT}% of its core in every run, so it did not limit these throughputs.`;
+  return (
+    `The load generator used ${SATURATED_PCT}% or more of its core in ${hits.length} of ${measured} measured cells ` +
+    `(${hits.join('; ')}): there the throughput is the client's ceiling, not the server's, and the CPU µs per ${unit} column is the fairer comparison.`
+  );
+}
+
+function errorsLine(scenario: ScenarioResult, targets: readonly TargetInfo[], metrics: string[], what: string): string {
+  const found: string[] = [];
+  for (const cell of scenario.cells) {
+    for (const row of rowsFor(scenario, cell, targets)) {
+      const runs = row.result?.runs ?? [];
+      const sum = runs.reduce((acc, r) => acc + metrics.reduce((a, m) => a + (r.metrics[m] ?? 0), 0), 0);
+      if (sum > 0) {
+        const first = runs.flatMap((r) => r.notes).find((n) => n.startsWith('first error'));
+        found.push(`${name(row)} at ${cell.title}: ${sum}${first ? ` (${first})` : ''}`);
+      }
+    }
+  }
+  return found.length === 0 ? `No run saw ${what}.` : `Errors: ${found.join('; ')}.`;
+}
+
+function notMeasured(scenario: ScenarioResult, targets: readonly TargetInfo[]): string[] {
+  const seen = new Set<string>();
+  const lines: string[] = [];
+  for (const cell of scenario.cells) {
+    for (const row of rowsFor(scenario, cell, targets)) {
+      const status = row.result?.status;
+      if (status === 'ok' || status === 'cannot' || status === 'not-attempted') continue;
+      const text = `${name(row)}: ${statusText(row.result)}`;
+      if (!seen.has(text)) lines.push(text);
+      seen.add(text);
+    }
+  }
+  return lines.length ? [`Not measured here: ${lines.join('; ')}.`] : [];
+}
+
+function referenceComparison(
+  scenario: ScenarioResult,
+  cell: CellSpec,
+  targets: readonly TargetInfo[],
+  metric: string,
+  what: string,
+  cpuWhat: string,
+): string[] {
+  const all = ranked(scenario, cell, targets, metric, 'higher');
+  const reference = all.find((m) => m.row.target.kind === 'reference');
+  const lines: string[] = [];
+  if (all.length === 0) return lines;
+  const [first, second] = all;
+  lines.push(
+    `At ${cell.title}, ${name(first!.row)} completed the most ${what}: ${rate(first!.value)}/s` +
+      (second ? `, ${versus(first!.value, second.value, name(second.row), `${rate(second.value)}/s`)}.` : '.'),
+  );
+  if (!reference) return lines;
+  const refCpu = metricOf(reference.row, 'cpuUsPerUnit');
+  const parts = all
+    .filter((m) => m !== reference)
+    .map((m) => {
+      const share = reference.value.median > 0 ? `${Math.round((100 * m.value.median) / reference.value.median)}% of the reference's ${what}/s` : `${rate(m.value)}/s`;
+      const cpu = metricOf(m.row, 'cpuUsPerUnit');
+      const cpuText =
+        cpu && refCpu ? `, ${formatValue(cpu.median, 'cpuUs')} CPU µs per ${cpuWhat} (${versus(cpu, refCpu, 'the reference', formatValue(refCpu.median, 'cpuUs'))})` : '';
+      return `${name(m.row)} ${share}${cpuText}`;
+    });
+  if (parts.length) lines.push(`Against the C reference at the same cell: ${parts.join('; ')}.`);
+  return lines;
+}
+
+/** Fairness, from the fewest/most columns (and, for echo, the connections never answered). */
+function fairness(scenario: ScenarioResult, targets: readonly TargetInfo[], what: string): string[] {
+  const unfair: string[] = [];
+  let fairWorst = 1;
+  let fairCells = 0;
+  for (const c of scenario.cells) {
+    if ((c.params.connections ?? 1) < 2) continue;
+    for (const row of rowsFor(scenario, c, targets)) {
+      if (row.result?.status !== 'ok') continue;
+      const fewest = metricOf(row, 'fewest');
+      const most = metricOf(row, 'most');
+      const never = metricOf(row, 'neverAnswered');
+      if (!fewest || !most) continue;
+      if (fewest.median === 0) {
+        unfair.push(
+          `${name(row)} at ${c.title}: the most-served connection got ${formatValue(most.median, 'count')} ${what}, the least-served 0` +
+            (never && never.median > 0 ? `, and ${formatValue(never.median, 'count')} of ${c.params.connections} connections were never answered at all` : ''),
+        );
+      } else {
+        fairCells++;
+        fairWorst = Math.max(fairWorst, most.median / fewest.median);
+      }
+    }
+  }
+  const lines = unfair.length ? [`Fairness: ${unfair.join('; ')}.`] : [];
+  if (fairCells > 0) {
+    lines.push(
+      `${unfair.length ? 'Elsewhere every' : 'Every'} connection was served, the most-served getting at most ${formatRatio(fairWorst)} the ${what} of the least-served.`,
+    );
+  }
+  return lines;
+}
+
+function echoFindings(scenario: ScenarioResult, targets: readonly TargetInfo[], settings: Record<string, unknown>): string[] {
+  const sizes = settings.sizes as number[];
+  const lines: string[] = [];
+  const cell = headline(scenario, (p) => p.messageBytes === Math.min(...sizes));
+  if (cell) lines.push(...referenceComparison(scenario, cell, targets, 'roundTripsPerSec', 'round trips', 'round trip'));
+
+  lines.push(...fairness(scenario, targets, 'round trips'));
+  lines.push(saturation(scenario, targets, 'round trip'));
+  lines.push(errorsLine(scenario, targets, ['errors'], 'a corrupted, missing or extra byte, or a failed connection'));
+  return [...lines, ...notMeasured(scenario, targets)];
+}
+
+function httpFindings(scenario: ScenarioResult, targets: readonly TargetInfo[], settings: Record<string, unknown>): string[] {
+  const lines: string[] = [];
+  for (const cell of scenario.cells) {
+    const all = ranked(scenario, cell, targets, 'requestsPerSec', 'higher');
+    if (all.length === 0) continue;
+    const [first, second] = all;
+    lines.push(
+      `${cell.title}: ${name(first!.row)} answered the most, ${rate(first!.value)} req/s` +
+        (second ? `, ${versus(first!.value, second.value, name(second.row), rate(second.value))}.` : '.'),
+    );
+  }
+  // What pipelining changed, per server, at the largest connection count.
+  const connections = Math.max(...(settings.httpConnections as number[]));
+  const plain = headline(scenario, (p) => p.connections === connections && p.pipelining === 1);
+  const piped = headline(scenario, (p) => p.connections === connections && p.pipelining !== 1);
+  if (plain && piped) {
+    const changes = ranked(scenario, plain, targets, 'requestsPerSec', 'higher').flatMap((m) => {
+      const after = ranked(scenario, piped, targets, 'requestsPerSec', 'higher').find((x) => x.row.target.id === m.row.target.id);
+      if (!after) return [];
+      return [`${name(m.row)} ${rate(m.value)} → ${rate(after.value)} (${!differs(after.value, m.value) ? 'no difference' : formatRatio(after.value.median / (m.value.median || 1))})`];
+    });
+    if (changes.length) lines.push(`Pipelining ${piped.params.pipelining} at ${connections} connections changed req/s: ${changes.join('; ')}.`);
+  }
+  lines.push(...fairness(scenario, targets, 'responses'));
+  lines.push(saturation(scenario, targets, 'request'));
+  lines.push(errorsLine(scenario, targets, ['errors', 'timeouts', 'non2xx', 'mismatches'], 'an error, a timeout, a non-2xx response or a wrong body'));
+  return [...lines, ...notMeasured(scenario, targets)];
+}
+
+function cpuFindings(scenario: ScenarioResult, targets: readonly TargetInfo[]): string[] {
+  const facts = scenario.facts as { cores?: number; workUs?: number; oneCoreCeiling?: number; idealRatio?: number };
+  const lines: string[] = [];
+  const cell = scenario.cells[0];
+  if (!cell || facts.cores === undefined || facts.oneCoreCeiling === undefined) return notMeasured(scenario, targets);
+  lines.push(
+    `This machine has ${facts.cores} cores. With ${formatValue(facts.workUs!, 'count')} µs of work per request, one core can finish at most ` +
+      `${formatValue(facts.oneCoreCeiling, 'rate')} req/s, so a model that spreads the work over all ${facts.cores} cores (with ${cell.params.connections} ` +
+      `connections to keep them busy) could reach at most ${formatValue(facts.oneCoreCeiling * facts.idealRatio!, 'rate')} req/s: an ideal ratio of ` +
+      `${facts.idealRatio} over one event loop.`,
+  );
+  const all = ranked(scenario, cell, targets, 'requestsPerSec', 'higher');
+  const parts = all.map((m) => {
+    const cores = metricOf(m.row, 'serverCores');
+    return `${name(m.row)} ${rate(m.value)} req/s (${formatRatio(m.value.median / facts.oneCoreCeiling!)} one core's ceiling${cores ? `, ${formatValue(cores.median, 'cores')} cores busy` : ''})`;
+  });
+  if (parts.length) lines.push(`Measured: ${parts.join('; ')}.`);
+  const evented = all.find((m) => m.row.target.id === '04-evented');
+  if (evented) {
+    const others = all.filter((m) => m !== evented).map((m) => `${name(m.row)} ${versus(m.value, evented.value, 'the evented lab')}`);
+    if (others.length) lines.push(`Against one event loop (04 evented): ${others.join('; ')}; the ideal ratio is ${facts.idealRatio}.`);
+  }
+  lines.push(...fairness(scenario, targets, 'responses'));
+  lines.push(saturation(scenario, targets, 'request'));
+  lines.push(errorsLine(scenario, targets, ['errors', 'timeouts', 'non2xx', 'mismatches'], 'an error, a timeout, a non-2xx response or a wrong body'));
+  return [...lines, ...notMeasured(scenario, targets)];
+}
+
+function churnFindings(scenario: ScenarioResult, targets: readonly TargetInfo[]): string[] {
+  const lines: string[] = [];
+  const cell = scenario.cells[0];
+  if (!cell) return lines;
+  const all = ranked(scenario, cell, targets, 'connectionsPerSec', 'higher');
+  if (all.length) {
+    const best = all[0]!;
+    lines.push(
+      `${name(best.row)} turned over the most connections: ${rate(best.value)}/s. ` +
+        all
+          .slice(1)
+          .map((m) => `${name(m.row)}: ${rate(m.value)}/s (${versus(m.value, best.value, name(best.row))})`)
+          .join('; ') +
+        (all.length > 1 ? '.' : ''),
+    );
+    const latency = all
+      .map((m) => ({ m, p50: metricOf(m.row, 'firstEchoP50Us') }))
+      .filter((x) => x.p50)
+      .map((x) => `${name(x.m.row)} ${us(x.p50!)} µs`);
+    if (latency.length) lines.push(`Median connect-to-first-echo: ${latency.join('; ')}.`);
+    const cpu = ranked(scenario, cell, targets, 'cpuUsPerUnit', 'lower');
+    if (cpu.length > 1) {
+      const cheapest = cpu[0]!;
+      lines.push(
+        `Server CPU per connection: ${cpu.map((m) => `${name(m.row)} ${formatValue(m.value.median, 'cpuUs')} µs${m === cheapest ? '' : ` (${versus(m.value, cheapest.value, name(cheapest.row))})`}`).join('; ')}.`,
+      );
+    }
+    const forking = all.map((m) => ({ m, p: metricOf(m.row, 'peakProcesses') })).filter((x) => x.p && x.p.max > 1);
+    for (const { m, p } of forking) lines.push(`${name(m.row)}'s tree reached ${formatValue(p!.max, 'count')} processes at a sample.`);
+  }
+  lines.push(saturation(scenario, targets, 'connection'));
+  lines.push(errorsLine(scenario, targets, ['errors'], 'a failed connect, a reset, or a wrong or short echo'));
+  return [...lines, ...notMeasured(scenario, targets)];
+}
+
+function capacityFindings(scenario: ScenarioResult, targets: readonly TargetInfo[]): string[] {
+  const lines: string[] = [];
+  const facts = scenario.facts as { openFileLimit?: number; memAvailableBytes?: number };
+  if (facts.openFileLimit !== undefined || facts.memAvailableBytes !== undefined) {
+    const parts = [
+      facts.openFileLimit !== undefined ? `an open-file limit (\`ulimit -n\`) of ${formatValue(facts.openFileLimit, 'count')} for the load generator, which the servers it starts inherit` : '',
+      facts.memAvailableBytes !== undefined ? `${formatBytes(facts.memAvailableBytes)} of memory available` : '',
+    ].filter(Boolean);
+    lines.push(`Limits at the start: ${parts.join(', and ')}.`);
+  }
+  for (const target of targets) {
+    const results = scenario.cells.map((cell) => ({ cell, row: { target, result: scenario.results.find((r) => r.target === target.id && r.cell === cell.key) } }));
+    if (results.every((r) => !r.row.result || ['unavailable', 'not-applicable', 'failed'].includes(r.row.result.status))) continue;
+    const held = results.filter((r) => r.row.result?.status === 'ok').at(-1);
+    const firstNot = results.find((r) => r.row.result?.status !== 'ok');
+    let text = held
+      ? `${target.label} held ${held.cell.title}, every one echoing` +
+        (() => {
+          const per = metricOf(held.row, 'bytesPerConnection');
+          return per ? `, at ${formatBytes(per.median)} of memory per connection` : '';
+        })()
+      : `${target.label} held none of the levels`;
+    if (firstNot?.row.result) text += `; at ${firstNot.cell.title}: ${statusText(firstNot.row.result)}`;
+    lines.push(`${text}.`);
+  }
+  // Memory per connection side by side at the smallest level, as measured: a ratio to a server
+  // that keeps nothing per connection (about 0, either side of it by a page or two) means nothing.
+  const first = scenario.cells[0];
+  if (first) {
+    const all = ranked(scenario, first, targets, 'bytesPerConnection', 'lower');
+    if (all.length > 1) {
+      const shown = all.map((m) => `${name(m.row)} ${formatBytes(m.value.median)}${m.value.median <= 0 ? ' (no growth: the tree did not grow while holding them)' : ''}`);
+      lines.push(`Memory per connection at ${first.title}: ${shown.join('; ')}.`);
+    }
+  }
+  return [...lines, ...notMeasured(scenario, targets)];
+}
+
+export function findings(scenario: ScenarioResult, results: BenchResults): string[] {
+  const targets = results.targets;
+  const settings = results.settings as Record<string, unknown>;
+  switch (scenario.id) {
+    case 'echo':
+      return echoFindings(scenario, targets, settings);
+    case 'http':
+      return httpFindings(scenario, targets, settings);
+    case 'cpu':
+      return cpuFindings(scenario, targets);
+    case 'churn':
+      return churnFindings(scenario, targets);
+    case 'capacity':
+      return capacityFindings(scenario, targets);
+  }
+}

@@ -1,0 +1,59 @@
+/** Pieces every scenario's metrics share: the window's cost to the server and to the client. */
+
+import { WindowSampler, type WindowUsage } from '../sample.js';
+import type { Metrics } from '../results.js';
+import type { LatencySummary } from '../load/latency.js';
+
+/**
+ * Server CPU, CPU µs per unit of work (round trip, request, connection), peak memory and the
+ * load generator's share of its core. CPU per unit is the efficiency figure: it stays valid when
+ * the load generator, not the server, set the pace.
+ */
+export function usageMetrics(usage: WindowUsage, units: number): Metrics {
+  return {
+    serverCpuMs: usage.serverCpuMs,
+    cpuUsPerUnit: usage.serverCpuMs === null || units === 0 ? null : (usage.serverCpuMs * 1000) / units,
+    // Cores the server kept busy on average: 1.0 is one core for the whole window.
+    serverCores: usage.serverCpuMs === null ? null : usage.serverCpuMs / usage.wallMs,
+    peakRssBytes: usage.peakRssBytes,
+    peakProcesses: usage.peakProcesses,
+    loadGenCorePct: usage.loadGenCorePct,
+  };
+}
+
+export function latencyMetrics(latency: LatencySummary, prefix = ''): Metrics {
+  const name = (key: string) => (prefix ? `${prefix}${key[0]!.toUpperCase()}${key.slice(1)}` : key);
+  return {
+    [name('p50Us')]: latency.count ? latency.p50 : null,
+    [name('p90Us')]: latency.count ? latency.p90 : null,
+    [name('p99Us')]: latency.count ? latency.p99 : null,
+    [name('p999Us')]: latency.count ? latency.p999 : null,
+    [name('maxUs')]: latency.count ? latency.max : null,
+  };
+}
+
+/** One sampler per measured window, started and stopped by the load generator's window hooks. */
+export class Samplers {
+  readonly #pid: number | undefined;
+  readonly #intervalMs: number | undefined;
+  readonly #running = new Map<number, WindowSampler>();
+  readonly #usage = new Map<number, WindowUsage>();
+
+  constructor(pid: number | undefined, intervalMs?: number) {
+    this.#pid = pid;
+    this.#intervalMs = intervalMs;
+  }
+  start(window: number): void {
+    const sampler = new WindowSampler(this.#pid, this.#intervalMs);
+    this.#running.set(window, sampler);
+    sampler.start();
+  }
+  stop(window: number): void {
+    this.#usage.set(window, this.#running.get(window)!.stop());
+  }
+  usage(window: number): WindowUsage {
+    const usage = this.#usage.get(window);
+    if (!usage) throw new Error(`measured window ${window} never closed`);
+    return usage;
+  }
+}

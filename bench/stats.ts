@@ -1,0 +1,38 @@
+/**
+ * Summaries of repeated runs. A cell measured R times is shown as its median with its range; two
+ * values whose ranges overlap are "no difference": the runs themselves varied that much.
+ */
+
+export interface Summary {
+  readonly median: number;
+  readonly min: number;
+  readonly max: number;
+  readonly runs: number;
+}
+
+/** The median and range of the non-null values, or undefined when there are none. */
+export function summarize(values: ReadonlyArray<number | null | undefined>): Summary | undefined {
+  const present = values.filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
+  if (present.length === 0) return undefined;
+  return { median: median(present), min: Math.min(...present), max: Math.max(...present), runs: present.length };
+}
+
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** Half the range as a share of the median, e.g. 0.03 for ±3%; 0 for a single run. */
+export function spread(summary: Summary): number {
+  return summary.median === 0 ? 0 : (summary.max - summary.min) / 2 / Math.abs(summary.median);
+}
+
+/**
+ * Whether two summaries differ by more than their runs varied. With one run each there is no
+ * spread to compare against, so any two different values count as different.
+ */
+export function differs(a: Summary, b: Summary): boolean {
+  if (a.runs < 2 || b.runs < 2) return a.median !== b.median;
+  return a.max < b.min || b.max < a.min;
+}

@@ -1,0 +1,107 @@
+/**
+ * The report renderer, from a fixed results file (test/fixtures/bench-results.json, made by hand
+ * so every case appears: repeats that overlap and that differ, a saturated load generator, a lab
+ * not built, a scenario that does not apply, a capacity level not held and one not attempted).
+ * The figures in the fixture are invented; nothing here measures anything.
+ */
+
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { renderReport } from '../bench/render/report.js';
+import type { BenchResults } from '../bench/results.js';
+import { sectionSpec } from '../bench/render/columns.js';
+
+const fixture = JSON.parse(readFileSync(path.join(import.meta.dirname, 'fixtures', 'bench-results.json'), 'utf8')) as BenchResults;
+const report = renderReport(fixture, 'bench.json');
+
+/** The text of one `## N. Heading` section. */
+function section(heading: string): string {
+  const start = report.indexOf(`. ${heading}\n`);
+  expect(start, `section ${heading}`).toBeGreaterThan(0);
+  const next = report.indexOf('\n## ', start + 1);
+  return report.slice(start, next === -1 ? undefined : next);
+}
+
+/** The table row of `label` in the table under `### cellTitle` inside `text`. */
+function row(text: string, cellTitle: string, label: string): string[] {
+  const table = text.slice(text.indexOf(`### ${cellTitle}\n`));
+  const line = table.split('\n').find((l) => l.startsWith(`| ${label} `));
+  expect(line, `${label} row under ${cellTitle}`).toBeDefined();
+  return line!.split(' | ').map((c) => c.replace(/^\| |\s\|$/g, '').trim());
+}
+
+describe('bench report renderer', () => {
+  it('is deterministic', () => {
+    expect(renderReport(fixture, 'bench.json')).toBe(report);
+  });
+
+  it('starts with the machine stamp and says how the run was made', () => {
+    for (const line of ['| Machine | Example CPU @ 2.0GHz, 2 cores, 23.5 GiB |', 'net.core.somaxconn = 4096', '| Node | v20.20.2 |', '`0123456789ab`', '| Command | `make bench` |']) {
+      expect(report).toContain(line);
+    }
+    expect(report).toContain('ran on core 0 and each server\'s whole process tree on core 1, pinned with `taskset`');
+    expect(report).toContain('then measured 3 windows of 2 s back to back');
+    expect(report).toContain('[`bench.json`](bench.json)');
+    expect(report).toContain("The machine's 1-minute load average was 0.1 as the run started");
+  });
+
+  it('has one section per scenario, each with generated findings, a Mermaid chart and its columns explained', () => {
+    for (const scenario of fixture.scenarios) {
+      const spec = sectionSpec(scenario.id);
+      const text = section(spec.heading);
+      expect(text).toContain('### What this shows');
+      expect(text).toContain('```mermaid\nxychart-beta');
+      for (const column of spec.columns) expect(text).toContain(`**${column.header}**`);
+      for (const cell of scenario.cells) expect(text).toContain(`### ${cell.title}\n`);
+    }
+  });
+
+  it('marks the best value, and calls overlapping ranges no difference', () => {
+    const echo = section('Raw echo, closed loop');
+    // 04 evented 50,000-52,000 and C epoll 49,000-53,000 overlap: both bold, and said so.
+    expect(row(echo, '100 conn × 64 B', '04 evented')[1]).toBe('**51,000 ±2%**');
+    expect(row(echo, '100 conn × 64 B', 'C epoll')[1]).toBe('**50,500 ±4%**');
+    expect(row(echo, '100 conn × 64 B', '02 process/conn')[1]).toBe('31,000 ±3%');
+    expect(echo).toContain("51,000/s, no different from C epoll's 50,500/s, the runs' ranges overlapping");
+    // Lower is better for CPU per round trip: the reference's 4.2 is best.
+    expect(row(echo, '100 conn × 64 B', 'C epoll')[10]).toBe('**4.2 ±5%**');
+  });
+
+  it('warns where the load generator saturated its core', () => {
+    const echo = section('Raw echo, closed loop');
+    expect(row(echo, '100 conn × 64 B', '04 evented').at(-1)).toBe('96% ±1% ⚠');
+    expect(echo).toContain('used 90% or more of its core in 2 of 8 measured cells');
+  });
+
+  it('shows unfairness and errors from the numbers', () => {
+    const echo = section('Raw echo, closed loop');
+    expect(row(echo, '100 conn × 64 B', '01 serial')[8]).toBe('0 / 28,200 ±1%');
+    expect(echo).toContain('99 of 100 connections were never answered at all');
+    expect(echo).toContain('Errors: 02 process/conn at 100 conn × 64 B: 1 (first error: socket: ECONNRESET (connection 7))');
+  });
+
+  it('gives every server a row, saying why when it was not measured', () => {
+    const http = section('HTTP echo through autocannon');
+    expect(row(http, '100 conn, no pipelining', '03 worker pool')[1]).toMatch(/^not run: not built/);
+    expect(row(http, '100 conn, no pipelining', 'C epoll')[1]).toBe('n/a: speaks echo only; this scenario needs http');
+    const capacity = section('Capacity: idle connections held');
+    expect(row(capacity, '100 connections', '01 serial (cannot hold)')[1]).toBe('1');
+    expect(capacity).toContain('- 01 serial: cannot hold: 1 of 100 echoed; 99 waited in the accept queue');
+    expect(row(capacity, '1,000 connections', '02 process/conn')[1]).toMatch(/^not attempted: 30.0 MiB per connection/);
+    expect(capacity).toContain('an open-file limit (`ulimit -n`) of 20,000 for the load generator');
+  });
+
+  it('states the cores and the ideal ratio of the CPU-bound scenario', () => {
+    const cpu = section('CPU-bound HTTP');
+    expect(cpu).toContain('This machine has 2 cores');
+    expect(cpu).toContain('an ideal ratio of 2 over one event loop');
+    expect(cpu).toContain("02 process/conn 1.9× the evented lab's");
+  });
+
+  it('draws charts from the medians', () => {
+    const churn = section('Connection churn');
+    expect(churn).toContain('x-axis ["01 serial", "02 process/conn", "04 evented", "C epoll"]');
+    expect(churn).toContain('bar [5100, 42, 9100, 15500]');
+  });
+});
