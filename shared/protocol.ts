@@ -57,6 +57,12 @@ export interface Session {
   stopAfterCurrent(): boolean;
   /** True while part of an http request head has arrived but not all of it (for header timeouts). */
   readonly headPending: boolean;
+  /**
+   * The connection is gone: release what the session holds outside the JS heap (the http
+   * parser's native half). An http session also does this by itself once it will parse nothing
+   * more (after an error, a final request or the peer's FIN).
+   */
+  close(): void;
 }
 
 export function createSession(config: ProtocolConfig): Session {
@@ -82,6 +88,8 @@ class EchoSession implements Session {
     // shutdown deadline does).
     return false;
   }
+
+  close(): void {}
 }
 
 class HttpSession implements Session {
@@ -147,8 +155,15 @@ class HttpSession implements Session {
   stopAfterCurrent(): boolean {
     this.#stopping = true;
     const idle = !this.#inHead && this.#head === undefined;
-    if (idle) this.#done = true;
+    if (idle) {
+      this.#done = true;
+      this.close();
+    }
     return idle;
+  }
+
+  close(): void {
+    this.#parser.close();
   }
 
   #complete(): void {
@@ -170,11 +185,14 @@ class HttpSession implements Session {
     this.#done = true;
   }
 
+  /** Called after the parser returned, never from one of its callbacks. */
   #takeStep(): Step {
     const jobs = this.#jobs;
     this.#jobs = [];
     if (this.#failure) jobs.push(this.#failure);
     this.#failure = undefined;
+    // Nothing more will be parsed: free the native parser now rather than at some later GC.
+    if (this.#done) this.close();
     return jobs.length === 0 && !this.#done ? NOTHING : { jobs, close: this.#done };
   }
 }

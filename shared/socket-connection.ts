@@ -94,6 +94,7 @@ export function serveSocket(socket: Socket, options: ServeOptions): Connection {
       clearTimeout(lifetime);
       clearTimeout(headerTimer);
       unsubscribe?.();
+      session.close();
       const seconds = ((performance.now() - openedAt) / 1000).toFixed(1);
       log.client(
         `client ${peer} disconnected (${reason}; received ${formatBytes(socket.bytesRead)}, ` +

@@ -302,6 +302,7 @@ class SerialServer {
     // as the other labs (and Node's http server) do: close() right after the FIN.
     if (!client.failed) libc.shutdown(fd, libc.SHUT_WR);
     libc.close(fd);
+    client.session.close();
     this.#client = undefined;
     const seconds = ((performance.now() - client.openedAt) / 1000).toFixed(1);
     this.#options.log.client(
