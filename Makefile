@@ -33,7 +33,7 @@ build: install
 # Type-checks the tests and tools too (vitest itself only strips types), then runs the suite.
 test: build
 	$(TSC) -p tsconfig.test.json
-	$(VITEST) run
+	$(VITEST) run $(VITEST_ARGS)
 
 lab-01: build
 	exec $(NODE) dist/labs/01-serial/main.js $(LAB_FLAGS)

@@ -5,11 +5,10 @@
  */
 
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runEntry, startLab, stopAllLabs, type LabProcess } from '../bench/lib/launch.js';
-import { listenQueue } from '../bench/lib/procfs.js';
+import { connectionQueues, listenQueue } from '../bench/lib/procfs.js';
 import { closeAllClients, connect, type Client } from './helpers/tcp.js';
 import { eventually } from './helpers/util.js';
 
@@ -47,21 +46,6 @@ function exitOf(lab: LabProcess): Promise<{ code: number | null; signal: NodeJS.
   return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
 }
 
-/**
- * The server's end of one connection, from /proc/net/tcp: bytes it has not read yet (rx_queue)
- * and bytes it has written that the client has not acknowledged (tx_queue).
- */
-function serverSideQueues(serverPort: number, clientPort: number): { unread: number; unsent: number } | undefined {
-  const hex = (port: number) => port.toString(16).toUpperCase().padStart(4, '0');
-  for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
-    const fields = line.trim().split(/\s+/);
-    if (!fields[1]?.endsWith(`:${hex(serverPort)}`) || !fields[2]?.endsWith(`:${hex(clientPort)}`)) continue;
-    const [unsent, unread] = (fields[4] ?? '0:0').split(':').map((n) => parseInt(n, 16));
-    return { unread: unread ?? 0, unsent: unsent ?? 0 };
-  }
-  return undefined;
-}
-
 async function stopCleanly(lab: LabProcess): Promise<void> {
   expect(await lab.stop('SIGTERM')).toEqual({ code: 0, signal: null });
 }
@@ -78,8 +62,8 @@ describe('lab 01-serial', () => {
     // (its unsent replies wait too): it is stuck in step 3, waiting for POLLOUT.
     const clientPort = client.socket.localPort!;
     await eventually(() => {
-      const queues = serverSideQueues(lab.port, clientPort);
-      return queues && queues.unread > 0 && queues.unsent > 0 ? true : undefined;
+      const queues = connectionQueues(lab.port, clientPort);
+      return queues && queues.serverUnread > 0 && queues.serverUnsent > 0 ? true : undefined;
     }, WAIT_MS, 'the server to stall on a full send buffer');
     client.socket.resume();
     const echoed = await client.waitForEnd();

@@ -10,7 +10,7 @@
 
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
-import { processTreeOneScan } from './tree.js';
+import { processTree } from './procfs.js';
 
 export interface CpuPlan {
   /** Cores the load generator (this process) runs on, e.g. "0". */
@@ -41,7 +41,7 @@ export function hasTaskset(): boolean {
 
 /** Pins every thread of `pid` and of all its descendants to `cpus` (a taskset list such as "1-3"). */
 export function pinTree(pid: number, cpus: string): void {
-  for (const p of processTreeOneScan(pid)) {
+  for (const p of processTree(pid)) {
     try {
       execFileSync('taskset', ['--all-tasks', '--cpu-list', '--pid', cpus, String(p)], { stdio: 'ignore' });
     } catch {

@@ -10,6 +10,58 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 const CLOCK_TICKS = 100;
 const PAGE_SIZE = 4096;
 
+const TCP_STATES: Record<string, string> = {
+  '01': 'ESTABLISHED', '02': 'SYN_SENT', '03': 'SYN_RECV', '04': 'FIN_WAIT1', '05': 'FIN_WAIT2',
+  '06': 'TIME_WAIT', '07': 'CLOSE', '08': 'CLOSE_WAIT', '09': 'LAST_ACK', '0A': 'LISTEN', '0B': 'CLOSING',
+};
+
+/** One row of /proc/net/tcp or tcp6: one socket, as the kernel sees it. */
+interface TcpRow {
+  /** Local address as the kernel prints it: hex, IPv4 as a little-endian 32-bit word. */
+  readonly localAddress: string;
+  readonly localPort: number;
+  readonly remotePort: number;
+  /** Kernel state name, e.g. LISTEN, ESTABLISHED, SYN_SENT. */
+  readonly state: string;
+  /** Bytes written and not yet acknowledged by the peer (for LISTEN: 0). */
+  readonly txQueue: number;
+  /** Bytes received and not yet read (for LISTEN: the accept-queue length). */
+  readonly rxQueue: number;
+  /** Inode of the socket file, 0 when no process holds it. */
+  readonly inode: number;
+}
+
+/** Reads one table, both by default. Every /proc/net/tcp reader in the project goes through here. */
+function tcpRows(families: ReadonlyArray<'tcp' | 'tcp6'> = ['tcp', 'tcp6']): TcpRow[] {
+  const rows: TcpRow[] = [];
+  for (const family of families) {
+    let text: string;
+    try {
+      text = readFileSync(`/proc/net/${family}`, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      const [local, remote, state, queues] = [fields[1], fields[2], fields[3], fields[4]];
+      if (!local || !remote || !state || !queues) continue;
+      const [tx, rx] = queues.split(':');
+      rows.push({
+        localAddress: local.slice(0, local.lastIndexOf(':')),
+        localPort: parseInt(local.slice(local.lastIndexOf(':') + 1), 16),
+        remotePort: parseInt(remote.slice(remote.lastIndexOf(':') + 1), 16),
+        state: TCP_STATES[state] ?? state,
+        txQueue: parseInt(tx ?? '0', 16),
+        rxQueue: parseInt(rx ?? '0', 16),
+        inode: Number(fields[9] ?? 0),
+      });
+    }
+  }
+  return rows;
+}
+
+const listening = (port: number) => tcpRows().find((row) => row.state === 'LISTEN' && row.localPort === port);
+
 export interface ListenQueue {
   /** Connections that finished the handshake and wait for accept() (Recv-Q in `ss -ltn`). */
   readonly acceptQueueDepth: number;
@@ -22,49 +74,35 @@ export interface ListenQueue {
  * sock_diag netlink interface that `ss` uses reports it.
  */
 export function listenQueue(port: number): ListenQueue | undefined {
-  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
-  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text: string;
-    try {
-      text = readFileSync(table, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const fields = line.trim().split(/\s+/);
-      const local = fields[1];
-      if (!local || fields[3] !== '0A' || !local.endsWith(`:${hexPort}`)) continue;
-      const rx = (fields[4] ?? '0:0').split(':')[1];
-      return { acceptQueueDepth: parseInt(rx ?? '0', 16) };
-    }
-  }
-  return undefined;
+  const row = listening(port);
+  return row && { acceptQueueDepth: row.rxQueue };
 }
 
-/** TCP states of the sockets connecting to `port` from this machine, counted (e.g. SYN_SENT: 2). */
-export function clientStates(port: number): Record<string, number> {
-  const names: Record<string, string> = {
-    '01': 'ESTABLISHED', '02': 'SYN_SENT', '03': 'SYN_RECV', '04': 'FIN_WAIT1', '05': 'FIN_WAIT2',
-    '06': 'TIME_WAIT', '07': 'CLOSE', '08': 'CLOSE_WAIT', '09': 'LAST_ACK', '0A': 'LISTEN', '0B': 'CLOSING',
-  };
-  const hexPort = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
-  const counts: Record<string, number> = {};
-  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text = '';
-    try {
-      text = readFileSync(table, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const fields = line.trim().split(/\s+/);
-      if (fields[2]?.endsWith(hexPort)) {
-        const state = names[fields[3] ?? ''] ?? fields[3] ?? '?';
-        counts[state] = (counts[state] ?? 0) + 1;
-      }
-    }
-  }
-  return counts;
+/**
+ * The local address of the socket listening on `port`, as a dotted quad (IPv4) or the raw hex
+ * (IPv6), read from the kernel rather than from the server's own log line.
+ */
+export function listeningAddress(port: number): string | undefined {
+  const address = listening(port)?.localAddress;
+  if (address === undefined || address.length !== 8) return address;
+  return [6, 4, 2, 0].map((i) => parseInt(address.slice(i, i + 2), 16)).join('.');
+}
+
+export interface ConnectionQueues {
+  /** Bytes the server wrote that the client has not acknowledged (its receive window is full). */
+  readonly serverUnsent: number;
+  /** Bytes the client sent that the server has not read: stays high when the server stopped reading. */
+  readonly serverUnread: number;
+}
+
+/**
+ * The kernel queues of the server's end of one connection, found by the server port and the
+ * client's port. Whoever holds the socket (the server or one of its children), the kernel keeps
+ * the queues.
+ */
+export function connectionQueues(serverPort: number, clientPort: number): ConnectionQueues | undefined {
+  const row = tcpRows().find((r) => r.state !== 'LISTEN' && r.localPort === serverPort && r.remotePort === clientPort);
+  return row && { serverUnsent: row.txQueue, serverUnread: row.rxQueue };
 }
 
 interface Stat {
@@ -106,10 +144,22 @@ export function childPids(pid: number): number[] {
   return children;
 }
 
-/** `pid` and all its descendants. */
+/**
+ * `pid` and all its descendants, from one pass over /proc (a scan per process would be slow for
+ * a lab holding a hundred children, sampled several times a second).
+ */
 export function processTree(pid: number): number[] {
+  const childrenOf = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const info = stat(Number(entry));
+    if (!info) continue;
+    const siblings = childrenOf.get(info.ppid);
+    if (siblings) siblings.push(Number(entry));
+    else childrenOf.set(info.ppid, [Number(entry)]);
+  }
   const all = [pid];
-  for (let i = 0; i < all.length; i++) all.push(...childPids(all[i]!));
+  for (let i = 0; i < all.length; i++) all.push(...(childrenOf.get(all[i]!) ?? []));
   return all;
 }
 
@@ -212,11 +262,6 @@ export interface TcpSnapshot {
   readonly sockets: TcpSocket[];
 }
 
-const TCP_STATES: Record<string, string> = {
-  '01': 'ESTABLISHED', '02': 'SYN_SENT', '03': 'SYN_RECV', '04': 'FIN_WAIT1', '05': 'FIN_WAIT2',
-  '06': 'TIME_WAIT', '07': 'CLOSE', '08': 'CLOSE_WAIT', '09': 'LAST_ACK', '0A': 'LISTEN', '0B': 'CLOSING',
-};
-
 /**
  * Everything /proc/net/tcp (or tcp6) shows about `port`, from a single read. Reading the table
  * makes the kernel walk its whole connection hash, which costs milliseconds of system time on a
@@ -225,29 +270,16 @@ const TCP_STATES: Record<string, string> = {
  * Send-Q of `ss -ltn`, reports that.)
  */
 export function tcpSnapshot(port: number, family: 'tcp' | 'tcp6' = 'tcp'): TcpSnapshot {
-  const hexPort = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
-  const portOf = (address: string) => parseInt(address.slice(address.lastIndexOf(':') + 1), 16);
   let acceptQueueDepth: number | undefined;
   const sockets: TcpSocket[] = [];
-  let text = '';
-  try {
-    text = readFileSync(`/proc/net/${family}`, 'utf8');
-  } catch {
-    return { acceptQueueDepth, sockets };
-  }
-  for (const line of text.split('\n').slice(1)) {
-    const fields = line.trim().split(/\s+/);
-    const local = fields[1];
-    const remote = fields[2];
-    if (!local || !remote) continue;
-    if (fields[3] === '0A') {
-      if (local.endsWith(hexPort)) acceptQueueDepth = parseInt((fields[4] ?? '0:0').split(':')[1] ?? '0', 16);
-      continue;
+  for (const row of tcpRows([family])) {
+    if (row.state === 'LISTEN') {
+      if (row.localPort === port) acceptQueueDepth = row.rxQueue;
+    } else if (row.localPort === port) {
+      sockets.push({ side: 'server', clientPort: row.remotePort, state: row.state, inode: row.inode });
+    } else if (row.remotePort === port) {
+      sockets.push({ side: 'client', clientPort: row.localPort, state: row.state, inode: row.inode });
     }
-    const state = TCP_STATES[fields[3] ?? ''] ?? fields[3] ?? '?';
-    const inode = Number(fields[9] ?? 0);
-    if (local.endsWith(hexPort)) sockets.push({ side: 'server', clientPort: portOf(remote), state, inode });
-    else if (remote.endsWith(hexPort)) sockets.push({ side: 'client', clientPort: portOf(local), state, inode });
   }
   return { acceptQueueDepth, sockets };
 }

@@ -3,27 +3,8 @@
  * several times a second, with PSS beside RSS for trees whose processes share pages.
  */
 
-import { readdirSync, readFileSync } from 'node:fs';
-import { childrenCpuMs, openFds, stat } from './procfs.js';
-
-/**
- * `pid` and all its descendants from one pass over /proc. `processTree` scans /proc once per
- * process in the tree, which is slow for a lab holding a hundred children; samplers use this.
- */
-export function processTreeOneScan(pid: number): number[] {
-  const childrenOf = new Map<number, number[]>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const info = stat(Number(entry));
-    if (!info) continue;
-    const siblings = childrenOf.get(info.ppid);
-    if (siblings) siblings.push(Number(entry));
-    else childrenOf.set(info.ppid, [Number(entry)]);
-  }
-  const all = [pid];
-  for (let i = 0; i < all.length; i++) all.push(...(childrenOf.get(all[i]!) ?? []));
-  return all;
-}
+import { readFileSync } from 'node:fs';
+import { childrenCpuMs, openFds, processTree, stat } from './procfs.js';
 
 /**
  * CPU time (user+system, children that exited and were reaped included) and resident memory of
@@ -32,7 +13,7 @@ export function processTreeOneScan(pid: number): number[] {
 export function treeCpuRss(pid: number): { processes: number; cpuMs: number; rssBytes: number } {
   let cpuMs = 0;
   let rssBytes = 0;
-  const pids = processTreeOneScan(pid);
+  const pids = processTree(pid);
   for (const p of pids) {
     const info = stat(p);
     if (!info) continue;
@@ -52,7 +33,7 @@ export function treeMemory(pid: number): { processes: number; rssBytes: number; 
   let rssBytes = 0;
   let pssBytes: number | undefined = 0;
   let fds = 0;
-  const pids = processTreeOneScan(pid);
+  const pids = processTree(pid);
   for (const p of pids) {
     rssBytes += stat(p)?.rssBytes ?? 0;
     fds += openFds(p);

@@ -13,7 +13,8 @@ import { eventually, randomChunks, seededRandom } from '../helpers/util.js';
 import { destroyAllEchoClients, EchoClient } from './helpers/echo-client.js';
 import { recordMeasurement } from './helpers/measure.js';
 import { NothingLost, stopCleanly } from './helpers/nothing-lost.js';
-import { liveChildren, openFileLimit, processCpuMs } from './helpers/observe.js';
+import { openFileLimit } from '../../bench/lib/tree.js';
+import { liveChildren, processCpuMs } from './helpers/observe.js';
 import { KiB, MiB, randomBytes } from './helpers/payload.js';
 
 afterEach(async () => {
