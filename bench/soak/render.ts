@@ -4,6 +4,7 @@
  */
 
 import { renderStamp, type MachineStamp } from '../lib/machine.js';
+import { LABS } from '../targets.js';
 import type { LabSoak, SoakConfig } from './run.js';
 import type { SoakSample } from './sample.js';
 
@@ -46,6 +47,10 @@ export function renderSoak(report: SoakReport): string {
     '|---|---:|---:|---:|---:|---:|---|---|---|---|',
     ...report.labs.map(summaryRow),
     '',
+    '### What this shows',
+    '',
+    ...report.labs.map(finding),
+    '',
     ...report.labs.flatMap(timeline),
   ].join('\n');
 }
@@ -68,6 +73,32 @@ function summaryRow(soak: LabSoak): string {
     soak.exit.signal ?? String(soak.exit.code),
     '',
   ].join(' | ').trim();
+}
+
+/** One generated sentence per lab: did memory level off, did descriptors return, what failed and why. */
+function finding(soak: LabSoak): string {
+  // Levelling off: the median of the last third of the run against the median of the middle
+  // third. Medians, because a garbage collector makes single samples jump both ways.
+  const rss = soak.samples.map((s) => s.rssBytes);
+  const third = Math.max(1, Math.floor(rss.length / 3));
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
+  const middle = median(rss.slice(third, 2 * third));
+  const last = median(rss.slice(2 * third));
+  const growth = last - middle;
+  // Tolerance: a tenth of what the load first added, or 4 MiB, whichever is more.
+  const tolerance = Math.max((middle - soak.baseline.rssBytes) / 10, 4 * 2 ** 20);
+  const memory =
+    growth <= tolerance
+      ? `memory levelled off (median of the last third of the run ${MiB(last)} MiB against ${MiB(middle)} MiB in the middle third)`
+      : `memory was still climbing (median of the last third of the run ${MiB(last)} MiB against ${MiB(middle)} MiB in the middle third)`;
+  const fds = soak.settled.atBaseline ? 'descriptors and children were back to their baseline after the load' : '**descriptors or children were not back to their baseline**';
+  const failed = soak.load.errors + soak.load.timeouts + soak.load.non2xx + soak.load.mismatches + soak.churn.wrong + soak.churn.errors + soak.churn.timeouts;
+  const limit = LABS.find((lab) => lab.id === soak.lab)?.limit;
+  const failures =
+    failed === 0
+      ? 'every request and churn cycle got its exact echo'
+      : `${failed} requests or cycles failed or timed out` + (limit ? ` (this model ${limit})` : '');
+  return `- ${soak.lab}: ${memory}; ${fds}; ${failures}.`;
 }
 
 function timeline(soak: LabSoak): string[] {
