@@ -12,7 +12,8 @@ import path from 'node:path';
 import { writeFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { EXIT_USAGE, UserError } from '../shared/errors.js';
+import { strictly } from '../shared/cli.js';
+import { exitOnUserError, UserError } from '../shared/errors.js';
 import { defaultPlan, SWEEP_BACKLOGS } from './backlog/experiment.js';
 import { DEFAULT_SETTINGS, loadReport, measure, saveReport } from './backlog/measure.js';
 import { rerunIsolated } from './backlog/isolate.js';
@@ -21,7 +22,7 @@ import { renderReport } from './backlog/render.js';
 import { LAB_IDS } from './lib/launch.js';
 
 function parseArgs() {
-  return yargs(hideBin(process.argv))
+  return strictly(yargs(hideBin(process.argv))
   .scriptName('node --import tsx bench/backlog.ts')
   .usage(
     '$0 [run|measure|render] [options]\n\n' +
@@ -56,13 +57,7 @@ function parseArgs() {
     if (problem) throw new UserError(problem);
     return true;
   })
-  .strict()
-  .version(false)
-  .wrap(Math.min(110, process.stdout.columns || 110))
-  .fail((message, error) => {
-    throw error instanceof UserError ? error : new UserError(message ?? String(error));
-  })
-  .parseSync();
+  ).parseSync();
 }
 
 async function main(): Promise<void> {
@@ -104,10 +99,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error: unknown) => {
-  if (error instanceof UserError) {
-    console.error(`backlog: ${error.message}`);
-    process.exit(EXIT_USAGE);
-  }
-  throw error;
-});
+main().catch(exitOnUserError('backlog'));

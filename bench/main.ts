@@ -10,7 +10,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { hideBin } from 'yargs/helpers';
-import { EXIT_USAGE, UserError } from '../shared/errors.js';
+import { exitOnUserError, UserError } from '../shared/errors.js';
 import { planCpus, pinTree } from './lib/affinity.js';
 import { repoRoot } from './lib/launch.js';
 import { machineStamp } from './lib/machine.js';
@@ -71,9 +71,5 @@ const linkTo = (settings: BenchSettings) => path.relative(path.dirname(settings.
 
 main().catch(async (error: unknown) => {
   await stopEverything();
-  if (error instanceof UserError) {
-    process.stderr.write(`bench: ${error.message}\n`);
-    process.exit(EXIT_USAGE);
-  }
-  throw error;
+  exitOnUserError('bench')(error);
 });

@@ -6,6 +6,7 @@
 
 import path from 'node:path';
 import yargs from 'yargs';
+import { strictly } from '../shared/cli.js';
 import { UserError } from '../shared/errors.js';
 import type { ProtocolName } from '../shared/protocol.js';
 import { repoRoot } from './lib/launch.js';
@@ -92,7 +93,7 @@ const quickNote = (key: Tunable) => {
 };
 
 export function parseBenchArgs(args: readonly string[]): BenchSettings {
-  const argv = yargs([...args])
+  const parser = yargs([...args])
     .scriptName('node --import tsx bench/main.ts')
     .usage(
       '$0 [options]\n\n' +
@@ -137,14 +138,8 @@ export function parseBenchArgs(args: readonly string[]): BenchSettings {
       for (const name of ['repeats', 'pipelining', 'http-body-bytes', 'work-us', 'cpu-connections', 'churn-clients']) positive(name, true);
       return true;
     })
-    .strict()
-    .version(false)
-    .help()
-    .wrap(Math.min(120, process.stdout.columns || 120))
-    .fail((message, error) => {
-      throw error instanceof UserError ? error : new UserError(message ?? String(error));
-    })
-    .parseSync();
+    .help();
+  const argv = strictly(parser).parseSync();
 
   const quick = argv.quick;
   const preset = quick ? QUICK : FULL;

@@ -8,7 +8,7 @@
  * For a server started elsewhere (`--target`) every server figure is null: unavailable.
  */
 
-import { treeCpuRss } from './lib/tree.js';
+import { treeUsage } from './lib/procfs.js';
 
 export interface WindowUsage {
   readonly wallMs: number;
@@ -64,7 +64,7 @@ export class WindowSampler {
   }
 
   #sample(): { cpuMs: number } {
-    const usage = treeCpuRss(this.#pid!);
+    const usage = treeUsage(this.#pid!, { countFds: false });
     this.#peakRss = Math.max(this.#peakRss, usage.rssBytes);
     this.#peakProcesses = Math.max(this.#peakProcesses, usage.processes);
     return usage;

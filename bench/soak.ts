@@ -14,37 +14,42 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import yargs from 'yargs';
+import { strictly } from '../shared/cli.js';
+import { exitOnUserError, UserError } from '../shared/errors.js';
 import { hideBin } from 'yargs/helpers';
 import { LAB_IDS, repoRoot } from './lib/launch.js';
 import { machineStamp } from './lib/machine.js';
 import { renderSoak, type SoakReport } from './soak/render.js';
 import { soakLab, type LabSoak } from './soak/run.js';
 
-const argv = yargs(hideBin(process.argv))
-  .scriptName('node --import tsx bench/soak.ts')
-  .usage('$0 [options]\n\nSoaks every lab (or --labs) under autocannon plus connection churn; writes results/soak.{json,md}.')
-  .options({
-    seconds: { type: 'number', default: 60, describe: 'load time per lab' },
-    labs: { type: 'array', string: true, default: [...LAB_IDS], choices: LAB_IDS, describe: 'labs to soak' },
-    connections: { type: 'number', default: 8, describe: 'autocannon keep-alive connections' },
-    churners: { type: 'number', default: 4, describe: 'clients cycling connect, one request, close' },
-    'sample-every': { type: 'number', default: 1, describe: 'seconds between samples' },
-    out: { type: 'string', default: path.join(repoRoot, 'results', 'soak'), describe: 'report path without extension' },
-    'render-only': { type: 'boolean', default: false, describe: 'only re-render <out>.md from <out>.json' },
-  })
-  .check((a) => {
-    for (const name of ['seconds', 'connections', 'churners', 'sample-every'] as const) {
-      if (!(typeof a[name] === 'number' && a[name] > 0)) throw new Error(`--${name} must be a positive number, got ${String(a[name])}`);
-    }
-    return true;
-  })
-  .strict()
-  .version(false)
-  .fail((message, error) => {
-    console.error(`soak: ${message ?? error?.message}`);
-    process.exit(2);
-  })
-  .parseSync();
+function parseArgs() {
+  try {
+    return strictly(
+      yargs(hideBin(process.argv))
+        .scriptName('node --import tsx bench/soak.ts')
+        .usage('$0 [options]\n\nSoaks every lab (or --labs) under autocannon plus connection churn; writes results/soak.{json,md}.')
+        .options({
+          seconds: { type: 'number', default: 60, describe: 'load time per lab' },
+          labs: { type: 'array', string: true, default: [...LAB_IDS], choices: LAB_IDS, describe: 'labs to soak' },
+          connections: { type: 'number', default: 8, describe: 'autocannon keep-alive connections' },
+          churners: { type: 'number', default: 4, describe: 'clients cycling connect, one request, close' },
+          'sample-every': { type: 'number', default: 1, describe: 'seconds between samples' },
+          out: { type: 'string', default: path.join(repoRoot, 'results', 'soak'), describe: 'report path without extension' },
+          'render-only': { type: 'boolean', default: false, describe: 'only re-render <out>.md from <out>.json' },
+        })
+        .check((a) => {
+          for (const name of ['seconds', 'connections', 'churners', 'sample-every'] as const) {
+            if (!(typeof a[name] === 'number' && a[name] > 0)) throw new UserError(`--${name} must be a positive number, got ${String(a[name])}`);
+          }
+          return true;
+        }),
+    ).parseSync();
+  } catch (error) {
+    return exitOnUserError('soak')(error);
+  }
+}
+
+const argv = parseArgs();
 
 const jsonPath = `${argv.out}.json`;
 const mdPath = `${argv.out}.md`;

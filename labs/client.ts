@@ -9,25 +9,29 @@
 import net from 'node:net';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { DEFAULTS } from '../shared/cli.js';
+import { DEFAULTS, strictly } from '../shared/cli.js';
+import { exitOnUserError, UserError } from '../shared/errors.js';
 
-const argv = yargs(hideBin(process.argv))
-  .scriptName('make client --')
-  .options({
-    host: { type: 'string', default: DEFAULTS.host, describe: 'server address' },
-    port: { type: 'number', default: DEFAULTS.port, describe: 'server port' },
-  })
-  .check((a) => {
-    if (!Number.isInteger(a.port) || a.port < 1 || a.port > 65535) throw new Error(`--port must be a whole number from 1 to 65535, got ${a.port}`);
-    return true;
-  })
-  .strict()
-  .version(false)
-  .fail((message, error) => {
-    console.error(`client: ${message ?? error?.message}`);
-    process.exit(2);
-  })
-  .parseSync();
+function parseArgs() {
+  try {
+    return strictly(
+      yargs(hideBin(process.argv))
+        .scriptName('make client --')
+        .options({
+          host: { type: 'string', default: DEFAULTS.host, describe: 'server address' },
+          port: { type: 'number', default: DEFAULTS.port, describe: 'server port' },
+        })
+        .check((a) => {
+          if (!Number.isInteger(a.port) || a.port < 1 || a.port > 65535) throw new UserError(`--port must be a whole number from 1 to 65535, got ${a.port}`);
+          return true;
+        }),
+    ).parseSync();
+  } catch (error) {
+    return exitOnUserError('client')(error);
+  }
+}
+
+const argv = parseArgs();
 
 const socket = net.connect({ host: argv.host, port: argv.port, allowHalfOpen: true });
 socket.setNoDelay(true);

@@ -6,9 +6,9 @@
  */
 
 import os from 'node:os';
-import yargs, { type Options } from 'yargs';
+import yargs, { type Argv as Parser, type Options } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { EXIT_USAGE, UserError } from './errors.js';
+import { exitOnUserError, UserError } from './errors.js';
 import type { Lab, RunningServer, ServerOptions } from './lab.js';
 import { createLogger } from './log.js';
 import { PROTOCOLS, type ProtocolName } from './protocol.js';
@@ -60,15 +60,21 @@ export interface LabFlags<Extra extends object> {
 }
 
 export function runLab<Extra extends object>(lab: Lab<Extra>, flags?: LabFlags<Extra>): void {
-  main(lab, flags).catch((error: unknown) => {
-    if (error instanceof UserError) {
-      // One line, whatever the message: yargs words some of its own (an invalid choice) over
-      // several lines. Found by the robust suite (case 13).
-      console.error(`${lab.id}: ${error.message.replace(/\s*\n\s*/g, ' ').trim()}`);
-      process.exit(EXIT_USAGE);
-    }
-    throw error;
-  });
+  main(lab, flags).catch(exitOnUserError(lab.id));
+}
+
+/**
+ * What every command line in the project shares: unknown flags are errors, and every parse
+ * error becomes a UserError (reported by `exitOnUserError` as one line, exit status 2).
+ */
+export function strictly<T>(parser: Parser<T>): Parser<T> {
+  return parser
+    .strict()
+    .version(false)
+    .wrap(Math.min(110, process.stdout.columns || 110))
+    .fail((message, error) => {
+      throw error instanceof UserError ? error : new UserError(message ?? String(error));
+    });
 }
 
 async function main<Extra extends object>(lab: Lab<Extra>, flags?: LabFlags<Extra>): Promise<void> {
@@ -84,22 +90,18 @@ async function main<Extra extends object>(lab: Lab<Extra>, flags?: LabFlags<Extr
 }
 
 export function parseArgs(lab: Lab<never> | { id: string }, args: string[], flags?: LabFlags<object>): Argv {
-  const parser = yargs(args)
-    .scriptName(`node dist/labs/${lab.id}/main.js`)
-    .usage(`$0 [options]\n\nRuns the ${lab.id} echo server in the foreground. Stop it with Ctrl-C.`)
-    .options({ ...commonOptions, ...flags?.options })
-    .default('max-conns', ('maxConnsDefault' in lab && lab.maxConnsDefault) || DEFAULTS.maxConns)
-    .check((argv) => {
-      const problem = checkCommon(argv) ?? flags?.check?.(argv);
-      if (problem) throw new UserError(problem);
-      return true;
-    })
-    .strict()
-    .version(false)
-    .wrap(Math.min(110, process.stdout.columns || 110))
-    .fail((message, error) => {
-      throw error instanceof UserError ? error : new UserError(message ?? String(error));
-    });
+  const parser = strictly(
+    yargs(args)
+      .scriptName(`node dist/labs/${lab.id}/main.js`)
+      .usage(`$0 [options]\n\nRuns the ${lab.id} echo server in the foreground. Stop it with Ctrl-C.`)
+      .options({ ...commonOptions, ...flags?.options })
+      .default('max-conns', ('maxConnsDefault' in lab && lab.maxConnsDefault) || DEFAULTS.maxConns)
+      .check((argv) => {
+        const problem = checkCommon(argv) ?? flags?.check?.(argv);
+        if (problem) throw new UserError(problem);
+        return true;
+      }),
+  );
   return parser.parseSync();
 }
 

@@ -172,10 +172,12 @@ export interface TreeUsage {
 }
 
 /**
- * Sums CPU, RSS, fds and threads over a live process tree. CPU of children that already exited
- * is not included (the kernel only folds it into the parent's cutime when the parent reaps them).
+ * Sums CPU, RSS, fds and threads over a live process tree; the root's CPU includes its children
+ * that already exited and were reaped (the kernel folds theirs into its cutime). Counting fds
+ * lists every process's fd directory: samplers that run several times a second pass
+ * `countFds: false` (fds is then 0).
  */
-export function treeUsage(pid: number): TreeUsage {
+export function treeUsage(pid: number, { countFds = true } = {}): TreeUsage {
   let cpuMs = 0;
   let rssBytes = 0;
   let fds = 0;
@@ -187,7 +189,7 @@ export function treeUsage(pid: number): TreeUsage {
     cpuMs += info.cpuMs + (p === pid ? childrenCpuMs(pid) : 0);
     rssBytes += info.rssBytes;
     threads += info.threads;
-    fds += openFds(p);
+    if (countFds) fds += openFds(p);
   }
   return { processes: pids.length, cpuMs, rssBytes, fds, threads };
 }

@@ -4,24 +4,7 @@
  */
 
 import { readFileSync } from 'node:fs';
-import { childrenCpuMs, openFds, processTree, stat } from './procfs.js';
-
-/**
- * CPU time (user+system, children that exited and were reaped included) and resident memory of
- * a live tree.
- */
-export function treeCpuRss(pid: number): { processes: number; cpuMs: number; rssBytes: number } {
-  let cpuMs = 0;
-  let rssBytes = 0;
-  const pids = processTree(pid);
-  for (const p of pids) {
-    const info = stat(p);
-    if (!info) continue;
-    cpuMs += info.cpuMs + (p === pid ? childrenCpuMs(pid) : 0);
-    rssBytes += info.rssBytes;
-  }
-  return { processes: pids.length, cpuMs, rssBytes };
-}
+import { openFds, processTree, stat } from './procfs.js';
 
 /**
  * Memory of a live tree two ways. RSS counts a page shared by several processes (Node's code, in
