@@ -12,19 +12,8 @@
  */
 
 import net from 'node:net';
-import type { ArrivalSettings, Outcome } from './types.js';
+import type { ArrivalSettings, ClientTiming, Outcome } from './types.js';
 
-export interface ClientTiming {
-  readonly client: number;
-  readonly startMs: number;
-  readonly connectMs?: number;
-  readonly firstEchoMs?: number;
-  readonly closeMs?: number;
-  readonly closedMs?: number;
-  readonly outcome: Outcome;
-  readonly error?: string;
-  readonly localPort?: number;
-}
 
 export interface ArrivalEvents {
   /** A client changed state ('connected', 'echo', 'closed', or its outcome). */

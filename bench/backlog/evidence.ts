@@ -18,9 +18,8 @@
  */
 
 import type { TcpSocket } from '../lib/procfs.js';
-import type { ClientTiming } from './arrival.js';
 import type { RawSample } from './sampler.js';
-import type { ClientRecord, KernelSettings, Phase, Sample, Settings, Wait } from './types.js';
+import type { ClientRecord, ClientTiming, KernelSettings, Phase, Sample, Settings, Wait } from './types.js';
 
 /** A handshake slower than this was not answered the first time (the SYN RTO starts at 1 s). */
 export const SYN_WAIT_FLOOR_MS = 500;

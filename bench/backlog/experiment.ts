@@ -7,10 +7,10 @@
 import { execFile } from 'node:child_process';
 import { DEFAULTS } from '../../shared/cli.js';
 import { killTree, LAB_IDS, startLab, type LabProcess } from '../lib/launch.js';
-import { runArrival, type ClientTiming } from './arrival.js';
+import { runArrival } from './arrival.js';
 import { attributePorts, classify, toSamples } from './evidence.js';
 import { startSampler, type RawSample, type Sampler } from './sampler.js';
-import type { KernelSettings, RunResult, Settings, SsSnapshot } from './types.js';
+import type { ClientTiming, KernelSettings, RunResult, Settings, SsSnapshot } from './types.js';
 
 export interface RunPlan {
   readonly kind: 'model' | 'sweep';

@@ -73,7 +73,8 @@ export interface Wait {
   readonly toMs: number;
 }
 
-export interface ClientRecord {
+/** What one client measured of itself during an arrival (bench/backlog/arrival.ts). */
+export interface ClientTiming {
   /** 1-based, as the report names them. */
   readonly client: number;
   readonly startMs: number;
@@ -87,6 +88,10 @@ export interface ClientRecord {
   readonly error?: string;
   /** The client's ephemeral port, which ties it to rows of /proc/net/tcp. */
   readonly localPort?: number;
+}
+
+/** A client's timing with what the kernel showed of it: when it was accepted, where it waited. */
+export interface ClientRecord extends ClientTiming {
   /** Time of the first sample that saw the server holding the connection (accept() returned). */
   readonly acceptedMs?: number;
   /** Where the client waited, in order; empty means it waited nowhere. */
