@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { LABS } from '../../labs/index.js';
 import { processTree } from './procfs.js';
 
 /** The repository root: the nearest folder above this file with a package.json (also from dist/). */
@@ -17,8 +18,9 @@ export const repoRoot = (() => {
   return dir;
 })();
 
-export const LAB_IDS = ['01-serial', '02-process-per-connection', '03-worker-pool', '04-evented'] as const;
-export type LabId = (typeof LAB_IDS)[number];
+/** Every lab's id, from the registry (labs/index.ts). */
+export const LAB_IDS: readonly string[] = LABS.map((lab) => lab.id);
+export type LabId = string;
 
 export function labEntry(id: string): string {
   return path.join(repoRoot, 'dist', 'labs', id, 'main.js');

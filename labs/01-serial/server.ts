@@ -49,7 +49,7 @@ import { formatBytes } from '../../shared/log.js';
 import { createSession, respond, type Session, type Step } from '../../shared/protocol.js';
 import { bindError, gracefulClose } from '../../shared/server-kit.js';
 
-type Libc = typeof import('./libc.js');
+type Libc = typeof import('../../shared/libc.js');
 
 /**
  * The most one read() takes: the size Node's own sockets read with, so every lab hands the
@@ -87,7 +87,7 @@ const ON = new Int32Array([1]);
 export async function start(options: ServerOptions): Promise<RunningServer> {
   if (process.platform !== 'linux') throw new UserError('lab 01 needs Linux: it calls the Linux socket API directly');
   const host = await resolveIPv4(options);
-  const libc: Libc = await import('./libc.js');
+  const libc: Libc = await import('../../shared/libc.js');
   const { fd: listenFd, port } = openListener(libc, host, options);
   const server = new SerialServer(libc, listenFd, options);
   const served = server.run();

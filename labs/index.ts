@@ -1,0 +1,136 @@
+/**
+ * The lab registry: what each lab is, written once. The Makefile (through `labs/run.ts`), the
+ * tests, the benchmark and every experiment read this list; nothing else names a lab. Adding a lab
+ * is one entry here plus its folder.
+ *
+ * This file is data only: importing it loads no lab (no FFI, no worker pool), so the harness and
+ * the tests can read it cheaply. A lab's own `server.ts` takes its identity from here too.
+ */
+
+import path from 'node:path';
+
+/** What a lab's model has, so harnesses generate only the cases that apply to it. */
+export interface LabTraits {
+  /** Serves each connection in a child process (its tree has children; one may be killed). */
+  readonly children: boolean;
+  /** Runs the work on a pool of worker threads (a task may fail on a thread). */
+  readonly pool: boolean;
+  /**
+   * The kernel's accept queue is the only queue: the server takes one client at a time, so
+   * `--max-conns` does not apply and a second client waits unanswered in the backlog.
+   */
+  readonly kernelQueueOnly: boolean;
+}
+
+/** One configuration a lab is tested and measured in: a name and the flags that select it. */
+export interface LabVariant {
+  /** Shown in test titles and reports after the lab's label, e.g. "epoll, edge". */
+  readonly name: string;
+  readonly args: readonly string[];
+}
+
+export interface LabInfo {
+  /** The lab's folder under labs/, e.g. "04-evented". */
+  readonly id: string;
+  /** Short name for chart axes and table rows. */
+  readonly label: string;
+  /** How concurrency arises, in a few words: the listening line and every report's legend. */
+  readonly model: string;
+  /**
+   * What the model itself limits, for reports to quote beside the measurement that shows it
+   * (never a number: numbers come from measurements).
+   */
+  readonly limit?: string;
+  /** Where an accepted client's first echo waits in this model, for the backlog experiment's prose. */
+  readonly acceptedWait: string;
+  readonly traits: LabTraits;
+  /** Defaults of this lab that differ from every lab's (shared/cli.ts), with their reasons in the lab. */
+  readonly defaults: { readonly maxConns?: number };
+  /**
+   * The flag that sets how many cores the lab uses, if it has one. Harnesses pass the machine's
+   * core count explicitly: a process started under `taskset` sees only its own core.
+   */
+  readonly coresFlag?: string;
+  /** `make lab-NN` variables of this lab alone, and the flag each becomes (e.g. THREADS → --threads). */
+  readonly makeVariables: Readonly<Record<string, string>>;
+  /** The configurations to test and measure; one unnamed variant with no flags for most labs. */
+  readonly variants: readonly LabVariant[];
+}
+
+const PLAIN: readonly LabVariant[] = [{ name: '', args: [] }];
+
+export const LABS: readonly LabInfo[] = [
+  {
+    id: '01-serial',
+    label: '01 serial',
+    model: 'serial: one client at a time, non-blocking socket calls made directly; the rest wait in the kernel accept queue',
+    limit: 'serves one connection at a time: the others wait in the kernel accept queue until it closes',
+    acceptedWait: 'the server had accepted the connection, and the echo still waited for its turn',
+    traits: { children: false, pool: false, kernelQueueOnly: true },
+    defaults: {},
+    makeVariables: {},
+    variants: PLAIN,
+  },
+  {
+    id: '02-process-per-connection',
+    label: '02 process/conn',
+    model: 'process per connection: the parent accepts and hands each client to a child process of its own',
+    limit: 'each connection costs a whole Node process, so the lab caps its children at its default --max-conns and closes connections beyond it',
+    acceptedWait: 'the parent had accepted the connection, and the echo waited for the child process started for that client',
+    traits: { children: true, pool: false, kernelQueueOnly: false },
+    defaults: { maxConns: 100 },
+    makeVariables: {},
+    variants: PLAIN,
+  },
+  {
+    id: '03-worker-pool',
+    label: '03 worker pool',
+    model: 'worker pool: one event loop does the I/O, a fixed pool of worker threads (piscina) does the work',
+    acceptedWait: 'the main thread had accepted the connection, and the echo waited for a worker (the pool queue) or for the main thread',
+    traits: { children: false, pool: true, kernelQueueOnly: false },
+    defaults: {},
+    coresFlag: '--threads',
+    makeVariables: { THREADS: '--threads' },
+    variants: PLAIN,
+  },
+  {
+    id: '04-evented',
+    label: '04 evented',
+    model: 'evented: one thread, one event loop (net.Server on libuv, epoll on Linux)',
+    acceptedWait: 'the event loop had accepted the connection, and the echo waited for the loop to get to it',
+    traits: { children: false, pool: false, kernelQueueOnly: false },
+    defaults: {},
+    makeVariables: {},
+    variants: PLAIN,
+  },
+];
+
+export type LabId = string;
+
+/** The lab with this id; throws on an unknown one (a bug: ids come from this list). */
+export function labInfo(id: string): LabInfo {
+  const found = LABS.find((lab) => lab.id === id);
+  if (!found) throw new Error(`no lab ${id} in labs/index.ts`);
+  return found;
+}
+
+/**
+ * Finds a lab from what a user types: its full id, or its number ("04", "4"). Undefined when
+ * nothing matches.
+ */
+export function findLab(name: string): LabInfo | undefined {
+  const number = /^\d+$/.test(name) ? name.padStart(2, '0') : undefined;
+  return LABS.find((lab) => lab.id === name || (number !== undefined && lab.id.startsWith(`${number}-`)));
+}
+
+/** Every (lab, variant) pair: what a suite that runs "every lab in every configuration" iterates. */
+export function labVariants(filter: (lab: LabInfo) => boolean = () => true): { lab: LabInfo; variant: LabVariant; title: string }[] {
+  return LABS.filter(filter).flatMap((lab) =>
+    lab.variants.map((variant) => ({ lab, variant, title: variant.name ? `${lab.id} (${variant.name})` : lab.id })),
+  );
+}
+
+/** The compiled entry of a lab, relative to the repository root. */
+export function labEntryPath(id: string): string {
+  return path.join('dist', 'labs', id, 'main.js');
+}
