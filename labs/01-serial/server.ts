@@ -48,6 +48,7 @@ import type { ConnectionLimits, Lab, RunningServer, ServerOptions } from '../../
 import { formatBytes } from '../../shared/log.js';
 import { createSession, respond, type Session, type Step } from '../../shared/protocol.js';
 import { bindError, gracefulClose } from '../../shared/server-kit.js';
+import { labInfo } from '../index.js';
 
 type Libc = typeof import('../../shared/libc.js');
 
@@ -103,7 +104,7 @@ export async function start(options: ServerOptions): Promise<RunningServer> {
   return { address: { host, port }, close };
 }
 
-export const lab: Lab = { id: '01-serial', model: 'serial, one client at a time; the rest wait in the kernel backlog', start };
+export const lab: Lab = { info: labInfo('01-serial'), start };
 
 // --- Binding ----------------------------------------------------------------------------------
 
