@@ -21,7 +21,7 @@ afterEach(async () => {
 
 const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
 
-describe.each(labCases())('lab $title', ({ start, run }) => {
+describe.each(labCases())('lab %s', ({ start, run }) => {
   describe('echo protocol', () => {
     it('echoes 1 MiB sent in random chunk sizes byte for byte, then closes after the client half-closes', async () => {
       const lab = await start(['--quiet']);

@@ -16,7 +16,7 @@ afterEach(async () => {
   await stopAllLabs();
 });
 
-describe.each(labCases((lab) => lab.id === '01-serial'))('lab $title', ({ start }) => {
+describe.each(labCases((lab) => lab.id === '01-serial'))('lab %s', ({ start }) => {
   it('shows its model: one client at a time, the next waiting in the kernel accept queue', async () => {
     const lab = await start(['--quiet']);
     const first = await connect(lab.port);

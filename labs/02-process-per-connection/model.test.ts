@@ -16,7 +16,7 @@ afterEach(async () => {
   await stopAllLabs();
 });
 
-describe.each(labCases((lab) => lab.id === '02-process-per-connection'))('lab $title', ({ start }) => {
+describe.each(labCases((lab) => lab.id === '02-process-per-connection'))('lab %s', ({ start }) => {
   it('shows its model: one child process per open client, none left behind', async () => {
     const lab = await start(['--quiet']);
     const live = () => childPids(lab.pid).filter((pid) => stat(pid)?.state !== 'Z');

@@ -14,7 +14,7 @@ afterEach(async () => {
   await stopAllLabs();
 });
 
-describe.each(labCases((lab) => lab.id === '03-worker-pool'))('lab $title', ({ start }) => {
+describe.each(labCases((lab) => lab.id === '03-worker-pool'))('lab %s', ({ start }) => {
   it('shows its model: never more tasks running at once than --threads', async () => {
     const threads = 2;
     const lab = await start(['--protocol', 'http', '--work-us', '20000', '--threads', String(threads), '--quiet']);

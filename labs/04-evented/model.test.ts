@@ -15,7 +15,7 @@ afterEach(async () => {
   await stopAllLabs();
 });
 
-describe.each(labCases((lab) => lab.id === '04-evented'))('lab $title', ({ start }) => {
+describe.each(labCases((lab) => lab.id === '04-evented'))('lab %s', ({ start }) => {
   it('shows its model: many clients at once in one process, no children', async () => {
     const lab = await start(['--quiet']);
     const clients = await Promise.all(Array.from({ length: 50 }, () => connect(lab.port)));

@@ -21,6 +21,8 @@ export interface LabCase {
   run(args: string[]): Promise<Launch>;
   /** The command line to start the entry with `args` (for a wrapper such as prlimit). */
   command(args: string[]): string[];
+  /** The title, so that `describe.each(labCases())('lab %s', …)` names each lab plainly. */
+  toString(): string;
 }
 
 /** Every (lab, variant) the registry lists, or only those whose lab passes `applies`. */
@@ -34,5 +36,6 @@ export function labCases(applies: (lab: LabInfo) => boolean = () => true): LabCa
     start: (args = [], env = {}) => startLab(lab.id, [...variant.args, ...args], env),
     run: (args) => runEntry(lab.id, [...variant.args, ...args]),
     command: (args) => [process.execPath, labEntry(lab.id), ...variant.args, ...args],
+    toString: () => title,
   }));
 }

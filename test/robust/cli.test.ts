@@ -31,7 +31,7 @@ const BAD_FLAGS: string[][] = [
   ['--no-such-flag'],
 ];
 
-describe.each(labCases())('lab $title', ({ id, traits, start, run }) => {
+describe.each(labCases())('lab %s', ({ id, traits, start, run }) => {
   it('case 13: without --host it binds 127.0.0.1 (as the kernel reports it), whatever the HOST environment variable says', async () => {
     const lab = await start(['--quiet'], { HOST: '0.0.0.0' });
     expect(lab.host).toBe('127.0.0.1');
@@ -64,7 +64,7 @@ describe.each(labCases())('lab $title', ({ id, traits, start, run }) => {
   });
 });
 
-describe.each(labCases())('lab $title', ({ run }) => {
+describe.each(labCases())('lab %s', ({ run }) => {
   it('case 13: a number flag given something else says what was given', async () => {
     const failed = await run(['--port', 'abc']);
     expect(failed.code).toBe(2);
@@ -72,7 +72,7 @@ describe.each(labCases())('lab $title', ({ run }) => {
   });
 });
 
-describe.each(labCases((lab) => lab.traits.kernelQueueOnly))('lab $title, where the kernel accept queue is the only queue', ({ run }) => {
+describe.each(labCases((lab) => lab.traits.kernelQueueOnly))('lab %s, where the kernel accept queue is the only queue', ({ run }) => {
   it('case 13: --help does not offer --max-conns, and giving it gets one line saying it does not apply', async () => {
     const help = await run(['--help']);
     expect(help.code).toBe(0);

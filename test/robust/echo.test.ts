@@ -22,7 +22,7 @@ afterEach(async () => {
 
 const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
 
-describe.each(labCases())('lab $title', ({ start }) => {
+describe.each(labCases())('lab %s', ({ start }) => {
   it('case 1: 12 clients at once, 3 MiB each in random chunks of 1 B – 64 KiB: exact echo', { timeout: 120_000 }, async () => {
     const lab = await start(['--quiet']);
     const guard = await NothingLost.begin(lab);

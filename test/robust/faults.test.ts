@@ -30,7 +30,7 @@ async function childServing(lab: LabProcess, client: EchoClient): Promise<number
 }
 
 // Case 10 applies where each connection has a child process of its own.
-describe.each(labCases((lab) => lab.traits.children))('lab $title', ({ start }) => {
+describe.each(labCases((lab) => lab.traits.children))('lab %s', ({ start }) => {
   it(
     'case 10: SIGKILL of a child mid-stream closes only its client, leaves no zombie; clients that leave before the handoff are handled',
     { timeout: 90_000 },
@@ -93,7 +93,7 @@ describe.each(labCases((lab) => lab.traits.children))('lab $title', ({ start }) 
 });
 
 // Case 11 applies where the work runs on a pool of worker threads.
-describe.each(labCases((lab) => lab.traits.pool))('lab $title', ({ start }) => {
+describe.each(labCases((lab) => lab.traits.pool))('lab %s', ({ start }) => {
   it(
     'case 11: a task that throws (test-only switch) fails only its connection; the pool goes on at full size',
     { timeout: 90_000 },
@@ -148,7 +148,7 @@ describe.each(labCases((lab) => lab.traits.pool))('lab $title', ({ start }) => {
   );
 });
 
-describe.each(labCases())('lab $title', ({ id, traits, start }) => {
+describe.each(labCases())('lab %s', ({ id, traits, start }) => {
 
   it('case 12: SIGTERM with 20 transfers in flight: new connections refused at once, in-flight echoes complete, exit 0 within the deadline', { timeout: 120_000 }, async () => {
     const shutdownTimeoutMs = 20_000;

@@ -75,7 +75,7 @@ const MALFORMED: Record<string, string> = {
   'a TLS ClientHello': '\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03',
 };
 
-describe.each(labCases())('lab $title', ({ id, start }) => {
+describe.each(labCases())('lab %s', ({ id, start }) => {
   it('case 6: a request head sent a byte at a time is closed at --header-timeout; other clients are unaffected', { timeout: 60_000 }, async () => {
     const headerTimeoutMs = 1000;
     const lab = await start(['--protocol', 'http', '--header-timeout', String(headerTimeoutMs / 1000), '--idle-timeout', '30']);

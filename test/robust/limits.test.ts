@@ -30,7 +30,7 @@ function startWithFdLimit(lab: LabCase, nofile: number, args: string[]): Promise
   return startExecutable(lab.id, WITH_FD_LIMIT, [String(nofile), ...lab.command(args)]);
 }
 
-describe.each(labCases())('lab $title', (labCase) => {
+describe.each(labCases())('lab %s', (labCase) => {
   const { id, traits, start } = labCase;
   it('case 5: an idle client is closed after --idle-timeout; a 1-byte trickle that is never idle is closed at --max-lifetime', { timeout: 90_000 }, async () => {
     const idleTimeoutMs = 2000;
@@ -154,7 +154,7 @@ describe.each(labCases())('lab $title', (labCase) => {
 
 // Case 7 applies where a connection cap does: a lab whose only queue is the kernel's accept queue
 // never holds a second client, so it has no --max-conns (waiting clients queue in the backlog).
-describe.each(labCases((lab) => !lab.traits.kernelQueueOnly))('lab $title', ({ start }) => {
+describe.each(labCases((lab) => !lab.traits.kernelQueueOnly))('lab %s', ({ start }) => {
   it(
     'case 7: --max-conns 4: connections beyond the cap are closed at once with nothing echoed; the four keep echoing; a freed slot serves again',
     { timeout: 90_000 },

@@ -74,7 +74,7 @@ function watchUnread(lab: LabProcess, client: EchoClient): { stop(): number } {
   };
 }
 
-describe.each(labCases())('lab $title', ({ id, traits, start }) => {
+describe.each(labCases())('lab %s', ({ id, traits, start }) => {
   it('case 2: slow reader: sends 64 MiB, reads 16 MiB/s: the server stops reading, its tree stays under baseline + 48 MiB', { timeout: 120_000 }, async () => {
     const lab = await start(['--quiet']);
     const guard = await NothingLost.begin(lab);
