@@ -6,7 +6,7 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { startLab, stopAllLabs } from '../../bench/lib/launch.js';
-import { listenQueue } from '../../bench/lib/procfs.js';
+import { tcpSnapshot } from '../../bench/lib/procfs.js';
 import { labVariants } from '../../labs/index.js';
 import { eventually } from '../helpers/util.js';
 import { destroyAllEchoClients, EchoClient } from './helpers/echo-client.js';
@@ -30,9 +30,12 @@ describe.each(labVariants())('lab $title', ({ lab: info, variant }) => {
     const payload = randomBytes(8 * MiB, 4);
     void client.send(payload);
     client.end();
-    // Accepted: the connection has left the kernel's accept queue (the only one there). For lab 02
-    // this is the moment its child is being started, tens of milliseconds before it can serve.
-    await eventually(() => (listenQueue(lab.port)?.acceptQueueDepth === 0 ? true : undefined), 10_000, 'the server to accept the client');
+    // Accepted: the server's end of the connection has a socket file, i.e. accept() returned it
+    // (in the accept queue it has none). For lab 02 this is the moment its child is being
+    // started, tens of milliseconds before it can serve.
+    const clientPort = client.socket.localPort;
+    const accepted = () => tcpSnapshot(lab.port).sockets.some((s) => s.side === 'server' && s.clientPort === clientPort && s.inode !== 0);
+    await eventually(() => (accepted() ? true : undefined), 10_000, 'the server to accept the client');
 
     const termAt = performance.now();
     lab.child.kill('SIGTERM');
