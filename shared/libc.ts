@@ -1,5 +1,5 @@
 /**
- * The Linux system calls the labs make themselves (lab 01 today), called straight from C's libc through `koffi` (FFI).
+ * The Linux system calls the labs make themselves (lab 01's whole loop; lab 02's look at a client), called straight from C's libc through `koffi` (FFI).
  *
  * Why not `net`: Node's net.Server accepts every connection as soon as the kernel has it, so the
  * listen backlog is always empty and the lab could not show clients waiting in it. Here the server
@@ -48,6 +48,13 @@ export const read: (fd: number, buffer: Uint8Array, count: number) => number = l
 export const write: (fd: number, buffer: Uint8Array, count: number) => number = libc.func(
   'intptr_t write(int fd, void *buffer, size_t count)',
 );
+/**
+ * Returns bytes received, 0 at the peer's FIN, or -1. With MSG_PEEK the bytes stay queued: lab 02's
+ * parent looks whether a client it has not read from is still there.
+ */
+export const recv: (fd: number, buffer: Uint8Array, count: number, flags: number) => number = libc.func(
+  'intptr_t recv(int fd, void *buffer, size_t count, int flags)',
+);
 export const shutdown: (fd: number, how: number) => number = libc.func('int shutdown(int fd, int how)');
 export const close: (fd: number) => number = libc.func('int close(int fd)');
 /** `fds` is an array of struct pollfd (see `PollFd`); `timeoutMs` bounds the wait. */
@@ -70,6 +77,9 @@ export const SO_REUSEADDR = 2;
 export const IPPROTO_TCP = 6;
 export const TCP_NODELAY = 1;
 export const SHUT_WR = 1;
+/** recv() flags: leave the bytes queued; do not wait even on a blocking socket. */
+export const MSG_PEEK = 0x2;
+export const MSG_DONTWAIT = 0x40;
 export const POLLIN = 0x001;
 export const POLLOUT = 0x004;
 

@@ -9,7 +9,7 @@
 import type { Socket } from 'node:net';
 import { createLogger } from '../../shared/log.js';
 import { respond } from '../../shared/protocol.js';
-import { serveSocket } from '../../shared/socket-connection.js';
+import { serveSocket, type Connection } from '../../shared/socket-connection.js';
 import { CHILD_CONFIG_ENV, type ChildConfig } from './child-config.js';
 
 const config = JSON.parse(process.env[CHILD_CONFIG_ENV] ?? 'null') as ChildConfig | null;
@@ -19,30 +19,56 @@ if (!config) {
 }
 const log = createLogger(`02-process-per-connection child ${process.pid}`, config.quiet);
 
-process.once('message', (message: unknown, socket: Socket | undefined) => {
-  if (message !== 'socket' || !socket) {
+let socket: Socket | undefined;
+let connection: Connection | undefined;
+let stopping = false;
+
+/**
+ * The parent's shutdown (SIGTERM; SIGINT if someone sends one): finish this client within the
+ * shutdown timeout. The signal may come before the socket does (the parent hands a client over
+ * during shutdown too), so it is noted here and applied when the socket arrives. Once is enough;
+ * the parent escalates to SIGKILL at its deadline.
+ */
+function stop(): void {
+  if (stopping) return;
+  stopping = true;
+  setTimeout(() => connection?.destroy(), config!.shutdownTimeoutMs).unref();
+  finishAfterFirstBytes();
+}
+
+/**
+ * Tells the connection to take nothing new. Not before its first bytes are read: a client
+ * accepted just before the shutdown has its request (or its stream) waiting in the kernel, and an
+ * http session that had read nothing would count as idle and close without answering it.
+ */
+function finishAfterFirstBytes(): void {
+  if (!socket || !connection) return;
+  const served = connection;
+  if (socket.bytesRead > 0) served.stop();
+  else socket.once('data', () => served.stop());
+}
+
+process.once('message', (message: unknown, received: Socket | undefined) => {
+  if (message !== 'socket' || !received) {
     log.warn('expected a socket from the parent; exiting');
     process.exit(1);
   }
   // The IPC channel has done its job; without this it would keep the process alive after the
   // client leaves.
   process.channel?.unref();
-  const connection = serveSocket(socket, {
+  socket = received;
+  connection = serveSocket(socket, {
     protocol: config.protocol,
     limits: config.limits,
     log,
     handle: (job) => respond(job, config.work),
   });
-  // SIGTERM from the parent's shutdown, SIGINT from Ctrl-C reaching the whole process group:
-  // finish this client within the shutdown timeout. Once is enough; the parent escalates.
-  const stop = () => {
-    connection.stop();
-    setTimeout(() => connection.destroy(), config.shutdownTimeoutMs).unref();
-  };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
+  if (stopping) finishAfterFirstBytes();
   // The process ends by itself when the socket closes: nothing else holds the event loop.
 });
+// Installed before 'ready': from then on the parent may signal this child (see server.ts).
+process.once('SIGTERM', stop);
+process.once('SIGINT', stop);
 // Only now may the parent send the socket. This child is an ES module, and Node drops an IPC
 // message that arrives while such a module is still loading, before any 'message' listener
 // exists (nodejs/node#34785): the client would never be served, and a reset arriving on its

@@ -8,11 +8,18 @@
  * child serves that one client with its own event loop and exits when the client is gone.
  *
  * The loop, as the parent runs it:
- *   1. accept() a connection (libuv does it as soon as one arrives) and leave it paused.
+ *   1. accept() a connection (libuv does it as soon as one arrives) and leave it paused. If the
+ *      client has already left (a peek finds its FIN or a reset), close it: no child for it.
  *   2. fork() + exec() a new `node` running child.js, with the settings in its environment.
+ *      While the child starts, look every few milliseconds whether its client is still there;
+ *      if not, stop the child.
  *   3. When the child says it is ready, send it the socket; the parent then closes its own copy
  *      of the descriptor.
  *   4. Note the child's exit (libuv reaps it on SIGCHLD, so no zombie is left); go back to 1.
+ *
+ * Shutdown: stop accepting; tell each child that has its client to finish it (SIGTERM); a child
+ * still starting gets its client first and the same order after, so every accepted client is
+ * served within the shutdown timeout; at the deadline, SIGKILL whatever is left.
  *
  * Concurrency comes from the kernel scheduling many processes, on every core. Isolation is
  * total: a crashing child closes only its own client.
@@ -23,7 +30,8 @@
  *
  * How it fails: memory runs out long before file descriptors do, so `--max-conns` (default
  * below) closes connections beyond it on accept. Under churn the machine spends its time
- * starting processes instead of echoing.
+ * starting processes instead of echoing. (Clients that connect and leave at once are caught by
+ * the look in step 1 or 2, and cost a peek instead of a process.)
  *
  * What to watch: `ps --ppid PID` (or `pstree -p PID`) grows one child per open client and
  * shrinks as they leave; `ss -ltn` shows an empty accept queue.
@@ -37,6 +45,7 @@ import type { Lab, RunningServer, ServerOptions } from '../../shared/lab.js';
 import { gracefulClose, listen } from '../../shared/server-kit.js';
 import { labInfo } from '../index.js';
 import { CHILD_CONFIG_ENV, type ChildConfig } from './child-config.js';
+import { clientLeftCheck } from './client-left.js';
 
 /*
  * This lab's default --max-conns is 100 (`defaults.maxConns` in labs/index.ts). A child is a whole
@@ -69,10 +78,23 @@ function freeDescriptors(): number | undefined {
   }
 }
 
+/**
+ * How often the parent looks whether the clients of children still starting have left. A child
+ * takes tens of milliseconds to start, seconds under a burst; a look at every waiting client costs
+ * microseconds. Only runs while some child is starting.
+ */
+const STARTING_CHECK_MS = 20;
+
 export async function start(options: ServerOptions): Promise<RunningServer> {
   const { log } = options;
   const maxChildren = options.maxConns;
+  const clientLeft = await clientLeftCheck();
   const children = new Set<ChildProcess>();
+  /** Children forked but not yet ready for their socket, and the client each one waits for. */
+  const starting = new Map<ChildProcess, { socket: net.Socket; peer: string }>();
+  /** Children stopped because their client left before the handoff: their SIGKILL is ours. */
+  const abandoned = new WeakSet<ChildProcess>();
+  let startingCheck: NodeJS.Timeout | undefined;
   let stopping = false;
   let onNoChildren: (() => void) | undefined;
   const config: ChildConfig = {
@@ -85,11 +107,39 @@ export async function start(options: ServerOptions): Promise<RunningServer> {
   // Serialized once: every fork passes the same settings.
   const childEnv = { ...process.env, [CHILD_CONFIG_ENV]: JSON.stringify(config) };
 
+  /** A child whose client has gone has nobody to serve: stop it, and close the socket. */
+  const abandon = (child: ChildProcess, socket: net.Socket, peer: string) => {
+    starting.delete(child);
+    abandoned.add(child);
+    log.client(`client ${peer} left before child pid ${child.pid} took it; child stopped`);
+    // SIGKILL: the child holds no client and no state yet, and a child still loading its modules
+    // has no handler that a gentler signal could reach.
+    child.kill('SIGKILL');
+    socket.destroy();
+  };
+  const watchStarting = () => {
+    if (startingCheck) return;
+    startingCheck = setInterval(() => {
+      for (const [child, { socket, peer }] of starting) if (clientLeft(socket)) abandon(child, socket, peer);
+      if (starting.size === 0) {
+        clearInterval(startingCheck);
+        startingCheck = undefined;
+      }
+    }, STARTING_CHECK_MS);
+  };
+
   // pauseOnConnect: the parent must not read a byte, or the child would miss it.
   const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true }, (socket) => {
     const peer = `${socket.remoteAddress}:${socket.remotePort}`;
     if (children.size >= maxChildren) {
       log.client(`client ${peer} refused: ${children.size} children already running (--max-conns)`);
+      socket.destroy();
+      return;
+    }
+    // A client that connected and left at once (a port scan, a health check, a burst of them)
+    // would cost a whole process start-up for an empty echo.
+    if (clientLeft(socket)) {
+      log.client(`client ${peer} left before a child was started for it`);
       socket.destroy();
       return;
     }
@@ -99,7 +149,10 @@ export async function start(options: ServerOptions): Promise<RunningServer> {
       return;
     }
     // execArgv: [] so the child is plain `node` even if the parent was started with a loader.
-    const child = fork(CHILD_SCRIPT, [], { env: childEnv, execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    // detached: the child leads a process group of its own, so a Ctrl-C in the terminal reaches
+    // the parent alone; a child still loading its modules has no handler yet and would die of it
+    // with its client. The parent's shutdown tells every child in turn (see `finish` below).
+    const child = fork(CHILD_SCRIPT, [], { env: childEnv, execArgv: [], detached: true, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     if (child.pid === undefined) {
       // The fork itself failed (EMFILE, EAGAIN: out of descriptors or processes). Such a child
       // never runs and never emits 'exit', so it must not be counted; its 'error' event says why.
@@ -109,11 +162,18 @@ export async function start(options: ServerOptions): Promise<RunningServer> {
       return;
     }
     children.add(child);
+    starting.set(child, { socket, peer });
+    watchStarting();
     log.client(`client ${peer} handed to child pid ${child.pid}`);
     // The socket goes over only once the child says it listens (see child.ts for why).
     let handedOver = false;
     child.once('message', (message: unknown) => {
-      if (message !== 'ready') return;
+      if (message !== 'ready' || !starting.has(child)) return;
+      starting.delete(child);
+      if (clientLeft(socket)) {
+        abandon(child, socket, peer);
+        return;
+      }
       handedOver = true;
       child.send('socket', socket, (error) => {
         // The child died before taking the socket (or the client left first): nobody else will
@@ -123,13 +183,18 @@ export async function start(options: ServerOptions): Promise<RunningServer> {
           socket.destroy();
         }
       });
+      // A client accepted before the shutdown is served like any other: its child, ready only
+      // now, gets the socket first and the order to finish second.
+      if (stopping) child.kill('SIGTERM');
     });
     child.on('exit', (code, signal) => {
       children.delete(child);
+      starting.delete(child);
       // A child that died before it was ready leaves the socket to the parent to close.
       if (!handedOver) socket.destroy();
       // During shutdown the parent signals its children itself; only other endings are news.
-      const expected = code === 0 || (stopping && (signal === 'SIGTERM' || signal === 'SIGKILL'));
+      const expected =
+        code === 0 || (stopping && (signal === 'SIGTERM' || signal === 'SIGKILL')) || (abandoned.has(child) && signal === 'SIGKILL');
       if (!expected) log.warn(`child ${child.pid} serving ${peer} ended with ${signal ?? `exit code ${code}`}; its client is closed, others are unaffected`);
       if (children.size === 0) onNoChildren?.();
     });
@@ -137,16 +202,21 @@ export async function start(options: ServerOptions): Promise<RunningServer> {
   });
 
   const address = await listen(server, options);
-  const signalAll = (signal: NodeJS.Signals) => {
-    stopping = true;
-    for (const child of children) child.kill(signal);
-  };
   const close = gracefulClose(
     {
       stopAccepting: () => server.close(),
-      // Each child finishes its client within its own copy of the shutdown timeout.
-      finish: () => signalAll('SIGTERM'),
-      force: () => signalAll('SIGKILL'),
+      // Each child finishes its client within its own copy of the shutdown timeout. A child still
+      // starting is not signalled yet: it would die before its handler exists, and its client
+      // with it. It is told once it has its socket (the 'ready' handler above).
+      finish: () => {
+        stopping = true;
+        for (const child of children) if (!starting.has(child)) child.kill('SIGTERM');
+      },
+      // The deadline: whatever is left, started or not.
+      force: () => {
+        stopping = true;
+        for (const child of children) child.kill('SIGKILL');
+      },
       drained: () =>
         children.size === 0
           ? Promise.resolve()
