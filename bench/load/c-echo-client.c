@@ -486,7 +486,7 @@ int main(int argc, char **argv) {
   alive_count = nconns;
   for (int i = 0; i < nconns; i++) open_connection(&conns[i], &addr);
   window_start = started + (int64_t)(warmup * NS);
-  window_end = window_start + (int64_t)(window * NS);
+  window_end = window_start + (int64_t)(window * NS); /* set again when the window opens */
   int64_t drain_end = 0;
   struct rusage ru_start = {0}, ru_end = {0};
   int64_t window_opened = 0, window_closed = 0;
@@ -502,6 +502,7 @@ int main(int argc, char **argv) {
       getrusage(RUSAGE_SELF, &ru_start);
       window_opened = now_ns();
       window_start = window_opened;
+      window_end = window_opened + (int64_t)(window * NS); /* a full window, however late it opened */
       fprintf(stderr, "c-echo-client: window open\n");
       for (int i = 0; i < nconns; i++) pump(&conns[i]); /* a connection held back by --round-trips */
     }
