@@ -2,7 +2,7 @@
  * A raw-echo load generator in C: the client the benchmark uses so that the client is never the
  * limit. The TypeScript client (bench/load/echo.ts) costs more CPU per round trip than the C
  * reference server does, so against a fast server it measures its own ceiling. This one does the
- * same closed loop with one thread, one epoll loop and no allocation per message.
+ * same closed loop with one thread, one edge-triggered epoll loop and no allocation per message.
  *
  * What it does (a closed loop, like echo.ts):
  *   N connections; each sends a message of S bytes and waits until the whole echo is back before
@@ -166,7 +166,6 @@ struct conn {
   uint32_t recv_seq;      /* message whose echo is being read */
   size_t recv_off;        /* bytes of it already read and checked */
   uint64_t sent_at[MAX_PIPELINE]; /* when each in-flight message was handed to send() */
-  int want_out;           /* registered for EPOLLOUT */
   uint64_t answered_bytes; /* ever received, to tell "never answered" from "stopped short" */
   uint64_t window_trips;
 };
@@ -238,13 +237,6 @@ static uint32_t in_flight(const struct conn *c) {
   return c->send_seq - c->recv_seq + (c->send_off > 0 ? 1 : 0);
 }
 
-static void watch_out(struct conn *c, int want) {
-  if (c->want_out == want) return;
-  struct epoll_event ev = {.events = EPOLLIN | (want ? EPOLLOUT : 0), .data.u32 = (uint32_t)(c - conns)};
-  if (epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0) die("epoll_ctl");
-  c->want_out = want;
-}
-
 /* May this connection start another message? Not in the drain, nor once it has done its share. */
 static int may_send(const struct conn *c) {
   if (phase == DRAIN || phase == DONE) return 0;
@@ -252,7 +244,7 @@ static int may_send(const struct conn *c) {
   return 1;
 }
 
-/* Sends until the pipeline is full or the kernel takes no more (then waits for EPOLLOUT). */
+/* Sends until the pipeline is full or the kernel takes no more (then an EPOLLOUT edge resumes it). */
 static void pump(struct conn *c) {
   while (c->state == OPEN && (c->send_off > 0 || (in_flight(c) < (uint32_t)pipeline && may_send(c)))) {
     if (c->send_off == 0) {
@@ -261,10 +253,7 @@ static void pump(struct conn *c) {
     }
     ssize_t n = send(c->fd, c->out + c->send_off, (size_t)size - c->send_off, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EAGAIN) {
-      watch_out(c, 1);
-      return;
-    }
+    if (n < 0 && errno == EAGAIN) return;
     if (n < 0) {
       char detail[160];
       snprintf(detail, sizeof detail, "send: %s", strerror(errno));
@@ -279,7 +268,6 @@ static void pump(struct conn *c) {
     c->send_off = 0;
     c->send_seq++;
   }
-  if (c->state == OPEN) watch_out(c, 0);
 }
 
 /* Checks `len` echoed bytes against the stream expected next; completes round trips. */
@@ -323,28 +311,37 @@ static void check(struct conn *c, const unsigned char *buf, size_t len) {
   }
 }
 
+/* Reads until the receive queue is empty (edge-triggered: nothing more is reported until new
+ * bytes arrive), checks each chunk, then sends what the completed round trips allow. */
 static void on_readable(struct conn *c) {
   static unsigned char buf[READ_CHUNK];
-  ssize_t n = read(c->fd, buf, sizeof buf);
-  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
-  if (n < 0) {
-    char detail[160];
-    snprintf(detail, sizeof detail, "read: %s", strerror(errno));
-    fail(c, "socket", &errors.socket, (long)c->recv_seq, -1, detail);
-    return;
-  }
-  if (n == 0) {
-    char detail[160];
-    if (in_flight(c) > 0) {
-      snprintf(detail, sizeof detail, "server closed the connection with message %lu at %zu of %d bytes",
-               (unsigned long)c->recv_seq, c->recv_off, size);
-      fail(c, "missing", &errors.missing, (long)c->recv_seq, (long)c->recv_off, detail);
-    } else {
-      fail(c, "socket", &errors.socket, -1, -1, "server closed the connection");
+  for (;;) {
+    ssize_t n = read(c->fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) break;
+    if (n < 0) {
+      char detail[160];
+      snprintf(detail, sizeof detail, "read: %s", strerror(errno));
+      fail(c, "socket", &errors.socket, (long)c->recv_seq, -1, detail);
+      return;
     }
-    return;
+    if (n == 0) {
+      char detail[160];
+      if (in_flight(c) > 0) {
+        snprintf(detail, sizeof detail, "server closed the connection with message %lu at %zu of %d bytes",
+                 (unsigned long)c->recv_seq, c->recv_off, size);
+        fail(c, "missing", &errors.missing, (long)c->recv_seq, (long)c->recv_off, detail);
+      } else {
+        fail(c, "socket", &errors.socket, -1, -1, "server closed the connection");
+      }
+      return;
+    }
+    check(c, buf, (size_t)n);
+    if (c->state != OPEN) return;
+    /* A read shorter than asked took everything queued (TCP copies all it has, up to the size
+     * asked), so the next byte to arrive brings a new edge: no read that would only say EAGAIN. */
+    if (n < (ssize_t)sizeof buf) break;
   }
-  check(c, buf, (size_t)n);
   pump(c);
 }
 
@@ -362,7 +359,6 @@ static void on_connected(struct conn *c) {
   int one = 1;
   setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* as echo.ts and the labs do */
   c->state = OPEN;
-  c->want_out = 1; /* registered for EPOLLOUT while connecting */
   pump(c);
 }
 
@@ -370,7 +366,7 @@ static void open_connection(struct conn *c, const struct sockaddr_in *addr) {
   c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
   if (c->fd < 0) die("socket");
   c->state = CONNECTING;
-  struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.u32 = (uint32_t)(c - conns)};
+  struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLET, .data.u32 = (uint32_t)(c - conns)};
   if (epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) die("epoll_ctl");
   if (connect(c->fd, (const struct sockaddr *)addr, sizeof *addr) < 0 && errno != EINPROGRESS) {
     char detail[160];
@@ -541,6 +537,8 @@ int main(int argc, char **argv) {
         on_connected(c);
         continue;
       }
+      /* Edge-triggered, and a writable socket reports EPOLLOUT with every event: read first,
+       * then pump (a no-op unless a send was cut short). */
       if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) on_readable(c);
       if (c->state == OPEN && (events[i].events & EPOLLOUT)) pump(c);
     }
