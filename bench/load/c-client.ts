@@ -4,7 +4,9 @@
  *
  * Why it exists: the TypeScript client (echo.ts) spends more CPU per round trip than the C
  * reference server, so against a fast server it measures itself. A load generator must cost less
- * per round trip than the server it measures; this one is a single C epoll loop.
+ * per round trip than the server it measures; this one is a single C epoll loop, about half
+ * echo.ts's cost. It costs as much as the C reference itself (the same two system calls per round
+ * trip; see the header of c-echo-client.c), so that pair saturates together.
  *
  * The promise rejects, never resolves with a doubtful figure, when:
  *   - the binary cannot be built (no `cc`: the builder's reason is the message);
