@@ -1,6 +1,7 @@
 /**
- * Builds the C reference server with the system's `cc` into bench/build/ (ignored by git), once
- * per harness run and only when the source is newer than the binary.
+ * Builds the benchmark's C programs with the system's `cc` into bench/build/ (ignored by git),
+ * once per harness run and only when a source is newer than its binary: the reference server
+ * (bench/reference/echo-epoll.c) and the C load generator (bench/load/c-echo-client.c).
  */
 
 import { execFileSync } from 'node:child_process';
@@ -8,31 +9,71 @@ import { existsSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { repoRoot } from '../lib/launch.js';
 
-const SOURCE = path.join(repoRoot, 'bench', 'reference', 'echo-epoll.c');
-export const REFERENCE_BINARY = path.join(repoRoot, 'bench', 'build', 'echo-epoll');
+const BUILD_DIR = path.join(repoRoot, 'bench', 'build');
 
-let outcome: string | undefined | null = null;
+interface CProgram {
+  readonly source: string;
+  readonly binary: string;
+  readonly flags: readonly string[];
+  /** What the program is, for the reason string. */
+  readonly what: string;
+  /** Ends the reason string: what the caller loses without this program. */
+  readonly consequence: string;
+  /** null: not built yet in this process; otherwise the build's answer (undefined: it runs). */
+  outcome: string | undefined | null;
+}
+
+export const REFERENCE_BINARY = path.join(BUILD_DIR, 'echo-epoll');
+export const C_ECHO_CLIENT_BINARY = path.join(BUILD_DIR, 'c-echo-client');
+
+const REFERENCE: CProgram = {
+  source: path.join(repoRoot, 'bench', 'reference', 'echo-epoll.c'),
+  binary: REFERENCE_BINARY,
+  flags: ['-O2', '-Wall'],
+  what: 'the C reference',
+  consequence: 'so the C reference row is skipped',
+  outcome: null,
+};
+
+const C_ECHO_CLIENT: CProgram = {
+  source: path.join(repoRoot, 'bench', 'load', 'c-echo-client.c'),
+  binary: C_ECHO_CLIENT_BINARY,
+  // Every warning is an error: a load generator that miscounts is worse than none.
+  flags: ['-O2', '-Wall', '-Wextra', '-Werror'],
+  what: 'the C load generator',
+  consequence: 'so the C load generator cannot run',
+  outcome: null,
+};
 
 /** Compiles if needed; returns why the reference cannot run, or undefined when it can. */
 export function buildReference(): string | undefined {
-  if (outcome !== null) return outcome;
-  outcome = compile();
-  return outcome;
+  return build(REFERENCE);
 }
 
-function compile(): string | undefined {
-  if (existsSync(REFERENCE_BINARY) && statSync(REFERENCE_BINARY).mtimeMs >= statSync(SOURCE).mtimeMs) return undefined;
+/** Compiles if needed; returns why the C load generator cannot run, or undefined when it can. */
+export function buildCEchoClient(): string | undefined {
+  return build(C_ECHO_CLIENT);
+}
+
+function build(program: CProgram): string | undefined {
+  if (program.outcome !== null) return program.outcome;
+  program.outcome = compile(program);
+  return program.outcome;
+}
+
+function compile({ source, binary, flags, what, consequence }: CProgram): string | undefined {
+  if (existsSync(binary) && statSync(binary).mtimeMs >= statSync(source).mtimeMs) return undefined;
   try {
     execFileSync('cc', ['--version'], { stdio: 'ignore' });
   } catch {
-    return 'no C compiler (`cc`) on this machine, so the C reference row is skipped';
+    return `no C compiler (\`cc\`) on this machine, ${consequence}`;
   }
-  mkdirSync(path.dirname(REFERENCE_BINARY), { recursive: true });
+  mkdirSync(BUILD_DIR, { recursive: true });
   try {
-    execFileSync('cc', ['-O2', '-Wall', '-o', REFERENCE_BINARY, SOURCE], { stdio: ['ignore', 'ignore', 'pipe'] });
+    execFileSync('cc', [...flags, '-o', binary, source], { stdio: ['ignore', 'ignore', 'pipe'] });
     return undefined;
   } catch (error) {
     const stderr = (error as { stderr?: Buffer }).stderr?.toString().trim().split('\n')[0] ?? String(error);
-    return `the C reference did not compile (${stderr}), so its row is skipped`;
+    return `${what} did not compile (${stderr}), ${consequence}`;
   }
 }

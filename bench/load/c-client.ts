@@ -1,0 +1,247 @@
+/**
+ * The C raw-echo load generator (bench/load/c-echo-client.c) from TypeScript: build it, run it
+ * (pinned to a core if asked), and hand back its JSON report checked field by field.
+ *
+ * Why it exists: the TypeScript client (echo.ts) spends more CPU per round trip than the C
+ * reference server, so against a fast server it measures itself. A load generator must cost less
+ * per round trip than the server it measures; this one is a single C epoll loop, about half
+ * echo.ts's cost. It costs as much as the C reference itself (the same two system calls per round
+ * trip; see the header of c-echo-client.c), so that pair saturates together.
+ *
+ * The promise rejects, never resolves with a doubtful figure, when:
+ *   - the binary cannot be built (no `cc`: the builder's reason is the message);
+ *   - it exits with a status other than 0 (usage errors, a crash), with its stderr;
+ *   - it found errors in the echo (a wrong, missing or extra byte, a refused or reset
+ *     connection): a CEchoErrors, which carries the whole report for whoever wants the details;
+ *   - its output is not the documented JSON (a field missing or of the wrong type).
+ */
+
+import { spawn } from 'node:child_process';
+import { buildCEchoClient, C_ECHO_CLIENT_BINARY } from '../reference/build.js';
+import { hasTaskset } from '../lib/affinity.js';
+
+export interface CEchoOptions {
+  readonly host?: string;
+  readonly port: number;
+  readonly connections: number;
+  /** Bytes per message. */
+  readonly size: number;
+  /** Messages in flight per connection; 1 (the default) is the closed loop echo.ts runs. */
+  readonly pipeline?: number;
+  readonly warmupSeconds: number;
+  readonly seconds: number;
+  /** How long outstanding replies get after the window; the client's default is 1 s. */
+  readonly drainSeconds?: number;
+  /** Ends each connection's part of the window after this many round trips (tests use it). */
+  readonly roundTripsPerConnection?: number;
+  /** Runs the client under `taskset --cpu-list CPUS`, e.g. "0" (see bench/lib/affinity.ts). */
+  readonly cpus?: string;
+  /** Called when the client says the measured window opened and closed (its stderr lines). */
+  readonly onWindowStart?: () => void;
+  readonly onWindowEnd?: () => void;
+}
+
+export interface CEchoLatency {
+  readonly count: number;
+  readonly min: number;
+  readonly mean: number;
+  readonly p50: number;
+  readonly p90: number;
+  readonly p99: number;
+  readonly p999: number;
+  readonly max: number;
+  /** Bound on how far above the true value a reported percentile may be (0.0078 = 0.78%). */
+  readonly relativeError: number;
+}
+
+export interface CEchoErrorCounts {
+  readonly connect: number;
+  readonly socket: number;
+  readonly corrupt: number;
+  readonly extra: number;
+  readonly missing: number;
+  readonly total: number;
+}
+
+export interface CEchoErrorReport {
+  readonly kind: 'connect' | 'socket' | 'corrupt' | 'extra' | 'missing';
+  readonly connection: number;
+  /** The message it concerns, or -1. */
+  readonly message: number;
+  /** Byte offset inside that message, or -1. */
+  readonly offset: number;
+  readonly detail: string;
+}
+
+/** The client's report, as documented in the header of c-echo-client.c. */
+export interface CEchoResult {
+  readonly tool: 'c-echo-client';
+  readonly version: 1;
+  readonly host: string;
+  readonly port: number;
+  readonly connections: number;
+  readonly size: number;
+  readonly pipeline: number;
+  readonly connected: number;
+  readonly warmupS: number;
+  readonly windowS: number;
+  readonly roundTrips: number;
+  readonly roundTripsPerSec: number;
+  readonly latencyUs: CEchoLatency;
+  readonly perConnection: readonly number[];
+  readonly fewest: number;
+  readonly most: number;
+  readonly neverAnswered: number;
+  readonly shortReads: number;
+  readonly shortWrites: number;
+  /** The client's own CPU over the window; fraction is of one core. */
+  readonly cpu: { readonly userS: number; readonly sysS: number; readonly fraction: number };
+  readonly errors: CEchoErrorCounts;
+  readonly firstErrors: readonly CEchoErrorReport[];
+}
+
+/** The client ran to the end and found the server's echo wrong (or connections failing). */
+export class CEchoErrors extends Error {
+  override readonly name = 'CEchoErrors';
+  constructor(readonly result: CEchoResult) {
+    const first = result.firstErrors[0];
+    super(
+      `c-echo-client found ${result.errors.total} error(s)` +
+        (first ? `; first: ${first.kind} on connection ${first.connection}: ${first.detail}` : ''),
+    );
+  }
+}
+
+/** Beyond warm-up + window + drain: connecting, starting and the 100 ms grace, on a busy machine. */
+const EXIT_MARGIN_MS = 30_000;
+
+export async function runCEchoClient(options: CEchoOptions): Promise<CEchoResult> {
+  const unavailable = buildCEchoClient();
+  if (unavailable !== undefined) throw new Error(unavailable);
+  if (options.cpus !== undefined && !hasTaskset()) throw new Error(`cannot pin the C load generator to cores ${options.cpus}: no taskset(1)`);
+
+  const args = [
+    '--host', options.host ?? '127.0.0.1',
+    '--port', String(options.port),
+    '--connections', String(options.connections),
+    '--size', String(options.size),
+    '--pipeline', String(options.pipeline ?? 1),
+    '--warmup', String(options.warmupSeconds),
+    '--seconds', String(options.seconds),
+    ...(options.drainSeconds === undefined ? [] : ['--drain', String(options.drainSeconds)]),
+    ...(options.roundTripsPerConnection === undefined ? [] : ['--round-trips', String(options.roundTripsPerConnection)]),
+  ];
+  // taskset execs the client, so the child's pid is the client's own.
+  const [file, argv] = options.cpus === undefined
+    ? [C_ECHO_CLIENT_BINARY, args]
+    : ['taskset', ['--cpu-list', options.cpus, C_ECHO_CLIENT_BINARY, ...args]];
+  const deadlineMs = (options.warmupSeconds + options.seconds + (options.drainSeconds ?? 1)) * 1000 + EXIT_MARGIN_MS;
+
+  const { code, signal, stdout, stderr } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>(
+    (resolve, reject) => {
+      const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      let stderrLine = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        // Window markers as they come, so a caller can sample the server over the same window.
+        const lines = (stderrLine + d.toString()).split('\n');
+        stderrLine = lines.pop() ?? '';
+        for (const line of lines) {
+          if (line === 'c-echo-client: window open') options.onWindowStart?.();
+          if (line === 'c-echo-client: window closed') options.onWindowEnd?.();
+        }
+      });
+      const timer = setTimeout(() => child.kill('SIGKILL'), deadlineMs);
+      child.on('error', (error) => {
+        clearTimeout(timer);
+        reject(new Error(`cannot start ${file}: ${error.message}`));
+      });
+      child.on('close', (code, signal) => {
+        clearTimeout(timer);
+        resolve({ code, signal, stdout, stderr });
+      });
+    },
+  );
+
+  if (signal !== null) throw new Error(`c-echo-client was killed by ${signal}${signal === 'SIGKILL' ? ` (no exit within ${deadlineMs} ms?)` : ''}: ${lastLines(stderr)}`);
+  if (code !== 0 && code !== 1) throw new Error(`c-echo-client exited with status ${code}: ${lastLines(stderr)}`);
+  const result = parseResult(stdout, options);
+  // Status 1 means "finished, found errors"; 0 with errors counted would be a bug in the client.
+  if (result.errors.total > 0 || code === 1) {
+    if (result.errors.total === 0) throw new Error('c-echo-client exited with status 1 but reports no errors');
+    throw new CEchoErrors(result);
+  }
+  return result;
+}
+
+function lastLines(text: string): string {
+  return text.trim().split('\n').slice(-3).join(' / ') || '(no stderr)';
+}
+
+/**
+ * The report, every field checked for presence and type, and against what was asked: a wrong
+ * field fails loudly here instead of as a NaN in a table.
+ */
+export function parseResult(stdout: string, asked: Pick<CEchoOptions, 'connections' | 'size'>): CEchoResult {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(stdout);
+  } catch {
+    throw new Error(`c-echo-client output is not JSON: ${stdout.slice(0, 200) || '(empty)'}`);
+  }
+  const bad = (what: string): never => {
+    throw new Error(`c-echo-client output does not match its schema: ${what}`);
+  };
+  const object = (value: unknown, where: string): Record<string, unknown> =>
+    typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : bad(`${where} is not an object`);
+  const number = (from: Record<string, unknown>, key: string, where: string, integer = false): number => {
+    const value = from[key];
+    if (typeof value !== 'number' || !Number.isFinite(value) || (integer && !Number.isInteger(value))) {
+      return bad(`${where}${key} is ${JSON.stringify(value)}, expected ${integer ? 'an integer' : 'a number'}`);
+    }
+    return value;
+  };
+
+  const top = object(raw, 'the output');
+  if (top.tool !== 'c-echo-client' || top.version !== 1) bad(`tool/version is ${String(top.tool)}/${String(top.version)}, expected c-echo-client/1`);
+  if (typeof top.host !== 'string') bad('host is not a string');
+  for (const key of ['port', 'connections', 'size', 'pipeline', 'connected', 'roundTrips', 'fewest', 'most', 'neverAnswered', 'shortReads', 'shortWrites']) {
+    number(top, key, '', true);
+  }
+  for (const key of ['warmupS', 'windowS', 'roundTripsPerSec']) number(top, key, '');
+  const latency = object(top.latencyUs, 'latencyUs');
+  for (const key of ['min', 'mean', 'p50', 'p90', 'p99', 'p999', 'max', 'relativeError']) number(latency, key, 'latencyUs.');
+  number(latency, 'count', 'latencyUs.', true);
+  const cpu = object(top.cpu, 'cpu');
+  for (const key of ['userS', 'sysS', 'fraction']) number(cpu, key, 'cpu.');
+  const errors = object(top.errors, 'errors');
+  for (const key of ['connect', 'socket', 'corrupt', 'extra', 'missing', 'total']) number(errors, key, 'errors.', true);
+  const perConnection = top.perConnection;
+  if (!Array.isArray(perConnection) || !perConnection.every((n) => Number.isInteger(n) && n >= 0)) bad('perConnection is not a list of counts');
+  if (!Array.isArray(top.firstErrors)) bad('firstErrors is not a list');
+  for (const [i, entry] of (top.firstErrors as unknown[]).entries()) {
+    const e = object(entry, `firstErrors[${i}]`);
+    if (!['connect', 'socket', 'corrupt', 'extra', 'missing'].includes(e.kind as string)) bad(`firstErrors[${i}].kind is ${String(e.kind)}`);
+    for (const key of ['connection', 'message', 'offset']) number(e, key, `firstErrors[${i}].`, true);
+    if (typeof e.detail !== 'string') bad(`firstErrors[${i}].detail is not a string`);
+  }
+
+  const result = raw as CEchoResult;
+  // What the numbers must agree on among themselves and with what was asked.
+  if (result.connections !== asked.connections || result.size !== asked.size) {
+    bad(`it ran ${result.connections} × ${result.size} B, asked ${asked.connections} × ${asked.size} B`);
+  }
+  if (result.perConnection.length !== result.connections) bad(`perConnection has ${result.perConnection.length} entries for ${result.connections} connections`);
+  const sum = result.perConnection.reduce((a, b) => a + b, 0);
+  if (sum !== result.roundTrips) bad(`perConnection adds up to ${sum}, roundTrips is ${result.roundTrips}`);
+  if (result.fewest !== Math.min(...result.perConnection) || result.most !== Math.max(...result.perConnection)) {
+    bad(`fewest/most ${result.fewest}/${result.most} are not perConnection's least and most`);
+  }
+  if (result.latencyUs.count !== result.roundTrips) bad(`latencyUs.count ${result.latencyUs.count} differs from roundTrips ${result.roundTrips}`);
+  const { connect, socket, corrupt, extra, missing, total } = result.errors;
+  if (connect + socket + corrupt + extra + missing !== total) bad('errors.total is not the sum of the error counts');
+  return result;
+}

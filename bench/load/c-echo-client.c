@@ -1,0 +1,613 @@
+/*
+ * A raw-echo load generator in C, so that the client costs less than the Node servers it
+ * measures. The TypeScript client (bench/load/echo.ts) spends about twice the CPU per round trip
+ * of the C reference server, so against a fast server it measures its own ceiling. This one
+ * runs the same closed loop with one thread, one edge-triggered epoll loop and no allocation per
+ * message.
+ *
+ * What it costs, and its limit: per round trip it makes the same two system calls as an echo
+ * server (one send, one read), and on loopback each send also runs the peer socket's receive
+ * path on the sender's core. So against the C reference (bench/reference/echo-epoll.c) client
+ * and server spend the same CPU per round trip and saturate together: that row is bounded by
+ * this client as much as by the server. Against the Node servers (about twice the reference's
+ * CPU per round trip) the server's core fills first. (From one run on a shared 2-core machine
+ * at 100 connections × 64 B: 3.4 µs per round trip here, 3.4 µs in the C reference, 5.7-6.1 in
+ * plain Node, 6.5 in lab 04, 6.8-7.4 in echo.ts.)
+ *
+ * What it does (a closed loop, like echo.ts):
+ *   N connections; each sends a message of S bytes and waits until the whole echo is back before
+ *   it sends the next (--pipeline D keeps D messages in flight instead of one). Every echoed byte
+ *   is compared with the byte sent at that place of the connection's stream.
+ *
+ * A run, in numbered steps:
+ *   1. Connect every connection (non-blocking); each starts its loop as soon as it is connected.
+ *   2. Warm up for --warmup seconds: round trips run but are not counted.
+ *   3. Measure for --seconds: only round trips that complete inside the window count, for the
+ *      rate, the latency histogram and the per-connection counts; our own CPU (getrusage) is
+ *      read as the window opens and closes.
+ *   4. Drain: send nothing new; give outstanding replies --drain seconds to come back, then
+ *      EXTRA_GRACE_NS more for a byte too many. A reply still short then is a missing byte.
+ *   5. Print one JSON object on stdout and exit.
+ *
+ * What is checked (a connection with an error is closed at once; the others carry on):
+ *   corrupt  a byte differs from the one sent at that offset (reported with message and offset);
+ *   extra    a byte arrives while no message is outstanding;
+ *   missing  a reply stops short (step 4), or the server closes with a reply owed;
+ *   connect  the connection could not be made (refused, unreachable, not done by the end);
+ *   socket   the connection failed (reset) or the server closed it with nothing owed.
+ * A connection never answered at all when the run ends is counted in neverAnswered, not as an
+ * error: a serial server leaves it in its accept queue, which is the model, not a fault.
+ *
+ * The bytes: message `seq` of connection `c` is the same as bench/load/payload.ts builds: c and
+ * seq as big-endian 32-bit integers (cut short below 8 bytes), then a per-connection pattern
+ * starting at offset seq % 251. A byte echoed to the wrong connection, repeated, dropped,
+ * reordered or changed never matches the byte expected next.
+ *
+ * Latency: from the moment a message is handed to send() to the moment its last echoed byte is
+ * read, in nanoseconds, into a log-linear histogram (below). Reported in µs with HdrHistogram's
+ * semantics: the value at percentile p is the highest value of the bucket holding the sample of
+ * rank ceil(p/100 * count); max and min are exact.
+ *
+ * Usage:
+ *   c-echo-client --port N [--host 127.0.0.1] [--connections 10] [--size 64] [--pipeline 1]
+ *                 [--warmup 1] [--seconds 5] [--drain 1] [--round-trips 0]
+ * --round-trips N ends each connection's part of the window after N round trips (0: no limit),
+ * and the window ends once every live connection has done its N: tests use it for exact counts.
+ * Bad usage: one line on stderr, exit status 2. Exit status 0: the run finished without errors;
+ * 1: it finished and found errors (the JSON says which); 3: it could not run (no epoll, no fds).
+ * Progress lines on stderr: "c-echo-client: window open" and "c-echo-client: window closed"
+ * mark the measured window, so a caller can sample the server's CPU over exactly it.
+ *
+ * Output (stdout, one line, version 1):
+ * {
+ *   "tool": "c-echo-client", "version": 1,
+ *   "host": string, "port": int, "connections": int, "size": int, "pipeline": int,
+ *   "connected": int,                 connections that were established
+ *   "warmupS": number, "windowS": number,   warm-up asked for; window as measured (wall clock)
+ *   "roundTrips": int, "roundTripsPerSec": number,   completed inside the window
+ *   "latencyUs": { "count", "min", "mean", "p50", "p90", "p99", "p999", "max": number,
+ *                  "relativeError": number },   bound on (reported-true)/true (reported >= true)
+ *   "perConnection": [int, ...],      round trips per connection inside the window, by index
+ *   "fewest": int, "most": int,       min and max of perConnection
+ *   "neverAnswered": int,             connections that never received a byte
+ *   "shortReads": int,                reads inside the window after which a reply was still incomplete
+ *   "shortWrites": int,               sends inside the window the kernel took only part of
+ *   "cpu": { "userS": number, "sysS": number, "fraction": number },
+ *                                     this process's CPU over the window; fraction of one core
+ *   "errors": { "connect", "socket", "corrupt", "extra", "missing", "total": int },   whole run
+ *   "firstErrors": [ { "kind": string, "connection": int, "message": int, "offset": int,
+ *                      "detail": string }, ... ]   the first MAX_REPORTED_ERRORS, in order;
+ *                                     message and offset are -1 where they do not apply
+ * }
+ *
+ * Simplifications: IPv4 only; one thread (it is meant to be pinned to its own core); a
+ * connection that fails is not reopened.
+ */
+
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define ROTATIONS 251            /* offsets the pattern rotates through: a prime, as payload.ts */
+#define READ_CHUNK 65536         /* bytes per read(2): several replies' worth at a time */
+#define MAX_EVENTS 256
+#define MAX_CONNECTIONS 10000    /* far beyond any benchmark cell, far below the fd limits we raise to */
+#define MAX_SIZE (16 << 20)      /* 16 MiB: bounds the two buffers each connection holds */
+#define MAX_PIPELINE 64
+#define MAX_REPORTED_ERRORS 16   /* the first few say what went wrong; the counts say how often */
+#define EXTRA_GRACE_NS 100000000 /* 100 ms after the last reply: ample for a trailing byte on loopback */
+#define NS 1000000000LL
+
+/* ---- The latency histogram ---------------------------------------------------------------
+ * Log-linear, like HdrHistogram: values below 2^SUB_BITS ns are kept exactly; above, each power
+ * of two is split into 2^(SUB_BITS-1) equal buckets, so a bucket's width is at most 1/128 of its
+ * lowest value: a reported value is within 0.78% above the true one. 64-bit ns cover any run. */
+
+#define SUB_BITS 8
+#define SUB_COUNT (1 << SUB_BITS)
+#define HALF_COUNT (SUB_COUNT / 2)
+#define BUCKETS ((64 - SUB_BITS + 2) * HALF_COUNT) /* one past the index of 2^64 - 1 */
+
+static uint64_t histogram[BUCKETS];
+static uint64_t hist_count, hist_min, hist_max;
+static double hist_sum;
+
+/* Bucket index: the value's top SUB_BITS bits, placed by its power of two. */
+static int bucket_of(uint64_t v) {
+  if (v < SUB_COUNT) return (int)v;
+  int shift = 63 - __builtin_clzll(v) - (SUB_BITS - 1); /* keeps the top SUB_BITS bits */
+  return shift * HALF_COUNT + (int)(v >> shift); /* v >> shift is in [HALF_COUNT, SUB_COUNT) */
+}
+
+/* The highest value a bucket holds (HdrHistogram's highestEquivalentValue). */
+static uint64_t bucket_top(int index) {
+  if (index < SUB_COUNT) return (uint64_t)index;
+  int shift = index / HALF_COUNT - 1;
+  uint64_t sub = (uint64_t)(index - shift * HALF_COUNT);
+  return ((sub + 1) << shift) - 1;
+}
+
+static void record(uint64_t ns) {
+  histogram[bucket_of(ns)]++;
+  if (hist_count == 0 || ns < hist_min) hist_min = ns;
+  if (ns > hist_max) hist_max = ns;
+  hist_count++;
+  hist_sum += (double)ns;
+}
+
+/* Value at percentile p, in ns: the top of the bucket holding the sample of rank ceil(p% of n). */
+static uint64_t percentile(double p) {
+  if (hist_count == 0) return 0;
+  double exact = p / 100.0 * (double)hist_count;
+  uint64_t rank = (uint64_t)exact;
+  if ((double)rank < exact || rank < 1) rank++; /* ceil, without libm */
+  uint64_t seen = 0;
+  for (int i = 0; i < BUCKETS; i++) {
+    seen += histogram[i];
+    if (seen >= rank) return bucket_top(i) < hist_max ? bucket_top(i) : hist_max;
+  }
+  return hist_max;
+}
+
+/* ---- Connections -------------------------------------------------------------------------- */
+
+enum state { CONNECTING, OPEN, CLOSED };
+
+struct conn {
+  int fd;
+  enum state state;
+  unsigned char *pattern; /* size + ROTATIONS bytes, prepared once */
+  unsigned char *out;     /* the message being sent */
+  unsigned char *expect;  /* the message whose echo is being read */
+  uint32_t send_seq;      /* next message to start sending */
+  size_t send_off;        /* bytes of message send_seq already sent (0: not started) */
+  uint32_t recv_seq;      /* message whose echo is being read */
+  size_t recv_off;        /* bytes of it already read and checked */
+  uint64_t sent_at[MAX_PIPELINE]; /* when each in-flight message was handed to send() */
+  uint64_t answered_bytes; /* ever received, to tell "never answered" from "stopped short" */
+  uint64_t window_trips;
+};
+
+static struct conn *conns;
+static int epfd;
+static int nconns, size, pipeline = 1;
+static int alive_count; /* connections not yet closed by an error */
+static long round_trip_limit;
+
+enum phase { WARMUP, WINDOW, DRAIN, DONE };
+static enum phase phase = WARMUP;
+static int64_t window_start, window_end; /* ns, CLOCK_MONOTONIC; window_end fixed when it closes */
+static uint64_t short_reads, short_writes;
+
+static struct { uint64_t connect, socket, corrupt, extra, missing; } errors;
+static struct { const char *kind; int conn; long message; long offset; char detail[160]; } reported[MAX_REPORTED_ERRORS];
+static int nreported;
+
+static int64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * NS + ts.tv_nsec;
+}
+
+static void usage(const char *problem) {
+  fprintf(stderr, "c-echo-client: %s (usage: c-echo-client --port N [--host ADDR] [--connections N] [--size BYTES] "
+                  "[--pipeline N] [--warmup S] [--seconds S] [--drain S] [--round-trips N])\n", problem);
+  exit(2);
+}
+
+static void die(const char *what) {
+  fprintf(stderr, "c-echo-client: %s: %s\n", what, strerror(errno));
+  exit(3);
+}
+
+/* Counts an error, remembers the first few, and closes the connection (epoll forgets it). */
+static void fail(struct conn *c, const char *kind, uint64_t *counter, long message, long offset, const char *detail) {
+  (*counter)++;
+  if (nreported < MAX_REPORTED_ERRORS) {
+    reported[nreported].kind = kind;
+    reported[nreported].conn = (int)(c - conns);
+    reported[nreported].message = message;
+    reported[nreported].offset = offset;
+    snprintf(reported[nreported].detail, sizeof reported[nreported].detail, "%s", detail);
+    nreported++;
+  }
+  fprintf(stderr, "c-echo-client: %s on connection %d: %s\n", kind, (int)(c - conns), detail);
+  if (c->state != CLOSED) {
+    close(c->fd);
+    alive_count--;
+  }
+  c->state = CLOSED;
+}
+
+/* Message seq of a connection: header, then the pattern from offset seq % ROTATIONS. */
+static void build_message(const struct conn *c, uint32_t seq, unsigned char *into) {
+  memcpy(into, c->pattern + seq % ROTATIONS, (size_t)size);
+  unsigned char header[8];
+  uint32_t index = (uint32_t)(c - conns);
+  for (int i = 0; i < 4; i++) {
+    header[i] = (unsigned char)(index >> (24 - 8 * i));
+    header[4 + i] = (unsigned char)(seq >> (24 - 8 * i));
+  }
+  memcpy(into, header, size < 8 ? (size_t)size : 8);
+}
+
+static uint32_t in_flight(const struct conn *c) {
+  return c->send_seq - c->recv_seq + (c->send_off > 0 ? 1 : 0);
+}
+
+/* May this connection start another message? Not in the drain, nor once it has done its share. */
+static int may_send(const struct conn *c) {
+  if (phase == DRAIN || phase == DONE) return 0;
+  if (phase == WINDOW && round_trip_limit > 0 && (long)(c->window_trips + in_flight(c)) >= round_trip_limit) return 0;
+  return 1;
+}
+
+/* Sends until the pipeline is full or the kernel takes no more (then an EPOLLOUT edge resumes it). */
+static void pump(struct conn *c) {
+  while (c->state == OPEN && (c->send_off > 0 || (in_flight(c) < (uint32_t)pipeline && may_send(c)))) {
+    if (c->send_off == 0) {
+      build_message(c, c->send_seq, c->out);
+      c->sent_at[c->send_seq % MAX_PIPELINE] = (uint64_t)now_ns();
+    }
+    ssize_t n = send(c->fd, c->out + c->send_off, (size_t)size - c->send_off, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return;
+    if (n < 0) {
+      char detail[160];
+      snprintf(detail, sizeof detail, "send: %s", strerror(errno));
+      fail(c, "socket", &errors.socket, (long)c->send_seq, -1, detail);
+      return;
+    }
+    c->send_off += (size_t)n;
+    if (c->send_off < (size_t)size) {
+      if (phase == WINDOW) short_writes++;
+      continue;
+    }
+    c->send_off = 0;
+    c->send_seq++;
+  }
+}
+
+/* Checks `len` echoed bytes against the stream expected next; completes round trips. */
+static void check(struct conn *c, const unsigned char *buf, size_t len) {
+  c->answered_bytes += len;
+  while (len > 0) {
+    if (c->send_seq == c->recv_seq && c->send_off == 0) {
+      char detail[160];
+      snprintf(detail, sizeof detail, "%zu byte(s) arrived after message %ld had come back whole, with nothing outstanding",
+               len, (long)c->recv_seq - 1);
+      fail(c, "extra", &errors.extra, (long)c->recv_seq - 1, size, detail);
+      return;
+    }
+    if (c->recv_off == 0) build_message(c, c->recv_seq, c->expect);
+    size_t n = (size_t)size - c->recv_off;
+    if (n > len) n = len;
+    if (memcmp(buf, c->expect + c->recv_off, n) != 0) {
+      size_t i = 0;
+      while (buf[i] == c->expect[c->recv_off + i]) i++;
+      char detail[160];
+      snprintf(detail, sizeof detail, "byte %zu of message %lu is 0x%02x, expected 0x%02x", c->recv_off + i,
+               (unsigned long)c->recv_seq, buf[i], c->expect[c->recv_off + i]);
+      fail(c, "corrupt", &errors.corrupt, (long)c->recv_seq, (long)(c->recv_off + i), detail);
+      return;
+    }
+    c->recv_off += n;
+    buf += n;
+    len -= n;
+    if (c->recv_off < (size_t)size) {
+      if (phase == WINDOW) short_reads++;
+      return;
+    }
+    /* A whole reply: one round trip, counted if it completed inside the window. */
+    int64_t t = now_ns();
+    if (phase == WINDOW && t >= window_start) {
+      record((uint64_t)t - c->sent_at[c->recv_seq % MAX_PIPELINE]);
+      c->window_trips++;
+    }
+    c->recv_off = 0;
+    c->recv_seq++;
+  }
+}
+
+/* Reads until the receive queue is empty (edge-triggered: nothing more is reported until new
+ * bytes arrive), checks each chunk, then sends what the completed round trips allow. */
+static void on_readable(struct conn *c) {
+  static unsigned char buf[READ_CHUNK];
+  for (;;) {
+    ssize_t n = read(c->fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) break;
+    if (n < 0) {
+      char detail[160];
+      snprintf(detail, sizeof detail, "read: %s", strerror(errno));
+      fail(c, "socket", &errors.socket, (long)c->recv_seq, -1, detail);
+      return;
+    }
+    if (n == 0) {
+      char detail[160];
+      if (in_flight(c) > 0) {
+        snprintf(detail, sizeof detail, "server closed the connection with message %lu at %zu of %d bytes",
+                 (unsigned long)c->recv_seq, c->recv_off, size);
+        fail(c, "missing", &errors.missing, (long)c->recv_seq, (long)c->recv_off, detail);
+      } else {
+        fail(c, "socket", &errors.socket, -1, -1, "server closed the connection");
+      }
+      return;
+    }
+    check(c, buf, (size_t)n);
+    if (c->state != OPEN) return;
+    /* A read shorter than asked took everything queued (TCP copies all it has, up to the size
+     * asked), so the next byte to arrive brings a new edge: no read that would only say EAGAIN. */
+    if (n < (ssize_t)sizeof buf) break;
+  }
+  pump(c);
+}
+
+/* Step 1's second half: the non-blocking connect has finished, one way or the other. */
+static void on_connected(struct conn *c) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+  if (err != 0) {
+    char detail[160];
+    snprintf(detail, sizeof detail, "connect: %s", strerror(err));
+    fail(c, "connect", &errors.connect, -1, -1, detail);
+    return;
+  }
+  int one = 1;
+  setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* as echo.ts and the labs do */
+  c->state = OPEN;
+  pump(c);
+}
+
+static void open_connection(struct conn *c, const struct sockaddr_in *addr) {
+  c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  if (c->fd < 0) die("socket");
+  c->state = CONNECTING;
+  struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLET, .data.u32 = (uint32_t)(c - conns)};
+  if (epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) die("epoll_ctl");
+  if (connect(c->fd, (const struct sockaddr *)addr, sizeof *addr) < 0 && errno != EINPROGRESS) {
+    char detail[160];
+    snprintf(detail, sizeof detail, "connect: %s", strerror(errno));
+    fail(c, "connect", &errors.connect, -1, -1, detail);
+  }
+}
+
+/* ---- Command line -------------------------------------------------------------------------- */
+
+static long whole(const char *flag, const char *text, long min, long max) {
+  char *end;
+  errno = 0;
+  long v = strtol(text, &end, 10);
+  if (errno || *end || end == text || v < min || v > max) {
+    char problem[160];
+    snprintf(problem, sizeof problem, "%s must be a whole number from %ld to %ld, got %s", flag, min, max, text);
+    usage(problem);
+  }
+  return v;
+}
+
+static double seconds(const char *flag, const char *text, double min) {
+  char *end;
+  double v = strtod(text, &end);
+  if (*end || end == text || !(v >= min) || v > 86400) {
+    char problem[160];
+    snprintf(problem, sizeof problem, "%s must be a number of seconds from %g to 86400, got %s", flag, min, text);
+    usage(problem);
+  }
+  return v;
+}
+
+static double cpu_seconds(struct rusage *ru, int user) {
+  struct timeval *tv = user ? &ru->ru_utime : &ru->ru_stime;
+  return (double)tv->tv_sec + (double)tv->tv_usec / 1e6;
+}
+
+/* A latency in ns as µs with 0.1 µs resolution (finer than the histogram's buckets above 12.8 µs). */
+static double us(uint64_t ns) { return (double)((ns + 50) / 100) / 10.0; }
+
+/* JSON string content: the details are ours (strerror text), but escape quotes and controls. */
+static void print_json_string(const char *s) {
+  putchar('"');
+  for (; *s; s++) {
+    if (*s == '"' || *s == '\\') printf("\\%c", *s);
+    else if ((unsigned char)*s < 0x20) printf("\\u%04x", (unsigned)(unsigned char)*s);
+    else putchar(*s);
+  }
+  putchar('"');
+}
+
+int main(int argc, char **argv) {
+  const char *host = "127.0.0.1";
+  long port = -1;
+  double warmup = 1, window = 5, drain = 1;
+  nconns = 10;
+  size = 64;
+  for (int i = 1; i < argc; i += 2) {
+    const char *flag = argv[i];
+    if (i + 1 >= argc) {
+      char problem[160];
+      snprintf(problem, sizeof problem, "%s needs a value", flag);
+      usage(problem);
+    }
+    const char *value = argv[i + 1];
+    if (strcmp(flag, "--host") == 0) host = value;
+    else if (strcmp(flag, "--port") == 0) port = whole(flag, value, 1, 65535);
+    else if (strcmp(flag, "--connections") == 0) nconns = (int)whole(flag, value, 1, MAX_CONNECTIONS);
+    else if (strcmp(flag, "--size") == 0) size = (int)whole(flag, value, 1, MAX_SIZE);
+    else if (strcmp(flag, "--pipeline") == 0) pipeline = (int)whole(flag, value, 1, MAX_PIPELINE);
+    else if (strcmp(flag, "--warmup") == 0) warmup = seconds(flag, value, 0);
+    else if (strcmp(flag, "--seconds") == 0) window = seconds(flag, value, 0.001);
+    else if (strcmp(flag, "--drain") == 0) drain = seconds(flag, value, 0);
+    else if (strcmp(flag, "--round-trips") == 0) round_trip_limit = whole(flag, value, 0, LONG_MAX);
+    else {
+      char problem[160];
+      snprintf(problem, sizeof problem, "unknown option %s", flag);
+      usage(problem);
+    }
+  }
+  if (port < 0) usage("--port is required");
+  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port)};
+  if (inet_pton(AF_INET, host, &addr.sin_addr) != 1) {
+    char problem[160];
+    snprintf(problem, sizeof problem, "--host must be an IPv4 address, got %s", host);
+    usage(problem);
+  }
+
+  /* Enough descriptors for every connection, raised as far as the hard limit allows. */
+  struct rlimit fds;
+  if (getrlimit(RLIMIT_NOFILE, &fds) == 0 && fds.rlim_cur < (rlim_t)nconns + 16) {
+    fds.rlim_cur = fds.rlim_max < (rlim_t)nconns + 16 ? fds.rlim_max : (rlim_t)nconns + 16;
+    setrlimit(RLIMIT_NOFILE, &fds);
+  }
+
+  conns = calloc((size_t)nconns, sizeof *conns);
+  if (!conns) die("calloc");
+  for (int i = 0; i < nconns; i++) {
+    struct conn *c = &conns[i];
+    c->pattern = malloc((size_t)size + ROTATIONS);
+    c->out = malloc((size_t)size);
+    c->expect = malloc((size_t)size);
+    if (!c->pattern || !c->out || !c->expect) die("malloc");
+    for (int k = 0; k < size + ROTATIONS; k++) c->pattern[k] = (unsigned char)(((unsigned)k * 131u + (unsigned)i * 29u + 7u) & 0xffu);
+  }
+
+  epfd = epoll_create1(0);
+  if (epfd < 0) die("epoll_create1");
+
+  /* Step 1: connect; each connection starts sending once its connect completes. */
+  int64_t started = now_ns();
+  alive_count = nconns;
+  for (int i = 0; i < nconns; i++) open_connection(&conns[i], &addr);
+  window_start = started + (int64_t)(warmup * NS);
+  window_end = window_start + (int64_t)(window * NS); /* set again when the window opens */
+  int64_t drain_end = 0;
+  struct rusage ru_start = {0}, ru_end = {0};
+  int64_t window_opened = 0, window_closed = 0;
+
+  struct epoll_event events[MAX_EVENTS];
+  while (phase != DONE) {
+    int64_t t = now_ns();
+
+    /* Steps 2-4: move to the next phase when its time comes (or the window's work is done, or
+     * every connection has failed and nothing is left to measure). */
+    if (phase == WARMUP && (t >= window_start || alive_count == 0)) {
+      phase = WINDOW;
+      getrusage(RUSAGE_SELF, &ru_start);
+      window_opened = now_ns();
+      window_start = window_opened;
+      window_end = window_opened + (int64_t)(window * NS); /* a full window, however late it opened */
+      fprintf(stderr, "c-echo-client: window open\n");
+      for (int i = 0; i < nconns; i++) pump(&conns[i]); /* a connection held back by --round-trips */
+    }
+    if (phase == WINDOW) {
+      int all_done = round_trip_limit > 0 || alive_count == 0;
+      for (int i = 0; all_done && i < nconns; i++)
+        if (conns[i].state != CLOSED && conns[i].window_trips < (uint64_t)round_trip_limit) all_done = 0;
+      if (t >= window_end || all_done) {
+        getrusage(RUSAGE_SELF, &ru_end);
+        window_closed = now_ns();
+        phase = DRAIN;
+        drain_end = window_closed + (int64_t)(drain * NS);
+        fprintf(stderr, "c-echo-client: window closed\n");
+      }
+    }
+    if (phase == DRAIN) {
+      int outstanding = 0;
+      for (int i = 0; i < nconns; i++)
+        if (conns[i].state == OPEN && in_flight(&conns[i]) > 0) outstanding = 1;
+      /* Everything is back: wait a little longer only to catch a byte too many. */
+      if (!outstanding && drain_end > t + EXTRA_GRACE_NS) drain_end = t + EXTRA_GRACE_NS;
+      if (t >= drain_end) phase = DONE;
+    }
+    if (phase == DONE) break;
+
+    int64_t next = phase == WARMUP ? window_start : phase == WINDOW ? window_end : drain_end;
+    int timeout_ms = (int)((next - t + 999999) / 1000000);
+    if (phase == WINDOW && round_trip_limit > 0 && timeout_ms > 10) timeout_ms = 10;
+    int ready = epoll_wait(epfd, events, MAX_EVENTS, timeout_ms < 0 ? 0 : timeout_ms);
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready < 0) die("epoll_wait");
+    for (int i = 0; i < ready; i++) {
+      struct conn *c = &conns[events[i].data.u32];
+      if (c->state == CLOSED) continue; /* failed earlier in this batch */
+      if (c->state == CONNECTING) {
+        on_connected(c);
+        continue;
+      }
+      /* Edge-triggered, and a writable socket reports EPOLLOUT with every event: read first,
+       * then pump (a no-op unless a send was cut short). */
+      if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) on_readable(c);
+      if (c->state == OPEN && (events[i].events & EPOLLOUT)) pump(c);
+    }
+  }
+
+  /* What the drain left: connects never finished, replies cut short, connections never answered. */
+  int never_answered = 0;
+  for (int i = 0; i < nconns; i++) {
+    struct conn *c = &conns[i];
+    if (c->state == CONNECTING) fail(c, "connect", &errors.connect, -1, -1, "connect did not complete before the run ended");
+    if (c->state != OPEN) continue;
+    if (c->answered_bytes == 0) {
+      never_answered++;
+    } else if (in_flight(c) > 0) {
+      char detail[160];
+      snprintf(detail, sizeof detail, "reply to message %lu stopped at %zu of %d bytes", (unsigned long)c->recv_seq,
+               c->recv_off, size);
+      fail(c, "missing", &errors.missing, (long)c->recv_seq, (long)c->recv_off, detail);
+    }
+  }
+  /* Every connection whose connect succeeded, including those that failed later. */
+  int connected = nconns - (int)errors.connect;
+
+  /* Step 5: the report. */
+  double window_s = (double)(window_closed - window_opened) / 1e9;
+  uint64_t trips = 0, fewest = UINT64_MAX, most = 0;
+  for (int i = 0; i < nconns; i++) {
+    trips += conns[i].window_trips;
+    if (conns[i].window_trips < fewest) fewest = conns[i].window_trips;
+    if (conns[i].window_trips > most) most = conns[i].window_trips;
+  }
+  double user_s = cpu_seconds(&ru_end, 1) - cpu_seconds(&ru_start, 1);
+  double sys_s = cpu_seconds(&ru_end, 0) - cpu_seconds(&ru_start, 0);
+  uint64_t total = errors.connect + errors.socket + errors.corrupt + errors.extra + errors.missing;
+
+  printf("{\"tool\":\"c-echo-client\",\"version\":1,\"host\":");
+  print_json_string(host);
+  printf(",\"port\":%ld,\"connections\":%d,\"size\":%d,\"pipeline\":%d,\"connected\":%d", port, nconns, size, pipeline, connected);
+  printf(",\"warmupS\":%.3f,\"windowS\":%.6f,\"roundTrips\":%lu,\"roundTripsPerSec\":%.1f", warmup, window_s,
+         (unsigned long)trips, window_s > 0 ? (double)trips / window_s : 0.0);
+  printf(",\"latencyUs\":{\"count\":%lu,\"min\":%.1f,\"mean\":%.1f,\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,"
+         "\"max\":%.1f,\"relativeError\":%.5f}",
+         (unsigned long)hist_count, us(hist_min), hist_count ? us((uint64_t)(hist_sum / (double)hist_count)) : 0.0,
+         us(percentile(50)), us(percentile(90)), us(percentile(99)), us(percentile(99.9)), us(hist_max), 1.0 / HALF_COUNT);
+  printf(",\"perConnection\":[");
+  for (int i = 0; i < nconns; i++) printf("%s%lu", i ? "," : "", (unsigned long)conns[i].window_trips);
+  printf("],\"fewest\":%lu,\"most\":%lu,\"neverAnswered\":%d,\"shortReads\":%lu,\"shortWrites\":%lu", (unsigned long)fewest,
+         (unsigned long)most, never_answered, (unsigned long)short_reads, (unsigned long)short_writes);
+  printf(",\"cpu\":{\"userS\":%.4f,\"sysS\":%.4f,\"fraction\":%.4f}", user_s, sys_s, window_s > 0 ? (user_s + sys_s) / window_s : 0.0);
+  printf(",\"errors\":{\"connect\":%lu,\"socket\":%lu,\"corrupt\":%lu,\"extra\":%lu,\"missing\":%lu,\"total\":%lu}",
+         (unsigned long)errors.connect, (unsigned long)errors.socket, (unsigned long)errors.corrupt,
+         (unsigned long)errors.extra, (unsigned long)errors.missing, (unsigned long)total);
+  printf(",\"firstErrors\":[");
+  for (int i = 0; i < nreported; i++) {
+    printf("%s{\"kind\":\"%s\",\"connection\":%d,\"message\":%ld,\"offset\":%ld,\"detail\":", i ? "," : "", reported[i].kind,
+           reported[i].conn, reported[i].message, reported[i].offset);
+    print_json_string(reported[i].detail);
+    putchar('}');
+  }
+  printf("]}\n");
+  return total > 0 ? 1 : 0;
+}
