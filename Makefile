@@ -94,3 +94,10 @@ test-robust: build
 soak: build
 	SOAK_COMMAND='make soak$(if $(SOAK_SECONDS), SOAK_SECONDS=$(SOAK_SECONDS))$(if $(SOAK_ARGS), SOAK_ARGS="$(SOAK_ARGS)")' \
 	  $(TS_RUN) bench/soak.ts $(if $(SOAK_SECONDS),--seconds $(SOAK_SECONDS)) $(SOAK_ARGS)
+
+# A live view of one port (bench/watch/): the accept queue against its backlog, every connection by
+# where it waits, the server's processes found from the listening socket. Redraws until q or Ctrl-C.
+#   make watch PORT=8080 [HOST=127.0.0.1] [ARGS="--interval 500"]
+.PHONY: watch
+watch: build
+	@$(NODE) dist/bench/watch/main.js $(if $(PORT),--port $(PORT)) $(if $(HOST),--host $(HOST)) $(ARGS)
