@@ -43,8 +43,15 @@ const { HTTPParser, methods } = createRequire(import.meta.url)('_http_common') a
 export interface RequestHead {
   method: string;
   target: string;
+  /** From the request line, e.g. "1.1". llhttp accepts 0.9, 1.0, 1.1 and 2.0 here and refuses the rest. */
+  version: string;
   /** Content-Length as sent, or undefined (no body, or chunked). */
   contentLength: number | undefined;
+  /** How many Host header lines the head carried: HTTP/1.1 asks for exactly one. */
+  hostLines: number;
+  /** The Expect header's value (several lines joined with ", ", as RFC 9110 §5.3 allows), or undefined. */
+  expect: string | undefined;
+  /** llhttp's verdict from the version and the Connection header: HTTP/1.1 unless `close`, HTTP/1.0 if `keep-alive`. */
   keepAlive: boolean;
   upgrade: boolean;
 }
@@ -75,8 +82,8 @@ export class RequestParser {
       this.#target += url;
     };
     p[HTTPParser.kOnHeadersComplete] = (
-      _major: number,
-      _minor: number,
+      major: number,
+      minor: number,
       headers: string[] | undefined,
       method: number,
       url: string | undefined,
@@ -92,7 +99,8 @@ export class RequestParser {
       events.onHead({
         method: methods[method] ?? 'UNKNOWN',
         target,
-        contentLength: contentLength(all),
+        version: `${major}.${minor}`,
+        ...headerFacts(all),
         keepAlive,
         upgrade,
       });
@@ -128,11 +136,22 @@ export class RequestParser {
   }
 }
 
-function contentLength(headers: string[]): number | undefined {
+/**
+ * The few header fields the echo needs, in one pass over llhttp's flat [name, value, ...] list.
+ * llhttp has already refused a duplicate or malformed Content-Length, so the first one is the one.
+ */
+function headerFacts(headers: string[]): Pick<RequestHead, 'contentLength' | 'hostLines' | 'expect'> {
+  let contentLength: number | undefined;
+  let hostLines = 0;
+  let expect: string | undefined;
   for (let i = 0; i < headers.length; i += 2) {
-    if (headers[i]!.toLowerCase() === 'content-length') return Number(headers[i + 1]);
+    const name = headers[i]!.toLowerCase();
+    const value = headers[i + 1]!;
+    if (name === 'content-length') contentLength ??= Number(value);
+    else if (name === 'host') hostLines++;
+    else if (name === 'expect') expect = expect === undefined ? value : `${expect}, ${value}`;
   }
-  return undefined;
+  return { contentLength, hostLines, expect };
 }
 
 function failure(error: ParseError): ParseFailure {

@@ -15,8 +15,11 @@
  *   - echo (RFC 862): every chunk received is one job whose reply is the chunk itself. When the
  *     client half-closes, everything already received is still answered, then the server closes.
  *   - http: HTTP/1.1 echo for load tools. 200 with the request body (or, for a request without a
- *     body, its target) as an application/octet-stream body; keep-alive and pipelining; framing
- *     errors answer 400, an oversized head 431, an oversized body 413, and then close.
+ *     body, its target) as an application/octet-stream body; keep-alive and pipelining (HTTP/1.0
+ *     too, when the client asks for keep-alive); `Expect: 100-continue` answered with an interim
+ *     100 as soon as the head is accepted. Framing errors and a missing or repeated Host answer
+ *     400, an oversized head 431, an oversized body 413, any other expectation 417; each then
+ *     closes the connection.
  */
 
 import { RequestParser, type RequestHead } from './http-parser.js';
@@ -33,11 +36,27 @@ export interface ProtocolConfig {
   readonly maxBodyBytes: number;
 }
 
-/** One unit of work. Plain data, so it survives structured cloning into a worker thread. */
+/**
+ * One unit of work. Plain data, so it survives structured cloning into a worker thread.
+ *
+ * `http-continue` is the interim `100 Continue`: a reply like any other, so every lab sends it
+ * through the path it already has, in order before the final response. It costs no work.
+ */
 export type Job =
   | { readonly kind: 'echo'; readonly data: Uint8Array }
-  | { readonly kind: 'http'; readonly head: boolean; readonly body: Uint8Array; readonly keepAlive: boolean }
-  | { readonly kind: 'http-error'; readonly status: 400 | 413 | 431; readonly reason: string };
+  | { readonly kind: 'http'; readonly head: boolean; readonly body: Uint8Array; readonly connection: ConnectionHeader }
+  | { readonly kind: 'http-continue' }
+  | { readonly kind: 'http-error'; readonly status: HttpErrorStatus; readonly reason: string };
+
+/**
+ * What a 200's Connection header says. An HTTP/1.1 connection stays open unless someone says
+ * `close`, so a kept one needs no header (`undefined`). An HTTP/1.0 client assumes the server
+ * closes after each response unless it says `keep-alive`: without it, `ab -k` waits for a FIN that
+ * never comes. Node's http server sends the same two values.
+ */
+export type ConnectionHeader = 'keep-alive' | 'close' | undefined;
+
+export type HttpErrorStatus = 400 | 413 | 417 | 431;
 
 /** What one call into a session produced: jobs to answer in order, then close if `close`. */
 export interface Step {
@@ -114,13 +133,7 @@ class HttpSession implements Session {
       onBegin: () => {
         this.#inHead = true;
       },
-      onHead: (head) => {
-        this.#inHead = false;
-        this.#head = head;
-        if (head.contentLength !== undefined && head.contentLength > this.#maxBodyBytes) {
-          this.#fail(413, `body of ${head.contentLength} bytes is over the ${this.#maxBodyBytes}-byte limit`);
-        }
-      },
+      onHead: (head) => this.#accept(head),
       onBody: (chunk) => {
         if (this.#done) return;
         this.#bodyBytes += chunk.length;
@@ -166,6 +179,31 @@ class HttpSession implements Session {
     this.#parser.close();
   }
 
+  /**
+   * A whole head is in: refuse the request now if it can never succeed, so a client that waits
+   * before sending its body (`Expect: 100-continue`) hears the final status without sending it.
+   */
+  #accept(head: RequestHead): void {
+    this.#inHead = false;
+    this.#head = head;
+    // RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without Host, and to any
+    // request with more than one.
+    if (head.hostLines > 1) return this.#fail(400, 'more than one Host header');
+    if (head.hostLines === 0 && head.version === '1.1') return this.#fail(400, 'HTTP/1.1 request without a Host header');
+    // RFC 9110 §10.1.1: 100-continue is the only expectation there is, and an HTTP/1.0 client
+    // cannot have meant it, so its Expect is ignored (as Node's http server does).
+    const expectation = head.version === '1.1' ? head.expect : undefined;
+    if (expectation !== undefined && expectation.trim().toLowerCase() !== '100-continue') {
+      return this.#fail(417, 'the only expectation this server can meet is 100-continue');
+    }
+    if (head.contentLength !== undefined && head.contentLength > this.#maxBodyBytes) {
+      return this.#fail(413, `body of ${head.contentLength} bytes is over the ${this.#maxBodyBytes}-byte limit`);
+    }
+    // Sent even when the body already arrived with the head: RFC 9110 allows leaving it out then,
+    // but a client must accept it, and the reply bytes stay independent of how TCP cut the stream.
+    if (expectation !== undefined) this.#jobs.push({ kind: 'http-continue' });
+  }
+
   #complete(): void {
     const head = this.#head;
     if (this.#done || !head) return;
@@ -176,11 +214,12 @@ class HttpSession implements Session {
     // An upgrade request hands the connection to another protocol; we speak only HTTP/1.1, so
     // answer it as a plain request and close.
     const keepAlive = head.keepAlive && !head.upgrade && !this.#stopping;
-    this.#jobs.push({ kind: 'http', head: head.method === 'HEAD', body, keepAlive });
+    const connection = !keepAlive ? 'close' : head.version === '1.1' ? undefined : 'keep-alive';
+    this.#jobs.push({ kind: 'http', head: head.method === 'HEAD', body, connection });
     if (!keepAlive) this.#done = true;
   }
 
-  #fail(status: 400 | 413 | 431, reason: string): void {
+  #fail(status: HttpErrorStatus, reason: string): void {
     this.#failure = { kind: 'http-error', status, reason };
     this.#done = true;
   }
@@ -197,7 +236,15 @@ class HttpSession implements Session {
   }
 }
 
-const STATUS_TEXT = { 200: 'OK', 400: 'Bad Request', 413: 'Content Too Large', 431: 'Request Header Fields Too Large' };
+const STATUS_TEXT: Record<HttpErrorStatus, string> = {
+  400: 'Bad Request',
+  413: 'Content Too Large',
+  417: 'Expectation Failed',
+  431: 'Request Header Fields Too Large',
+};
+
+/** The whole interim response. One shared buffer: nothing writes into a reply once made. */
+const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
 
 /**
  * Produces the reply bytes for one job, doing the configured CPU work first. Pure: it may run on
@@ -214,10 +261,12 @@ export function respond(job: Job, work: WorkSpec): Uint8Array {
         'HTTP/1.1 200 OK\r\n' +
         'Content-Type: application/octet-stream\r\n' +
         `Content-Length: ${job.body.length}\r\n` +
-        (job.keepAlive ? '' : 'Connection: close\r\n') +
+        (job.connection ? `Connection: ${job.connection}\r\n` : '') +
         '\r\n';
       return job.head ? Buffer.from(head, 'latin1') : Buffer.concat([Buffer.from(head, 'latin1'), job.body]);
     }
+    case 'http-continue':
+      return CONTINUE;
     case 'http-error': {
       const body = `${job.reason}\n`;
       return Buffer.from(

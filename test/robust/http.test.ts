@@ -160,4 +160,61 @@ describe.each(labCases())('lab %s', ({ id, start }) => {
     await guard.verify();
     await stopCleanly(lab);
   });
+
+  it('HTTP/1.0 keep-alive: three requests on one connection, each answered with Connection: keep-alive', async () => {
+    const lab = await startLab(id, ['--quiet', '--protocol', 'http']);
+    const client = await EchoClient.connect(lab.port, { keep: true });
+    let expected = '';
+    for (let i = 1; i <= 3; i++) {
+      const body = `old client ${i}`;
+      await client.send(Buffer.from(`POST /old/${i} HTTP/1.0\r\nConnection: keep-alive\r\nContent-Length: ${body.length}\r\n\r\n${body}`));
+      expected +=
+        'HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n' +
+        `Content-Length: ${body.length}\r\nConnection: keep-alive\r\n\r\n${body}`;
+      // One response at a time, as `ab -k` does: the next request goes out only after this one.
+      await client.waitForReceived(expected.length);
+    }
+    expect(client.receivedBytes.toString('latin1')).toBe(expected);
+    expect(client.finReceived, 'the server kept the connection open').toBe(false);
+    client.end();
+    await client.waitForEnd();
+    expect(client.receivedBytes.toString('latin1'), 'nothing after the third response').toBe(expected);
+    await stopCleanly(lab);
+  });
+
+  it('Expect: 100-continue with a 500 KiB body: 100 Continue before any body byte is sent, then the echo', async () => {
+    const lab = await startLab(id, ['--quiet', '--protocol', 'http']);
+    const client = await EchoClient.connect(lab.port, { keep: true });
+    const body = Buffer.alloc(500 * 1024, 'x');
+    const requestHead = `POST /upload HTTP/1.1\r\nHost: test\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\n\r\n`;
+    const interim = 'HTTP/1.1 100 Continue\r\n\r\n';
+    await client.send(Buffer.from(requestHead, 'latin1'));
+    // A client like curl waits here (for 1 s) before it sends the body anyway: a server that never
+    // says 100 fails this wait, since nothing else would ever arrive.
+    await client.waitForReceived(interim.length);
+    expect(client.receivedBytes.toString('latin1')).toBe(interim);
+    expect(client.sent, 'no body byte sent yet').toBe(Buffer.byteLength(requestHead));
+
+    await client.send(body);
+    const response = Buffer.concat([
+      Buffer.from(`HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: ${body.length}\r\n\r\n`, 'latin1'),
+      body,
+    ]);
+    await client.waitForReceived(interim.length + response.length);
+    expect(client.receivedBytes.equals(Buffer.concat([Buffer.from(interim, 'latin1'), response])), 'the 100, then exactly the echo').toBe(true);
+    client.end();
+    await client.waitForEnd();
+    expect(client.received).toBe(interim.length + response.length);
+    await stopCleanly(lab);
+  });
+
+  it('an HTTP/1.1 request without Host gets 400 and a close (RFC 9112 §3.2)', async () => {
+    const lab = await startLab(id, ['--quiet', '--protocol', 'http']);
+    const reason = 'HTTP/1.1 request without a Host header\n';
+    expect(await verdict(lab.port, 'GET /nohost HTTP/1.1\r\n\r\n')).toBe(
+      'HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n' +
+        `Content-Length: ${reason.length}\r\nConnection: close\r\n\r\n${reason}`,
+    );
+    await stopCleanly(lab);
+  });
 });

@@ -1,0 +1,326 @@
+/**
+ * The protocol core on its own, fed bytes directly: no sockets, no servers, no timers. A framing
+ * bug shows up here as a one-line failing case instead of a hung connection in the lab suites.
+ *
+ * Every reply is compared as a whole: the concatenated bytes of all replies of a session, as a
+ * latin1 string (one character per byte, so equal strings are equal bytes, and a failure prints
+ * a readable diff).
+ */
+
+import { describe, expect, it } from 'vitest';
+import { createSession, respond, type Job, type ProtocolConfig, type Session } from '../shared/protocol.js';
+import { calibrateWork, doWork, NO_WORK, workSink, workSpec } from '../shared/work.js';
+
+const HTTP: ProtocolConfig = { protocol: 'http', maxHeaderBytes: 8192, maxBodyBytes: 1024 };
+const ECHO: ProtocolConfig = { protocol: 'echo', maxHeaderBytes: 8192, maxBodyBytes: 1024 };
+
+interface Played {
+  /** Every reply byte, in order, as latin1. */
+  readonly replies: string;
+  /** Some step said close. */
+  readonly closed: boolean;
+  /** The replies of each step, so a case can say which chunk produced what. */
+  readonly perStep: string[];
+}
+
+/**
+ * Feeds `chunks` one `receive` each (then `end()` if `fin`), answering every job with `respond`
+ * exactly as a lab does. Once a step says close the consumer reads no more, so neither does this;
+ * a session that still produced replies after it would be caught by the cases that send more.
+ */
+function play(session: Session, chunks: (string | Buffer)[], fin = false): Played {
+  const perStep: string[] = [];
+  let closed = false;
+  const answer = (jobs: Job[]) => jobs.map((job) => Buffer.from(respond(job, NO_WORK)).toString('latin1')).join('');
+  for (const chunk of chunks) {
+    if (closed) break;
+    const step = session.receive(typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk);
+    perStep.push(answer(step.jobs));
+    closed = step.close;
+  }
+  if (fin && !closed) {
+    const step = session.end();
+    perStep.push(answer(step.jobs));
+    closed = step.close;
+  }
+  return { replies: perStep.join(''), closed, perStep };
+}
+
+const playHttp = (chunks: (string | Buffer)[], fin = false, config = HTTP) => play(createSession(config), chunks, fin);
+
+/** A 200 echo exactly as the core writes it. */
+const ok = (body: string, connection?: 'close' | 'keep-alive') =>
+  'HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n' +
+  `Content-Length: ${body.length}\r\n${connection ? `Connection: ${connection}\r\n` : ''}\r\n${body}`;
+
+/** An error reply exactly as the core writes it. */
+const refusal = (status: string, reason: string) =>
+  `HTTP/1.1 ${status}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${reason.length + 1}\r\n` +
+  `Connection: close\r\n\r\n${reason}\n`;
+
+const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
+
+const post = (target: string, body: string, extra = '') =>
+  `POST ${target} HTTP/1.1\r\nHost: test\r\nContent-Length: ${body.length}\r\n${extra}\r\n${body}`;
+
+describe('echo', () => {
+  it('answers every chunk with itself, and closes after the peer half-closes', () => {
+    const session = createSession(ECHO);
+    const played = play(session, ['hello ', Buffer.from([0, 255, 10]), 'world'], true);
+    expect(played.replies).toBe('hello \x00\xff\nworld');
+    expect(played.perStep).toEqual(['hello ', '\x00\xff\n', 'world', '']);
+    expect(played.closed).toBe(true);
+  });
+
+  it('never stops on its own at shutdown: a byte stream has no request boundary', () => {
+    const session = createSession(ECHO);
+    expect(session.stopAfterCurrent()).toBe(false);
+    expect(play(session, ['still answered']).replies).toBe('still answered');
+    expect(session.headPending).toBe(false);
+  });
+});
+
+describe('http framing', () => {
+  const request = 'GET /split/me HTTP/1.1\r\nHost: test\r\nUser-Agent: unit\r\n\r\n';
+  const body = 'twelve bytes';
+  const withBody = post('/p', body);
+
+  it('a head split at every byte position gives the same response bytes', () => {
+    for (let at = 1; at < request.length; at++) {
+      const played = playHttp([request.slice(0, at), request.slice(at)]);
+      expect(played.replies, `split at ${at}`).toBe(ok('/split/me'));
+      expect(played.perStep, `split at ${at}`).toEqual(['', ok('/split/me')]);
+    }
+  });
+
+  it('a request with a body split at every byte position, and one byte at a time, gives the same response bytes', () => {
+    for (let at = 1; at < withBody.length; at++) {
+      expect(playHttp([withBody.slice(0, at), withBody.slice(at)]).replies, `split at ${at}`).toBe(ok(body));
+    }
+    const byteAtATime = playHttp([...withBody]);
+    expect(byteAtATime.replies).toBe(ok(body));
+    expect(byteAtATime.closed).toBe(false);
+  });
+
+  it('answers pipelined requests in one chunk, in order', () => {
+    const chunk = post('/a', 'first') + 'GET /second HTTP/1.1\r\nHost: test\r\n\r\n' + 'HEAD /third HTTP/1.1\r\nHost: test\r\n\r\n' + post('/d', 'last');
+    const played = playHttp([chunk]);
+    expect(played.replies).toBe(ok('first') + ok('/second') + ok('/third').slice(0, -'/third'.length) + ok('last'));
+    expect(played.closed).toBe(false);
+  });
+
+  it('a chunked body that grows over --max-body-bytes gets 413 in the middle of the body, then nothing more', () => {
+    const session = createSession(HTTP);
+    const played = play(session, [
+      'POST / HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n',
+      `200\r\n${'a'.repeat(512)}\r\n`,
+      `200\r\n${'b'.repeat(512)}\r\n1\r\nc\r\n`,
+    ]);
+    expect(played.perStep).toEqual(['', '', refusal('413 Content Too Large', 'body is over the 1024-byte limit')]);
+    expect(played.closed).toBe(true);
+    // The consumer reads no more, but a stray call must not produce a reply either.
+    expect(session.receive(Buffer.from('0\r\n\r\n' + post('/x', 'y'))).jobs).toEqual([]);
+  });
+
+  it('a Content-Length over --max-body-bytes gets 413 as soon as the head is in', () => {
+    const played = playHttp(['POST / HTTP/1.1\r\nHost: test\r\nContent-Length: 1025\r\n\r\n']);
+    expect(played.replies).toBe(refusal('413 Content Too Large', 'body of 1025 bytes is over the 1024-byte limit'));
+    expect(played.closed).toBe(true);
+  });
+
+  it('a malformed request gets 400 and a close; the request before it is still answered', () => {
+    const played = playHttp([post('/fine', 'ok') + 'GET / HTTP/1.1\r\nHost x\r\n\r\n']);
+    expect(played.replies).toBe(ok('ok') + refusal('400 Bad Request', 'Invalid header token'));
+    expect(played.closed).toBe(true);
+  });
+
+  it('a head over --max-header-bytes gets 431', () => {
+    const played = playHttp([`GET / HTTP/1.1\r\nHost: test\r\nX-Big: ${'h'.repeat(9000)}\r\n\r\n`]);
+    expect(played.replies).toBe(refusal('431 Request Header Fields Too Large', 'Header overflow'));
+    expect(played.closed).toBe(true);
+  });
+
+  it('headPending is true from the first byte of a head to its end, and never after an error', () => {
+    const session = createSession(HTTP);
+    expect(session.headPending).toBe(false);
+    session.receive(Buffer.from('GET / HT'));
+    expect(session.headPending).toBe(true);
+    session.receive(Buffer.from('TP/1.1\r\nHost: test\r\n\r\n'));
+    expect(session.headPending).toBe(false);
+    session.receive(Buffer.from('GET / HTTP/1.1\r\nHo st'));
+    expect(session.headPending).toBe(false);
+  });
+});
+
+describe('http connection ending', () => {
+  it('a FIN between requests closes without a reply', () => {
+    const played = playHttp([post('/a', 'one')], true);
+    expect(played.perStep).toEqual([ok('one'), '']);
+    expect(played.closed).toBe(true);
+  });
+
+  it('a FIN in the middle of a head or a body closes without a reply: nobody is left to tell', () => {
+    for (const partial of ['GET /half', post('/b', 'abcdef').slice(0, -3)]) {
+      const played = playHttp([post('/a', 'one'), partial], true);
+      expect(played.perStep, JSON.stringify(partial)).toEqual([ok('one'), '', '']);
+      expect(played.closed).toBe(true);
+    }
+  });
+
+  it('a request and the FIN right behind it: the request is answered, then the close', () => {
+    const played = playHttp([post('/a', 'last')], true);
+    expect(played.replies).toBe(ok('last'));
+    expect(played.closed).toBe(true);
+  });
+
+  it('Connection: close is answered with Connection: close and ends the session; a request pipelined behind it is not answered', () => {
+    const played = playHttp([post('/a', 'bye', 'Connection: close\r\n') + post('/b', 'ignored')]);
+    expect(played.replies).toBe(ok('bye', 'close'));
+    expect(played.closed).toBe(true);
+  });
+
+  it('HTTP/1.0 without keep-alive: Connection: close, then close', () => {
+    const played = playHttp(['GET /old HTTP/1.0\r\n\r\n']);
+    expect(played.replies).toBe(ok('/old', 'close'));
+    expect(played.closed).toBe(true);
+  });
+
+  it('HTTP/1.0 with Connection: keep-alive: each response says keep-alive and the connection stays', () => {
+    const request = (n: number) => `GET /old/${n} HTTP/1.0\r\nConnection: keep-alive\r\n\r\n`;
+    const played = playHttp([request(1), request(2) + request(3)]);
+    expect(played.perStep).toEqual([ok('/old/1', 'keep-alive'), ok('/old/2', 'keep-alive') + ok('/old/3', 'keep-alive')]);
+    expect(played.closed).toBe(false);
+  });
+
+  it('HTTP/1.1 says nothing about the connection while it stays open (persistence is its default)', () => {
+    const played = playHttp(['GET /new HTTP/1.1\r\nHost: test\r\nConnection: keep-alive\r\n\r\n']);
+    expect(played.replies).toBe(ok('/new'));
+    expect(played.closed).toBe(false);
+  });
+});
+
+describe('http Host (RFC 9112 §3.2)', () => {
+  it('an HTTP/1.1 request without Host gets 400 and a close', () => {
+    const played = playHttp(['GET / HTTP/1.1\r\n\r\n']);
+    expect(played.replies).toBe(
+      'HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 39\r\n' +
+        'Connection: close\r\n\r\nHTTP/1.1 request without a Host header\n',
+    );
+    expect(played.closed).toBe(true);
+  });
+
+  it('more than one Host gets 400, in HTTP/1.0 too', () => {
+    for (const version of ['1.1', '1.0']) {
+      const played = playHttp([`GET / HTTP/${version}\r\nHost: a\r\nHost: a\r\n\r\n`]);
+      expect(played.replies, version).toBe(refusal('400 Bad Request', 'more than one Host header'));
+      expect(played.closed).toBe(true);
+    }
+  });
+
+  it('an HTTP/1.0 request may leave Host out', () => {
+    expect(playHttp(['GET /x HTTP/1.0\r\n\r\n']).replies).toBe(ok('/x', 'close'));
+  });
+});
+
+describe('http Expect', () => {
+  const head = (length: number, expect = '100-continue', version = '1.1') =>
+    `POST /up HTTP/${version}\r\nHost: test\r\nContent-Length: ${length}\r\nExpect: ${expect}\r\n\r\n`;
+
+  it('100-continue: the interim 100 comes as soon as the head is in, the echo after the body', () => {
+    const played = playHttp([head(5), 'hel', 'lo']);
+    expect(played.perStep).toEqual([CONTINUE, '', ok('hello')]);
+    expect(played.closed).toBe(false);
+  });
+
+  it('100-continue is matched without regard to case, and still sent when the body came with the head', () => {
+    expect(playHttp([head(5, '100-Continue') + 'hello']).replies).toBe(CONTINUE + ok('hello'));
+  });
+
+  it('the 100 keeps its place among pipelined replies', () => {
+    const played = playHttp([post('/a', 'first') + head(6), 'second']);
+    expect(played.perStep).toEqual([ok('first') + CONTINUE, ok('second')]);
+  });
+
+  it('a body over the limit gets 413 at once, and no 100', () => {
+    const played = playHttp([head(1025)]);
+    expect(played.replies).toBe(refusal('413 Content Too Large', 'body of 1025 bytes is over the 1024-byte limit'));
+    expect(played.closed).toBe(true);
+  });
+
+  it('any other expectation gets 417 and a close', () => {
+    const played = playHttp([head(5, 'something-else')]);
+    expect(played.replies).toBe(refusal('417 Expectation Failed', 'the only expectation this server can meet is 100-continue'));
+    expect(played.closed).toBe(true);
+  });
+
+  it('HTTP/1.0 Expect is ignored (RFC 9110 §10.1.1): no 100, no 417', () => {
+    expect(playHttp([head(2, '100-continue', '1.0') + 'ok']).replies).toBe(ok('ok', 'close'));
+    expect(playHttp([head(2, 'something-else', '1.0') + 'ok']).replies).toBe(ok('ok', 'close'));
+  });
+});
+
+describe('http stopAfterCurrent (shutdown)', () => {
+  it('between requests: true, and nothing more is answered', () => {
+    const session = createSession(HTTP);
+    expect(play(session, [post('/a', 'one')]).replies).toBe(ok('one'));
+    expect(session.stopAfterCurrent()).toBe(true);
+    expect(session.receive(Buffer.from(post('/b', 'two'))).jobs).toEqual([]);
+  });
+
+  it('before any byte: true', () => {
+    expect(createSession(HTTP).stopAfterCurrent()).toBe(true);
+  });
+
+  it('in the middle of a head or a body: false; that request is answered with Connection: close, then close', () => {
+    const request = post('/last', 'final body');
+    for (const at of [5, request.length - 4]) {
+      const session = createSession(HTTP);
+      session.receive(Buffer.from(request.slice(0, at)));
+      expect(session.stopAfterCurrent(), `stopped at byte ${at}`).toBe(false);
+      const played = play(session, [request.slice(at) + post('/never', 'x')]);
+      expect(played.replies, `stopped at byte ${at}`).toBe(ok('final body', 'close'));
+      expect(played.closed).toBe(true);
+    }
+  });
+
+  it('an HTTP/1.0 keep-alive request in progress is told close too', () => {
+    const session = createSession(HTTP);
+    session.receive(Buffer.from('GET /old HTTP/1.0\r\nConnection: keep'));
+    expect(session.stopAfterCurrent()).toBe(false);
+    expect(play(session, ['-alive\r\n\r\n']).replies).toBe(ok('/old', 'close'));
+  });
+});
+
+describe('simulated work (shared/work.ts)', () => {
+  it('no work spec does nothing; a work spec carries a positive, finite calibration', () => {
+    expect(workSpec(0)).toBe(NO_WORK);
+    const sinkBefore = workSink;
+    doWork(NO_WORK, 123);
+    expect(workSink).toBe(sinkBefore);
+    const spec = workSpec(50);
+    expect(spec.workUs).toBe(50);
+    expect(Number.isFinite(spec.itersPerUs) && spec.itersPerUs > 0).toBe(true);
+  });
+
+  it('burns CPU in proportion to the spec: 4x the microseconds costs about 4x the CPU time', () => {
+    // CPU time of this process (process.cpuUsage), not wall time: another process on a busy
+    // machine delays the loop but does not add to its CPU time, so the ratio holds under load.
+    // Bounds are wide (2x to 8x for an expected 4x) because the process has other threads (GC,
+    // the test runner) whose CPU is counted too. The rate itself comes from calibrateWork, which
+    // times with the wall clock and may come out low on a loaded machine; the ratio does not
+    // depend on it, which is why this asserts the ratio and not absolute microseconds.
+    const itersPerUs = calibrateWork();
+    const cpuUs = (workUs: number) => {
+      const before = process.cpuUsage();
+      doWork({ workUs, itersPerUs }, workUs);
+      const used = process.cpuUsage(before);
+      return used.user + used.system;
+    };
+    cpuUs(20_000); // warm-up: the first calls may include compilation
+    const small = cpuUs(40_000);
+    const large = cpuUs(160_000);
+    expect(small).toBeGreaterThan(0);
+    expect(large / small).toBeGreaterThan(2);
+    expect(large / small).toBeLessThan(8);
+  });
+});
