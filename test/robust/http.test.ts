@@ -162,7 +162,7 @@ describe.each(labCases())('lab %s', ({ id, start }) => {
   });
 
   it('HTTP/1.0 keep-alive: three requests on one connection, each answered with Connection: keep-alive', async () => {
-    const lab = await startLab(id, ['--quiet', '--protocol', 'http']);
+    const lab = await start(['--quiet', '--protocol', 'http']);
     const client = await EchoClient.connect(lab.port, { keep: true });
     let expected = '';
     for (let i = 1; i <= 3; i++) {
@@ -183,7 +183,7 @@ describe.each(labCases())('lab %s', ({ id, start }) => {
   });
 
   it('Expect: 100-continue with a 500 KiB body: 100 Continue before any body byte is sent, then the echo', async () => {
-    const lab = await startLab(id, ['--quiet', '--protocol', 'http']);
+    const lab = await start(['--quiet', '--protocol', 'http']);
     const client = await EchoClient.connect(lab.port, { keep: true });
     const body = Buffer.alloc(500 * 1024, 'x');
     const requestHead = `POST /upload HTTP/1.1\r\nHost: test\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\n\r\n`;
@@ -209,7 +209,7 @@ describe.each(labCases())('lab %s', ({ id, start }) => {
   });
 
   it('an HTTP/1.1 request without Host gets 400 and a close (RFC 9112 §3.2)', async () => {
-    const lab = await startLab(id, ['--quiet', '--protocol', 'http']);
+    const lab = await start(['--quiet', '--protocol', 'http']);
     const reason = 'HTTP/1.1 request without a Host header\n';
     expect(await verdict(lab.port, 'GET /nohost HTTP/1.1\r\n\r\n')).toBe(
       'HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n' +
