@@ -1,0 +1,100 @@
+/**
+ * Renders the system-call report from its JSON alone: per round trip and per connection, the calls
+ * each server made (the ten most frequent by name, the rest summed), its context switches, and
+ * what the numbers say about its model.
+ */
+
+import { explain, perUnit } from './explain.js';
+import type { PhaseCounts, ServerCounts } from './measure.js';
+import type { Workload } from './workload.js';
+
+export interface SyscallServer {
+  readonly id: string;
+  readonly label: string;
+  readonly model: string;
+  /** Undefined when the server could not be measured, with the reason in `skipped`. */
+  readonly counts?: ServerCounts;
+  readonly skipped?: string;
+}
+
+export interface SyscallResults {
+  readonly workload: Workload;
+  readonly servers: readonly SyscallServer[];
+}
+
+/** How many calls each table lists by name before it sums the rest. */
+const TOP_CALLS = 10;
+
+const fmt = (n: number) => (n === 0 ? '0' : n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
+
+function topCalls(phase: PhaseCounts): { name: string; rate: number }[] {
+  return [...perUnit(phase)].map(([name, rate]) => ({ name, rate })).sort((a, b) => b.rate - a.rate || a.name.localeCompare(b.name));
+}
+
+function phaseTable(servers: readonly SyscallServer[], pick: (c: ServerCounts) => PhaseCounts, unit: string): string[] {
+  const lines = [`| Server | calls per ${unit} | the ${TOP_CALLS} most frequent, per ${unit} | the rest | voluntary / involuntary context switches per ${unit} |`, '|---|---:|---|---:|---:|'];
+  for (const server of servers) {
+    if (!server.counts) {
+      lines.push(`| ${server.label} | – | not measured: ${server.skipped ?? 'no result'} | – | – |`);
+      continue;
+    }
+    const phase = pick(server.counts);
+    const calls = topCalls(phase);
+    const total = calls.reduce((t, c) => t + c.rate, 0);
+    const top = calls.slice(0, TOP_CALLS);
+    const rest = calls.slice(TOP_CALLS).reduce((t, c) => t + c.rate, 0);
+    const switches = phase.contextSwitches;
+    lines.push(
+      `| ${server.label} | ${fmt(total)} | ${top.map((c) => `${c.name} ${fmt(c.rate)}`).join(', ')} | ${fmt(rest)} | ` +
+        `${fmt(switches.voluntary / phase.units)} / ${fmt(switches.involuntary / phase.units)} |`,
+    );
+  }
+  return lines;
+}
+
+/** The report's body (the stamp and title come from the pipeline). */
+export function renderSyscalls(results: SyscallResults): string {
+  const { workload } = results;
+  const out: string[] = [];
+  out.push(
+    `Workload, the same for every server: ${workload.connections} connections × ${workload.roundTrips.toLocaleString('en-US')} round trips of ` +
+      `${workload.size} B each, closed loop (each connection sends, waits for its whole echo, sends again); then ` +
+      `${workload.churn} connections one after another, each connecting, echoing ${workload.size} B once and closing. ` +
+      'A server that serves one client at a time runs the round trips on one connection (its others would wait for it).',
+    '',
+    '**How it was counted.** System calls: `strace -f -c` attached to every process of the server (all their threads, and the ' +
+      'threads and children started later), detached when the phase ended; the connections of the round-trip phase are opened ' +
+      'and echo once before strace attaches, so that phase counts round trips only. Context switches: a second run of each ' +
+      'phase on a fresh server without strace, from the kernel counters in `/proc/PID/task/TID/status` of every thread. ' +
+      'strace stops a thread at every call, so under it a server runs many times slower: its counts stay right, its timings do ' +
+      'not, and none are reported. A child process that exits during a phase takes its context switches with it ' +
+      '(`/proc` no longer shows them), so per-connection children count only while they live. A few calls per phase are the ' +
+      "server's own housekeeping (timers, a bounded wait timing out), spread over every unit.",
+    '',
+    '## Per round trip',
+    '',
+    ...phaseTable(results.servers, (c) => c.roundTrip, 'round trip'),
+    '',
+    '## Per connection (connect, one echo, close)',
+    '',
+    ...phaseTable(results.servers, (c) => c.connection, 'connection'),
+    '',
+    '## What the numbers say',
+    '',
+  );
+  for (const server of results.servers) {
+    if (!server.counts) continue;
+    out.push(`**${server.label}** (${server.model}). ${explain(server.counts.roundTrip, server.counts.connection, server.counts.connections).join(' ')}`, '');
+  }
+  out.push(
+    '## See it by hand',
+    '',
+    '```sh',
+    'make lab-04 QUIET=1                                  # terminal 1: note the pid in its "listening" line',
+    'strace -f -c -p PID                                  # terminal 2: Ctrl-C prints the table',
+    'strace -f -e trace=epoll_wait,epoll_pwait,read,write -p PID   # or every call as it happens',
+    'nc 127.0.0.1 8080                                    # terminal 3: type a few lines',
+    '```',
+  );
+  return out.join('\n');
+}
