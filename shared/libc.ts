@@ -62,6 +62,19 @@ export const poll: (fds: Int32Array, count: number, timeoutMs: number) => number
   'int poll(void *fds, unsigned long count, int timeout)',
 );
 
+/** Connects a socket to the 16-byte struct sockaddr_in `address`; non-blocking: -1 with EINPROGRESS, then poll for POLLOUT. */
+export const connect: (fd: number, address: Uint8Array, length: number) => number = libc.func(
+  'int connect(int fd, void *address, uint32_t length)',
+);
+/** write() with flags: MSG_MORE says more data follows, so the kernel holds a partial segment back. */
+export const send: (fd: number, buffer: Uint8Array, count: number, flags: number) => number = libc.func(
+  'intptr_t send(int fd, void *buffer, size_t count, int flags)',
+);
+/** Reads a socket option into `value`; `length` holds its size in and the size written out. */
+export const getsockopt: (fd: number, level: number, name: number, value: Uint8Array, length: Uint32Array) => number = libc.func(
+  'int getsockopt(int fd, int level, int name, void *value, void *length)',
+);
+
 /** errno as the last call through koffi left it. Read it right after the call that failed. */
 export const errno = (): number => koffi.errno();
 
@@ -76,6 +89,12 @@ export const SOL_SOCKET = 1;
 export const SO_REUSEADDR = 2;
 export const IPPROTO_TCP = 6;
 export const TCP_NODELAY = 1;
+/** While set, the kernel sends only full segments; clearing it sends what is held at once. */
+export const TCP_CORK = 3;
+/** struct tcp_info: the kernel's per-connection counters (see `tcpInfo` below). */
+export const TCP_INFO = 11;
+export const SO_ERROR = 4;
+export const MSG_MORE = 0x8000;
 export const SHUT_WR = 1;
 /** recv() flags: leave the bytes queued; do not wait even on a blocking socket. */
 export const MSG_PEEK = 0x2;
@@ -96,6 +115,7 @@ export const EMFILE = code('EMFILE');
 export const ENFILE = code('ENFILE');
 export const ENOBUFS = code('ENOBUFS');
 export const ENOMEM = code('ENOMEM');
+export const EINPROGRESS = code('EINPROGRESS');
 /**
  * accept4() errors that concern only the one connection being accepted: it was reset while it
  * waited (ECONNABORTED), or, as accept(2) says Linux does, a network error already pending on the
@@ -155,4 +175,37 @@ export class PollFd {
     this.#halves[2] = events;
     this.#halves[3] = 0;
   }
+}
+
+/**
+ * The fields of struct tcp_info (linux/tcp.h) that the experiments read, at their offsets in the
+ * kernel's layout, which only ever grows at the end: segments sent and received, the delayed-ACK
+ * timeout (ato) and the smoothed round-trip time.
+ */
+export interface TcpInfo {
+  /** Delayed-ACK timeout the kernel uses for this connection now, µs (tcpi_ato). */
+  readonly atoUs: number;
+  /** Smoothed round-trip time, µs (tcpi_rtt). */
+  readonly rttUs: number;
+  /** Segments sent, retransmissions included (tcpi_segs_out). */
+  readonly segsOut: number;
+  /** Segments received (tcpi_segs_in). */
+  readonly segsIn: number;
+}
+
+const TCP_INFO_BYTES = 232; // a current kernel's size; a shorter answer from an older one is read as far as it goes
+const tcpInfoBuffer = new Uint8Array(TCP_INFO_BYTES);
+const tcpInfoLength = new Uint32Array(1);
+
+/** TCP_INFO of a connected socket, or undefined when the call fails or the kernel's struct is too short. */
+export function tcpInfo(fd: number): TcpInfo | undefined {
+  tcpInfoLength[0] = TCP_INFO_BYTES;
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, tcpInfoBuffer, tcpInfoLength) < 0 || tcpInfoLength[0]! < 144) return undefined;
+  const view = new DataView(tcpInfoBuffer.buffer);
+  return {
+    atoUs: view.getUint32(12, true),
+    rttUs: view.getUint32(68, true),
+    segsOut: view.getUint32(136, true),
+    segsIn: view.getUint32(140, true),
+  };
 }

@@ -1,0 +1,154 @@
+/**
+ * Renders the Nagle report from its JSON alone: the small-write table, the split-write table, and
+ * what the numbers say about Nagle's algorithm, delayed ACKs and the ways to batch without the
+ * stall. Every figure in the prose is taken from the results; the mechanism is fixed text.
+ */
+
+import type { RequestPattern, SmallWritesResult, SplitWritesResult } from './measure.js';
+
+/** One server configuration of the split-write matrix. */
+export interface SplitWritesServer {
+  /** TCP_NODELAY on the server's sockets (every lab's default). */
+  readonly serverNoDelay: boolean;
+  /** The server writes each HTTP reply as a head and a body: the experiment switch `--split-replies`. */
+  readonly splitReplies: boolean;
+  readonly results: readonly SplitWritesResult[];
+}
+
+export interface NagleResults {
+  /** The lab the measurements ran against, and its model. */
+  readonly server: { readonly id: string; readonly label: string; readonly model: string };
+  readonly smallWrites: readonly SmallWritesResult[];
+  readonly splitWrites: readonly SplitWritesServer[];
+  readonly rounds: number;
+}
+
+const sorted = (values: readonly number[]) => [...values].sort((a, b) => a - b);
+function quantile(values: readonly number[], q: number): number {
+  const s = sorted(values);
+  if (s.length === 0) return Number.NaN;
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
+}
+export const median = (values: readonly number[]) => quantile(values, 0.5);
+const ms = (n: number) => (n >= 10 ? n.toFixed(0) : n >= 1 ? n.toFixed(1) : n.toFixed(2));
+const yes = (b: boolean) => (b ? 'on' : 'off');
+
+/** Round trips that took longer than this count as stalled: far above loopback's tens of µs, below a delayed ACK. */
+const STALL_MS = 10;
+
+function smallWritesTable(results: readonly SmallWritesResult[]): string[] {
+  const lines = [
+    '| write size | TCP_NODELAY | writes | MB/s | segments sent | bytes per segment | client CPU ms | server CPU ms |',
+    '|---:|---|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const r of results) {
+    lines.push(
+      `| ${r.writeSize} B | ${yes(r.noDelay)} | ${r.writes.toLocaleString('en-US')} | ${(r.bytes / r.seconds / 1e6).toFixed(2)} | ` +
+        `${r.segmentsOut.toLocaleString('en-US')} | ${(r.bytes / r.segmentsOut).toFixed(0)} | ${r.clientCpuMs.toFixed(0)} | ${Number.isFinite(r.serverCpuMs) ? r.serverCpuMs.toFixed(0) : '–'} |`,
+    );
+  }
+  return lines;
+}
+
+function splitWritesTable(servers: readonly SplitWritesServer[], rounds: number): string[] {
+  const lines = [
+    `| server TCP_NODELAY | server reply | client TCP_NODELAY | request written as | median ms | p90 ms | max ms | stalled (> ${STALL_MS} ms) of ${rounds} | first 4 round trips, ms |`,
+    '|---|---|---|---|---:|---:|---:|---:|---|',
+  ];
+  for (const server of servers) {
+    for (const r of server.results) {
+      const stalled = r.roundTripMs.filter((t) => t > STALL_MS).length;
+      lines.push(
+        `| ${yes(server.serverNoDelay)} | ${server.splitReplies ? 'head, then body' : 'one write'} | ${yes(r.clientNoDelay)} | ${r.pattern} | ` +
+          `${ms(median(r.roundTripMs))} | ${ms(quantile(r.roundTripMs, 0.9))} | ${ms(Math.max(...r.roundTripMs))} | ${stalled} | ` +
+          `${r.roundTripMs.slice(0, 4).map(ms).join(', ')} |`,
+      );
+    }
+  }
+  return lines;
+}
+
+function find(results: NagleResults, serverNoDelay: boolean, splitReplies: boolean, clientNoDelay: boolean, pattern: RequestPattern): SplitWritesResult | undefined {
+  return results.splitWrites
+    .find((s) => s.serverNoDelay === serverNoDelay && s.splitReplies === splitReplies)
+    ?.results.find((r) => r.clientNoDelay === clientNoDelay && r.pattern === pattern);
+}
+
+/** Sentences from the numbers; each said only when its rows were measured. */
+function explanation(results: NagleResults): string[] {
+  const out: string[] = [];
+  const one = results.smallWrites.find((r) => r.writeSize === 1 && !r.noDelay);
+  const oneNoDelay = results.smallWrites.find((r) => r.writeSize === 1 && r.noDelay);
+  if (one && oneNoDelay) {
+    out.push(
+      `**Small writes.** With Nagle's algorithm on, 1 MiB in 1-byte writes left the client in ${one.segmentsOut.toLocaleString('en-US')} segments ` +
+        `(${(one.bytes / one.segmentsOut).toFixed(0)} B each on average); with TCP_NODELAY, in ${oneNoDelay.segmentsOut.toLocaleString('en-US')}. ` +
+        'Nagle holds a small write back while an earlier one is unacknowledged and sends what has gathered when the ACK comes. ' +
+        'TCP_NODELAY sends at once, yet not one segment per write either: on Linux, a write to a socket whose previous segments are still ' +
+        'queued below it is merged into them (autocorking, `net.ipv4.tcp_autocorking`), so the counts differ less than the write counts suggest. ' +
+        `What both runs share is the cost of a million write calls: ${one.clientCpuMs.toFixed(0)} and ${oneNoDelay.clientCpuMs.toFixed(0)} ms of client CPU. ` +
+        'Batching in the program (one write of many bytes) is what makes small messages cheap; the socket option only decides when the bytes leave.',
+    );
+  }
+  const stall = find(results, true, false, false, 'two writes');
+  const fixed = find(results, true, false, true, 'two writes');
+  if (stall && fixed) {
+    out.push(
+      `**Split writes.** A request written as a head and then a body, with Nagle on at the client, took ${ms(median(stall.roundTripMs))} ms per round trip (median of ${stall.roundTripMs.length}); ` +
+        `with TCP_NODELAY, ${ms(median(fixed.roundTripMs))} ms. The head goes out at once (nothing is unacknowledged); the body is small, so Nagle holds it until the head is acknowledged. ` +
+        'The server has nothing to send back yet (it waits for the whole request), so it does not acknowledge at once: it delays the ACK, hoping to put it on a reply, ' +
+        `for up to the delayed-ACK timeout (the kernel's ato, ${stall.clientAtoMs !== undefined ? `${ms(stall.clientAtoMs)} ms on the client's socket at the end of the run; Linux's minimum is 40 ms` : 'at least 40 ms on Linux'}). ` +
+        `The first round trips are fast (${stall.roundTripMs.slice(0, 2).map(ms).join(' and ')} ms here): a new connection starts in quick-ACK mode, acknowledging every segment at once, and leaves it once the exchange looks interactive.`,
+    );
+  }
+  const more = find(results, true, false, false, 'two writes, MSG_MORE');
+  const cork = find(results, true, false, false, 'two writes, TCP_CORK');
+  if (more && cork) {
+    out.push(
+      `**Batching without the stall.** With Nagle still on, MSG_MORE on the first write (${ms(median(more.roundTripMs))} ms) and TCP_CORK around both writes (${ms(median(cork.roundTripMs))} ms) ` +
+        'tell the kernel that more is coming: it holds the head, sends head and body in one segment, and nothing waits for an ACK.',
+    );
+  }
+  const serverStall = find(results, false, true, true, 'one write');
+  const serverFixed = find(results, true, true, true, 'one write');
+  if (serverStall && serverFixed) {
+    out.push(
+      `**On the server's side.** The same stall happens in the other direction: a server with Nagle on (\`--no-nodelay\`) that writes its reply in two parts (\`--split-replies\`) took ` +
+        `${ms(median(serverStall.roundTripMs))} ms per round trip against ${ms(median(serverFixed.roundTripMs))} ms with TCP_NODELAY, whatever the client did. ` +
+        'This is why every lab sets TCP_NODELAY on the sockets it accepts.',
+    );
+  }
+  return out;
+}
+
+export function renderNagle(results: NagleResults): string {
+  return [
+    `Every measurement ran against **${results.server.label}** (${results.server.model}) over loopback, with a client that makes its own system calls ` +
+      '(one `write` call per write, the socket options set directly: `bench/nagle/client.ts`).',
+    '',
+    '## Small writes: 1 MiB, echoed back',
+    '',
+    'The client sends 1 MiB in writes of one size and reads the echo as it comes, until the server closes after the client\'s FIN. ' +
+      '"Segments sent" is the client socket\'s `tcpi_segs_out` (TCP_INFO), which counts its ACKs of the echo too.',
+    '',
+    ...smallWritesTable(results.smallWrites),
+    '',
+    '## Split writes: request and reply in two parts',
+    '',
+    `${results.rounds} HTTP round trips on one connection per row (64-byte body); the request goes out in one write, or as the head and then the body. ` +
+      'The server answers after the whole request, in one write or (the experiment switch `--split-replies`) as its head and then its body.',
+    '',
+    ...splitWritesTable(results.splitWrites, results.rounds),
+    '',
+    '## What the numbers say',
+    '',
+    ...explanation(results).flatMap((p) => [p, '']),
+    '## See it by hand',
+    '',
+    '```sh',
+    'make lab-04 PROTOCOL=http ARGS="--no-nodelay --split-replies"   # terminal 1: Nagle on, replies in two writes',
+    "ss -ti 'sport = :8080'        # terminal 2, while a client is connected: nodelay is absent from the flags, ato: the delayed-ACK timeout",
+    'nc 127.0.0.1 8080             # nc does not set TCP_NODELAY: type a request by hand, or pipe one in',
+    '```',
+  ].join('\n');
+}
