@@ -34,7 +34,10 @@ export interface LabInfo {
   readonly id: string;
   /** Short name for chart axes and table rows. */
   readonly label: string;
-  /** How concurrency arises, in a few words: the listening line and every report's legend. */
+  /**
+   * How concurrency arises, in a few words: the listening line and every report's legend. Short,
+   * because it ends every lab's first line of output (and the READMEs' transcripts quote it).
+   */
   readonly model: string;
   /**
    * What the model itself limits, for reports to quote beside the measurement that shows it
@@ -63,7 +66,7 @@ export const LABS: readonly LabInfo[] = [
   {
     id: '01-serial',
     label: '01 serial',
-    model: 'serial: one client at a time, non-blocking socket calls made directly; the rest wait in the kernel accept queue',
+    model: 'serial, one client at a time; the rest wait in the kernel backlog',
     limit: 'serves one connection at a time: the others wait in the kernel accept queue until it closes',
     acceptedWait: 'the server had accepted the connection, and the echo still waited for its turn',
     traits: { children: false, pool: false, kernelQueueOnly: true },
@@ -74,7 +77,7 @@ export const LABS: readonly LabInfo[] = [
   {
     id: '02-process-per-connection',
     label: '02 process/conn',
-    model: 'process per connection: the parent accepts and hands each client to a child process of its own',
+    model: 'process per connection, one forked child per client',
     limit: 'each connection costs a whole Node process, so the lab caps its children at its default --max-conns and closes connections beyond it',
     acceptedWait: 'the parent had accepted the connection, and the echo waited for the child process started for that client',
     traits: { children: true, pool: false, kernelQueueOnly: false },
@@ -85,7 +88,7 @@ export const LABS: readonly LabInfo[] = [
   {
     id: '03-worker-pool',
     label: '03 worker pool',
-    model: 'worker pool: one event loop does the I/O, a fixed pool of worker threads (piscina) does the work',
+    model: 'worker pool, one I/O thread + piscina workers',
     acceptedWait: 'the main thread had accepted the connection, and the echo waited for a worker (the pool queue) or for the main thread',
     traits: { children: false, pool: true, kernelQueueOnly: false },
     defaults: {},
@@ -96,7 +99,7 @@ export const LABS: readonly LabInfo[] = [
   {
     id: '04-evented',
     label: '04 evented',
-    model: 'evented: one thread, one event loop (net.Server on libuv, epoll on Linux)',
+    model: 'evented, one thread, epoll via libuv',
     acceptedWait: 'the event loop had accepted the connection, and the echo waited for the loop to get to it',
     traits: { children: false, pool: false, kernelQueueOnly: false },
     defaults: {},
