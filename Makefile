@@ -94,3 +94,11 @@ test-robust: build
 soak: build
 	SOAK_COMMAND='make soak$(if $(SOAK_SECONDS), SOAK_SECONDS=$(SOAK_SECONDS))$(if $(SOAK_ARGS), SOAK_ARGS="$(SOAK_ARGS)")' \
 	  $(TS_RUN) bench/soak.ts $(if $(SOAK_SECONDS),--seconds $(SOAK_SECONDS)) $(SOAK_ARGS)
+
+# A socket's life, one system call at a time (bench/lifecycle/): socket, bind, listen, connect, accept,
+# read/write, close, with /proc/self/fd, /proc/net/tcp and ss after each step, then two pitfalls
+# (EPIPE/SIGPIPE, EADDRINUSE in TIME_WAIT). Press Enter for each step; ARGS=--auto runs straight
+# through; ARGS='--port N' binds N instead of a port the kernel picks. Linux only.
+.PHONY: lifecycle
+lifecycle: build
+	exec $(NODE) dist/bench/lifecycle/main.js $(ARGS)

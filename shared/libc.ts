@@ -37,6 +37,14 @@ export const listen: (fd: number, backlog: number) => number = libc.func('int li
 export const accept4: (fd: number, address: Uint8Array, length: Uint32Array, flags: number) => number = libc.func(
   'int accept4(int fd, void *address, void *length, int flags)',
 );
+/** The client's side of the handshake: blocks (on a blocking socket) until the connection is established or fails. */
+export const connect: (fd: number, address: Uint8Array, length: number) => number = libc.func(
+  'int connect(int fd, void *address, uint32_t length)',
+);
+/** accept4() without flags, as textbooks write it; `address` and `length` may be null. */
+export const accept: (fd: number, address: Uint8Array | null, length: Uint32Array | null) => number = libc.func(
+  'int accept(int fd, void *address, void *length)',
+);
 export const getsockname: (fd: number, address: Uint8Array, length: Uint32Array) => number = libc.func(
   'int getsockname(int fd, void *address, void *length)',
 );
@@ -55,6 +63,15 @@ export const poll: (fds: Int32Array, count: number, timeoutMs: number) => number
   'int poll(void *fds, unsigned long count, int timeout)',
 );
 
+/**
+ * Sets a signal's disposition; returns the previous one. The real prototype takes and returns a
+ * function pointer, `void (*handler)(int)`; declared as intptr_t (the same register on x86-64 and
+ * arm64) it carries SIG_DFL and SIG_IGN, the only handlers a JavaScript caller can pass safely.
+ */
+export const signal: (signum: number, handler: number) => number = libc.func('intptr_t signal(int signum, intptr_t handler)');
+/** The C library's own message for an errno value, e.g. "Broken pipe" for EPIPE. */
+export const strerror: (value: number) => string = libc.func('const char *strerror(int value)');
+
 /** errno as the last call through koffi left it. Read it right after the call that failed. */
 export const errno = (): number => koffi.errno();
 
@@ -72,6 +89,10 @@ export const TCP_NODELAY = 1;
 export const SHUT_WR = 1;
 export const POLLIN = 0x001;
 export const POLLOUT = 0x004;
+/** From <signal.h>: the signal a write to a broken connection raises, and the two fixed dispositions. */
+export const SIGPIPE = 13;
+export const SIG_DFL = 0;
+export const SIG_IGN = 1;
 
 /** errno values by name, from koffi's table of this libc's codes. */
 const codes = koffi.os.errno;
@@ -86,6 +107,8 @@ export const EMFILE = code('EMFILE');
 export const ENFILE = code('ENFILE');
 export const ENOBUFS = code('ENOBUFS');
 export const ENOMEM = code('ENOMEM');
+export const EPIPE = code('EPIPE');
+export const EADDRINUSE = code('EADDRINUSE');
 /**
  * accept4() errors that concern only the one connection being accepted: it was reset while it
  * waited (ECONNABORTED), or, as accept(2) says Linux does, a network error already pending on the
