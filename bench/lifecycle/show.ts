@@ -45,14 +45,15 @@ export function showView(view: View, names: Names, before: readonly Descriptor[]
 function showDescriptors(now: readonly Descriptor[], names: Names, before: readonly Descriptor[]): string[] {
   const lines = ['  Descriptors (/proc/self/fd):'];
   const had = new Map(before.map((d) => [d.fd, d.target]));
-  const sockets = now.filter((d) => d.inode !== undefined);
+  // 0-2 are stdio whatever they are (a parent's `pipe` stdio is a socketpair, not a pipe).
+  const sockets = now.filter((d) => d.inode !== undefined && d.fd > 2);
   for (const d of sockets) {
     const name = names.fds.get(d.fd) ?? 'a socket the walk did not open';
     const mark = had.get(d.fd) === d.target ? '' : '   ← new';
     lines.push(`${INDENT}fd ${String(d.fd).padEnd(3)} ${d.target.padEnd(17)} ${name}${mark}`);
   }
   for (const [fd, target] of had) {
-    if (target.startsWith('socket:') && !now.some((d) => d.fd === fd && d.target === target)) {
+    if (fd > 2 && target.startsWith('socket:') && !now.some((d) => d.fd === fd && d.target === target)) {
       lines.push(`${INDENT}fd ${String(fd).padEnd(3)} (was ${target}: closed)`);
     }
   }
