@@ -49,11 +49,9 @@ async function main(): Promise<void> {
         if (!waiting) return;
         process.stdout.write('  [Enter: next step · Ctrl-C: stop]');
         // At the end of input (a pipe, /dev/null) there is nobody to wait for: run on.
-        // (A terminal echoes the Enter itself.)
-        if ((await lines!.next()).done) {
-          waiting = false;
-          process.stdout.write('\n');
-        }
+        if ((await lines!.next()).done) waiting = false;
+        // A terminal echoes the Enter itself; a pipe does not.
+        if (!process.stdin.isTTY) process.stdout.write('\n');
       },
     });
   } finally {
