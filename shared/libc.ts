@@ -1,5 +1,5 @@
 /**
- * The Linux system calls the labs make themselves (lab 01 today), called straight from C's libc through `koffi` (FFI).
+ * The Linux system calls the labs make themselves (lab 01 today, and the walk in bench/lifecycle/), called straight from C's libc through `koffi` (FFI).
  *
  * Why not `net`: Node's net.Server accepts every connection as soon as the kernel has it, so the
  * listen backlog is always empty and the lab could not show clients waiting in it. Here the server
@@ -107,8 +107,6 @@ export const EMFILE = code('EMFILE');
 export const ENFILE = code('ENFILE');
 export const ENOBUFS = code('ENOBUFS');
 export const ENOMEM = code('ENOMEM');
-export const EPIPE = code('EPIPE');
-export const EADDRINUSE = code('EADDRINUSE');
 /**
  * accept4() errors that concern only the one connection being accepted: it was reset while it
  * waited (ECONNABORTED), or, as accept(2) says Linux does, a network error already pending on the
