@@ -1,5 +1,7 @@
 /**
- * The Linux system calls the labs make themselves (lab 01's whole loop; lab 02's look at a client), called straight from C's libc through `koffi` (FFI).
+ * The Linux system calls the labs and experiments make themselves (lab 01's whole loop, lab 02's
+ * look at a client, the raw clients and the walk in bench/), called straight from C's libc through
+ * `koffi` (FFI).
  *
  * Why not `net`: Node's net.Server accepts every connection as soon as the kernel has it, so the
  * listen backlog is always empty and the lab could not show clients waiting in it. Here the server
@@ -37,6 +39,14 @@ export const listen: (fd: number, backlog: number) => number = libc.func('int li
 export const accept4: (fd: number, address: Uint8Array, length: Uint32Array, flags: number) => number = libc.func(
   'int accept4(int fd, void *address, void *length, int flags)',
 );
+/** The client's side of the handshake: blocks until it is established or fails; non-blocking: -1 with EINPROGRESS, then poll for POLLOUT. */
+export const connect: (fd: number, address: Uint8Array, length: number) => number = libc.func(
+  'int connect(int fd, void *address, uint32_t length)',
+);
+/** accept4() without flags, as textbooks write it; `address` and `length` may be null. */
+export const accept: (fd: number, address: Uint8Array | null, length: Uint32Array | null) => number = libc.func(
+  'int accept(int fd, void *address, void *length)',
+);
 export const getsockname: (fd: number, address: Uint8Array, length: Uint32Array) => number = libc.func(
   'int getsockname(int fd, void *address, void *length)',
 );
@@ -62,10 +72,6 @@ export const poll: (fds: Int32Array, count: number, timeoutMs: number) => number
   'int poll(void *fds, unsigned long count, int timeout)',
 );
 
-/** Connects a socket to the 16-byte struct sockaddr_in `address`; non-blocking: -1 with EINPROGRESS, then poll for POLLOUT. */
-export const connect: (fd: number, address: Uint8Array, length: number) => number = libc.func(
-  'int connect(int fd, void *address, uint32_t length)',
-);
 /** write() with flags: MSG_MORE says more data follows, so the kernel holds a partial segment back. */
 export const send: (fd: number, buffer: Uint8Array, count: number, flags: number) => number = libc.func(
   'intptr_t send(int fd, void *buffer, size_t count, int flags)',
@@ -74,6 +80,14 @@ export const send: (fd: number, buffer: Uint8Array, count: number, flags: number
 export const getsockopt: (fd: number, level: number, name: number, value: Uint8Array, length: Uint32Array) => number = libc.func(
   'int getsockopt(int fd, int level, int name, void *value, void *length)',
 );
+/**
+ * Sets a signal's disposition; returns the previous one. The real prototype takes and returns a
+ * function pointer, `void (*handler)(int)`; declared as intptr_t (the same register on x86-64 and
+ * arm64) it carries SIG_DFL and SIG_IGN, the only handlers a JavaScript caller can pass safely.
+ */
+export const signal: (signum: number, handler: number) => number = libc.func('intptr_t signal(int signum, intptr_t handler)');
+/** The C library's own message for an errno value, e.g. "Broken pipe" for EPIPE. */
+export const strerror: (value: number) => string = libc.func('const char *strerror(int value)');
 
 /** errno as the last call through koffi left it. Read it right after the call that failed. */
 export const errno = (): number => koffi.errno();
@@ -101,6 +115,10 @@ export const MSG_PEEK = 0x2;
 export const MSG_DONTWAIT = 0x40;
 export const POLLIN = 0x001;
 export const POLLOUT = 0x004;
+/** From <signal.h>: the signal a write to a broken connection raises, and the two fixed dispositions. */
+export const SIGPIPE = 13;
+export const SIG_DFL = 0;
+export const SIG_IGN = 1;
 
 /** errno values by name, from koffi's table of this libc's codes. */
 const codes = koffi.os.errno;
