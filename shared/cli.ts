@@ -48,6 +48,9 @@ const commonOptions = {
   'header-timeout': { type: 'number', default: DEFAULTS.headerTimeout, describe: 'http: seconds a request head may take to arrive' },
   'max-header-bytes': { type: 'number', default: DEFAULTS.maxHeaderBytes, describe: 'http: largest request head (431 beyond)' },
   'max-body-bytes': { type: 'number', default: DEFAULTS.maxBodyBytes, describe: 'http: largest request body (413 beyond)' },
+  // yargs reads --no-nodelay as nodelay = false.
+  nodelay: { type: 'boolean', default: true, describe: 'TCP_NODELAY on every client; --no-nodelay leaves Nagle\'s algorithm on (for make nagle)' },
+  'split-replies': { type: 'boolean', default: false, describe: 'EXPERIMENT (make nagle), off by default: http replies go out in two writes, head then body' },
 } satisfies Record<string, Options>;
 
 type Argv = Record<string, unknown>;
@@ -168,6 +171,7 @@ function toServerOptions(argv: Argv, log: ServerOptions['log']): ServerOptions {
       protocol: argv.protocol as ProtocolName,
       maxHeaderBytes: argv['max-header-bytes'] as number,
       maxBodyBytes: argv['max-body-bytes'] as number,
+      splitReplies: argv['split-replies'] as boolean,
     },
     work: workSpec(argv['work-us'] as number),
     limits: {
@@ -177,6 +181,7 @@ function toServerOptions(argv: Argv, log: ServerOptions['log']): ServerOptions {
       maxPendingBytes: argv['max-pending'] as number,
     },
     // Where the cap does not apply the lab holds one client at a time, which is what 1 says.
+    noDelay: argv.nodelay as boolean,
     maxConns: (argv['max-conns'] as number | undefined) ?? 1,
     shutdownTimeoutMs: seconds('shutdown-timeout'),
     log,

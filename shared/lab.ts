@@ -29,6 +29,12 @@ export interface ServerOptions {
   readonly protocol: ProtocolConfig;
   readonly work: WorkSpec;
   readonly limits: ConnectionLimits;
+  /**
+   * TCP_NODELAY on every accepted socket (the default): each reply leaves at once instead of
+   * waiting, under Nagle's algorithm, for the ACK of the one before. `--no-nodelay` turns it off,
+   * for the Nagle experiment (make nagle).
+   */
+  readonly noDelay: boolean;
   /** Most connections served at once; further ones are closed as soon as they are accepted. */
   readonly maxConns: number;
   /** On shutdown, how long open connections may take to finish before they are closed. */

@@ -34,6 +34,11 @@ export interface ProtocolConfig {
   readonly maxHeaderBytes: number;
   /** Largest request body accepted, in bytes; http only. Also bounds the reply to one request. */
   readonly maxBodyBytes: number;
+  /**
+   * An experiment switch for the Nagle experiment (make nagle), off in normal use: each http reply
+   * becomes two jobs, its head and then its body, so every lab writes it with two writes.
+   */
+  readonly splitReplies?: boolean;
 }
 
 /**
@@ -44,8 +49,11 @@ export interface ProtocolConfig {
  */
 export type Job =
   | { readonly kind: 'echo'; readonly data: Uint8Array }
+  /** `head`: reply with the head alone (a HEAD request, or the first part of a split reply). */
   | { readonly kind: 'http'; readonly head: boolean; readonly body: Uint8Array; readonly connection: ConnectionHeader }
   | { readonly kind: 'http-continue' }
+  /** The body of a split reply (`splitReplies`), after a head-only `http` job: costs no work. */
+  | { readonly kind: 'http-body'; readonly body: Uint8Array }
   | { readonly kind: 'http-error'; readonly status: HttpErrorStatus; readonly reason: string };
 
 /**
@@ -114,6 +122,7 @@ class EchoSession implements Session {
 class HttpSession implements Session {
   readonly #parser: RequestParser;
   readonly #maxBodyBytes: number;
+  readonly #splitReplies: boolean;
   /** Between the first byte of a request and the end of its head. */
   #inHead = false;
   #head: RequestHead | undefined;
@@ -129,6 +138,7 @@ class HttpSession implements Session {
 
   constructor(config: ProtocolConfig) {
     this.#maxBodyBytes = config.maxBodyBytes;
+    this.#splitReplies = config.splitReplies === true;
     this.#parser = new RequestParser(config.maxHeaderBytes, {
       onBegin: () => {
         this.#inHead = true;
@@ -215,7 +225,12 @@ class HttpSession implements Session {
     // answer it as a plain request and close.
     const keepAlive = head.keepAlive && !head.upgrade && !this.#stopping;
     const connection = !keepAlive ? 'close' : head.version === '1.1' ? undefined : 'keep-alive';
-    this.#jobs.push({ kind: 'http', head: head.method === 'HEAD', body, connection });
+    if (this.#splitReplies && head.method !== 'HEAD') {
+      // The experiment switch: the same reply as two jobs, so it leaves in two writes.
+      this.#jobs.push({ kind: 'http', head: true, body, connection }, { kind: 'http-body', body });
+    } else {
+      this.#jobs.push({ kind: 'http', head: head.method === 'HEAD', body, connection });
+    }
     if (!keepAlive) this.#done = true;
   }
 
@@ -267,6 +282,8 @@ export function respond(job: Job, work: WorkSpec): Uint8Array {
     }
     case 'http-continue':
       return CONTINUE;
+    case 'http-body':
+      return job.body;
     case 'http-error': {
       const body = `${job.reason}\n`;
       return Buffer.from(

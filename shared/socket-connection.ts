@@ -58,6 +58,8 @@ export class Gate {
 export interface ServeOptions {
   readonly protocol: ProtocolConfig;
   readonly limits: ConnectionLimits;
+  /** TCP_NODELAY on the socket (see ServerOptions.noDelay). */
+  readonly noDelay: boolean;
   readonly log: Logger;
   readonly handle: (job: Job) => Reply;
   readonly gate?: Gate;
@@ -84,7 +86,7 @@ export function serveSocket(socket: Socket, options: ServeOptions): Connection {
 
   // Echo round trips are small writes answered by small writes: Nagle's algorithm would hold each
   // one back waiting for the peer's delayed ACK, adding tens of milliseconds per round trip.
-  socket.setNoDelay(true);
+  socket.setNoDelay(options.noDelay);
   socket.setTimeout(limits.idleTimeoutMs, () => fail(CLOSED.idle));
   const lifetime = setTimeout(() => fail(CLOSED.lifetime), limits.maxLifetimeMs);
   const unsubscribe = gate?.subscribe(() => updateFlow());

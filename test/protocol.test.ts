@@ -324,3 +324,24 @@ describe('simulated work (shared/work.ts)', () => {
     expect(large / small).toBeLessThan(8);
   });
 });
+
+describe('the split-replies experiment switch (make nagle)', () => {
+  const SPLIT: ProtocolConfig = { ...HTTP, splitReplies: true };
+  const request = 'POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello';
+
+  it('answers each request with two jobs, the head alone and then the body, whose bytes are the unsplit reply', () => {
+    const step = createSession(SPLIT).receive(Buffer.from(request + request, 'latin1'));
+    expect(step.jobs.map((job) => job.kind)).toEqual(['http', 'http-body', 'http', 'http-body']);
+    const parts = step.jobs.map((job) => Buffer.from(respond(job, NO_WORK)).toString('latin1'));
+    expect(parts[0]).toBe(ok('hello').slice(0, -'hello'.length));
+    expect(parts[1]).toBe('hello');
+    expect(parts.join('')).toBe(playHttp([request + request]).replies);
+  });
+
+  it('leaves a HEAD request one job, and echo sessions untouched', () => {
+    const head = createSession(SPLIT).receive(Buffer.from('HEAD /x HTTP/1.1\r\nHost: t\r\n\r\n', 'latin1'));
+    expect(head.jobs.map((job) => job.kind)).toEqual(['http']);
+    const echo = createSession({ ...ECHO, splitReplies: true }).receive(Buffer.from('abc'));
+    expect(echo.jobs).toEqual([{ kind: 'echo', data: Buffer.from('abc') }]);
+  });
+});

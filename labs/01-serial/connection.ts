@@ -36,6 +36,8 @@ export interface DescriptorServing {
   readonly readBuffer: Buffer;
   readonly protocol: ProtocolConfig;
   readonly limits: ConnectionLimits;
+  /** TCP_NODELAY on each client (see ServerOptions.noDelay). */
+  readonly noDelay: boolean;
   readonly work: WorkSpec;
   readonly log: Logger;
 }
@@ -74,7 +76,7 @@ class DescriptorConnection implements Connection {
     this.#times = { openedAt: this.#record.openedAt, lastMovedAt: this.#record.openedAt, headStartedAt: -1 };
     // Echo round trips are small writes answered by small writes: without TCP_NODELAY, Nagle's
     // algorithm could hold a reply back until the client's delayed ACK (as every lab sets it).
-    serving.libc.setsockopt(fd, serving.libc.IPPROTO_TCP, serving.libc.TCP_NODELAY, ON, 4);
+    if (serving.noDelay) serving.libc.setsockopt(fd, serving.libc.IPPROTO_TCP, serving.libc.TCP_NODELAY, ON, 4);
     this.closed = this.#serve();
   }
 

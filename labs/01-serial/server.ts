@@ -156,6 +156,7 @@ class SerialServer {
       readBuffer: Buffer.allocUnsafe(READ_BUFFER_BYTES),
       protocol: options.protocol,
       limits: options.limits,
+      noDelay: options.noDelay,
       work: options.work,
       log: options.log,
     };

@@ -9,6 +9,7 @@ export const CHILD_CONFIG_ENV = 'IOLAB_CHILD_CONFIG';
 export interface ChildConfig {
   readonly protocol: ProtocolConfig;
   readonly limits: ConnectionLimits;
+  readonly noDelay: boolean;
   /** Calibrated by the parent, so a child does not spend its start-up calibrating. */
   readonly work: WorkSpec;
   readonly shutdownTimeoutMs: number;

@@ -60,6 +60,7 @@ process.once('message', (message: unknown, received: Socket | undefined) => {
   connection = serveSocket(socket, {
     protocol: config.protocol,
     limits: config.limits,
+    noDelay: config.noDelay,
     log,
     handle: (job) => respond(job, config.work),
   });

@@ -100,6 +100,7 @@ export async function start(options: ServerOptions): Promise<RunningServer> {
   const config: ChildConfig = {
     protocol: options.protocol,
     limits: options.limits,
+    noDelay: options.noDelay,
     work: options.work,
     shutdownTimeoutMs: options.shutdownTimeoutMs,
     quiet: log.quiet,

@@ -40,7 +40,7 @@ import { labInfo } from '../index.js';
 import { startPool, type PoolOptions } from './pool.js';
 
 export async function start(options: ServerOptions & PoolOptions): Promise<RunningServer> {
-  const { protocol, limits, log } = options;
+  const { protocol, limits, noDelay, log } = options;
   // The model in one line: the work runs on a pool thread; the event loop only awaits its reply.
   const pool = await startPool(options);
   const handle = (job: Job) => pool.run(job);
@@ -48,7 +48,7 @@ export async function start(options: ServerOptions & PoolOptions): Promise<Runni
   const connections = new OpenConnections();
   // allowHalfOpen: after a client's FIN we still owe it the echo of everything it sent.
   const server = net.createServer({ allowHalfOpen: true }, (socket) => {
-    connections.add(serveSocket(socket, { protocol, limits, log, handle, gate: pool.gate }));
+    connections.add(serveSocket(socket, { protocol, limits, noDelay, log, handle, gate: pool.gate }));
   });
   // libuv closes connections beyond this right after accepting them.
   server.maxConnections = options.maxConns;

@@ -32,14 +32,14 @@ import { serveSocket } from '../../shared/socket-connection.js';
 import { labInfo } from '../index.js';
 
 export async function start(options: ServerOptions): Promise<RunningServer> {
-  const { protocol, limits, log } = options;
+  const { protocol, limits, noDelay, log } = options;
   // The model in one line: the work runs right here, on the event loop's only thread.
   const handle = (job: Job) => respond(job, options.work);
 
   const connections = new OpenConnections();
   // allowHalfOpen: after a client's FIN we still owe it the echo of everything it sent.
   const server = net.createServer({ allowHalfOpen: true }, (socket) => {
-    connections.add(serveSocket(socket, { protocol, limits, log, handle }));
+    connections.add(serveSocket(socket, { protocol, limits, noDelay, log, handle }));
   });
   // libuv closes connections beyond this right after accepting them.
   server.maxConnections = options.maxConns;
