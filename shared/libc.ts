@@ -146,3 +146,53 @@ export class PollFd {
     this.#halves[3] = 0;
   }
 }
+
+// --- Readiness: epoll and poll on many descriptors (lab 05), with their constants from <sys/epoll.h>
+// and <poll.h>. On Linux the readiness bits of the two interfaces are the same numbers
+// (EPOLLIN == POLLIN, EPOLLRDHUP == POLLRDHUP, ...), so one set of names serves both.
+
+/** Creates an epoll instance (itself a file descriptor) with flags such as EPOLL_CLOEXEC. */
+export const epoll_create1: (flags: number) => number = libc.func('int epoll_create1(int flags)');
+/** Adds, modifies or removes `fd` in the interest list; `event` is one struct epoll_event (see `epollEventLayout`). */
+export const epoll_ctl: (epfd: number, op: number, fd: number, event: Uint8Array | null) => number = libc.func(
+  'int epoll_ctl(int epfd, int op, int fd, void *event)',
+);
+/** Fills `events` with up to `maxEvents` ready entries; returns how many, 0 on timeout, or -1. */
+export const epoll_wait: (epfd: number, events: Uint8Array, maxEvents: number, timeoutMs: number) => number = libc.func(
+  'int epoll_wait(int epfd, void *events, int maxevents, int timeout)',
+);
+/** `value` receives the option (an int for SO_ERROR); `length` holds its size in bytes, in and out. */
+export const getsockopt: (fd: number, level: number, name: number, value: Int32Array, length: Uint32Array) => number =
+  libc.func('int getsockopt(int fd, int level, int name, void *value, void *length)');
+
+export const EPOLL_CLOEXEC = 0o2000000;
+export const EPOLL_CTL_ADD = 1;
+export const EPOLL_CTL_DEL = 2;
+export const EPOLL_CTL_MOD = 3;
+export const EPOLLIN = 0x001;
+export const EPOLLOUT = 0x004;
+/** Always reported, never asked for: an error on the socket (a reset, for one). */
+export const EPOLLERR = 0x008;
+/** Always reported, never asked for: both directions are shut (the peer reset, or FIN both ways). */
+export const EPOLLHUP = 0x010;
+/** The peer shut down its sending side (its FIN arrived): a half-close, told apart from "bytes to read". */
+export const EPOLLRDHUP = 0x2000;
+/** Edge-triggered: report a change of readiness once, rather than the state on every epoll_wait. Bit 31. */
+export const EPOLLET = 0x80000000;
+export const POLLERR = 0x008;
+export const POLLHUP = 0x010;
+/** poll(2)'s name for EPOLLRDHUP (with _GNU_SOURCE in C). */
+export const POLLRDHUP = 0x2000;
+export const SO_ERROR = 4;
+
+/**
+ * Where the fields of struct epoll_event { uint32_t events; epoll_data_t data; } lie. The kernel
+ * declares it packed on x86-64 only (for the 32-bit compatibility layer), so there it is 12 bytes
+ * with the 64-bit `data` at offset 4; on arm64 `data` is aligned: 16 bytes, `data` at offset 8.
+ * Undefined on any other architecture, whose layout this file does not know.
+ */
+export function epollEventLayout(arch: string = process.arch): { readonly size: number; readonly dataOffset: number } | undefined {
+  if (arch === 'x64') return { size: 12, dataOffset: 4 };
+  if (arch === 'arm64') return { size: 16, dataOffset: 8 };
+  return undefined;
+}

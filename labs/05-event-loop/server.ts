@@ -1,0 +1,602 @@
+/**
+ * Lab 05: the event loop by hand. One thread, one loop, epoll (or poll) called directly.
+ *
+ * Model: what libuv does for lab 04, written out. Every socket is non-blocking; the thread asks
+ * the kernel which of them are ready, does what each ready one allows (accept, read, write) and
+ * asks again. Nothing ever waits on one client. The readiness mechanism is a flag: `--mux epoll`
+ * (the kernel keeps the interest list and returns only the ready descriptors) or `--mux poll`
+ * (we hand the kernel every descriptor on every call). With epoll, `--trigger level` reports a
+ * socket as long as it is readable; `--trigger edge` reports it once per arrival of new bytes,
+ * so the reader must read until EAGAIN or it stalls (`--no-drain` shows the stall on purpose).
+ *
+ * The loop:
+ *   1. A non-blocking listening socket; epoll_create1(EPOLL_CLOEXEC) (or an array of pollfd);
+ *      the listening socket is registered for EPOLLIN.
+ *   2. epoll_wait() (or poll()) for at most WAIT_MS. Then Node's own event loop gets a turn, so
+ *      Ctrl-C, SIGTERM, the shutdown deadline and close() run: after every wait that found
+ *      nothing, and every TURN_EVERY_MS while busy.
+ *   3. The listening socket is ready: accept4() until EAGAIN. Each client is registered for
+ *      EPOLLIN | EPOLLRDHUP (plus EPOLLET in edge mode) with a connection id in the event's
+ *      `data` field; the id finds the connection's state in a map, and leaves the map on close.
+ *   4. A client is readable: read() (edge: until EAGAIN; level: once per wake-up), frame the
+ *      bytes into jobs with the protocol core, answer each inline and write the reply. What the
+ *      kernel does not take waits in the connection's queue; while it waits, EPOLL_CTL_MOD adds
+ *      EPOLLOUT, and from PAUSE_READING_BYTES on the client is not read at all (backpressure; past
+ *      --max-pending it is closed). EPOLLOUT: write the queue; once it is empty, drop EPOLLOUT.
+ *   5. The peer's FIN (EPOLLRDHUP, then read() returning 0): everything it sent is still echoed,
+ *      then shutdown(SHUT_WR) and close(), as in every lab. EPOLLERR or EPOLLHUP: close. Every
+ *      close removes the descriptor from the poller and the connection from the map.
+ *
+ * Concurrency: interleaving on one thread, as lab 04. Every open client is served; a ready one
+ * waits only for the others ready in the same wake-up.
+ *
+ * Cost per connection: a socket, one registration (epoll: in the kernel's interest list; poll:
+ * a pollfd entry that every call copies in and scans), and a small state object; no thread.
+ * With epoll an idle client costs nothing per wake-up; with poll it costs a look on every one.
+ *
+ * How it fails: as lab 04, the work runs on the one thread (`--work-us` stalls everyone).
+ * Edge-triggered without draining (`--trigger edge --no-drain`) loses wake-ups: a client whose
+ * bytes outlast one read gets no more echo until it sends again. With poll, thousands of idle
+ * connections make every wake-up slow, however few of them are ready.
+ *
+ * What to watch: `strace -f -e trace=epoll_wait,epoll_ctl,accept4,read,write -p PID`. In level
+ * mode one read() follows each epoll_wait(); in edge mode reads repeat until one says EAGAIN.
+ * With `--mux poll`, `strace -e trace=poll` shows the whole array passed on every call.
+ *
+ * Waiting without blocking Node: as in lab 01, JavaScript has one thread, and while it sits in
+ * epoll_wait() no signal handler or timer runs; so each wait is bounded and Node's event loop
+ * (which has its own epoll instance, for the signals and timers) gets a turn between waits.
+ */
+
+import { labInfo } from '../index.js';
+import { UserError } from '../../shared/errors.js';
+import type { ConnectionLimits, Lab, RunningServer, ServerOptions } from '../../shared/lab.js';
+import { formatBytes } from '../../shared/log.js';
+import { createSession, respond, type Session, type Step } from '../../shared/protocol.js';
+import { gracefulClose } from '../../shared/server-kit.js';
+import { type Libc, ON, openListener, resolveIPv4 } from './listener.js';
+import { EpollPoller, type Mux, type Poller, PollPoller } from './poller.js';
+
+export type Trigger = 'level' | 'edge';
+export const TRIGGERS: readonly Trigger[] = ['level', 'edge'];
+
+export interface LoopOptions {
+  readonly mux: Mux;
+  readonly trigger: Trigger;
+  /** False only with `--no-drain`: read once per wake-up even in edge mode (the bug, on purpose). */
+  readonly drain: boolean;
+}
+
+const LAB_ID = '05-event-loop';
+
+/**
+ * The most one read() takes, as in lab 01: the size Node's own sockets read with, so every lab
+ * hands the protocol chunks of the same size. One buffer serves every read; a reply that points
+ * into it is copied before it waits in a queue.
+ */
+const READ_BUFFER_BYTES = 64 * 1024;
+
+/**
+ * Longest one epoll_wait() blocks the thread. It bounds how late a signal or the shutdown
+ * deadline is noticed, and costs an idle server 20 wake-ups a second.
+ */
+const WAIT_MS = 50;
+
+/**
+ * While events keep coming, Node's event loop gets a turn once this much time has passed since
+ * the last one (as lab 01, whose TURN_EVERY_MS explains the figure): a turn per wake-up would
+ * bill this workaround's cost to the model.
+ */
+const TURN_EVERY_MS = 10;
+
+/**
+ * After accept4() fails for want of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM),
+ * the listening socket leaves the interest set for this long. The connection stays queued, so
+ * the socket stays readable, and a level-triggered wait would report it again at once: the loop
+ * would spin a core until something else closes a descriptor.
+ */
+const ACCEPT_RETRY_MS = 100;
+
+/**
+ * Unsent reply bytes at which a client is no longer read (its EPOLLIN is dropped) until they
+ * drain below it: one read's worth. Its bytes then wait in the kernel, whose receive window
+ * slows the sender down. Node's sockets pause at 16 KiB; one read's worth keeps an echo of a
+ * full read from pausing the client on a single short write.
+ */
+const PAUSE_READING_BYTES = READ_BUFFER_BYTES;
+
+/**
+ * Edge mode: reads one client gets in one wake-up (1 MiB) before the others' turn. A client that
+ * is cut off here has not seen EAGAIN, and the kernel will not report it again, so it goes on
+ * our own list of clients still readable and is read again after this wake-up's other events.
+ * Draining to EAGAIN without a bound would let one fast sender starve everyone.
+ */
+const MAX_READS_PER_WAKE = 16;
+
+/**
+ * How often every connection's time limits are checked. Idle, lifetime and header limits are
+ * whole seconds, so 100 ms late is fine; checking on every wake-up would make each one O(open
+ * connections), the very cost epoll saves. (A timer wheel would make it O(expiring).)
+ */
+const SWEEP_MS = 100;
+
+/** The listening socket's id in the poller; connections count from 1. */
+const LISTENER_ID = 0;
+
+export async function start(options: ServerOptions & LoopOptions): Promise<RunningServer> {
+  if (process.platform !== 'linux') throw new UserError(`lab ${LAB_ID} needs Linux: it calls epoll and the socket API directly`);
+  const libc: Libc = await import('../../shared/libc.js');
+  const layout = libc.epollEventLayout();
+  if (options.mux === 'epoll' && !layout) {
+    throw new UserError(`lab ${LAB_ID} knows struct epoll_event only on x64 and arm64, not ${process.arch} (try --mux poll)`);
+  }
+  const host = await resolveIPv4(options, LAB_ID);
+  const { fd: listenFd, port } = openListener(libc, host, options);
+  const poller: Poller = options.mux === 'epoll' ? new EpollPoller(libc, layout!) : new PollPoller(libc);
+  if (!options.drain) {
+    options.log.info(
+      `--no-drain: a demonstration of a bug: each client is read once per wake-up${
+        options.trigger === 'edge' ? '; in edge mode a client that sends more than one read holds, until it sends again' : ' (harmless in level mode)'
+      }`,
+    );
+  }
+  const server = new EventLoopServer(libc, poller, listenFd, options);
+  const served = server.run();
+  const close = gracefulClose(
+    {
+      stopAccepting: () => server.stopAccepting(),
+      finish: () => server.finishAll(),
+      force: () => server.force(),
+      drained: () => served,
+    },
+    options.shutdownTimeoutMs,
+  );
+  return { address: { host, port }, close };
+}
+
+export const lab: Lab<LoopOptions> = { id: LAB_ID, model: labInfo(LAB_ID).model, start };
+
+// --- The server -------------------------------------------------------------------------------
+
+/** One client: its descriptor, its place in the poller, its queue of unsent replies. */
+interface Connection {
+  readonly id: number;
+  readonly fd: number;
+  readonly peer: string;
+  readonly session: Session;
+  readonly openedAt: number;
+  /** When a byte last moved either way (for the idle timeout). */
+  lastMovedAt: number;
+  /** When the current http request head began arriving, or -1 (for the header timeout). */
+  headStartedAt: number;
+  received: number;
+  sent: number;
+  reason: string;
+  /** Replies not yet taken by the kernel, oldest first; the first is written from `offset`. */
+  readonly queue: Uint8Array[];
+  offset: number;
+  unsent: number;
+  /** What the poller watches for this client now (so an unchanged mask costs no epoll_ctl). */
+  interest: number;
+  /** Read no more: after the peer's FIN, or when the protocol or a shutdown ends the connection. */
+  closing: boolean;
+  peerEnded: boolean;
+  /** Ended early by a limit, an error or the shutdown deadline: no shutdown(), just close(). */
+  failed: boolean;
+}
+
+class EventLoopServer {
+  readonly #libc: Libc;
+  readonly #poller: Poller;
+  readonly #options: ServerOptions & LoopOptions;
+  readonly #limits: ConnectionLimits;
+  readonly #edge: boolean;
+  /** Read until EAGAIN: edge mode, unless --no-drain. Level mode reads once and is woken again. */
+  readonly #drains: boolean;
+  #listenFd: number;
+  #accepting = true;
+  /** The listening socket is out of the interest set until then (see ACCEPT_RETRY_MS); 0: it is in. */
+  #acceptPausedUntil = 0;
+  /** accept4() last failed for want of descriptors (warn once per spell, not every retry). */
+  #starved = false;
+  #nextId = LISTENER_ID + 1;
+  /** The connection state behind each id that the poller reports. */
+  readonly #connections = new Map<number, Connection>();
+  /** Edge mode: clients cut off by MAX_READS_PER_WAKE before EAGAIN, to read again this round. */
+  readonly #stillReadable = new Set<Connection>();
+  #lastTurnAt = 0;
+  #lastSweepAt = 0;
+  #forced = false;
+  readonly #readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+  readonly #peerAddress = new Uint8Array(16);
+  readonly #peerAddressLength = new Uint32Array(1);
+  readonly #socketError = new Int32Array(1);
+  readonly #socketErrorLength = new Uint32Array(1);
+
+  constructor(libc: Libc, poller: Poller, listenFd: number, options: ServerOptions & LoopOptions) {
+    this.#libc = libc;
+    this.#poller = poller;
+    this.#listenFd = listenFd;
+    this.#options = options;
+    this.#limits = options.limits;
+    this.#edge = options.trigger === 'edge';
+    this.#drains = this.#edge && options.drain;
+    // Step 1. The listening socket is level-triggered in both modes: it is read until EAGAIN
+    // anyway, and level lets a paused accept (EMFILE) simply resume.
+    poller.add(listenFd, LISTENER_ID, libc.EPOLLIN);
+  }
+
+  /** Steps 2 to 5, until the listening socket is closed and the last client has gone. */
+  async run(): Promise<void> {
+    // Let start() return first, so "listening on" is printed before the first wait blocks.
+    await this.#turn();
+    try {
+      while (this.#accepting || this.#connections.size > 0) {
+        // Step 2. Clients still readable from the last round must not wait WAIT_MS for nothing.
+        const backlogged = this.#stillReadable.size > 0;
+        const ready = this.#poller.wait(backlogged ? 0 : WAIT_MS);
+        const now = performance.now();
+        for (let i = 0; i < ready; i++) this.#dispatch(this.#poller.readyId(i), this.#poller.readyEvents(i), now);
+        for (const connection of this.#stillReadable) {
+          this.#stillReadable.delete(connection);
+          this.#readFrom(connection, now);
+        }
+        if (this.#acceptPausedUntil > 0 && now >= this.#acceptPausedUntil) this.#resumeAccepting();
+        if (now - this.#lastSweepAt >= SWEEP_MS) this.#sweep(now);
+        const idle = ready === 0 && !backlogged;
+        if (idle || now - this.#lastTurnAt >= TURN_EVERY_MS) await this.#turn();
+      }
+    } finally {
+      this.#poller.close();
+    }
+  }
+
+  /** Shutdown, step 1: close the listening socket; the kernel resets whoever waits in its queue. */
+  stopAccepting(): void {
+    if (!this.#accepting) return;
+    this.#accepting = false;
+    // Safe: this runs during a turn, between two waits, never while the loop uses the fd.
+    this.#poller.remove(this.#listenFd, LISTENER_ID);
+    this.#libc.close(this.#listenFd);
+    this.#listenFd = -1;
+  }
+
+  /** Shutdown, step 2: each client finishes what it is doing (http: its current request). */
+  finishAll(): void {
+    for (const connection of this.#connections.values()) {
+      if (connection.session.stopAfterCurrent()) this.#closeAfterReplies(connection);
+    }
+  }
+
+  /** Shutdown, step 3, at the deadline: close every client now. */
+  force(): void {
+    this.#forced = true;
+    for (const connection of [...this.#connections.values()]) this.#fail(connection, 'shutdown deadline');
+  }
+
+  /** One ready registration: the listening socket, or a client (step 3, 4 or 5). */
+  #dispatch(id: number, events: number, now: number): void {
+    const libc = this.#libc;
+    if (id === LISTENER_ID) {
+      if (this.#accepting) this.#acceptAll(now);
+      return;
+    }
+    // An id closed earlier in this same batch is gone from the map: its events are stale. (With
+    // the fd as the key they could land on a new client that has just been given the same fd.)
+    const connection = this.#connections.get(id);
+    if (!connection) return;
+    if (events & (libc.EPOLLERR | libc.EPOLLHUP)) {
+      this.#fail(connection, this.#pendingError(connection, events));
+      return;
+    }
+    if (events & libc.EPOLLOUT) this.#flush(connection, now);
+    if (events & (libc.EPOLLIN | libc.EPOLLRDHUP) && this.#connections.has(id) && this.#reading(connection)) {
+      this.#readFrom(connection, now);
+    }
+  }
+
+  // --- Step 3: accepting --------------------------------------------------------------------
+
+  #acceptAll(now: number): void {
+    const libc = this.#libc;
+    for (;;) {
+      this.#peerAddressLength[0] = this.#peerAddress.length;
+      const fd = libc.accept4(this.#listenFd, this.#peerAddress, this.#peerAddressLength, libc.SOCK_NONBLOCK | libc.SOCK_CLOEXEC);
+      if (fd >= 0) {
+        this.#starved = false;
+        this.#open(fd, libc.formatSockaddrIn(this.#peerAddress), now);
+        continue;
+      }
+      const error = libc.errno();
+      if (error === libc.EAGAIN) return; // the queue is empty
+      if (error === libc.EINTR || libc.ACCEPT_RETRY_ERRORS.has(error)) continue; // that one connection is gone
+      if (error === libc.EMFILE || error === libc.ENFILE || error === libc.ENOBUFS || error === libc.ENOMEM) {
+        if (!this.#starved) this.#options.log.warn(`accept: ${libc.errnoName(error)}; retrying every ${ACCEPT_RETRY_MS} ms`);
+        this.#starved = true;
+        this.#poller.modify(this.#listenFd, LISTENER_ID, 0);
+        this.#acceptPausedUntil = now + ACCEPT_RETRY_MS;
+        return;
+      }
+      throw libc.callError('accept4', error);
+    }
+  }
+
+  #resumeAccepting(): void {
+    this.#acceptPausedUntil = 0;
+    if (this.#accepting) this.#poller.modify(this.#listenFd, LISTENER_ID, this.#libc.EPOLLIN);
+  }
+
+  #open(fd: number, peer: string, now: number): void {
+    const libc = this.#libc;
+    if (this.#connections.size >= this.#options.maxConns) {
+      // Over --max-conns: closed as soon as accepted, as libuv does for lab 04.
+      libc.close(fd);
+      return;
+    }
+    // Echo round trips are small writes answered by small writes: without TCP_NODELAY, Nagle's
+    // algorithm could hold a reply back until the client's delayed ACK (as every lab sets it).
+    libc.setsockopt(fd, libc.IPPROTO_TCP, libc.TCP_NODELAY, ON, 4);
+    const connection: Connection = {
+      id: this.#nextId++,
+      fd,
+      peer,
+      session: createSession(this.#options.protocol),
+      openedAt: now,
+      lastMovedAt: now,
+      headStartedAt: -1,
+      received: 0,
+      sent: 0,
+      reason: 'closed by client',
+      queue: [],
+      offset: 0,
+      unsent: 0,
+      interest: 0,
+      closing: false,
+      peerEnded: false,
+      failed: false,
+    };
+    this.#connections.set(connection.id, connection);
+    connected(this.#options, connection);
+    connection.interest = this.#wanted(connection);
+    this.#poller.add(fd, connection.id, connection.interest);
+  }
+
+  // --- Step 4: reading, answering, writing ----------------------------------------------------
+
+  /** Edge mode drains to EAGAIN (within MAX_READS_PER_WAKE); level mode and --no-drain read once. */
+  #readFrom(connection: Connection, now: number): void {
+    const libc = this.#libc;
+    for (let reads = 1; ; reads++) {
+      const n = libc.read(connection.fd, this.#readBuffer, READ_BUFFER_BYTES);
+      if (n > 0) {
+        connection.received += n;
+        connection.lastMovedAt = now;
+        this.#answer(connection, connection.session.receive(this.#readBuffer.subarray(0, n)), now);
+        if (!this.#connections.has(connection.id) || !this.#reading(connection) || !this.#drains) break;
+        if (reads === MAX_READS_PER_WAKE) {
+          this.#stillReadable.add(connection);
+          break;
+        }
+      } else if (n === 0) {
+        // Step 5: the peer's FIN. Everything it sent is read; the replies still go out.
+        connection.peerEnded = true;
+        this.#answer(connection, connection.session.end(), now);
+        this.#closeAfterReplies(connection);
+        return;
+      } else {
+        const error = libc.errno();
+        if (error === libc.EAGAIN) break; // drained: the kernel will report new bytes
+        if (error === libc.EINTR) continue;
+        this.#fail(connection, libc.errnoName(error));
+        return;
+      }
+    }
+    if (this.#connections.has(connection.id)) this.#updateInterest(connection);
+  }
+
+  /** Answers each job inline and sends its reply; a close the protocol asks for follows them. */
+  #answer(connection: Connection, step: Step, now: number): void {
+    for (const job of step.jobs) {
+      this.#send(connection, respond(job, this.#options.work), now);
+      if (connection.failed) return;
+    }
+    if (step.close) this.#closeAfterReplies(connection);
+    watchHeader(connection, now);
+  }
+
+  /** Writes at once what the kernel takes; the rest joins the queue (copied: it may be the read buffer). */
+  #send(connection: Connection, reply: Uint8Array, now: number): void {
+    let written = 0;
+    if (connection.unsent === 0) {
+      written = this.#write(connection, reply, now);
+      if (written < 0 || written === reply.length) return;
+    }
+    connection.queue.push(Buffer.from(reply.subarray(written)));
+    connection.unsent += reply.length - written;
+    if (connection.unsent > this.#limits.maxPendingBytes) {
+      this.#fail(connection, `over ${formatBytes(this.#limits.maxPendingBytes)} of unsent replies`);
+    }
+  }
+
+  /** EPOLLOUT: write the queue until it is empty or the kernel is full again. */
+  #flush(connection: Connection, now: number): void {
+    const queue = connection.queue;
+    while (queue.length > 0) {
+      const head = queue[0]!;
+      const chunk = connection.offset === 0 ? head : head.subarray(connection.offset);
+      const written = this.#write(connection, chunk, now);
+      if (written < 0) return;
+      connection.unsent -= written;
+      if (written < chunk.length) {
+        connection.offset += written;
+        break;
+      }
+      queue.shift();
+      connection.offset = 0;
+    }
+    if (connection.closing && connection.unsent === 0) this.#finish(connection);
+    else this.#updateInterest(connection);
+  }
+
+  /** write() until `bytes` are taken or the kernel says EAGAIN; returns how many it took (failed: -1). */
+  #write(connection: Connection, bytes: Uint8Array, now: number): number {
+    const libc = this.#libc;
+    let offset = 0;
+    while (offset < bytes.length) {
+      const n = libc.write(connection.fd, offset === 0 ? bytes : bytes.subarray(offset), bytes.length - offset);
+      if (n >= 0) {
+        offset += n;
+        connection.sent += n;
+        connection.lastMovedAt = now;
+        continue;
+      }
+      const error = libc.errno();
+      if (error === libc.EAGAIN) break;
+      if (error === libc.EINTR) continue;
+      // EPIPE or ECONNRESET: the client is gone. Node ignores SIGPIPE, so this is an errno, not death.
+      this.#fail(connection, libc.errnoName(error));
+      return -1;
+    }
+    return offset;
+  }
+
+  /** Read while not closing and not over PAUSE_READING_BYTES of unsent replies (backpressure). */
+  #reading(connection: Connection): boolean {
+    return !connection.closing && connection.unsent < PAUSE_READING_BYTES;
+  }
+
+  /**
+   * The registration this client needs now: EPOLLIN and EPOLLRDHUP while it is read, EPOLLOUT
+   * only while replies wait (a socket with room is writable almost always: asking for EPOLLOUT
+   * with nothing to write would wake the loop for nothing, every time in level mode).
+   */
+  #wanted(connection: Connection): number {
+    const libc = this.#libc;
+    let interest = this.#reading(connection) ? libc.EPOLLIN | libc.EPOLLRDHUP : 0;
+    if (connection.unsent > 0) interest |= libc.EPOLLOUT;
+    return this.#edge ? (interest | libc.EPOLLET) >>> 0 : interest;
+  }
+
+  /**
+   * EPOLL_CTL_MOD when the mask changes. The kernel re-checks readiness on MOD, so a client paused
+   * with bytes waiting is reported again once EPOLLIN is back, in edge mode too.
+   */
+  #updateInterest(connection: Connection): void {
+    const wanted = this.#wanted(connection);
+    if (wanted === connection.interest) return;
+    connection.interest = wanted;
+    this.#poller.modify(connection.fd, connection.id, wanted);
+  }
+
+  // --- Step 5: closing ------------------------------------------------------------------------
+
+  #closeAfterReplies(connection: Connection): void {
+    if (!this.#connections.has(connection.id)) return;
+    if (!connection.closing) {
+      connection.closing = true;
+      connection.reason = closeReason(connection);
+    }
+    if (connection.unsent === 0) this.#finish(connection);
+    else this.#updateInterest(connection);
+  }
+
+  /** Every reply is written: our FIN follows them (unless the connection failed), then close. */
+  #finish(connection: Connection): void {
+    if (!this.#connections.has(connection.id)) return;
+    if (!connection.failed) this.#libc.shutdown(connection.fd, this.#libc.SHUT_WR);
+    this.#poller.remove(connection.fd, connection.id);
+    this.#libc.close(connection.fd);
+    connection.session.close();
+    this.#connections.delete(connection.id);
+    this.#stillReadable.delete(connection);
+    disconnected(this.#options, connection);
+  }
+
+  /** Ends a connection now, with `reason` in its disconnect line. */
+  #fail(connection: Connection, reason: string): void {
+    if (connection.failed || !this.#connections.has(connection.id)) return;
+    connection.failed = true;
+    connection.reason = reason;
+    this.#finish(connection);
+  }
+
+  /** EPOLLERR or EPOLLHUP: the socket's pending error (SO_ERROR) names what happened. */
+  #pendingError(connection: Connection, events: number): string {
+    const libc = this.#libc;
+    this.#socketErrorLength[0] = 4;
+    this.#socketError[0] = 0;
+    libc.getsockopt(connection.fd, libc.SOL_SOCKET, libc.SO_ERROR, this.#socketError, this.#socketErrorLength);
+    if (this.#socketError[0]) return libc.errnoName(this.#socketError[0]);
+    return events & libc.EPOLLERR ? 'EPOLLERR' : 'EPOLLHUP';
+  }
+
+  /** Every SWEEP_MS: close the connections over a time limit. */
+  #sweep(now: number): void {
+    this.#lastSweepAt = now;
+    for (const connection of [...this.#connections.values()]) {
+      const over = overLimit(connection, this.#limits, now, this.#forced);
+      if (over) this.#fail(connection, over);
+    }
+  }
+
+  /**
+   * Gives Node's event loop one turn (setImmediate runs after its I/O phase): signal handlers,
+   * timers such as the shutdown deadline, and close() itself run here and nowhere else.
+   */
+  #turn(): Promise<void> {
+    return new Promise((resolve) =>
+      setImmediate(() => {
+        this.#lastTurnAt = performance.now();
+        resolve();
+      }),
+    );
+  }
+}
+
+// --- The per-connection rules every lab shares ------------------------------------------------
+// Written out here as lab 01 writes them, until shared/rules.ts holds the one copy: limits, close
+// reasons and the connect/disconnect lines. Replace this section with imports from there.
+
+interface RuleState {
+  readonly peer: string;
+  readonly session: Session;
+  readonly openedAt: number;
+  readonly lastMovedAt: number;
+  headStartedAt: number;
+  readonly received: number;
+  readonly sent: number;
+  readonly reason: string;
+  readonly peerEnded: boolean;
+}
+
+function connected(options: ServerOptions, connection: RuleState): void {
+  options.log.client(`client ${connection.peer} connected`);
+}
+
+function disconnected(options: ServerOptions, connection: RuleState): void {
+  const seconds = ((performance.now() - connection.openedAt) / 1000).toFixed(1);
+  options.log.client(
+    `client ${connection.peer} disconnected (${connection.reason}; received ${formatBytes(connection.received)}, ` +
+      `sent ${formatBytes(connection.sent)}, ${seconds} s)`,
+  );
+}
+
+/** Who closed: the client (its FIN came first) or the server (the protocol or a shutdown). */
+function closeReason(connection: RuleState): string {
+  return connection.reason === 'closed by client' && !connection.peerEnded ? 'closed by server' : connection.reason;
+}
+
+/** http: time the request head from its first byte; an echo session never has one pending. */
+function watchHeader(connection: RuleState, now: number): void {
+  if (!connection.session.headPending) connection.headStartedAt = -1;
+  else if (connection.headStartedAt < 0) connection.headStartedAt = now;
+}
+
+/** The time limits: the reason to close the connection now, or undefined. */
+function overLimit(connection: RuleState, limits: ConnectionLimits, now: number, forced: boolean): string | undefined {
+  if (forced) return 'shutdown deadline';
+  if (now - connection.lastMovedAt >= limits.idleTimeoutMs) return 'idle timeout';
+  if (now - connection.openedAt >= limits.maxLifetimeMs) return 'lifetime limit';
+  if (connection.headStartedAt >= 0 && now - connection.headStartedAt >= limits.headerTimeoutMs) return 'header timeout';
+  return undefined;
+}
