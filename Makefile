@@ -5,6 +5,7 @@
 # Variables (all optional; an unset one leaves the lab's own default, shown by --help):
 #   PORT HOST BACKLOG PROTOCOL WORK_US QUIET=1   for lab-01 … lab-04 and client
 #   THREADS                                      for lab-03
+#   MUX TRIGGER                                  for lab-05
 
 SHELL := /bin/bash
 NODE  := node
@@ -16,7 +17,7 @@ LAB_FLAGS = $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT)) $(if $(BAC
             $(if $(PROTOCOL),--protocol $(PROTOCOL)) $(if $(WORK_US),--work-us $(WORK_US)) $(if $(QUIET),--quiet) \
             $(ARGS)
 
-.PHONY: all install build test lab-01 lab-02 lab-03 lab-04 client clean
+.PHONY: all install build test lab-01 lab-02 lab-03 lab-04 lab-05 client clean
 
 all: build
 
@@ -46,6 +47,10 @@ lab-03: build
 
 lab-04: build
 	exec $(NODE) dist/labs/04-evented/main.js $(LAB_FLAGS)
+
+# Lab 05 by hand until the registry-driven targets land: MUX=epoll|poll, TRIGGER=level|edge.
+lab-05: build
+	exec $(NODE) dist/labs/05-event-loop/main.js $(LAB_FLAGS) $(if $(MUX),--mux $(MUX)) $(if $(TRIGGER),--trigger $(TRIGGER))
 
 client: build
 	exec $(NODE) dist/labs/client.js $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))

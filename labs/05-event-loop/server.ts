@@ -136,7 +136,9 @@ export async function start(options: ServerOptions & LoopOptions): Promise<Runni
   if (!options.drain) {
     options.log.info(
       `--no-drain: a demonstration of a bug: each client is read once per wake-up${
-        options.trigger === 'edge' ? '; in edge mode a client that sends more than one read holds, until it sends again' : ' (harmless in level mode)'
+        options.trigger === 'edge'
+          ? '; in edge mode bytes left behind one read wait until the client sends again, or for good once they fill the receive window'
+          : ' (harmless in level mode: the socket is reported again while bytes remain)'
       }`,
     );
   }
