@@ -18,6 +18,8 @@
  *   3. The listening socket is ready: accept4() until EAGAIN. Each client is registered for
  *      EPOLLIN | EPOLLRDHUP (plus EPOLLET in edge mode) with a connection id in the event's
  *      `data` field; the id finds the connection's state in a map, and leaves the map on close.
+ *      Past --max-conns, or out of descriptors (a spare one is kept for this), a client is
+ *      accepted and closed at once, so it is told instead of left waiting in the queue.
  *   4. A client is readable: read() (edge: until EAGAIN; level: once per wake-up), frame the
  *      bytes into jobs with the protocol core, answer each inline and write the reply. What the
  *      kernel does not take waits in the connection's queue; while it waits, EPOLL_CTL_MOD adds
@@ -48,6 +50,7 @@
  * (which has its own epoll instance, for the signals and timers) gets a turn between waits.
  */
 
+import { closeSync, openSync } from 'node:fs';
 import { labInfo } from '../index.js';
 import { UserError } from '../../shared/errors.js';
 import type { ConnectionLimits, Lab, RunningServer, ServerOptions } from '../../shared/lab.js';
@@ -90,10 +93,11 @@ const WAIT_MS = 50;
 const TURN_EVERY_MS = 10;
 
 /**
- * After accept4() fails for want of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM),
- * the listening socket leaves the interest set for this long. The connection stays queued, so
- * the socket stays readable, and a level-triggered wait would report it again at once: the loop
- * would spin a core until something else closes a descriptor.
+ * After accept4() fails for want of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM) and
+ * no client could be turned away with the spare descriptor (see #turnAway), the listening socket
+ * leaves the interest set for this long. The connection stays queued, so the socket stays
+ * readable, and a level-triggered wait would report it again at once: the loop would spin a core
+ * until something else closes a descriptor.
  */
 const ACCEPT_RETRY_MS = 100;
 
@@ -201,6 +205,8 @@ class EventLoopServer {
   #acceptPausedUntil = 0;
   /** accept4() last failed for want of descriptors (warn once per spell, not every retry). */
   #starved = false;
+  /** A descriptor held in reserve for turning clients away when the process runs out (-1: none). */
+  #spareFd = openSpare();
   #nextId = LISTENER_ID + 1;
   /** The connection state behind each id that the poller reports. */
   readonly #connections = new Map<number, Connection>();
@@ -250,6 +256,7 @@ class EventLoopServer {
       }
     } finally {
       this.#poller.close();
+      if (this.#spareFd >= 0) closeSync(this.#spareFd);
     }
   }
 
@@ -313,14 +320,31 @@ class EventLoopServer {
       if (error === libc.EAGAIN) return; // the queue is empty
       if (error === libc.EINTR || libc.ACCEPT_RETRY_ERRORS.has(error)) continue; // that one connection is gone
       if (error === libc.EMFILE || error === libc.ENFILE || error === libc.ENOBUFS || error === libc.ENOMEM) {
-        if (!this.#starved) this.#options.log.warn(`accept: ${libc.errnoName(error)}; retrying every ${ACCEPT_RETRY_MS} ms`);
+        if (!this.#starved) this.#options.log.warn(`accept: ${libc.errnoName(error)}; turning clients away until descriptors free up`);
         this.#starved = true;
+        if ((error === libc.EMFILE || error === libc.ENFILE) && this.#turnAway()) continue;
         this.#poller.modify(this.#listenFd, LISTENER_ID, 0);
         this.#acceptPausedUntil = now + ACCEPT_RETRY_MS;
         return;
       }
       throw libc.callError('accept4', error);
     }
+  }
+
+  /**
+   * Out of descriptors: give the spare one back, accept one client with it and close it at once,
+   * then take the spare again (libuv does the same for lab 04). The client learns at once that it
+   * will not be served instead of waiting in the queue for nothing, and the listening socket stops
+   * being readable. False when no client was turned away (no spare, or the queue is empty).
+   */
+  #turnAway(): boolean {
+    if (this.#spareFd < 0) return false;
+    closeSync(this.#spareFd);
+    this.#peerAddressLength[0] = this.#peerAddress.length;
+    const fd = this.#libc.accept4(this.#listenFd, this.#peerAddress, this.#peerAddressLength, this.#libc.SOCK_CLOEXEC);
+    if (fd >= 0) this.#libc.close(fd);
+    this.#spareFd = openSpare();
+    return fd >= 0;
   }
 
   #resumeAccepting(): void {
@@ -552,6 +576,15 @@ class EventLoopServer {
         resolve();
       }),
     );
+  }
+}
+
+/** /dev/null, opened only to hold a descriptor number in reserve; -1 if even that fails. */
+function openSpare(): number {
+  try {
+    return openSync('/dev/null', 'r');
+  } catch {
+    return -1;
   }
 }
 
