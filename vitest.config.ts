@@ -2,6 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
+    // Each lab's own model test lives in its folder (labs/ID/model.test.ts).
     include: ['test/**/*.test.ts', 'labs/**/*.test.ts'],
     // Each test starts real servers and real clients; on a busy 2-core machine one file at a time
     // keeps them from starving each other. Timeouts are generous bounds, never synchronization.

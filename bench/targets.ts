@@ -8,6 +8,7 @@
  */
 
 import { existsSync } from 'node:fs';
+import { labInfo } from '../labs/index.js';
 import type { ProtocolName } from '../shared/protocol.js';
 import { labEntry, startExecutable, startLab, type LabProcess } from './lib/launch.js';
 import { buildReference, REFERENCE_BINARY } from './reference/build.js';
@@ -58,12 +59,13 @@ export interface RunningTarget {
 }
 
 /** Flags every lab takes (shared/cli.ts), for a quiet server that outlasts any benchmark step. */
-function labArgs(config: StartConfig): string[] {
+function labArgs(id: string, config: StartConfig): string[] {
   return [
     '--quiet',
     '--protocol', config.protocol,
     '--work-us', String(config.workUs),
-    '--max-conns', String(config.maxConns),
+    // A lab whose only queue is the kernel's takes no connection cap (shared/cli.ts).
+    ...(labInfo(id).traits.kernelQueueOnly ? [] : ['--max-conns', String(config.maxConns)]),
     // Longer than any step: the harness, not a timeout, decides when a connection ends.
     '--idle-timeout', '600',
     // Stopping a lab should not wait long for clients the harness has already closed.
@@ -107,7 +109,7 @@ function lab(id: string, label: string, model: string, options: LabOptions = {})
     ...(options.startCost ? { startCost: options.startCost } : {}),
     start: async (config) => {
       const capped = options.maxConnsCap === undefined ? config : { ...config, maxConns: Math.min(config.maxConns, options.maxConnsCap) };
-      return running(await startLab(id, [...labArgs(capped), ...(options.extraArgs?.(capped) ?? [])]));
+      return running(await startLab(id, [...labArgs(id, capped), ...(options.extraArgs?.(capped) ?? [])]));
     },
     unavailable: () => (existsSync(labEntry(id)) ? undefined : `not built: dist/labs/${id}/main.js does not exist (run \`make build\`)`),
   };

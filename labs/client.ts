@@ -9,20 +9,26 @@
 import net from 'node:net';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { DEFAULTS, strictly } from '../shared/cli.js';
+import { DEFAULTS, given, strictly } from '../shared/cli.js';
 import { exitOnUserError, UserError } from '../shared/errors.js';
 
 function parseArgs() {
+  const args = hideBin(process.argv);
   try {
     return strictly(
-      yargs(hideBin(process.argv))
-        .scriptName('make client --')
+      yargs(args)
+        .scriptName('node dist/labs/client.js')
+        .usage(
+          '$0 [options]\n\nConnects to a running lab (start one with `make lab-04` in another terminal) and echoes what you ' +
+            'type, line by line; Ctrl-D sends FIN and waits for the server to close. With stdin from a pipe it sends all of ' +
+            'it, half-closes and prints the echo, as `nc -N` does. Through make: `make client PORT=8080 HOST=127.0.0.1`.',
+        )
         .options({
           host: { type: 'string', default: DEFAULTS.host, describe: 'server address' },
           port: { type: 'number', default: DEFAULTS.port, describe: 'server port' },
         })
         .check((a) => {
-          if (!Number.isInteger(a.port) || a.port < 1 || a.port > 65535) throw new UserError(`--port must be a whole number from 1 to 65535, got ${a.port}`);
+          if (!Number.isInteger(a.port) || a.port < 1 || a.port > 65535) throw new UserError(`--port must be a whole number from 1 to 65535, got ${given(a, args, 'port')}`);
           return true;
         }),
     ).parseSync();

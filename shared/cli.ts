@@ -5,10 +5,10 @@
  * shutdown behaviour are the same in every lab by construction.
  */
 
-import os from 'node:os';
 import yargs, { type Argv as Parser, type Options } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { exitOnUserError, UserError } from './errors.js';
+import type { LabInfo } from '../labs/index.js';
 import type { Lab, RunningServer, ServerOptions } from './lab.js';
 import { createLogger } from './log.js';
 import { PROTOCOLS, type ProtocolName } from './protocol.js';
@@ -55,12 +55,13 @@ type Argv = Record<string, unknown>;
 /** Extra flags a lab adds to the common ones, and how they reach its start function. */
 export interface LabFlags<Extra extends object> {
   readonly options: Record<string, Options>;
-  check?(argv: Argv): string | undefined;
+  /** A problem with the lab's own flags, as one line; `args` is what was typed (see `given`). */
+  check?(argv: Argv, args: readonly string[]): string | undefined;
   pick(argv: Argv): Extra;
 }
 
 export function runLab<Extra extends object>(lab: Lab<Extra>, flags?: LabFlags<Extra>): void {
-  main(lab, flags).catch(exitOnUserError(lab.id));
+  main(lab, flags).catch(exitOnUserError(lab.info.id));
 }
 
 /**
@@ -78,26 +79,33 @@ export function strictly<T>(parser: Parser<T>): Parser<T> {
 }
 
 async function main<Extra extends object>(lab: Lab<Extra>, flags?: LabFlags<Extra>): Promise<void> {
-  const argv = parseArgs(lab, hideBin(process.argv), flags);
-  const log = createLogger(lab.id, argv.quiet as boolean);
+  const argv = parseArgs(lab.info, hideBin(process.argv), flags);
+  const log = createLogger(lab.info.id, argv.quiet as boolean);
   const options = { ...toServerOptions(argv, log), ...(flags?.pick(argv) ?? ({} as Extra)) };
   // Signal handlers go in before the listening line is printed: whoever reads that line may
   // signal at once, and a signal that beats its handler kills the process uncleanly.
   const started = lab.start(options);
   handleSignals(started, options);
   const server = await started;
-  log.info(`listening on ${server.address.host}:${server.address.port} (model: ${lab.model}; pid ${process.pid})`);
+  log.info(`listening on ${server.address.host}:${server.address.port} (model: ${lab.info.model}; pid ${process.pid})`);
 }
 
-export function parseArgs(lab: Lab<never> | { id: string }, args: string[], flags?: LabFlags<object>): Argv {
+export function parseArgs(info: LabInfo, args: string[], flags?: LabFlags<object>): Argv {
+  // A lab whose only queue is the kernel's never holds a second client, so a connection cap has
+  // nothing to cap there: the flag is not offered, and giving it is an error that says why.
+  const { 'max-conns': maxConns, ...others } = commonOptions;
+  const capApplies = !info.traits.kernelQueueOnly;
+  if (!capApplies && args.some((arg) => /^--max-?conns(=|$)/i.test(arg))) {
+    throw new UserError(`--max-conns does not apply to ${info.id}: it serves one client at a time, the rest wait in the kernel accept queue (size it with --backlog)`);
+  }
+  const options = capApplies ? { ...others, 'max-conns': { ...maxConns, default: info.defaults.maxConns ?? DEFAULTS.maxConns } } : others;
   const parser = strictly(
     yargs(args)
-      .scriptName(`node dist/labs/${lab.id}/main.js`)
-      .usage(`$0 [options]\n\nRuns the ${lab.id} echo server in the foreground. Stop it with Ctrl-C.`)
-      .options({ ...commonOptions, ...flags?.options })
-      .default('max-conns', ('maxConnsDefault' in lab && lab.maxConnsDefault) || DEFAULTS.maxConns)
+      .scriptName(`node dist/labs/${info.id}/main.js`)
+      .usage(`$0 [options]\n\nRuns lab ${info.id} (${info.model}) as an echo server in the foreground. Stop it with Ctrl-C.`)
+      .options({ ...options, ...flags?.options })
       .check((argv) => {
-        const problem = checkCommon(argv) ?? flags?.check?.(argv);
+        const problem = checkCommon(argv, args, capApplies) ?? flags?.check?.(argv, args);
         if (problem) throw new UserError(problem);
         return true;
       }),
@@ -105,24 +113,40 @@ export function parseArgs(lab: Lab<never> | { id: string }, args: string[], flag
   return parser.parseSync();
 }
 
-function checkCommon(argv: Argv): string | undefined {
+/**
+ * What the user typed for `--name`, for error messages: yargs turns `--port abc` into NaN, and
+ * "got NaN" would not say what was wrong. The last occurrence wins, as it does for yargs.
+ */
+export function given(argv: Argv, args: readonly string[], name: string): string {
+  const value = argv[name];
+  if (typeof value === 'number' && !Number.isNaN(value)) return String(value);
+  let raw: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === `--${name}`) raw = args[i + 1];
+    else if (arg.startsWith(`--${name}=`)) raw = arg.slice(name.length + 3);
+  }
+  return raw === undefined ? String(value) : `'${raw}'`;
+}
+
+function checkCommon(argv: Argv, args: readonly string[], capApplies: boolean): string | undefined {
   const integer = (name: string, min: number, max = Number.MAX_SAFE_INTEGER) => {
     const value = argv[name];
     return typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max
       ? undefined
-      : `--${name} must be a whole number from ${min} to ${max}, got ${String(value)}`;
+      : `--${name} must be a whole number from ${min} to ${max}, got ${given(argv, args, name)}`;
   };
   const positive = (name: string) => {
     const value = argv[name];
     return typeof value === 'number' && Number.isFinite(value) && value > 0
       ? undefined
-      : `--${name} must be a positive number of seconds, got ${String(value)}`;
+      : `--${name} must be a positive number of seconds, got ${given(argv, args, name)}`;
   };
   return (
     integer('port', 0, 65535) ??
     integer('backlog', 1, 65535) ??
     integer('work-us', 0, 10_000_000) ??
-    integer('max-conns', 1) ??
+    (capApplies ? integer('max-conns', 1) : undefined) ??
     integer('max-pending', 1) ??
     integer('max-header-bytes', 64) ??
     integer('max-body-bytes', 0) ??
@@ -152,7 +176,8 @@ function toServerOptions(argv: Argv, log: ServerOptions['log']): ServerOptions {
       headerTimeoutMs: seconds('header-timeout'),
       maxPendingBytes: argv['max-pending'] as number,
     },
-    maxConns: argv['max-conns'] as number,
+    // Where the cap does not apply the lab holds one client at a time, which is what 1 says.
+    maxConns: (argv['max-conns'] as number | undefined) ?? 1,
     shutdownTimeoutMs: seconds('shutdown-timeout'),
     log,
   };
@@ -198,5 +223,3 @@ function handleSignals(started: Promise<RunningServer>, options: ServerOptions):
   process.on('SIGINT', (signal) => void onSignal(signal));
   process.on('SIGTERM', (signal) => void onSignal(signal));
 }
-
-export const machineCores = (): number => os.availableParallelism();

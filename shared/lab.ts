@@ -4,6 +4,7 @@
  * which model it is, and close. Only the mechanism underneath differs.
  */
 
+import type { LabInfo } from '../labs/index.js';
 import type { Logger } from './log.js';
 import type { ProtocolConfig } from './protocol.js';
 import type { WorkSpec } from './work.js';
@@ -45,11 +46,10 @@ export interface RunningServer {
 }
 
 export interface Lab<Extra extends object = object> {
-  /** Directory name, e.g. "04-evented". */
-  readonly id: string;
-  /** How concurrency arises, in a few words, for the listening line. */
-  readonly model: string;
-  /** This lab's default for --max-conns, when a connection costs far more here than elsewhere. */
-  readonly maxConnsDefault?: number;
+  /**
+   * What the lab is, from the registry (labs/index.ts): its id, the model named in its listening
+   * line, its traits (which flags apply) and its defaults (`defaults.maxConns` for --max-conns).
+   */
+  readonly info: LabInfo;
   start(options: ServerOptions & Extra): Promise<RunningServer>;
 }

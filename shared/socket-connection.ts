@@ -1,7 +1,9 @@
 /**
  * Serves one `net.Socket` with the protocol core: the connection handling that labs 02, 03 and 04
  * share, so that their server files hold only what differs (who accepts, where the work runs).
- * Lab 01 cannot use it: it does its own system calls, and mirrors these same rules in its loop.
+ * Lab 01 cannot use it: it does its own system calls (labs/01-serial/connection.ts), and mirrors
+ * these same rules one by one. The rules' own code (limits, close reasons, the log lines) is
+ * shared by both, in rules.ts.
  *
  * Rules, in the order a byte meets them:
  *   1. Bytes read go to the session, which frames them into jobs.
@@ -18,8 +20,9 @@
 
 import type { Socket } from 'node:net';
 import type { ConnectionLimits } from './lab.js';
-import { formatBytes, type Logger } from './log.js';
+import type { Logger } from './log.js';
 import { createSession, type Job, type ProtocolConfig } from './protocol.js';
+import { CLOSED, ConnectionRecord, overPending } from './rules.js';
 
 /** A reply now, or one that a worker will produce. */
 export type Reply = Uint8Array | Promise<Uint8Array>;
@@ -73,20 +76,17 @@ export interface Connection {
 export function serveSocket(socket: Socket, options: ServeOptions): Connection {
   const { limits, log, handle, gate } = options;
   const session = createSession(options.protocol);
-  const peer = `${socket.remoteAddress}:${socket.remotePort}`;
-  const openedAt = performance.now();
-  let reason = 'closed by client';
+  const record = new ConnectionRecord(log, `${socket.remoteAddress}:${socket.remotePort}`);
   let inFlight = 0;
   let ordered: Promise<void> = Promise.resolve();
   let closeWhenFlushed = false;
   let headerTimer: NodeJS.Timeout | undefined;
 
-  log.client(`client ${peer} connected`);
   // Echo round trips are small writes answered by small writes: Nagle's algorithm would hold each
   // one back waiting for the peer's delayed ACK, adding tens of milliseconds per round trip.
   socket.setNoDelay(true);
-  socket.setTimeout(limits.idleTimeoutMs, () => fail('idle timeout'));
-  const lifetime = setTimeout(() => fail('lifetime limit'), limits.maxLifetimeMs);
+  socket.setTimeout(limits.idleTimeoutMs, () => fail(CLOSED.idle));
+  const lifetime = setTimeout(() => fail(CLOSED.lifetime), limits.maxLifetimeMs);
   const unsubscribe = gate?.subscribe(() => updateFlow());
 
   const closed = new Promise<void>((resolve) => {
@@ -95,11 +95,7 @@ export function serveSocket(socket: Socket, options: ServeOptions): Connection {
       clearTimeout(headerTimer);
       unsubscribe?.();
       session.close();
-      const seconds = ((performance.now() - openedAt) / 1000).toFixed(1);
-      log.client(
-        `client ${peer} disconnected (${reason}; received ${formatBytes(socket.bytesRead)}, ` +
-          `sent ${formatBytes(socket.bytesWritten)}, ${seconds} s)`,
-      );
+      record.disconnected(socket.bytesRead, socket.bytesWritten);
       resolve();
     });
   });
@@ -118,7 +114,7 @@ export function serveSocket(socket: Socket, options: ServeOptions): Connection {
   });
   socket.on('drain', () => updateFlow());
   socket.on('error', (error: NodeJS.ErrnoException) => {
-    reason = error.code ?? error.message;
+    record.fail(error.code ?? error.message);
   });
 
   function submit(job: Job): void {
@@ -143,13 +139,14 @@ export function serveSocket(socket: Socket, options: ServeOptions): Connection {
   function write(bytes: Uint8Array): void {
     if (socket.destroyed) return;
     socket.write(bytes);
-    if (socket.writableLength > limits.maxPendingBytes) fail(`over ${formatBytes(limits.maxPendingBytes)} of unsent replies`);
+    const over = overPending(limits, socket.writableLength);
+    if (over) fail(over);
   }
 
   function closeAfterReplies(): void {
     if (closeWhenFlushed) return;
     closeWhenFlushed = true;
-    if (reason === 'closed by client' && !socket.readableEnded) reason = 'closed by server';
+    record.closeAfterReplies(socket.readableEnded);
     if (inFlight === 0) finishSocket();
   }
 
@@ -165,7 +162,7 @@ export function serveSocket(socket: Socket, options: ServeOptions): Connection {
 
   function watchHeader(): void {
     if (session.headPending && !headerTimer) {
-      headerTimer = setTimeout(() => fail('header timeout'), limits.headerTimeoutMs);
+      headerTimer = setTimeout(() => fail(CLOSED.header), limits.headerTimeoutMs);
     } else if (!session.headPending && headerTimer) {
       clearTimeout(headerTimer);
       headerTimer = undefined;
@@ -181,18 +178,18 @@ export function serveSocket(socket: Socket, options: ServeOptions): Connection {
 
   function fail(why: string): void {
     if (socket.destroyed) return;
-    reason = why;
+    record.fail(why);
     socket.destroy();
   }
 
   return {
-    peer,
+    peer: record.peer,
     closed,
     stop() {
       if (session.stopAfterCurrent()) closeAfterReplies();
     },
     destroy() {
-      fail('shutdown deadline');
+      fail(CLOSED.shutdown);
     },
   };
 }

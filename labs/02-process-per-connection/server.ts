@@ -35,14 +35,15 @@ import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Lab, RunningServer, ServerOptions } from '../../shared/lab.js';
 import { gracefulClose, listen } from '../../shared/server-kit.js';
+import { labInfo } from '../index.js';
 import { CHILD_CONFIG_ENV, type ChildConfig } from './child-config.js';
 
-/**
- * This lab's default --max-conns. A child is a whole Node process (~45 MB resident here), so the
- * shared default cap of 1000 clients would ask for ~45 GB. 100 children stay well inside a small
- * machine's memory; raise it with --max-conns when you mean to.
+/*
+ * This lab's default --max-conns is 100 (`defaults.maxConns` in labs/index.ts). A child is a whole
+ * Node process (~45 MB resident here), so the shared default cap of 1000 clients would ask for
+ * ~45 GB. 100 children stay well inside a small machine's memory; raise it with --max-conns when
+ * you mean to.
  */
-const MAX_CHILDREN_DEFAULT = 100;
 
 const CHILD_SCRIPT = fileURLToPath(new URL('./child.js', import.meta.url));
 
@@ -158,9 +159,4 @@ export async function start(options: ServerOptions): Promise<RunningServer> {
   return { address, close };
 }
 
-export const lab: Lab = {
-  id: '02-process-per-connection',
-  model: 'process per connection, one forked child per client',
-  maxConnsDefault: MAX_CHILDREN_DEFAULT,
-  start,
-};
+export const lab: Lab = { info: labInfo('02-process-per-connection'), start };

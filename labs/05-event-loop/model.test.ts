@@ -7,10 +7,12 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startLab, stopAllLabs, type LabProcess } from '../../bench/lib/launch.js';
+import { startLab, stopAllLabs } from '../../bench/lib/launch.js';
 import { connectionQueues, openFds } from '../../bench/lib/procfs.js';
+import { stopCleanly } from '../../test/helpers/exchange.js';
 import { closeAllClients, connect, type Client } from '../../test/helpers/tcp.js';
 import { eventually, randomChunks, seededRandom } from '../../test/helpers/util.js';
+import { labCases } from '../../test/helpers/labs.js';
 import { labInfo } from '../index.js';
 
 const LAB = labInfo('05-event-loop');
@@ -29,10 +31,6 @@ function randomPayload(bytes: number, seed: number): Buffer {
   const payload = Buffer.alloc(bytes);
   for (let i = 0; i < payload.length; i++) payload[i] = Math.floor(random() * 256);
   return payload;
-}
-
-async function stopCleanly(lab: LabProcess): Promise<void> {
-  expect(await lab.stop('SIGTERM')).toEqual({ code: 0, signal: null });
 }
 
 /**
@@ -80,9 +78,9 @@ async function receivedSettles(client: Client, quietMs = 500, timeoutMs = 10_000
   }, timeoutMs, 'the echo to stop growing');
 }
 
-describe.each(LAB.variants)('lab 05 ($name)', ({ name, args }) => {
+describe.each(labCases((lab) => lab.id === LAB.id))('lab %s', ({ variant, start }) => {
   it('echoes 1 MiB sent in random chunk sizes byte for byte, then closes after the client half-closes', async () => {
-    const lab = await startLab(LAB.id, ['--quiet', ...args]);
+    const lab = await start(['--quiet']);
     const payload = randomPayload(MiB, 0x5e05);
     const client = await connect(lab.port);
     for (const chunk of randomChunks(payload, seededRandom(5), 1, 64 * KiB)) client.socket.write(chunk);
@@ -91,12 +89,12 @@ describe.each(LAB.variants)('lab 05 ($name)', ({ name, args }) => {
     expect(echoed.length).toBe(payload.length);
     expect(sha256(echoed)).toBe(sha256(payload));
     // The multiplexer is the one the variant names: only with epoll does an epoll instance watch the listener.
-    expect(epollsWatchingListener(lab.pid, lab.port)).toBe(name === 'poll' ? 0 : 1);
+    expect(epollsWatchingListener(lab.pid, lab.port)).toBe(variant.args.includes('poll') ? 0 : 1);
     await stopCleanly(lab);
   });
 
   it('half-close: the reply to everything sent before the FIN arrives, then the server FIN', async () => {
-    const lab = await startLab(LAB.id, ['--quiet', ...args]);
+    const lab = await start(['--quiet']);
     const client = await connect(lab.port);
     const payload = randomPayload(300 * KiB + 7, 0x4a1f);
     client.socket.end(payload);

@@ -12,9 +12,9 @@
  * The loop:
  *   1. A non-blocking listening socket; epoll_create1(EPOLL_CLOEXEC) (or an array of pollfd);
  *      the listening socket is registered for EPOLLIN.
- *   2. epoll_wait() (or poll()) for at most WAIT_MS. Then Node's own event loop gets a turn, so
- *      Ctrl-C, SIGTERM, the shutdown deadline and close() run: after every wait that found
- *      nothing, and every TURN_EVERY_MS while busy.
+ *   2. epoll_wait() (or poll()) for at most POLL_MS (50 ms). Then Node's own event loop gets a
+ *      turn, so Ctrl-C, SIGTERM, the shutdown deadline and close() run: after every wait that
+ *      found nothing, and every TURN_EVERY_MS (10 ms) while busy (shared/turn.ts, as lab 01).
  *   3. The listening socket is ready: accept4() until EAGAIN. Each client is registered for
  *      EPOLLIN | EPOLLRDHUP (plus EPOLLET in edge mode) with a connection id in the event's
  *      `data` field; the id finds the connection's state in a map, and leaves the map on close.
@@ -48,15 +48,19 @@
  * Waiting without blocking Node: as in lab 01, JavaScript has one thread, and while it sits in
  * epoll_wait() no signal handler or timer runs; so each wait is bounded and Node's event loop
  * (which has its own epoll instance, for the signals and timers) gets a turn between waits.
+ *
+ * The per-connection rules (limits, close reasons, the connect and disconnect lines) are every
+ * lab's, from shared/rules.ts; the limits are checked by a sweep every SWEEP_MS.
  */
 
 import { closeSync, openSync } from 'node:fs';
 import { labInfo } from '../index.js';
 import { UserError } from '../../shared/errors.js';
 import type { ConnectionLimits, Lab, RunningServer, ServerOptions } from '../../shared/lab.js';
-import { formatBytes } from '../../shared/log.js';
 import { createSession, respond, type Session, type Step } from '../../shared/protocol.js';
+import { CLOSED, ConnectionRecord, limitReached, overPending, type ConnectionTimes } from '../../shared/rules.js';
 import { gracefulClose } from '../../shared/server-kit.js';
+import { EventLoopTurns, POLL_MS } from '../../shared/turn.js';
 import { type Libc, ON, openListener, resolveIPv4 } from './listener.js';
 import { EpollPoller, type Mux, type Poller, PollPoller } from './poller.js';
 
@@ -78,19 +82,6 @@ const LAB_ID = '05-event-loop';
  * into it is copied before it waits in a queue.
  */
 const READ_BUFFER_BYTES = 64 * 1024;
-
-/**
- * Longest one epoll_wait() blocks the thread. It bounds how late a signal or the shutdown
- * deadline is noticed, and costs an idle server 20 wake-ups a second.
- */
-const WAIT_MS = 50;
-
-/**
- * While events keep coming, Node's event loop gets a turn once this much time has passed since
- * the last one (as lab 01, whose TURN_EVERY_MS explains the figure): a turn per wake-up would
- * bill this workaround's cost to the model.
- */
-const TURN_EVERY_MS = 10;
 
 /**
  * After accept4() fails for want of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM) and
@@ -160,7 +151,7 @@ export async function start(options: ServerOptions & LoopOptions): Promise<Runni
   return { address: { host, port }, close };
 }
 
-export const lab: Lab<LoopOptions> = { id: LAB_ID, model: labInfo(LAB_ID).model, start };
+export const lab: Lab<LoopOptions> = { info: labInfo(LAB_ID), start };
 
 // --- The server -------------------------------------------------------------------------------
 
@@ -168,16 +159,13 @@ export const lab: Lab<LoopOptions> = { id: LAB_ID, model: labInfo(LAB_ID).model,
 interface Connection {
   readonly id: number;
   readonly fd: number;
-  readonly peer: string;
   readonly session: Session;
-  readonly openedAt: number;
-  /** When a byte last moved either way (for the idle timeout). */
-  lastMovedAt: number;
-  /** When the current http request head began arriving, or -1 (for the header timeout). */
-  headStartedAt: number;
+  /** Its connect and disconnect lines and the reason it closed (shared/rules.ts). */
+  readonly record: ConnectionRecord;
+  /** Opened, last byte moved, http head begun: what the time limits are measured from. */
+  readonly times: ConnectionTimes;
   received: number;
   sent: number;
-  reason: string;
   /** Replies not yet taken by the kernel, oldest first; the first is written from `offset`. */
   readonly queue: Uint8Array[];
   offset: number;
@@ -212,7 +200,7 @@ class EventLoopServer {
   readonly #connections = new Map<number, Connection>();
   /** Edge mode: clients cut off by MAX_READS_PER_WAKE before EAGAIN, to read again this round. */
   readonly #stillReadable = new Set<Connection>();
-  #lastTurnAt = 0;
+  readonly #turns: EventLoopTurns;
   #lastSweepAt = 0;
   #forced = false;
   readonly #readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
@@ -223,6 +211,7 @@ class EventLoopServer {
 
   constructor(libc: Libc, poller: Poller, listenFd: number, options: ServerOptions & LoopOptions) {
     this.#libc = libc;
+    this.#turns = new EventLoopTurns(libc);
     this.#poller = poller;
     this.#listenFd = listenFd;
     this.#options = options;
@@ -237,12 +226,12 @@ class EventLoopServer {
   /** Steps 2 to 5, until the listening socket is closed and the last client has gone. */
   async run(): Promise<void> {
     // Let start() return first, so "listening on" is printed before the first wait blocks.
-    await this.#turn();
+    await this.#turns.take();
     try {
       while (this.#accepting || this.#connections.size > 0) {
-        // Step 2. Clients still readable from the last round must not wait WAIT_MS for nothing.
+        // Step 2. Clients still readable from the last round must not wait POLL_MS for nothing.
         const backlogged = this.#stillReadable.size > 0;
-        const ready = this.#poller.wait(backlogged ? 0 : WAIT_MS);
+        const ready = this.#poller.wait(backlogged ? 0 : POLL_MS);
         const now = performance.now();
         for (let i = 0; i < ready; i++) this.#dispatch(this.#poller.readyId(i), this.#poller.readyEvents(i), now);
         for (const connection of this.#stillReadable) {
@@ -252,7 +241,7 @@ class EventLoopServer {
         if (this.#acceptPausedUntil > 0 && now >= this.#acceptPausedUntil) this.#resumeAccepting();
         if (now - this.#lastSweepAt >= SWEEP_MS) this.#sweep(now);
         const idle = ready === 0 && !backlogged;
-        if (idle || now - this.#lastTurnAt >= TURN_EVERY_MS) await this.#turn();
+        if (idle || this.#turns.due(now)) await this.#turns.take();
       }
     } finally {
       this.#poller.close();
@@ -280,7 +269,7 @@ class EventLoopServer {
   /** Shutdown, step 3, at the deadline: close every client now. */
   force(): void {
     this.#forced = true;
-    for (const connection of [...this.#connections.values()]) this.#fail(connection, 'shutdown deadline');
+    for (const connection of [...this.#connections.values()]) this.#fail(connection, CLOSED.shutdown);
   }
 
   /** One ready registration: the listening socket, or a client (step 3, 4 or 5). */
@@ -362,17 +351,15 @@ class EventLoopServer {
     // Echo round trips are small writes answered by small writes: without TCP_NODELAY, Nagle's
     // algorithm could hold a reply back until the client's delayed ACK (as every lab sets it).
     libc.setsockopt(fd, libc.IPPROTO_TCP, libc.TCP_NODELAY, ON, 4);
+    const record = new ConnectionRecord(this.#options.log, peer);
     const connection: Connection = {
       id: this.#nextId++,
       fd,
-      peer,
       session: createSession(this.#options.protocol),
-      openedAt: now,
-      lastMovedAt: now,
-      headStartedAt: -1,
+      record,
+      times: { openedAt: record.openedAt, lastMovedAt: now, headStartedAt: -1 },
       received: 0,
       sent: 0,
-      reason: 'closed by client',
       queue: [],
       offset: 0,
       unsent: 0,
@@ -382,7 +369,6 @@ class EventLoopServer {
       failed: false,
     };
     this.#connections.set(connection.id, connection);
-    connected(this.#options, connection);
     connection.interest = this.#wanted(connection);
     this.#poller.add(fd, connection.id, connection.interest);
   }
@@ -396,7 +382,7 @@ class EventLoopServer {
       const n = libc.read(connection.fd, this.#readBuffer, READ_BUFFER_BYTES);
       if (n > 0) {
         connection.received += n;
-        connection.lastMovedAt = now;
+        connection.times.lastMovedAt = now;
         this.#answer(connection, connection.session.receive(this.#readBuffer.subarray(0, n)), now);
         if (!this.#connections.has(connection.id) || !this.#reading(connection) || !this.#drains) break;
         if (reads === MAX_READS_PER_WAKE) {
@@ -427,7 +413,10 @@ class EventLoopServer {
       if (connection.failed) return;
     }
     if (step.close) this.#closeAfterReplies(connection);
-    watchHeader(connection, now);
+    // http: the header timeout runs from a request head's first byte until its end.
+    const times = connection.times;
+    if (!connection.session.headPending) times.headStartedAt = -1;
+    else if (times.headStartedAt < 0) times.headStartedAt = now;
   }
 
   /** Writes at once what the kernel takes; the rest joins the queue (copied: it may be the read buffer). */
@@ -439,9 +428,8 @@ class EventLoopServer {
     }
     connection.queue.push(Buffer.from(reply.subarray(written)));
     connection.unsent += reply.length - written;
-    if (connection.unsent > this.#limits.maxPendingBytes) {
-      this.#fail(connection, `over ${formatBytes(this.#limits.maxPendingBytes)} of unsent replies`);
-    }
+    const over = overPending(this.#limits, connection.unsent);
+    if (over) this.#fail(connection, over);
   }
 
   /** EPOLLOUT: write the queue until it is empty or the kernel is full again. */
@@ -473,7 +461,7 @@ class EventLoopServer {
       if (n >= 0) {
         offset += n;
         connection.sent += n;
-        connection.lastMovedAt = now;
+        connection.times.lastMovedAt = now;
         continue;
       }
       const error = libc.errno();
@@ -520,7 +508,7 @@ class EventLoopServer {
     if (!this.#connections.has(connection.id)) return;
     if (!connection.closing) {
       connection.closing = true;
-      connection.reason = closeReason(connection);
+      connection.record.closeAfterReplies(connection.peerEnded);
     }
     if (connection.unsent === 0) this.#finish(connection);
     else this.#updateInterest(connection);
@@ -535,14 +523,14 @@ class EventLoopServer {
     connection.session.close();
     this.#connections.delete(connection.id);
     this.#stillReadable.delete(connection);
-    disconnected(this.#options, connection);
+    connection.record.disconnected(connection.received, connection.sent);
   }
 
   /** Ends a connection now, with `reason` in its disconnect line. */
   #fail(connection: Connection, reason: string): void {
     if (connection.failed || !this.#connections.has(connection.id)) return;
     connection.failed = true;
-    connection.reason = reason;
+    connection.record.fail(reason);
     this.#finish(connection);
   }
 
@@ -560,22 +548,9 @@ class EventLoopServer {
   #sweep(now: number): void {
     this.#lastSweepAt = now;
     for (const connection of [...this.#connections.values()]) {
-      const over = overLimit(connection, this.#limits, now, this.#forced);
+      const over = this.#forced ? CLOSED.shutdown : limitReached(this.#limits, connection.times, now);
       if (over) this.#fail(connection, over);
     }
-  }
-
-  /**
-   * Gives Node's event loop one turn (setImmediate runs after its I/O phase): signal handlers,
-   * timers such as the shutdown deadline, and close() itself run here and nowhere else.
-   */
-  #turn(): Promise<void> {
-    return new Promise((resolve) =>
-      setImmediate(() => {
-        this.#lastTurnAt = performance.now();
-        resolve();
-      }),
-    );
   }
 }
 
@@ -586,52 +561,4 @@ function openSpare(): number {
   } catch {
     return -1;
   }
-}
-
-// --- The per-connection rules every lab shares ------------------------------------------------
-// Written out here as lab 01 writes them, until shared/rules.ts holds the one copy: limits, close
-// reasons and the connect/disconnect lines. Replace this section with imports from there.
-
-interface RuleState {
-  readonly peer: string;
-  readonly session: Session;
-  readonly openedAt: number;
-  readonly lastMovedAt: number;
-  headStartedAt: number;
-  readonly received: number;
-  readonly sent: number;
-  readonly reason: string;
-  readonly peerEnded: boolean;
-}
-
-function connected(options: ServerOptions, connection: RuleState): void {
-  options.log.client(`client ${connection.peer} connected`);
-}
-
-function disconnected(options: ServerOptions, connection: RuleState): void {
-  const seconds = ((performance.now() - connection.openedAt) / 1000).toFixed(1);
-  options.log.client(
-    `client ${connection.peer} disconnected (${connection.reason}; received ${formatBytes(connection.received)}, ` +
-      `sent ${formatBytes(connection.sent)}, ${seconds} s)`,
-  );
-}
-
-/** Who closed: the client (its FIN came first) or the server (the protocol or a shutdown). */
-function closeReason(connection: RuleState): string {
-  return connection.reason === 'closed by client' && !connection.peerEnded ? 'closed by server' : connection.reason;
-}
-
-/** http: time the request head from its first byte; an echo session never has one pending. */
-function watchHeader(connection: RuleState, now: number): void {
-  if (!connection.session.headPending) connection.headStartedAt = -1;
-  else if (connection.headStartedAt < 0) connection.headStartedAt = now;
-}
-
-/** The time limits: the reason to close the connection now, or undefined. */
-function overLimit(connection: RuleState, limits: ConnectionLimits, now: number, forced: boolean): string | undefined {
-  if (forced) return 'shutdown deadline';
-  if (now - connection.lastMovedAt >= limits.idleTimeoutMs) return 'idle timeout';
-  if (now - connection.openedAt >= limits.maxLifetimeMs) return 'lifetime limit';
-  if (connection.headStartedAt >= 0 && now - connection.headStartedAt >= limits.headerTimeoutMs) return 'header timeout';
-  return undefined;
 }

@@ -4,7 +4,8 @@
  */
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { LAB_IDS, runEntry, startLab, stopAllLabs } from '../../bench/lib/launch.js';
+import { stopAllLabs } from '../../bench/lib/launch.js';
+import { labCases } from '../helpers/labs.js';
 import { stopCleanly } from './helpers/nothing-lost.js';
 import { listeningAddress } from '../../bench/lib/procfs.js';
 
@@ -12,8 +13,11 @@ afterEach(async () => {
   await stopAllLabs();
 });
 
-/** Flags every lab takes for its limits, with the defaults --help must show. */
-const LIMIT_FLAGS = ['max-conns', 'max-pending', 'idle-timeout', 'max-lifetime', 'shutdown-timeout', 'header-timeout', 'max-header-bytes', 'max-body-bytes'];
+/**
+ * Flags every lab takes for its limits, with the defaults --help must show; --max-conns only
+ * where a connection cap applies (not where the kernel's accept queue is the only queue).
+ */
+const LIMIT_FLAGS = ['max-pending', 'idle-timeout', 'max-lifetime', 'shutdown-timeout', 'header-timeout', 'max-header-bytes', 'max-body-bytes'];
 
 const BAD_FLAGS: string[][] = [
   ['--port', '70000'],
@@ -27,35 +31,57 @@ const BAD_FLAGS: string[][] = [
   ['--no-such-flag'],
 ];
 
-describe.each(LAB_IDS)('lab %s', (id) => {
+describe.each(labCases())('lab %s', ({ id, traits, start, run }) => {
   it('case 13: without --host it binds 127.0.0.1 (as the kernel reports it), whatever the HOST environment variable says', async () => {
-    const lab = await startLab(id, ['--quiet'], { HOST: '0.0.0.0' });
+    const lab = await start(['--quiet'], { HOST: '0.0.0.0' });
     expect(lab.host).toBe('127.0.0.1');
     expect(listeningAddress(lab.port)).toBe('127.0.0.1');
     await stopCleanly(lab);
   });
 
   it(`case 13: a port in use and ${BAD_FLAGS.length} bad flags each get one line on stderr, exit status 2, no stack trace`, { timeout: 120_000 }, async () => {
-    const lab = await startLab(id, ['--quiet']);
+    const lab = await start(['--quiet']);
     for (const args of [['--port', String(lab.port)], ...BAD_FLAGS]) {
-      const run = await runEntry(id, args);
-      const what = `${id} ${args.join(' ')}: ${JSON.stringify(run.stderr)}`;
-      expect(run.code, what).toBe(2);
-      expect(run.stderr.trim().split('\n'), what).toHaveLength(1);
-      expect(run.stderr, what).not.toMatch(/^\s+at /m);
-      expect(run.stdout, what).toBe('');
+      const failed = await run(args);
+      const what = `${id} ${args.join(' ')}: ${JSON.stringify(failed.stderr)}`;
+      expect(failed.code, what).toBe(2);
+      expect(failed.stderr.trim().split('\n'), what).toHaveLength(1);
+      expect(failed.stderr, what).not.toMatch(/^\s+at /m);
+      expect(failed.stdout, what).toBe('');
     }
     await stopCleanly(lab);
   });
 
   it('case 13: --help lists every limit flag with its default', async () => {
-    const help = await runEntry(id, ['--help']);
+    const help = await run(['--help']);
     expect(help.code).toBe(0);
     // One block per option: its line, and the line its [default: …] wraps onto if it is long.
     const blocks = help.stdout.split(/\n(?= {2}--)/);
-    for (const flag of LIMIT_FLAGS) {
+    for (const flag of traits.kernelQueueOnly ? LIMIT_FLAGS : ['max-conns', ...LIMIT_FLAGS]) {
       const block = blocks.find((b) => b.trimStart().startsWith(`--${flag} `));
       expect(block, `--${flag} in --help`).toMatch(/\[default: \d+\]/);
+    }
+  });
+});
+
+describe.each(labCases())('lab %s', ({ run }) => {
+  it('case 13: a number flag given something else says what was given', async () => {
+    const failed = await run(['--port', 'abc']);
+    expect(failed.code).toBe(2);
+    expect(failed.stderr.trim()).toMatch(/--port must be a whole number from 0 to 65535, got 'abc'$/);
+  });
+});
+
+describe.each(labCases((lab) => lab.traits.kernelQueueOnly))('lab %s, where the kernel accept queue is the only queue', ({ run }) => {
+  it('case 13: --help does not offer --max-conns, and giving it gets one line saying it does not apply', async () => {
+    const help = await run(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).not.toContain('--max-conns');
+    for (const args of [['--max-conns', '4'], ['--max-conns=4']]) {
+      const failed = await run(args);
+      expect(failed.code).toBe(2);
+      expect(failed.stderr.trim().split('\n')).toHaveLength(1);
+      expect(failed.stderr).toContain('--max-conns does not apply');
     }
   });
 });

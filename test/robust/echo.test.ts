@@ -6,7 +6,8 @@
 
 import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LAB_IDS, startLab, stopAllLabs } from '../../bench/lib/launch.js';
+import { stopAllLabs } from '../../bench/lib/launch.js';
+import { labCases } from '../helpers/labs.js';
 import { closeAllClients } from '../helpers/tcp.js';
 import { randomChunks, seededRandom } from '../helpers/util.js';
 import { destroyAllEchoClients, EchoClient } from './helpers/echo-client.js';
@@ -21,9 +22,9 @@ afterEach(async () => {
 
 const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
 
-describe.each(LAB_IDS)('lab %s', (id) => {
+describe.each(labCases())('lab %s', ({ start }) => {
   it('case 1: 12 clients at once, 3 MiB each in random chunks of 1 B – 64 KiB: exact echo', { timeout: 120_000 }, async () => {
-    const lab = await startLab(id, ['--quiet']);
+    const lab = await start(['--quiet']);
     const guard = await NothingLost.begin(lab);
     await Promise.all(
       Array.from({ length: 12 }, async (_, i) => {
@@ -43,7 +44,7 @@ describe.each(LAB_IDS)('lab %s', (id) => {
   });
 
   it('case 4: half-close: N bytes then FIN get all N back then FIN; 1,000 small messages then an immediate FIN lose nothing', async () => {
-    const lab = await startLab(id, ['--quiet']);
+    const lab = await start(['--quiet']);
     const guard = await NothingLost.begin(lab);
 
     const payload = randomBytes(MiB + 17, 4);
@@ -74,7 +75,7 @@ describe.each(LAB_IDS)('lab %s', (id) => {
   });
 
   it('case 9: a client reset in the middle of a large echo, then 500 connect-then-reset in a row: no crash, no fd leak', { timeout: 120_000 }, async () => {
-    const lab = await startLab(id, ['--quiet']);
+    const lab = await start(['--quiet']);
     const guard = await NothingLost.begin(lab);
 
     // The victim streams 8 MiB and resets once 1 MiB has come back; a healthy client runs beside

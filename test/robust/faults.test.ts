@@ -5,7 +5,8 @@
  */
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { LAB_IDS, startLab, stopAllLabs, type LabProcess } from '../../bench/lib/launch.js';
+import { stopAllLabs, type LabProcess } from '../../bench/lib/launch.js';
+import { labCases } from '../helpers/labs.js';
 import { eventually, randomChunks, seededRandom } from '../helpers/util.js';
 import { destroyAllEchoClients, EchoClient } from './helpers/echo-client.js';
 import { recordMeasurement } from './helpers/measure.js';
@@ -19,7 +20,7 @@ afterEach(async () => {
   await stopAllLabs();
 });
 
-/** Lab 03's test-only switch (labs/03-worker-pool/task.ts): a job containing this marker throws. */
+/** The pool's test-only switch (labs/03-worker-pool/test-hooks.ts): a job containing this marker throws. */
 const FAIL_MARKER_ENV = 'IOLAB_TEST_TASK_FAIL_MARKER';
 
 /** The child serving `client`, from lab 02's "client ADDR handed to child pid N" line. */
@@ -28,16 +29,14 @@ async function childServing(lab: LabProcess, client: EchoClient): Promise<number
   return Number(/child pid (\d+)/.exec(line)![1]);
 }
 
-describe.each(LAB_IDS)('lab %s', (id) => {
-  const forks = id === '02-process-per-connection';
-  it.skipIf(!forks)(
-    forks
-      ? 'case 10: SIGKILL of a child mid-stream closes only its client, leaves no zombie; clients that leave before the handoff are handled'
-      : `case 10: skipped for ${id}: it starts no child process per connection, so there is no child to kill or hand a socket to`,
+// Case 10 applies where each connection has a child process of its own.
+describe.each(labCases((lab) => lab.traits.children))('lab %s', ({ start }) => {
+  it(
+    'case 10: SIGKILL of a child mid-stream closes only its client, leaves no zombie; clients that leave before the handoff are handled',
     { timeout: 90_000 },
     async () => {
       // Not --quiet: the parent's log says which child serves which client, and reports the kill.
-      const lab = await startLab(id, []);
+      const lab = await start([]);
       const guard = await NothingLost.begin(lab);
       const survivors = await Promise.all([0, 1].map(() => guard.connect()));
       const victim = await EchoClient.connect(lab.port, { keep: true });
@@ -91,17 +90,17 @@ describe.each(LAB_IDS)('lab %s', (id) => {
       await stopCleanly(lab);
     },
   );
+});
 
-  const pools = id === '03-worker-pool';
-  it.skipIf(!pools)(
-    pools
-      ? 'case 11: a task that throws (test-only switch) fails only its connection; the pool goes on at full size'
-      : `case 11: skipped for ${id}: it has no worker pool, its work runs where its sockets are`,
+// Case 11 applies where the work runs on a pool of worker threads.
+describe.each(labCases((lab) => lab.traits.pool))('lab %s', ({ start }) => {
+  it(
+    'case 11: a task that throws (test-only switch) fails only its connection; the pool goes on at full size',
     { timeout: 90_000 },
     async () => {
       const marker = 'PLEASE-FAIL-THIS-TASK';
       const threads = 2;
-      const lab = await startLab(id, ['--threads', String(threads), '--work-us', '20000'], { [FAIL_MARKER_ENV]: marker });
+      const lab = await start(['--threads', String(threads), '--work-us', '20000'], { [FAIL_MARKER_ENV]: marker });
       const guard = await NothingLost.begin(lab);
 
       // One round trip at a time: so far never more than one task at once.
@@ -147,10 +146,13 @@ describe.each(LAB_IDS)('lab %s', (id) => {
       expect(Number(summary![2]), 'most tasks at once, after the failure').toBe(threads);
     },
   );
+});
+
+describe.each(labCases())('lab %s', ({ id, traits, start }) => {
 
   it('case 12: SIGTERM with 20 transfers in flight: new connections refused at once, in-flight echoes complete, exit 0 within the deadline', { timeout: 120_000 }, async () => {
     const shutdownTimeoutMs = 20_000;
-    const lab = await startLab(id, ['--quiet', '--shutdown-timeout', String(shutdownTimeoutMs / 1000)]);
+    const lab = await start(['--quiet', '--shutdown-timeout', String(shutdownTimeoutMs / 1000)]);
     const guard = await NothingLost.begin(lab);
     const before = liveChildren(lab.pid);
     const clients = await Promise.all(Array.from({ length: 20 }, () => guard.connect()));
@@ -158,7 +160,7 @@ describe.each(LAB_IDS)('lab %s', (id) => {
     // Every transfer is under way. Lab 01 serves one of them; the rest wait in its accept queue.
     for (const [i, client] of clients.entries()) void client.send(payloads[i]!.subarray(0, 256 * KiB));
     await eventually(
-      () => (clients.filter((client) => client.received >= 64 * KiB).length === (id === '01-serial' ? 1 : 20) ? true : undefined),
+      () => (clients.filter((client) => client.received >= 64 * KiB).length === (traits.kernelQueueOnly ? 1 : 20) ? true : undefined),
       60_000,
       'the transfers to be in flight',
     );
@@ -193,7 +195,7 @@ describe.each(LAB_IDS)('lab %s', (id) => {
 
   it('case 12: SIGTERM while a client never reads: that client is closed at the shutdown deadline, exit 0', { timeout: 90_000 }, async () => {
     const shutdownTimeoutMs = 2000;
-    const lab = await startLab(id, ['--quiet', '--shutdown-timeout', String(shutdownTimeoutMs / 1000), '--idle-timeout', '60']);
+    const lab = await start(['--quiet', '--shutdown-timeout', String(shutdownTimeoutMs / 1000), '--idle-timeout', '60']);
     const guard = await NothingLost.begin(lab);
     const hog = await EchoClient.connect(lab.port);
     const block = randomBytes(64 * KiB, 12);

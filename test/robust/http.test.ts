@@ -6,7 +6,8 @@
  */
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { LAB_IDS, startLab, stopAllLabs } from '../../bench/lib/launch.js';
+import { stopAllLabs } from '../../bench/lib/launch.js';
+import { labCases } from '../helpers/labs.js';
 import { destroyAllEchoClients, EchoClient } from './helpers/echo-client.js';
 import { httpRequest, httpResponse, statusCodes } from './helpers/http.js';
 import { recordMeasurement } from './helpers/measure.js';
@@ -74,10 +75,10 @@ const MALFORMED: Record<string, string> = {
   'a TLS ClientHello': '\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03',
 };
 
-describe.each(LAB_IDS)('lab %s', (id) => {
+describe.each(labCases())('lab %s', ({ id, start }) => {
   it('case 6: a request head sent a byte at a time is closed at --header-timeout; other clients are unaffected', { timeout: 60_000 }, async () => {
     const headerTimeoutMs = 1000;
-    const lab = await startLab(id, ['--protocol', 'http', '--header-timeout', String(headerTimeoutMs / 1000), '--idle-timeout', '30']);
+    const lab = await start(['--protocol', 'http', '--header-timeout', String(headerTimeoutMs / 1000), '--idle-timeout', '30']);
     const guard = await NothingLost.begin(lab, 'http');
 
     const slow = await EchoClient.connect(lab.port, { keep: true });
@@ -118,7 +119,7 @@ describe.each(LAB_IDS)('lab %s', (id) => {
   });
 
   it('case 6: a head over --max-header-bytes gets 431, a body over --max-body-bytes gets 413, each then closed; requests at the limits pass', async () => {
-    const lab = await startLab(id, ['--quiet', '--protocol', 'http', '--max-header-bytes', '1024', '--max-body-bytes', '1024', '--idle-timeout', '30']);
+    const lab = await start(['--quiet', '--protocol', 'http', '--max-header-bytes', '1024', '--max-body-bytes', '1024', '--idle-timeout', '30']);
     const guard = await NothingLost.begin(lab, 'http');
 
     const bigHead = await verdict(lab.port, head(['GET / HTTP/1.1', 'Host: x', `X-Big: ${'h'.repeat(2048)}`]));
@@ -138,7 +139,7 @@ describe.each(LAB_IDS)('lab %s', (id) => {
 
   it(`case 6: ${Object.keys(MALFORMED).length} malformed and smuggling requests each get 400 and a close, never a hung socket`, { timeout: 120_000 }, async () => {
     // Long idle and header timeouts: only the parser may end these connections within the verdict timeout.
-    const lab = await startLab(id, ['--quiet', '--protocol', 'http', '--idle-timeout', '60', '--header-timeout', '60']);
+    const lab = await start(['--quiet', '--protocol', 'http', '--idle-timeout', '60', '--header-timeout', '60']);
     const guard = await NothingLost.begin(lab, 'http');
     for (const [name, raw] of Object.entries(MALFORMED)) {
       const reply = await verdict(lab.port, raw).catch((error: Error) => `no verdict: ${error.message}`);

@@ -7,7 +7,8 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LAB_IDS, labEntry, startExecutable, startLab, stopAllLabs, type LabProcess } from '../../bench/lib/launch.js';
+import { startExecutable, stopAllLabs, type LabProcess } from '../../bench/lib/launch.js';
+import { labCases, type LabCase } from '../helpers/labs.js';
 import { listenQueue, openFds } from '../../bench/lib/procfs.js';
 import { eventually, randomChunks, seededRandom } from '../helpers/util.js';
 import { destroyAllEchoClients, EchoClient } from './helpers/echo-client.js';
@@ -25,16 +26,17 @@ afterEach(async () => {
 const WITH_FD_LIMIT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'helpers', 'with-fd-limit.sh');
 
 /** Starts a lab's real entry under `prlimit --nofile=N:N` (see helpers/with-fd-limit.sh). */
-function startWithFdLimit(id: string, nofile: number, args: string[]): Promise<LabProcess> {
-  return startExecutable(id, WITH_FD_LIMIT, [String(nofile), process.execPath, labEntry(id), ...args]);
+function startWithFdLimit(lab: LabCase, nofile: number, args: string[]): Promise<LabProcess> {
+  return startExecutable(lab.id, WITH_FD_LIMIT, [String(nofile), ...lab.command(args)]);
 }
 
-describe.each(LAB_IDS)('lab %s', (id) => {
+describe.each(labCases())('lab %s', (labCase) => {
+  const { id, traits, start } = labCase;
   it('case 5: an idle client is closed after --idle-timeout; a 1-byte trickle that is never idle is closed at --max-lifetime', { timeout: 90_000 }, async () => {
     const idleTimeoutMs = 2000;
     const lifetimeMs = 5000;
     // Not --quiet: the disconnect lines say which limit closed each client.
-    const lab = await startLab(id, ['--idle-timeout', String(idleTimeoutMs / 1000), '--max-lifetime', String(lifetimeMs / 1000)]);
+    const lab = await start(['--idle-timeout', String(idleTimeoutMs / 1000), '--max-lifetime', String(lifetimeMs / 1000)]);
     const guard = await NothingLost.begin(lab);
 
     const idle = await EchoClient.connect(lab.port, { keep: true });
@@ -71,51 +73,8 @@ describe.each(LAB_IDS)('lab %s', (id) => {
     await stopCleanly(lab);
   });
 
-  const capApplies = id !== '01-serial';
-  it.skipIf(!capApplies)(
-    capApplies
-      ? 'case 7: --max-conns 4: connections beyond the cap are closed at once with nothing echoed; the four keep echoing; a freed slot serves again'
-      : 'case 7: skipped for 01-serial: it serves one client at a time and never holds a second, so --max-conns does not apply (waiting clients queue in the kernel backlog, sized by --backlog)',
-    { timeout: 90_000 },
-    async () => {
-      const lab = await startLab(id, ['--quiet', '--max-conns', '4']);
-      const guard = await NothingLost.begin(lab);
-      const served = await Promise.all(Array.from({ length: 4 }, () => guard.connect()));
-      const payloads = served.map((_, i) => randomBytes(MiB + i, 70 + i));
-      // Each is being served: its first 64 KiB come back.
-      await Promise.all(
-        served.map(async (client, i) => {
-          await client.send(payloads[i]!.subarray(0, 64 * KiB));
-          await client.waitForReceived(64 * KiB);
-        }),
-      );
-
-      const beyond = await Promise.all(Array.from({ length: 6 }, () => EchoClient.connect(lab.port)));
-      await Promise.all(
-        beyond.map(async (client) => {
-          await client.send(Buffer.from('let me in\n'));
-          await client.waitForEnd(10_000);
-          client.destroy();
-          expect(client.received, 'a refused client gets nothing echoed').toBe(0);
-        }),
-      );
-
-      await Promise.all(
-        served.map(async (client, i) => {
-          await client.sendAll(randomChunks(payloads[i]!.subarray(64 * KiB), seededRandom(i), 1, 64 * KiB));
-          client.end();
-          await client.waitForClose();
-          expect(client.closedCleanly).toBe(true);
-        }),
-      );
-      // The slots are free again: the probe in verify() must be served.
-      await guard.verify();
-      await stopCleanly(lab);
-    },
-  );
-
   it('case 8: out of file descriptors (prlimit --nofile=64:64), hit by 100 clients: no crash, no busy loop, full recovery', { timeout: 180_000 }, async () => {
-    const lab = await startWithFdLimit(id, 64, ['--quiet']);
+    const lab = await startWithFdLimit(labCase, 64, ['--quiet']);
     expect(openFileLimit(lab.pid), 'the server runs under the 64-descriptor limit').toBe(64);
     const guard = await NothingLost.begin(lab);
 
@@ -128,7 +87,7 @@ describe.each(LAB_IDS)('lab %s', (id) => {
     // Turned away: the server closed the connection (FIN or reset) without an echo.
     const turnedAway = (client: EchoClient | undefined, i: number) => !echoed(client, i) && (client === undefined || client.finReceived || client.isClosed);
     const settled = () =>
-      id === '01-serial'
+      traits.kernelQueueOnly
         ? crowd.filter(echoed).length === 1 && (listenQueue(lab.port)?.acceptQueueDepth ?? 0) >= 99
         : crowd.every((client, i) => echoed(client, i) || turnedAway(client, i));
     await eventually(() => (settled() ? true : undefined), 90_000, 'every client to be served, refused or queued');
@@ -137,7 +96,7 @@ describe.each(LAB_IDS)('lab %s', (id) => {
     for (const [i, client] of crowd.entries()) {
       if (echoed(client, i)) expect(client!.receivedBytes.toString()).toBe(`client ${i}\n`);
     }
-    if (id !== '01-serial') {
+    if (!traits.kernelQueueOnly) {
       // The limit was really reached: some clients were turned away, and the descriptors are full.
       expect(refused, 'clients refused for want of descriptors').toBeGreaterThan(0);
     }
@@ -191,4 +150,48 @@ describe.each(LAB_IDS)('lab %s', (id) => {
     await guard.verify();
     await stopCleanly(lab);
   });
+});
+
+// Case 7 applies where a connection cap does: a lab whose only queue is the kernel's accept queue
+// never holds a second client, so it has no --max-conns (waiting clients queue in the backlog).
+describe.each(labCases((lab) => !lab.traits.kernelQueueOnly))('lab %s', ({ start }) => {
+  it(
+    'case 7: --max-conns 4: connections beyond the cap are closed at once with nothing echoed; the four keep echoing; a freed slot serves again',
+    { timeout: 90_000 },
+    async () => {
+      const lab = await start(['--quiet', '--max-conns', '4']);
+      const guard = await NothingLost.begin(lab);
+      const served = await Promise.all(Array.from({ length: 4 }, () => guard.connect()));
+      const payloads = served.map((_, i) => randomBytes(MiB + i, 70 + i));
+      // Each is being served: its first 64 KiB come back.
+      await Promise.all(
+        served.map(async (client, i) => {
+          await client.send(payloads[i]!.subarray(0, 64 * KiB));
+          await client.waitForReceived(64 * KiB);
+        }),
+      );
+
+      const beyond = await Promise.all(Array.from({ length: 6 }, () => EchoClient.connect(lab.port)));
+      await Promise.all(
+        beyond.map(async (client) => {
+          await client.send(Buffer.from('let me in\n'));
+          await client.waitForEnd(10_000);
+          client.destroy();
+          expect(client.received, 'a refused client gets nothing echoed').toBe(0);
+        }),
+      );
+
+      await Promise.all(
+        served.map(async (client, i) => {
+          await client.sendAll(randomChunks(payloads[i]!.subarray(64 * KiB), seededRandom(i), 1, 64 * KiB));
+          client.end();
+          await client.waitForClose();
+          expect(client.closedCleanly).toBe(true);
+        }),
+      );
+      // The slots are free again: the probe in verify() must be served.
+      await guard.verify();
+      await stopCleanly(lab);
+    },
+  );
 });

@@ -15,7 +15,8 @@
  */
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { LAB_IDS, startLab, stopAllLabs, type LabProcess } from '../../bench/lib/launch.js';
+import { stopAllLabs, type LabProcess } from '../../bench/lib/launch.js';
+import { labCases } from '../helpers/labs.js';
 import { randomChunks, seededRandom } from '../helpers/util.js';
 import { destroyAllEchoClients, EchoClient } from './helpers/echo-client.js';
 import { httpRequest, httpResponse } from './helpers/http.js';
@@ -73,9 +74,9 @@ function watchUnread(lab: LabProcess, client: EchoClient): { stop(): number } {
   };
 }
 
-describe.each(LAB_IDS)('lab %s', (id) => {
+describe.each(labCases())('lab %s', ({ id, traits, start }) => {
   it('case 2: slow reader: sends 64 MiB, reads 16 MiB/s: the server stops reading, its tree stays under baseline + 48 MiB', { timeout: 120_000 }, async () => {
-    const lab = await startLab(id, ['--quiet']);
+    const lab = await start(['--quiet']);
     const guard = await NothingLost.begin(lab);
     const block = randomBytes(64 * KiB, 2);
     const client = await guard.connect();
@@ -113,14 +114,14 @@ describe.each(LAB_IDS)('lab %s', (id) => {
   });
 
   it('case 3: a client that never reads while sending up to 256 MiB is closed by the idle (write) timeout; memory bounded; the other client is unaffected', { timeout: 120_000 }, async () => {
-    const lab = await startLab(id, ['--idle-timeout', '1']);
+    const lab = await start(['--idle-timeout', '1']);
     const guard = await NothingLost.begin(lab);
     const block = randomBytes(64 * KiB, 3);
     const hog = await EchoClient.connect(lab.port);
     // The other client is warmed up beside the hog (lab 02: its child is part of the baseline);
     // lab 01 serves one client at a time, so there it waits behind the hog untouched.
     const other = await guard.connect();
-    const baseline = await warmUp(lab, id === '01-serial' ? [hog] : [hog, other], block);
+    const baseline = await warmUp(lab, traits.kernelQueueOnly ? [hog] : [hog, other], block);
     hog.stopReading();
 
     const memory = new MemorySampler(lab.pid);
@@ -149,7 +150,7 @@ describe.each(LAB_IDS)('lab %s', (id) => {
 
   it('case 3: http, a client that pipelines 1 MiB requests and never reads is closed past --max-pending; memory bounded; the other client is unaffected', { timeout: 120_000 }, async () => {
     const maxPending = 256 * KiB;
-    const lab = await startLab(id, ['--protocol', 'http', '--max-pending', String(maxPending)]);
+    const lab = await start(['--protocol', 'http', '--max-pending', String(maxPending)]);
     const guard = await NothingLost.begin(lab, 'http');
     const body = randomBytes(MiB, 34).toString('base64').slice(0, MiB - 64);
     const request = Buffer.from(httpRequest('/big', body));
@@ -163,7 +164,7 @@ describe.each(LAB_IDS)('lab %s', (id) => {
     const smallResponse = Buffer.from(httpResponse(body.slice(0, 64 * KiB)));
     const warm = new MemorySampler(lab.pid);
     try {
-      for (const client of id === '01-serial' ? [hog] : [hog, other]) {
+      for (const client of traits.kernelQueueOnly ? [hog] : [hog, other]) {
         for (let i = 0; i < 512; i++) {
           const before = client.received;
           await client.send(small);

@@ -1,16 +1,17 @@
 /**
- * Lab 01's own edges, beyond the cross-lab suite in labs.test.ts (which already checks echo,
- * half-close and one-client-at-a-time): it stops promptly although it makes blocking-style
- * system calls, and its own socket code (written against libc, not `net`) gets the edges right.
+ * Lab 01's own edges, beyond the suite every lab passes (test/labs.test.ts: echo, half-close)
+ * and its model test (model.test.ts: one client at a time): it stops promptly although it makes
+ * blocking-style system calls, and its own socket code (written against libc, not `net`) gets
+ * the edges right.
  */
 
 import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runEntry, startLab, stopAllLabs, type LabProcess } from '../bench/lib/launch.js';
-import { connectionQueues, listenQueue } from '../bench/lib/procfs.js';
-import { closeAllClients, connect, type Client } from './helpers/tcp.js';
-import { eventually } from './helpers/util.js';
+import { runEntry, startLab, stopAllLabs, type LabProcess } from '../../bench/lib/launch.js';
+import { connectionQueues, listenQueue } from '../../bench/lib/procfs.js';
+import { closeAllClients, connect, type Client } from '../../test/helpers/tcp.js';
+import { eventually } from '../../test/helpers/util.js';
 
 afterEach(async () => {
   closeAllClients();

@@ -1,0 +1,53 @@
+/**
+ * `make lab-NN`: finds lab NN in the registry (labs/index.ts), turns the make variables into its
+ * flags, and runs the lab's own entry (its main.js) in this same process. No second Node process
+ * sits between your Ctrl-C and the server, and lab 02's children are forked by the server itself.
+ *
+ * Make passes the variables given on its command line through the environment:
+ *   PORT HOST BACKLOG PROTOCOL WORK_US   --port --host --backlog --protocol --work-us
+ *   QUIET (any value but 0/no/false)     --quiet
+ *   each lab's own `makeVariables`       e.g. lab 03's THREADS → --threads
+ *   ARGS                                 any further flags, split at spaces (no quoting)
+ *
+ * Usage: node dist/labs/run.js NN   (what the Makefile's `lab-%` rule runs)
+ */
+
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { exitOnUserError, UserError } from '../shared/errors.js';
+import { findLab, LABS, type LabInfo } from './index.js';
+
+/** The variables every lab takes, and the flag each becomes. */
+const COMMON_VARIABLES: Readonly<Record<string, string>> = {
+  HOST: '--host',
+  PORT: '--port',
+  BACKLOG: '--backlog',
+  PROTOCOL: '--protocol',
+  WORK_US: '--work-us',
+};
+
+const OFF = new Set(['', '0', 'no', 'false']);
+
+function labFlags(info: LabInfo, env: NodeJS.ProcessEnv): string[] {
+  const flags: string[] = [];
+  for (const [variable, flag] of Object.entries({ ...COMMON_VARIABLES, ...info.makeVariables })) {
+    const value = env[variable];
+    if (value !== undefined && value !== '') flags.push(flag, value);
+  }
+  if (!OFF.has((env.QUIET ?? '').toLowerCase())) flags.push('--quiet');
+  flags.push(...(env.ARGS ?? '').split(/\s+/).filter((arg) => arg !== ''));
+  return flags;
+}
+
+const name = process.argv[2] ?? '';
+const info = findLab(name);
+if (!info) {
+  exitOnUserError(`make lab-${name}`)(
+    new UserError(`there is no lab ${name}; the labs are ${LABS.map((lab) => lab.id).join(', ')} (labs/index.ts)`),
+  );
+} else {
+  // The lab's entry reads its flags from process.argv as if it had been started by itself.
+  const entry = path.join(path.dirname(fileURLToPath(import.meta.url)), info.id, 'main.js');
+  process.argv = [process.argv[0]!, entry, ...labFlags(info, process.env)];
+  await import(pathToFileURL(entry).href);
+}

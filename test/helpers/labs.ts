@@ -1,0 +1,41 @@
+/**
+ * The labs a suite runs against, from the registry (labs/index.ts): one case per lab and
+ * variant, with its traits and a start function that adds the variant's flags. Suites pick the
+ * cases that apply with a trait filter, so no test is ever generated only to be skipped, and a new
+ * lab is tested by adding its registry entry.
+ */
+
+import { labEntry, runEntry, startLab, type Launch, type LabProcess } from '../../bench/lib/launch.js';
+import { labVariants, type LabInfo, type LabTraits, type LabVariant } from '../../labs/index.js';
+
+export interface LabCase {
+  /** For test titles: the lab's id, and its variant's name when it has one. */
+  readonly title: string;
+  readonly id: string;
+  readonly info: LabInfo;
+  readonly traits: LabTraits;
+  readonly variant: LabVariant;
+  /** Starts the lab's real entry on a free port with the variant's flags, then `args`. */
+  start(args?: string[], env?: NodeJS.ProcessEnv): Promise<LabProcess>;
+  /** Runs the entry to completion (bad flags, --help) with the variant's flags, then `args`. */
+  run(args: string[]): Promise<Launch>;
+  /** The command line to start the entry with `args` (for a wrapper such as prlimit). */
+  command(args: string[]): string[];
+  /** The title, so that `describe.each(labCases())('lab %s', …)` names each lab plainly. */
+  toString(): string;
+}
+
+/** Every (lab, variant) the registry lists, or only those whose lab passes `applies`. */
+export function labCases(applies: (lab: LabInfo) => boolean = () => true): LabCase[] {
+  return labVariants(applies).map(({ lab, variant, title }) => ({
+    title,
+    id: lab.id,
+    info: lab,
+    traits: lab.traits,
+    variant,
+    start: (args = [], env = {}) => startLab(lab.id, [...variant.args, ...args], env),
+    run: (args) => runEntry(lab.id, [...variant.args, ...args]),
+    command: (args) => [process.execPath, labEntry(lab.id), ...variant.args, ...args],
+    toString: () => title,
+  }));
+}

@@ -1,0 +1,79 @@
+/**
+ * `make lab-NN` and `make client` through their real programs: labs/run.ts finds a lab by number
+ * in the registry and turns make's variables (passed in the environment) into the lab's flags;
+ * an unknown number is one line and exit status 2. The client describes itself in --help.
+ */
+
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { repoRoot } from '../bench/lib/launch.js';
+import { LABS } from '../labs/index.js';
+
+const RUN = path.join(repoRoot, 'dist', 'labs', 'run.js');
+const CLIENT = path.join(repoRoot, 'dist', 'labs', 'client.js');
+
+const children = new Set<ReturnType<typeof spawn>>();
+afterEach(() => {
+  for (const child of children) child.kill('SIGKILL');
+  children.clear();
+});
+
+/** Runs a program to completion with `env` added: its output and exit status. */
+function runProgram(file: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [file, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('close', (code) => {
+      children.delete(child);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+describe('make lab-NN (labs/run.ts)', () => {
+  it('a number the registry does not list gets one line naming the labs, exit status 2', async () => {
+    const missing = String(LABS.length + 1).padStart(2, '0');
+    const result = await runProgram(RUN, [missing]);
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toContain(`there is no lab ${missing}`);
+    for (const lab of LABS) expect(result.stderr).toContain(lab.id);
+  });
+
+  it.each(LABS.map((lab) => lab.id))('%s: make variables become its flags (PORT=abc reaches --port)', async (id) => {
+    const result = await runProgram(RUN, [id.slice(0, 2)], { PORT: 'abc', QUIET: '1', ARGS: '' });
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim()).toBe(`${id}: --port must be a whole number from 0 to 65535, got 'abc'`);
+  });
+
+  it.each(LABS.flatMap((lab) => Object.entries(lab.makeVariables).map(([variable, flag]) => ({ id: lab.id, variable, flag }))))(
+    '$id: its own make variable $variable becomes $flag',
+    async ({ id, variable, flag }) => {
+      const result = await runProgram(RUN, [id.slice(0, 2)], { [variable]: 'not-a-number' });
+      expect(result.code).toBe(2);
+      expect(result.stderr.trim()).toContain(`${flag} must be`);
+      expect(result.stderr.trim()).toContain("got 'not-a-number'");
+    },
+  );
+
+  it('ARGS passes further flags through (ARGS=--help shows the lab\'s help)', async () => {
+    const lab = LABS[LABS.length - 1]!;
+    const result = await runProgram(RUN, [lab.id.slice(0, 2)], { ARGS: '--help' });
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(lab.model);
+  });
+});
+
+describe('make client (labs/client.ts)', () => {
+  it('--help says what the client does', async () => {
+    const result = await runProgram(CLIENT, ['--help']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('echoes what you type');
+  });
+});
