@@ -23,7 +23,7 @@
  *   4. A client is readable: read() (edge: until EAGAIN; level: once per wake-up), frame the
  *      bytes into jobs with the protocol core, answer each inline and write the reply. What the
  *      kernel does not take waits in the connection's queue; while it waits, EPOLL_CTL_MOD adds
- *      EPOLLOUT, and from PAUSE_READING_BYTES on the client is not read at all (backpressure; past
+ *      EPOLLOUT, and over PAUSE_READING_BYTES of them the client is not read at all (backpressure; past
  *      --max-pending it is closed). EPOLLOUT: write the queue; once it is empty, drop EPOLLOUT.
  *   5. The peer's FIN (EPOLLRDHUP, then read() returning 0): everything it sent is still echoed,
  *      then shutdown(SHUT_WR) and close(), as in every lab. EPOLLERR or EPOLLHUP: close. Every
@@ -93,10 +93,10 @@ const READ_BUFFER_BYTES = 64 * 1024;
 const ACCEPT_RETRY_MS = 100;
 
 /**
- * Unsent reply bytes at which a client is no longer read (its EPOLLIN is dropped) until they
- * drain below it: one read's worth. Its bytes then wait in the kernel, whose receive window
- * slows the sender down. Node's sockets pause at 16 KiB; one read's worth keeps an echo of a
- * full read from pausing the client on a single short write.
+ * Queued reply bytes over which a client is no longer read (its EPOLLIN is dropped) until they
+ * drain: one read's worth. Its bytes then wait in the kernel, whose receive window slows the
+ * sender down. Node's sockets pause from 16 KiB; one read's worth keeps the echo of one full read
+ * that the kernel did not take at once from pausing the client.
  */
 const PAUSE_READING_BYTES = READ_BUFFER_BYTES;
 
@@ -166,10 +166,14 @@ interface Connection {
   readonly times: ConnectionTimes;
   received: number;
   sent: number;
-  /** Replies not yet taken by the kernel, oldest first; the first is written from `offset`. */
+  /** Replies not yet wholly taken by the kernel, oldest first; the first is written from `offset`. */
   readonly queue: Uint8Array[];
   offset: number;
-  unsent: number;
+  /**
+   * Bytes of the replies in `queue`, each counted whole until its last byte is written: how Node
+   * counts a socket's writableLength, so --max-pending means here what it means in labs 02-04.
+   */
+  pending: number;
   /** What the poller watches for this client now (so an unchanged mask costs no epoll_ctl). */
   interest: number;
   /** Read no more: after the peer's FIN, or when the protocol or a shutdown ends the connection. */
@@ -236,7 +240,7 @@ class EventLoopServer {
         for (let i = 0; i < ready; i++) this.#dispatch(this.#poller.readyId(i), this.#poller.readyEvents(i), now);
         for (const connection of this.#stillReadable) {
           this.#stillReadable.delete(connection);
-          this.#readFrom(connection, now);
+          if (this.#reading(connection)) this.#readFrom(connection, now);
         }
         if (this.#acceptPausedUntil > 0 && now >= this.#acceptPausedUntil) this.#resumeAccepting();
         if (now - this.#lastSweepAt >= SWEEP_MS) this.#sweep(now);
@@ -362,7 +366,7 @@ class EventLoopServer {
       sent: 0,
       queue: [],
       offset: 0,
-      unsent: 0,
+      pending: 0,
       interest: 0,
       closing: false,
       peerEnded: false,
@@ -419,16 +423,21 @@ class EventLoopServer {
     else if (times.headStartedAt < 0) times.headStartedAt = now;
   }
 
-  /** Writes at once what the kernel takes; the rest joins the queue (copied: it may be the read buffer). */
+  /**
+   * Writes at once what the kernel takes, if nothing is queued before it; otherwise the reply
+   * joins the queue, copied (an echo reply is a view of the read buffer, which the next read
+   * overwrites).
+   */
   #send(connection: Connection, reply: Uint8Array, now: number): void {
     let written = 0;
-    if (connection.unsent === 0) {
+    if (connection.queue.length === 0) {
       written = this.#write(connection, reply, now);
       if (written < 0 || written === reply.length) return;
+      connection.offset = written;
     }
-    connection.queue.push(Buffer.from(reply.subarray(written)));
-    connection.unsent += reply.length - written;
-    const over = overPending(this.#limits, connection.unsent);
+    connection.queue.push(Buffer.from(reply));
+    connection.pending += reply.length;
+    const over = overPending(this.#limits, connection.pending);
     if (over) this.#fail(connection, over);
   }
 
@@ -440,15 +449,15 @@ class EventLoopServer {
       const chunk = connection.offset === 0 ? head : head.subarray(connection.offset);
       const written = this.#write(connection, chunk, now);
       if (written < 0) return;
-      connection.unsent -= written;
       if (written < chunk.length) {
         connection.offset += written;
         break;
       }
       queue.shift();
+      connection.pending -= head.length;
       connection.offset = 0;
     }
-    if (connection.closing && connection.unsent === 0) this.#finish(connection);
+    if (connection.closing && connection.pending === 0) this.#finish(connection);
     else this.#updateInterest(connection);
   }
 
@@ -474,9 +483,9 @@ class EventLoopServer {
     return offset;
   }
 
-  /** Read while not closing and not over PAUSE_READING_BYTES of unsent replies (backpressure). */
+  /** Read while not closing and not over PAUSE_READING_BYTES of queued replies (backpressure). */
   #reading(connection: Connection): boolean {
-    return !connection.closing && connection.unsent < PAUSE_READING_BYTES;
+    return !connection.closing && connection.pending <= PAUSE_READING_BYTES;
   }
 
   /**
@@ -487,7 +496,7 @@ class EventLoopServer {
   #wanted(connection: Connection): number {
     const libc = this.#libc;
     let interest = this.#reading(connection) ? libc.EPOLLIN | libc.EPOLLRDHUP : 0;
-    if (connection.unsent > 0) interest |= libc.EPOLLOUT;
+    if (connection.pending > 0) interest |= libc.EPOLLOUT;
     return this.#edge ? (interest | libc.EPOLLET) >>> 0 : interest;
   }
 
@@ -510,7 +519,7 @@ class EventLoopServer {
       connection.closing = true;
       connection.record.closeAfterReplies(connection.peerEnded);
     }
-    if (connection.unsent === 0) this.#finish(connection);
+    if (connection.pending === 0) this.#finish(connection);
     else this.#updateInterest(connection);
   }
 
