@@ -238,9 +238,11 @@ class EventLoopServer {
         const ready = this.#poller.wait(backlogged ? 0 : POLL_MS);
         const now = performance.now();
         for (let i = 0; i < ready; i++) this.#dispatch(this.#poller.readyId(i), this.#poller.readyEvents(i), now);
-        for (const connection of this.#stillReadable) {
-          this.#stillReadable.delete(connection);
-          if (this.#reading(connection)) this.#readFrom(connection, now);
+        // A copy: a client cut off again goes back on the list for the next round, not this one.
+        const stillReadable = [...this.#stillReadable];
+        this.#stillReadable.clear();
+        for (const connection of stillReadable) {
+          if (this.#connections.has(connection.id) && this.#reading(connection)) this.#readFrom(connection, now);
         }
         if (this.#acceptPausedUntil > 0 && now >= this.#acceptPausedUntil) this.#resumeAccepting();
         if (now - this.#lastSweepAt >= SWEEP_MS) this.#sweep(now);
