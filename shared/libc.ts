@@ -1,5 +1,5 @@
 /**
- * The Linux system calls the labs make themselves (lab 01 today), called straight from C's libc through `koffi` (FFI).
+ * The Linux system calls the labs make themselves (labs 01 and 05), called straight from C's libc through `koffi` (FFI).
  *
  * Why not `net`: Node's net.Server accepts every connection as soon as the kernel has it, so the
  * listen backlog is always empty and the lab could not show clients waiting in it. Here the server
