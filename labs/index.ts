@@ -106,6 +106,20 @@ export const LABS: readonly LabInfo[] = [
     makeVariables: {},
     variants: PLAIN,
   },
+  {
+    id: '05-event-loop',
+    label: '05 event loop',
+    model: 'event loop by hand: one thread calls epoll (or poll) itself, level- or edge-triggered',
+    acceptedWait: 'the loop had accepted the connection, and the echo waited for the loop to get to it among the sockets ready in the same wake-up',
+    traits: { children: false, pool: false, kernelQueueOnly: false },
+    defaults: {},
+    makeVariables: { MUX: '--mux', TRIGGER: '--trigger' },
+    variants: [
+      { name: 'epoll, level', args: ['--mux', 'epoll', '--trigger', 'level'] },
+      { name: 'epoll, edge', args: ['--mux', 'epoll', '--trigger', 'edge'] },
+      { name: 'poll', args: ['--mux', 'poll'] },
+    ],
+  },
 ];
 
 export type LabId = string;

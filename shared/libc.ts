@@ -1,7 +1,7 @@
 /**
  * The Linux system calls the labs and experiments make themselves (lab 01's whole loop, lab 02's
- * look at a client, the raw clients and the walk in bench/), called straight from C's libc through
- * `koffi` (FFI).
+ * look at a client, lab 05's event loop, the raw clients and the walk in bench/), called straight
+ * from C's libc through `koffi` (FFI).
  *
  * Why not `net`: Node's net.Server accepts every connection as soon as the kernel has it, so the
  * listen backlog is always empty and the lab could not show clients waiting in it. Here the server
@@ -77,7 +77,7 @@ export const send: (fd: number, buffer: Uint8Array, count: number, flags: number
   'intptr_t send(int fd, void *buffer, size_t count, int flags)',
 );
 /** Reads a socket option into `value`; `length` holds its size in and the size written out. */
-export const getsockopt: (fd: number, level: number, name: number, value: Uint8Array, length: Uint32Array) => number = libc.func(
+export const getsockopt: (fd: number, level: number, name: number, value: Uint8Array | Int32Array, length: Uint32Array) => number = libc.func(
   'int getsockopt(int fd, int level, int name, void *value, void *length)',
 );
 /**
@@ -226,4 +226,50 @@ export function tcpInfo(fd: number): TcpInfo | undefined {
     segsOut: view.getUint32(136, true),
     segsIn: view.getUint32(140, true),
   };
+}
+
+// --- Readiness: epoll and poll on many descriptors (lab 05), with their constants from <sys/epoll.h>
+// and <poll.h>. On Linux the readiness bits of the two interfaces are the same numbers
+// (EPOLLIN == POLLIN, EPOLLRDHUP == POLLRDHUP, ...), so one set of names serves both.
+
+/** Creates an epoll instance (itself a file descriptor) with flags such as EPOLL_CLOEXEC. */
+export const epoll_create1: (flags: number) => number = libc.func('int epoll_create1(int flags)');
+/** Adds, modifies or removes `fd` in the interest list; `event` is one struct epoll_event (see `epollEventLayout`). */
+export const epoll_ctl: (epfd: number, op: number, fd: number, event: Uint8Array | null) => number = libc.func(
+  'int epoll_ctl(int epfd, int op, int fd, void *event)',
+);
+/** Fills `events` with up to `maxEvents` ready entries; returns how many, 0 on timeout, or -1. */
+export const epoll_wait: (epfd: number, events: Uint8Array, maxEvents: number, timeoutMs: number) => number = libc.func(
+  'int epoll_wait(int epfd, void *events, int maxevents, int timeout)',
+);
+
+export const EPOLL_CLOEXEC = 0o2000000;
+export const EPOLL_CTL_ADD = 1;
+export const EPOLL_CTL_DEL = 2;
+export const EPOLL_CTL_MOD = 3;
+export const EPOLLIN = 0x001;
+export const EPOLLOUT = 0x004;
+/** Always reported, never asked for: an error on the socket (a reset, for one). */
+export const EPOLLERR = 0x008;
+/** Always reported, never asked for: both directions are shut (the peer reset, or FIN both ways). */
+export const EPOLLHUP = 0x010;
+/** The peer shut down its sending side (its FIN arrived): a half-close, told apart from "bytes to read". */
+export const EPOLLRDHUP = 0x2000;
+/** Edge-triggered: report a change of readiness once, rather than the state on every epoll_wait. Bit 31. */
+export const EPOLLET = 0x80000000;
+export const POLLERR = 0x008;
+export const POLLHUP = 0x010;
+/** poll(2)'s name for EPOLLRDHUP (with _GNU_SOURCE in C). */
+export const POLLRDHUP = 0x2000;
+
+/**
+ * Where the fields of struct epoll_event { uint32_t events; epoll_data_t data; } lie. The kernel
+ * declares it packed on x86-64 only (for the 32-bit compatibility layer), so there it is 12 bytes
+ * with the 64-bit `data` at offset 4; on arm64 `data` is aligned: 16 bytes, `data` at offset 8.
+ * Undefined on any other architecture, whose layout this file does not know.
+ */
+export function epollEventLayout(arch: string = process.arch): { readonly size: number; readonly dataOffset: number } | undefined {
+  if (arch === 'x64') return { size: 12, dataOffset: 4 };
+  if (arch === 'arm64') return { size: 16, dataOffset: 8 };
+  return undefined;
 }

@@ -1,0 +1,38 @@
+// Command-line entry for lab 05: `make lab-05`, or `node dist/labs/05-event-loop/main.js --help`.
+import { given, runLab, type LabFlags } from '../../shared/cli.js';
+import { MUXES, type Mux } from './poller.js';
+import { lab, type LoopOptions, type Trigger, TRIGGERS } from './server.js';
+
+/** "--mux must be epoll or poll, got 'kqueue'": the project's wording for a bad flag, not yargs'. */
+function oneOf(argv: Record<string, unknown>, args: readonly string[], name: string, choices: readonly string[]): string | undefined {
+  return choices.includes(argv[name] as string) ? undefined : `--${name} must be ${choices.join(' or ')}, got ${given(argv, args, name)}`;
+}
+
+const loopFlags: LabFlags<LoopOptions> = {
+  options: {
+    mux: {
+      type: 'string',
+      default: 'epoll',
+      describe: 'epoll or poll. epoll: the kernel returns only the ready sockets; poll: every open socket is passed and scanned on every wake-up',
+    },
+    trigger: {
+      type: 'string',
+      default: 'level',
+      describe: 'level or edge (epoll only). level: a socket is reported while readable; edge: once per arrival, so each client is read until EAGAIN',
+    },
+    drain: {
+      type: 'boolean',
+      default: true,
+      describe:
+        'read until EAGAIN in edge mode. --no-drain is a DEMONSTRATION OF A BUG: one read per wake-up, so in edge mode ' +
+        'bytes left behind one read wait until the client sends again (or for good, once they fill the receive window)',
+    },
+  },
+  check: (argv, args) =>
+    oneOf(argv, args, 'mux', MUXES) ??
+    oneOf(argv, args, 'trigger', TRIGGERS) ??
+    (argv.trigger === 'edge' && argv.mux === 'poll' ? '--trigger edge needs --mux epoll: poll(2) is level-triggered only' : undefined),
+  pick: (argv) => ({ mux: argv.mux as Mux, trigger: argv.trigger as Trigger, drain: argv.drain as boolean }),
+};
+
+runLab(lab, loopFlags);

@@ -1,0 +1,207 @@
+/**
+ * The two readiness mechanisms lab 05 can run on, behind one small contract, as redis's `ae.c`
+ * swaps `ae_epoll.c` for `ae_select.c`: register a descriptor with what to watch for, change it,
+ * remove it, and wait for the ready ones. The server's loop is the same over both; only the cost
+ * of a wait differs, and that difference is the lesson.
+ *
+ *   - epoll: the kernel keeps the interest list. epoll_ctl() changes it one descriptor at a time,
+ *     and epoll_wait() hands back only the descriptors that are ready: O(ready) per wake-up.
+ *   - poll: the process keeps the list, an array of struct pollfd with one entry per open
+ *     descriptor, and passes all of it to poll() on every call. The kernel checks every entry and
+ *     we scan every entry for the ones it marked: O(open descriptors) per wake-up, idle or not.
+ *
+ * Each registration carries an id chosen by the server, and a wait reports ids, not descriptors:
+ * epoll keeps the id in the 64-bit `data` field of the event (a C server would keep a pointer to
+ * its connection there), poll beside its array.
+ */
+
+import type { Libc } from './listener.js';
+
+export type Mux = 'epoll' | 'poll';
+export const MUXES: readonly Mux[] = ['epoll', 'poll'];
+
+/**
+ * The mechanism, as the server sees it. Interest and event masks are epoll's bits (EPOLLIN,
+ * EPOLLOUT, EPOLLRDHUP, EPOLLET; EPOLLERR and EPOLLHUP come unasked); poll's bits have the same
+ * values on Linux, so the poll backend passes them through.
+ */
+export interface Poller {
+  readonly name: Mux;
+  add(fd: number, id: number, interest: number): void;
+  modify(fd: number, id: number, interest: number): void;
+  /** Before close(fd): a closed descriptor's number is soon reused by the next accept. */
+  remove(fd: number, id: number): void;
+  /**
+   * Blocks for at most `timeoutMs` until something is ready. Returns how many registrations are
+   * ready (0: timed out or interrupted by a signal); `readyId(i)` and `readyEvents(i)` say which
+   * and what, until the next wait.
+   */
+  wait(timeoutMs: number): number;
+  readyId(i: number): number;
+  readyEvents(i: number): number;
+  close(): void;
+}
+
+/** Most events one epoll_wait() returns; more stay ready for the next call. */
+const MAX_EVENTS = 256;
+
+const TWO_32 = 2 ** 32;
+
+export class EpollPoller implements Poller {
+  readonly name = 'epoll';
+  readonly #libc: Libc;
+  readonly #epfd: number;
+  readonly #size: number;
+  readonly #dataOffset: number;
+  /** One struct epoll_event for epoll_ctl(), and the array epoll_wait() fills: reused, never reallocated. */
+  readonly #event: Uint8Array;
+  readonly #eventView: DataView;
+  readonly #ready: Uint8Array;
+  readonly #readyView: DataView;
+
+  constructor(libc: Libc, layout: { readonly size: number; readonly dataOffset: number }) {
+    this.#libc = libc;
+    this.#size = layout.size;
+    this.#dataOffset = layout.dataOffset;
+    // CLOEXEC: a child process started by this one must not inherit the epoll instance.
+    this.#epfd = libc.epoll_create1(libc.EPOLL_CLOEXEC);
+    if (this.#epfd < 0) throw libc.callError('epoll_create1', libc.errno());
+    this.#event = new Uint8Array(layout.size);
+    this.#eventView = new DataView(this.#event.buffer);
+    this.#ready = new Uint8Array(layout.size * MAX_EVENTS);
+    this.#readyView = new DataView(this.#ready.buffer);
+  }
+
+  add(fd: number, id: number, interest: number): void {
+    this.#ctl(this.#libc.EPOLL_CTL_ADD, fd, id, interest);
+  }
+
+  modify(fd: number, id: number, interest: number): void {
+    this.#ctl(this.#libc.EPOLL_CTL_MOD, fd, id, interest);
+  }
+
+  remove(fd: number): void {
+    // Linux ignores the event for DEL (kernels before 2.6.9 wanted a non-null pointer).
+    if (this.#libc.epoll_ctl(this.#epfd, this.#libc.EPOLL_CTL_DEL, fd, this.#event) < 0) {
+      throw this.#libc.callError('epoll_ctl(DEL)', this.#libc.errno());
+    }
+  }
+
+  wait(timeoutMs: number): number {
+    const n = this.#libc.epoll_wait(this.#epfd, this.#ready, MAX_EVENTS, timeoutMs);
+    if (n >= 0) return n;
+    const error = this.#libc.errno();
+    if (error === this.#libc.EINTR) return 0; // most likely our Ctrl-C: the caller takes its turn
+    throw this.#libc.callError('epoll_wait', error);
+  }
+
+  readyEvents(i: number): number {
+    // Both architectures this file knows are little-endian, like the struct.
+    return this.#readyView.getUint32(i * this.#size, true);
+  }
+
+  readyId(i: number): number {
+    const at = i * this.#size + this.#dataOffset;
+    return this.#readyView.getUint32(at, true) + this.#readyView.getUint32(at + 4, true) * TWO_32;
+  }
+
+  close(): void {
+    this.#libc.close(this.#epfd);
+  }
+
+  #ctl(op: number, fd: number, id: number, interest: number): void {
+    const view = this.#eventView;
+    view.setUint32(0, interest >>> 0, true);
+    view.setUint32(this.#dataOffset, id % TWO_32, true);
+    view.setUint32(this.#dataOffset + 4, Math.floor(id / TWO_32), true);
+    if (this.#libc.epoll_ctl(this.#epfd, op, fd, this.#event) < 0) {
+      throw this.#libc.callError(op === this.#libc.EPOLL_CTL_ADD ? 'epoll_ctl(ADD)' : 'epoll_ctl(MOD)', this.#libc.errno());
+    }
+  }
+}
+
+/** Starting room in the pollfd array; it doubles when full. */
+const INITIAL_SLOTS = 64;
+
+export class PollPoller implements Poller {
+  readonly name = 'poll';
+  readonly #libc: Libc;
+  /** struct pollfd[] { int fd; short events; short revents; }: as Int32 pairs, and as Int16 quads. */
+  #words = new Int32Array(2 * INITIAL_SLOTS);
+  #halves = new Int16Array(this.#words.buffer);
+  /** The id registered in each slot, and each id's slot: removal moves the last slot into the hole. */
+  #ids: number[] = [];
+  readonly #slotOf = new Map<number, number>();
+  #count = 0;
+  readonly #readyIds: number[] = [];
+  readonly #readyEvents: number[] = [];
+
+  constructor(libc: Libc) {
+    this.#libc = libc;
+  }
+
+  add(fd: number, id: number, interest: number): void {
+    if (this.#count * 2 === this.#words.length) this.#grow();
+    const slot = this.#count++;
+    this.#words[2 * slot] = fd;
+    this.#ids[slot] = id;
+    this.#slotOf.set(id, slot);
+    this.modify(fd, id, interest);
+  }
+
+  modify(_fd: number, id: number, interest: number): void {
+    const slot = this.#slotOf.get(id)!;
+    this.#halves[4 * slot + 2] = interest;
+    this.#halves[4 * slot + 3] = 0;
+  }
+
+  remove(_fd: number, id: number): void {
+    const slot = this.#slotOf.get(id)!;
+    const last = --this.#count;
+    this.#slotOf.delete(id);
+    if (slot === last) return;
+    this.#words[2 * slot] = this.#words[2 * last]!;
+    this.#words[2 * slot + 1] = this.#words[2 * last + 1]!;
+    const moved = this.#ids[last]!;
+    this.#ids[slot] = moved;
+    this.#slotOf.set(moved, slot);
+  }
+
+  wait(timeoutMs: number): number {
+    this.#readyIds.length = 0;
+    this.#readyEvents.length = 0;
+    // The whole array goes to the kernel on every call, and the kernel checks every entry.
+    const n = this.#libc.poll(this.#words, this.#count, timeoutMs);
+    if (n < 0) {
+      const error = this.#libc.errno();
+      if (error === this.#libc.EINTR) return 0;
+      throw this.#libc.callError('poll', error);
+    }
+    // poll() says how many entries it marked, not which: look at each entry in turn until all of
+    // them are found (the last one may sit at the very end).
+    for (let slot = 0; slot < this.#count && this.#readyIds.length < n; slot++) {
+      const revents = this.#halves[4 * slot + 3]!;
+      if (revents === 0) continue;
+      this.#readyIds.push(this.#ids[slot]!);
+      this.#readyEvents.push(revents & 0xffff);
+    }
+    return this.#readyIds.length;
+  }
+
+  readyId(i: number): number {
+    return this.#readyIds[i]!;
+  }
+
+  readyEvents(i: number): number {
+    return this.#readyEvents[i]!;
+  }
+
+  close(): void {}
+
+  #grow(): void {
+    const words = new Int32Array(this.#words.length * 2);
+    words.set(this.#words);
+    this.#words = words;
+    this.#halves = new Int16Array(words.buffer);
+  }
+}
