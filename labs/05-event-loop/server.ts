@@ -355,8 +355,9 @@ class EventLoopServer {
       return;
     }
     // Echo round trips are small writes answered by small writes: without TCP_NODELAY, Nagle's
-    // algorithm could hold a reply back until the client's delayed ACK (as every lab sets it).
-    libc.setsockopt(fd, libc.IPPROTO_TCP, libc.TCP_NODELAY, ON, 4);
+    // algorithm could hold a reply back until the client's delayed ACK (every lab sets it, unless
+    // --no-nodelay asks for Nagle, for the Nagle experiment).
+    if (this.#options.noDelay) libc.setsockopt(fd, libc.IPPROTO_TCP, libc.TCP_NODELAY, ON, 4);
     const record = new ConnectionRecord(this.#options.log, peer);
     const connection: Connection = {
       id: this.#nextId++,
