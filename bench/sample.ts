@@ -8,7 +8,7 @@
  * For a server started elsewhere (`--target`) every server figure is null: unavailable.
  */
 
-import { treeUsage } from './lib/procfs.js';
+import { treeUsage } from './observe/processes.js';
 
 export interface WindowUsage {
   readonly wallMs: number;
@@ -64,7 +64,7 @@ export class WindowSampler {
   }
 
   #sample(): { cpuMs: number } {
-    const usage = treeUsage(this.#pid!, { countFds: false });
+    const usage = treeUsage(this.#pid!, {});
     this.#peakRss = Math.max(this.#peakRss, usage.rssBytes);
     this.#peakProcesses = Math.max(this.#peakProcesses, usage.processes);
     return usage;

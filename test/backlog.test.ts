@@ -13,7 +13,7 @@ import { renderReport } from '../bench/backlog/render.js';
 import type { Settings } from '../bench/backlog/types.js';
 import { stopAllLabs } from '../bench/lib/launch.js';
 import { machineStamp } from '../bench/lib/machine.js';
-import { childPids, stat } from '../bench/lib/procfs.js';
+import { childPids, stat } from '../bench/observe/processes.js';
 
 const settings: Settings = { holdMs: 1_000, clients: 3, gapMs: 100, clientTimeoutMs: 10_000, sampleMs: 25, userSpaceWaitMs: 50 };
 const kernel = kernelSettings();

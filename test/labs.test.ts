@@ -7,7 +7,8 @@
 import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LAB_IDS, runEntry, startLab, stopAllLabs, type LabProcess } from '../bench/lib/launch.js';
-import { childPids, listenQueue, stat, treeUsage } from '../bench/lib/procfs.js';
+import { childPids, stat, treeUsage } from '../bench/observe/processes.js';
+import { listenQueue } from '../bench/observe/sockets.js';
 import { closeAllClients, connect, type Client } from './helpers/tcp.js';
 import { eventually, randomChunks, seededRandom } from './helpers/util.js';
 

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LABS } from '../../labs/index.js';
-import { processTree } from './procfs.js';
+import { processTree } from '../observe/processes.js';
 
 /** The repository root: the nearest folder above this file with a package.json (also from dist/). */
 export const repoRoot = (() => {

@@ -16,8 +16,8 @@
  */
 
 import { holdConnections } from '../load/hold.js';
-import { listenQueue } from '../lib/procfs.js';
-import { memAvailableBytes, openFileLimit, treeMemory } from '../lib/tree.js';
+import { listenQueue } from '../observe/sockets.js';
+import { memAvailableBytes, openFileLimit, treeMemory } from '../observe/processes.js';
 import type { CellResult, CellSpec, RunResult } from '../results.js';
 import { label, withServer, type RunContext, type Scenario } from '../run.js';
 import { median } from '../stats.js';

@@ -12,7 +12,7 @@
 
 import autocannon from 'autocannon';
 import { startLab, type LabProcess } from '../lib/launch.js';
-import { childPids, openFds, stat, treeUsage } from '../lib/procfs.js';
+import { childPids, openFds, stat, treeUsage } from '../observe/processes.js';
 import { churn, type ChurnCounts } from './churn.js';
 import { Sampler, type SoakSample } from './sample.js';
 

@@ -3,7 +3,7 @@
  * the server process and of its whole tree, and how much load got through since the last sample.
  */
 
-import { openFds, treeUsage } from '../lib/procfs.js';
+import { openFds, treeUsage } from '../observe/processes.js';
 
 export interface SoakSample {
   /** Since the load started, in ms. */

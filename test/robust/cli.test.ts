@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { LAB_IDS, runEntry, startLab, stopAllLabs } from '../../bench/lib/launch.js';
 import { stopCleanly } from './helpers/nothing-lost.js';
-import { listeningAddress } from '../../bench/lib/procfs.js';
+import { listeningAddress } from '../../bench/observe/sockets.js';
 
 afterEach(async () => {
   await stopAllLabs();
