@@ -58,24 +58,24 @@ clean:
 #   make bench QUICK=1    every scenario and lab, short windows (under 90 seconds): checks, not figures
 #   make report           re-render results/bench.md from results/bench.json without measuring
 #   BENCH_ARGS=...        any further bench option, e.g. BENCH_ARGS="--labs 04-evented --scenarios echo"
-# `node --import tsx bench/main.ts --help` lists every option.
+# `node --import tsx bench/bench/main.ts --help` lists every option.
 BENCH_QUICK = $(filter 1 yes true,$(QUICK))
 BENCH_COMMAND = make bench$(if $(BENCH_QUICK), QUICK=$(QUICK))$(if $(BENCH_ARGS), BENCH_ARGS="$(BENCH_ARGS)")
 
 .PHONY: bench report
 bench: build
-	BENCH_COMMAND='$(BENCH_COMMAND)' $(TS_RUN) bench/main.ts $(if $(BENCH_QUICK),--quick) $(BENCH_ARGS)
+	BENCH_COMMAND='$(BENCH_COMMAND)' $(TS_RUN) bench/bench/main.ts $(if $(BENCH_QUICK),--quick) $(BENCH_ARGS)
 
 report: build
-	$(TS_RUN) bench/main.ts --render-only $(BENCH_ARGS)
+	$(TS_RUN) bench/bench/main.ts --render-only $(BENCH_ARGS)
 
-# The backlog experiment (bench/backlog.ts): where clients wait while a server is busy, for every lab,
+# The backlog experiment (bench/backlog/main.ts): where clients wait while a server is busy, for every lab,
 # plus the serial lab at backlog 1, 8 and 128. Writes results/backlog.json, renders results/backlog.md
 # (about 30 s). BACKLOG_ARGS=... passes options, e.g. BACKLOG_ARGS="render" re-renders from the JSON
-# alone, BACKLOG_ARGS="--hold 5 --clients 8"; `node --import tsx bench/backlog.ts --help` lists them.
+# alone, BACKLOG_ARGS="--hold 5 --clients 8"; `node --import tsx bench/backlog/main.ts --help` lists them.
 .PHONY: backlog
 backlog: build
-	BACKLOG_COMMAND='make backlog$(if $(BACKLOG_ARGS), BACKLOG_ARGS="$(BACKLOG_ARGS)")' $(TS_RUN) bench/backlog.ts $(BACKLOG_ARGS)
+	BACKLOG_COMMAND='make backlog$(if $(BACKLOG_ARGS), BACKLOG_ARGS="$(BACKLOG_ARGS)")' $(TS_RUN) bench/backlog/main.ts $(BACKLOG_ARGS)
 
 # The adversarial reliability suite alone (test/robust/: faults, limits, bad input against every
 # lab; a few minutes). `make test` runs it too, since vitest picks up every test/**/*.test.ts.
@@ -89,8 +89,8 @@ test-robust: build
 #   make soak                    60 s per lab (about 5 minutes)
 #   make soak SOAK_SECONDS=10    a short check
 #   SOAK_ARGS=...                further options, e.g. SOAK_ARGS="--labs 04-evented --churners 8";
-#                                `node --import tsx bench/soak.ts --help` lists them.
+#                                `node --import tsx bench/soak/main.ts --help` lists them.
 .PHONY: soak
 soak: build
 	SOAK_COMMAND='make soak$(if $(SOAK_SECONDS), SOAK_SECONDS=$(SOAK_SECONDS))$(if $(SOAK_ARGS), SOAK_ARGS="$(SOAK_ARGS)")' \
-	  $(TS_RUN) bench/soak.ts $(if $(SOAK_SECONDS),--seconds $(SOAK_SECONDS)) $(SOAK_ARGS)
+	  $(TS_RUN) bench/soak/main.ts $(if $(SOAK_SECONDS),--seconds $(SOAK_SECONDS)) $(SOAK_ARGS)

@@ -12,7 +12,7 @@ import { kernelSettings } from '../bench/backlog/kernel.js';
 import { renderReport } from '../bench/backlog/render.js';
 import type { Settings } from '../bench/backlog/types.js';
 import { stopAllLabs } from '../bench/lib/launch.js';
-import { machineStamp } from '../bench/lib/machine.js';
+import { machineStamp } from '../bench/pipeline/stamp.js';
 import { childPids, stat } from '../bench/observe/processes.js';
 
 const settings: Settings = { holdMs: 1_000, clients: 3, gapMs: 100, clientTimeoutMs: 10_000, sampleMs: 25, userSpaceWaitMs: 50 };

@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { FULL, parseBenchArgs, parseTarget, QUICK } from '../bench/options.js';
+import { FULL, parseBenchArgs, parseTarget, QUICK } from '../bench/bench/options.js';
 import { UserError } from '../shared/errors.js';
 
 describe('bench options', () => {
@@ -68,7 +68,7 @@ describe('bench options', () => {
   });
 
   it('--help lists every option', async () => {
-    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'bench/main.ts', '--help'], {
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'bench/bench/main.ts', '--help'], {
       cwd: path.join(import.meta.dirname, '..'),
       timeout: 30_000,
     });

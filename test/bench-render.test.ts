@@ -8,9 +8,9 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { renderReport } from '../bench/render/report.js';
-import type { BenchResults } from '../bench/results.js';
-import { sectionSpec } from '../bench/render/columns.js';
+import { renderReport } from '../bench/bench/render/report.js';
+import type { BenchResults } from '../bench/bench/results.js';
+import { sectionSpec } from '../bench/bench/render/columns.js';
 
 const fixture = JSON.parse(readFileSync(path.join(import.meta.dirname, 'fixtures', 'bench-results.json'), 'utf8')) as BenchResults;
 const report = renderReport(fixture, 'bench.json');

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../../shared/errors.js';
 import { labEntry } from '../lib/launch.js';
-import { machineStamp } from '../lib/machine.js';
+import { machineStamp } from '../pipeline/stamp.js';
 import { runAll, type Progress, type RunPlan } from './experiment.js';
 import { currentNetwork } from './isolate.js';
 import { kernelSettings } from './kernel.js';

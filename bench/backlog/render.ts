@@ -3,7 +3,7 @@
  * measurement can be re-rendered at any time; every sentence about a run comes from explain.ts.
  */
 
-import { renderStamp } from '../lib/machine.js';
+import { renderStamp } from '../pipeline/stamp.js';
 import { BY_HAND } from './by-hand.js';
 import { explainRun, explainSweep } from './explain.js';
 import { runFacts } from './facts.js';

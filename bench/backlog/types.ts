@@ -4,7 +4,7 @@
  * Times are milliseconds since client 1 started connecting, unless a name says otherwise.
  */
 
-import type { MachineStamp } from '../lib/machine.js';
+import type { Stamp } from '../pipeline/stamp.js';
 
 /** The scripted arrival, the same for every run. */
 export interface ArrivalSettings {
@@ -130,7 +130,7 @@ export interface SsSnapshot {
 
 export interface BacklogReport {
   readonly schema: 1;
-  readonly stamp: MachineStamp;
+  readonly stamp: Stamp;
   readonly settings: Settings;
   readonly kernel: KernelSettings;
   /**

@@ -3,13 +3,13 @@
  * row per lab, then each lab's memory and descriptors over time.
  */
 
-import { renderStamp, type MachineStamp } from '../lib/machine.js';
-import { LABS } from '../targets.js';
-import type { LabSoak, SoakConfig } from './run.js';
+import { renderStamp, type Stamp } from '../pipeline/stamp.js';
+import { LABS } from '../bench/targets.js';
+import type { LabSoak, SoakConfig } from './measure.js';
 import type { SoakSample } from './sample.js';
 
 export interface SoakReport {
-  readonly stamp: MachineStamp;
+  readonly stamp: Stamp;
   readonly config: SoakConfig;
   readonly labs: LabSoak[];
 }

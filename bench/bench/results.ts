@@ -6,7 +6,7 @@
  * A figure that could not be measured (server-side figures of a `--target` server) is null.
  */
 
-import type { MachineStamp } from './lib/machine.js';
+import type { Stamp } from '../pipeline/stamp.js';
 
 export const SCHEMA_VERSION = 1;
 
@@ -73,7 +73,7 @@ export interface ScenarioResult {
 
 export interface BenchResults {
   readonly schema: typeof SCHEMA_VERSION;
-  readonly stamp: MachineStamp;
+  readonly stamp: Stamp;
   readonly settings: Readonly<Record<string, unknown>>;
   readonly cpus: { readonly cores: number; readonly loadGenerator: string | undefined; readonly server: string | undefined; readonly all: string | undefined };
   readonly targets: readonly TargetInfo[];

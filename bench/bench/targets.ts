@@ -8,9 +8,9 @@
  */
 
 import { existsSync } from 'node:fs';
-import type { ProtocolName } from '../shared/protocol.js';
-import { labEntry, startExecutable, startLab, type LabProcess } from './lib/launch.js';
-import { buildReference, REFERENCE_BINARY } from './reference/build.js';
+import type { ProtocolName } from '../../shared/protocol.js';
+import { labEntry, startExecutable, startLab, type LabProcess } from '../lib/launch.js';
+import { buildReference, REFERENCE_BINARY } from '../reference/build.js';
 
 export interface TargetSpec {
   /** Directory name for labs, "c-epoll" for the reference, "remote" for `--target`. */

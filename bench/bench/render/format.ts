@@ -1,7 +1,7 @@
 /** Number formatting for the report: fixed, locale-independent, and easy to scan in a table. */
 
-import type { Summary } from '../stats.js';
-import { spread } from '../stats.js';
+import type { Summary } from '../../pipeline/stats.js';
+import { spread } from '../../pipeline/stats.js';
 
 export type Unit = 'count' | 'rate' | 'us' | 'cpuUs' | 'bytes' | 'pct' | 'cores';
 

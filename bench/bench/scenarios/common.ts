@@ -1,8 +1,8 @@
 /** Pieces every scenario's metrics share: the window's cost to the server and to the client. */
 
-import { WindowSampler, type WindowUsage } from '../sample.js';
+import { WindowSampler, type WindowUsage } from '../../pipeline/sampler.js';
 import type { Metrics } from '../results.js';
-import type { LatencySummary } from '../load/latency.js';
+import type { LatencySummary } from '../../load/latency.js';
 
 /**
  * Server CPU, CPU µs per unit of work (round trip, request, connection), peak memory and the

@@ -12,14 +12,14 @@ import path from 'node:path';
 import { writeFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { strictly } from '../shared/cli.js';
-import { exitOnUserError, UserError } from '../shared/errors.js';
-import { defaultPlan, SWEEP_BACKLOGS } from './backlog/experiment.js';
-import { DEFAULT_SETTINGS, loadReport, measure, saveReport } from './backlog/measure.js';
-import { rerunIsolated } from './backlog/isolate.js';
-import { progressLine } from './backlog/progress.js';
-import { renderReport } from './backlog/render.js';
-import { LAB_IDS } from './lib/launch.js';
+import { strictly } from '../../shared/cli.js';
+import { exitOnUserError, UserError } from '../../shared/errors.js';
+import { defaultPlan, SWEEP_BACKLOGS } from './experiment.js';
+import { DEFAULT_SETTINGS, loadReport, measure, saveReport } from './measure.js';
+import { rerunIsolated } from './isolate.js';
+import { progressLine } from './progress.js';
+import { renderReport } from './render.js';
+import { LAB_IDS } from '../lib/launch.js';
 
 function parseArgs() {
   return strictly(yargs(hideBin(process.argv))

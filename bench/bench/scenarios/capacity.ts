@@ -15,12 +15,12 @@
  *   6. Reset every connection and stop the server.
  */
 
-import { holdConnections } from '../load/hold.js';
-import { listenQueue } from '../observe/sockets.js';
-import { memAvailableBytes, openFileLimit, treeMemory } from '../observe/processes.js';
+import { holdConnections } from '../../load/hold.js';
+import { listenQueue } from '../../observe/sockets.js';
+import { memAvailableBytes, openFileLimit, treeMemory } from '../../observe/processes.js';
 import type { CellResult, CellSpec, RunResult } from '../results.js';
 import { label, withServer, type RunContext, type Scenario } from '../run.js';
-import { median } from '../stats.js';
+import { median } from '../../pipeline/stats.js';
 import type { TargetSpec } from '../targets.js';
 
 /** Descriptors a process needs besides its connections (stdio, epoll, pipes, the listener). */

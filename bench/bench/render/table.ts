@@ -5,7 +5,7 @@
  */
 
 import type { CellResult, CellSpec, ScenarioResult, TargetInfo } from '../results.js';
-import { differs, summarize, type Summary } from '../stats.js';
+import { differs, summarize, type Summary } from '../../pipeline/stats.js';
 import type { Column } from './columns.js';
 import { cellText, formatSummary, formatValue } from './format.js';
 

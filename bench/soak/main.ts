@@ -14,13 +14,13 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import yargs from 'yargs';
-import { strictly } from '../shared/cli.js';
-import { exitOnUserError, UserError } from '../shared/errors.js';
+import { strictly } from '../../shared/cli.js';
+import { exitOnUserError, UserError } from '../../shared/errors.js';
 import { hideBin } from 'yargs/helpers';
-import { LAB_IDS, repoRoot } from './lib/launch.js';
-import { machineStamp } from './lib/machine.js';
-import { renderSoak, type SoakReport } from './soak/render.js';
-import { soakLab, type LabSoak } from './soak/run.js';
+import { LAB_IDS, repoRoot } from '../lib/launch.js';
+import { machineStamp } from '../pipeline/stamp.js';
+import { renderSoak, type SoakReport } from './render.js';
+import { soakLab, type LabSoak } from './measure.js';
 
 function parseArgs() {
   try {

@@ -6,10 +6,10 @@
 
 import path from 'node:path';
 import yargs from 'yargs';
-import { strictly } from '../shared/cli.js';
-import { UserError } from '../shared/errors.js';
-import type { ProtocolName } from '../shared/protocol.js';
-import { repoRoot } from './lib/launch.js';
+import { strictly } from '../../shared/cli.js';
+import { UserError } from '../../shared/errors.js';
+import type { ProtocolName } from '../../shared/protocol.js';
+import { repoRoot } from '../lib/launch.js';
 import { SCENARIO_IDS, type ScenarioId } from './results.js';
 import { ALL_TARGET_IDS } from './targets.js';
 

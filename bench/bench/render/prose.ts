@@ -5,7 +5,7 @@
  */
 
 import type { BenchResults, CellSpec, ScenarioResult, TargetInfo } from '../results.js';
-import { differs, type Summary } from '../stats.js';
+import { differs, type Summary } from '../../pipeline/stats.js';
 import { formatBytes, formatRatio, formatValue } from './format.js';
 import { metricOf, rowsFor, SATURATED_PCT, statusText, type Row } from './table.js';
 

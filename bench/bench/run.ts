@@ -18,13 +18,13 @@
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { pinTree, type CpuPlan } from './lib/affinity.js';
-import { repoRoot, stopAllLabs } from './lib/launch.js';
-import type { MachineStamp } from './lib/machine.js';
-import { listenQueue } from './observe/sockets.js';
-import { treeMemory } from './observe/processes.js';
+import { pinTree, type CpuPlan } from '../lib/affinity.js';
+import { repoRoot, stopAllLabs } from '../lib/launch.js';
+import type { Stamp } from '../pipeline/stamp.js';
+import { listenQueue } from '../observe/sockets.js';
+import { treeMemory } from '../observe/processes.js';
 import type { BenchSettings } from './options.js';
-import { Progress, type StepLabel } from './progress.js';
+import { Progress, type StepLabel } from '../pipeline/progress.js';
 import type { BenchResults, CellResult, CellSpec, RunResult, ScenarioId, ScenarioResult, TargetInfo } from './results.js';
 import { SCHEMA_VERSION } from './results.js';
 import type { RunningTarget, StartConfig, TargetSpec } from './targets.js';
@@ -60,7 +60,7 @@ export async function measure(
   targets: readonly TargetSpec[],
   cpus: CpuPlan | undefined,
   /** Taken before the harness pinned itself, so it counts every core. */
-  stamp: MachineStamp,
+  stamp: Stamp,
 ): Promise<BenchResults> {
   const started = performance.now();
   const loadAtStart = os.loadavg()[0]!;

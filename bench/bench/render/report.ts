@@ -4,7 +4,7 @@
  * Pure: the same JSON always renders the same Markdown.
  */
 
-import { renderStamp } from '../lib/machine.js';
+import { renderStamp } from '../../pipeline/stamp.js';
 import type { BenchResults, ScenarioResult } from '../results.js';
 import { barChart } from './chart.js';
 import { sectionSpec } from './columns.js';

@@ -8,7 +8,7 @@
  * For a server started elsewhere (`--target`) every server figure is null: unavailable.
  */
 
-import { treeUsage } from './observe/processes.js';
+import { treeUsage } from '../observe/processes.js';
 
 export interface WindowUsage {
   readonly wallMs: number;

@@ -10,10 +10,10 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { hideBin } from 'yargs/helpers';
-import { exitOnUserError, UserError } from '../shared/errors.js';
-import { planCpus, pinTree } from './lib/affinity.js';
-import { repoRoot } from './lib/launch.js';
-import { machineStamp } from './lib/machine.js';
+import { exitOnUserError, UserError } from '../../shared/errors.js';
+import { planCpus, pinTree } from '../lib/affinity.js';
+import { repoRoot } from '../lib/launch.js';
+import { machineStamp } from '../pipeline/stamp.js';
 import { parseBenchArgs, type BenchSettings } from './options.js';
 import { renderReport } from './render/report.js';
 import { SCHEMA_VERSION, type BenchResults } from './results.js';

@@ -3,7 +3,7 @@
  * its next message only once the last one came back whole and checked.
  */
 
-import { runEchoLoad } from '../load/echo.js';
+import { runEchoLoad } from '../../load/echo.js';
 import { runCellsOnOneServer, type Scenario } from '../run.js';
 import { latencyMetrics, Samplers, usageMetrics } from './common.js';
 
