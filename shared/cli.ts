@@ -5,7 +5,6 @@
  * shutdown behaviour are the same in every lab by construction.
  */
 
-import os from 'node:os';
 import yargs, { type Argv as Parser, type Options } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { exitOnUserError, UserError } from './errors.js';
@@ -199,4 +198,3 @@ function handleSignals(started: Promise<RunningServer>, options: ServerOptions):
   process.on('SIGTERM', (signal) => void onSignal(signal));
 }
 
-export const machineCores = (): number => os.availableParallelism();

@@ -4,7 +4,7 @@
  * Times are milliseconds since client 1 started connecting, unless a name says otherwise.
  */
 
-import type { Stamp } from '../pipeline/stamp.js';
+import type { ReportFile } from '../pipeline/report-file.js';
 
 /** The scripted arrival, the same for every run. */
 export interface ArrivalSettings {
@@ -101,7 +101,7 @@ export interface ClientRecord extends ClientTiming {
 }
 
 export interface RunResult {
-  /** 'model': the lab's own default backlog; 'sweep': the serial lab at a chosen backlog. */
+  /** 'model': the lab's own default backlog; 'sweep': the kernel-queue-only lab at a chosen backlog. */
   readonly kind: 'model' | 'sweep';
   readonly lab: string;
   /** The model's name as the lab printed it on its listening line. */
@@ -128,9 +128,10 @@ export interface SsSnapshot {
   readonly atMs: number;
 }
 
-export interface BacklogReport {
-  readonly schema: 1;
-  readonly stamp: Stamp;
+/** 2: names its experiment and carries the registry's descriptions of the labs it ran. */
+export const BACKLOG_SCHEMA = 2;
+
+export interface BacklogReport extends ReportFile<'backlog', typeof BACKLOG_SCHEMA> {
   readonly settings: Settings;
   readonly kernel: KernelSettings;
   /**

@@ -3,76 +3,79 @@
  *
  * Each lab in turn: autocannon plus connection churn for a set time (default 60 s each), sampled
  * once a second, then a check that the server lets go of everything once the load stops. Writes
- * the raw samples to results/soak.json and renders results/soak.md from them (measure and render
- * are separate: `--render-only` re-renders from the JSON). Not part of `make test`.
+ * the raw samples to results/soak.json and renders results/soak.md from them alone
+ * (`--render-only` re-renders from the JSON). Not part of `make test`.
  *
  *   make soak                      every lab, 60 s each (about 5 minutes)
- *   make soak SOAK_SECONDS=10      a short check
- *   node --import tsx bench/soak.ts --help
+ *   make soak QUICK=1              every lab, 5 s each, into results/quick/
+ *   make soak SOAK_SECONDS=10      ten seconds per lab
+ *   node --import tsx bench/soak/main.ts --help
  */
 
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
-import yargs from 'yargs';
-import { strictly } from '../../shared/cli.js';
-import { exitOnUserError, UserError } from '../../shared/errors.js';
 import { hideBin } from 'yargs/helpers';
-import { LAB_IDS, repoRoot } from '../lib/launch.js';
+import { exitOnUserError } from '../../shared/errors.js';
+import { LABS } from '../../labs/index.js';
+import { describeLabs } from '../pipeline/labs.js';
+import { checkNumbers, commonSettings, experimentParser, parseStrictly, relative } from '../pipeline/options.js';
+import { Progress } from '../pipeline/progress.js';
+import { readReportFile, writeMarkdown, writeReportFile } from '../pipeline/report-file.js';
 import { machineStamp } from '../pipeline/stamp.js';
-import { renderSoak, type SoakReport } from './render.js';
 import { soakLab, type LabSoak } from './measure.js';
+import { migrateSoakV1, renderSoak, SOAK_SCHEMA, type SoakReport } from './render.js';
 
-function parseArgs() {
-  try {
-    return strictly(
-      yargs(hideBin(process.argv))
-        .scriptName('node --import tsx bench/soak.ts')
-        .usage('$0 [options]\n\nSoaks every lab (or --labs) under autocannon plus connection churn; writes results/soak.{json,md}.')
-        .options({
-          seconds: { type: 'number', default: 60, describe: 'load time per lab' },
-          labs: { type: 'array', string: true, default: [...LAB_IDS], choices: LAB_IDS, describe: 'labs to soak' },
-          connections: { type: 'number', default: 8, describe: 'autocannon keep-alive connections' },
-          churners: { type: 'number', default: 4, describe: 'clients cycling connect, one request, close' },
-          'sample-every': { type: 'number', default: 1, describe: 'seconds between samples' },
-          out: { type: 'string', default: path.join(repoRoot, 'results', 'soak'), describe: 'report path without extension' },
-          'render-only': { type: 'boolean', default: false, describe: 'only re-render <out>.md from <out>.json' },
-        })
-        .check((a) => {
-          for (const name of ['seconds', 'connections', 'churners', 'sample-every'] as const) {
-            if (!(typeof a[name] === 'number' && a[name] > 0)) throw new UserError(`--${name} must be a positive number, got ${String(a[name])}`);
-          }
-          return true;
-        }),
-    ).parseSync();
-  } catch (error) {
-    return exitOnUserError('soak')(error);
+/** Seconds of load per lab: a full run long enough for a slow leak to show, a quick one just a check. */
+const FULL_SECONDS = 60;
+const QUICK_SECONDS = 5;
+
+const LAB_IDS = LABS.map((lab) => lab.id);
+
+function parseArgs(args: readonly string[]) {
+  const parser = experimentParser('soak', 'Soaks every lab (or --labs) under autocannon plus connection churn; writes results/soak.{json,md}.', args)
+    .options({
+      seconds: { type: 'number', describe: `load time per lab [default: ${FULL_SECONDS}; quick: ${QUICK_SECONDS}]` },
+      labs: { type: 'array', string: true, default: [...LAB_IDS], choices: LAB_IDS, describe: 'labs to soak' },
+      connections: { type: 'number', default: 8, describe: 'autocannon keep-alive connections' },
+      churners: { type: 'number', default: 4, describe: 'clients cycling connect, one request, close' },
+      'sample-every': { type: 'number', default: 1, describe: 'seconds between samples' },
+    })
+    .check((a) =>
+      checkNumbers(a, {
+        seconds: { min: 0, above: true },
+        connections: { min: 0, above: true, integer: true },
+        churners: { min: 0, above: true, integer: true },
+        'sample-every': { min: 0, above: true },
+      }),
+    );
+  const argv = parseStrictly(parser) as Record<string, unknown> & ReturnType<typeof parser.parseSync>;
+  const common = commonSettings('soak', argv, args);
+  const seconds = (argv.seconds as number | undefined) ?? (common.quick ? QUICK_SECONDS : FULL_SECONDS);
+  return { ...common, labs: argv.labs as string[], config: { seconds, connections: argv.connections as number, churners: argv.churners as number, sampleMs: (argv['sample-every'] as number) * 1000 } };
+}
+
+async function main(): Promise<void> {
+  const settings = parseArgs(hideBin(process.argv));
+  const report = settings.renderOnly
+    ? readReportFile<SoakReport>(settings.output, { experiment: 'soak', schema: SOAK_SCHEMA, measure: 'make soak', migrate: migrateSoakV1 })
+    : await measure(settings);
+  if (!settings.renderOnly) writeReportFile(settings.output, report);
+  writeMarkdown(settings.markdown, renderSoak(report));
+  console.error(`[soak] wrote ${settings.renderOnly ? '' : `${relative(settings.output)} and `}${relative(settings.markdown)}`);
+  for (const run of report.runs) {
+    if (!run.settled.atBaseline) console.error(`[soak] ${run.lab} did not return to its baseline after the load`);
   }
 }
 
-const argv = parseArgs();
-
-const jsonPath = `${argv.out}.json`;
-const mdPath = `${argv.out}.md`;
-
-async function measure(): Promise<SoakReport> {
-  const config = { seconds: argv.seconds, connections: argv.connections, churners: argv.churners, sampleMs: argv['sample-every'] * 1000 };
-  const command = process.env.SOAK_COMMAND ?? `node --import tsx bench/soak.ts ${hideBin(process.argv).join(' ')}`.trim();
-  const stamp = machineStamp(command);
-  const labs: LabSoak[] = [];
-  for (const id of argv.labs) {
-    console.log(`soak: ${id} for ${config.seconds} s`);
-    labs.push(await soakLab(id, config, (line) => console.log(`soak: ${line}`)));
+async function measure(settings: ReturnType<typeof parseArgs>): Promise<SoakReport> {
+  const stamp = machineStamp(settings.command);
+  // Each lab: its load time, plus a few seconds to start, warm up, settle and stop.
+  const progress = new Progress('soak', settings.labs.length * (settings.config.seconds + 3));
+  const runs: LabSoak[] = [];
+  for (const id of settings.labs) {
+    progress.step(`${id} for ${settings.config.seconds} s`, settings.config.seconds + 3);
+    runs.push(await soakLab(id, settings.config, (line) => progress.note(line)));
   }
-  return { stamp, config, labs };
+  progress.done();
+  return { experiment: 'soak', schema: SOAK_SCHEMA, stamp, labs: describeLabs(settings.labs), config: settings.config, runs };
 }
 
-const report: SoakReport = argv['render-only'] ? (JSON.parse(readFileSync(jsonPath, 'utf8')) as SoakReport) : await measure();
-if (!argv['render-only']) {
-  mkdirSync(path.dirname(jsonPath), { recursive: true });
-  writeFileSync(jsonPath, `${JSON.stringify(report, null, 2)}\n`);
-}
-writeFileSync(mdPath, renderSoak(report));
-console.log(`soak: wrote ${path.relative(process.cwd(), mdPath)}`);
-for (const lab of report.labs) {
-  if (!lab.settled.atBaseline) console.log(`soak: ${lab.lab} did not return to its baseline after the load`);
-}
+main().catch(exitOnUserError('soak'));

@@ -18,7 +18,7 @@
 import { holdConnections } from '../../load/hold.js';
 import { listenQueue } from '../../observe/sockets.js';
 import { memAvailableBytes, openFileLimit, treeMemory } from '../../observe/processes.js';
-import type { CellResult, CellSpec, RunResult } from '../results.js';
+import type { CellResult, CellSpec, Metrics, RunResult } from '../results.js';
 import { label, withServer, type RunContext, type Scenario } from '../run.js';
 import { median } from '../../pipeline/stats.js';
 import type { TargetSpec } from '../targets.js';
@@ -109,7 +109,7 @@ async function runLevel(target: TargetSpec, cell: CellSpec, earlier: CellResult[
               idleBytes: idle ? memory(idle) : null,
               openMs: held.openMs,
               probeMs: probe.probeMs,
-            },
+            } satisfies Metrics<'capacity'>,
             notes,
           };
         } finally {

@@ -2,6 +2,7 @@
 
 import { runChurn } from '../../load/churn.js';
 import { runCellsOnOneServer, type Scenario } from '../run.js';
+import type { Metrics } from '../results.js';
 import { latencyMetrics, Samplers, usageMetrics } from './common.js';
 
 /** Each cycle echoes one small message: the cost measured is the connection, not the bytes. */
@@ -44,7 +45,7 @@ export const churnScenario: Scenario = {
           ...latencyMetrics(window.firstEchoUs, 'firstEcho'),
           errors: window.errorCount,
           ...usageMetrics(samplers.usage(w), window.cycles),
-        },
+        } satisfies Metrics<'churn'>,
         notes: window.firstError ? [`first error: ${window.firstError}`] : [],
       }));
     }),

@@ -5,6 +5,7 @@
 
 import { runEchoLoad } from '../../load/echo.js';
 import { runCellsOnOneServer, type Scenario } from '../run.js';
+import type { Metrics } from '../results.js';
 import { latencyMetrics, Samplers, usageMetrics } from './common.js';
 
 export const echoScenario: Scenario = {
@@ -60,7 +61,7 @@ export const echoScenario: Scenario = {
             most: window.most,
             neverAnswered: window.neverAnswered,
             ...usageMetrics(samplers.usage(w), window.roundTrips),
-          },
+          } satisfies Metrics<'echo'>,
           notes: w === 0 && load.firstError ? [`first error: ${load.firstError}`] : [],
         }));
       },

@@ -6,7 +6,7 @@
 
 import { runHttpLoad } from '../../load/http.js';
 import type { BenchSettings } from '../options.js';
-import type { CellSpec, RunResult } from '../results.js';
+import type { CellSpec, Metrics, RunResult } from '../results.js';
 import { runCellsOnOneServer, type RunContext, type Scenario, type ServerUnderTest } from '../run.js';
 import type { TargetSpec } from '../targets.js';
 import { latencyMetrics, Samplers, usageMetrics } from './common.js';
@@ -46,7 +46,7 @@ async function measureHttp(
       fewest: window.fewest,
       most: window.most,
       ...usageMetrics(samplers.usage(w), window.responses),
-    },
+    } satisfies Metrics<'http' | 'cpu'>,
     notes: [],
   }));
 }
