@@ -57,7 +57,7 @@ export interface Sample {
   /** Machine-wide TcpExt counters, as increases since the run started. */
   readonly listenOverflows: number;
   readonly listenDrops: number;
-  /** Processes in the lab's process tree (lab 02 forks one per client). */
+  /** Processes in the lab's process tree (a process-per-connection lab forks one per client). */
   readonly processes: number;
   /** Per client (index 0 = client 1), its phase at this sample. */
   readonly phases: readonly Phase[];

@@ -33,7 +33,7 @@ export interface TargetSpec {
    * Only for the progress line's time estimate: seconds of start-up per connection (a process
    * start), and whether connections wait unanswered in the accept queue (a serial server).
    */
-  readonly startCost?: { readonly perConnection?: number; readonly queues?: boolean };
+  readonly startCost?: { readonly perConnection?: number; readonly queues?: boolean; readonly maxConnections?: number };
   /** Starts a fresh server; the caller stops it. */
   start(config: StartConfig): Promise<RunningTarget>;
   /** Why this target cannot run at all (not built, no compiler), or undefined when it can. */
@@ -111,7 +111,7 @@ function labTarget(lab: LabInfo, variant: LabVariant): TargetSpec {
     protocols: ['echo', 'http'],
     ...(lab.limit ? { limit: lab.limit } : {}),
     traits: lab.traits,
-    startCost: { perConnection: lab.traits.children ? PROCESS_START_S : 0, queues: lab.traits.kernelQueueOnly },
+    startCost: { perConnection: lab.traits.children ? PROCESS_START_S : 0, queues: lab.traits.kernelQueueOnly, ...(cap === undefined ? {} : { maxConnections: cap }) },
     start: async (config) => {
       const capped = cap === undefined ? config : { ...config, maxConns: Math.min(config.maxConns, cap) };
       // A lab whose default is the cores it sees would see one in the pinned harness: say the

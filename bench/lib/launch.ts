@@ -152,7 +152,7 @@ async function startListening(id: string, file: string, argv: string[], env: Nod
   return Object.assign(lab, { host: match[1]!, port: Number(match[2]) });
 }
 
-/** SIGKILLs a process and every descendant (lab 02's children outlive a killed parent otherwise). */
+/** SIGKILLs a process and every descendant (a forking lab's children outlive a killed parent otherwise). */
 export function killTree(pid: number): void {
   for (const p of processTree(pid).reverse()) {
     try {

@@ -10,11 +10,11 @@ export interface SoakSample {
   readonly tMs: number;
   /** Resident memory of the server and all its children. */
   readonly rssBytes: number;
-  /** Processes in the tree: 1, plus lab 02's children. */
+  /** Processes in the tree: 1, plus the children of a lab with traits.children. */
   readonly processes: number;
   /** Open descriptors of the server process itself: a leak shows here. */
   readonly serverFds: number;
-  /** Open descriptors summed over the tree (lab 02: one socket and a few pipes per child). */
+  /** Open descriptors summed over the tree (a forking lab: one socket and a few pipes per child). */
   readonly treeFds: number;
   /** Threads summed over the tree. */
   readonly threads: number;

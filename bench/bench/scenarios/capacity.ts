@@ -16,6 +16,7 @@
  */
 
 import { holdConnections } from '../../load/hold.js';
+import { capacityEstimate } from '../estimate.js';
 import { listenQueue } from '../../observe/sockets.js';
 import { memAvailableBytes, openFileLimit, treeMemory } from '../../observe/processes.js';
 import type { CellResult, CellSpec, Metrics, RunResult } from '../results.js';
@@ -42,13 +43,7 @@ export const capacityScenario: Scenario = {
     [...settings.capacity]
       .sort((a, b) => a - b)
       .map((connections) => ({ key: `n${connections}`, title: `${connections.toLocaleString('en-US')} connections`, params: { connections } })),
-  estimate: (settings, cell, target) => {
-    const n = cell.params.connections!;
-    // A forking server starts a process per connection (up to its own cap of a few hundred); a
-    // serial one leaves the probe waiting for echoes that never come.
-    const perRun = 1 + n / 4000 + (target.startCost?.perConnection ?? 0) * Math.min(n, 200) + (target.startCost?.queues ? 2 : 0);
-    return settings.repeats * perRun;
-  },
+  estimate: (settings, cell, target) => capacityEstimate(settings, cell, target, PROBE_STALL_MS),
   facts: () => {
     const fds = openFileLimit('self');
     const memory = memAvailableBytes();
