@@ -1,14 +1,55 @@
 /**
- * What one measured window cost: the server's whole process tree (CPU time, peak memory) and the
- * load generator's own CPU, which is this process.
+ * The one sampler of a server's process tree, shared by every experiment: every `intervalMs` it
+ * reads the tree from /proc (observe/processes.ts) and keeps what the experiment makes of it.
  *
- * CPU comes from /proc at the window's two ends, so it is exact to the kernel's 10 ms tick and
- * includes children that exited during the window once their parent has reaped them. Memory is
- * sampled every `intervalMs` (a tree's peak between two samples can be missed; the report says so).
- * For a server started elsewhere (`--target`) every server figure is null: unavailable.
+ * `WindowSampler` is the benchmark's use: what one measured window cost the server's whole tree
+ * (CPU time, peak memory) and the load generator's own CPU, which is this process. CPU comes from
+ * /proc at the window's two ends, so it is exact to the kernel's 10 ms tick and includes children
+ * that exited during the window once their parent has reaped them. Memory is sampled every
+ * `intervalMs` (a tree's peak between two samples can be missed; the report says so). For a server
+ * started elsewhere (`--target`) every server figure is null: unavailable.
  */
 
-import { treeUsage } from '../observe/processes.js';
+import { treeUsage, type TreeUsage, type UsageOptions } from '../observe/processes.js';
+
+/** Samples `pid`'s tree from `start()` to `stop()`, each sample made by `toSample`. */
+export class TreeSampler<S> {
+  readonly samples: S[] = [];
+  readonly #pid: number;
+  readonly #intervalMs: number;
+  readonly #options: UsageOptions;
+  readonly #toSample: (tree: TreeUsage, sinceStartMs: number) => S;
+  #timer: NodeJS.Timeout | undefined;
+  #startedAt = 0;
+
+  constructor(pid: number, intervalMs: number, options: UsageOptions, toSample: (tree: TreeUsage, sinceStartMs: number) => S) {
+    this.#pid = pid;
+    this.#intervalMs = intervalMs;
+    this.#options = options;
+    this.#toSample = toSample;
+  }
+
+  /** Takes the first sample now, then one every interval. */
+  start(): S {
+    this.#startedAt = performance.now();
+    const first = this.take();
+    this.#timer = setInterval(() => this.take(), this.#intervalMs);
+    this.#timer.unref();
+    return first;
+  }
+
+  take(): S {
+    const sample = this.#toSample(treeUsage(this.#pid, this.#options), Math.round(performance.now() - this.#startedAt));
+    this.samples.push(sample);
+    return sample;
+  }
+
+  /** Stops and takes one last sample. */
+  stop(): S {
+    clearInterval(this.#timer);
+    return this.take();
+  }
+}
 
 export interface WindowUsage {
   readonly wallMs: number;
@@ -22,29 +63,23 @@ export interface WindowUsage {
   readonly loadGenCorePct: number;
 }
 
-export class WindowSampler {
-  readonly #pid: number | undefined;
-  readonly #intervalMs: number;
-  #timer: NodeJS.Timeout | undefined;
-  #startWall = 0;
-  #startCpu = 0;
-  #startOwn: NodeJS.CpuUsage = { user: 0, system: 0 };
-  #peakRss = 0;
-  #peakProcesses = 0;
+/** A window's sampling: often enough to catch a forking server's peak, cheaply enough not to load it. */
+const WINDOW_SAMPLE_MS = 200;
 
-  constructor(pid: number | undefined, intervalMs = 200) {
-    this.#pid = pid;
-    this.#intervalMs = intervalMs;
+export class WindowSampler {
+  readonly #tree: TreeSampler<TreeUsage> | undefined;
+  #startWall = 0;
+  #startOwn: NodeJS.CpuUsage = { user: 0, system: 0 };
+
+  constructor(pid: number | undefined, intervalMs = WINDOW_SAMPLE_MS) {
+    // Descriptors are not counted: listing every fd directory several times a second costs the server.
+    this.#tree = pid === undefined ? undefined : new TreeSampler(pid, intervalMs, {}, (tree) => tree);
   }
 
   start(): void {
     this.#startWall = performance.now();
     this.#startOwn = process.cpuUsage();
-    if (this.#pid === undefined) return;
-    const first = this.#sample();
-    this.#startCpu = first.cpuMs;
-    this.#timer = setInterval(() => this.#sample(), this.#intervalMs);
-    this.#timer.unref();
+    this.#tree?.start();
   }
 
   stop(): WindowUsage {
@@ -52,21 +87,14 @@ export class WindowSampler {
     const wallMs = performance.now() - this.#startWall;
     const loadGenCpuMs = (own.user + own.system) / 1000;
     const loadGen = { wallMs, loadGenCpuMs, loadGenCorePct: wallMs > 0 ? (100 * loadGenCpuMs) / wallMs : 0 };
-    if (this.#pid === undefined) return { ...loadGen, serverCpuMs: null, peakRssBytes: null, peakProcesses: null };
-    clearInterval(this.#timer);
-    const last = this.#sample();
+    if (!this.#tree) return { ...loadGen, serverCpuMs: null, peakRssBytes: null, peakProcesses: null };
+    const last = this.#tree.stop();
+    const samples = this.#tree.samples;
     return {
       ...loadGen,
-      serverCpuMs: Math.max(0, last.cpuMs - this.#startCpu),
-      peakRssBytes: this.#peakRss,
-      peakProcesses: this.#peakProcesses,
+      serverCpuMs: Math.max(0, last.cpuMs - samples[0]!.cpuMs),
+      peakRssBytes: Math.max(...samples.map((s) => s.rssBytes)),
+      peakProcesses: Math.max(...samples.map((s) => s.processes)),
     };
-  }
-
-  #sample(): { cpuMs: number } {
-    const usage = treeUsage(this.#pid!, {});
-    this.#peakRss = Math.max(this.#peakRss, usage.rssBytes);
-    this.#peakProcesses = Math.max(this.#peakProcesses, usage.processes);
-    return usage;
   }
 }
