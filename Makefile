@@ -73,7 +73,7 @@ bench: build
 	$(call run_experiment,bench,$(BENCH_ARGS),BENCH_ARGS)
 
 report: build
-	$(TS_RUN) bench/bench/main.ts --render-only $(BENCH_ARGS)
+	$(TS_RUN) bench/bench/main.ts --render-only $(if $(EXPERIMENT_QUICK),--quick) $(BENCH_ARGS)
 
 backlog: build
 	$(call run_experiment,backlog,$(BACKLOG_ARGS),BACKLOG_ARGS)
