@@ -4,10 +4,13 @@
  */
 
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { repoRoot } from '../lib/launch.js';
 import { seconds } from './format.js';
 import type { BacklogReport } from './types.js';
 
-const TEMPLATE = new URL('./by-hand.md', import.meta.url);
+/** Next to this file in the source tree; from the repository root, so the compiled copy finds it too. */
+const TEMPLATE = path.join(repoRoot, 'bench', 'backlog', 'by-hand.md');
 
 export function byHand(report: BacklogReport, sweptLab: string | undefined): string {
   // The comment at the top says what the file is; the report starts at the heading.
