@@ -25,7 +25,7 @@ export interface CommonSettings {
   readonly command: string;
 }
 
-export const COMMON_OPTIONS = {
+const COMMON_OPTIONS = {
   quick: { type: 'boolean', default: false, describe: 'short run to check that everything works (not figures to quote); writes to results/quick/' },
   'render-only': { type: 'boolean', default: false, describe: 'only render --output into --markdown, without measuring' },
   output: { type: 'string', describe: 'results file (JSON) [default: results/NAME.json; quick: results/quick/NAME.json]' },
@@ -65,7 +65,7 @@ export interface NumberRule {
 }
 
 /** The problem with one numeric flag, or undefined when it is fine (or absent). */
-export function checkNumber(argv: Record<string, unknown>, name: string, rule: NumberRule): string | undefined {
+function checkNumber(argv: Record<string, unknown>, name: string, rule: NumberRule): string | undefined {
   const value = argv[name];
   if (value === undefined) return undefined;
   const ok =

@@ -38,7 +38,7 @@ export function writeMarkdown(file: string, markdown: string): void {
 }
 
 /** Like JSON.stringify(value, null, 2), but anything that fits in `width` characters stays on one line. */
-export function compactJson(value: unknown, indent: string, width = 240): string {
+function compactJson(value: unknown, indent: string, width = 240): string {
   const flat = JSON.stringify(value);
   if (flat === undefined || value === null || typeof value !== 'object' || flat.length <= width) return flat ?? 'null';
   const inner = `${indent}  `;
