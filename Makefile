@@ -53,29 +53,30 @@ client: build
 clean:
 	rm -rf dist
 
-# The benchmark harness (bench/): measure every lab, write results/bench.json, render results/bench.md.
-#   make bench            full run (under 10 minutes on a 2-core machine)
-#   make bench QUICK=1    every scenario and lab, short windows (under 90 seconds): checks, not figures
-#   make report           re-render results/bench.md from results/bench.json without measuring
-#   BENCH_ARGS=...        any further bench option, e.g. BENCH_ARGS="--labs 04-evented --scenarios echo"
-# `node --import tsx bench/main.ts --help` lists every option.
-BENCH_QUICK = $(filter 1 yes true,$(QUICK))
-BENCH_COMMAND = make bench$(if $(BENCH_QUICK), QUICK=$(QUICK))$(if $(BENCH_ARGS), BENCH_ARGS="$(BENCH_ARGS)")
+# The experiments (bench/): each is one folder, bench/NAME/main.ts, that measures, writes
+# results/NAME.json and renders results/NAME.md from that file alone. One shape for all of them:
+#   make NAME               full run: the committed results/NAME.{json,md}
+#   make NAME QUICK=1       short run to check everything works: results/quick/ (ignored by git)
+#   NAME_ARGS=...           further options; `node --import tsx bench/NAME/main.ts --help` lists them,
+#                           e.g. NAME_ARGS=--render-only re-renders the report from its JSON alone
+# bench:   every lab and the C reference under the same load (under 10 minutes; quick under 90 s);
+#          `make report` re-renders results/bench.md, e.g. BENCH_ARGS="--labs 04-evented --scenarios echo"
+# backlog: where clients wait while a server is busy (about 30 s), e.g. BACKLOG_ARGS="--hold 5 --clients 8"
+EXPERIMENT_QUICK = $(filter 1 yes true,$(QUICK))
+# The command as the user typed it, for the report's stamp.
+experiment_command = make $(1)$(if $(EXPERIMENT_QUICK), QUICK=$(QUICK))$(if $(2), $(3)="$(2)")
+run_experiment = EXPERIMENT_COMMAND='$(call experiment_command,$(1),$(2),$(3))$(4)' \
+	  $(TS_RUN) bench/$(1)/main.ts $(if $(EXPERIMENT_QUICK),--quick) $(5) $(2)
 
-.PHONY: bench report
+.PHONY: bench report backlog
 bench: build
-	BENCH_COMMAND='$(BENCH_COMMAND)' $(TS_RUN) bench/main.ts $(if $(BENCH_QUICK),--quick) $(BENCH_ARGS)
+	$(call run_experiment,bench,$(BENCH_ARGS),BENCH_ARGS)
 
 report: build
-	$(TS_RUN) bench/main.ts --render-only $(BENCH_ARGS)
+	$(TS_RUN) bench/bench/main.ts --render-only $(if $(EXPERIMENT_QUICK),--quick) $(BENCH_ARGS)
 
-# The backlog experiment (bench/backlog.ts): where clients wait while a server is busy, for every lab,
-# plus the serial lab at backlog 1, 8 and 128. Writes results/backlog.json, renders results/backlog.md
-# (about 30 s). BACKLOG_ARGS=... passes options, e.g. BACKLOG_ARGS="render" re-renders from the JSON
-# alone, BACKLOG_ARGS="--hold 5 --clients 8"; `node --import tsx bench/backlog.ts --help` lists them.
-.PHONY: backlog
 backlog: build
-	BACKLOG_COMMAND='make backlog$(if $(BACKLOG_ARGS), BACKLOG_ARGS="$(BACKLOG_ARGS)")' $(TS_RUN) bench/backlog.ts $(BACKLOG_ARGS)
+	$(call run_experiment,backlog,$(BACKLOG_ARGS),BACKLOG_ARGS)
 
 # The adversarial reliability suite alone (test/robust/: faults, limits, bad input against every
 # lab; a few minutes). `make test` runs it too, since vitest picks up every test/**/*.test.ts.
@@ -87,13 +88,12 @@ test-robust: build
 # Soak (not part of `make test` or CI): autocannon plus connection churn against each lab for a set
 # time, memory and descriptors over time into results/soak.md (raw samples in results/soak.json).
 #   make soak                    60 s per lab (about 5 minutes)
-#   make soak SOAK_SECONDS=10    a short check
-#   SOAK_ARGS=...                further options, e.g. SOAK_ARGS="--labs 04-evented --churners 8";
-#                                `node --import tsx bench/soak.ts --help` lists them.
+#   make soak QUICK=1            5 s per lab, into results/quick/
+#   make soak SOAK_SECONDS=10    ten seconds per lab
+#   SOAK_ARGS=...                further options, e.g. SOAK_ARGS="--labs 04-evented --churners 8"
 .PHONY: soak
 soak: build
-	SOAK_COMMAND='make soak$(if $(SOAK_SECONDS), SOAK_SECONDS=$(SOAK_SECONDS))$(if $(SOAK_ARGS), SOAK_ARGS="$(SOAK_ARGS)")' \
-	  $(TS_RUN) bench/soak.ts $(if $(SOAK_SECONDS),--seconds $(SOAK_SECONDS)) $(SOAK_ARGS)
+	$(call run_experiment,soak,$(SOAK_ARGS),SOAK_ARGS,$(if $(SOAK_SECONDS), SOAK_SECONDS=$(SOAK_SECONDS)),$(if $(SOAK_SECONDS),--seconds $(SOAK_SECONDS)))
 
 # A live view of one port (bench/watch/): the accept queue against its backlog, every connection by
 # where it waits, the server's processes found from the listening socket. Redraws until q or Ctrl-C.

@@ -25,17 +25,14 @@ export function createLogger(name: string, quiet: boolean): Logger {
   };
 }
 
-export const SILENT: Logger = { quiet: true, info() {}, client() {}, warn() {} };
-
-/** 1536 -> "1.5 KiB": byte counts in log lines are read by people. */
+/**
+ * 1536 -> "1.5 KiB": byte counts in log lines and reports are read by people. Negative counts
+ * (memory that shrank between two weighings) keep their sign and their unit.
+ */
 export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  const units = ['KiB', 'MiB', 'GiB'];
-  let value = bytes;
-  let unit = -1;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(1)} ${units[unit]}`;
+  const abs = Math.abs(bytes);
+  if (abs < 1024) return `${Math.round(bytes)} B`;
+  if (abs < 1024 ** 2) return `${(bytes / 1024).toFixed(1)} KiB`;
+  if (abs < 1024 ** 3) return `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
+  return `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
 }

@@ -10,10 +10,11 @@ import { runScenario } from '../bench/backlog/experiment.js';
 import { clientList } from '../bench/backlog/format.js';
 import { kernelSettings } from '../bench/backlog/kernel.js';
 import { renderReport } from '../bench/backlog/render.js';
-import type { Settings } from '../bench/backlog/types.js';
+import { BACKLOG_SCHEMA, type Settings } from '../bench/backlog/types.js';
 import { stopAllLabs } from '../bench/lib/launch.js';
-import { machineStamp } from '../bench/lib/machine.js';
-import { childPids, stat } from '../bench/lib/procfs.js';
+import { describeLabs } from '../bench/pipeline/labs.js';
+import { machineStamp } from '../bench/pipeline/stamp.js';
+import { childPids, stat } from '../bench/observe/processes.js';
 
 const settings: Settings = { holdMs: 1_000, clients: 3, gapMs: 100, clientTimeoutMs: 10_000, sampleMs: 25, userSpaceWaitMs: 50 };
 const kernel = kernelSettings();
@@ -43,9 +44,25 @@ describe('backlog experiment', () => {
     expect(Math.max(...held.map((s) => s.acceptQueueDepth))).toBeGreaterThan(0);
     expect(liveChildren()).toEqual([]);
 
-    const markdown = renderReport({ schema: 1, stamp: machineStamp('test'), settings, kernel, network: 'shared with the machine', wallMs: run.durationMs, runs: [run] });
+    const markdown = renderReport({
+      experiment: 'backlog',
+      schema: BACKLOG_SCHEMA,
+      stamp: machineStamp('test'),
+      labs: describeLabs(['01-serial']),
+      settings,
+      kernel,
+      network: 'shared with the machine',
+      wallMs: run.durationMs,
+      runs: [run],
+    });
     expect(markdown).toContain('```mermaid\ngantt');
-    expect(markdown).toContain('kernel accept queue');
+    // Client 2's own row in the run's client table: where it waited and that it was served. The
+    // legend names every place whatever happened, so only the row shows what this run measured.
+    const row = markdown.split('\n').find((line) => line.startsWith('| 2 | '));
+    expect(row, "client 2's row").toBeDefined();
+    const cells = row!.split(' | ').map((cell) => cell.replace(/^\| |\s\|$/g, '').trim());
+    expect(cells[6]).toMatch(/^kernel accept queue \d/);
+    expect(cells[7]).toBe('served');
   });
 
   it('evented: every client has its first echo within 1 s of connecting', async () => {

@@ -4,7 +4,8 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { FULL, parseBenchArgs, parseTarget, QUICK } from '../bench/options.js';
+import { FULL, parseBenchArgs, parseTarget, QUICK } from '../bench/bench/options.js';
+import { labVariants } from '../labs/index.js';
 import { UserError } from '../shared/errors.js';
 
 describe('bench options', () => {
@@ -21,6 +22,17 @@ describe('bench options', () => {
     expect(settings.pin).toBe(true);
     expect(settings.target).toBeUndefined();
     expect(settings.output.endsWith(path.join('results', 'bench.json'))).toBe(true);
+    expect(settings.markdown.endsWith(path.join('results', 'bench.md'))).toBe(true);
+  });
+
+  it('a quick run writes to results/quick/, never over the committed reports', () => {
+    const quick = parseBenchArgs(['--quick']);
+    expect(quick.output.endsWith(path.join('results', 'quick', 'bench.json'))).toBe(true);
+    expect(quick.markdown.endsWith(path.join('results', 'quick', 'bench.md'))).toBe(true);
+  });
+
+  it('offers every lab of the registry, in each variant', () => {
+    expect(parseBenchArgs([]).labs).toEqual([...labVariants().map(({ lab, variant }) => (variant.name ? `${lab.id}@${variant.name.replace(/[^A-Za-z0-9]+/g, '-')}` : lab.id)), 'c-epoll']);
   });
 
   it('--quick takes the quick preset, and explicit options still win', () => {
@@ -68,7 +80,7 @@ describe('bench options', () => {
   });
 
   it('--help lists every option', async () => {
-    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'bench/main.ts', '--help'], {
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'bench/bench/main.ts', '--help'], {
       cwd: path.join(import.meta.dirname, '..'),
       timeout: 30_000,
     });

@@ -5,15 +5,20 @@
  * The figures in the fixture are invented; nothing here measures anything.
  */
 
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { renderReport } from '../bench/render/report.js';
-import type { BenchResults } from '../bench/results.js';
-import { sectionSpec } from '../bench/render/columns.js';
+import { renderReport } from '../bench/bench/render/report.js';
+import { migrateBenchV1, SCHEMA_VERSION, type BenchResults } from '../bench/bench/results.js';
+import { readReportFile } from '../bench/pipeline/report-file.js';
+import { UserError } from '../shared/errors.js';
+import { sectionSpec } from '../bench/bench/render/columns.js';
 
-const fixture = JSON.parse(readFileSync(path.join(import.meta.dirname, 'fixtures', 'bench-results.json'), 'utf8')) as BenchResults;
-const report = renderReport(fixture, 'bench.json');
+const fixtures = path.join(import.meta.dirname, 'fixtures');
+const fixture = readReportFile<BenchResults>(path.join(fixtures, 'bench-results.json'), { experiment: 'bench', schema: SCHEMA_VERSION, measure: 'make bench' });
+/** Linked as the command line links it when rendering the fixture next to its golden file. */
+const report = renderReport(fixture, 'bench-results.json');
 
 /** The text of one `## N. Heading` section. */
 function section(heading: string): string {
@@ -32,8 +37,35 @@ function row(text: string, cellTitle: string, label: string): string[] {
 }
 
 describe('bench report renderer', () => {
-  it('is deterministic', () => {
-    expect(renderReport(fixture, 'bench.json')).toBe(report);
+  it('renders the fixture exactly as the committed golden file', () => {
+    // A change to the report shows here as a diff to review. If it is intended, regenerate with
+    //   node --import tsx bench/bench/main.ts --render-only --output test/fixtures/bench-results.json \
+    //     --markdown test/fixtures/bench-report.golden.md
+    expect(report).toBe(readFileSync(path.join(fixtures, 'bench-report.golden.md'), 'utf8'));
+  });
+
+  it('refuses a results file of another schema with one line', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-schema-'));
+    try {
+      const file = path.join(dir, 'bench.json');
+      writeFileSync(file, JSON.stringify({ ...fixture, schema: 99 }));
+      expect(() => readReportFile<BenchResults>(file, { experiment: 'bench', schema: SCHEMA_VERSION, measure: 'make bench' })).toThrow(
+        /has schema 99; this renderer reads schema 2: measure again with make bench$/,
+      );
+      writeFileSync(file, JSON.stringify({ ...fixture, experiment: 'soak' }));
+      expect(() => readReportFile<BenchResults>(file, { experiment: 'bench', schema: SCHEMA_VERSION, measure: 'make bench' })).toThrow(UserError);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('lifts a schema-1 file, taking the labs from the registry', () => {
+    const v1 = { ...fixture, schema: 1, experiment: undefined, labs: undefined, targets: fixture.targets.map(({ traits: _traits, ...t }) => (t.kind === 'lab' ? { ...t, model: 'an old description' } : t)) };
+    const lifted = migrateBenchV1(JSON.parse(JSON.stringify(v1)) as Record<string, unknown>)!;
+    expect(lifted.schema).toBe(SCHEMA_VERSION);
+    expect(lifted.labs.map((lab) => lab.id)).toEqual(fixture.labs.map((lab) => lab.id));
+    expect(lifted.targets.find((t) => t.kind === 'lab')!.model).not.toBe('an old description');
+    expect(renderReport(lifted, 'bench-results.json')).toBe(report);
   });
 
   it('starts with the machine stamp and says how the run was made', () => {
@@ -42,7 +74,7 @@ describe('bench report renderer', () => {
     }
     expect(report).toContain('ran on core 0 and each server\'s whole process tree on core 1, pinned with `taskset`');
     expect(report).toContain('then measured 3 windows of 2 s back to back');
-    expect(report).toContain('[`bench.json`](bench.json)');
+    expect(report).toContain('[`bench-results.json`](bench-results.json)');
     expect(report).toContain("The machine's 1-minute load average was 0.1 as the run started");
   });
 

@@ -6,7 +6,8 @@
 
 import { execFile } from 'node:child_process';
 import { DEFAULTS } from '../../shared/cli.js';
-import { killTree, LAB_IDS, startLab, type LabProcess } from '../lib/launch.js';
+import { killTree, startLab, type LabProcess } from '../lib/launch.js';
+import { describeLabs, kernelQueueLab, type LabDescription } from '../pipeline/labs.js';
 import { runArrival } from './arrival.js';
 import { attributePorts, classify, toSamples } from './evidence.js';
 import { startSampler, type RawSample, type Sampler } from './sampler.js';
@@ -20,12 +21,17 @@ export interface RunPlan {
 }
 
 export const SWEEP_BACKLOGS = [1, 8, 128] as const;
-export const SERIAL_LAB = '01-serial';
 
-export function defaultPlan(labs: readonly string[] = LAB_IDS): RunPlan[] {
+/**
+ * Every lab at its own backlog, then the sweep: the lab whose only queue is the kernel's
+ * (traits.kernelQueueOnly, from the registry) at each of SWEEP_BACKLOGS, since its accept queue is
+ * the one that fills.
+ */
+export function defaultPlan(labs: readonly LabDescription[] = describeLabs()): RunPlan[] {
+  const swept = kernelQueueLab(labs);
   return [
-    ...labs.map((lab) => ({ kind: 'model' as const, lab })),
-    ...(labs.includes(SERIAL_LAB) ? SWEEP_BACKLOGS.map((backlog) => ({ kind: 'sweep' as const, lab: SERIAL_LAB, backlog })) : []),
+    ...labs.map((lab) => ({ kind: 'model' as const, lab: lab.id })),
+    ...(swept ? SWEEP_BACKLOGS.map((backlog) => ({ kind: 'sweep' as const, lab: swept.id, backlog })) : []),
   ];
 }
 
@@ -56,7 +62,7 @@ export async function runScenario(plan: RunPlan, options: RunOptions): Promise<R
   try {
     lab = await startLab(plan.lab, args);
     const listening = lab.output().stdout.split('\n').find((l) => l.includes('listening on')) ?? '';
-    const model = /model: ([^;)]+)/.exec(listening)?.[1] ?? plan.lab;
+    const model = /model: (.+); pid \d+\)/.exec(listening)?.[1] ?? plan.lab;
     const target = { host: lab.host, port: lab.port };
 
     const effective = await listenBacklog(lab.port);

@@ -9,16 +9,6 @@ import { runFacts } from './facts.js';
 import { clientList, duration, moments, range, seconds } from './format.js';
 import type { BacklogReport, ClientRecord, KernelSettings, RunResult } from './types.js';
 
-/**
- * What a wait in user space consists of in each model, said only when such a wait was measured.
- * (The experiment sees that the server held the connection and answered late, not why.)
- */
-const USER_SPACE_GLOSS: Record<string, string> = {
-  '01-serial': 'the server had accepted the connection, and the echo still waited for its turn',
-  '02-process-per-connection': 'the parent had accepted the connection, and the echo waited for the child process started for that client',
-  '03-worker-pool': 'the main thread had accepted the connection, and the echo waited for a worker (the pool queue) or for the main thread',
-  '04-evented': 'the event loop had accepted the connection, and the echo waited for the loop to get to it',
-};
 
 export function explainRun(run: RunResult, report: BacklogReport): string {
   const f = runFacts(run);
@@ -84,7 +74,7 @@ export function explainRun(run: RunResult, report: BacklogReport): string {
   if (inServer.length > 0) {
     const waits = inServer.flatMap((c) => c.waits.filter((w) => w.where === 'user-space').map((w) => w.toMs - w.fromMs));
     sentences.push(
-      `${capital(clientList(inServer))} waited ${range(waits)} in user space: ${USER_SPACE_GLOSS[run.lab] ?? 'the server held the connection but had not answered yet'}.`,
+      `${capital(clientList(inServer))} waited ${range(waits)} in user space: ${userSpaceGloss(run, report)}.`,
     );
   }
   if (f.maxProcesses > 1) {
@@ -186,6 +176,15 @@ function byResends(clients: readonly ClientRecord[]): string {
 }
 
 const ordinal = (n: number) => `${n}${n % 10 === 1 && n !== 11 ? 'st' : n % 10 === 2 && n !== 12 ? 'nd' : n % 10 === 3 && n !== 13 ? 'rd' : 'th'}`;
+
+/**
+ * What a wait in user space consists of in the run's model (the registry's acceptedWait, as the
+ * results file recorded it), said only when such a wait was measured. The experiment sees that
+ * the server held the connection and answered late, not why.
+ */
+function userSpaceGloss(run: RunResult, report: BacklogReport): string {
+  return report.labs.find((lab) => lab.id === run.lab)?.acceptedWait ?? 'the server held the connection but had not answered yet';
+}
 
 export function capital(text: string): string {
   return text.charAt(0).toUpperCase() + text.slice(1);

@@ -3,15 +3,17 @@
  * (render.ts) and reads only what is written here.
  */
 
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../../shared/errors.js';
 import { labEntry } from '../lib/launch.js';
-import { machineStamp } from '../lib/machine.js';
+import { machineStamp } from '../pipeline/stamp.js';
 import { runAll, type Progress, type RunPlan } from './experiment.js';
 import { currentNetwork } from './isolate.js';
 import { kernelSettings } from './kernel.js';
-import type { BacklogReport, RunResult, Settings } from './types.js';
+import { describeLabs } from '../pipeline/labs.js';
+import { readReportFile } from '../pipeline/report-file.js';
+import { BACKLOG_SCHEMA, type BacklogReport, type RunResult, type Settings } from './types.js';
 
 export const DEFAULT_SETTINGS: Settings = {
   holdMs: 3_000,
@@ -46,32 +48,21 @@ export async function measure(plans: readonly RunPlan[], settings: Settings, opt
     ...(options.progress ? { progress: options.progress } : {}),
     ...(options.finished ? { finished: options.finished } : {}),
   });
-  return { schema: 1, stamp, settings, kernel, network: currentNetwork(), wallMs: Math.round(performance.now() - started), runs };
+  const labs = describeLabs([...new Set(plans.map((plan) => plan.lab))]);
+  return { experiment: 'backlog', schema: BACKLOG_SCHEMA, stamp, labs, settings, kernel, network: currentNetwork(), wallMs: Math.round(performance.now() - started), runs };
 }
 
-/** JSON with one line per sample and per client, so diffs between two runs stay readable. */
-export function saveReport(file: string, report: BacklogReport): void {
-  mkdirSync(path.dirname(file), { recursive: true });
-  writeFileSync(file, `${compactJson(report, '')}\n`);
-}
-
-/** Like JSON.stringify(value, null, 2), but anything that fits in `width` characters stays on one line. */
-function compactJson(value: unknown, indent: string, width = 240): string {
-  const flat = JSON.stringify(value);
-  if (flat === undefined || value === null || typeof value !== 'object' || flat.length <= width) return flat ?? 'null';
-  const inner = `${indent}  `;
-  if (Array.isArray(value)) return `[\n${value.map((v) => inner + compactJson(v, inner, width)).join(',\n')}\n${indent}]`;
-  const entries = Object.entries(value).filter(([, v]) => v !== undefined);
-  return `{\n${entries.map(([k, v]) => `${inner}${JSON.stringify(k)}: ${compactJson(v, inner, width)}`).join(',\n')}\n${indent}}`;
-}
-
+/** Reads results/backlog.json (or another file) for rendering; schema 1 is lifted by `migrateBacklogV1`. */
 export function loadReport(file: string): BacklogReport {
-  let report: BacklogReport;
-  try {
-    report = JSON.parse(readFileSync(file, 'utf8')) as BacklogReport;
-  } catch (error) {
-    throw new UserError(`cannot read ${file}: ${error instanceof Error ? error.message : String(error)} (measure first: make backlog)`);
-  }
-  if (report.schema !== 1) throw new UserError(`${file} has schema ${String(report.schema)}, this renderer reads schema 1`);
-  return report;
+  return readReportFile<BacklogReport>(file, { experiment: 'backlog', schema: BACKLOG_SCHEMA, measure: 'make backlog', migrate: migrateBacklogV1 });
+}
+
+/**
+ * Schema 1 (committed before schema 2) held the same runs without the lab descriptions: they come
+ * from the registry as it is at migration.
+ */
+export function migrateBacklogV1(raw: Record<string, unknown>): BacklogReport | undefined {
+  if (raw.schema !== 1 || !Array.isArray(raw.runs)) return undefined;
+  const old = raw as unknown as Omit<BacklogReport, 'experiment' | 'schema' | 'labs'>;
+  return { ...old, experiment: 'backlog', schema: BACKLOG_SCHEMA, labs: describeLabs([...new Set(old.runs.map((run) => run.lab))]) };
 }

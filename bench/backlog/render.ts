@@ -3,8 +3,9 @@
  * measurement can be re-rendered at any time; every sentence about a run comes from explain.ts.
  */
 
-import { renderStamp } from '../lib/machine.js';
-import { BY_HAND } from './by-hand.js';
+import { renderStamp } from '../pipeline/stamp.js';
+import { kernelQueueLab } from '../pipeline/labs.js';
+import { byHand } from './by-hand.js';
 import { explainRun, explainSweep } from './explain.js';
 import { runFacts } from './facts.js';
 import { clientList, describeWaits, PLACE_NAMES, range, seconds } from './format.js';
@@ -32,7 +33,7 @@ export function renderReport(report: BacklogReport): string {
       `The whole measurement took ${seconds(report.wallMs)}.`,
     '',
     'Measure again with `make backlog` (writes `results/backlog.json`, then this file); re-render this file from the JSON alone with ' +
-      '`node --import tsx bench/backlog.ts render`.',
+      '`make backlog BACKLOG_ARGS=--render-only`.',
     '',
   );
 
@@ -44,7 +45,7 @@ export function renderReport(report: BacklogReport): string {
   for (const run of [...models, ...sweep]) {
     const f = runFacts(run);
     out.push(
-      `| ${run.lab}${run.kind === 'sweep' ? ` (sweep)` : ''} — ${run.model} | ${run.effectiveBacklog} | ${f.maxDepthWhileHeld} | ` +
+      `| ${run.lab}${run.kind === 'sweep' ? ` (sweep)` : ''} — ${modelOf(run, report)} | ${run.effectiveBacklog} | ${f.maxDepthWhileHeld} | ` +
         `${f.echoedWhileHeld.length} of ${f.others.length} | ${summarizeWaits(f.others)} | ${range(f.echoAfterStartMs)} | +${f.listenOverflows} |`,
     );
   }
@@ -75,7 +76,7 @@ export function renderReport(report: BacklogReport): string {
   );
 
   out.push('## The models', '');
-  for (const run of models) out.push(...renderRun(run, report, `### ${run.lab}: ${run.model} (backlog ${run.effectiveBacklog})`));
+  for (const run of models) out.push(...renderRun(run, report, `### ${run.lab}: ${modelOf(run, report)} (backlog ${run.effectiveBacklog})`));
 
   if (sweep.length > 0) {
     out.push(`## Backlog sweep: the serial lab at backlog ${sweep.map((r) => r.backlogAsked).join(', ')}`, '');
@@ -120,7 +121,7 @@ export function renderReport(report: BacklogReport): string {
   }
   out.push('');
 
-  out.push(BY_HAND(report));
+  out.push(byHand(report, kernelQueueLab(report.labs)?.id));
   return out.join('\n');
 }
 
@@ -207,6 +208,11 @@ function binDepth(run: RunResult, bins: number): Array<number | undefined> {
     if (i < bins) depth[i] = Math.max(depth[i] ?? 0, sample.acceptQueueDepth);
   }
   return depth;
+}
+
+/** The model as the registry described it when the run was measured (copied into the JSON). */
+function modelOf(run: RunResult, report: BacklogReport): string {
+  return report.labs.find((lab) => lab.id === run.lab)?.model ?? run.model;
 }
 
 function runName(run: RunResult): string {

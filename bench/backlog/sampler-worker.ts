@@ -4,7 +4,8 @@
  */
 
 import { parentPort, workerData } from 'node:worker_threads';
-import { listenDrops, processTree, tcpSnapshot } from '../lib/procfs.js';
+import { processTree } from '../observe/processes.js';
+import { listenDrops, tcpSnapshot } from '../observe/sockets.js';
 import type { RawSample, SamplerConfig } from './sampler.js';
 
 const config = workerData as SamplerConfig;

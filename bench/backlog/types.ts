@@ -4,7 +4,7 @@
  * Times are milliseconds since client 1 started connecting, unless a name says otherwise.
  */
 
-import type { MachineStamp } from '../lib/machine.js';
+import type { ReportFile } from '../pipeline/report-file.js';
 
 /** The scripted arrival, the same for every run. */
 export interface ArrivalSettings {
@@ -57,7 +57,7 @@ export interface Sample {
   /** Machine-wide TcpExt counters, as increases since the run started. */
   readonly listenOverflows: number;
   readonly listenDrops: number;
-  /** Processes in the lab's process tree (lab 02 forks one per client). */
+  /** Processes in the lab's process tree (a process-per-connection lab forks one per client). */
   readonly processes: number;
   /** Per client (index 0 = client 1), its phase at this sample. */
   readonly phases: readonly Phase[];
@@ -101,7 +101,7 @@ export interface ClientRecord extends ClientTiming {
 }
 
 export interface RunResult {
-  /** 'model': the lab's own default backlog; 'sweep': the serial lab at a chosen backlog. */
+  /** 'model': the lab's own default backlog; 'sweep': the kernel-queue-only lab at a chosen backlog. */
   readonly kind: 'model' | 'sweep';
   readonly lab: string;
   /** The model's name as the lab printed it on its listening line. */
@@ -128,9 +128,10 @@ export interface SsSnapshot {
   readonly atMs: number;
 }
 
-export interface BacklogReport {
-  readonly schema: 1;
-  readonly stamp: MachineStamp;
+/** 2: names its experiment and carries the registry's descriptions of the labs it ran. */
+export const BACKLOG_SCHEMA = 2;
+
+export interface BacklogReport extends ReportFile<'backlog', typeof BACKLOG_SCHEMA> {
   readonly settings: Settings;
   readonly kernel: KernelSettings;
   /**

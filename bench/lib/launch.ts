@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LABS } from '../../labs/index.js';
-import { processTree } from './procfs.js';
+import { processTree } from '../observe/processes.js';
 
 /** The repository root: the nearest folder above this file with a package.json (also from dist/). */
 export const repoRoot = (() => {
@@ -152,7 +152,7 @@ async function startListening(id: string, file: string, argv: string[], env: Nod
   return Object.assign(lab, { host: match[1]!, port: Number(match[2]) });
 }
 
-/** SIGKILLs a process and every descendant (lab 02's children outlive a killed parent otherwise). */
+/** SIGKILLs a process and every descendant (a forking lab's children outlive a killed parent otherwise). */
 export function killTree(pid: number): void {
   for (const p of processTree(pid).reverse()) {
     try {

@@ -13,10 +13,10 @@
  */
 
 import net from 'node:net';
-import { setTimeout as delay } from 'node:timers/promises';
 import { LatencyRecorder, type LatencySummary } from './latency.js';
 import { MessageSequence } from './payload.js';
 import { Signal } from './signal.js';
+import { runWindows } from './window.js';
 
 
 export interface ChurnOptions {
@@ -131,39 +131,39 @@ export async function runChurn(options: ChurnOptions): Promise<ChurnWindow[]> {
 
   // Warm-up: at least `warmupMs`, and until as many cycles as clients have completed (a forking
   // server's first cycles all wait for process starts), at most `warmupMaxMs`.
-  const warmStart = performance.now();
-  await signal.until(() => {
-    const elapsed = performance.now() - warmStart;
-    return elapsed >= warmupMaxMs || (elapsed >= options.warmupMs && completed >= options.clients);
-  }, Math.max(10, Math.min(options.warmupMs, 100)));
-  const windows: ChurnWindow[] = [];
-  const windowCount = options.windows ?? 1;
-  let windowMs = 0;
-  for (let w = 0; w < windowCount; w++) {
-    latency.reset();
-    cycles = 0;
-    options.onWindowStart?.(w);
-    measuring = true;
-    const windowStart = performance.now();
-    await delay(options.durationMs); // the window's length, not synchronization
-    measuring = false;
-    windowMs = performance.now() - windowStart;
-    options.onWindowEnd?.(w);
-    if (w === windowCount - 1) {
-      stopping = true;
-      await Promise.all(loops);
-    }
-    windows.push({
-      windowMs,
-      cycles,
-      connectionsPerSec: (cycles * 1000) / windowMs,
-      firstEchoUs: latency.summary(),
-      errors,
-      errorCount: Object.values(errors).reduce((a, b) => a + b, 0),
-      firstError,
-    });
-    errors = { connect: 0, socket: 0, corrupt: 0, short: 0, timeout: 0 };
-    firstError = undefined;
-  }
-  return windows;
+  return runWindows<ChurnWindow>(signal, { minMs: options.warmupMs, maxMs: warmupMaxMs, ready: () => completed >= options.clients }, {
+    windows: options.windows ?? 1,
+    durationMs: options.durationMs,
+    ...(options.onWindowStart ? { onWindowStart: options.onWindowStart } : {}),
+    ...(options.onWindowEnd ? { onWindowEnd: options.onWindowEnd } : {}),
+    reset() {
+      latency.reset();
+      cycles = 0;
+    },
+    begin() {
+      measuring = true;
+    },
+    stop() {
+      measuring = false;
+    },
+    async collect(_w, windowMs, last) {
+      // The drain: the cycles still running finish (their errors count in the last window).
+      if (last) {
+        stopping = true;
+        await Promise.all(loops);
+      }
+      const window: ChurnWindow = {
+        windowMs,
+        cycles,
+        connectionsPerSec: (cycles * 1000) / windowMs,
+        firstEchoUs: latency.summary(),
+        errors,
+        errorCount: Object.values(errors).reduce((a, b) => a + b, 0),
+        firstError,
+      };
+      errors = { connect: 0, socket: 0, corrupt: 0, short: 0, timeout: 0 };
+      firstError = undefined;
+      return window;
+    },
+  });
 }

@@ -36,6 +36,7 @@ import net from 'node:net';
 import { LatencyRecorder, type LatencySummary } from './latency.js';
 import { MessageSequence } from './payload.js';
 import { Signal } from './signal.js';
+import { runWindows } from './window.js';
 
 /**
  * Warm-up stops waiting for connections still unanswered after no new one was answered for this
@@ -235,56 +236,60 @@ export async function runEchoLoad(options: EchoLoadOptions): Promise<EchoLoadRes
   try {
     // Step 2: warm up.
     for (const conn of conns) send(conn);
-    const warmStart = performance.now();
-    if (warmupMs > 0) await changed.until(() => {
-      const now = performance.now();
-      if (now - warmStart < warmupMs) return false;
-      if (now - warmStart >= warmupMaxMs) return true;
-      // Nobody answered yet: keep waiting (a forking server may still be starting its children).
-      if (!live().some((c) => c.answeredEver > 0)) return false;
-      return live().every((c) => c.answeredEver > 0) || now - lastFirstAnswerAt >= WARMUP_STALL_MS;
-    }, Math.max(10, Math.min(warmupMs, 100)));
+    const warmup = warmupMs > 0 && {
+      minMs: warmupMs,
+      maxMs: warmupMaxMs,
+      ready: () => {
+        // Nobody answered yet: keep waiting (a forking server may still be starting its children).
+        if (!live().some((c) => c.answeredEver > 0)) return false;
+        return live().every((c) => c.answeredEver > 0) || performance.now() - lastFirstAnswerAt >= WARMUP_STALL_MS;
+      },
+    };
 
-    // Step 3: measure, window after window.
-    phase = 'window';
+    // Step 3: measure, window after window (step 4, the drain, ends the last one).
     let errorsBefore: EchoErrors = { connect: 0, socket: 0, corrupt: 0, extra: 0, missing: 0 };
-    for (let w = 0; w < windowCount; w++) {
-      latency.reset();
-      shortReads = 0;
-      for (const conn of conns) conn.windowRoundTrips = 0;
-      options.onWindowStart?.(w);
-      const windowStart = performance.now();
-      // Connections between messages (answered with nothing sent since: the warm-up's last reply,
-      // or a round-trip limit reached in the window before) start again here.
-      for (const conn of live()) if (!conn.outstanding) send(conn);
-      await changed.until(
-        () => performance.now() - windowStart >= options.durationMs || live().every((c) => c.windowRoundTrips >= limit),
-        Math.min(options.durationMs, 50),
-      );
-      const windowMs = performance.now() - windowStart;
-      const last = w === windowCount - 1;
-      if (last) phase = 'drain';
-      options.onWindowEnd?.(w);
-      if (last) await drain();
-      const perConnection = Array.from({ length: options.connections }, () => 0);
-      for (const conn of conns) perConnection[conn.index] = conn.windowRoundTrips;
-      const roundTrips = perConnection.reduce((a, b) => a + b, 0);
-      const windowErrors = subtract(errors, errorsBefore);
-      errorsBefore = { ...errors };
-      windows.push({
-        windowMs,
-        roundTrips,
-        roundTripsPerSec: windowMs > 0 ? (roundTrips * 1000) / windowMs : 0,
-        latencyUs: latency.summary(),
-        perConnection,
-        fewest: Math.min(...perConnection),
-        most: Math.max(...perConnection),
-        shortReads,
-        neverAnswered: conns.filter((c) => c.answeredEver === 0).length + (options.connections - conns.length),
-        errors: windowErrors,
-        errorCount: total(windowErrors),
-      });
-    }
+    windows.push(...(await runWindows<EchoWindow>(changed, warmup || undefined, {
+      windows: windowCount,
+      durationMs: options.durationMs,
+      ...(options.onWindowStart ? { onWindowStart: options.onWindowStart } : {}),
+      ...(options.onWindowEnd ? { onWindowEnd: options.onWindowEnd } : {}),
+      reset() {
+        phase = 'window';
+        latency.reset();
+        shortReads = 0;
+        for (const conn of conns) conn.windowRoundTrips = 0;
+      },
+      begin() {
+        // Connections between messages (answered with nothing sent since: the warm-up's last reply,
+        // or a round-trip limit reached in the window before) start again here.
+        for (const conn of live()) if (!conn.outstanding) send(conn);
+      },
+      finished: () => live().every((c) => c.windowRoundTrips >= limit),
+      stop(_w, last) {
+        if (last) phase = 'drain';
+      },
+      async collect(_w, windowMs, last) {
+        if (last) await drain();
+        const perConnection = Array.from({ length: options.connections }, () => 0);
+        for (const conn of conns) perConnection[conn.index] = conn.windowRoundTrips;
+        const roundTrips = perConnection.reduce((a, b) => a + b, 0);
+        const windowErrors = subtract(errors, errorsBefore);
+        errorsBefore = { ...errors };
+        return {
+          windowMs,
+          roundTrips,
+          roundTripsPerSec: windowMs > 0 ? (roundTrips * 1000) / windowMs : 0,
+          latencyUs: latency.summary(),
+          perConnection,
+          fewest: Math.min(...perConnection),
+          most: Math.max(...perConnection),
+          shortReads,
+          neverAnswered: conns.filter((c) => c.answeredEver === 0).length + (options.connections - conns.length),
+          errors: windowErrors,
+          errorCount: total(windowErrors),
+        };
+      },
+    })));
   } finally {
     // Step 5: close.
     phase = 'closing';

@@ -17,10 +17,10 @@
  */
 
 import autocannon from 'autocannon';
-import { setTimeout as delay } from 'node:timers/promises';
 import { WARMUP_STALL_MS } from './echo.js';
 import { LatencyRecorder, type LatencySummary } from './latency.js';
 import { Signal } from './signal.js';
+import { runWindows } from './window.js';
 
 export const HTTP_TIMEOUT_S = 30;
 
@@ -120,41 +120,47 @@ export async function runHttpLoad(options: HttpLoadOptions): Promise<HttpWindow[
 
   const windows: HttpWindow[] = [];
   try {
-    const warmStart = performance.now();
-    await signal.until(() => {
-      const elapsed = performance.now() - warmStart;
-      if (elapsed < options.warmupMs) return false;
-      if (elapsed >= warmupMaxMs) return true;
-      return answered.size >= options.connections || (answered.size > 0 && performance.now() - lastFirstAnswer >= WARMUP_STALL_MS);
-    }, Math.max(10, Math.min(options.warmupMs, 100)));
-
-    for (let w = 0; w < windowCount; w++) {
-      latency.reset();
-      perConnection = new Map();
-      options.onWindowStart?.(w);
-      measuring = true;
-      const started = performance.now();
-      await delay(options.durationMs); // the window's length, not synchronization
-      measuring = false;
-      const windowMs = performance.now() - started;
-      options.onWindowEnd?.(w);
-      measuring = w < windowCount - 1;
-      const counts = [...perConnection.values()];
-      const summary = latency.summary();
-      windows.push({
-        windowMs,
-        responses: summary.count,
-        requestsPerSec: (summary.count * 1000) / windowMs,
-        latencyUs: summary,
-        fewest: counts.length < options.connections ? 0 : Math.min(...counts),
-        most: counts.length ? Math.max(...counts) : 0,
-        errors: Math.round(problems.errors),
-        timeouts: Math.round(problems.timeouts),
-        non2xx: problems.non2xx,
-        mismatches: Math.round(problems.mismatches),
-      });
-      problems = { errors: 0, timeouts: 0, non2xx: 0, mismatches: 0 };
-    }
+    const warmup = {
+      minMs: options.warmupMs,
+      maxMs: warmupMaxMs,
+      ready: () => answered.size >= options.connections || (answered.size > 0 && performance.now() - lastFirstAnswer >= WARMUP_STALL_MS),
+    };
+    windows.push(...(await runWindows<HttpWindow>(signal, warmup, {
+      windows: windowCount,
+      durationMs: options.durationMs,
+      ...(options.onWindowStart ? { onWindowStart: options.onWindowStart } : {}),
+      ...(options.onWindowEnd ? { onWindowEnd: options.onWindowEnd } : {}),
+      reset() {
+        latency.reset();
+        perConnection = new Map();
+      },
+      begin() {
+        measuring = true;
+      },
+      stop() {
+        measuring = false;
+      },
+      collect(_w, windowMs, last) {
+        // Responses between two windows count in neither; after the last, autocannon is stopped.
+        measuring = !last;
+        const counts = [...perConnection.values()];
+        const summary = latency.summary();
+        const window: HttpWindow = {
+          windowMs,
+          responses: summary.count,
+          requestsPerSec: (summary.count * 1000) / windowMs,
+          latencyUs: summary,
+          fewest: counts.length < options.connections ? 0 : Math.min(...counts),
+          most: counts.length ? Math.max(...counts) : 0,
+          errors: Math.round(problems.errors),
+          timeouts: Math.round(problems.timeouts),
+          non2xx: problems.non2xx,
+          mismatches: Math.round(problems.mismatches),
+        };
+        problems = { errors: 0, timeouts: 0, non2xx: 0, mismatches: 0 };
+        return window;
+      },
+    })));
   } finally {
     cannon.stop();
     await finished;

@@ -1,7 +1,7 @@
 /**
  * HTTP connection churn for the soak: each worker connects, sends one request with
  * `Connection: close`, checks the response byte for byte, and starts over. Every cycle opens and
- * closes a connection on the server (lab 02: starts and reaps a process), which is what exposes a
+ * closes a connection on the server (a process-per-connection lab starts and reaps a process), which is what exposes a
  * server that leaks a descriptor, a child or a little memory per connection.
  */
 
@@ -18,7 +18,7 @@ export interface ChurnCounts {
   timeouts: number;
 }
 
-/** A cycle that takes longer than this is abandoned (lab 01 may keep a churner waiting). */
+/** A cycle that takes longer than this is abandoned (a lab that serves one client at a time may keep a churner waiting). */
 const CYCLE_TIMEOUT_MS = 10_000;
 
 function expectedResponse(target: string): string {

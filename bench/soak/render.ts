@@ -3,15 +3,29 @@
  * row per lab, then each lab's memory and descriptors over time.
  */
 
-import { renderStamp, type MachineStamp } from '../lib/machine.js';
-import { LABS } from '../targets.js';
-import type { LabSoak, SoakConfig } from './run.js';
+import { describeLabs, type LabDescription } from '../pipeline/labs.js';
+import type { ReportFile } from '../pipeline/report-file.js';
+import { renderStamp, type Stamp } from '../pipeline/stamp.js';
+import { median } from '../pipeline/stats.js';
+import type { LabSoak, SoakConfig } from './measure.js';
 import type { SoakSample } from './sample.js';
 
-export interface SoakReport {
-  readonly stamp: MachineStamp;
+/** 2: names its experiment, carries the lab descriptions; one soak per lab is a run. */
+export const SOAK_SCHEMA = 2;
+
+export interface SoakReport extends ReportFile<'soak', typeof SOAK_SCHEMA> {
   readonly config: SoakConfig;
-  readonly labs: LabSoak[];
+  readonly runs: readonly LabSoak[];
+}
+
+/**
+ * The schema-1 file (no schema field; the soaks under `labs`) lifted to schema 2: its labs'
+ * descriptions come from the registry as it is at migration, since schema 1 carried none.
+ */
+export function migrateSoakV1(raw: Record<string, unknown>): SoakReport | undefined {
+  if (raw.schema !== undefined || !Array.isArray(raw.labs) || raw.config === undefined) return undefined;
+  const old = raw as unknown as { stamp: Stamp; config: SoakConfig; labs: LabSoak[] };
+  return { experiment: 'soak', schema: SOAK_SCHEMA, stamp: old.stamp, labs: describeLabs(old.labs.map((run) => run.lab)), config: old.config, runs: old.labs };
 }
 
 const MiB = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
@@ -28,7 +42,7 @@ export function renderSoak(report: SoakReport): string {
     `Each lab ran ${config.seconds} s in http mode under autocannon (${config.connections} keep-alive connections) ` +
       `plus ${config.churners} clients churning connections (connect, one request with \`Connection: close\`, ` +
       `check the response byte for byte, close, repeat). Samples every ${config.sampleMs / 1000} s. Not part of ` +
-      '`make test`: run it with `make soak` (`SOAK_SECONDS=10` for a short check).',
+      '`make test`: run it with `make soak` (`QUICK=1` for a short check).',
     '',
     'What a healthy server shows: memory that levels off instead of climbing with time, a descriptor count that ' +
       'follows the open connections and returns to its baseline once the load stops, and no child left behind.',
@@ -45,13 +59,13 @@ export function renderSoak(report: SoakReport): string {
     '',
     '| lab | req/s | p50 / p99 ms | non-2xx / wrong body / errors / timeouts | churn ok | churn wrong / err / timeout | RSS rest → peak → end → after (MiB) | fds rest → peak → after | settled | exit |',
     '|---|---:|---:|---:|---:|---:|---|---|---|---|',
-    ...report.labs.map(summaryRow),
+    ...report.runs.map(summaryRow),
     '',
     '### What this shows',
     '',
-    ...report.labs.map(finding),
+    ...report.runs.map((run) => finding(run, report.labs)),
     '',
-    ...report.labs.flatMap(timeline),
+    ...report.runs.flatMap(timeline),
   ].join('\n');
 }
 
@@ -76,14 +90,13 @@ function summaryRow(soak: LabSoak): string {
 }
 
 /** One generated sentence per lab: did memory level off, did descriptors return, what failed and why. */
-function finding(soak: LabSoak): string {
+function finding(soak: LabSoak, labs: readonly LabDescription[]): string {
   // Levelling off: the median of the last third of the run against the median of the middle
   // third. Medians, because a garbage collector makes single samples jump both ways.
   const rss = soak.samples.map((s) => s.rssBytes);
   const third = Math.max(1, Math.floor(rss.length / 3));
-  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
-  const middle = median(rss.slice(third, 2 * third));
-  const last = median(rss.slice(2 * third));
+  const middle = rss.length > third ? median(rss.slice(third, 2 * third)) : 0;
+  const last = rss.length > 2 * third ? median(rss.slice(2 * third)) : 0;
   const growth = last - middle;
   // Tolerance: a tenth of what the load first added, or 4 MiB, whichever is more.
   const tolerance = Math.max((middle - soak.baseline.rssBytes) / 10, 4 * 2 ** 20);
@@ -93,7 +106,7 @@ function finding(soak: LabSoak): string {
       : `memory was still climbing (median of the last third of the run ${MiB(last)} MiB against ${MiB(middle)} MiB in the middle third)`;
   const fds = soak.settled.atBaseline ? 'descriptors and children were back to their baseline after the load' : '**descriptors or children were not back to their baseline**';
   const failed = soak.load.errors + soak.load.timeouts + soak.load.non2xx + soak.load.mismatches + soak.churn.wrong + soak.churn.errors + soak.churn.timeouts;
-  const limit = LABS.find((lab) => lab.id === soak.lab)?.limit;
+  const limit = labs.find((lab) => lab.id === soak.lab)?.limit;
   const failures =
     failed === 0
       ? 'every request and churn cycle got its exact echo'

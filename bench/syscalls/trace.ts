@@ -15,10 +15,10 @@
  */
 
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { processTree } from '../lib/procfs.js';
+import { processTree, treeUsage } from '../observe/processes.js';
 
 /** Calls of one system call, and how many of them failed (EAGAIN counts as a failure). */
 export interface CallCount {
@@ -96,41 +96,22 @@ export async function countSystemCalls(pid: number, workload: () => Promise<void
 }
 
 export interface ContextSwitches {
-  /** The thread gave up the CPU itself: it waited (a read with nothing to read, a futex, epoll_wait). */
+  /** A thread gave up the CPU itself: it waited (a read with nothing to read, a futex, epoll_wait). */
   readonly voluntary: number;
   /** The scheduler took the CPU away: its time slice ran out, or a more urgent thread woke. */
   readonly involuntary: number;
 }
 
-/** Sums the context switches of every thread of every process in the tree of `pid` now. */
-export function contextSwitches(pid: number): ContextSwitches {
-  let voluntary = 0;
-  let involuntary = 0;
-  for (const p of processTree(pid)) {
-    let tids: string[];
-    try {
-      tids = readdirSync(`/proc/${p}/task`);
-    } catch {
-      continue;
-    }
-    for (const tid of tids) {
-      let status: string;
-      try {
-        status = readFileSync(`/proc/${p}/task/${tid}/status`, 'utf8');
-      } catch {
-        continue;
-      }
-      voluntary += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
-      involuntary += Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
-    }
-  }
-  return { voluntary, involuntary };
+/** The context switches of every thread of every process in the tree of `pid`, now. */
+function treeSwitches(pid: number): ContextSwitches {
+  const usage = treeUsage(pid, { switches: true });
+  return { voluntary: usage.voluntarySwitches, involuntary: usage.involuntarySwitches };
 }
 
 /** The context switches of the tree of `pid` during `workload`. */
 export async function countContextSwitches(pid: number, workload: () => Promise<void>): Promise<ContextSwitches> {
-  const before = contextSwitches(pid);
+  const before = treeSwitches(pid);
   await workload();
-  const after = contextSwitches(pid);
+  const after = treeSwitches(pid);
   return { voluntary: after.voluntary - before.voluntary, involuntary: after.involuntary - before.involuntary };
 }

@@ -6,7 +6,8 @@
 
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { listenDrops, stat } from '../lib/procfs.js';
+import { stat } from '../observe/processes.js';
+import { listenDrops } from '../observe/sockets.js';
 import type { ListenerRow, PortSample, ProcessRow, SocketRow } from './view.js';
 
 const TCP_STATES: Record<string, string> = {

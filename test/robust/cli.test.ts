@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { stopAllLabs } from '../../bench/lib/launch.js';
 import { labCases } from '../helpers/labs.js';
 import { stopCleanly } from './helpers/nothing-lost.js';
-import { listeningAddress } from '../../bench/lib/procfs.js';
+import { listeningAddress } from '../../bench/observe/sockets.js';
 
 afterEach(async () => {
   await stopAllLabs();

@@ -11,7 +11,7 @@ import { eventually, randomChunks, seededRandom } from '../helpers/util.js';
 import { destroyAllEchoClients, EchoClient } from './helpers/echo-client.js';
 import { recordMeasurement } from './helpers/measure.js';
 import { NothingLost, stopCleanly, waitForExit } from './helpers/nothing-lost.js';
-import { connectionQueues } from '../../bench/lib/procfs.js';
+import { connectionQueues } from '../../bench/observe/sockets.js';
 import { isAlive, liveChildren } from './helpers/observe.js';
 import { KiB, MiB, randomBytes, repeatedBlocks } from './helpers/payload.js';
 

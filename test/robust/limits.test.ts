@@ -9,12 +9,13 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startExecutable, stopAllLabs, type LabProcess } from '../../bench/lib/launch.js';
 import { labCases, type LabCase } from '../helpers/labs.js';
-import { listenQueue, openFds } from '../../bench/lib/procfs.js';
+import { openFds } from '../../bench/observe/processes.js';
+import { listenQueue } from '../../bench/observe/sockets.js';
 import { eventually, randomChunks, seededRandom } from '../helpers/util.js';
 import { destroyAllEchoClients, EchoClient } from './helpers/echo-client.js';
 import { recordMeasurement } from './helpers/measure.js';
 import { NothingLost, stopCleanly } from './helpers/nothing-lost.js';
-import { openFileLimit } from '../../bench/lib/tree.js';
+import { openFileLimit } from '../../bench/observe/processes.js';
 import { liveChildren, processCpuMs } from './helpers/observe.js';
 import { KiB, MiB, randomBytes } from './helpers/payload.js';
 

@@ -22,7 +22,7 @@ import { destroyAllEchoClients, EchoClient } from './helpers/echo-client.js';
 import { httpRequest, httpResponse } from './helpers/http.js';
 import { recordMeasurement, toMiB } from './helpers/measure.js';
 import { NothingLost, stopCleanly } from './helpers/nothing-lost.js';
-import { connectionQueues } from '../../bench/lib/procfs.js';
+import { connectionQueues } from '../../bench/observe/sockets.js';
 import { MemorySampler } from './helpers/observe.js';
 import { KiB, MiB, randomBytes, repeatedBlocks } from './helpers/payload.js';
 

@@ -7,7 +7,7 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { startLab, stopAllLabs } from '../../bench/lib/launch.js';
-import { connectionQueues } from '../../bench/lib/procfs.js';
+import { connectionQueues } from '../../bench/observe/sockets.js';
 import { labVariants } from '../../labs/index.js';
 import { eventually } from '../helpers/util.js';
 import { destroyAllEchoClients, EchoClient } from './helpers/echo-client.js';

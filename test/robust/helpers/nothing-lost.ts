@@ -13,7 +13,7 @@
 
 import { expect } from 'vitest';
 import type { LabProcess } from '../../../bench/lib/launch.js';
-import { fdTargets, openFds, treeUsage } from '../../../bench/lib/procfs.js';
+import { fdTargets, openFds, treeUsage } from '../../../bench/observe/processes.js';
 import { eventually } from '../../helpers/util.js';
 import { EchoClient, type EchoClientOptions } from './echo-client.js';
 import { httpResponse } from './http.js';

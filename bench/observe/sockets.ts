@@ -1,14 +1,11 @@
 /**
- * Reading the kernel's view of a server from /proc (Linux only): listening-socket queues, process
- * trees, CPU time, memory and file descriptors. Tests, the benchmark and the backlog experiment
- * all observe the labs through this one module, so they agree on what they see.
+ * Sockets as the kernel shows them in /proc (Linux only): the TCP tables (/proc/net/tcp, tcp6),
+ * the accept queue of a listening socket, one connection's queues, and the listen-overflow
+ * counters of /proc/net/netstat. Tests, the benchmark and every experiment observe sockets through
+ * this one module, so they agree on what they see. Processes are in processes.ts.
  */
 
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-
-/** Clock ticks per second for /proc/PID/stat times; 100 on every mainstream Linux build. */
-const CLOCK_TICKS = 100;
-const PAGE_SIZE = 4096;
+import { readFileSync } from 'node:fs';
 
 const TCP_STATES: Record<string, string> = {
   '01': 'ESTABLISHED', '02': 'SYN_SENT', '03': 'SYN_RECV', '04': 'FIN_WAIT1', '05': 'FIN_WAIT2',
@@ -103,129 +100,6 @@ export interface ConnectionQueues {
 export function connectionQueues(serverPort: number, clientPort: number): ConnectionQueues | undefined {
   const row = tcpRows().find((r) => r.state !== 'LISTEN' && r.localPort === serverPort && r.remotePort === clientPort);
   return row && { serverUnsent: row.txQueue, serverUnread: row.rxQueue };
-}
-
-interface Stat {
-  readonly ppid: number;
-  readonly state: string;
-  /** user + system CPU of the process itself, in ms. */
-  readonly cpuMs: number;
-  readonly rssBytes: number;
-  readonly threads: number;
-}
-
-export function stat(pid: number): Stat | undefined {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  // The command name is in parentheses and may itself contain spaces or parentheses.
-  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  const num = (index: number) => Number(fields[index - 3]);
-  return {
-    state: fields[0] ?? '?',
-    ppid: num(4),
-    cpuMs: ((num(14) + num(15)) * 1000) / CLOCK_TICKS,
-    threads: num(20),
-    rssBytes: num(24) * PAGE_SIZE,
-  };
-}
-
-/** Direct children of `pid`, zombies included (state Z), found by scanning /proc. */
-export function childPids(pid: number): number[] {
-  const children: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const info = stat(Number(entry));
-    if (info?.ppid === pid) children.push(Number(entry));
-  }
-  return children;
-}
-
-/**
- * `pid` and all its descendants, from one pass over /proc (a scan per process would be slow for
- * a lab holding a hundred children, sampled several times a second).
- */
-export function processTree(pid: number): number[] {
-  const childrenOf = new Map<number, number[]>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const info = stat(Number(entry));
-    if (!info) continue;
-    const siblings = childrenOf.get(info.ppid);
-    if (siblings) siblings.push(Number(entry));
-    else childrenOf.set(info.ppid, [Number(entry)]);
-  }
-  const all = [pid];
-  for (let i = 0; i < all.length; i++) all.push(...(childrenOf.get(all[i]!) ?? []));
-  return all;
-}
-
-export interface TreeUsage {
-  readonly processes: number;
-  readonly cpuMs: number;
-  readonly rssBytes: number;
-  readonly fds: number;
-  readonly threads: number;
-}
-
-/**
- * Sums CPU, RSS, fds and threads over a live process tree; the root's CPU includes its children
- * that already exited and were reaped (the kernel folds theirs into its cutime). Counting fds
- * lists every process's fd directory: samplers that run several times a second pass
- * `countFds: false` (fds is then 0).
- */
-export function treeUsage(pid: number, { countFds = true } = {}): TreeUsage {
-  let cpuMs = 0;
-  let rssBytes = 0;
-  let fds = 0;
-  let threads = 0;
-  const pids = processTree(pid);
-  for (const p of pids) {
-    const info = stat(p);
-    if (!info) continue;
-    cpuMs += info.cpuMs + (p === pid ? childrenCpuMs(pid) : 0);
-    rssBytes += info.rssBytes;
-    threads += info.threads;
-    if (countFds) fds += openFds(p);
-  }
-  return { processes: pids.length, cpuMs, rssBytes, fds, threads };
-}
-
-/** CPU time of `pid`'s children that have exited and been reaped (cutime + cstime). */
-export function childrenCpuMs(pid: number): number {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[16 - 3]) + Number(fields[17 - 3])) * 1000) / CLOCK_TICKS;
-  } catch {
-    return 0;
-  }
-}
-
-export function openFds(pid: number): number {
-  try {
-    return readdirSync(`/proc/${pid}/fd`).length;
-  } catch {
-    return 0;
-  }
-}
-
-/** What each of `pid`'s descriptors points at, e.g. "socket:[1234]"; for leak diagnostics. */
-export function fdTargets(pid: number): string[] {
-  try {
-    return readdirSync(`/proc/${pid}/fd`).map((fd) => {
-      try {
-        return readlinkSync(`/proc/${pid}/fd/${fd}`);
-      } catch {
-        return '?';
-      }
-    });
-  } catch {
-    return [];
-  }
 }
 
 /** The kernel's listen-overflow counters from /proc/net/netstat (TcpExt). */

@@ -1,15 +1,15 @@
 /** Pieces every scenario's metrics share: the window's cost to the server and to the client. */
 
-import { WindowSampler, type WindowUsage } from '../sample.js';
-import type { Metrics } from '../results.js';
-import type { LatencySummary } from '../load/latency.js';
+import { WindowSampler, type WindowUsage } from '../../pipeline/sampler.js';
+import { LATENCY_METRICS, type LatencyMetric, type USAGE_METRICS } from '../results.js';
+import type { LatencySummary } from '../../load/latency.js';
 
 /**
  * Server CPU, CPU µs per unit of work (round trip, request, connection), peak memory and the
  * load generator's share of its core. CPU per unit is the efficiency figure: it stays valid when
  * the load generator, not the server, set the pace.
  */
-export function usageMetrics(usage: WindowUsage, units: number): Metrics {
+export function usageMetrics(usage: WindowUsage, units: number): Record<(typeof USAGE_METRICS)[number], number | null> {
   return {
     serverCpuMs: usage.serverCpuMs,
     cpuUsPerUnit: usage.serverCpuMs === null || units === 0 ? null : (usage.serverCpuMs * 1000) / units,
@@ -21,15 +21,11 @@ export function usageMetrics(usage: WindowUsage, units: number): Metrics {
   };
 }
 
-export function latencyMetrics(latency: LatencySummary, prefix = ''): Metrics {
+/** The percentiles as metrics, named `p50Us`, ... or, with a prefix, e.g. `firstEchoP50Us`. */
+export function latencyMetrics<Prefix extends string = ''>(latency: LatencySummary, prefix?: Prefix): Record<LatencyMetric<Prefix>, number | null> {
+  const value = { p50Us: latency.p50, p90Us: latency.p90, p99Us: latency.p99, p999Us: latency.p999, maxUs: latency.max };
   const name = (key: string) => (prefix ? `${prefix}${key[0]!.toUpperCase()}${key.slice(1)}` : key);
-  return {
-    [name('p50Us')]: latency.count ? latency.p50 : null,
-    [name('p90Us')]: latency.count ? latency.p90 : null,
-    [name('p99Us')]: latency.count ? latency.p99 : null,
-    [name('p999Us')]: latency.count ? latency.p999 : null,
-    [name('maxUs')]: latency.count ? latency.max : null,
-  };
+  return Object.fromEntries(LATENCY_METRICS.map((key) => [name(key), latency.count ? value[key] : null])) as Record<LatencyMetric<Prefix>, number | null>;
 }
 
 /** One sampler per measured window, started and stopped by the load generator's window hooks. */

@@ -12,9 +12,9 @@
 
 import autocannon from 'autocannon';
 import { startLab, type LabProcess } from '../lib/launch.js';
-import { childPids, openFds, stat, treeUsage } from '../lib/procfs.js';
+import { childPids, openFds, stat, treeUsage } from '../observe/processes.js';
 import { churn, type ChurnCounts } from './churn.js';
-import { Sampler, type SoakSample } from './sample.js';
+import { soakSampler, type SoakSample } from './sample.js';
 
 export interface SoakConfig {
   readonly seconds: number;
@@ -103,7 +103,7 @@ export async function soakLab(id: string, config: SoakConfig, progress: (line: s
 
     const churnCounts: ChurnCounts = { ok: 0, wrong: 0, errors: 0, timeouts: 0 };
     let responses = 0;
-    const sampler = new Sampler(lab.pid, config.sampleMs, {
+    const sampler = soakSampler(lab.pid, config.sampleMs, {
       responses: () => responses,
       churnCycles: () => churnCounts.ok + churnCounts.wrong + churnCounts.errors + churnCounts.timeouts,
     });

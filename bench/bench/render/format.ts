@@ -1,9 +1,10 @@
 /** Number formatting for the report: fixed, locale-independent, and easy to scan in a table. */
 
-import type { Summary } from '../stats.js';
-import { spread } from '../stats.js';
+import type { Summary } from '../../pipeline/stats.js';
+import { spread } from '../../pipeline/stats.js';
+import { formatBytes } from '../../../shared/log.js';
 
-export type Unit = 'count' | 'rate' | 'us' | 'cpuUs' | 'bytes' | 'pct' | 'cores';
+export type Unit = 'count' | 'rate' | 'us' | 'ms' | 'cpuUs' | 'bytes' | 'pct' | 'cores';
 
 const thousands = (n: number) => Math.round(n).toLocaleString('en-US');
 
@@ -12,6 +13,7 @@ export function formatValue(value: number, unit: Unit): string {
     case 'count':
     case 'rate':
     case 'us':
+    case 'ms':
       return thousands(value);
     case 'cpuUs':
       return value >= 100 ? thousands(value) : value.toFixed(1);
@@ -22,14 +24,6 @@ export function formatValue(value: number, unit: Unit): string {
     case 'bytes':
       return formatBytes(value);
   }
-}
-
-export function formatBytes(bytes: number): string {
-  const abs = Math.abs(bytes);
-  if (abs < 1024) return `${Math.round(bytes)} B`;
-  if (abs < 1024 ** 2) return `${(bytes / 1024).toFixed(1)} KiB`;
-  if (abs < 1024 ** 3) return `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
-  return `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
 }
 
 /** "45,210 ±3%": the median and half its range; no ± for a single run or a range under 0.5%. */

@@ -18,13 +18,14 @@
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { pinTree, type CpuPlan } from './lib/affinity.js';
-import { repoRoot, stopAllLabs } from './lib/launch.js';
-import type { MachineStamp } from './lib/machine.js';
-import { listenQueue } from './lib/procfs.js';
-import { treeMemory } from './lib/tree.js';
+import { pinTree, type CpuPlan } from '../lib/affinity.js';
+import { repoRoot, stopAllLabs } from '../lib/launch.js';
+import type { Stamp } from '../pipeline/stamp.js';
+import { listenQueue } from '../observe/sockets.js';
+import { treeMemory } from '../observe/processes.js';
 import type { BenchSettings } from './options.js';
-import { Progress, type StepLabel } from './progress.js';
+import { describeLabs } from '../pipeline/labs.js';
+import { Progress } from '../pipeline/progress.js';
 import type { BenchResults, CellResult, CellSpec, RunResult, ScenarioId, ScenarioResult, TargetInfo } from './results.js';
 import { SCHEMA_VERSION } from './results.js';
 import type { RunningTarget, StartConfig, TargetSpec } from './targets.js';
@@ -60,21 +61,20 @@ export async function measure(
   targets: readonly TargetSpec[],
   cpus: CpuPlan | undefined,
   /** Taken before the harness pinned itself, so it counts every core. */
-  stamp: MachineStamp,
+  stamp: Stamp,
 ): Promise<BenchResults> {
   const started = performance.now();
-  const loadAtStart = os.loadavg()[0]!;
   const unavailable = new Map(targets.map((t) => [t.id, t.unavailable()]));
   const planned = scenarios.reduce(
     (sum, scenario) =>
       sum +
       targets.reduce((inner, target) => {
         if (unavailable.get(target.id) || !target.protocols.includes(scenario.protocol)) return inner;
-        return inner + 0.7 + scenario.cells(settings).reduce((s, cell) => s + scenario.estimate(settings, cell, target), 0);
+        return inner + SERVER_START_S + scenario.cells(settings).reduce((s, cell) => s + scenario.estimate(settings, cell, target), 0);
       }, 0),
     0,
   );
-  const progress = new Progress(planned);
+  const progress = new Progress('bench', planned);
   const context: RunContext = { settings, cpus, cores: stamp.cores, progress };
   for (const [id, why] of unavailable) if (why) progress.note(`${id}: ${why}`);
 
@@ -102,7 +102,7 @@ export async function measure(
     });
   }
   const wallSeconds = (performance.now() - started) / 1000;
-  progress.done(wallSeconds);
+  progress.done();
 
   const targetInfo: TargetInfo[] = targets.map((t) => ({
     id: t.id,
@@ -111,18 +111,21 @@ export async function measure(
     kind: t.kind,
     protocols: t.protocols,
     ...(t.limit ? { limit: t.limit } : {}),
+    ...(t.traits ? { traits: t.traits } : {}),
     ...(unavailable.get(t.id) ? { unavailable: unavailable.get(t.id)! } : {}),
   }));
   return {
+    experiment: 'bench',
     schema: SCHEMA_VERSION,
     stamp,
+    labs: describeLabs(targets.filter((t) => t.kind === 'lab').map((t) => t.id.split('@')[0]!)),
     // Paths relative to the repository: the file is committed and read on other machines.
     settings: { ...settings, output: path.relative(repoRoot, settings.output), markdown: path.relative(repoRoot, settings.markdown) },
     cpus: { cores: stamp.cores, loadGenerator: cpus?.loadGenerator, server: cpus?.server, all: cpus?.all },
     targets: targetInfo,
     scenarios: results,
     wallSeconds,
-    loadAverage: { start: loadAtStart, end: os.loadavg()[0]! },
+    loadAverage: { start: stamp.loadAverage1m ?? os.loadavg()[0]!, end: os.loadavg()[0]! },
   };
 }
 
@@ -195,9 +198,17 @@ export async function runCellsOnOneServer(
   return results;
 }
 
-export function label(scenario: Scenario, target: TargetSpec, cell: CellSpec, repeat: number, of: number): StepLabel {
-  return { scenario: scenario.id, target: target.id, cell: cell.title, repeat: { index: repeat, of } };
+/** The progress line's text for one run of one cell. */
+export function label(scenario: Scenario, target: TargetSpec, cell: CellSpec, repeat: number, of: number): string {
+  return `${scenario.id} · ${target.id} · ${cell.title} · run ${repeat}/${of}`;
 }
+
+/**
+ * Planned seconds to start a server and stop its tree, once per scenario and server: a cold Node
+ * start is about half a second on a busy 2-core machine, and a SIGTERM'd lab takes a moment more
+ * to close. Only the progress line's time estimate uses it.
+ */
+const SERVER_START_S = 0.7;
 
 /** How long the server gets to let go of a run's connections before the next run starts. */
 const SETTLE_TIMEOUT_MS = 15_000;

@@ -3,38 +3,42 @@
  * explanation the report prints under every table, and which figures get a chart.
  */
 
-import type { ScenarioId } from '../results.js';
+import type { MetricName, MetricOf, ScenarioId } from '../results.js';
 import type { Unit } from './format.js';
 
-export interface Column {
+export interface Column<M extends MetricName = MetricName> {
   readonly header: string;
   readonly explain: string;
-  readonly metric: string;
+  /** One of the scenario's declared metrics (results.ts): a misspelt one does not compile. */
+  readonly metric: M;
   readonly unit: Unit;
   /** Which way is better, for marking the best value; none for descriptive columns. */
   readonly better?: 'higher' | 'lower';
   /** 'sum' totals the runs (an error in any run matters); otherwise the median with its range. */
   readonly over?: 'median' | 'sum';
   /** Further metrics shown in the same cell, separated by " / ". */
-  readonly with?: readonly string[];
+  readonly with?: readonly M[];
 }
 
-export interface ChartSpec {
+/** A column of any scenario, as the table renderer takes it. */
+export type AnyColumn = Column;
+
+export interface ChartSpec<M extends MetricName = MetricName> {
   /** Picks the cell: the last cell whose params match all of these. */
   readonly cell: (params: Readonly<Record<string, number>>, settings: Readonly<Record<string, unknown>>) => boolean;
-  readonly metric: string;
+  readonly metric: M;
   readonly title: string;
   readonly axis: string;
 }
 
-export interface SectionSpec {
+export interface SectionSpec<M extends MetricName = MetricName> {
   readonly heading: string;
   readonly method: string;
-  readonly columns: readonly Column[];
-  readonly charts: readonly ChartSpec[];
+  readonly columns: readonly Column<M>[];
+  readonly charts: readonly ChartSpec<M>[];
 }
 
-const latency = (what: string): Column[] => [
+const latency = (what: string): Column<'p50Us' | 'p90Us' | 'p99Us' | 'p999Us' | 'maxUs'>[] => [
   { header: 'p50 µs', metric: 'p50Us', unit: 'us', better: 'lower', explain: `${what} latency percentiles in microseconds: p50 is the median, p99 the value 99% of ${what === 'Round-trip' ? 'round trips' : 'requests'} beat, max the slowest seen` },
   { header: 'p90 µs', metric: 'p90Us', unit: 'us', better: 'lower', explain: '' },
   { header: 'p99 µs', metric: 'p99Us', unit: 'us', better: 'lower', explain: '' },
@@ -42,7 +46,7 @@ const latency = (what: string): Column[] => [
   { header: 'max µs', metric: 'maxUs', unit: 'us', better: 'lower', explain: '' },
 ];
 
-const cost = (unit: string): Column[] => [
+const cost = (unit: string): Column<'cpuUsPerUnit' | 'serverCores' | 'peakRssBytes' | 'loadGenCorePct'>[] => [
   {
     header: `server CPU µs/${unit}`,
     metric: 'cpuUsPerUnit',
@@ -60,7 +64,7 @@ const cost = (unit: string): Column[] => [
   },
 ];
 
-const fairness = (what: string): Column => ({
+const fairness = (what: string): Column<'fewest' | 'most'> => ({
   header: 'fewest / most per conn',
   metric: 'fewest',
   with: ['most'],
@@ -68,7 +72,7 @@ const fairness = (what: string): Column => ({
   explain: `${what} of the least and of the most served connection in the window: close together when the server is fair, 0 / everything when one connection has it to itself`,
 });
 
-const httpErrors: Column = {
+const httpErrors: Column<'errors' | 'timeouts' | 'non2xx' | 'mismatches'> = {
   header: 'errors / timeouts / non-2xx / mismatches',
   metric: 'errors',
   with: ['timeouts', 'non2xx', 'mismatches'],
@@ -78,9 +82,12 @@ const httpErrors: Column = {
 };
 
 export function sectionSpec(id: ScenarioId): SectionSpec {
-  switch (id) {
-    case 'echo':
-      return {
+  return SECTIONS[id] as SectionSpec;
+}
+
+/** Each scenario's section, its columns checked against that scenario's own metrics. */
+const SECTIONS: { readonly [S in ScenarioId]: SectionSpec<MetricOf<S>> } = {
+  echo: {
         heading: 'Raw echo, closed loop',
         method:
           'Each connection sends a message, waits for every byte of it to come back, checks each byte against what it sent ' +
@@ -99,9 +106,8 @@ export function sectionSpec(id: ScenarioId): SectionSpec {
           { cell: (p, s) => p.connections === max(s.connections) && p.messageBytes === min(s.sizes), metric: 'cpuUsPerUnit', title: 'Server CPU µs per round trip', axis: 'CPU µs' },
           { cell: (p, s) => p.connections === max(s.connections) && p.messageBytes === max(s.sizes), metric: 'roundTripsPerSec', title: 'Round trips/s', axis: 'round trips/s' },
         ],
-      };
-    case 'http':
-      return {
+  },
+  http: {
         heading: 'HTTP echo through autocannon',
         method:
           "autocannon's programmatic API POSTs a small body that the server echoes, with and without pipelining; every response " +
@@ -117,9 +123,8 @@ export function sectionSpec(id: ScenarioId): SectionSpec {
           { cell: (p, s) => p.connections === max(s.httpConnections) && p.pipelining === 1, metric: 'requestsPerSec', title: 'Requests/s', axis: 'req/s' },
           { cell: (p, s) => p.connections === max(s.httpConnections) && p.pipelining === s.pipelining, metric: 'requestsPerSec', title: 'Requests/s', axis: 'req/s' },
         ],
-      };
-    case 'cpu':
-      return {
+  },
+  cpu: {
         heading: 'CPU-bound HTTP',
         method:
           'The same HTTP echo, each request first spinning the CPU for `--work-us` microseconds inside the server. ' +
@@ -135,9 +140,8 @@ export function sectionSpec(id: ScenarioId): SectionSpec {
           ...cost('request').filter((c) => c.metric !== 'serverCores'),
         ],
         charts: [{ cell: () => true, metric: 'requestsPerSec', title: 'Requests/s with CPU work', axis: 'req/s' }],
-      };
-    case 'churn':
-      return {
+  },
+  churn: {
         heading: 'Connection churn',
         method:
           'Several clients each connect, send one 64-byte message, read and check its echo, half-close, and wait for the ' +
@@ -153,9 +157,8 @@ export function sectionSpec(id: ScenarioId): SectionSpec {
           ...cost('connection'),
         ],
         charts: [{ cell: () => true, metric: 'connectionsPerSec', title: 'Connections/s (connect, echo, close)', axis: 'connections/s' }],
-      };
-    case 'capacity':
-      return {
+  },
+  capacity: {
         heading: 'Capacity: idle connections held',
         method:
           'A fresh server per level and run: weigh it idle, open N connections (200 handshakes at a time), send 8 bytes on every ' +
@@ -178,12 +181,11 @@ export function sectionSpec(id: ScenarioId): SectionSpec {
           { header: 'tree RSS', metric: 'rssBytes', unit: 'bytes', explain: 'resident memory summed over the tree: counts shared pages (Node itself) once per process, so it overstates a forking server' },
           { header: 'processes', metric: 'processes', unit: 'count', explain: 'processes in the server tree while holding N' },
           { header: 'server fds', metric: 'serverFds', unit: 'count', explain: 'open file descriptors of the server tree while holding N' },
-          { header: 'open ms', metric: 'openMs', unit: 'us', explain: 'milliseconds to open all N connections' },
+          { header: 'open ms', metric: 'openMs', unit: 'ms', explain: 'milliseconds to open all N connections' },
         ],
         charts: [],
-      };
-  }
-}
+  },
+};
 
 function max(value: unknown): number {
   return Math.max(...(value as number[]));

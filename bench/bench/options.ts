@@ -4,19 +4,15 @@
  * windows, one repeat and fewer cells, to check that everything works rather than to measure.
  */
 
-import path from 'node:path';
-import yargs from 'yargs';
-import { strictly } from '../shared/cli.js';
-import { UserError } from '../shared/errors.js';
-import type { ProtocolName } from '../shared/protocol.js';
-import { repoRoot } from './lib/launch.js';
+import { UserError } from '../../shared/errors.js';
+import type { ProtocolName } from '../../shared/protocol.js';
+import { checkNumbers, commonSettings, experimentParser, parseStrictly, type CommonSettings } from '../pipeline/options.js';
 import { SCENARIO_IDS, type ScenarioId } from './results.js';
 import { ALL_TARGET_IDS } from './targets.js';
 
-export interface BenchSettings {
+export interface BenchSettings extends CommonSettings {
   readonly labs: readonly string[];
   readonly scenarios: readonly ScenarioId[];
-  readonly quick: boolean;
   /** Seconds of each measured window. */
   readonly duration: number;
   /** Least seconds of warm-up in each cell, before its first measured window. */
@@ -31,15 +27,12 @@ export interface BenchSettings {
   readonly cpuConnections: number;
   readonly churnClients: number;
   readonly capacity: readonly number[];
-  readonly output: string;
-  readonly markdown: string;
   readonly target: { readonly host: string; readonly port: number } | undefined;
   readonly targetProtocol: ProtocolName;
   readonly pin: boolean;
-  readonly renderOnly: boolean;
 }
 
-type Tunable = Exclude<keyof BenchSettings, 'labs' | 'scenarios' | 'quick' | 'output' | 'markdown' | 'target' | 'targetProtocol' | 'pin' | 'renderOnly'>;
+type Tunable = Exclude<keyof BenchSettings, keyof CommonSettings | 'labs' | 'scenarios' | 'target' | 'targetProtocol' | 'pin'>;
 
 /** Full run: under 10 minutes on a 2-core machine. */
 export const FULL: Readonly<Record<Tunable, number | readonly number[]>> = {
@@ -93,19 +86,17 @@ const quickNote = (key: Tunable) => {
 };
 
 export function parseBenchArgs(args: readonly string[]): BenchSettings {
-  const parser = yargs([...args])
-    .scriptName('node --import tsx bench/main.ts')
-    .usage(
-      '$0 [options]\n\n' +
-        'Runs every lab (and a C reference) under the same load, writes the raw results as JSON and\n' +
-        'renders them as Markdown. Each lab is started fresh for each scenario, warmed up, measured\n' +
-        'and stopped. `make bench` runs it in full, `make bench QUICK=1` quickly, `make report`\n' +
-        're-renders the last results without measuring.',
-    )
+  const parser = experimentParser(
+    'bench',
+    'Runs every lab (and a C reference) under the same load, writes the raw results as JSON and\n' +
+      'renders them as Markdown. Each lab is started fresh for each scenario, warmed up, measured\n' +
+      'and stopped. `make bench` runs it in full, `make bench QUICK=1` quickly (into results/quick/),\n' +
+      '`make report` re-renders the last results without measuring.',
+    args,
+  )
     .options({
       labs: { type: 'string', array: true, describe: `servers to measure: ${ALL_TARGET_IDS.join(', ')} [default: all]`, coerce: names('labs', ALL_TARGET_IDS) },
       scenarios: { type: 'string', array: true, describe: `scenarios to run: ${SCENARIO_IDS.join(', ')} [default: all]`, coerce: names('scenarios', SCENARIO_IDS) },
-      quick: { type: 'boolean', default: false, describe: 'short run: every scenario and lab, one repeat, short windows, fewer cells' },
       duration: { type: 'number', describe: `seconds of each measured window ${quickNote('duration')}` },
       warmup: { type: 'number', describe: `least seconds of warm-up in each cell, before its first window ${quickNote('warmup')}` },
       repeats: { type: 'number', describe: `runs of each cell (windows back to back after the warm-up); the report shows their median and spread ${quickNote('repeats')}` },
@@ -118,59 +109,45 @@ export function parseBenchArgs(args: readonly string[]): BenchSettings {
       'cpu-connections': { type: 'number', describe: `cpu: connections ${quickNote('cpuConnections')}` },
       'churn-clients': { type: 'number', describe: `churn: clients connecting and closing at once ${quickNote('churnClients')}` },
       capacity: { type: 'string', array: true, describe: `capacity: idle connection counts to hold ${quickNote('capacity')}`, coerce: list('capacity') },
-      output: { type: 'string', default: 'results/bench.json', describe: 'raw results (JSON), written after measuring, read by --render-only' },
-      markdown: { type: 'string', default: 'results/bench.md', describe: 'the rendered report' },
       target: { type: 'string', describe: 'HOST:PORT of a server started elsewhere to measure instead of the labs (server-side figures unavailable)' },
       'target-protocol': { type: 'string', choices: ['echo', 'http'], default: 'echo', describe: 'protocol the --target server speaks; picks the scenarios that fit' },
       pin: { type: 'boolean', default: true, describe: 'pin load generator and server to separate cores with taskset (--no-pin to not)' },
-      'render-only': { type: 'boolean', default: false, describe: 'only render --output into --markdown (what `make report` does)' },
     })
-    .check((a) => {
-      const positive = (name: string, integer: boolean) => {
-        const v = a[name];
-        if (v === undefined) return;
-        if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || (integer && !Number.isInteger(v))) {
-          throw new UserError(`--${name} must be a positive ${integer ? 'whole number' : 'number'}, got ${String(v)}`);
-        }
-      };
-      positive('duration', false);
-      positive('warmup', false);
-      for (const name of ['repeats', 'pipelining', 'http-body-bytes', 'work-us', 'cpu-connections', 'churn-clients']) positive(name, true);
-      return true;
-    })
-    .help();
-  const argv = strictly(parser).parseSync();
+    .check((a) =>
+      checkNumbers(a, {
+        duration: { min: 0, above: true },
+        warmup: { min: 0, above: true },
+        ...Object.fromEntries(['repeats', 'pipelining', 'http-body-bytes', 'work-us', 'cpu-connections', 'churn-clients'].map((name) => [name, { min: 0, above: true, integer: true }])),
+      }),
+    );
+  const argv = parseStrictly(parser) as Record<string, unknown> & ReturnType<typeof parser.parseSync>;
+  const common = commonSettings('bench', argv, args);
 
-  const quick = argv.quick;
-  const preset = quick ? QUICK : FULL;
-  const pick = <T extends number | readonly number[]>(key: Tunable, value: T | undefined): T => value ?? (preset[key] as T);
-  const target = argv.target === undefined ? undefined : parseTarget(argv.target);
+  const preset = common.quick ? QUICK : FULL;
+  const pick = <T extends number | readonly number[]>(key: Tunable, value: unknown): T => (value as T | undefined) ?? (preset[key] as T);
+  const target = argv.target === undefined ? undefined : parseTarget(String(argv.target));
   const targetProtocol = argv['target-protocol'] as ProtocolName;
   const scenarios = (argv.scenarios as ScenarioId[] | undefined) ?? (target ? scenariosFor(targetProtocol) : [...SCENARIO_IDS]);
-  const fromRoot = (file: string) => path.resolve(repoRoot, file);
 
   return {
+    ...common,
     labs: (argv.labs as string[] | undefined) ?? ALL_TARGET_IDS,
     scenarios,
-    quick,
     duration: pick('duration', argv.duration),
     warmup: pick('warmup', argv.warmup),
     repeats: pick('repeats', argv.repeats),
-    connections: pick('connections', argv.connections as number[] | undefined),
-    sizes: pick('sizes', argv.sizes as number[] | undefined),
-    httpConnections: pick('httpConnections', argv['http-connections'] as number[] | undefined),
+    connections: pick('connections', argv.connections),
+    sizes: pick('sizes', argv.sizes),
+    httpConnections: pick('httpConnections', argv['http-connections']),
     pipelining: pick('pipelining', argv.pipelining),
     httpBodyBytes: pick('httpBodyBytes', argv['http-body-bytes']),
     workUs: pick('workUs', argv['work-us']),
     cpuConnections: pick('cpuConnections', argv['cpu-connections']),
     churnClients: pick('churnClients', argv['churn-clients']),
-    capacity: pick('capacity', argv.capacity as number[] | undefined),
-    output: fromRoot(argv.output),
-    markdown: fromRoot(argv.markdown),
+    capacity: pick('capacity', argv.capacity),
     target,
     targetProtocol,
-    pin: argv.pin,
-    renderOnly: argv['render-only'],
+    pin: argv.pin === true,
   };
 }
 

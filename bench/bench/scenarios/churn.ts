@@ -1,7 +1,9 @@
 /** Scenario 4, connection churn: connect, one echo, close, again, from several clients at once. */
 
-import { runChurn } from '../load/churn.js';
+import { runChurn } from '../../load/churn.js';
+import { churnEstimate } from '../estimate.js';
 import { runCellsOnOneServer, type Scenario } from '../run.js';
+import type { Metrics } from '../results.js';
 import { latencyMetrics, Samplers, usageMetrics } from './common.js';
 
 /** Each cycle echoes one small message: the cost measured is the connection, not the bytes. */
@@ -18,8 +20,7 @@ export const churnScenario: Scenario = {
       params: { clients: settings.churnClients, messageBytes: MESSAGE_BYTES },
     },
   ],
-  estimate: (settings, cell, target) =>
-    settings.warmup + settings.repeats * settings.duration + 0.5 + (target.startCost?.perConnection ?? 0) * cell.params.clients! * 2,
+  estimate: churnEstimate,
   run: (target, cells, context) =>
     runCellsOnOneServer(churnScenario, target, cells, context, { protocol: 'echo', workUs: 0, maxConns: 1000 }, async (server, cell, repeats, onRepeat) => {
       const samplers = new Samplers(server.pid, 100);
@@ -44,7 +45,7 @@ export const churnScenario: Scenario = {
           ...latencyMetrics(window.firstEchoUs, 'firstEcho'),
           errors: window.errorCount,
           ...usageMetrics(samplers.usage(w), window.cycles),
-        },
+        } satisfies Metrics<'churn'>,
         notes: window.firstError ? [`first error: ${window.firstError}`] : [],
       }));
     }),

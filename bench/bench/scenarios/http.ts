@@ -4,11 +4,10 @@
  * `--work-us` of CPU work and lets the server use every core.
  */
 
-import { runHttpLoad } from '../load/http.js';
-import type { BenchSettings } from '../options.js';
-import type { CellSpec, RunResult } from '../results.js';
+import { runHttpLoad } from '../../load/http.js';
+import { httpEstimate } from '../estimate.js';
+import type { CellSpec, Metrics, RunResult } from '../results.js';
 import { runCellsOnOneServer, type RunContext, type Scenario, type ServerUnderTest } from '../run.js';
-import type { TargetSpec } from '../targets.js';
 import { latencyMetrics, Samplers, usageMetrics } from './common.js';
 
 async function measureHttp(
@@ -46,19 +45,9 @@ async function measureHttp(
       fewest: window.fewest,
       most: window.most,
       ...usageMetrics(samplers.usage(w), window.responses),
-    },
+    } satisfies Metrics<'http' | 'cpu'>,
     notes: [],
   }));
-}
-
-/** One warm-up, the windows, and stopping; a forking server starts a process per connection first. */
-function estimate(settings: BenchSettings, cell: CellSpec, target: TargetSpec): number {
-  const connections = cell.params.connections!;
-  return (
-    settings.warmup + settings.repeats * settings.duration + 0.6 +
-    (target.startCost?.perConnection ?? 0) * connections +
-    (target.startCost?.queues && connections > 1 ? 1 : 0)
-  );
 }
 
 const maxConns = (cells: CellSpec[]) => Math.max(1000, 2 * Math.max(...cells.map((c) => c.params.connections!)));
@@ -75,7 +64,7 @@ export const httpScenario: Scenario = {
         params: { connections, pipelining },
       })),
     ),
-  estimate,
+  estimate: httpEstimate,
   run: (target, cells, context) =>
     runCellsOnOneServer(httpScenario, target, cells, context, { protocol: 'http', workUs: 0, maxConns: maxConns(cells) }, (server, cell, repeats, onRepeat) =>
       measureHttp(server, cell, context, repeats, onRepeat),
@@ -94,7 +83,7 @@ export const cpuScenario: Scenario = {
       params: { connections: settings.cpuConnections, pipelining: 1, workUs: settings.workUs },
     },
   ],
-  estimate,
+  estimate: httpEstimate,
   facts: (settings, _cpus, cores) => ({
     cores,
     workUs: settings.workUs,

@@ -15,12 +15,13 @@
  *   6. Reset every connection and stop the server.
  */
 
-import { holdConnections } from '../load/hold.js';
-import { listenQueue } from '../lib/procfs.js';
-import { memAvailableBytes, openFileLimit, treeMemory } from '../lib/tree.js';
-import type { CellResult, CellSpec, RunResult } from '../results.js';
+import { holdConnections } from '../../load/hold.js';
+import { capacityEstimate } from '../estimate.js';
+import { listenQueue } from '../../observe/sockets.js';
+import { memAvailableBytes, openFileLimit, treeMemory } from '../../observe/processes.js';
+import type { CellResult, CellSpec, Metrics, RunResult } from '../results.js';
 import { label, withServer, type RunContext, type Scenario } from '../run.js';
-import { median } from '../stats.js';
+import { median } from '../../pipeline/stats.js';
 import type { TargetSpec } from '../targets.js';
 
 /** Descriptors a process needs besides its connections (stdio, epoll, pipes, the listener). */
@@ -42,13 +43,7 @@ export const capacityScenario: Scenario = {
     [...settings.capacity]
       .sort((a, b) => a - b)
       .map((connections) => ({ key: `n${connections}`, title: `${connections.toLocaleString('en-US')} connections`, params: { connections } })),
-  estimate: (settings, cell, target) => {
-    const n = cell.params.connections!;
-    // A forking server starts a process per connection (up to its own cap of a few hundred); a
-    // serial one leaves the probe waiting for echoes that never come.
-    const perRun = 1 + n / 4000 + (target.startCost?.perConnection ?? 0) * Math.min(n, 200) + (target.startCost?.queues ? 2 : 0);
-    return settings.repeats * perRun;
-  },
+  estimate: (settings, cell, target) => capacityEstimate(settings, cell, target, PROBE_STALL_MS),
   facts: () => {
     const fds = openFileLimit('self');
     const memory = memAvailableBytes();
@@ -109,7 +104,7 @@ async function runLevel(target: TargetSpec, cell: CellSpec, earlier: CellResult[
               idleBytes: idle ? memory(idle) : null,
               openMs: held.openMs,
               probeMs: probe.probeMs,
-            },
+            } satisfies Metrics<'capacity'>,
             notes,
           };
         } finally {

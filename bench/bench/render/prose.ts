@@ -4,9 +4,11 @@
  * "no difference" when the two ranges of runs overlap. Nothing here knows which lab should win.
  */
 
-import type { BenchResults, CellSpec, ScenarioResult, TargetInfo } from '../results.js';
-import { differs, type Summary } from '../stats.js';
-import { formatBytes, formatRatio, formatValue } from './format.js';
+import type { BenchResults, CellSpec, MetricName, ScenarioResult, TargetInfo } from '../results.js';
+import { oneEventLoop } from '../../pipeline/labs.js';
+import { differs, type Summary } from '../../pipeline/stats.js';
+import { formatBytes } from '../../../shared/log.js';
+import { formatRatio, formatValue } from './format.js';
 import { metricOf, rowsFor, SATURATED_PCT, statusText, type Row } from './table.js';
 
 interface Measured {
@@ -19,7 +21,7 @@ const rate = (s: Summary) => formatValue(s.median, 'rate');
 const us = (s: Summary) => formatValue(s.median, 'us');
 
 /** The rows with a value for `metric` in `cell`, best first. */
-function ranked(scenario: ScenarioResult, cell: CellSpec, targets: readonly TargetInfo[], metric: string, better: 'higher' | 'lower'): Measured[] {
+function ranked(scenario: ScenarioResult, cell: CellSpec, targets: readonly TargetInfo[], metric: MetricName, better: 'higher' | 'lower'): Measured[] {
   return rowsFor(scenario, cell, targets)
     .filter((row) => row.result?.status === 'ok')
     .map((row) => ({ row, value: metricOf(row, metric) }))
@@ -59,7 +61,7 @@ function saturation(scenario: ScenarioResult, targets: readonly TargetInfo[], un
   );
 }
 
-function errorsLine(scenario: ScenarioResult, targets: readonly TargetInfo[], metrics: string[], what: string): string {
+function errorsLine(scenario: ScenarioResult, targets: readonly TargetInfo[], metrics: MetricName[], what: string): string {
   const found: string[] = [];
   for (const cell of scenario.cells) {
     for (const row of rowsFor(scenario, cell, targets)) {
@@ -93,7 +95,7 @@ function referenceComparison(
   scenario: ScenarioResult,
   cell: CellSpec,
   targets: readonly TargetInfo[],
-  metric: string,
+  metric: MetricName,
   what: string,
   cpuWhat: string,
 ): string[] {
@@ -212,10 +214,11 @@ function cpuFindings(scenario: ScenarioResult, targets: readonly TargetInfo[]): 
     return `${name(m.row)} ${rate(m.value)} req/s (${formatRatio(m.value.median / facts.oneCoreCeiling!)} one core's ceiling${cores ? `, ${formatValue(cores.median, 'cores')} cores busy` : ''})`;
   });
   if (parts.length) lines.push(`Measured: ${parts.join('; ')}.`);
-  const evented = all.find((m) => m.row.target.id === '04-evented');
-  if (evented) {
-    const others = all.filter((m) => m !== evented).map((m) => `${name(m.row)} ${versus(m.value, evented.value, 'the evented lab')}`);
-    if (others.length) lines.push(`Against one event loop (04 evented): ${others.join('; ')}; the ideal ratio is ${facts.idealRatio}.`);
+  // The baseline is the lab that is one event loop and nothing more, found by its traits.
+  const loop = all.find((m) => m.row.target.kind === 'lab' && m.row.target.traits !== undefined && oneEventLoop(m.row.target.traits));
+  if (loop) {
+    const others = all.filter((m) => m !== loop).map((m) => `${name(m.row)} ${versus(m.value, loop.value, 'the evented lab')}`);
+    if (others.length) lines.push(`Against one event loop (${name(loop.row)}): ${others.join('; ')}; the ideal ratio is ${facts.idealRatio}.`);
   }
   lines.push(...fairness(scenario, targets, 'responses'));
   lines.push(saturation(scenario, targets, 'request'));

@@ -3,8 +3,10 @@
  * its next message only once the last one came back whole and checked.
  */
 
-import { runEchoLoad } from '../load/echo.js';
+import { runEchoLoad } from '../../load/echo.js';
+import { echoEstimate } from '../estimate.js';
 import { runCellsOnOneServer, type Scenario } from '../run.js';
+import type { Metrics } from '../results.js';
 import { latencyMetrics, Samplers, usageMetrics } from './common.js';
 
 export const echoScenario: Scenario = {
@@ -19,12 +21,7 @@ export const echoScenario: Scenario = {
         params: { connections, messageBytes },
       })),
     ),
-  // One warm-up, the windows, drain and settle; a forking server starts a process per connection
-  // first, and a serial one leaves the warm-up waiting a second for connections it never answers.
-  estimate: (settings, cell, target) =>
-    settings.warmup + settings.repeats * settings.duration + 0.5 +
-    (target.startCost?.perConnection ?? 0) * cell.params.connections! +
-    (target.startCost?.queues && cell.params.connections! > 1 ? 1 : 0),
+  estimate: echoEstimate,
   run: (target, cells, context) =>
     runCellsOnOneServer(
       echoScenario,
@@ -60,7 +57,7 @@ export const echoScenario: Scenario = {
             most: window.most,
             neverAnswered: window.neverAnswered,
             ...usageMetrics(samplers.usage(w), window.roundTrips),
-          },
+          } satisfies Metrics<'echo'>,
           notes: w === 0 && load.firstError ? [`first error: ${load.firstError}`] : [],
         }));
       },

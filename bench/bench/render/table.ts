@@ -4,9 +4,9 @@
  * that could not be measured saying why in place of figures.
  */
 
-import type { CellResult, CellSpec, ScenarioResult, TargetInfo } from '../results.js';
-import { differs, summarize, type Summary } from '../stats.js';
-import type { Column } from './columns.js';
+import type { CellResult, CellSpec, MetricName, ScenarioResult, TargetInfo } from '../results.js';
+import { differs, summarize, type Summary } from '../../pipeline/stats.js';
+import type { AnyColumn } from './columns.js';
 import { cellText, formatSummary, formatValue } from './format.js';
 
 /** The load generator counts as saturated from this share of one core. */
@@ -22,12 +22,12 @@ export function rowsFor(scenario: ScenarioResult, cell: CellSpec, targets: reado
 }
 
 /** The median and range of one metric over a row's runs; undefined when not measured. */
-export function metricOf(row: Row, metric: string): Summary | undefined {
+export function metricOf(row: Row, metric: MetricName): Summary | undefined {
   if (!row.result || row.result.runs.length === 0) return undefined;
   return summarize(row.result.runs.map((r) => r.metrics[metric]));
 }
 
-function total(row: Row, metric: string): number | undefined {
+function total(row: Row, metric: MetricName): number | undefined {
   const values = row.result?.runs.map((r) => r.metrics[metric]).filter((v): v is number => typeof v === 'number') ?? [];
   return values.length ? values.reduce((a, b) => a + b, 0) : undefined;
 }
@@ -51,7 +51,7 @@ export function statusText(result: CellResult | undefined): string | undefined {
 }
 
 /** Best values of a column: the best median, and every median no different from it. */
-function bestRows(rows: Row[], column: Column): Set<Row> {
+function bestRows(rows: Row[], column: AnyColumn): Set<Row> {
   if (!column.better || column.over === 'sum') return new Set();
   const measured = rows
     .filter((r) => r.result?.status === 'ok')
@@ -64,7 +64,7 @@ function bestRows(rows: Row[], column: Column): Set<Row> {
   return new Set(measured.filter((m) => m === measured[0] || !differs(m.summary, best)).map((m) => m.row));
 }
 
-export function renderTable(rows: Row[], columns: readonly Column[]): string {
+export function renderTable(rows: Row[], columns: readonly AnyColumn[]): string {
   const best = new Map(columns.map((c) => [c, bestRows(rows, c)]));
   const header = `| server | ${columns.map((c) => c.header).join(' | ')} |`;
   const rule = `|---|${columns.map(() => '--:').join('|')}|`;
@@ -104,7 +104,7 @@ export function rowNotes(rows: Row[]): string[] {
 }
 
 /** The column explanations printed under a section's tables; a column without one shares the previous one's. */
-export function renderColumnNotes(columns: readonly Column[]): string {
+export function renderColumnNotes(columns: readonly AnyColumn[]): string {
   const groups: { headers: string[]; explain: string }[] = [];
   for (const column of columns) {
     const last = groups[groups.length - 1];

@@ -1,5 +1,5 @@
 /**
- * The registry of servers under test: the four labs, the C reference and, with `--target`, a
+ * The servers under test: every lab of the registry (labs/index.ts) in each of its variants, the C reference and, with `--target`, a
  * server started elsewhere. Like fastify/benchmarks' one entry per framework, each entry says how
  * to start its server and nothing else; every scenario drives every entry the same way.
  *
@@ -8,10 +8,10 @@
  */
 
 import { existsSync } from 'node:fs';
-import { labInfo } from '../labs/index.js';
-import type { ProtocolName } from '../shared/protocol.js';
-import { labEntry, startExecutable, startLab, type LabProcess } from './lib/launch.js';
-import { buildReference, REFERENCE_BINARY } from './reference/build.js';
+import { labVariants, type LabInfo, type LabTraits, type LabVariant } from '../../labs/index.js';
+import type { ProtocolName } from '../../shared/protocol.js';
+import { labEntry, startExecutable, startLab, type LabProcess } from '../lib/launch.js';
+import { buildReference, REFERENCE_BINARY } from '../reference/build.js';
 
 export interface TargetSpec {
   /** Directory name for labs, "c-epoll" for the reference, "remote" for `--target`. */
@@ -27,11 +27,13 @@ export interface TargetSpec {
    * the report quotes it next to the measured figure that shows it.
    */
   readonly limit?: string;
+  /** A lab's traits, copied into the results for the report's comparisons. */
+  readonly traits?: LabTraits;
   /**
    * Only for the progress line's time estimate: seconds of start-up per connection (a process
    * start), and whether connections wait unanswered in the accept queue (a serial server).
    */
-  readonly startCost?: { readonly perConnection?: number; readonly queues?: boolean };
+  readonly startCost?: { readonly perConnection?: number; readonly queues?: boolean; readonly maxConnections?: number };
   /** Starts a fresh server; the caller stops it. */
   start(config: StartConfig): Promise<RunningTarget>;
   /** Why this target cannot run at all (not built, no compiler), or undefined when it can. */
@@ -59,13 +61,13 @@ export interface RunningTarget {
 }
 
 /** Flags every lab takes (shared/cli.ts), for a quiet server that outlasts any benchmark step. */
-function labArgs(id: string, config: StartConfig): string[] {
+function labArgs(traits: LabTraits, config: StartConfig): string[] {
   return [
     '--quiet',
     '--protocol', config.protocol,
     '--work-us', String(config.workUs),
     // A lab whose only queue is the kernel's takes no connection cap (shared/cli.ts).
-    ...(labInfo(id).traits.kernelQueueOnly ? [] : ['--max-conns', String(config.maxConns)]),
+    ...(traits.kernelQueueOnly ? [] : ['--max-conns', String(config.maxConns)]),
     // Longer than any step: the harness, not a timeout, decides when a connection ends.
     '--idle-timeout', '600',
     // Stopping a lab should not wait long for clients the harness has already closed.
@@ -90,49 +92,40 @@ function running(server: LabProcess): RunningTarget {
   };
 }
 
-interface LabOptions {
-  readonly limit?: string;
-  readonly startCost?: TargetSpec['startCost'];
-  readonly extraArgs?: (config: StartConfig) => string[];
-  /** A connection cap the harness never raises, because the lab's own default is the lesson. */
-  readonly maxConnsCap?: number;
-}
+/**
+ * For the progress line's time estimate only: seconds one connection costs a server that starts a
+ * child process per connection (a Node process starts in roughly 60 ms on a 2-core machine).
+ */
+const PROCESS_START_S = 0.06;
 
-function lab(id: string, label: string, model: string, options: LabOptions = {}): TargetSpec {
+/** A lab as the benchmark drives it, everything taken from the registry (labs/index.ts). */
+function labTarget(lab: LabInfo, variant: LabVariant): TargetSpec {
+  const id = variant.name ? `${lab.id}@${variant.name.replace(/[^A-Za-z0-9]+/g, '-')}` : lab.id;
+  // A connection cap the harness never raises, because the lab's own default is the lesson
+  // (1,000 children would be 1,000 Node processes: tens of GB of RSS).
+  const cap = lab.defaults.maxConns;
   return {
     id,
-    label,
-    model,
+    label: variant.name ? `${lab.label} (${variant.name})` : lab.label,
+    model: lab.model,
     kind: 'lab',
     protocols: ['echo', 'http'],
-    ...(options.limit ? { limit: options.limit } : {}),
-    ...(options.startCost ? { startCost: options.startCost } : {}),
+    ...(lab.limit ? { limit: lab.limit } : {}),
+    traits: lab.traits,
+    startCost: { perConnection: lab.traits.children ? PROCESS_START_S : 0, queues: lab.traits.kernelQueueOnly, ...(cap === undefined ? {} : { maxConnections: cap }) },
     start: async (config) => {
-      const capped = options.maxConnsCap === undefined ? config : { ...config, maxConns: Math.min(config.maxConns, options.maxConnsCap) };
-      return running(await startLab(id, [...labArgs(id, capped), ...(options.extraArgs?.(capped) ?? [])]));
+      const capped = cap === undefined ? config : { ...config, maxConns: Math.min(config.maxConns, cap) };
+      // A lab whose default is the cores it sees would see one in the pinned harness: say the
+      // machine's count explicitly, as a user's `make lab-NN` gets it.
+      const cores = lab.coresFlag ? [lab.coresFlag, String(config.machineCores)] : [];
+      return running(await startLab(lab.id, [...labArgs(lab.traits, capped), ...cores, ...variant.args]));
     },
-    unavailable: () => (existsSync(labEntry(id)) ? undefined : `not built: dist/labs/${id}/main.js does not exist (run \`make build\`)`),
+    unavailable: () => (existsSync(labEntry(lab.id)) ? undefined : `not built: dist/labs/${lab.id}/main.js does not exist (run \`make build\`)`),
   };
 }
 
-export const LABS: readonly TargetSpec[] = [
-  lab('01-serial', '01 serial', 'serial: one connection at a time, blocking system calls', {
-    limit: 'serves one connection at a time: the others wait in the kernel accept queue until it closes',
-    startCost: { queues: true },
-  }),
-  lab('02-process-per-connection', '02 process/conn', 'one child process per connection', {
-    limit: 'each connection costs a whole Node process, so the lab caps its children at its default --max-conns of 100 and closes connections beyond it',
-    startCost: { perConnection: 0.06 },
-    // Run as a user runs it: 1,000 children would be 1,000 Node processes (tens of GB of RSS).
-    maxConnsCap: 100,
-  }),
-  lab('03-worker-pool', '03 worker pool', "event loop for I/O, a pool of worker threads (`--threads` = the machine's cores) for the work", {
-    // The lab's default is the cores it sees, and a process started by the pinned harness sees
-    // one: say the machine's count explicitly, as a user's `make lab-03` would get it.
-    extraArgs: (config) => ['--threads', String(config.machineCores)],
-  }),
-  lab('04-evented', '04 evented', 'one thread, one event loop (epoll via libuv)'),
-];
+/** Every lab in every variant the registry lists. */
+export const LAB_TARGETS: readonly TargetSpec[] = labVariants().map(({ lab, variant }) => labTarget(lab, variant));
 
 export const REFERENCE: TargetSpec = {
   id: 'c-epoll',
@@ -158,8 +151,8 @@ export function remoteTarget(host: string, port: number, protocol: ProtocolName)
   };
 }
 
-export const ALL_TARGET_IDS = [...LABS.map((t) => t.id), REFERENCE.id];
+export const ALL_TARGET_IDS = [...LAB_TARGETS.map((t) => t.id), REFERENCE.id];
 
 export function targetsById(ids: readonly string[]): TargetSpec[] {
-  return [...LABS, REFERENCE].filter((t) => ids.includes(t.id));
+  return [...LAB_TARGETS, REFERENCE].filter((t) => ids.includes(t.id));
 }
