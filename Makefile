@@ -95,6 +95,16 @@ test-robust: build
 soak: build
 	$(call run_experiment,soak,$(SOAK_ARGS),SOAK_ARGS,$(if $(SOAK_SECONDS), SOAK_SECONDS=$(SOAK_SECONDS)),$(if $(SOAK_SECONDS),--seconds $(SOAK_SECONDS)))
 
+# syscalls: system calls (strace -f -c) and context switches per round trip and per connection, for
+#           every lab, plain Node and the C reference (about a minute), e.g. SYSCALLS_ARGS="--round-trips 500"
+# nagle:    Nagle's algorithm, delayed ACKs and TCP_NODELAY: small writes and split writes (about 30 s)
+.PHONY: syscalls nagle
+syscalls: build
+	$(call run_experiment,syscalls,$(SYSCALLS_ARGS),SYSCALLS_ARGS)
+
+nagle: build
+	$(call run_experiment,nagle,$(NAGLE_ARGS),NAGLE_ARGS)
+
 # A live view of one port (bench/watch/): the accept queue against its backlog, every connection by
 # where it waits, the server's processes found from the listening socket. Redraws until q or Ctrl-C.
 #   make watch PORT=8080 [HOST=127.0.0.1] [ARGS="--interval 500"]

@@ -122,8 +122,6 @@ export const LABS: readonly LabInfo[] = [
   },
 ];
 
-export type LabId = string;
-
 /** The lab with this id; throws on an unknown one (a bug: ids come from this list). */
 export function labInfo(id: string): LabInfo {
   const found = LABS.find((lab) => lab.id === id);

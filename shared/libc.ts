@@ -198,7 +198,7 @@ export class PollFd {
 /**
  * The fields of struct tcp_info (linux/tcp.h) that the experiments read, at their offsets in the
  * kernel's layout, which only ever grows at the end: segments sent and received, the delayed-ACK
- * timeout (ato) and the smoothed round-trip time.
+ * timeout (ato), the smoothed round-trip time, and the segments that carried data.
  */
 export interface TcpInfo {
   /** Delayed-ACK timeout the kernel uses for this connection now, µs (tcpi_ato). */
@@ -209,6 +209,8 @@ export interface TcpInfo {
   readonly segsOut: number;
   /** Segments received (tcpi_segs_in). */
   readonly segsIn: number;
+  /** Segments sent that carried data: without the pure ACKs (tcpi_data_segs_out). */
+  readonly dataSegsOut: number;
 }
 
 const TCP_INFO_BYTES = 232; // a current kernel's size; a shorter answer from an older one is read as far as it goes
@@ -218,13 +220,14 @@ const tcpInfoLength = new Uint32Array(1);
 /** TCP_INFO of a connected socket, or undefined when the call fails or the kernel's struct is too short. */
 export function tcpInfo(fd: number): TcpInfo | undefined {
   tcpInfoLength[0] = TCP_INFO_BYTES;
-  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, tcpInfoBuffer, tcpInfoLength) < 0 || tcpInfoLength[0]! < 144) return undefined;
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, tcpInfoBuffer, tcpInfoLength) < 0 || tcpInfoLength[0]! < 160) return undefined;
   const view = new DataView(tcpInfoBuffer.buffer);
   return {
     atoUs: view.getUint32(12, true),
     rttUs: view.getUint32(68, true),
     segsOut: view.getUint32(136, true),
     segsIn: view.getUint32(140, true),
+    dataSegsOut: view.getUint32(156, true),
   };
 }
 

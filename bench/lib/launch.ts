@@ -8,7 +8,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LABS } from '../../labs/index.js';
 import { processTree } from '../observe/processes.js';
 
 /** The repository root: the nearest folder above this file with a package.json (also from dist/). */
@@ -18,9 +17,6 @@ export const repoRoot = (() => {
   return dir;
 })();
 
-/** Every lab's id, from the registry (labs/index.ts). */
-export const LAB_IDS: readonly string[] = LABS.map((lab) => lab.id);
-export type LabId = string;
 
 export function labEntry(id: string): string {
   return path.join(repoRoot, 'dist', 'labs', id, 'main.js');
@@ -79,6 +75,14 @@ export async function startLab(id: string, args: string[] = [], env: NodeJS.Proc
  * Starts any program that takes `--port 0` and prints the labs' `listening on HOST:PORT` line
  * (the benchmark's C reference server), with the same output capture, stop and cleanup as a lab.
  */
+/**
+ * Starts a Node script of the harness's own (the plain-Node reference server, compiled into dist/)
+ * with `--port 0`, with the same output capture, stop and cleanup as a lab.
+ */
+export function startNodeScript(id: string, script: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<LabProcess> {
+  return startListening(id, process.execPath, [script, '--port', '0', ...args], env);
+}
+
 export function startExecutable(id: string, file: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<LabProcess> {
   return startListening(id, file, ['--port', '0', ...args], env);
 }

@@ -19,7 +19,7 @@ export interface SmallWritesResult {
   readonly bytes: number;
   readonly seconds: number;
   readonly writes: number;
-  /** Segments the client sent: data segments and its ACKs of the echo. */
+  /** Segments the client sent that carried data (its pure ACKs of the echo left out). */
   readonly segmentsOut: number;
   readonly clientCpuMs: number;
   readonly serverCpuMs: number;
@@ -78,7 +78,7 @@ export function smallWrites(host: string, port: number, serverPid: number | unde
       bytes,
       seconds,
       writes,
-      segmentsOut: after && before ? after.segsOut - before.segsOut : Number.NaN,
+      segmentsOut: after && before ? after.dataSegsOut - before.dataSegsOut : Number.NaN,
       clientCpuMs: (used.user + used.system) / 1000,
       serverCpuMs: serverPid ? (stat(serverPid)?.cpuMs ?? 0) - serverBefore : Number.NaN,
     };

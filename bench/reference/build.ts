@@ -25,6 +25,8 @@ interface CProgram {
 
 export const REFERENCE_BINARY = path.join(BUILD_DIR, 'echo-epoll');
 export const C_ECHO_CLIENT_BINARY = path.join(BUILD_DIR, 'c-echo-client');
+/** The plain-Node reference server, compiled by the project's build like every other .ts file. */
+export const PLAIN_NODE_SCRIPT = path.join(repoRoot, 'dist', 'bench', 'reference', 'plain-node.js');
 
 const REFERENCE: CProgram = {
   source: path.join(repoRoot, 'bench', 'reference', 'echo-epoll.c'),

@@ -34,18 +34,31 @@ export function explain(roundTrip: PhaseCounts, connection: PhaseCounts, connect
   out.push(`Each round trip took ${fmt(reads)} read and ${fmt(writes)} write calls: the bytes in and the echo out.`);
   const emptyReads = READS.reduce((total, name) => total + (roundTrip.calls[name]?.errors ?? 0), 0) / roundTrip.units;
   if (emptyReads >= 0.5) out.push(`${fmt(emptyReads)} of those reads per round trip failed with EAGAIN: the server reads until the socket is empty.`);
+  if (writes - 1 >= 0.3 && (rt.get('futex') ?? 0) >= 0.5) {
+    out.push(
+      `The ${fmt(writes - 1)} writes and ${fmt(Math.max(0, reads - 1 - emptyReads))} reads per round trip beyond the echo's own are threads waking each other's ` +
+        'event loops (libuv wakes a loop by writing to its eventfd, and the loop reads it).',
+    );
+  }
 
+  // How it waits: whichever multiplexer it calls most. Node's own loop (epoll_pwait) also turns in
+  // a lab that makes its own calls, between its bounded waits, so the larger family is the model's.
   const scans = sum(rt, SCANS);
   const epollWaits = sum(rt, EPOLL_WAITS);
-  if (scans >= 0.5) {
-    out.push(`It waited in ${fmt(scans)} ${SCANS.find((n) => rt.has(n)) ?? 'poll'} calls per round trip: it asks the kernel about the sockets it holds, every time, before each read or write.`);
-  }
-  if (epollWaits > 0 && epollWaits < 0.5 && connections > 1) {
+  const waits = Math.max(scans, epollWaits);
+  const call = scans >= epollWaits ? (SCANS.find((n) => rt.has(n)) ?? 'poll') : (EPOLL_WAITS.filter((n) => rt.has(n)).sort((a, b) => rt.get(b)! - rt.get(a)!)[0] ?? 'epoll_wait');
+  if (waits >= 0.8) {
+    out.push(`It waited in ${call} ${fmt(waits)} times per round trip: before each read, it asks the kernel whether its socket is ready.`);
+  } else if (waits > 0 && 1 / waits > connections) {
     out.push(
-      `It woke from epoll ${fmt(epollWaits)} times per round trip: one wake-up returned about ${fmt(1 / epollWaits)} ready sockets of the ${connections} open, and served them all.`,
+      `It waited in ${call} once every ${fmt(1 / waits)} round trips, more than the ${connections} connections: after answering, it read the same socket ` +
+        "again before waiting, and the client's next message was usually there already (slowed by strace, the server gives it the time).",
     );
-  } else if (epollWaits >= 0.5) {
-    out.push(`It called epoll_wait ${fmt(epollWaits)} times per round trip.`);
+  } else if (waits > 0 && connections > 1) {
+    out.push(
+      `It waited in ${call} ${fmt(waits)} times per round trip: each wait returned about ${fmt(1 / waits)} ready sockets of the ${connections} open, ` +
+        `and it served them all before waiting again${scans >= epollWaits ? ' (each poll call passes, and the kernel checks, every open descriptor)' : ' (epoll returns only the ready ones)'}.`,
+    );
   }
   if ((rt.get('epoll_ctl') ?? 0) >= 0.5) {
     out.push(`It changed its epoll registrations ${fmt(rt.get('epoll_ctl')!)} times per round trip (epoll_ctl): asking for, then dropping, write readiness.`);
@@ -68,7 +81,10 @@ export function explain(roundTrip: PhaseCounts, connection: PhaseCounts, connect
   const accepts = conn.get('accept4') ?? conn.get('accept') ?? 0;
   if (accepts >= 1.5) out.push(`It called accept ${fmt(accepts)} times per connection: the extra calls found the queue empty (EAGAIN).`);
   if ((conn.get('sendmsg') ?? 0) >= 0.5 || (conn.get('recvmsg') ?? 0) >= 0.5) {
-    out.push(`Each connection's descriptor travelled between processes: ${fmt(sum(conn, ['sendmsg', 'recvmsg']))} sendmsg/recvmsg calls per connection (SCM_RIGHTS).`);
+    out.push(
+      `It passed messages between processes: ${fmt(sum(conn, ['sendmsg', 'recvmsg']))} sendmsg/recvmsg calls per connection ` +
+        '(an IPC channel to a child, and the connection\'s descriptor itself, which travels as SCM_RIGHTS ancillary data).',
+    );
   }
 
   const v = roundTrip.contextSwitches.voluntary / roundTrip.units;

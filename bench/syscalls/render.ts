@@ -67,7 +67,8 @@ export function renderSyscalls(results: SyscallResults): string {
       'and echo once before strace attaches, so that phase counts round trips only. Context switches: a second run of each ' +
       'phase on a fresh server without strace, from the kernel counters in `/proc/PID/task/TID/status` of every thread. ' +
       'strace stops a thread at every call, so under it a server runs many times slower: its counts stay right, its timings do ' +
-      'not, and none are reported. A child process that exits during a phase takes its context switches with it ' +
+      'not, and none are reported. One count does depend on timing: how many sockets are ready when a server waits. Slowed by strace, a ' +
+      'server finds more ready at each wait, so the waits per round trip of an event loop are lower here than at full speed. A child process that exits during a phase takes its context switches with it ' +
       '(`/proc` no longer shows them), so per-connection children count only while they live. A few calls per phase are the ' +
       "server's own housekeeping (timers, a bounded wait timing out), spread over every unit.",
     '',
