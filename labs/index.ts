@@ -103,6 +103,23 @@ export const LABS: readonly LabInfo[] = [
     makeVariables: {},
     variants: PLAIN,
   },
+  {
+    id: '06-loop-per-core',
+    label: '06 loop per core',
+    model: 'one event loop per core: N worker threads, each serving its connections as lab 04 does; --balance picks who hands them out',
+    limit: 'a loop is one thread: a slow request stalls the clients of its loop, and no policy moves them to an idle one',
+    acceptedWait: 'the connection had been accepted (by the acceptor or by a loop), and the echo waited for its loop to get to it',
+    // Its workers are threads, not child processes: there is no child to kill (robust case 10).
+    traits: { children: false, pool: false, kernelQueueOnly: false },
+    defaults: {},
+    coresFlag: '--workers',
+    makeVariables: { WORKERS: '--workers', BALANCE: '--balance' },
+    variants: [
+      { name: 'handoff', args: ['--balance', 'handoff'] },
+      { name: 'shared', args: ['--balance', 'shared'] },
+      { name: 'reuseport', args: ['--balance', 'reuseport'] },
+    ],
+  },
 ];
 
 export type LabId = string;

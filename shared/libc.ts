@@ -49,6 +49,11 @@ export const write: (fd: number, buffer: Uint8Array, count: number) => number = 
   'intptr_t write(int fd, void *buffer, size_t count)',
 );
 export const shutdown: (fd: number, how: number) => number = libc.func('int shutdown(int fd, int how)');
+/**
+ * A second descriptor for the same open socket (lab 06). The socket stays open until every
+ * descriptor for it is closed, so one copy can be handed on while another is closed.
+ */
+export const dup: (fd: number) => number = libc.func('int dup(int fd)');
 export const close: (fd: number) => number = libc.func('int close(int fd)');
 /** `fds` is an array of struct pollfd (see `PollFd`); `timeoutMs` bounds the wait. */
 export const poll: (fds: Int32Array, count: number, timeoutMs: number) => number = libc.func(
@@ -67,8 +72,20 @@ export const SOCK_NONBLOCK = 0o4000;
 export const SOCK_CLOEXEC = 0o2000000;
 export const SOL_SOCKET = 1;
 export const SO_REUSEADDR = 2;
+/**
+ * Lets several sockets bind and listen on the same address and port (Linux 3.9); the kernel then
+ * gives each new connection to one of them, by a hash of its addresses and ports. Every socket in
+ * the group must set it before bind(), under the same user (lab 06).
+ */
+export const SO_REUSEPORT = 15;
 export const IPPROTO_TCP = 6;
 export const TCP_NODELAY = 1;
+/**
+ * shutdown(SHUT_RD) on a listening socket takes it out of LISTEN for every descriptor that refers
+ * to it, in every thread and process, and wakes them all; a close() would not while another
+ * descriptor for it is open (lab 06).
+ */
+export const SHUT_RD = 0;
 export const SHUT_WR = 1;
 export const POLLIN = 0x001;
 export const POLLOUT = 0x004;

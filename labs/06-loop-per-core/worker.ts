@@ -1,0 +1,112 @@
+/**
+ * Lab 06's worker: one event loop on a thread of its own, serving its connections exactly as
+ * lab 04 serves all of them (`serveSocket`, the work inline on this loop's thread).
+ *
+ * Where its connections come from depends on the policy (server.ts says why each exists):
+ *   handoff    the main thread accepts and posts each connection's descriptor here;
+ *   shared     this loop accepts from the one listening socket every worker shares;
+ *   reuseport  this loop accepts from a listening socket of its own.
+ *
+ * The main thread tells it when to stop; it counts what it served in shared memory, which the
+ * main thread reads for the shutdown summary (a count posted at exit could be lost with a crash).
+ */
+
+import { readlinkSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { parentPort, workerData } from 'node:worker_threads';
+import { createLogger } from '../../shared/log.js';
+import { respond } from '../../shared/protocol.js';
+import { OpenConnections } from '../../shared/server-kit.js';
+import { serveSocket } from '../../shared/socket-connection.js';
+import { COUNTERS_PER_WORKER, type FromWorker, type ToWorker, type WorkerConfig } from './messages.js';
+
+const config = workerData as WorkerConfig;
+const port = parentPort!;
+const { index } = config;
+const log = createLogger(`06-loop-per-core worker ${index}`, config.quiet);
+
+// Named in the kernel, so `ps -L`, `top -H` and the tests see which thread is which loop.
+// /proc/thread-self is this thread; the name is cut at 15 bytes by the kernel.
+try {
+  writeFileSync('/proc/thread-self/comm', `lab06 worker ${index}`);
+} catch {
+  // Not Linux, or /proc is not mounted: the loop works the same without a name.
+}
+const tid = (() => {
+  try {
+    return Number(readlinkSync('/proc/thread-self').split('/').pop());
+  } catch {
+    return undefined;
+  }
+})();
+
+const connectionsServed = COUNTERS_PER_WORKER * index;
+const roundTrips = connectionsServed + 1;
+const connections = new OpenConnections();
+let stopping = false;
+
+function serve(socket: net.Socket): void {
+  // --max-conns bounds the whole server: the slot is taken in memory every worker shares, so the
+  // cap holds however the policy spreads connections among the loops.
+  if (Atomics.add(config.open, 0, 1) >= config.maxConns) {
+    Atomics.sub(config.open, 0, 1);
+    log.client(`client ${socket.remoteAddress}:${socket.remotePort} refused: ${config.maxConns} connections already open (--max-conns)`);
+    socket.destroy();
+    return;
+  }
+  Atomics.add(config.counters, connectionsServed, 1n);
+  const connection = serveSocket(socket, {
+    protocol: config.protocol,
+    limits: config.limits,
+    log,
+    // Lab 04's line, with a count: the work runs right here, on this loop's only thread.
+    handle: (job) => {
+      Atomics.add(config.counters, roundTrips, 1n);
+      return respond(job, config.work);
+    },
+  });
+  connections.add(connection);
+  void connection.closed.then(() => Atomics.sub(config.open, 0, 1));
+}
+
+let server: net.Server | undefined;
+if (config.listenFd !== undefined) {
+  // allowHalfOpen: after a client's FIN we still owe it the echo of everything it sent.
+  server = net.createServer({ allowHalfOpen: true }, serve);
+  server.on('error', (error: NodeJS.ErrnoException) => {
+    // The main thread stops every loop's accepting at once by shutting the listening socket down
+    // (server.ts); accept() then fails with EINVAL. Close now, synchronously: libuv retries the
+    // accept for as long as the descriptor is open.
+    server?.close();
+    if (!stopping && error.code !== 'EINVAL') log.warn(`stopped accepting: ${error.message}`);
+  });
+  // The descriptor is already bound and listening; libuv adopts it. The backlog is passed again
+  // because Node calls listen(2) once more, with 511 unless told otherwise.
+  server.listen({ fd: config.listenFd, backlog: config.backlog }, () => send({ type: 'ready', tid }));
+} else {
+  send({ type: 'ready', tid });
+}
+
+port.on('message', (message: ToWorker) => {
+  switch (message.type) {
+    case 'connection':
+      // A connection the main thread accepted (handoff). A thread cannot be sent a net.Socket,
+      // but it shares the process's descriptors: wrap the descriptor in a socket of this loop.
+      serve(new net.Socket({ fd: message.fd, readable: true, writable: true, allowHalfOpen: true }));
+      break;
+    case 'stop':
+      stopping = true;
+      server?.close();
+      connections.stopAll();
+      // Nothing else holds this thread: it ends once its last connection has closed.
+      port.unref();
+      break;
+    case 'force':
+      connections.destroyAll();
+      break;
+  }
+});
+
+function send(message: FromWorker): void {
+  port.postMessage(message);
+}
