@@ -146,6 +146,7 @@ function truthOf(id: string): string {
     '02-process-per-connection': 'one child process per open client, none left behind',
     '03-worker-pool': 'never more tasks running at once than --threads',
     '04-evented': 'many clients at once in one process, no children',
+    '06-loop-per-core': 'clients served on --workers event loops, threads of one process (more in its model.test.ts)',
   };
   return truths[id]!;
 }
@@ -229,5 +230,18 @@ const modelTruth: Record<string, () => Promise<void>> = {
     expect(treeUsage(lab.pid).processes).toBe(1);
     for (const client of clients) client.socket.end();
     await stopCleanly(lab);
+  },
+
+  async '06-loop-per-core'() {
+    const lab = await startLab('06-loop-per-core', ['--quiet', '--workers', '2']);
+    const clients = await Promise.all(Array.from({ length: 10 }, () => connect(lab.port)));
+    for (const [i, client] of clients.entries()) expect(await roundTrip(client, `hello from ${i}\n`)).toBe(`hello from ${i}\n`);
+    expect(childPids(lab.pid)).toEqual([]);
+    for (const client of clients) client.socket.end();
+    await stopCleanly(lab);
+    // Both loops served: the shutdown summary has a line for each, and together they count all ten.
+    const served = [...lab.output().stdout.matchAll(/worker \d+: (\d+) connections/g)].map((m) => Number(m[1]));
+    expect(served).toHaveLength(2);
+    expect(served.reduce((a, b) => a + b, 0)).toBe(10);
   },
 };
