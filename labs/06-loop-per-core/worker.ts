@@ -43,7 +43,6 @@ const tid = (() => {
 const connectionsServed = COUNTERS_PER_WORKER * index;
 const roundTrips = connectionsServed + 1;
 const connections = new OpenConnections();
-let stopping = false;
 
 function serve(socket: net.Socket): void {
   // --max-conns bounds the whole server: the slot is taken in memory every worker shares, so the
@@ -73,18 +72,21 @@ let server: net.Server | undefined;
 if (config.listenFd !== undefined) {
   // allowHalfOpen: after a client's FIN we still owe it the echo of everything it sent.
   server = net.createServer({ allowHalfOpen: true }, serve);
-  server.on('error', (error: NodeJS.ErrnoException) => {
-    // The main thread stops every loop's accepting at once by shutting the listening socket down
-    // (server.ts); accept() then fails with EINVAL. Close now, synchronously: libuv retries the
-    // accept for as long as the descriptor is open.
-    server?.close();
-    if (!stopping && error.code !== 'EINVAL') log.warn(`stopped accepting: ${error.message}`);
-  });
+  // Without a listener an 'error' here would end the loop; libuv reports few accept errors (it
+  // sheds EMFILE itself and retries the rest), so this is a safeguard, not a path.
+  server.on('error', (error) => log.warn(`listening socket: ${error.message}`));
   // The descriptor is already bound and listening; libuv adopts it. The backlog is passed again
   // because Node calls listen(2) once more, with 511 unless told otherwise.
   server.listen({ fd: config.listenFd, backlog: config.backlog }, () => send({ type: 'ready', tid }));
 } else {
-  send({ type: 'ready', tid });
+  // handoff: this loop never listens, so its first stream would be the first client's socket,
+  // and with it libuv would open the one spare descriptor each loop keeps for running out of
+  // descriptors (its EMFILE defence, a /dev/null). Open it now, with a connection attempt that
+  // fails at once (an abstract Unix socket name nobody listens on): the server then starts with
+  // every descriptor it will keep, and a count of them taken after one client is the count for good.
+  const warmUp = net.connect({ path: '\0lab06-no-such-socket' });
+  warmUp.on('error', () => {});
+  warmUp.on('close', () => send({ type: 'ready', tid }));
 }
 
 port.on('message', (message: ToWorker) => {
@@ -95,7 +97,10 @@ port.on('message', (message: ToWorker) => {
       serve(new net.Socket({ fd: message.fd, readable: true, writable: true, allowHalfOpen: true }));
       break;
     case 'stop':
-      stopping = true;
+      // The main thread has already shut the listening socket down (server.ts): from then on
+      // libuv's accept() fails with EINVAL on every turn of this loop, without a word to us, until
+      // the handle is closed here. This message follows the shutdown at once, so that lasts a
+      // turn or two of the loop (strace shows a few dozen failed accept4 calls).
       server?.close();
       connections.stopAll();
       // Nothing else holds this thread: it ends once its last connection has closed.
