@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { tcpRows } from '../../bench/lib/procfs.js';
 import { startLab, stopAllLabs, type LabProcess } from '../../bench/lib/launch.js';
 import { closeAllClients, connect, type Client } from '../../test/helpers/tcp.js';
+import { eventually } from '../../test/helpers/util.js';
 import { labInfo } from '../index.js';
 
 const LAB = '06-loop-per-core';
@@ -165,5 +166,40 @@ describe('lab 06, --balance handoff', () => {
       expect(count).toBeGreaterThanOrEqual(45);
       expect(count).toBeLessThanOrEqual(55);
     }
+  });
+});
+
+describe('lab 06, a loop that dies', () => {
+  /** The worker's test-only switch (worker.ts): an echoed chunk containing this kills its loop. */
+  const CRASH_MARKER_ENV = 'IOLAB_TEST_LOOP_CRASH_MARKER';
+  const marker = 'PLEASE-CRASH-THIS-LOOP';
+
+  it('closes only its own clients; a new loop takes its place and serves', { timeout: 60_000 }, async () => {
+    // handoff deals in turn, so the clients' loops are known: 0, 1, 0.
+    const lab = await startLab(LAB, ['--workers', '2', '--balance', 'handoff'], { [CRASH_MARKER_ENV]: marker });
+    const [onZero, onOne, victim] = [await connect(lab.port), await connect(lab.port), await connect(lab.port)];
+    for (const [i, client] of [onZero, onOne, victim].entries()) {
+      client!.socket.write(`hello ${i}\n`);
+      expect((await client!.waitForBytes(`hello ${i}\n`.length)).toString()).toBe(`hello ${i}\n`);
+    }
+    await lab.waitForLine(new RegExp(`worker 0\\] client 127\\.0\\.0\\.1:${victim!.socket.localPort} connected`));
+
+    victim!.socket.write(`${marker}\n`);
+    // Loop 0's clients are closed with it: the victim and the other client it served.
+    await victim!.waitForEnd();
+    await onZero!.waitForEnd();
+    await eventually(() => (/worker 0 ended with exit code 1; its clients are closed/.test(lab.output().stderr) ? true : undefined), 10_000, 'the death to be reported');
+    // Loop 1's client never noticed.
+    onOne!.socket.write('still here\n');
+    expect((await onOne!.waitForBytes('hello 1\nstill here\n'.length)).toString()).toBe('hello 1\nstill here\n');
+    // A new loop 0 is up, and the server serves new clients on both loops.
+    await eventually(() => (lab.output().stdout.match(/worker 0 ready/g)?.length === 2 ? true : undefined), 20_000, 'a new worker 0');
+    expect(loopThreads(lab.pid)).toEqual(['lab06 worker 0', 'lab06 worker 1']);
+    for (let i = 0; i < 2; i++) {
+      const client = await connect(lab.port);
+      expect((await echoWhole(client, Buffer.from(`after ${i}\n`))).toString()).toBe(`after ${i}\n`);
+    }
+    onOne!.socket.end();
+    await stopCleanly(lab);
   });
 });

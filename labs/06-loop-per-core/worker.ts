@@ -15,7 +15,7 @@ import { readlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createLogger } from '../../shared/log.js';
-import { respond } from '../../shared/protocol.js';
+import { respond, type Job } from '../../shared/protocol.js';
 import { OpenConnections } from '../../shared/server-kit.js';
 import { serveSocket } from '../../shared/socket-connection.js';
 import { COUNTERS_PER_WORKER, type FromWorker, type ToWorker, type WorkerConfig } from './messages.js';
@@ -40,6 +40,19 @@ const tid = (() => {
   }
 })();
 
+/**
+ * Test-only: when this variable is set, an echoed chunk containing its value kills this loop with
+ * an uncaught exception, so model.test.ts can show that a dying loop closes only its own clients
+ * and is replaced. Costs one check per job when unset.
+ */
+const CRASH_MARKER_ENV = 'IOLAB_TEST_LOOP_CRASH_MARKER';
+const crashMarker = process.env[CRASH_MARKER_ENV] ? Buffer.from(process.env[CRASH_MARKER_ENV]) : undefined;
+
+function provokedCrash(job: Job): boolean {
+  if (!crashMarker || job.kind !== 'echo') return false;
+  return Buffer.from(job.data.buffer, job.data.byteOffset, job.data.byteLength).includes(crashMarker);
+}
+
 const connectionsServed = COUNTERS_PER_WORKER * index;
 const roundTrips = connectionsServed + 1;
 const connections = new OpenConnections();
@@ -60,6 +73,12 @@ function serve(socket: net.Socket): void {
     log,
     // Lab 04's line, with a count: the work runs right here, on this loop's only thread.
     handle: (job) => {
+      if (provokedCrash(job)) {
+        // Thrown outside serveSocket's care, as a bug in the loop would be: nothing catches it.
+        setImmediate(() => {
+          throw new Error(`loop crashed on purpose (${CRASH_MARKER_ENV} is set: test-only)`);
+        });
+      }
       Atomics.add(config.counters, roundTrips, 1n);
       return respond(job, config.work);
     },
