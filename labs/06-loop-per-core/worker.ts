@@ -11,7 +11,7 @@
  * main thread reads for the shutdown summary (a count posted at exit could be lost with a crash).
  */
 
-import { readlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, readlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createLogger } from '../../shared/log.js';
@@ -111,9 +111,7 @@ if (config.listenFd !== undefined) {
 port.on('message', (message: ToWorker) => {
   switch (message.type) {
     case 'connection':
-      // A connection the main thread accepted (handoff). A thread cannot be sent a net.Socket,
-      // but it shares the process's descriptors: wrap the descriptor in a socket of this loop.
-      serve(new net.Socket({ fd: message.fd, readable: true, writable: true, allowHalfOpen: true }));
+      adopt(message.fd);
       break;
     case 'stop':
       // The main thread has already shut the listening socket down (server.ts): from then on
@@ -130,6 +128,23 @@ port.on('message', (message: ToWorker) => {
       break;
   }
 });
+
+/**
+ * A connection the main thread accepted (handoff). A thread cannot be sent a net.Socket, but it
+ * shares the process's descriptors: wrap the descriptor in a socket of this loop.
+ */
+function adopt(fd: number): void {
+  let socket: net.Socket;
+  try {
+    socket = new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: true });
+  } catch (error) {
+    // Not a TCP socket after all (a bug): the descriptor is this loop's, so close it here.
+    log.warn(`cannot serve descriptor ${fd}: ${error instanceof Error ? error.message : String(error)}`);
+    closeSync(fd);
+    return;
+  }
+  serve(socket);
+}
 
 function send(message: FromWorker): void {
   port.postMessage(message);
