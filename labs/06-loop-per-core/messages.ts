@@ -7,6 +7,10 @@ import type { WorkSpec } from '../../shared/work.js';
 /** Per worker, in `counters`: connections served, then round trips (jobs answered). */
 export const COUNTERS_PER_WORKER = 2;
 
+/** Indexes into `slots`. */
+export const OPEN = 0;
+export const CAP = 1;
+
 export interface WorkerConfig {
   /** Which loop this is, from 0 (as pm2 numbers its instances): "worker 0" in every log line. */
   readonly index: number;
@@ -18,10 +22,11 @@ export interface WorkerConfig {
   /** Calibrated by the main thread, so no loop spends its start-up calibrating. */
   readonly work: WorkSpec;
   readonly quiet: boolean;
-  /** --max-conns, for the whole server. */
-  readonly maxConns: number;
-  /** One counter every loop shares: connections open in the whole server, for --max-conns. */
-  readonly open: Int32Array;
+  /**
+   * Shared by every loop: [OPEN] connections open in the whole server, [CAP] the most allowed
+   * (--max-conns, or fewer when the open-file limit leaves less room; server.ts).
+   */
+  readonly slots: Int32Array;
   /** COUNTERS_PER_WORKER counters per worker, shared with the main thread. */
   readonly counters: BigInt64Array;
 }

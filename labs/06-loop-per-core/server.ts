@@ -43,6 +43,7 @@
  */
 
 import { once } from 'node:events';
+import { readdirSync, readFileSync } from 'node:fs';
 import dns from 'node:dns/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -52,7 +53,7 @@ import { UserError } from '../../shared/errors.js';
 import type { Lab, RunningServer, ServerOptions } from '../../shared/lab.js';
 import { bindError, gracefulClose } from '../../shared/server-kit.js';
 import { labInfo } from '../index.js';
-import { COUNTERS_PER_WORKER, type FromWorker, type ToWorker, type WorkerConfig } from './messages.js';
+import { CAP, COUNTERS_PER_WORKER, type FromWorker, type ToWorker, type WorkerConfig } from './messages.js';
 
 type Libc = typeof import('../../shared/libc.js');
 
@@ -85,7 +86,8 @@ export async function start(options: ServerOptions & LoopOptions): Promise<Runni
 
   // Step 2. The loops. Each accepts from its own descriptor, a dup: a loop closes its copy when it
   // stops or dies, and the socket must stay open for the others and for a replacement.
-  const open = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT));
+  const slots = new Int32Array(new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT));
+  slots[CAP] = options.maxConns;
   const counters = new BigInt64Array(new SharedArrayBuffer(COUNTERS_PER_WORKER * count * BigInt64Array.BYTES_PER_ELEMENT));
   const loops: Worker[] = [];
   let stopping = false;
@@ -108,8 +110,7 @@ export async function start(options: ServerOptions & LoopOptions): Promise<Runni
       limits: options.limits,
       work: options.work,
       quiet: log.quiet,
-      maxConns: options.maxConns,
-      open,
+      slots,
       counters,
     };
     const worker = new Worker(WORKER_SCRIPT, { workerData: config });
@@ -181,6 +182,12 @@ export async function start(options: ServerOptions & LoopOptions): Promise<Runni
     listeners.splice(0);
   }
 
+  // Every descriptor the server keeps is open now: what the open-file limit leaves is for clients.
+  const room = descriptorRoom(count);
+  if (room !== undefined && room < options.maxConns) {
+    Atomics.store(slots, CAP, room);
+    log.info(`serving at most ${room} connections at once, not --max-conns ${options.maxConns}: the open-file limit leaves room for no more`);
+  }
   log.info(`${count} event loops on worker threads, connections spread by ${balance}`);
 
   const tell = (message: ToWorker) => {
@@ -218,6 +225,30 @@ export async function start(options: ServerOptions & LoopOptions): Promise<Runni
 }
 
 export const lab: Lab<LoopOptions> = { id: '06-loop-per-core', model: labInfo('06-loop-per-core').model, start };
+
+/**
+ * Descriptors kept free of clients: per loop, one for a connection being accepted and closed at
+ * the cap and one for a handoff copy; a few more for libuv and V8 (a thread's or a timer's needs).
+ */
+const descriptorMargin = (loops: number) => 4 + 2 * loops;
+
+/**
+ * How many connections the open-file limit leaves room for, from /proc (Linux); undefined where
+ * /proc is missing. Why this lab needs it: libuv keeps one spare descriptor per loop and, out of
+ * descriptors, closes it to accept and shed the waiting connections, then opens it again. With
+ * several loops in one process the descriptor table is shared, so another loop can take the
+ * freed one in between and a loop loses its spare (robust suite, case 8, shared policy). A cap
+ * under the limit keeps accept() from ever running out.
+ */
+function descriptorRoom(loops: number): number | undefined {
+  try {
+    const limit = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1];
+    if (limit === undefined) return undefined;
+    return Math.max(1, Number(limit) - readdirSync('/proc/self/fd').length - descriptorMargin(loops));
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * The descriptor under a net.Socket. Node has no public way to take a socket's descriptor, and a

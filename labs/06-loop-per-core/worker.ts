@@ -18,7 +18,7 @@ import { createLogger } from '../../shared/log.js';
 import { respond, type Job } from '../../shared/protocol.js';
 import { OpenConnections } from '../../shared/server-kit.js';
 import { serveSocket } from '../../shared/socket-connection.js';
-import { COUNTERS_PER_WORKER, type FromWorker, type ToWorker, type WorkerConfig } from './messages.js';
+import { CAP, COUNTERS_PER_WORKER, OPEN, type FromWorker, type ToWorker, type WorkerConfig } from './messages.js';
 
 const config = workerData as WorkerConfig;
 const port = parentPort!;
@@ -60,9 +60,10 @@ const connections = new OpenConnections();
 function serve(socket: net.Socket): void {
   // --max-conns bounds the whole server: the slot is taken in memory every worker shares, so the
   // cap holds however the policy spreads connections among the loops.
-  if (Atomics.add(config.open, 0, 1) >= config.maxConns) {
-    Atomics.sub(config.open, 0, 1);
-    log.client(`client ${socket.remoteAddress}:${socket.remotePort} refused: ${config.maxConns} connections already open (--max-conns)`);
+  const cap = Atomics.load(config.slots, CAP);
+  if (Atomics.add(config.slots, OPEN, 1) >= cap) {
+    Atomics.sub(config.slots, OPEN, 1);
+    log.client(`client ${socket.remoteAddress}:${socket.remotePort} refused: ${cap} connections already open (--max-conns, or the open-file limit)`);
     socket.destroy();
     return;
   }
@@ -84,7 +85,7 @@ function serve(socket: net.Socket): void {
     },
   });
   connections.add(connection);
-  void connection.closed.then(() => Atomics.sub(config.open, 0, 1));
+  void connection.closed.then(() => Atomics.sub(config.slots, OPEN, 1));
 }
 
 let server: net.Server | undefined;
