@@ -109,7 +109,7 @@ export const LABS: readonly LabInfo[] = [
   {
     id: '05-event-loop',
     label: '05 event loop',
-    model: 'event loop by hand: one thread calls epoll (or poll) itself, level- or edge-triggered',
+    model: 'event loop by hand: one thread calls epoll or poll itself, level- or edge-triggered',
     acceptedWait: 'the loop had accepted the connection, and the echo waited for the loop to get to it among the sockets ready in the same wake-up',
     traits: { children: false, pool: false, kernelQueueOnly: false },
     defaults: {},
@@ -118,6 +118,23 @@ export const LABS: readonly LabInfo[] = [
       { name: 'epoll, level', args: ['--mux', 'epoll', '--trigger', 'level'] },
       { name: 'epoll, edge', args: ['--mux', 'epoll', '--trigger', 'edge'] },
       { name: 'poll', args: ['--mux', 'poll'] },
+    ],
+  },
+  {
+    id: '06-loop-per-core',
+    label: '06 loop per core',
+    model: 'one event loop per core: N worker threads, each serving as lab 04 does; --balance decides who gets each client',
+    limit: 'a loop is one thread: a slow request stalls the clients of its loop, and no policy moves them to an idle one',
+    acceptedWait: 'the connection had been accepted (by the acceptor or by a loop), and the echo waited for its loop to get to it',
+    // Its workers are threads, not child processes: there is no child to kill (robust case 10).
+    traits: { children: false, pool: false, kernelQueueOnly: false },
+    defaults: {},
+    coresFlag: '--workers',
+    makeVariables: { WORKERS: '--workers', BALANCE: '--balance' },
+    variants: [
+      { name: 'handoff', args: ['--balance', 'handoff'] },
+      { name: 'shared', args: ['--balance', 'shared'] },
+      { name: 'reuseport', args: ['--balance', 'reuseport'] },
     ],
   },
 ];

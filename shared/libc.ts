@@ -66,6 +66,11 @@ export const recv: (fd: number, buffer: Uint8Array, count: number, flags: number
   'intptr_t recv(int fd, void *buffer, size_t count, int flags)',
 );
 export const shutdown: (fd: number, how: number) => number = libc.func('int shutdown(int fd, int how)');
+/**
+ * A second descriptor for the same open socket (lab 06). The socket stays open until every
+ * descriptor for it is closed, so one copy can be handed on while another is closed.
+ */
+export const dup: (fd: number) => number = libc.func('int dup(int fd)');
 export const close: (fd: number) => number = libc.func('int close(int fd)');
 /** `fds` is an array of struct pollfd (see `PollFd`); `timeoutMs` bounds the wait. */
 export const poll: (fds: Int32Array, count: number, timeoutMs: number) => number = libc.func(
@@ -101,6 +106,12 @@ export const SOCK_NONBLOCK = 0o4000;
 export const SOCK_CLOEXEC = 0o2000000;
 export const SOL_SOCKET = 1;
 export const SO_REUSEADDR = 2;
+/**
+ * Lets several sockets bind and listen on the same address and port (Linux 3.9); the kernel then
+ * gives each new connection to one of them, by a hash of its addresses and ports. Every socket in
+ * the group must set it before bind(), under the same user (lab 06).
+ */
+export const SO_REUSEPORT = 15;
 export const IPPROTO_TCP = 6;
 export const TCP_NODELAY = 1;
 /** While set, the kernel sends only full segments; clearing it sends what is held at once. */
@@ -109,6 +120,12 @@ export const TCP_CORK = 3;
 export const TCP_INFO = 11;
 export const SO_ERROR = 4;
 export const MSG_MORE = 0x8000;
+/**
+ * shutdown(SHUT_RD) on a listening socket takes it out of LISTEN for every descriptor that refers
+ * to it, in every thread and process, and wakes them all; a close() would not while another
+ * descriptor for it is open (lab 06).
+ */
+export const SHUT_RD = 0;
 export const SHUT_WR = 1;
 /** recv() flags: leave the bytes queued; do not wait even on a blocking socket. */
 export const MSG_PEEK = 0x2;

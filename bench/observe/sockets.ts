@@ -29,7 +29,7 @@ interface TcpRow {
 }
 
 /** Reads one table, both by default. Every /proc/net/tcp reader in the project goes through here. */
-function tcpRows(families: ReadonlyArray<'tcp' | 'tcp6'> = ['tcp', 'tcp6']): TcpRow[] {
+export function tcpRows(families: ReadonlyArray<'tcp' | 'tcp6'> = ['tcp', 'tcp6']): TcpRow[] {
   const rows: TcpRow[] = [];
   for (const family of families) {
     let text: string;
