@@ -132,6 +132,11 @@ export function given(argv: Argv, args: readonly string[], name: string): string
   return raw === undefined ? String(value) : `'${raw}'`;
 }
 
+/** "--mux must be epoll or poll, got 'kqueue'": the project's wording for a flag with choices. */
+export function oneOf(argv: Argv, args: readonly string[], name: string, choices: readonly string[]): string | undefined {
+  return choices.includes(argv[name] as string) ? undefined : `--${name} must be ${choices.join(', ').replace(/, ([^,]*)$/, ' or $1')}, got ${given(argv, args, name)}`;
+}
+
 function checkCommon(argv: Argv, args: readonly string[], capApplies: boolean): string | undefined {
   const integer = (name: string, min: number, max = Number.MAX_SAFE_INTEGER) => {
     const value = argv[name];

@@ -39,11 +39,10 @@
  * server waits in accept or in read. A C server would simply block.
  */
 
-import dns from 'node:dns/promises';
-import net from 'node:net';
 import { UserError } from '../../shared/errors.js';
 import type { Lab, RunningServer, ServerOptions } from '../../shared/lab.js';
-import { bindError, gracefulClose } from '../../shared/server-kit.js';
+import { openListener, resolveIPv4 } from '../../shared/listener.js';
+import { gracefulClose } from '../../shared/server-kit.js';
 import type { Connection } from '../../shared/socket-connection.js';
 import { EventLoopTurns } from '../../shared/turn.js';
 import { labInfo } from '../index.js';
@@ -67,14 +66,11 @@ const READ_BUFFER_BYTES = 64 * 1024;
  */
 const ACCEPT_RETRY_MS = 100;
 
-/** The int 1 that setsockopt() reads to switch an option on. */
-const ON = new Int32Array([1]);
-
 export async function start(options: ServerOptions): Promise<RunningServer> {
   if (process.platform !== 'linux') throw new UserError('lab 01 needs Linux: it calls the Linux socket API directly');
-  const host = await resolveIPv4(options);
+  const host = await resolveIPv4(options, 'lab 01');
   const libc: Libc = await import('../../shared/libc.js');
-  const { fd: listenFd, port } = openListener(libc, host, options);
+  const { fd: listenFd, port } = openListener(libc, { ...options, host });
   const server = new SerialServer(libc, listenFd, options);
   const served = server.run();
   const close = gracefulClose(
@@ -90,44 +86,6 @@ export async function start(options: ServerOptions): Promise<RunningServer> {
 }
 
 export const lab: Lab = { info: labInfo('01-serial'), start };
-
-// --- Binding ----------------------------------------------------------------------------------
-
-/**
- * The IPv4 address to bind: the literal itself, or what a name like "localhost" resolves to.
- * Simplification: IPv4 only, to keep the system calls to struct sockaddr_in.
- */
-async function resolveIPv4(options: ServerOptions): Promise<string> {
-  if (net.isIPv4(options.host)) return options.host;
-  if (net.isIPv6(options.host)) {
-    throw new UserError(`cannot listen on ${options.host}: lab 01 speaks IPv4 only (try --host 127.0.0.1)`);
-  }
-  try {
-    return (await dns.lookup(options.host, { family: 4 })).address;
-  } catch (error) {
-    throw bindError(error as NodeJS.ErrnoException, options);
-  }
-}
-
-/** socket, setsockopt, bind, listen: a non-blocking listening socket. Returns it and its port. */
-function openListener(libc: Libc, host: string, options: ServerOptions): { fd: number; port: number } {
-  const fd = libc.socket(libc.AF_INET, libc.SOCK_STREAM | libc.SOCK_NONBLOCK | libc.SOCK_CLOEXEC, 0);
-  if (fd < 0) throw libc.callError('socket', libc.errno());
-  const fail = (syscall: string): never => {
-    const error = libc.callError(syscall, libc.errno());
-    libc.close(fd);
-    throw bindError(error, options);
-  };
-  // As Node does for every TCP server: a restarted lab may bind its port again at once, even
-  // while connections of its previous run linger in TIME_WAIT.
-  if (libc.setsockopt(fd, libc.SOL_SOCKET, libc.SO_REUSEADDR, ON, 4) < 0) fail('setsockopt');
-  if (libc.bind(fd, libc.sockaddrIn(host, options.port), 16) < 0) fail('bind');
-  if (libc.listen(fd, options.backlog) < 0) fail('listen');
-  // With --port 0 the kernel picked the port; ask it which.
-  const bound = new Uint8Array(16);
-  if (libc.getsockname(fd, bound, new Uint32Array([16])) < 0) fail('getsockname');
-  return { fd, port: (bound[2]! << 8) | bound[3]! };
-}
 
 // --- The server -------------------------------------------------------------------------------
 

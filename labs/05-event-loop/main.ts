@@ -1,12 +1,7 @@
 // Command-line entry for lab 05: `make lab-05`, or `node dist/labs/05-event-loop/main.js --help`.
-import { given, runLab, type LabFlags } from '../../shared/cli.js';
+import { oneOf, runLab, type LabFlags } from '../../shared/cli.js';
 import { MUXES, type Mux } from './poller.js';
 import { lab, type LoopOptions, type Trigger, TRIGGERS } from './server.js';
-
-/** "--mux must be epoll or poll, got 'kqueue'": the project's wording for a bad flag, not yargs'. */
-function oneOf(argv: Record<string, unknown>, args: readonly string[], name: string, choices: readonly string[]): string | undefined {
-  return choices.includes(argv[name] as string) ? undefined : `--${name} must be ${choices.join(' or ')}, got ${given(argv, args, name)}`;
-}
 
 const loopFlags: LabFlags<LoopOptions> = {
   options: {

@@ -15,7 +15,7 @@
  * its connection there), poll beside its array.
  */
 
-import type { Libc } from './listener.js';
+import type { Libc } from '../../shared/listener.js';
 
 export type Mux = 'epoll' | 'poll';
 export const MUXES: readonly Mux[] = ['epoll', 'poll'];

@@ -61,7 +61,7 @@ import { createSession, respond, type Session, type Step } from '../../shared/pr
 import { CLOSED, ConnectionRecord, limitReached, overPending, type ConnectionTimes } from '../../shared/rules.js';
 import { gracefulClose } from '../../shared/server-kit.js';
 import { EventLoopTurns, POLL_MS } from '../../shared/turn.js';
-import { type Libc, ON, openListener, resolveIPv4 } from './listener.js';
+import { type Libc, ON, openListener, resolveIPv4 } from '../../shared/listener.js';
 import { EpollPoller, type Mux, type Poller, PollPoller } from './poller.js';
 
 export type Trigger = 'level' | 'edge';
@@ -125,8 +125,8 @@ export async function start(options: ServerOptions & LoopOptions): Promise<Runni
   if (options.mux === 'epoll' && !layout) {
     throw new UserError(`lab ${LAB_ID} knows struct epoll_event only on x64 and arm64, not ${process.arch} (try --mux poll)`);
   }
-  const host = await resolveIPv4(options, LAB_ID);
-  const { fd: listenFd, port } = openListener(libc, host, options);
+  const host = await resolveIPv4(options, 'lab 05');
+  const { fd: listenFd, port } = openListener(libc, { ...options, host });
   const poller: Poller = options.mux === 'epoll' ? new EpollPoller(libc, layout!) : new PollPoller(libc);
   if (!options.drain) {
     options.log.info(

@@ -44,14 +44,12 @@
 
 import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
-import dns from 'node:dns/promises';
 import net from 'node:net';
-import os from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { LabFlags } from '../../shared/cli.js';
 import { UserError } from '../../shared/errors.js';
 import type { Lab, RunningServer, ServerOptions } from '../../shared/lab.js';
-import { bindError, gracefulClose } from '../../shared/server-kit.js';
+import { openListener, resolveIPv4 } from '../../shared/listener.js';
+import { gracefulClose } from '../../shared/server-kit.js';
 import { labInfo } from '../index.js';
 import { CAP, COUNTERS_PER_WORKER, type FromWorker, type ToWorker, type WorkerConfig } from './messages.js';
 
@@ -67,22 +65,20 @@ export interface LoopOptions {
 }
 
 /** Most loops a user may ask for: far past any core count this lab will meet, each ~10 MB. */
-const MAX_WORKERS = 256;
-
-/** The int 1 that setsockopt() reads to switch an option on. */
-const ON = new Int32Array([1]);
+export const MAX_WORKERS = 256;
 
 const WORKER_SCRIPT = new URL('./worker.js', import.meta.url);
 
 export async function start(options: ServerOptions & LoopOptions): Promise<RunningServer> {
   if (process.platform !== 'linux') throw new UserError('lab 06 needs Linux: it makes its listening sockets with the Linux socket API');
   const { log, balance, workers: count } = options;
-  const host = await resolveIPv4(options);
+  const host = await resolveIPv4(options, 'lab 06');
   const libc: Libc = await import('../../shared/libc.js');
 
   // Step 1. handoff and shared: one socket. reuseport: one per loop, all on the same port.
-  const listeners = balance === 'reuseport' ? openReusePortGroup(libc, host, options, count) : [openListener(libc, host, options.port, options)];
-  const port = boundPort(libc, listeners[0]!);
+  const opened = balance === 'reuseport' ? openReusePortGroup(libc, host, options, count) : [openListener(libc, { ...options, host })];
+  const listeners = opened.map((listener) => listener.fd);
+  const port = opened[0]!.port;
 
   // Step 2. The loops. Each accepts from its own descriptor, a dup: a loop closes its copy when it
   // stops or dies, and the socket must stay open for the others and for a replacement.
@@ -263,34 +259,6 @@ function descriptorOf(socket: net.Socket): number | undefined {
 
 // --- Binding ----------------------------------------------------------------------------------
 
-/** The IPv4 address to bind: the literal itself, or what a name resolves to (as lab 01). */
-async function resolveIPv4(options: ServerOptions): Promise<string> {
-  if (net.isIPv4(options.host)) return options.host;
-  if (net.isIPv6(options.host)) throw new UserError(`cannot listen on ${options.host}: lab 06 speaks IPv4 only (try --host 127.0.0.1)`);
-  try {
-    return (await dns.lookup(options.host, { family: 4 })).address;
-  } catch (error) {
-    throw bindError(error as NodeJS.ErrnoException, options);
-  }
-}
-
-/** socket, setsockopt, bind, listen (as lab 01's openListener), optionally with SO_REUSEPORT. */
-function openListener(libc: Libc, host: string, port: number, options: ServerOptions, reusePort = false, listen = true): number {
-  const fd = libc.socket(libc.AF_INET, libc.SOCK_STREAM | libc.SOCK_NONBLOCK | libc.SOCK_CLOEXEC, 0);
-  if (fd < 0) throw libc.callError('socket', libc.errno());
-  const fail = (syscall: string): never => {
-    const error = libc.callError(syscall, libc.errno());
-    libc.close(fd);
-    throw bindError(error, { ...options, port });
-  };
-  // As Node does for every TCP server: a restarted lab may bind its port again at once.
-  if (libc.setsockopt(fd, libc.SOL_SOCKET, libc.SO_REUSEADDR, ON, 4) < 0) fail('setsockopt');
-  if (reusePort && libc.setsockopt(fd, libc.SOL_SOCKET, libc.SO_REUSEPORT, ON, 4) < 0) fail('setsockopt');
-  if (libc.bind(fd, libc.sockaddrIn(host, port), 16) < 0) fail('bind');
-  if (listen && libc.listen(fd, options.backlog) < 0) fail('listen');
-  return fd;
-}
-
 /**
  * N listening sockets on one port, SO_REUSEPORT on each. First the port is claimed by a socket
  * WITHOUT the option: SO_REUSEPORT would let this lab join another program's group on a port in
@@ -299,48 +267,15 @@ function openListener(libc: Libc, host: string, port: number, options: ServerOpt
  * (Between its close and the group's first bind another program could take the port: the group's
  * bind then fails as "in use", which is what happened.)
  */
-function openReusePortGroup(libc: Libc, host: string, options: ServerOptions, count: number): number[] {
-  const claim = openListener(libc, host, options.port, options, false, false);
-  const port = boundPort(libc, claim);
-  libc.close(claim);
-  const group: number[] = [];
+function openReusePortGroup(libc: Libc, host: string, options: ServerOptions, count: number): { fd: number; port: number }[] {
+  const claim = openListener(libc, { ...options, host, listen: false });
+  libc.close(claim.fd);
+  const group: { fd: number; port: number }[] = [];
   try {
-    for (let i = 0; i < count; i++) group.push(openListener(libc, host, port, options, true));
+    for (let i = 0; i < count; i++) group.push(openListener(libc, { ...options, host, port: claim.port, reusePort: true }));
   } catch (error) {
-    for (const fd of group) libc.close(fd);
+    for (const listener of group) libc.close(listener.fd);
     throw error;
   }
   return group;
 }
-
-/** With --port 0 the kernel picked the port; ask it which. */
-function boundPort(libc: Libc, fd: number): number {
-  const bound = new Uint8Array(16);
-  if (libc.getsockname(fd, bound, new Uint32Array([16])) < 0) throw libc.callError('getsockname', libc.errno());
-  return (bound[2]! << 8) | bound[3]!;
-}
-
-// --- Flags ------------------------------------------------------------------------------------
-
-export const loopFlags: LabFlags<LoopOptions> = {
-  options: {
-    workers: {
-      type: 'number',
-      default: os.availableParallelism(),
-      describe: "event loops, one worker thread each (default: this machine's cores)",
-    },
-    balance: {
-      type: 'string',
-      choices: BALANCES,
-      default: 'handoff',
-      describe: 'how connections reach the loops: handoff (one acceptor deals them out in turn, as Node\'s cluster does), shared (every loop accepts from one socket), reuseport (a socket per loop; the kernel hashes)',
-    },
-  },
-  check: (argv) => {
-    const workers = argv.workers;
-    return typeof workers === 'number' && Number.isInteger(workers) && workers >= 1 && workers <= MAX_WORKERS
-      ? undefined
-      : `--workers must be a whole number from 1 to ${MAX_WORKERS}, got ${String(workers)}`;
-  },
-  pick: (argv) => ({ workers: argv.workers as number, balance: argv.balance as Balance }),
-};
