@@ -4,6 +4,8 @@
  * stall. Every figure in the prose is taken from the results; the mechanism is fixed text.
  */
 
+import { formatBytes } from '../../shared/log.js';
+import { median } from '../pipeline/stats.js';
 import type { RequestPattern, SmallWritesResult, SplitWritesResult } from './measure.js';
 
 /** One server configuration of the split-write matrix. */
@@ -23,13 +25,12 @@ export interface NagleResults {
   readonly rounds: number;
 }
 
-const sorted = (values: readonly number[]) => [...values].sort((a, b) => a - b);
+/** The value below which a share `q` of the values lie (nearest rank); for p90. */
 function quantile(values: readonly number[], q: number): number {
-  const s = sorted(values);
-  if (s.length === 0) return Number.NaN;
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
+  const sorted = [...values].sort((a, b) => a - b);
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
 }
-export const median = (values: readonly number[]) => quantile(values, 0.5);
 const ms = (n: number) => (n >= 10 ? n.toFixed(0) : n >= 1 ? n.toFixed(1) : n.toFixed(2));
 const yes = (b: boolean) => (b ? 'on' : 'off');
 
@@ -74,6 +75,18 @@ function find(results: NagleResults, serverNoDelay: boolean, splitReplies: boole
     ?.results.find((r) => r.clientNoDelay === clientNoDelay && r.pattern === pattern);
 }
 
+/** What the first, unstalled round trips of a stalling row show, if any were unstalled. */
+function quickAck(roundTripMs: readonly number[]): string {
+  const fast = roundTripMs.findIndex((t) => t > STALL_MS);
+  const leading = fast < 0 ? roundTripMs.length : fast;
+  if (leading === 0 || leading === roundTripMs.length) return '';
+  const times = roundTripMs.slice(0, leading).map(ms).join(', ');
+  return (
+    `The first ${leading === 1 ? 'round trip was' : `${leading} round trips were`} fast (${times} ms): a new connection starts in quick-ACK mode, ` +
+    'acknowledging every segment at once, and leaves it once the exchange looks interactive.'
+  );
+}
+
 /** Sentences from the numbers; each said only when its rows were measured. */
 function explanation(results: NagleResults): string[] {
   const out: string[] = [];
@@ -82,7 +95,7 @@ function explanation(results: NagleResults): string[] {
   if (one && oneNoDelay) {
     const fewer = one.segmentsOut < oneNoDelay.segmentsOut;
     out.push(
-      `**Small writes.** 1 MiB in 1-byte writes left the client in ${one.segmentsOut.toLocaleString('en-US')} data segments with Nagle's algorithm on ` +
+      `**Small writes.** ${formatBytes(one.bytes)} in 1-byte writes left the client in ${one.segmentsOut.toLocaleString('en-US')} data segments with Nagle's algorithm on ` +
         `(${(one.bytes / one.segmentsOut).toFixed(0)} B each on average) and in ${oneNoDelay.segmentsOut.toLocaleString('en-US')} with TCP_NODELAY ` +
         `(${(oneNoDelay.bytes / oneNoDelay.segmentsOut).toFixed(0)} B each). ` +
         (fewer
@@ -90,7 +103,7 @@ function explanation(results: NagleResults): string[] {
           : 'Here Nagle did not send fewer segments: on loopback the ACK comes back within microseconds, so little gathers while it is awaited. ') +
         'TCP_NODELAY sends at once, yet not one segment per write either: on Linux a write to a socket whose earlier segments still wait below it ' +
         'in the stack is merged into them (autocorking, `net.ipv4.tcp_autocorking`). ' +
-        `What both runs share is the cost of a million write calls: ${one.clientCpuMs.toFixed(0)} and ${oneNoDelay.clientCpuMs.toFixed(0)} ms of client CPU, ` +
+        `What both runs share is the cost of ${one.writes.toLocaleString('en-US')} write calls: ${one.clientCpuMs.toFixed(0)} and ${oneNoDelay.clientCpuMs.toFixed(0)} ms of client CPU, ` +
         `against ${(results.smallWrites.find((r) => r.writeSize === 1024 && !r.noDelay)?.clientCpuMs ?? Number.NaN).toFixed(0)} ms in 1,024-byte writes. ` +
         'Batching in the program (one write of many bytes) is what makes small messages cheap; the socket option only decides when the bytes leave.',
     );
@@ -103,7 +116,7 @@ function explanation(results: NagleResults): string[] {
         `with TCP_NODELAY, ${ms(median(fixed.roundTripMs))} ms. The head goes out at once (nothing is unacknowledged); the body is small, so Nagle holds it until the head is acknowledged. ` +
         'The server has nothing to send back yet (it waits for the whole request), so it does not acknowledge at once: it delays the ACK, hoping to put it on a reply, ' +
         `for up to the delayed-ACK timeout (the kernel's ato, ${stall.clientAtoMs !== undefined ? `${ms(stall.clientAtoMs)} ms on the client's socket at the end of the run; Linux's minimum is 40 ms` : 'at least 40 ms on Linux'}). ` +
-        `The first round trips are fast (${stall.roundTripMs.slice(0, 2).map(ms).join(' and ')} ms here): a new connection starts in quick-ACK mode, acknowledging every segment at once, and leaves it once the exchange looks interactive.`,
+        quickAck(stall.roundTripMs),
     );
   }
   const more = find(results, true, false, false, 'two writes, MSG_MORE');
@@ -131,9 +144,9 @@ export function renderNagle(results: NagleResults): string {
     `Every measurement ran against **${results.server.label}** (${results.server.model}) over loopback, with a client that makes its own system calls ` +
       '(one `write` call per write, the socket options set directly: `bench/nagle/client.ts`).',
     '',
-    '## Small writes: 1 MiB, echoed back',
+    `## Small writes: ${formatBytes(results.smallWrites[0]?.bytes ?? 0)}, echoed back`,
     '',
-    'The client sends 1 MiB in writes of one size and reads the echo as it comes, until the server closes after the client\'s FIN. ' +
+    `The client sends ${formatBytes(results.smallWrites[0]?.bytes ?? 0)} in writes of one size and reads the echo as it comes, until the server closes after the client's FIN. ` +
       '"Segments sent" is the client socket\'s `tcpi_data_segs_out` (TCP_INFO): segments that carried data, its ACKs of the echo left out.',
     '',
     ...smallWritesTable(results.smallWrites),
