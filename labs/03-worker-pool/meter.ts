@@ -15,7 +15,7 @@ export class TaskMeter {
   readonly counters = new Int32Array(new SharedArrayBuffer(3 * Int32Array.BYTES_PER_ELEMENT));
 
   summary(threads: number): string {
-    return `${Atomics.load(this.counters, COMPLETED)} tasks run, at most ${Atomics.load(this.counters, PEAK)} at once on ${threads} threads`;
+    return `${Atomics.load(this.counters, COMPLETED)} tasks run, at most ${Atomics.load(this.counters, PEAK)} at once on ${threads} thread${threads === 1 ? '' : 's'}`;
   }
 }
 
