@@ -13,7 +13,7 @@
  *   backlog/sweep/section                   link to the backlog sweep
  *   backlog/sweep-N/accept-queue-max        deepest accept queue at backlog N: "2"
  *   backlog/sweep-N/syn-dropped             (when SYNs were dropped) who found the queue full and what it cost them
- *   backlog/sweep-N/listen-overflows        the rise of ListenOverflows: "+9"
+ *   backlog/sweep-N/listen-overflows        the rise of ListenOverflows during the run: "9"
  */
 
 import { sectionLink, type Figures } from '../figures.js';
@@ -62,13 +62,13 @@ function sweepFigures(run: RunResult): Record<string, string> {
   const at = `backlog/sweep-${run.backlogAsked}`;
   const out: Record<string, string> = {
     [`${at}/accept-queue-max`]: `${f.maxDepth}`,
-    [`${at}/listen-overflows`]: `+${f.listenOverflows}`,
+    [`${at}/listen-overflows`]: `${f.listenOverflows}`,
   };
   const retried = f.waitedIn['syn-retransmit'];
   if (retried.length > 0) {
     const matched = retried.filter((c) => c.synRetransmitsS !== undefined);
     out[`${at}/syn-dropped`] =
-      `${clientList(retried)} found it full, and their handshakes took ${retried.map((c) => seconds((c.connectMs ?? c.startMs) - c.startMs)).join(', ')}` +
+      `${clientList(retried)} found it full; their handshakes took ${retried.map((c) => seconds((c.connectMs ?? c.startMs) - c.startMs)).join(', ')}` +
       (matched.length > 0 ? `: ${byResends(matched)}` : '');
   }
   return out;
