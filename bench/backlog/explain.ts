@@ -161,7 +161,7 @@ export function explainSweep(runs: readonly RunResult[], kernel: KernelSettings)
 }
 
 /** "clients 4–6 connected at their 3rd resend (SYN resent 1, 2, 3 s after the first)", grouped by schedule. */
-function byResends(clients: readonly ClientRecord[]): string {
+export function byResends(clients: readonly ClientRecord[]): string {
   const groups = new Map<string, ClientRecord[]>();
   for (const c of clients) {
     const key = c.synRetransmitsS!.join(', ');

@@ -14,6 +14,8 @@ import { LABS } from '../../labs/index.js';
 import { describeLabs, kernelQueueLab } from '../pipeline/labs.js';
 import { checkNumbers, commonSettings, experimentParser, parseStrictly, relative } from '../pipeline/options.js';
 import { writeMarkdown, writeReportFile } from '../pipeline/report-file.js';
+import { publishFigures } from '../figures.js';
+import { figures } from './figures.js';
 import { defaultPlan, SWEEP_BACKLOGS } from './experiment.js';
 import { rerunIsolated } from './isolate.js';
 import { DEFAULT_SETTINGS, loadReport, measure } from './measure.js';
@@ -86,8 +88,10 @@ async function main(): Promise<void> {
     writeReportFile(options.output, report);
     console.error(`[backlog] wrote ${relative(options.output)} (${(report.wallMs / 1000).toFixed(1)} s of measuring)`);
   }
-  writeMarkdown(options.markdown, renderReport(loadReport(options.output)));
+  const report = loadReport(options.output);
+  writeMarkdown(options.markdown, renderReport(report));
   console.error(`[backlog] wrote ${relative(options.markdown)}`);
+  publishFigures('backlog', options, figures(report));
 }
 
 main().catch(exitOnUserError('backlog'));

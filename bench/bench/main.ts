@@ -14,6 +14,8 @@ import { planCpus, pinTree } from '../lib/affinity.js';
 import { relative } from '../pipeline/options.js';
 import { readReportFile, writeMarkdown, writeReportFile } from '../pipeline/report-file.js';
 import { machineStamp } from '../pipeline/stamp.js';
+import { publishFigures } from '../figures.js';
+import { figures } from './figures.js';
 import { parseBenchArgs, type BenchSettings } from './options.js';
 import { renderReport } from './render/report.js';
 import { migrateBenchV1, SCHEMA_VERSION, type BenchResults } from './results.js';
@@ -46,12 +48,14 @@ async function main(): Promise<void> {
   writeReportFile(settings.output, results);
   writeMarkdown(settings.markdown, renderReport(results, linkTo(settings)));
   process.stderr.write(`[bench] wrote ${relative(settings.output)} and ${relative(settings.markdown)}\n`);
+  publishFigures('bench', settings, figures(results));
 }
 
 function render(settings: BenchSettings): void {
   const results = readReportFile<BenchResults>(settings.output, { experiment: 'bench', schema: SCHEMA_VERSION, measure: 'make bench', migrate: migrateBenchV1 });
   writeMarkdown(settings.markdown, renderReport(results, linkTo(settings)));
   process.stderr.write(`[bench] rendered ${relative(settings.markdown)} from ${relative(settings.output)}\n`);
+  publishFigures('bench', settings, figures(results));
 }
 
 /** The JSON file as the report links to it: relative to the report's own folder. */
