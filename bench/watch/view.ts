@@ -61,7 +61,7 @@ const PLACE_ORDER: readonly Place[] = ['syn dropped', 'half-open', 'accept queue
 
 /** What each place means, for the legend under the table. */
 const PLACE_MEANING: Record<Place, string> = {
-  'syn dropped': "a client's SYN-SENT socket: the listener's queue was full and the kernel dropped its SYN; it will resend",
+  'syn dropped': "the client's end in SYN-SENT: the queue was full, the kernel dropped its SYN; it resends",
   'half-open': 'SYN-RECV: the handshake is under way',
   'accept queue': 'handshake complete, waiting for the server to call accept()',
   served: 'accepted: a process of the server holds it',
@@ -215,6 +215,7 @@ export function renderScreen(state: ViewState, options: RenderOptions): string {
     if (sockets.length > rowsPerPlace) lines.push(`  ${pad(place, 13)} … and ${sockets.length - rowsPerPlace} more`);
   }
   for (const place of PLACE_ORDER) if (byPlace.has(place)) lines.push(`  ${place}: ${PLACE_MEANING[place]}`);
+  if (byPlace.size > 0) lines.push("  for: how long this view has seen it there (since the view started, for what was there already)");
   lines.push('');
 
   if (sample.processes.length > 0) {
