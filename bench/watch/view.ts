@@ -61,7 +61,7 @@ const PLACE_ORDER: readonly Place[] = ['syn dropped', 'half-open', 'accept queue
 
 /** What each place means, for the legend under the table. */
 const PLACE_MEANING: Record<Place, string> = {
-  'syn dropped': "the client's end in SYN-SENT: the queue was full, the kernel dropped its SYN; it resends",
+  'syn dropped': "the client's SYN-SENT end: the queue was full, the kernel dropped its SYN",
   'half-open': 'SYN-RECV: the handshake is under way',
   'accept queue': 'handshake complete, waiting for the server to call accept()',
   served: 'accepted: a process of the server holds it',
