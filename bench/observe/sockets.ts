@@ -13,10 +13,12 @@ const TCP_STATES: Record<string, string> = {
 };
 
 /** One row of /proc/net/tcp or tcp6: one socket, as the kernel sees it. */
-interface TcpRow {
+export interface TcpRow {
   /** Local address as the kernel prints it: hex, IPv4 as a little-endian 32-bit word. */
   readonly localAddress: string;
   readonly localPort: number;
+  /** The peer's address, hex as above (0 for a listening socket). */
+  readonly remoteAddress: string;
   readonly remotePort: number;
   /** Kernel state name, e.g. LISTEN, ESTABLISHED, SYN_SENT. */
   readonly state: string;
@@ -46,6 +48,7 @@ export function tcpRows(families: ReadonlyArray<'tcp' | 'tcp6'> = ['tcp', 'tcp6'
       rows.push({
         localAddress: local.slice(0, local.lastIndexOf(':')),
         localPort: parseInt(local.slice(local.lastIndexOf(':') + 1), 16),
+        remoteAddress: remote.slice(0, remote.lastIndexOf(':')),
         remotePort: parseInt(remote.slice(remote.lastIndexOf(':') + 1), 16),
         state: TCP_STATES[state] ?? state,
         txQueue: parseInt(tx ?? '0', 16),
@@ -55,6 +58,22 @@ export function tcpRows(families: ReadonlyArray<'tcp' | 'tcp6'> = ['tcp', 'tcp6'
     }
   }
   return rows;
+}
+
+/**
+ * An address as /proc/net/tcp prints it, readable: "0100007F" (IPv4, one little-endian word) →
+ * "127.0.0.1"; 32 hex digits (IPv6, four such words) → "[::1]", or "::ffff:a.b.c.d" for an IPv4
+ * client of a dual-stack socket.
+ */
+export function decodeAddress(hex: string): string {
+  const words = hex.match(/.{8}/g) ?? [];
+  const bytesOf = (word: string) => (word.match(/../g) ?? []).map((b) => parseInt(b, 16)).reverse();
+  if (words.length === 1) return bytesOf(words[0]!).join('.');
+  const all = words.flatMap(bytesOf);
+  if (all.slice(0, 10).every((b) => b === 0) && all[10] === 0xff && all[11] === 0xff) return `::ffff:${all.slice(12).join('.')}`;
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(((all[i]! << 8) | all[i + 1]!).toString(16));
+  return `[${groups.join(':').replace(/(^|:)0(:0)+(:|$)/, '::')}]`;
 }
 
 const listening = (port: number) => tcpRows().find((row) => row.state === 'LISTEN' && row.localPort === port);

@@ -6,14 +6,8 @@
 
 import { LABS, type LabInfo, type LabTraits } from '../../labs/index.js';
 
-export interface LabDescription {
-  readonly id: string;
-  readonly label: string;
-  readonly model: string;
-  readonly limit?: string;
-  readonly acceptedWait: string;
-  readonly traits: LabTraits;
-}
+/** The registry's facts a report quotes (how to run a lab is not a report's business). */
+export type LabDescription = Pick<LabInfo, 'id' | 'label' | 'model' | 'limit' | 'acceptedWait' | 'traits'>;
 
 export function describeLab(lab: LabInfo): LabDescription {
   return { id: lab.id, label: lab.label, model: lab.model, ...(lab.limit ? { limit: lab.limit } : {}), acceptedWait: lab.acceptedWait, traits: lab.traits };

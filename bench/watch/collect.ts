@@ -7,36 +7,10 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { stat } from '../observe/processes.js';
-import { listenDrops } from '../observe/sockets.js';
+import { decodeAddress, listenDrops, tcpRows } from '../observe/sockets.js';
 import type { ListenerRow, PortSample, ProcessRow, SocketRow } from './view.js';
 
-const TCP_STATES: Record<string, string> = {
-  '01': 'ESTABLISHED', '02': 'SYN_SENT', '03': 'SYN_RECV', '04': 'FIN_WAIT1', '05': 'FIN_WAIT2',
-  '06': 'TIME_WAIT', '07': 'CLOSE', '08': 'CLOSE_WAIT', '09': 'LAST_ACK', '0A': 'LISTEN', '0B': 'CLOSING',
-};
-
-/** "0100007F:1F90" (IPv4, a little-endian word) or 32 hex digits of IPv6 (four such words) → "127.0.0.1:8080". */
-export function decodeAddress(hex: string): { address: string; port: number } {
-  const [ip = '', port = '0'] = hex.split(':');
-  const words = ip.match(/.{8}/g) ?? [];
-  const bytesOf = (word: string) => (word.match(/../g) ?? []).map((b) => parseInt(b, 16)).reverse();
-  let address: string;
-  if (words.length === 1) {
-    address = bytesOf(words[0]!).join('.');
-  } else {
-    const all = words.flatMap(bytesOf);
-    // An IPv4 client of a dual-stack socket shows as ::ffff:a.b.c.d.
-    if (all.slice(0, 10).every((b) => b === 0) && all[10] === 0xff && all[11] === 0xff) {
-      address = `::ffff:${all.slice(12).join('.')}`;
-    } else {
-      const groups: string[] = [];
-      for (let i = 0; i < 16; i += 2) groups.push(((all[i]! << 8) | all[i + 1]!).toString(16));
-      address = `[${groups.join(':').replace(/(^|:)0(:0)+(:|$)/, '::')}]`;
-    }
-  }
-  return { address, port: parseInt(port, 16) };
-}
-
+/** A row of the kernel's TCP tables with its addresses decoded. */
 interface RawRow {
   readonly local: { address: string; port: number };
   readonly remote: { address: string; port: number };
@@ -47,29 +21,14 @@ interface RawRow {
 }
 
 function rawRows(): RawRow[] {
-  const rows: RawRow[] = [];
-  for (const family of ['tcp', 'tcp6']) {
-    let text: string;
-    try {
-      text = readFileSync(`/proc/net/${family}`, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const f = line.trim().split(/\s+/);
-      if (f.length < 10) continue;
-      const [tx = '0', rx = '0'] = (f[4] ?? '').split(':');
-      rows.push({
-        local: decodeAddress(f[1]!),
-        remote: decodeAddress(f[2]!),
-        state: TCP_STATES[f[3]!] ?? f[3]!,
-        txQueue: parseInt(tx, 16),
-        rxQueue: parseInt(rx, 16),
-        inode: Number(f[9]),
-      });
-    }
-  }
-  return rows;
+  return tcpRows().map((row) => ({
+    local: { address: decodeAddress(row.localAddress), port: row.localPort },
+    remote: { address: decodeAddress(row.remoteAddress), port: row.remotePort },
+    state: row.state,
+    txQueue: row.txQueue,
+    rxQueue: row.rxQueue,
+    inode: row.inode,
+  }));
 }
 
 const joined = (a: { address: string; port: number }) => `${a.address}:${a.port}`;
