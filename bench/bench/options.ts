@@ -169,7 +169,8 @@ export function parseBenchArgs(args: readonly string[]): BenchSettings {
 /** The scenarios a `--target` server can take part in, by the protocol it speaks. */
 export function scenariosFor(protocol: ProtocolName): ScenarioId[] {
   // Not 'cpu': its work per request is a flag of our own servers, unknown for a server elsewhere.
-  return protocol === 'echo' ? ['echo', 'idle', 'churn', 'capacity'] : ['http'];
+  // Not 'idle' either: its figure is the server's CPU, which a server elsewhere does not show us.
+  return protocol === 'echo' ? ['echo', 'churn', 'capacity'] : ['http'];
 }
 
 export function parseTarget(text: string): { host: string; port: number } {
