@@ -18,7 +18,7 @@ describe('bench options', () => {
     expect(settings.idle).toEqual([0, 1000, 10000]);
     expect(settings.idleActive).toBe(10);
     expect(settings.sizes).toEqual([64, 4096]);
-    expect(settings.httpConnections).toEqual([10, 100]);
+    expect(settings.httpConnections).toEqual([100]);
     expect(settings.capacity).toEqual([100, 1000, 10000]);
     expect(settings.workUs).toBe(1000);
     expect(settings.pin).toBe(true);
