@@ -56,7 +56,7 @@ export interface Scenario {
    * Which servers this scenario runs, to keep the full run short: undefined when it runs them
    * all, otherwise why a server is left out (the report lists it).
    */
-  leaveOut?(target: TargetSpec): string | undefined;
+  leaveOut?(target: TargetSpec, settings: BenchSettings): string | undefined;
   run(target: TargetSpec, cells: CellSpec[], context: RunContext): Promise<CellResult[]>;
 }
 
@@ -74,7 +74,7 @@ export async function measure(
     (sum, scenario) =>
       sum +
       targets.reduce((inner, target) => {
-        if (unavailable.get(target.id) || !target.protocols.includes(scenario.protocol) || scenario.leaveOut?.(target)) return inner;
+        if (unavailable.get(target.id) || !target.protocols.includes(scenario.protocol) || scenario.leaveOut?.(target, settings)) return inner;
         return inner + SERVER_START_S + scenario.cells(settings).reduce((s, cell) => s + scenario.estimate(settings, cell, target), 0);
       }, 0),
     0,
@@ -90,7 +90,7 @@ export async function measure(
     const leftOut: { target: string; reason: string }[] = [];
     for (const target of targets) {
       const why = unavailable.get(target.id);
-      const notHere = scenario.leaveOut?.(target);
+      const notHere = scenario.leaveOut?.(target, settings);
       if (notHere) {
         leftOut.push({ target: target.id, reason: notHere });
         continue;

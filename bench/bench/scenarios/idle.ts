@@ -25,7 +25,7 @@ import { runCellsOnOneServer, type Scenario } from '../run.js';
 import type { TargetSpec } from '../targets.js';
 import { cannotMeasure, cClientUnavailable, cClientWindows } from './c-load.js';
 import { latencyMetrics } from './common.js';
-import { oneCoreVariants } from './variants.js';
+import { idleVariants } from './variants.js';
 
 /** Busy connections' message size: small, so the loop, not the copy, is the cost. */
 const MESSAGE_BYTES = 64;
@@ -59,7 +59,7 @@ function raiseFdLimit(needed: number): void {
  */
 function leaveOut(target: TargetSpec): string | undefined {
   const loop = target.kind === 'lab' && target.traits !== undefined && oneEventLoop(target.traits) && !target.multiCore;
-  if (loop || target.id === C_REFERENCE_ID) return oneCoreVariants(target);
+  if (loop || target.id === C_REFERENCE_ID) return idleVariants(target);
   return 'this scenario compares one-thread event loops (what one thread pays per wake-up for the descriptors it watches); other models are left out to keep the run short';
 }
 
