@@ -128,10 +128,10 @@ export interface BenchResults extends ReportFile<'bench', typeof SCHEMA_VERSION>
 /**
  * Lifts an older file: schema 2 holds the same figures as 3 without the idle scenario and the new
  * optional fields, so it only takes the multi-core flags from the registry; schema 1 goes through
- * migrateBenchV1 first.
+ * liftV1 first.
  */
 export function migrateBench(raw: Record<string, unknown>): BenchResults | undefined {
-  const v2 = raw.schema === 1 ? migrateBenchV1(raw) : raw.schema === 2 ? (raw as unknown as BenchResults) : undefined;
+  const v2 = raw.schema === 1 ? liftV1(raw) : raw.schema === 2 ? (raw as unknown as BenchResults) : undefined;
   if (!v2 || !Array.isArray(v2.targets)) return undefined;
   const known = new Set(LABS.map((lab) => lab.id));
   const targets = v2.targets.map((t) => {
@@ -141,13 +141,16 @@ export function migrateBench(raw: Record<string, unknown>): BenchResults | undef
   return { ...v2, schema: SCHEMA_VERSION, targets };
 }
 
+/** The loader's earlier name, for readers written against it: it now lifts schema 1 and 2 alike. */
+export const migrateBenchV1 = migrateBench;
+
 /**
  * Schema 1 (the files committed before schema 2) held the same figures without the lab
  * descriptions. It is lifted here: the labs' descriptions come from the registry as it is at
  * migration (schema-1 files carry none; the model text they had could drift from the labs), and
  * the stamp takes the load average the file recorded at the run's start.
  */
-function migrateBenchV1(raw: Record<string, unknown>): BenchResults | undefined {
+function liftV1(raw: Record<string, unknown>): BenchResults | undefined {
   if (raw.schema !== 1 || !Array.isArray(raw.scenarios) || !Array.isArray(raw.targets)) return undefined;
   const old = raw as unknown as Omit<BenchResults, 'experiment' | 'schema' | 'labs'>;
   const known = new Set(LABS.map((lab) => lab.id));
