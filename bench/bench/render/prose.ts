@@ -375,8 +375,8 @@ function capacityFindings(scenario: ScenarioResult, targets: readonly TargetInfo
   return [...lines, ...notMeasured(scenario, targets)];
 }
 
-/** "0.10", "−2.75": a slope with a real minus sign. */
-const signed = (n: number) => `${n < 0 ? '−' : ''}${Math.abs(n).toFixed(2)}`;
+/** "0.10", "−2.75": a slope with a real minus sign (none on a figure that rounds to 0.00). */
+const signed = (n: number) => `${n <= -0.005 ? '−' : ''}${Math.abs(n).toFixed(2)}`;
 
 /** Least-squares slope of y over x; undefined with fewer than two distinct x. */
 function slope(points: readonly { x: number; y: number }[]): number | undefined {
