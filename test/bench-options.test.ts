@@ -11,12 +11,14 @@ import { UserError } from '../shared/errors.js';
 describe('bench options', () => {
   it('defaults to the full run over every lab and scenario', () => {
     const settings = parseBenchArgs([]);
-    expect(settings.labs).toEqual(['01-serial', '02-process-per-connection', '03-worker-pool', '04-evented', 'c-epoll']);
-    expect(settings.scenarios).toEqual(['echo', 'http', 'cpu', 'churn', 'capacity']);
+    expect(settings.labs).toEqual([...labVariants().map(({ lab, variant }) => (variant.name ? `${lab.id}@${variant.name.replace(/[^A-Za-z0-9]+/g, '-')}` : lab.id)), 'plain-node', 'c-epoll']);
+    expect(settings.scenarios).toEqual(['echo', 'idle', 'http', 'cpu', 'churn', 'capacity']);
     expect(settings.repeats).toBe(3);
-    expect(settings.connections).toEqual([1, 10, 100]);
+    expect(settings.connections).toEqual([1, 100]);
+    expect(settings.idle).toEqual([0, 1000, 10000]);
+    expect(settings.idleActive).toBe(10);
     expect(settings.sizes).toEqual([64, 4096]);
-    expect(settings.httpConnections).toEqual([10, 100]);
+    expect(settings.httpConnections).toEqual([100]);
     expect(settings.capacity).toEqual([100, 1000, 10000]);
     expect(settings.workUs).toBe(1000);
     expect(settings.pin).toBe(true);
@@ -32,7 +34,7 @@ describe('bench options', () => {
   });
 
   it('offers every lab of the registry, in each variant', () => {
-    expect(parseBenchArgs([]).labs).toEqual([...labVariants().map(({ lab, variant }) => (variant.name ? `${lab.id}@${variant.name.replace(/[^A-Za-z0-9]+/g, '-')}` : lab.id)), 'c-epoll']);
+    expect(parseBenchArgs([]).labs).toEqual([...labVariants().map(({ lab, variant }) => (variant.name ? `${lab.id}@${variant.name.replace(/[^A-Za-z0-9]+/g, '-')}` : lab.id)), 'plain-node', 'c-epoll']);
   });
 
   it('--quick takes the quick preset, and explicit options still win', () => {
@@ -40,7 +42,7 @@ describe('bench options', () => {
     expect(quick.duration).toBe(QUICK.duration);
     expect(quick.repeats).toBe(QUICK.repeats);
     expect(quick.connections).toEqual(QUICK.connections);
-    expect(quick.scenarios).toHaveLength(5);
+    expect(quick.scenarios).toHaveLength(6);
     const mixed = parseBenchArgs(['--quick', '--repeats', '5', '--duration', '1.5']);
     expect(mixed.repeats).toBe(5);
     expect(mixed.duration).toBe(1.5);

@@ -18,7 +18,7 @@ import { publishFigures } from '../figures.js';
 import { figures } from './figures.js';
 import { parseBenchArgs, type BenchSettings } from './options.js';
 import { renderReport } from './render/report.js';
-import { migrateBenchV1, SCHEMA_VERSION, type BenchResults } from './results.js';
+import { migrateBench, SCHEMA_VERSION, type BenchResults } from './results.js';
 import { measure, stopEverything } from './run.js';
 import { SCENARIOS } from './scenarios/index.js';
 import { remoteTarget, targetsById } from './targets.js';
@@ -52,7 +52,7 @@ async function main(): Promise<void> {
 }
 
 function render(settings: BenchSettings): void {
-  const results = readReportFile<BenchResults>(settings.output, { experiment: 'bench', schema: SCHEMA_VERSION, measure: 'make bench', migrate: migrateBenchV1 });
+  const results = readReportFile<BenchResults>(settings.output, { experiment: 'bench', schema: SCHEMA_VERSION, measure: 'make bench', migrate: migrateBench });
   writeMarkdown(settings.markdown, renderReport(results, linkTo(settings)));
   process.stderr.write(`[bench] rendered ${relative(settings.markdown)} from ${relative(settings.output)}\n`);
   publishFigures('bench', settings, figures(results));

@@ -11,11 +11,19 @@ import { describeLab, describeLabs } from '../pipeline/labs.js';
 import type { ReportFile } from '../pipeline/report-file.js';
 import type { Stamp } from '../pipeline/stamp.js';
 
-/** 2: the file names its experiment, carries the lab descriptions, and the stamp its load average. */
-export const SCHEMA_VERSION = 2;
+/**
+ * 3: the idle-connections scenario, the load generator's CPU per round trip, which servers each
+ * scenario left out (and why), and which targets are multi-core. 2: the file names its
+ * experiment, carries the lab descriptions, and the stamp its load average.
+ */
+export const SCHEMA_VERSION = 3;
 
-export type ScenarioId = 'echo' | 'http' | 'cpu' | 'churn' | 'capacity';
-export const SCENARIO_IDS: readonly ScenarioId[] = ['echo', 'http', 'cpu', 'churn', 'capacity'];
+export type ScenarioId = 'echo' | 'idle' | 'http' | 'cpu' | 'churn' | 'capacity';
+export const SCENARIO_IDS: readonly ScenarioId[] = ['echo', 'idle', 'http', 'cpu', 'churn', 'capacity'];
+
+/** The two reference servers' ids (not labs): the report splits a lab's cost at them. */
+export const C_REFERENCE_ID = 'c-epoll';
+export const PLAIN_NODE_ID = 'plain-node';
 
 export interface TargetInfo {
   readonly id: string;
@@ -28,6 +36,8 @@ export interface TargetInfo {
   readonly traits?: LabTraits;
   /** Why it could not run at all in this run. */
   readonly unavailable?: string;
+  /** The server can use more than one core (a lab with a cores flag): pinning to one hides that. */
+  readonly multiCore?: boolean;
 }
 
 /** One cell of a scenario's grid, e.g. 100 connections × 64 B. */
@@ -39,6 +49,8 @@ export interface CellSpec {
 
 /** The figures of a server's CPU and memory that every windowed scenario records. */
 export const USAGE_METRICS = ['serverCpuMs', 'cpuUsPerUnit', 'serverCores', 'peakRssBytes', 'peakProcesses', 'loadGenCorePct'] as const;
+/** Figures only the C load generator reports: its own CPU per round trip. */
+export type ClientCpuMetric = 'loadGenCpuUsPerUnit';
 /** Latency percentiles, in µs; churn records them with the prefix firstEcho (firstEchoP50Us, ...). */
 export const LATENCY_METRICS = ['p50Us', 'p90Us', 'p99Us', 'p999Us', 'maxUs'] as const;
 export type LatencyMetric<Prefix extends string = ''> = Prefix extends '' ? (typeof LATENCY_METRICS)[number] : `${Prefix}${Capitalize<(typeof LATENCY_METRICS)[number]>}`;
@@ -48,7 +60,8 @@ export type LatencyMetric<Prefix extends string = ''> = Prefix extends '' ? (typ
  * and a column or a finding that names any other is a compile error, not a silent "–".
  */
 interface ScenarioMetrics {
-  echo: 'roundTripsPerSec' | LatencyMetric | 'errors' | 'shortReads' | 'fewest' | 'most' | 'neverAnswered' | (typeof USAGE_METRICS)[number];
+  echo: 'roundTripsPerSec' | LatencyMetric | 'errors' | 'shortReads' | 'fewest' | 'most' | 'neverAnswered' | ClientCpuMetric | (typeof USAGE_METRICS)[number];
+  idle: 'idle' | 'roundTripsPerSec' | LatencyMetric | 'errors' | 'fewest' | 'most' | ClientCpuMetric | (typeof USAGE_METRICS)[number];
   http: 'requestsPerSec' | LatencyMetric | 'errors' | 'timeouts' | 'non2xx' | 'mismatches' | 'fewest' | 'most' | (typeof USAGE_METRICS)[number];
   cpu: ScenarioMetrics['http'];
   churn: 'connectionsPerSec' | LatencyMetric<'firstEcho'> | 'errors' | (typeof USAGE_METRICS)[number];
@@ -98,6 +111,8 @@ export interface ScenarioResult {
   readonly serverCpus: string | undefined;
   /** Scenario-wide facts for the report (the work per request, the ideal ratio's inputs). */
   readonly facts: Readonly<Record<string, number | string>>;
+  /** Servers this scenario did not run, each with the reason (a variant left out for run time). */
+  readonly leftOut?: readonly { readonly target: string; readonly reason: string }[];
 }
 
 export interface BenchResults extends ReportFile<'bench', typeof SCHEMA_VERSION> {
@@ -111,12 +126,31 @@ export interface BenchResults extends ReportFile<'bench', typeof SCHEMA_VERSION>
 }
 
 /**
+ * Lifts an older file: schema 2 holds the same figures as 3 without the idle scenario and the new
+ * optional fields, so it only takes the multi-core flags from the registry; schema 1 goes through
+ * liftV1 first.
+ */
+export function migrateBench(raw: Record<string, unknown>): BenchResults | undefined {
+  const v2 = raw.schema === 1 ? liftV1(raw) : raw.schema === 2 ? (raw as unknown as BenchResults) : undefined;
+  if (!v2 || !Array.isArray(v2.targets)) return undefined;
+  const known = new Set(LABS.map((lab) => lab.id));
+  const targets = v2.targets.map((t) => {
+    const id = t.id.split('@')[0]!;
+    return t.kind === 'lab' && known.has(id) && labInfo(id).coresFlag !== undefined ? { ...t, multiCore: true } : t;
+  });
+  return { ...v2, schema: SCHEMA_VERSION, targets };
+}
+
+/** The loader's earlier name, for readers written against it: it now lifts schema 1 and 2 alike. */
+export const migrateBenchV1 = migrateBench;
+
+/**
  * Schema 1 (the files committed before schema 2) held the same figures without the lab
  * descriptions. It is lifted here: the labs' descriptions come from the registry as it is at
  * migration (schema-1 files carry none; the model text they had could drift from the labs), and
  * the stamp takes the load average the file recorded at the run's start.
  */
-export function migrateBenchV1(raw: Record<string, unknown>): BenchResults | undefined {
+function liftV1(raw: Record<string, unknown>): BenchResults | undefined {
   if (raw.schema !== 1 || !Array.isArray(raw.scenarios) || !Array.isArray(raw.targets)) return undefined;
   const old = raw as unknown as Omit<BenchResults, 'experiment' | 'schema' | 'labs'>;
   const known = new Set(LABS.map((lab) => lab.id));

@@ -52,6 +52,11 @@ export interface Scenario {
   /** Planned seconds for one cell on one target, all repeats included, for the time-left estimate. */
   estimate(settings: BenchSettings, cell: CellSpec, target: TargetSpec): number;
   facts?(settings: BenchSettings, cpus: CpuPlan | undefined, cores: number): Record<string, number | string>;
+  /**
+   * Which servers this scenario runs, to keep the full run short: undefined when it runs them
+   * all, otherwise why a server is left out (the report lists it).
+   */
+  leaveOut?(target: TargetSpec, settings: BenchSettings): string | undefined;
   run(target: TargetSpec, cells: CellSpec[], context: RunContext): Promise<CellResult[]>;
 }
 
@@ -69,7 +74,7 @@ export async function measure(
     (sum, scenario) =>
       sum +
       targets.reduce((inner, target) => {
-        if (unavailable.get(target.id) || !target.protocols.includes(scenario.protocol)) return inner;
+        if (unavailable.get(target.id) || !target.protocols.includes(scenario.protocol) || scenario.leaveOut?.(target, settings)) return inner;
         return inner + SERVER_START_S + scenario.cells(settings).reduce((s, cell) => s + scenario.estimate(settings, cell, target), 0);
       }, 0),
     0,
@@ -82,8 +87,14 @@ export async function measure(
   for (const scenario of scenarios) {
     const cells = scenario.cells(settings);
     const cellResults: CellResult[] = [];
+    const leftOut: { target: string; reason: string }[] = [];
     for (const target of targets) {
       const why = unavailable.get(target.id);
+      const notHere = scenario.leaveOut?.(target, settings);
+      if (notHere) {
+        leftOut.push({ target: target.id, reason: notHere });
+        continue;
+      }
       if (why) {
         cellResults.push(...cells.map((c) => ({ target: target.id, cell: c.key, status: 'unavailable' as const, reason: why, runs: [] })));
       } else if (!target.protocols.includes(scenario.protocol)) {
@@ -99,6 +110,7 @@ export async function measure(
       results: cellResults,
       serverCpus: cpus ? (scenario.allCores ? cpus.all : cpus.server) : undefined,
       facts: scenario.facts?.(settings, cpus, stamp.cores) ?? {},
+      ...(leftOut.length ? { leftOut } : {}),
     });
   }
   const wallSeconds = (performance.now() - started) / 1000;
@@ -112,6 +124,7 @@ export async function measure(
     protocols: t.protocols,
     ...(t.limit ? { limit: t.limit } : {}),
     ...(t.traits ? { traits: t.traits } : {}),
+    ...(t.multiCore ? { multiCore: true } : {}),
     ...(unavailable.get(t.id) ? { unavailable: unavailable.get(t.id)! } : {}),
   }));
   return {

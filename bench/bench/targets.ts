@@ -10,8 +10,9 @@
 import { existsSync } from 'node:fs';
 import { labVariants, type LabInfo, type LabTraits, type LabVariant } from '../../labs/index.js';
 import type { ProtocolName } from '../../shared/protocol.js';
-import { labEntry, startExecutable, startLab, type LabProcess } from '../lib/launch.js';
-import { buildReference, REFERENCE_BINARY } from '../reference/build.js';
+import { labEntry, startExecutable, startLab, startNodeScript, type LabProcess } from '../lib/launch.js';
+import { buildReference, PLAIN_NODE_SCRIPT, REFERENCE_BINARY } from '../reference/build.js';
+import { C_REFERENCE_ID, PLAIN_NODE_ID } from './results.js';
 
 export interface TargetSpec {
   /** Directory name for labs, "c-epoll" for the reference, "remote" for `--target`. */
@@ -29,6 +30,10 @@ export interface TargetSpec {
   readonly limit?: string;
   /** A lab's traits, copied into the results for the report's comparisons. */
   readonly traits?: LabTraits;
+  /** Which of its lab's variants this is (0 for the first, and for every non-lab target). */
+  readonly variantIndex: number;
+  /** The server can use more than one core (its lab has a cores flag). */
+  readonly multiCore: boolean;
   /**
    * Only for the progress line's time estimate: seconds of start-up per connection (a process
    * start), and whether connections wait unanswered in the accept queue (a serial server).
@@ -99,7 +104,7 @@ function running(server: LabProcess): RunningTarget {
 const PROCESS_START_S = 0.06;
 
 /** A lab as the benchmark drives it, everything taken from the registry (labs/index.ts). */
-function labTarget(lab: LabInfo, variant: LabVariant): TargetSpec {
+function labTarget(lab: LabInfo, variant: LabVariant, variantIndex: number): TargetSpec {
   const id = variant.name ? `${lab.id}@${variant.name.replace(/[^A-Za-z0-9]+/g, '-')}` : lab.id;
   // A connection cap the harness never raises, because the lab's own default is the lesson
   // (1,000 children would be 1,000 Node processes: tens of GB of RSS).
@@ -112,6 +117,8 @@ function labTarget(lab: LabInfo, variant: LabVariant): TargetSpec {
     protocols: ['echo', 'http'],
     ...(lab.limit ? { limit: lab.limit } : {}),
     traits: lab.traits,
+    variantIndex,
+    multiCore: lab.coresFlag !== undefined,
     startCost: { perConnection: lab.traits.children ? PROCESS_START_S : 0, queues: lab.traits.kernelQueueOnly, ...(cap === undefined ? {} : { maxConnections: cap }) },
     start: async (config) => {
       const capped = cap === undefined ? config : { ...config, maxConns: Math.min(config.maxConns, cap) };
@@ -125,16 +132,34 @@ function labTarget(lab: LabInfo, variant: LabVariant): TargetSpec {
 }
 
 /** Every lab in every variant the registry lists. */
-export const LAB_TARGETS: readonly TargetSpec[] = labVariants().map(({ lab, variant }) => labTarget(lab, variant));
+export const LAB_TARGETS: readonly TargetSpec[] = labVariants().map(({ lab, variant }) => labTarget(lab, variant, lab.variants.indexOf(variant)));
+
+/**
+ * The plain-Node reference (bench/reference/plain-node.ts): between the C reference and a lab it
+ * splits the gap into what Node costs and what the lab's model costs.
+ */
+export const PLAIN_NODE: TargetSpec = {
+  id: PLAIN_NODE_ID,
+  label: 'plain Node',
+  model: 'Node reference: net.Server echoing each chunk, no limits, no parsing (bench/reference/plain-node.ts)',
+  kind: 'reference',
+  protocols: ['echo'],
+  variantIndex: 0,
+  multiCore: false,
+  start: async () => running(await startNodeScript(PLAIN_NODE_ID, PLAIN_NODE_SCRIPT)),
+  unavailable: () => (existsSync(PLAIN_NODE_SCRIPT) ? undefined : 'not built: dist/bench/reference/plain-node.js does not exist (run `make build`)'),
+};
 
 export const REFERENCE: TargetSpec = {
-  id: 'c-epoll',
+  id: C_REFERENCE_ID,
   label: 'C epoll',
   model: 'C reference: one thread, epoll, no protocol parsing (bench/reference/echo-epoll.c)',
   kind: 'reference',
   protocols: ['echo'],
+  variantIndex: 0,
+  multiCore: false,
   // Speaks echo only and takes no limits: its one bound is the process's fd limit.
-  start: async () => running(await startExecutable('c-epoll', REFERENCE_BINARY)),
+  start: async () => running(await startExecutable(C_REFERENCE_ID, REFERENCE_BINARY)),
   unavailable: () => buildReference(),
 };
 
@@ -146,13 +171,15 @@ export function remoteTarget(host: string, port: number, protocol: ProtocolName)
     model: `server started elsewhere at ${host}:${port} (${protocol}); server-side figures unavailable`,
     kind: 'remote',
     protocols: [protocol],
+    variantIndex: 0,
+    multiCore: false,
     start: async () => ({ host, port, pid: undefined, stop: async () => {}, exitStatus: () => undefined }),
     unavailable: () => undefined,
   };
 }
 
-export const ALL_TARGET_IDS = [...LAB_TARGETS.map((t) => t.id), REFERENCE.id];
+export const ALL_TARGET_IDS = [...LAB_TARGETS.map((t) => t.id), PLAIN_NODE.id, REFERENCE.id];
 
 export function targetsById(ids: readonly string[]): TargetSpec[] {
-  return [...LAB_TARGETS, REFERENCE].filter((t) => ids.includes(t.id));
+  return [...LAB_TARGETS, PLAIN_NODE, REFERENCE].filter((t) => ids.includes(t.id));
 }

@@ -25,6 +25,35 @@ export function barChart(title: string, axis: string, bars: readonly Bar[]): str
   ].join('\n');
 }
 
+/**
+ * The tallest bar of a chart is at most this many times its shortest: xychart has no log axis,
+ * and on one linear axis 8.7 MiB beside 9 KiB leaves the small bar invisible. Below 1/20 of the
+ * axis a bar is a line a reader cannot measure.
+ */
+export const CHART_SPAN = 20;
+
+/**
+ * One chart when every bar is visible on one linear axis; otherwise one chart per band of
+ * magnitude (tallest first, each band within CHART_SPAN of its tallest bar), so no bar vanishes.
+ * Bars without a value (n/a, or nothing to draw) go with the last band, drawn as 0 and labelled.
+ */
+export function barCharts(title: string, axis: string, bars: readonly Bar[]): string[] {
+  const drawn = bars.filter((b) => b.value !== undefined && b.value > 0);
+  const values = drawn.map((b) => b.value!);
+  if (values.length < 2 || Math.max(...values) <= CHART_SPAN * Math.min(...values)) return [barChart(title, axis, bars)];
+  const bands: Bar[][] = [];
+  for (const bar of [...drawn].sort((a, b) => b.value! - a.value!)) {
+    const band = bands.at(-1);
+    if (band && bar.value! * CHART_SPAN >= band[0]!.value!) band.push(bar);
+    else bands.push([bar]);
+  }
+  const rest = bars.filter((b) => !drawn.includes(b));
+  return bands.map((band, i) => {
+    const members = bars.filter((b) => band.includes(b) || (i === bands.length - 1 && rest.includes(b)));
+    return barChart(`${title} (${i + 1} of ${bands.length}: one scale per order of magnitude)`, axis, members);
+  });
+}
+
 /** A round axis maximum a little above the tallest bar: 1, 2 or 5 times a power of ten. */
 export function niceCeiling(value: number): number {
   if (value <= 0) return 1;

@@ -72,6 +72,13 @@ const fairness = (what: string): Column<'fewest' | 'most'> => ({
   explain: `${what} of the least and of the most served connection in the window: close together when the server is fair, 0 / everything when one connection has it to itself`,
 });
 
+const clientCpu: Column<'loadGenCpuUsPerUnit'> = {
+  header: 'load gen CPU µs/round trip',
+  metric: 'loadGenCpuUsPerUnit',
+  unit: 'cpuUs',
+  explain: "the C load generator's own CPU per round trip: where it is about the server's, the pair saturates together and neither core's ceiling is proven",
+};
+
 const httpErrors: Column<'errors' | 'timeouts' | 'non2xx' | 'mismatches'> = {
   header: 'errors / timeouts / non-2xx / mismatches',
   metric: 'errors',
@@ -91,8 +98,9 @@ const SECTIONS: { readonly [S in ScenarioId]: SectionSpec<MetricOf<S>> } = {
         heading: 'Raw echo, closed loop',
         method:
           'Each connection sends a message, waits for every byte of it to come back, checks each byte against what it sent ' +
-          '(a per-connection sequence number and pattern), then sends the next. Our own load generator (autocannon speaks only HTTP); ' +
-          'latency in an HDR histogram.',
+          '(a per-connection sequence number and pattern), then sends the next. The load generator is our C client ' +
+          '(bench/load/c-echo-client.c: one epoll loop, cheaper per round trip than every Node server), one run per repeat, each with its own warm-up; ' +
+          'latency in an HDR-style histogram.',
         columns: [
           { header: 'round trips/s', metric: 'roundTripsPerSec', unit: 'rate', better: 'higher', explain: 'round trips completed per second in the measured window, all connections together' },
           ...latency('Round-trip'),
@@ -100,11 +108,34 @@ const SECTIONS: { readonly [S in ScenarioId]: SectionSpec<MetricOf<S>> } = {
           fairness('round trips'),
           { header: 'short reads', metric: 'shortReads', unit: 'count', explain: 'reads that brought only part of an echo (the client reads on; TCP keeps no message boundaries)' },
           ...cost('round trip'),
+          clientCpu,
         ],
         charts: [
           { cell: (p, s) => p.connections === max(s.connections) && p.messageBytes === min(s.sizes), metric: 'roundTripsPerSec', title: 'Round trips/s', axis: 'round trips/s' },
           { cell: (p, s) => p.connections === max(s.connections) && p.messageBytes === min(s.sizes), metric: 'cpuUsPerUnit', title: 'Server CPU µs per round trip', axis: 'CPU µs' },
           { cell: (p, s) => p.connections === max(s.connections) && p.messageBytes === max(s.sizes), metric: 'roundTripsPerSec', title: 'Round trips/s', axis: 'round trips/s' },
+        ],
+  },
+  idle: {
+        heading: 'Idle connections beside busy ones (C10K)',
+        method:
+          'The harness opens N idle connections and probes each once (so the server has accepted every one), then the C load generator ' +
+          'ping-pongs 64 B on a few busy connections, one run per repeat. The figure is the server\'s CPU per busy round trip: what ' +
+          'the idle descriptors cost each wake-up of the loop.',
+        columns: [
+          { header: 'server CPU µs/round trip', metric: 'cpuUsPerUnit', unit: 'cpuUs', better: 'lower', explain: "CPU time of the server's process tree per busy round trip: the C10K figure" },
+          { header: 'round trips/s', metric: 'roundTripsPerSec', unit: 'rate', better: 'higher', explain: 'busy round trips per second, all busy connections together' },
+          { header: 'p50 µs', metric: 'p50Us', unit: 'us', better: 'lower', explain: 'busy round-trip latency percentiles in microseconds' },
+          { header: 'p99 µs', metric: 'p99Us', unit: 'us', better: 'lower', explain: '' },
+          { header: 'errors', metric: 'errors', unit: 'count', over: 'sum', explain: 'corrupted, missing or extra bytes and failed busy connections, totalled over all runs' },
+          fairness('round trips'),
+          { header: 'server cores', metric: 'serverCores', unit: 'cores', explain: 'cores the server tree kept busy on average during the window' },
+          { header: 'load gen core', metric: 'loadGenCorePct', unit: 'pct', explain: "the C load generator's CPU as a share of one core; ⚠ at 90% or more" },
+          clientCpu,
+        ],
+        charts: [
+          { cell: (p) => p.idle === 0, metric: 'cpuUsPerUnit', title: 'Server CPU µs per busy round trip', axis: 'CPU µs' },
+          { cell: () => true, metric: 'cpuUsPerUnit', title: 'Server CPU µs per busy round trip', axis: 'CPU µs' },
         ],
   },
   http: {

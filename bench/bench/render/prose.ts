@@ -4,12 +4,12 @@
  * "no difference" when the two ranges of runs overlap. Nothing here knows which lab should win.
  */
 
-import type { BenchResults, CellSpec, MetricName, ScenarioResult, TargetInfo } from '../results.js';
+import { C_REFERENCE_ID, PLAIN_NODE_ID, type BenchResults, type CellSpec, type MetricName, type ScenarioResult, type TargetInfo } from '../results.js';
 import { oneEventLoop } from '../../pipeline/labs.js';
 import { differs, type Summary } from '../../pipeline/stats.js';
 import { formatBytes } from '../../../shared/log.js';
 import { formatRatio, formatValue } from './format.js';
-import { metricOf, rowsFor, SATURATED_PCT, statusText, type Row } from './table.js';
+import { clientSaturated, metricOf, rowsFor, SATURATED_PCT, starved, statusText, type Row } from './table.js';
 
 interface Measured {
   readonly row: Row;
@@ -91,35 +91,105 @@ function notMeasured(scenario: ScenarioResult, targets: readonly TargetInfo[]): 
   return lines.length ? [`Not measured here: ${lines.join('; ')}.`] : [];
 }
 
-function referenceComparison(
+/** "C epoll 3.4" for a row's server CPU µs per unit. */
+const cpuText = (m: Measured) => `${name(m.row)} ${formatValue(m.value.median, 'cpuUs')}`;
+const pct = (row: Row) => formatValue(metricOf(row, 'loadGenCorePct')?.median ?? 0, 'pct');
+const cores = (row: Row) => {
+  const c = metricOf(row, 'serverCores');
+  return c ? `${formatValue(c.median, 'cores')} cores` : 'an unmeasured share of a core';
+};
+
+/**
+ * The headline of a cell, leading with the fair figure:
+ *   - throughput is ranked only among servers whose load generator stayed below SATURATED_PCT of
+ *     its core and whose every connection was served: elsewhere the total is the client's
+ *     ceiling, or one connection's run while the others waited;
+ *   - a server whose client saturated leads with its CPU per unit, its throughput named the
+ *     client's ceiling, with both cores' use;
+ *   - a server whose least-served connection got nothing leads with that, never as "the most".
+ */
+function leadWithFairFigure(
   scenario: ScenarioResult,
   cell: CellSpec,
   targets: readonly TargetInfo[],
   metric: MetricName,
-  what: string,
-  cpuWhat: string,
+  what: { readonly plural: string; readonly unit: string; readonly verb: string; readonly perSecond: string },
 ): string[] {
   const all = ranked(scenario, cell, targets, metric, 'higher');
-  const reference = all.find((m) => m.row.target.kind === 'reference');
+  if (all.length === 0) return [];
   const lines: string[] = [];
-  if (all.length === 0) return lines;
-  const [first, second] = all;
-  lines.push(
-    `At ${cell.title}, ${name(first!.row)} completed the most ${what}: ${rate(first!.value)}/s` +
-      (second ? `, ${versus(first!.value, second.value, name(second.row), `${rate(second.value)}/s`)}.` : '.'),
-  );
-  if (!reference) return lines;
-  const refCpu = metricOf(reference.row, 'cpuUsPerUnit');
-  const parts = all
-    .filter((m) => m !== reference)
-    .map((m) => {
-      const share = reference.value.median > 0 ? `${Math.round((100 * m.value.median) / reference.value.median)}% of the reference's ${what}/s` : `${rate(m.value)}/s`;
+  const fair = all.filter((m) => !clientSaturated(m.row) && !starved(m.row));
+  const [first, second] = fair;
+  if (first) {
+    const among = fair.length < all.length ? ', among the servers whose load generator kept up and that served every connection' : '';
+    lines.push(
+      `At ${cell.title}${among}, ${name(first.row)} ${what.verb} the most ${what.plural}: ${rate(first.value)}${what.perSecond}` +
+        (second ? `, ${versus(first.value, second.value, name(second.row), `${rate(second.value)}${what.perSecond}`)}.` : '.'),
+    );
+  }
+  const saturated = all.filter((m) => clientSaturated(m.row) && !starved(m.row));
+  if (saturated.length) {
+    const parts = saturated.map((m) => {
       const cpu = metricOf(m.row, 'cpuUsPerUnit');
-      const cpuText =
-        cpu && refCpu ? `, ${formatValue(cpu.median, 'cpuUs')} CPU µs per ${cpuWhat} (${versus(cpu, refCpu, 'the reference', formatValue(refCpu.median, 'cpuUs'))})` : '';
-      return `${name(m.row)} ${share}${cpuText}`;
+      return (
+        `${name(m.row)} ${cpu ? `${formatValue(cpu.median, 'cpuUs')} server CPU µs per ${what.unit}` : 'no server CPU figure'}` +
+        ` (its ${rate(m.value)}${what.perSecond} is the client's ceiling: load generator ${pct(m.row)} of its core, server ${cores(m.row)})`
+      );
     });
-  if (parts.length) lines.push(`Against the C reference at the same cell: ${parts.join('; ')}.`);
+    lines.push(`At ${cell.title} the load generator saturated against ${saturated.map((m) => name(m.row)).join(', ')}, so their throughput ranks nothing; by the server's CPU: ${parts.join('; ')}.`);
+  }
+  for (const m of all.filter((x) => starved(x.row))) {
+    const most = metricOf(m.row, 'most');
+    const never = metricOf(m.row, 'neverAnswered');
+    lines.push(
+      `${name(m.row)} at ${cell.title}: its least-served connection got 0 ${what.plural} while its most-served got ${formatValue(most?.median ?? 0, 'count')}` +
+        (never && never.median > 0 ? ` (${formatValue(never.median, 'count')} of ${cell.params.connections} connections never answered)` : '') +
+        `: its ${rate(m.value)}${what.perSecond} is a few connections served in turn, not a share for each, so it is not ranked.`,
+    );
+  }
+  return lines;
+}
+
+/**
+ * Server CPU per round trip at a cell, cheapest first, then the gap split at the two references:
+ * C → plain Node is what Node costs, plain Node → lab what the lab's model costs.
+ */
+function costSplit(scenario: ScenarioResult, cell: CellSpec, targets: readonly TargetInfo[], unit: string): string[] {
+  const cpu = ranked(scenario, cell, targets, 'cpuUsPerUnit', 'lower');
+  if (cpu.length === 0) return [];
+  const lines = [`Server CPU µs per ${unit} at ${cell.title}, cheapest first (the fair figure whoever set the pace): ${cpu.map(cpuText).join('; ')}.`];
+  const c = cpu.find((m) => m.row.target.id === C_REFERENCE_ID);
+  const node = cpu.find((m) => m.row.target.id === PLAIN_NODE_ID);
+  if (c && node) {
+    lines.push(
+      `What Node costs: plain Node spent ${formatValue(node.value.median, 'cpuUs')} µs per ${unit}, the C reference ${formatValue(c.value.median, 'cpuUs')} ` +
+        `(${versus(node.value, c.value, 'the C reference')}).`,
+    );
+  }
+  if (node) {
+    const labs = cpu.filter((m) => m.row.target.kind === 'lab').map((m) => {
+      const over = node.value.median > 0 ? (m.value.median - node.value.median) / node.value.median : 0;
+      const sign = over >= 0 ? '+' : '−';
+      const overlap = !differs(m.value, node.value);
+      const close =
+        Math.abs(over) <= 0.05
+          ? `within 5%${overlap ? ", the runs' ranges overlapping" : ''}`
+          : overlap
+            ? "no different, the runs' ranges overlapping"
+            : `more than 5% apart: ${formatRatio(m.value.median / node.value.median)}`;
+      return `${name(m.row)} ${sign}${formatValue(Math.abs(m.value.median - node.value.median), 'cpuUs')} µs (${sign}${Math.round(Math.abs(over) * 100)}%, ${close})`;
+    });
+    if (labs.length) lines.push(`What each model costs over plain Node per ${unit}: ${labs.join('; ')}.`);
+  }
+  if (c && clientSaturated(c.row)) {
+    const client = metricOf(c.row, 'loadGenCpuUsPerUnit');
+    lines.push(
+      `Against the C reference the load generator saturated: it used ${pct(c.row)} of its core while the server kept ${cores(c.row)} busy` +
+        (client ? `, the client spending ${formatValue(client.median, 'cpuUs')} µs per ${unit} to the server's ${formatValue(c.value.median, 'cpuUs')}` : '') +
+        `. A one-core client costs about as much as this server per ${unit} (on loopback the sender also pays for the receiver's softirq work), ` +
+        `so the reference's throughput here is the client's ceiling, not the server's.`,
+    );
+  }
   return lines;
 }
 
@@ -160,7 +230,10 @@ function echoFindings(scenario: ScenarioResult, targets: readonly TargetInfo[], 
   const sizes = settings.sizes as number[];
   const lines: string[] = [];
   const cell = headline(scenario, (p) => p.messageBytes === Math.min(...sizes));
-  if (cell) lines.push(...referenceComparison(scenario, cell, targets, 'roundTripsPerSec', 'round trips', 'round trip'));
+  if (cell) {
+    lines.push(...leadWithFairFigure(scenario, cell, targets, 'roundTripsPerSec', { plural: 'round trips', unit: 'round trip', verb: 'completed', perSecond: '/s' }));
+    lines.push(...costSplit(scenario, cell, targets, 'round trip'));
+  }
 
   lines.push(...fairness(scenario, targets, 'round trips'));
   lines.push(saturation(scenario, targets, 'round trip'));
@@ -171,13 +244,7 @@ function echoFindings(scenario: ScenarioResult, targets: readonly TargetInfo[], 
 function httpFindings(scenario: ScenarioResult, targets: readonly TargetInfo[], settings: Record<string, unknown>): string[] {
   const lines: string[] = [];
   for (const cell of scenario.cells) {
-    const all = ranked(scenario, cell, targets, 'requestsPerSec', 'higher');
-    if (all.length === 0) continue;
-    const [first, second] = all;
-    lines.push(
-      `${cell.title}: ${name(first!.row)} answered the most, ${rate(first!.value)} req/s` +
-        (second ? `, ${versus(first!.value, second.value, name(second.row), rate(second.value))}.` : '.'),
-    );
+    lines.push(...leadWithFairFigure(scenario, cell, targets, 'requestsPerSec', { plural: 'requests', unit: 'request', verb: 'answered', perSecond: ' req/s' }));
   }
   // What pipelining changed, per server, at the largest connection count.
   const connections = Math.max(...(settings.httpConnections as number[]));
@@ -216,8 +283,8 @@ function cpuFindings(scenario: ScenarioResult, targets: readonly TargetInfo[]): 
   if (parts.length) lines.push(`Measured: ${parts.join('; ')}.`);
   // The baseline is the lab that is one event loop and nothing more, found by its traits.
   const loop = all.find((m) => m.row.target.kind === 'lab' && m.row.target.traits !== undefined && oneEventLoop(m.row.target.traits));
-  if (loop) {
-    const others = all.filter((m) => m !== loop).map((m) => `${name(m.row)} ${versus(m.value, loop.value, 'the evented lab')}`);
+  if (loop && !clientSaturated(loop.row)) {
+    const others = all.filter((m) => m !== loop && !clientSaturated(m.row) && !starved(m.row)).map((m) => `${name(m.row)} ${versus(m.value, loop.value, 'the evented lab')}`);
     if (others.length) lines.push(`Against one event loop (${name(loop.row)}): ${others.join('; ')}; the ideal ratio is ${facts.idealRatio}.`);
   }
   lines.push(...fairness(scenario, targets, 'responses'));
@@ -230,7 +297,16 @@ function churnFindings(scenario: ScenarioResult, targets: readonly TargetInfo[])
   const lines: string[] = [];
   const cell = scenario.cells[0];
   if (!cell) return lines;
-  const all = ranked(scenario, cell, targets, 'connectionsPerSec', 'higher');
+  const measuredAll = ranked(scenario, cell, targets, 'connectionsPerSec', 'higher');
+  // Only where the load generator kept up is a rate the server's; the CPU line below covers the rest.
+  const all = measuredAll.filter((m) => !clientSaturated(m.row));
+  const ceiling = measuredAll.filter((m) => clientSaturated(m.row));
+  if (ceiling.length) {
+    lines.push(
+      `Against ${ceiling.map((m) => `${name(m.row)} (${rate(m.value)}/s; load generator ${pct(m.row)} of its core, server ${cores(m.row)})`).join(', ')} the load generator saturated: ` +
+        'those rates are its ceiling and are not ranked; the server CPU per connection below compares them.',
+    );
+  }
   if (all.length) {
     const best = all[0]!;
     lines.push(
@@ -246,15 +322,15 @@ function churnFindings(scenario: ScenarioResult, targets: readonly TargetInfo[])
       .filter((x) => x.p50)
       .map((x) => `${name(x.m.row)} ${us(x.p50!)} µs`);
     if (latency.length) lines.push(`Median connect-to-first-echo: ${latency.join('; ')}.`);
-    const cpu = ranked(scenario, cell, targets, 'cpuUsPerUnit', 'lower');
-    if (cpu.length > 1) {
-      const cheapest = cpu[0]!;
-      lines.push(
-        `Server CPU per connection: ${cpu.map((m) => `${name(m.row)} ${formatValue(m.value.median, 'cpuUs')} µs${m === cheapest ? '' : ` (${versus(m.value, cheapest.value, name(cheapest.row))})`}`).join('; ')}.`,
-      );
-    }
     const forking = all.map((m) => ({ m, p: metricOf(m.row, 'peakProcesses') })).filter((x) => x.p && x.p.max > 1);
     for (const { m, p } of forking) lines.push(`${name(m.row)}'s tree reached ${formatValue(p!.max, 'count')} processes at a sample.`);
+  }
+  const cpu = ranked(scenario, cell, targets, 'cpuUsPerUnit', 'lower');
+  if (cpu.length > 1) {
+    const cheapest = cpu[0]!;
+    lines.push(
+      `Server CPU per connection: ${cpu.map((m) => `${name(m.row)} ${formatValue(m.value.median, 'cpuUs')} µs${m === cheapest ? '' : ` (${versus(m.value, cheapest.value, name(cheapest.row))})`}`).join('; ')}.`,
+    );
   }
   lines.push(saturation(scenario, targets, 'connection'));
   lines.push(errorsLine(scenario, targets, ['errors'], 'a failed connect, a reset, or a wrong or short echo'));
@@ -299,6 +375,75 @@ function capacityFindings(scenario: ScenarioResult, targets: readonly TargetInfo
   return [...lines, ...notMeasured(scenario, targets)];
 }
 
+/** "0.10", "−2.75": a slope with a real minus sign (none on a figure that rounds to 0.00). */
+const signed = (n: number) => `${n <= -0.005 ? '−' : ''}${Math.abs(n).toFixed(2)}`;
+
+/** Least-squares slope of y over x; undefined with fewer than two distinct x. */
+function slope(points: readonly { x: number; y: number }[]): number | undefined {
+  if (new Set(points.map((p) => p.x)).size < 2) return undefined;
+  const mx = points.reduce((a, p) => a + p.x, 0) / points.length;
+  const my = points.reduce((a, p) => a + p.y, 0) / points.length;
+  const sxx = points.reduce((a, p) => a + (p.x - mx) ** 2, 0);
+  return points.reduce((a, p) => a + (p.x - mx) * (p.y - my), 0) / sxx;
+}
+
+function idleFindings(scenario: ScenarioResult, targets: readonly TargetInfo[]): string[] {
+  const lines: string[] = [];
+  const facts = scenario.facts as { fdLimit?: number; fdLimitBefore?: number };
+  if (facts.fdLimit !== undefined) {
+    lines.push(
+      `Descriptor limit: the harness ran with an open-file limit of ${formatValue(facts.fdLimit, 'count')}` +
+        (facts.fdLimitBefore !== undefined && facts.fdLimitBefore !== facts.fdLimit
+          ? ` (raised from ${formatValue(facts.fdLimitBefore, 'count')} with \`prlimit\` before the first server started)`
+          : ' (enough for the largest level, so it was not raised)') +
+        '; every server it started inherited that limit.',
+    );
+  }
+  const cells = [...scenario.cells].sort((a, b) => a.params.idle! - b.params.idle!);
+  const first = cells[0];
+  const last = cells.at(-1);
+  const slopes: { row: Row; perThousand: number }[] = [];
+  for (const target of rowsFor(scenario, cells[0]!, targets).map((r) => r.target)) {
+    const points = cells.flatMap((cell) => {
+      const row = rowsFor(scenario, cell, [target])[0]!;
+      const cpu = row.result?.status === 'ok' ? metricOf(row, 'cpuUsPerUnit') : undefined;
+      return cpu ? [{ cell, row, cpu }] : [];
+    });
+    if (points.length === 0) continue;
+    const perThousand = slope(points.map((p) => ({ x: p.cell.params.idle! / 1000, y: p.cpu.median })));
+    const levels = points.map((p) => `${formatValue(p.cpu.median, 'cpuUs')} µs at ${formatValue(p.cell.params.idle!, 'count')} idle`).join(', ');
+    const from = points[0]!;
+    const to = points.at(-1)!;
+    const idleOf = (p: typeof from) => formatValue(p.cell.params.idle!, 'count');
+    const trend =
+      points.length < 2
+        ? ''
+        : !differs(to.cpu, from.cpu)
+          ? `: no change from ${idleOf(from)} to ${idleOf(to)} idle, the runs' ranges overlapping`
+          : `: ${formatRatio(to.cpu.median / (from.cpu.median || 1))} from ${idleOf(from)} to ${idleOf(to)} idle`;
+    lines.push(
+      `${target.label}: server CPU per busy round trip ${levels}` +
+        (perThousand === undefined ? '' : `; slope ${signed(perThousand)} µs per round trip per 1,000 idle descriptors`) +
+        `${trend}.`,
+    );
+    if (perThousand !== undefined) slopes.push({ row: points[0]!.row, perThousand });
+  }
+  if (slopes.length > 1 && first && last) {
+    slopes.sort((a, b) => b.perThousand - a.perThousand);
+    const steep = slopes[0]!;
+    const flat = slopes.at(-1)!;
+    lines.push(
+      `Steepest: ${name(steep.row)} at ${signed(steep.perThousand)} µs per 1,000 idle descriptors; flattest: ${name(flat.row)} at ${signed(flat.perThousand)}. ` +
+        'What the models predict, for reading those slopes: a loop that hands the kernel its whole descriptor list on every wake-up (poll) ' +
+        'pays for each idle connection on every busy round trip; one whose interest list lives in the kernel (epoll) pays only for the descriptors that are ready.',
+    );
+  }
+  lines.push(...fairness(scenario, targets, 'round trips'));
+  lines.push(saturation(scenario, targets, 'round trip'));
+  lines.push(errorsLine(scenario, targets, ['errors'], 'a corrupted, missing or extra byte, or a failed connection'));
+  return [...lines, ...notMeasured(scenario, targets)];
+}
+
 export function findings(scenario: ScenarioResult, results: BenchResults): string[] {
   const targets = results.targets;
   const settings = results.settings as Record<string, unknown>;
@@ -313,5 +458,7 @@ export function findings(scenario: ScenarioResult, results: BenchResults): strin
       return churnFindings(scenario, targets);
     case 'capacity':
       return capacityFindings(scenario, targets);
+    case 'idle':
+      return idleFindings(scenario, targets);
   }
 }

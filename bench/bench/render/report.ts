@@ -6,7 +6,7 @@
 
 import { renderStamp } from '../../pipeline/stamp.js';
 import type { BenchResults, ScenarioResult } from '../results.js';
-import { barChart } from './chart.js';
+import { barCharts } from './chart.js';
 import { sectionSpec } from './columns.js';
 import { formatValue } from './format.js';
 import { findings } from './prose.js';
@@ -31,7 +31,7 @@ function howItRan(results: BenchResults): string {
   const s = results.settings as Record<string, unknown>;
   const { cpus } = results;
   const placement = cpus.loadGenerator
-    ? `The load generator (this harness: our echo client and autocannon) ran on core ${cpus.loadGenerator} and each server's whole process tree on ` +
+    ? `The load generator (the C echo client in the raw-echo and idle-connections scenarios; this harness with its own clients and autocannon elsewhere) ran on core ${cpus.loadGenerator} and each server's whole process tree on ` +
       `core${cpus.server!.includes('-') ? 's' : ''} ${cpus.server}, pinned with \`taskset\`, so the two did not compete for a core.` +
       (results.scenarios.some((x) => x.id === 'cpu')
         ? ` The CPU-bound scenario is the exception: there the server may use every core (${cpus.all}), sharing core ${cpus.loadGenerator} with the load generator.`
@@ -53,10 +53,15 @@ function howItRan(results: BenchResults): string {
       ? '- The server was started elsewhere and ran throughout; the harness only connected to it.'
       : '- Each server was started fresh for each scenario, then stopped and its whole process tree waited for (for capacity: fresh for each level and run).',
     `- In each cell the load generator opened its connections and warmed up (at least ${s.warmup} s, and until every connection had been answered once, ` +
-      `or none newly for a second), then measured ${s.repeats === 1 ? `one window of ${s.duration} s` : `${s.repeats} windows of ${s.duration} s back to back: the cell's ${s.repeats} runs`}.`,
+      `or none newly for a second), then measured ${s.repeats === 1 ? `one window of ${s.duration} s` : `${s.repeats} windows of ${s.duration} s back to back: the cell's ${s.repeats} runs`}.` +
+      (cClientUsed(results)
+        ? ` The C load generator (raw echo, idle connections) runs once per repeat instead: it connects, warms up for ${s.warmup} s ` +
+          '(longer for a server that starts a process per connection, so every child is up), measures one window and drains.'
+        : ''),
     `- Tables show the median${s.repeats === 1 ? ' of a single run: no spread to show, so no difference can be called' : ' and ±half the range of the runs'}. ` +
       '**Bold** marks the best value in a column and any value whose range overlaps it: no difference.',
     `- ${placement}`,
+    ...pinnedCaveat(results),
     `- ⚠ marks a run whose load generator used ${SATURATED_PCT}% or more of its core.`,
     `- The whole run took ${formatValue(results.wallSeconds, 'count')} s.` +
       (results.loadAverage
@@ -68,9 +73,41 @@ function howItRan(results: BenchResults): string {
   ].join('\n');
 }
 
+/**
+ * Pinned to one core, a multi-core model looks like a one-thread one with overhead: said once,
+ * near the top, so no one-core figure is read as that model's verdict.
+ */
+function pinnedCaveat(results: BenchResults): string[] {
+  if (!results.cpus.loadGenerator || !results.cpus.server || results.cpus.server.includes('-')) return [];
+  const multi = [...new Set(results.targets.filter((t) => t.multiCore).map((t) => t.label.replace(/ \(.*\)$/, '')))];
+  const cpu = results.scenarios.some((x) => x.id === 'cpu');
+  return [
+    `- **Every server was pinned to one core (core ${results.cpus.server}) outside the CPU-bound scenario.** That is fair to the one-thread models and hides ` +
+      `what a multi-core model can do${multi.length ? ` (here ${multi.join(', ')})` : ''}: its extra threads or processes share one core with its I/O, so there it ` +
+      `can only cost more than one event loop. ${cpu ? 'Only the CPU-bound scenario, where the server may use every core, shows what it is for.' : 'This run had no CPU-bound scenario to show what it is for.'}`,
+  ];
+}
+
+/** The C load generator measured some run: only it records its own CPU per round trip. */
+function cClientUsed(results: BenchResults): boolean {
+  return results.scenarios.some((x) => x.results.some((r) => r.runs.some((run) => run.metrics.loadGenCpuUsPerUnit !== undefined)));
+}
+
 function section(scenario: ScenarioResult, number: number, results: BenchResults): string {
   const spec = sectionSpec(scenario.id);
   const out = [`## ${number}. ${spec.heading}`, '', spec.method, ''];
+  if (scenario.id === 'echo' && !cClientUsed(results)) {
+    // A file lifted from schema 1 or 2: measured with the TypeScript client, not the C one.
+    out.push('(This file was measured before the raw echo moved to the C load generator: these figures come from the TypeScript client, bench/load/echo.ts, which saturated its own core first.)', '');
+  }
+  if (scenario.leftOut?.length) {
+    const byReason = new Map<string, string[]>();
+    for (const { target, reason } of scenario.leftOut) {
+      const label = results.targets.find((t) => t.id === target)?.label ?? target;
+      byReason.set(reason, [...(byReason.get(reason) ?? []), label]);
+    }
+    out.push(`Not run in this scenario: ${[...byReason].map(([reason, labels]) => `${labels.join(', ')} (${reason})`).join('; ')}.`, '');
+  }
   if (scenario.serverCpus && results.cpus.loadGenerator) {
     out.push(`Cores: server on ${scenario.serverCpus}, load generator on ${results.cpus.loadGenerator}.`, '');
   }
@@ -93,7 +130,7 @@ function charts(scenario: ScenarioResult, results: BenchResults): string[] {
   const spec = sectionSpec(scenario.id);
   const settings = results.settings as Record<string, unknown>;
   const out: string[] = [];
-  const measurable = results.targets.filter((t) => !t.unavailable && scenario.results.some((r) => r.target === t.id && r.status !== 'not-applicable'));
+  const measurable = results.targets.filter((t) => !t.unavailable && scenario.results.some((r) => r.target === t.id && r.status !== 'not-applicable' && r.status !== 'unavailable'));
   const drawn = new Set<string>();
   for (const chart of spec.charts) {
     const cell = scenario.cells.filter((c) => chart.cell(c.params, settings)).at(-1);
@@ -105,7 +142,7 @@ function charts(scenario: ScenarioResult, results: BenchResults): string[] {
       value: row.result?.status === 'ok' ? metricOf(row, chart.metric)?.median : undefined,
     }));
     if (bars.every((b) => b.value === undefined)) continue; // e.g. server CPU of a --target server
-    out.push(barChart(`${chart.title}, ${cell.title}`, chart.axis, bars), '');
+    for (const drawnChart of barCharts(`${chart.title}, ${cell.title}`, chart.axis, bars)) out.push(drawnChart, '');
   }
   if (scenario.id === 'capacity') {
     // Most connections each server held with every one echoing.
@@ -113,14 +150,16 @@ function charts(scenario: ScenarioResult, results: BenchResults): string[] {
       const held = scenario.cells.filter((c) => scenario.results.find((r) => r.target === t.id && r.cell === c.key)?.status === 'ok').at(-1);
       return { label: t.label, value: held?.params.connections ?? 0 };
     });
-    out.push(barChart('Most idle connections held, all echoing', 'connections', bars), '');
+    for (const c of barCharts('Most idle connections held, all echoing', 'connections', bars)) out.push(c, '');
     const first = scenario.cells[0];
     if (first) {
       const perConnection = rowsFor(scenario, first, measurable).map((row) => ({
         label: row.target.label,
         value: row.result?.status === 'ok' ? kib(metricOf(row, 'bytesPerConnection')?.median) : undefined,
       }));
-      if (perConnection.some((b) => b.value !== undefined)) out.push(barChart(`Memory per connection (KiB), ${first.title}`, 'KiB', perConnection), '');
+      if (perConnection.some((b) => b.value !== undefined)) {
+        for (const c of barCharts(`Memory per connection (KiB), ${first.title}`, 'KiB', perConnection)) out.push(c, '');
+      }
     }
   }
   return out;

@@ -17,8 +17,22 @@ export interface Row {
   readonly result: CellResult | undefined;
 }
 
+/** A row per server the scenario ran (a server it left out is listed once in its section instead). */
 export function rowsFor(scenario: ScenarioResult, cell: CellSpec, targets: readonly TargetInfo[]): Row[] {
-  return targets.map((target) => ({ target, result: scenario.results.find((r) => r.target === target.id && r.cell === cell.key) }));
+  const left = new Set((scenario.leftOut ?? []).map((l) => l.target));
+  return targets.filter((t) => !left.has(t.id)).map((target) => ({ target, result: scenario.results.find((r) => r.target === target.id && r.cell === cell.key) }));
+}
+
+/** The load generator used SATURATED_PCT or more of its core in some run: the throughput is its ceiling. */
+export function clientSaturated(row: Row): boolean {
+  return (metricOf(row, 'loadGenCorePct')?.max ?? 0) >= SATURATED_PCT;
+}
+
+/** Some connection got nothing while another was served: the total is not a fair share of anything. */
+export function starved(row: Row): boolean {
+  const fewest = metricOf(row, 'fewest');
+  const most = metricOf(row, 'most');
+  return fewest !== undefined && most !== undefined && fewest.median === 0 && most.median > 0;
 }
 
 /** The median and range of one metric over a row's runs; undefined when not measured. */
@@ -53,8 +67,11 @@ export function statusText(result: CellResult | undefined): string | undefined {
 /** Best values of a column: the best median, and every median no different from it. */
 function bestRows(rows: Row[], column: AnyColumn): Set<Row> {
   if (!column.better || column.over === 'sum') return new Set();
+  // A throughput is marked best only where it is the server's: not the client's ceiling, and not
+  // one connection's run while the others starved.
   const measured = rows
     .filter((r) => r.result?.status === 'ok')
+    .filter((r) => column.unit !== 'rate' || (!clientSaturated(r) && !starved(r)))
     .map((row) => ({ row, summary: metricOf(row, column.metric) }))
     .filter((x): x is { row: Row; summary: Summary } => x.summary !== undefined);
   if (measured.length < 2) return new Set();

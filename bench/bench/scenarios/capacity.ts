@@ -23,6 +23,7 @@ import type { CellResult, CellSpec, Metrics, RunResult } from '../results.js';
 import { label, withServer, type RunContext, type Scenario } from '../run.js';
 import { median } from '../../pipeline/stats.js';
 import type { TargetSpec } from '../targets.js';
+import { firstVariant } from './variants.js';
 
 /** Descriptors a process needs besides its connections (stdio, epoll, pipes, the listener). */
 const FD_HEADROOM = 64;
@@ -43,6 +44,7 @@ export const capacityScenario: Scenario = {
     [...settings.capacity]
       .sort((a, b) => a - b)
       .map((connections) => ({ key: `n${connections}`, title: `${connections.toLocaleString('en-US')} connections`, params: { connections } })),
+  leaveOut: firstVariant,
   estimate: (settings, cell, target) => capacityEstimate(settings, cell, target, PROBE_STALL_MS),
   facts: () => {
     const fds = openFileLimit('self');

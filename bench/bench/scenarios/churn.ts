@@ -5,6 +5,7 @@ import { churnEstimate } from '../estimate.js';
 import { runCellsOnOneServer, type Scenario } from '../run.js';
 import type { Metrics } from '../results.js';
 import { latencyMetrics, Samplers, usageMetrics } from './common.js';
+import { firstVariant } from './variants.js';
 
 /** Each cycle echoes one small message: the cost measured is the connection, not the bytes. */
 const MESSAGE_BYTES = 64;
@@ -21,6 +22,7 @@ export const churnScenario: Scenario = {
     },
   ],
   estimate: churnEstimate,
+  leaveOut: firstVariant,
   run: (target, cells, context) =>
     runCellsOnOneServer(churnScenario, target, cells, context, { protocol: 'echo', workUs: 0, maxConns: 1000 }, async (server, cell, repeats, onRepeat) => {
       const samplers = new Samplers(server.pid, 100);

@@ -1,65 +1,83 @@
 /**
  * Scenario 1, raw echo in a closed loop: C connections × message sizes, each connection sending
- * its next message only once the last one came back whole and checked.
+ * its next message only once the last one came back whole and checked. The load generator is the
+ * C client (c-load.ts): without a C compiler the rows say why instead of measuring the client.
  */
 
-import { runEchoLoad } from '../../load/echo.js';
 import { echoEstimate } from '../estimate.js';
 import { runCellsOnOneServer, type Scenario } from '../run.js';
 import type { Metrics } from '../results.js';
-import { latencyMetrics, Samplers, usageMetrics } from './common.js';
+import { latencyMetrics } from './common.js';
+import { cannotMeasure, cClientUnavailable, cClientWindows } from './c-load.js';
+import { oneCoreVariants } from './variants.js';
+
+/**
+ * Warm-up margin per connection for a server that starts a process per connection: its children
+ * must all be up before the window opens (the C client warms up for a fixed time).
+ */
+const START_MARGIN = 1.5;
 
 export const echoScenario: Scenario = {
   id: 'echo',
   title: 'Raw echo, closed loop',
   protocol: 'echo',
-  cells: (settings) =>
-    settings.sizes.flatMap((messageBytes) =>
-      settings.connections.map((connections) => ({
-        key: `c${connections}-b${messageBytes}`,
-        title: `${connections} conn × ${messageBytes} B`,
-        params: { connections, messageBytes },
-      })),
-    ),
+  // The smallest message at every connection count (the loop's cost per wake-up); larger
+  // messages only at the most connections, where copying starts to count: each further cell costs
+  // every server about 10 s of a full run.
+  cells: (settings) => {
+    const smallest = Math.min(...settings.sizes);
+    const most = Math.max(...settings.connections);
+    return settings.sizes.flatMap((messageBytes) =>
+      settings.connections
+        .filter((connections) => messageBytes === smallest || connections === most)
+        .map((connections) => ({
+          key: `c${connections}-b${messageBytes}`,
+          title: `${connections} conn × ${messageBytes} B`,
+          params: { connections, messageBytes },
+        })),
+    );
+  },
   estimate: echoEstimate,
-  run: (target, cells, context) =>
-    runCellsOnOneServer(
+  leaveOut: oneCoreVariants,
+  run: async (target, cells, context) => {
+    const why = cClientUnavailable();
+    if (why) return cannotMeasure(target, cells, why);
+    return runCellsOnOneServer(
       echoScenario,
       target,
       cells,
       context,
       { protocol: 'echo', workUs: 0, maxConns: Math.max(1000, 2 * Math.max(...cells.map((c) => c.params.connections!))) },
       async (server, cell, repeats, onRepeat) => {
-        const samplers = new Samplers(server.pid);
-        const load = await runEchoLoad({
-          host: server.host,
-          port: server.port,
-          connections: cell.params.connections!,
-          messageBytes: cell.params.messageBytes!,
-          durationMs: context.settings.duration * 1000,
-          windows: repeats,
-          warmupMs: context.settings.warmup * 1000,
-          warmupMaxMs: 30_000,
-          drainTimeoutMs: 1_000,
-          onWindowStart: (w) => {
-            onRepeat(w);
-            samplers.start(w);
-          },
-          onWindowEnd: (w) => samplers.stop(w),
-        });
-        return load.windows.map((window, w) => ({
+        const connections = cell.params.connections!;
+        const starts = (target.startCost?.perConnection ?? 0) * Math.min(connections, target.startCost?.maxConnections ?? connections);
+        const windows = await cClientWindows(
+          server,
+          { connections, size: cell.params.messageBytes!, warmupS: context.settings.warmup + START_MARGIN * starts },
+          context,
+          repeats,
+          onRepeat,
+        );
+        return windows.map(({ result, metrics, notes }) => ({
           metrics: {
-            roundTripsPerSec: window.roundTripsPerSec,
-            ...latencyMetrics(window.latencyUs),
-            errors: window.errorCount,
-            shortReads: window.shortReads,
-            fewest: window.fewest,
-            most: window.most,
-            neverAnswered: window.neverAnswered,
-            ...usageMetrics(samplers.usage(w), window.roundTrips),
+            roundTripsPerSec: result.roundTripsPerSec,
+            ...latencyMetrics({ ...result.latencyUs }),
+            errors: result.errors.total,
+            shortReads: result.shortReads,
+            fewest: result.fewest,
+            most: result.most,
+            neverAnswered: result.neverAnswered,
+            serverCpuMs: metrics.serverCpuMs ?? null,
+            cpuUsPerUnit: metrics.cpuUsPerUnit ?? null,
+            serverCores: metrics.serverCores ?? null,
+            peakRssBytes: metrics.peakRssBytes ?? null,
+            peakProcesses: metrics.peakProcesses ?? null,
+            loadGenCorePct: metrics.loadGenCorePct ?? null,
+            loadGenCpuUsPerUnit: metrics.loadGenCpuUsPerUnit ?? null,
           } satisfies Metrics<'echo'>,
-          notes: w === 0 && load.firstError ? [`first error: ${load.firstError}`] : [],
+          notes,
         }));
       },
-    ),
+    );
+  },
 };

@@ -9,6 +9,7 @@ import { httpEstimate } from '../estimate.js';
 import type { CellSpec, Metrics, RunResult } from '../results.js';
 import { runCellsOnOneServer, type RunContext, type Scenario, type ServerUnderTest } from '../run.js';
 import { latencyMetrics, Samplers, usageMetrics } from './common.js';
+import { firstVariant, multiCoreVariants } from './variants.js';
 
 async function measureHttp(
   server: ServerUnderTest,
@@ -65,6 +66,7 @@ export const httpScenario: Scenario = {
       })),
     ),
   estimate: httpEstimate,
+  leaveOut: firstVariant,
   run: (target, cells, context) =>
     runCellsOnOneServer(httpScenario, target, cells, context, { protocol: 'http', workUs: 0, maxConns: maxConns(cells) }, (server, cell, repeats, onRepeat) =>
       measureHttp(server, cell, context, repeats, onRepeat),
@@ -76,6 +78,7 @@ export const cpuScenario: Scenario = {
   title: 'CPU-bound HTTP',
   protocol: 'http',
   allCores: true,
+  leaveOut: multiCoreVariants,
   cells: (settings) => [
     {
       key: `c${settings.cpuConnections}-w${settings.workUs}`,

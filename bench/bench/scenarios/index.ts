@@ -4,6 +4,7 @@ import type { Scenario } from '../run.js';
 import { capacityScenario } from './capacity.js';
 import { churnScenario } from './churn.js';
 import { echoScenario } from './echo.js';
+import { idleScenario } from './idle.js';
 import { cpuScenario, httpScenario } from './http.js';
 
-export const SCENARIOS: readonly Scenario[] = [echoScenario, httpScenario, cpuScenario, churnScenario, capacityScenario];
+export const SCENARIOS: readonly Scenario[] = [echoScenario, idleScenario, httpScenario, cpuScenario, churnScenario, capacityScenario];

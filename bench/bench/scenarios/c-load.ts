@@ -1,0 +1,89 @@
+/**
+ * One cell's windows through the C load generator (bench/load/c-echo-client.c): one client run
+ * per repeat, each with its own warm-up, the server sampled over exactly the client's window.
+ *
+ * Why C and not echo.ts: the TypeScript client saturates its own core before any server here
+ * does, so it measured its own ceiling. The C client costs less per round trip than every Node
+ * server; against the C reference it costs about as much as the server (loopback makes the
+ * sender pay for the receiver's softirq work), which the report says where it happens.
+ */
+
+import { CEchoErrors, runCEchoClient, type CEchoResult } from '../../load/c-client.js';
+import { buildCEchoClient } from '../../reference/build.js';
+import type { CellResult, CellSpec, RunResult } from '../results.js';
+import type { RunContext, ServerUnderTest } from '../run.js';
+import type { TargetSpec } from '../targets.js';
+import { Samplers, usageMetrics } from './common.js';
+
+/** Outstanding replies on loopback arrive within milliseconds; this is ample and keeps cells short. */
+const DRAIN_S = 0.3;
+
+/** Why the C load generator cannot run here (no compiler), or undefined. */
+export function cClientUnavailable(): string | undefined {
+  return buildCEchoClient();
+}
+
+/** Rows for a server the C client cannot measure: every cell says why. */
+export function cannotMeasure(target: TargetSpec, cells: readonly CellSpec[], reason: string): CellResult[] {
+  return cells.map((c) => ({ target: target.id, cell: c.key, status: 'unavailable' as const, reason, runs: [] }));
+}
+
+export interface CLoad {
+  readonly connections: number;
+  readonly size: number;
+  /** Seconds of warm-up before each window. */
+  readonly warmupS: number;
+}
+
+/**
+ * `repeats` client runs against `server`. The figures are the client's (latency, fairness, its own
+ * CPU) and the server tree's CPU over the same window.
+ */
+export async function cClientWindows(
+  server: ServerUnderTest,
+  load: CLoad,
+  context: RunContext,
+  repeats: number,
+  onRepeat: (index: number) => void,
+): Promise<{ result: CEchoResult; metrics: RunResult['metrics']; notes: string[] }[]> {
+  const out: { result: CEchoResult; metrics: RunResult['metrics']; notes: string[] }[] = [];
+  for (let w = 0; w < repeats; w++) {
+    onRepeat(w);
+    const samplers = new Samplers(server.pid);
+    let result: CEchoResult;
+    const notes: string[] = [];
+    try {
+      result = await runCEchoClient({
+        host: server.host,
+        port: server.port,
+        connections: load.connections,
+        size: load.size,
+        warmupSeconds: load.warmupS,
+        seconds: context.settings.duration,
+        drainSeconds: DRAIN_S,
+        ...(context.cpus ? { cpus: context.cpus.loadGenerator } : {}),
+        onWindowStart: () => samplers.start(w),
+        onWindowEnd: () => samplers.stop(w),
+      });
+    } catch (error) {
+      // Errors in the echo are a measurement (counted in the table), not a harness failure.
+      if (!(error instanceof CEchoErrors)) throw error;
+      result = error.result;
+      const first = result.firstErrors[0];
+      if (first) notes.push(`first error: ${first.kind}: ${first.detail} (connection ${first.connection})`);
+    }
+    const usage = samplers.usage(w);
+    // The load generator is the C process, not this harness: its own CPU over its own window.
+    const clientCpuS = result.cpu.userS + result.cpu.sysS;
+    out.push({
+      result,
+      metrics: {
+        ...usageMetrics(usage, result.roundTrips),
+        loadGenCorePct: 100 * result.cpu.fraction,
+        loadGenCpuUsPerUnit: result.roundTrips > 0 ? (clientCpuS * 1e6) / result.roundTrips : null,
+      },
+      notes,
+    });
+  }
+  return out;
+}

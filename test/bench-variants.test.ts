@@ -1,0 +1,63 @@
+/**
+ * Which servers each benchmark scenario runs (bench/bench/scenarios/variants.ts and idle.ts),
+ * checked against the registry as it is: the rules are by traits and variants, so a new lab
+ * falls under them without an edit, and every case below is generated from what the registry has.
+ */
+
+import { describe, expect, it } from 'vitest';
+import { parseBenchArgs } from '../bench/bench/options.js';
+import { SCENARIOS } from '../bench/bench/scenarios/index.js';
+import { LAB_TARGETS, PLAIN_NODE, REFERENCE, type TargetSpec } from '../bench/bench/targets.js';
+import { oneEventLoop } from '../bench/pipeline/labs.js';
+
+const full = parseBenchArgs([]);
+const quick = parseBenchArgs(['--quick']);
+const scenario = (id: string) => SCENARIOS.find((s) => s.id === id)!;
+const runs = (id: string, target: TargetSpec, settings = full) => scenario(id).leaveOut?.(target, settings) === undefined;
+const all = [...LAB_TARGETS, PLAIN_NODE, REFERENCE];
+
+describe('bench variants per scenario', () => {
+  it('every scenario runs the first variant of every lab, or says why not', () => {
+    for (const s of SCENARIOS) {
+      for (const target of LAB_TARGETS.filter((t) => t.variantIndex === 0)) {
+        const why = s.leaveOut?.(target, full);
+        // Only the idle scenario leaves whole labs out, and only models other than one event loop.
+        if (why !== undefined) {
+          expect(s.id, `${s.id} leaves out ${target.id}`).toBe('idle');
+          expect(target.traits && oneEventLoop(target.traits) && !target.multiCore).toBe(false);
+        }
+      }
+    }
+  });
+
+  it('raw echo: every variant of a one-core lab, the first of a multi-core one, both references', () => {
+    for (const target of all) expect(runs('echo', target), target.id).toBe(!(target.multiCore && target.variantIndex > 0));
+  });
+
+  it('idle connections: the one-thread event loops in every variant, and the C reference', () => {
+    for (const target of all) {
+      const loop = target.kind === 'lab' && target.traits !== undefined && oneEventLoop(target.traits) && !target.multiCore;
+      expect(runs('idle', target), target.id).toBe(loop || target === REFERENCE);
+      // A quick run keeps them all: the variants are this scenario's lesson.
+      expect(runs('idle', target, quick), target.id).toBe(runs('idle', target));
+    }
+  });
+
+  it('CPU-bound: every variant of a multi-core lab, the first of any other', () => {
+    for (const target of LAB_TARGETS) expect(runs('cpu', target), target.id).toBe(target.multiCore || target.variantIndex === 0);
+  });
+
+  it('HTTP, churn and capacity: the first variant of each lab, and no plain-Node row', () => {
+    for (const id of ['http', 'churn', 'capacity']) {
+      for (const target of LAB_TARGETS) expect(runs(id, target), `${id} ${target.id}`).toBe(target.variantIndex === 0);
+      expect(runs(id, PLAIN_NODE)).toBe(false);
+      expect(runs(id, REFERENCE)).toBe(true);
+    }
+  });
+
+  it('a quick run measures one variant per lab outside the idle scenario', () => {
+    for (const s of SCENARIOS.filter((x) => x.id !== 'idle')) {
+      for (const target of LAB_TARGETS.filter((t) => t.variantIndex > 0)) expect(runs(s.id, target, quick), `${s.id} ${target.id}`).toBe(false);
+    }
+  });
+});
