@@ -59,7 +59,7 @@ clean:
 #   make NAME QUICK=1       short run to check everything works: results/quick/ (ignored by git)
 #   NAME_ARGS=...           further options; `node --import tsx bench/NAME/main.ts --help` lists them,
 #                           e.g. NAME_ARGS=--render-only re-renders the report from its JSON alone
-# bench:   every lab and the C reference under the same load (under 10 minutes; quick under 90 s);
+# bench:   every lab, plain Node and the C reference under the same load (about 15 minutes; quick about a minute);
 #          `make report` re-renders results/bench.md, e.g. BENCH_ARGS="--labs 04-evented --scenarios echo"
 # backlog: where clients wait while a server is busy (about 30 s), e.g. BACKLOG_ARGS="--hold 5 --clients 8"
 EXPERIMENT_QUICK = $(filter 1 yes true,$(QUICK))
