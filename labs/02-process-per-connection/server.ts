@@ -7,21 +7,7 @@
  * channel (`child.send('socket', socket)`, an SCM_RIGHTS file-descriptor pass underneath). The
  * child serves that one client with its own event loop and exits when the client is gone.
  *
- * The loop, as the parent runs it:
- *   1. accept() a connection (libuv does it as soon as one arrives) and leave it paused. If the
- *      client has already left (a peek finds its FIN or a reset), close it: no child for it.
- *   2. fork() + exec() a new `node` running child.js, with the settings in its environment.
- *      While the child starts, look every few milliseconds whether its client is still there;
- *      if not, stop the child.
- *   3. When the child says it is ready, send it the socket; the parent then closes its own copy
- *      of the descriptor.
- *   4. Note the child's exit (libuv reaps it on SIGCHLD, so no zombie is left); go back to 1.
- *
- * Shutdown: stop accepting; tell each child that has its client to finish it (SIGTERM); a child
- * still starting gets its client first and the same order after, so every accepted client is
- * served within the shutdown timeout; at the deadline, SIGKILL whatever is left.
- *
- * Concurrency comes from the kernel scheduling many processes, on every core. Isolation is
+ * Concurrency: the kernel schedules many processes, on every core. Isolation is
  * total: a crashing child closes only its own client.
  *
  * Cost per connection: a whole Node process, tens of megabytes of memory and tens of
@@ -35,7 +21,21 @@
  *
  * What to watch: `ps --ppid PID` (or `pstree -p PID`) grows one child per open client and
  * shrinks as they leave; `ss -ltn` shows an empty accept queue.
- */
+
+ *
+ * The loop, as the parent runs it:
+ *   1. accept() a connection (libuv does it as soon as one arrives) and leave it paused. If the
+ *      client has already left (a peek finds its FIN or a reset), close it: no child for it.
+ *   2. fork() + exec() a new `node` running child.js, with the settings in its environment.
+ *      While the child starts, look every few milliseconds whether its client is still there;
+ *      if not, stop the child.
+ *   3. When the child says it is ready, send it the socket; the parent then closes its own copy
+ *      of the descriptor.
+ *   4. Note the child's exit (libuv reaps it on SIGCHLD, so no zombie is left); go back to 1.
+ *
+ * Shutdown: stop accepting; tell each child that has its client to finish it (SIGTERM); a child
+ * still starting gets its client first and the same order after, so every accepted client is
+ * served within the shutdown timeout; at the deadline, SIGKILL whatever is left. */
 
 import { fork, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
