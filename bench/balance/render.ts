@@ -136,7 +136,8 @@ function stallSection(results: BalanceResults): string[] {
   for (const run of runs) {
     const s = stallSummary(run, slowMs);
     lines.push(
-      `| ${run.policy} | ${run.stalledWorker === null ? '?' : `worker ${run.stalledWorker}`} | ${run.stallMs === null ? '–' : `${ms(run.stallMs / 1000)} s`} | ${s.probes} | ` +
+      `| ${run.policy} | ${run.stalledWorker === null ? '?' : `worker ${run.stalledWorker}`} | ${run.stallMs === null ? '–' : `${(run.stallMs / 1000).toFixed(1)} s`} | ` +
+        `${s.answered === s.probes ? s.probes : `${s.probes} (${s.probes - s.answered} unanswered)`} | ` +
         `${s.onStalled}${s.unknown ? ` (+${s.unknown} unknown)` : ''} | ${s.slow} | ${Number.isNaN(s.p50) ? '–' : ms(s.p50)} | ${Number.isNaN(s.p90) ? '–' : ms(s.p90)} | ${Number.isNaN(s.max) ? '–' : ms(s.max)} |`,
     );
   }
@@ -254,7 +255,8 @@ const POLICY_MECHANISM: Record<string, { spread: string; stall: string }> = {
   },
   shared: {
     spread:
-      'There is one accept queue, and every loop waits for it in its own `epoll_wait`. libuv registers the socket without `EPOLLEXCLUSIVE`, so a connection wakes every waiting loop and the first to call `accept4` wins (the others get `EAGAIN`); who is first depends on which thread the scheduler runs, and waiters are woken in LIFO order (the loop that went back to `epoll_wait` last is first), so one loop can win run after run.',
+      'There is one accept queue, and every loop waits for it in its own `epoll_wait`. libuv registers the socket without `EPOLLEXCLUSIVE`, so a connection wakes every waiting loop and the first to call `accept4` wins (the others get `EAGAIN`); who is first is up to the scheduler. ' +
+      'And a loop that wins keeps calling `accept4` until `EAGAIN` (libuv drains the queue in one go), so under a burst the loop that is already awake takes whatever has queued meanwhile, again and again.',
     stall: 'A loop that is computing is not in `epoll_wait`, so only the free loop is woken for a new connection and accepts it.',
   },
   reuseport: {
