@@ -62,14 +62,25 @@ describe('balance report, from the fixture', () => {
 
   it('compares lab 06 with lab 04 against the goal, and names a loop left without connections', () => {
     const heading = '## 3. Scaling: CPU-bound requests per second';
-    expect(row(heading, '06 loop per core', 'shared', '2')).toBe('| 06 loop per core | shared | 2 | 1,500 | 1.50 | 1.00 | 9 | 9,000 / 0 | 10 / 0 | 0 |');
-    expect(row(heading, '03 worker pool')).toBe('| 03 worker pool | – | 2 | 850 | 0.85 | 1.20 | 6 | – | – | 0 |');
+    expect(row(heading, '06 loop per core', 'shared', '2')).toBe('| 06 loop per core | shared | 2 | 1,500 | 1.50 | 1.00 | 9 | 1,500 | 9,000 / 0 | 10 / 0 | 0 |');
+    expect(row(heading, '03 worker pool')).toBe('| 03 worker pool | – | 2 | 850 | 0.85 | 1.20 | 6 | 708 | – | – | 0 |');
     expect(report).toContain(
       '04 evented answered 1,000 requests/s on its one loop. With 2 workers the ideal is 2× that and the goal 1.8×: handoff 1,800 requests/s, 1.80× (meets the goal); ' +
         'shared 1,500 requests/s, 1.50× (short of the goal); reuseport 1,750 requests/s, 1.75× (short of the goal). 03 worker pool with 2 threads: 850 requests/s, 0.85×',
     );
     expect(report).toContain('In the handoff run with 2 workers the server kept 1.85 of the 2 cores busy and autocannon 12% of one');
+    expect(report).not.toContain('**A caution.**');
     expect(report).toContain("**A loop left without connections.** In shared with 2 workers, a loop got none of autocannon's 10 connections (10 / 0)");
+  });
+
+  it('warns when the one-loop lab did not get a whole core, and compares requests per CPU-second instead', () => {
+    const fixture = readBalanceReport(FIXTURE);
+    const runs = fixture.results.scaling.runs.map((run) => (run.policy === undefined && run.cores === 1 ? { ...run, requestsPerSec: 700, serverCores: 0.74 } : run));
+    const noisy = renderBalanceReport({ ...fixture, results: { ...fixture.results, scaling: { ...fixture.results.scaling, runs } } });
+    expect(noisy).toContain(
+      "**A caution.** 04 evented's one thread got only 0.74 of a core during its run: other programs on the machine took the rest, so the ratios to it above are flattered. " +
+        'Per second of CPU it did 946 requests, against 973 for 06 loop per core (handoff, 2 workers): compare those, or measure again on a quiet machine.',
+    );
   });
 
   it('refuses a results file of another schema or experiment with one line', () => {

@@ -192,19 +192,30 @@ function scalingSection(results: BalanceResults): string[] {
       `on the same ${settings.cores} cores, so the load generator takes CPU the server could have used (its share is in the table). ` +
       '"Server CPU" is the server process\'s CPU time over the window divided by its length: 1.00 is one core busy throughout.',
     '',
-    `| server | policy | workers / threads | requests/s | × ${base?.label ?? 'one loop'} | server CPU (cores) | autocannon (% of a core) | round trips per worker | connections per worker | errors |`,
-    '|---|---|---:|---:|---:|---:|---:|---|---|---:|',
+    `| server | policy | workers / threads | requests/s | × ${base?.label ?? 'one loop'} | server CPU (cores) | autocannon (% of a core) | requests per CPU-second | round trips per worker | connections per worker | errors |`,
+    '|---|---|---:|---:|---:|---:|---:|---:|---|---|---:|',
   ];
   for (const run of runs) {
     lines.push(
       `| ${run.label} | ${run.policy ?? '–'} | ${run.cores} | ${int(run.requestsPerSec)} | ${base ? (run.requestsPerSec / base.requestsPerSec).toFixed(2) : '–'} | ` +
-        `${run.serverCores === null ? '–' : run.serverCores.toFixed(2)} | ${run.loadGenCorePct} | ${run.perWorkerRoundTrips?.map(int).join(' / ') ?? '–'} | ` +
+        `${run.serverCores === null ? '–' : run.serverCores.toFixed(2)} | ${run.loadGenCorePct} | ${perCpuSecond(run)} | ${run.perWorkerRoundTrips?.map(int).join(' / ') ?? '–'} | ` +
         `${run.perWorkerConnections?.join(' / ') ?? '–'} | ${run.errors} |`,
     );
   }
   lines.push('', ...scalingProse(results).flatMap((p) => [p, '']));
   return lines;
 }
+
+/** Requests per second of server CPU: what the server did with the CPU it got, however much that was. */
+function perCpuSecond(run: ScalingRun): string {
+  return run.serverCores === null || run.serverCores === 0 ? '–' : int(run.requestsPerSec / run.serverCores);
+}
+
+/**
+ * Under this many cores, the one-loop lab did not get a whole core for its one thread: something
+ * else on the machine took CPU during its run, and every ratio to it is flattered.
+ */
+const WHOLE_CORE = 0.9;
 
 /** The share of cores × the one-loop lab that lab 06 should reach on every core. */
 export const SCALING_GOAL = 0.9;
@@ -223,7 +234,7 @@ export function scalingProse(results: BalanceResults): string[] {
     return `${run.policy} ${int(run.requestsPerSec)} requests/s, ${ratio.toFixed(2)}× (${ratio >= goal ? 'meets the goal' : 'short of the goal'})`;
   });
   out.push(
-    `**Lab 06 against lab 04.** ${base.label} answered ${int(base.requestsPerSec)} requests/s on its one loop. With ${cores} workers the ideal is ${cores}× that and the goal ${goal.toFixed(1)}×: ` +
+    `**${results.lab.label} against ${base.label}.** ${base.label} answered ${int(base.requestsPerSec)} requests/s on its one loop. With ${cores} workers the ideal is ${cores}× that and the goal ${goal.toFixed(1)}×: ` +
       `${sentences.join('; ')}.` +
       (pool ? ` ${pool.label} with ${pool.cores} threads: ${int(pool.requestsPerSec)} requests/s, ${(pool.requestsPerSec / base.requestsPerSec).toFixed(2)}×, with its main thread doing every socket's I/O and a copy of each request to a thread and back.` : ''),
   );
@@ -232,7 +243,13 @@ export function scalingProse(results: BalanceResults): string[] {
     out.push(
       `**Where the CPU went.** In the ${busiest.policy} run with ${cores} workers the server kept ${busiest.serverCores.toFixed(2)} of the ${cores} cores busy and autocannon ${busiest.loadGenCorePct}% of one: ` +
         `the load generator's share is CPU the loops could not have, so on this machine ${cores}× lab 04 is out of reach by about that much. ` +
-        `Lab 04 used ${base.serverCores === null ? '–' : base.serverCores.toFixed(2)} cores: one loop is one thread, whatever the machine has.`,
+        `${base.label} used ${base.serverCores === null ? '–' : base.serverCores.toFixed(2)} cores: one loop is one thread, whatever the machine has.`,
+    );
+  }
+  if (base.serverCores !== null && base.serverCores < WHOLE_CORE) {
+    out.push(
+      `**A caution.** ${base.label}'s one thread got only ${base.serverCores.toFixed(2)} of a core during its run: other programs on the machine took the rest, so the ratios to it above are flattered. ` +
+        `Per second of CPU it did ${perCpuSecond(base)} requests${busiest ? `, against ${perCpuSecond(busiest)} for ${busiest.label} (${busiest.policy}, ${cores} workers)` : ''}: compare those, or measure again on a quiet machine.`,
     );
   }
   const lopsided = full.filter((r) => r.perWorkerConnections && spreadOf(r.perWorkerConnections).min === 0);
@@ -283,7 +300,10 @@ function mechanisms(): string[] {
     'make lab-06 WORKERS=4 BALANCE=shared          # terminal 1: four loops on one shared socket; Ctrl-C prints one line per worker',
     "ss -ltn 'sport = :8080'                       # terminal 2: one LISTEN line; with BALANCE=reuseport, one per worker",
     'for i in $(seq 40); do echo "hello $i" | nc -q1 127.0.0.1 8080; done   # terminal 3: each line names its worker',
-    'make lab-06 WORKERS=2 PROTOCOL=http WORK_US=100000   # a stall: one client pipelines 20 requests, another waits',
+    '# A stall: every request costs 100 ms; one client pipelines 20 in one write, then time a new client (run it a few times)',
+    'make lab-06 WORKERS=2 BALANCE=reuseport PROTOCOL=http WORK_US=100000',
+    "(for i in $(seq 20); do printf 'GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n'; done) | nc -q5 127.0.0.1 8080 >/dev/null &",
+    'time curl -s 127.0.0.1:8080/ >/dev/null                  # 0.1 s on the free loop; up to 2 s on the stalled one',
     'sysctl net.ipv4.tcp_migrate_req               # 0: a closed reuseport socket resets its queue; 1: the kernel migrates it',
     '```',
   ];
