@@ -212,8 +212,8 @@ function perCpuSecond(run: ScalingRun): string {
 }
 
 /**
- * Under this many cores, the one-loop lab did not get a whole core for its one thread: something
- * else on the machine took CPU during its run, and every ratio to it is flattered.
+ * A run whose server used less than this share of a core per thread that had work was short of
+ * CPU (other programs, the load generator): its requests/s measure the machine, not the model.
  */
 const WHOLE_CORE = 0.9;
 
@@ -242,17 +242,23 @@ export function scalingProse(results: BalanceResults): string[] {
   if (busiest && busiest.serverCores !== null) {
     out.push(
       `**Where the CPU went.** In the ${busiest.policy} run with ${cores} workers the server kept ${busiest.serverCores.toFixed(2)} of the ${cores} cores busy and autocannon ${busiest.loadGenCorePct}% of one: ` +
-        `the load generator's share is CPU the loops could not have, so on this machine ${cores}× lab 04 is out of reach by about that much. ` +
+        `the load generator's share is CPU the loops could not have, so on this machine ${cores}× ${base.label} is out of reach by about that much. ` +
         `${base.label} used ${base.serverCores === null ? '–' : base.serverCores.toFixed(2)} cores: one loop is one thread, whatever the machine has.`,
     );
   }
-  if (base.serverCores !== null && base.serverCores < WHOLE_CORE) {
+  // A run whose server got less CPU than its threads could use was short of CPU, not of scaling
+  // (a loop left without connections has no work to use a core with: that case is the next one).
+  const idleLoop = (r: ScalingRun) => r.perWorkerConnections !== undefined && spreadOf(r.perWorkerConnections).min === 0;
+  const starved = [base, ...full].filter((r) => r.serverCores !== null && r.serverCores < WHOLE_CORE * r.cores && !idleLoop(r));
+  if (starved.length) {
+    const name = (r: ScalingRun) => (r.policy ? `${r.label} (${r.policy}, ${r.cores} workers)` : r.label);
     out.push(
-      `**A caution.** ${base.label}'s one thread got only ${base.serverCores.toFixed(2)} of a core during its run: other programs on the machine took the rest, so the ratios to it above are flattered. ` +
-        `Per second of CPU it did ${perCpuSecond(base)} requests${busiest ? `, against ${perCpuSecond(busiest)} for ${busiest.label} (${busiest.policy}, ${cores} workers)` : ''}: compare those, or measure again on a quiet machine.`,
+      `**A caution.** ${starved.map((r) => `${name(r)} got ${r.serverCores!.toFixed(2)} cores for its ${r.cores} busy thread${r.cores === 1 ? '' : 's'}`).join('; ')}: ` +
+        'other programs on the machine (and autocannon) took the rest, so ratios involving these runs say as much about the machine as about the model. ' +
+        `Requests per CPU-second depend much less on how much CPU a run got: ${[base, ...full].map((r) => `${r.policy ?? r.label} ${perCpuSecond(r)}`).join(', ')}. Measure again on a quiet machine to compare requests/s.`,
     );
   }
-  const lopsided = full.filter((r) => r.perWorkerConnections && spreadOf(r.perWorkerConnections).min === 0);
+  const lopsided = full.filter(idleLoop);
   if (lopsided.length) {
     out.push(
       `**A loop left without connections.** In ${lopsided.map((r) => r.policy).join(', ')} with ${cores} workers, a loop got none of autocannon's ${settings.connections} connections ` +
@@ -291,7 +297,7 @@ function mechanisms(): string[] {
       'Without `EPOLLEXCLUSIVE` (libuv does not set it) a new connection wakes every loop waiting in `epoll_wait`, all call `accept4`, one wins. ' +
       'With `EPOLLEXCLUSIVE` (Linux 4.5, what nginx uses) only one waiter is woken, and the wait queue is LIFO: the worker that most recently went back to waiting is woken first, so at light load one worker takes most connections (Cloudflare, "Why does one NGINX worker take all the load?", 2017).',
     '- **The reuseport hash.** With `SO_REUSEPORT` each loop has a listening socket of its own, each with its own accept queue. The kernel picks the socket for each SYN by a hash of the 4-tuple: no shared lock, even on average, blind to how busy each loop is. ' +
-      'The backlog is per socket. When one socket of the group closes, the connections waiting in its queue are reset unless `net.ipv4.tcp_migrate_req = 1` (Linux 5.14) lets the kernel move them to another socket of the group; lab 06 never closes one socket of the group alone.',
+      'The backlog is per socket. When one socket of the group closes, the connections waiting in its queue are reset unless `net.ipv4.tcp_migrate_req = 1` (Linux 5.14) lets the kernel move them to another socket of the group; the lab never closes one socket of the group alone.',
     "- **Handoff.** One thread accepts everything and passes each descriptor to the next loop in turn (Node's `cluster` default on Linux). Even by construction, but it spreads connections, not load, and one thread accepts for all.",
     '',
     '## See it by hand',
