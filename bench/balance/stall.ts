@@ -37,10 +37,19 @@ function exchange(host: string, port: number, text: string, onConnect: (localPor
       clearTimeout(timer);
       reject(error);
     });
-    socket.on('connect', async () => {
+    socket.on('connect', () => {
       localPort = socket.localPort!;
-      await onConnect(localPort);
-      socket.write(text);
+      // A failing onConnect (no log line in time) ends this exchange, not the process.
+      Promise.resolve()
+        .then(() => onConnect(localPort))
+        .then(
+          () => socket.write(text),
+          (error: unknown) => {
+            clearTimeout(timer);
+            socket.destroy();
+            reject(error instanceof Error ? error : new Error(String(error)));
+          },
+        );
     });
     socket.on('data', (chunk: Buffer) => (reply += chunk.toString('latin1')));
     socket.on('end', () => {
