@@ -98,12 +98,17 @@ soak: build
 # syscalls: system calls (strace -f -c) and context switches per round trip and per connection, for
 #           every lab, plain Node and the C reference (about a minute), e.g. SYSCALLS_ARGS="--round-trips 500"
 # nagle:    Nagle's algorithm, delayed ACKs and TCP_NODELAY: small writes and split writes (about 30 s)
-.PHONY: syscalls nagle
+# balance:  lab 06's --balance policies: connections per worker, a stalled loop, requests/s by workers
+#           (about 3 minutes; quick under a minute), e.g. BALANCE_ARGS="--stall-requests 20 --scaling-seconds 10"
+.PHONY: syscalls nagle balance
 syscalls: build
 	$(call run_experiment,syscalls,$(SYSCALLS_ARGS),SYSCALLS_ARGS)
 
 nagle: build
 	$(call run_experiment,nagle,$(NAGLE_ARGS),NAGLE_ARGS)
+
+balance: build
+	$(call run_experiment,balance,$(BALANCE_ARGS),BALANCE_ARGS)
 
 # A live view of one port (bench/watch/): the accept queue against its backlog, every connection by
 # where it waits, the server's processes found from the listening socket. Redraws until q or Ctrl-C.
