@@ -5,6 +5,7 @@
  * it. Generated for the labs that hold several clients (lab 01's queue is the kernel's backlog).
  */
 
+import { readdirSync, readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startLab, stopAllLabs } from '../../bench/lib/launch.js';
 import { connectionQueues } from '../../bench/observe/sockets.js';
@@ -12,6 +13,14 @@ import { labVariants } from '../../labs/index.js';
 import { eventually } from '../helpers/util.js';
 import { destroyAllEchoClients, EchoClient } from './helpers/echo-client.js';
 import { stopCleanly } from './helpers/nothing-lost.js';
+
+/** The scheduler state of every thread of `pid` (R, S, T, ...), from /proc/PID/task/TID/stat. */
+function threadStates(pid: number): string[] {
+  return readdirSync(`/proc/${pid}/task`).map((tid) => {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  });
+}
 
 afterEach(async () => {
   destroyAllEchoClients();
@@ -29,6 +38,9 @@ describe.each(labVariants((lab) => !lab.traits.kernelQueueOnly))('lab $title', (
     // unread, when the server accepts and closes it. (Lab 02: the parent stops; its child, which
     // serves the held client, runs on.)
     process.kill(lab.pid, 'SIGSTOP');
+    // A stop reaches each thread of the process in turn: until every thread is stopped, a loop
+    // still running on the other core could accept the two (lab 06's loops are threads).
+    await eventually(() => (threadStates(lab.pid).every((state) => state === 'T') ? true : undefined), 10_000, 'every thread to stop');
     let talker: EchoClient;
     let silent: EchoClient;
     try {
