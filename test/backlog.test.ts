@@ -12,7 +12,8 @@ import { kernelSettings } from '../bench/backlog/kernel.js';
 import { renderReport } from '../bench/backlog/render.js';
 import { BACKLOG_SCHEMA, type Settings } from '../bench/backlog/types.js';
 import { stopAllLabs } from '../bench/lib/launch.js';
-import { describeLabs } from '../bench/pipeline/labs.js';
+import { describeLabs, kernelQueueLab, oneEventLoop } from '../bench/pipeline/labs.js';
+import { LABS } from '../labs/index.js';
 import { machineStamp } from '../bench/pipeline/stamp.js';
 import { childPids, stat } from '../bench/observe/processes.js';
 
@@ -31,9 +32,13 @@ afterEach(async () => {
 /** Child processes of this test process that are still alive (zombies do not count). */
 const liveChildren = () => childPids(process.pid).filter((pid) => stat(pid)?.state !== 'Z');
 
+// The two models the experiment contrasts, found by their traits in the registry.
+const serial = kernelQueueLab(LABS)!.id;
+const evented = LABS.find((lab) => oneEventLoop(lab.traits))!.id;
+
 describe('backlog experiment', () => {
   it('serial: client 2 connects at once, waits in the accept queue, and is echoed only after client 1 closes', async () => {
-    const run = await runScenario({ kind: 'model', lab: '01-serial' }, { settings, kernel, signal: abort.signal });
+    const run = await runScenario({ kind: 'model', lab: serial }, { settings, kernel, signal: abort.signal });
     const [first, second] = run.clients;
     expect(run.clients.map((c) => c.outcome)).toEqual(['served', 'served', 'served']);
     // Immediate: far below the 1 s a dropped SYN would cost.
@@ -48,7 +53,7 @@ describe('backlog experiment', () => {
       experiment: 'backlog',
       schema: BACKLOG_SCHEMA,
       stamp: machineStamp('test'),
-      labs: describeLabs(['01-serial']),
+      labs: describeLabs([serial]),
       settings,
       kernel,
       network: 'shared with the machine',
@@ -66,7 +71,7 @@ describe('backlog experiment', () => {
   });
 
   it('evented: every client has its first echo within 1 s of connecting', async () => {
-    const run = await runScenario({ kind: 'model', lab: '04-evented' }, { settings, kernel, signal: abort.signal });
+    const run = await runScenario({ kind: 'model', lab: evented }, { settings, kernel, signal: abort.signal });
     for (const client of run.clients) {
       expect(client.outcome).toBe('served');
       expect(client.firstEchoMs! - client.connectMs!).toBeLessThan(1_000);
@@ -77,7 +82,7 @@ describe('backlog experiment', () => {
   it('an aborted run still stops its lab', async () => {
     const long = { ...settings, holdMs: 30_000 };
     const run = await runScenario(
-      { kind: 'model', lab: '01-serial' },
+      { kind: 'model', lab: serial },
       { settings: long, kernel, signal: abort.signal, onClient: (client, event) => client === 1 && event === 'echo' && abort.abort() },
     );
     expect(run.clients[0]!.error).toBe('aborted');

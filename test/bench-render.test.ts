@@ -189,7 +189,7 @@ describe('bench report renderer', () => {
     const cpu = section('CPU-bound HTTP');
     expect(cpu).toContain('This machine has 2 cores');
     expect(cpu).toContain('an ideal ratio of 2 over one event loop');
-    expect(cpu).toContain("02 process/conn 1.9× the evented lab's");
+    expect(cpu).toContain("Against one event loop (04 evented): 02 process/conn 1.9× 04 evented's");
   });
 
   it('draws charts from the medians', () => {

@@ -144,7 +144,7 @@ function leadWithFairFigure(
     lines.push(
       `${name(m.row)} at ${cell.title}: its least-served connection got 0 ${what.plural} while its most-served got ${formatValue(most?.median ?? 0, 'count')}` +
         (never && never.median > 0 ? ` (${formatValue(never.median, 'count')} of ${cell.params.connections} connections never answered)` : '') +
-        `: its ${rate(m.value)}${what.perSecond} is a few connections served in turn, not a share for each, so it is not ranked.`,
+        `: its ${rate(m.value)}${what.perSecond} comes from the connections it answered in the window, not from a share for each, so it is not ranked.`,
     );
   }
   return lines;
@@ -281,10 +281,12 @@ function cpuFindings(scenario: ScenarioResult, targets: readonly TargetInfo[]): 
     return `${name(m.row)} ${rate(m.value)} req/s (${formatRatio(m.value.median / facts.oneCoreCeiling!)} one core's ceiling${cores ? `, ${formatValue(cores.median, 'cores')} cores busy` : ''})`;
   });
   if (parts.length) lines.push(`Measured: ${parts.join('; ')}.`);
-  // The baseline is the lab that is one event loop and nothing more, found by its traits.
-  const loop = all.find((m) => m.row.target.kind === 'lab' && m.row.target.traits !== undefined && oneEventLoop(m.row.target.traits));
+  // The baseline is the first lab, in the registry's order, that is one event loop and nothing
+  // more: found by its traits, and not a multi-core lab (lab 06's loops are each one event loop).
+  const baseline = targets.find((t) => t.kind === 'lab' && t.traits !== undefined && oneEventLoop(t.traits) && !t.multiCore);
+  const loop = all.find((m) => m.row.target.id === baseline?.id);
   if (loop && !clientSaturated(loop.row)) {
-    const others = all.filter((m) => m !== loop && !clientSaturated(m.row) && !starved(m.row)).map((m) => `${name(m.row)} ${versus(m.value, loop.value, 'the evented lab')}`);
+    const others = all.filter((m) => m !== loop && !clientSaturated(m.row) && !starved(m.row)).map((m) => `${name(m.row)} ${versus(m.value, loop.value, name(loop.row))}`);
     if (others.length) lines.push(`Against one event loop (${name(loop.row)}): ${others.join('; ')}; the ideal ratio is ${facts.idealRatio}.`);
   }
   lines.push(...fairness(scenario, targets, 'responses'));
