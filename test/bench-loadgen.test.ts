@@ -5,58 +5,19 @@
  * No benchmark figure is asserted: only counts the test servers make certain.
  */
 
-import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { closeFakeServers, framed, testServer } from './helpers/fake-server.js';
 import { runEchoLoad, type EchoLoadOptions } from '../bench/load/echo.js';
 import { holdConnections } from '../bench/load/hold.js';
 import { runChurn } from '../bench/load/churn.js';
 import { startExecutable, stopAllLabs } from '../bench/lib/launch.js';
 import { buildReference, REFERENCE_BINARY } from '../bench/reference/build.js';
 
-const servers = new Set<{ close(): Promise<void> }>();
 
 afterEach(async () => {
-  await Promise.all([...servers].map((s) => s.close()));
-  servers.clear();
+  await closeFakeServers();
   await stopAllLabs();
 });
-
-/**
- * Starts a TCP server on a free port whose every connection is handed to `serve` with its index
- * (order of accept). Closing destroys every connection it accepted.
- */
-async function testServer(serve: (socket: net.Socket, index: number) => void): Promise<number> {
-  const sockets = new Set<net.Socket>();
-  let accepted = 0;
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => {});
-    serve(socket, accepted++);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  servers.add({
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  });
-  return (server.address() as net.AddressInfo).port;
-}
-
-/** Calls `onMessage` with each whole message of `size` bytes a connection receives. */
-function framed(socket: net.Socket, size: number, onMessage: (message: Buffer, seq: number) => void): void {
-  let pending = Buffer.alloc(0);
-  let seq = 0;
-  socket.on('data', (chunk: Buffer) => {
-    pending = Buffer.concat([pending, chunk]);
-    while (pending.length >= size) {
-      onMessage(pending.subarray(0, size), seq++);
-      pending = pending.subarray(size);
-    }
-  });
-}
 
 const base = (port: number): EchoLoadOptions => ({
   host: '127.0.0.1',
@@ -172,9 +133,8 @@ describe('echo load generator', () => {
 
   it('counts a connection that cannot be made as a connect error', async () => {
     const port = await testServer(() => {});
-    const closed = [...servers][0]!;
-    await closed.close();
-    servers.clear();
+    // Closed again at once: the port now refuses connections.
+    await closeFakeServers();
     const result = await runEchoLoad({ ...base(port), connections: 2, durationMs: 50 });
     expect(result.errors.connect).toBe(2);
     expect(result.connected).toBe(0);

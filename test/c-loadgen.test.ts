@@ -10,61 +10,24 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { closeFakeServers, framed, testServer } from './helpers/fake-server.js';
 import { CEchoErrors, parseResult, runCEchoClient, type CEchoOptions, type CEchoResult } from '../bench/load/c-client.js';
 import { hasTaskset } from '../bench/lib/affinity.js';
 import { repoRoot, startExecutable, stopAllLabs } from '../bench/lib/launch.js';
 import { buildCEchoClient, buildReference, REFERENCE_BINARY } from '../bench/reference/build.js';
 import { closeAllClients, connect } from './helpers/tcp.js';
 
-const servers = new Set<{ close(): Promise<void> }>();
 const children = new Set<ChildProcess>();
 
 afterEach(async () => {
-  await Promise.all([...servers].map((s) => s.close()));
-  servers.clear();
+  await closeFakeServers();
   for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   children.clear();
   closeAllClients();
   await stopAllLabs();
 });
-
-/** A TCP server on a free port handing each connection to `serve`; closing destroys them all. */
-async function testServer(serve: (socket: net.Socket, index: number) => void): Promise<number> {
-  const sockets = new Set<net.Socket>();
-  let accepted = 0;
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.setNoDelay(true);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => {});
-    serve(socket, accepted++);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  servers.add({
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  });
-  return (server.address() as net.AddressInfo).port;
-}
-
-/** Calls `onMessage` with each whole message of `size` bytes a connection receives. */
-function framed(socket: net.Socket, size: number, onMessage: (message: Buffer, seq: number) => void): void {
-  let pending = Buffer.alloc(0);
-  let seq = 0;
-  socket.on('data', (chunk: Buffer) => {
-    pending = Buffer.concat([pending, chunk]);
-    while (pending.length >= size) {
-      onMessage(pending.subarray(0, size), seq++);
-      pending = pending.subarray(size);
-    }
-  });
-}
 
 /** Counted runs: no warm-up, and the window ends once each connection has done its round trips. */
 const counted = (port: number, roundTrips: number, more: Partial<CEchoOptions> = {}): CEchoOptions => ({
@@ -219,8 +182,8 @@ describe('C load generator', () => {
 
   it('counts refused connections as connect errors', async () => {
     const port = await testServer(() => {});
-    await [...servers][0]!.close();
-    servers.clear();
+    // Closed again at once: the port now refuses connections.
+    await closeFakeServers();
     const result = await expectErrors({ port, connections: 2, size: 64, warmupSeconds: 0, seconds: 0.2 });
     expect(result.errors).toMatchObject({ connect: 2, total: 2 });
     expect(result.connected).toBe(0);
