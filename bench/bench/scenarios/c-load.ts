@@ -10,10 +10,10 @@
 
 import { CEchoErrors, runCEchoClient, type CEchoResult } from '../../load/c-client.js';
 import { buildCEchoClient } from '../../reference/build.js';
-import type { CellResult, CellSpec, RunResult } from '../results.js';
+import type { CellResult, CellSpec, ClientCpuMetric, LatencyMetric, USAGE_METRICS } from '../results.js';
 import type { RunContext, ServerUnderTest } from '../run.js';
 import type { TargetSpec } from '../targets.js';
-import { Samplers, usageMetrics } from './common.js';
+import { latencyMetrics, Samplers, usageMetrics } from './common.js';
 
 /** Outstanding replies on loopback arrive within milliseconds; this is ample and keeps cells short. */
 const DRAIN_S = 0.3;
@@ -35,6 +35,12 @@ export interface CLoad {
   readonly warmupS: number;
 }
 
+/** The figures every scenario measured with the C client reports from one run. */
+export type CClientMetrics = Record<
+  'roundTripsPerSec' | LatencyMetric | 'errors' | 'fewest' | 'most' | ClientCpuMetric | (typeof USAGE_METRICS)[number],
+  number | null
+>;
+
 /**
  * `repeats` client runs against `server`. The figures are the client's (latency, fairness, its own
  * CPU) and the server tree's CPU over the same window.
@@ -45,8 +51,8 @@ export async function cClientWindows(
   context: RunContext,
   repeats: number,
   onRepeat: (index: number) => void,
-): Promise<{ result: CEchoResult; metrics: RunResult['metrics']; notes: string[] }[]> {
-  const out: { result: CEchoResult; metrics: RunResult['metrics']; notes: string[] }[] = [];
+): Promise<{ result: CEchoResult; metrics: CClientMetrics; notes: string[] }[]> {
+  const out: { result: CEchoResult; metrics: CClientMetrics; notes: string[] }[] = [];
   for (let w = 0; w < repeats; w++) {
     onRepeat(w);
     const samplers = new Samplers(server.pid);
@@ -78,6 +84,11 @@ export async function cClientWindows(
     out.push({
       result,
       metrics: {
+        roundTripsPerSec: result.roundTripsPerSec,
+        ...latencyMetrics({ ...result.latencyUs }),
+        errors: result.errors.total,
+        fewest: result.fewest,
+        most: result.most,
         ...usageMetrics(usage, result.roundTrips),
         loadGenCorePct: 100 * result.cpu.fraction,
         loadGenCpuUsPerUnit: result.roundTrips > 0 ? (clientCpuS * 1e6) / result.roundTrips : null,

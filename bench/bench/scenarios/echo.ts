@@ -7,7 +7,6 @@
 import { echoEstimate } from '../estimate.js';
 import { runCellsOnOneServer, type Scenario } from '../run.js';
 import type { Metrics } from '../results.js';
-import { latencyMetrics } from './common.js';
 import { cannotMeasure, cClientUnavailable, cClientWindows } from './c-load.js';
 import { oneCoreVariants } from './variants.js';
 
@@ -59,22 +58,7 @@ export const echoScenario: Scenario = {
           onRepeat,
         );
         return windows.map(({ result, metrics, notes }) => ({
-          metrics: {
-            roundTripsPerSec: result.roundTripsPerSec,
-            ...latencyMetrics({ ...result.latencyUs }),
-            errors: result.errors.total,
-            shortReads: result.shortReads,
-            fewest: result.fewest,
-            most: result.most,
-            neverAnswered: result.neverAnswered,
-            serverCpuMs: metrics.serverCpuMs ?? null,
-            cpuUsPerUnit: metrics.cpuUsPerUnit ?? null,
-            serverCores: metrics.serverCores ?? null,
-            peakRssBytes: metrics.peakRssBytes ?? null,
-            peakProcesses: metrics.peakProcesses ?? null,
-            loadGenCorePct: metrics.loadGenCorePct ?? null,
-            loadGenCpuUsPerUnit: metrics.loadGenCpuUsPerUnit ?? null,
-          } satisfies Metrics<'echo'>,
+          metrics: { ...metrics, shortReads: result.shortReads, neverAnswered: result.neverAnswered } satisfies Metrics<'echo'>,
           notes,
         }));
       },

@@ -24,7 +24,6 @@ import { C_REFERENCE_ID, type Metrics } from '../results.js';
 import { runCellsOnOneServer, type Scenario } from '../run.js';
 import type { TargetSpec } from '../targets.js';
 import { cannotMeasure, cClientUnavailable, cClientWindows } from './c-load.js';
-import { latencyMetrics } from './common.js';
 import { idleVariants } from './variants.js';
 
 /** Busy connections' message size: small, so the loop, not the copy, is the cost. */
@@ -101,21 +100,7 @@ export const idleScenario: Scenario = {
         }
         const windows = await cClientWindows(server, { connections: cell.params.connections!, size: MESSAGE_BYTES, warmupS: context.settings.warmup }, context, repeats, onRepeat); // step 2
         return windows.map(({ result, metrics, notes }) => ({
-          metrics: {
-            idle,
-            roundTripsPerSec: result.roundTripsPerSec,
-            ...latencyMetrics({ ...result.latencyUs }),
-            errors: result.errors.total,
-            fewest: result.fewest,
-            most: result.most,
-            serverCpuMs: metrics.serverCpuMs ?? null,
-            cpuUsPerUnit: metrics.cpuUsPerUnit ?? null,
-            serverCores: metrics.serverCores ?? null,
-            peakRssBytes: metrics.peakRssBytes ?? null,
-            peakProcesses: metrics.peakProcesses ?? null,
-            loadGenCorePct: metrics.loadGenCorePct ?? null,
-            loadGenCpuUsPerUnit: metrics.loadGenCpuUsPerUnit ?? null,
-          } satisfies Metrics<'idle'>,
+          metrics: { idle, ...metrics } satisfies Metrics<'idle'>,
           notes,
         }));
       } finally {
