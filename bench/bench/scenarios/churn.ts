@@ -4,7 +4,7 @@ import { runChurn } from '../../load/churn.js';
 import { churnEstimate } from '../estimate.js';
 import { runCellsOnOneServer, type Scenario } from '../run.js';
 import type { Metrics } from '../results.js';
-import { latencyMetrics, Samplers, usageMetrics } from './common.js';
+import { latencyMetrics, measuredWindows, Samplers, usageMetrics } from './common.js';
 import { firstVariant } from './variants.js';
 
 /** Each cycle echoes one small message: the cost measured is the connection, not the bytes. */
@@ -31,15 +31,7 @@ export const churnScenario: Scenario = {
         port: server.port,
         clients: cell.params.clients!,
         messageBytes: cell.params.messageBytes!,
-        durationMs: context.settings.duration * 1000,
-        windows: repeats,
-        warmupMs: context.settings.warmup * 1000,
-        warmupMaxMs: 30_000,
-        onWindowStart: (w) => {
-          onRepeat(w);
-          samplers.start(w);
-        },
-        onWindowEnd: (w) => samplers.stop(w),
+        ...measuredWindows(context, repeats, samplers, onRepeat),
       });
       return windows.map((window, w) => ({
         metrics: {

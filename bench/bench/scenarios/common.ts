@@ -3,6 +3,7 @@
 import { WindowSampler, type WindowUsage } from '../../pipeline/sampler.js';
 import { LATENCY_METRICS, type LatencyMetric, type USAGE_METRICS } from '../results.js';
 import type { LatencySummary } from '../../load/latency.js';
+import type { RunContext } from '../run.js';
 
 /**
  * Server CPU, CPU µs per unit of work (round trip, request, connection), peak memory and the
@@ -52,4 +53,23 @@ export class Samplers {
     if (!usage) throw new Error(`measured window ${window} never closed`);
     return usage;
   }
+}
+
+/**
+ * The window clock's settings for a load generator that measures `repeats` windows back to back,
+ * with each window's server sample started and stopped by its hooks.
+ */
+export function measuredWindows(context: RunContext, repeats: number, samplers: Samplers, onRepeat: (index: number) => void) {
+  return {
+    durationMs: context.settings.duration * 1000,
+    windows: repeats,
+    warmupMs: context.settings.warmup * 1000,
+    // The warm-up waits until every connection has been answered once, but never longer than this.
+    warmupMaxMs: 30_000,
+    onWindowStart: (w: number) => {
+      onRepeat(w);
+      samplers.start(w);
+    },
+    onWindowEnd: (w: number) => samplers.stop(w),
+  };
 }

@@ -8,7 +8,7 @@ import { runHttpLoad } from '../../load/http.js';
 import { httpEstimate } from '../estimate.js';
 import type { CellSpec, Metrics, RunResult } from '../results.js';
 import { runCellsOnOneServer, type RunContext, type Scenario, type ServerUnderTest } from '../run.js';
-import { latencyMetrics, Samplers, usageMetrics } from './common.js';
+import { latencyMetrics, measuredWindows, Samplers, usageMetrics } from './common.js';
 import { firstVariant, multiCoreVariants } from './variants.js';
 
 async function measureHttp(
@@ -24,16 +24,8 @@ async function measureHttp(
     port: server.port,
     connections: cell.params.connections!,
     pipelining: cell.params.pipelining!,
-    durationMs: context.settings.duration * 1000,
-    windows: repeats,
-    warmupMs: context.settings.warmup * 1000,
-    warmupMaxMs: 30_000,
     bodyBytes: context.settings.httpBodyBytes,
-    onWindowStart: (w) => {
-      onRepeat(w);
-      samplers.start(w);
-    },
-    onWindowEnd: (w) => samplers.stop(w),
+    ...measuredWindows(context, repeats, samplers, onRepeat),
   });
   return windows.map((window, w) => ({
     metrics: {
