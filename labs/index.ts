@@ -8,6 +8,7 @@
  */
 
 import path from 'node:path';
+import type { ProtocolName } from '../shared/protocol.js';
 
 /** What a lab's model has, so harnesses generate only the cases that apply to it. */
 export interface LabTraits {
@@ -47,6 +48,11 @@ export interface LabInfo {
   /** Where an accepted client's first echo waits in this model, for the backlog experiment's prose. */
   readonly acceptedWait: string;
   readonly traits: LabTraits;
+  /**
+   * The protocols this lab serves (`--protocol`, `make lab-NN PROTOCOL=...`): harnesses generate
+   * a protocol's cases only for the labs that list it, and the lab refuses any other in one line.
+   */
+  readonly protocols: readonly ProtocolName[];
   /** Defaults of this lab that differ from every lab's (shared/cli.ts), with their reasons in the lab. */
   readonly defaults: { readonly maxConns?: number };
   /**
@@ -61,6 +67,8 @@ export interface LabInfo {
 }
 
 const PLAIN: readonly LabVariant[] = [{ name: '', args: [] }];
+/** What every lab serves so far: the echo and its HTTP/1.1 form. */
+const ECHO_AND_HTTP: readonly ProtocolName[] = ['echo', 'http'];
 
 export const LABS: readonly LabInfo[] = [
   {
@@ -70,6 +78,7 @@ export const LABS: readonly LabInfo[] = [
     limit: 'serves one connection at a time: the others wait in the kernel accept queue until it closes',
     acceptedWait: 'the server had accepted the connection, and the echo still waited for its turn',
     traits: { children: false, pool: false, kernelQueueOnly: true },
+    protocols: ECHO_AND_HTTP,
     defaults: {},
     makeVariables: {},
     variants: PLAIN,
@@ -81,6 +90,7 @@ export const LABS: readonly LabInfo[] = [
     limit: 'each connection costs a whole Node process, so the lab caps its children at its default --max-conns and closes connections beyond it',
     acceptedWait: 'the parent had accepted the connection, and the echo waited for the child process started for that client',
     traits: { children: true, pool: false, kernelQueueOnly: false },
+    protocols: ECHO_AND_HTTP,
     defaults: { maxConns: 100 },
     makeVariables: {},
     variants: PLAIN,
@@ -91,6 +101,7 @@ export const LABS: readonly LabInfo[] = [
     model: 'worker pool, one I/O thread + piscina workers',
     acceptedWait: 'the main thread had accepted the connection, and the echo waited for a worker (the pool queue) or for the main thread',
     traits: { children: false, pool: true, kernelQueueOnly: false },
+    protocols: ECHO_AND_HTTP,
     defaults: {},
     coresFlag: '--threads',
     makeVariables: { THREADS: '--threads' },
@@ -102,6 +113,7 @@ export const LABS: readonly LabInfo[] = [
     model: 'evented, one thread, epoll via libuv',
     acceptedWait: 'the event loop had accepted the connection, and the echo waited for the loop to get to it',
     traits: { children: false, pool: false, kernelQueueOnly: false },
+    protocols: ECHO_AND_HTTP,
     defaults: {},
     makeVariables: {},
     variants: PLAIN,
@@ -112,6 +124,7 @@ export const LABS: readonly LabInfo[] = [
     model: 'event loop by hand: one thread calls epoll or poll itself, level- or edge-triggered',
     acceptedWait: 'the loop had accepted the connection, and the echo waited for the loop to get to it among the sockets ready in the same wake-up',
     traits: { children: false, pool: false, kernelQueueOnly: false },
+    protocols: ECHO_AND_HTTP,
     defaults: {},
     makeVariables: { MUX: '--mux', TRIGGER: '--trigger' },
     variants: [
@@ -128,6 +141,7 @@ export const LABS: readonly LabInfo[] = [
     acceptedWait: 'the connection had been accepted (by the acceptor or by a loop), and the echo waited for its loop to get to it',
     // Its workers are threads, not child processes: there is no child to kill (robust case 10).
     traits: { children: false, pool: false, kernelQueueOnly: false },
+    protocols: ECHO_AND_HTTP,
     defaults: {},
     coresFlag: '--workers',
     makeVariables: { WORKERS: '--workers', BALANCE: '--balance' },

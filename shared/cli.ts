@@ -11,7 +11,7 @@ import { exitOnUserError, UserError } from './errors.js';
 import type { LabInfo } from '../labs/index.js';
 import type { Lab, RunningServer, ServerOptions } from './lab.js';
 import { createLogger } from './log.js';
-import { PROTOCOLS, type ProtocolName } from './protocol.js';
+import type { ProtocolName } from './protocol.js';
 import { workSpec } from './work.js';
 
 const MiB = 1024 * 1024;
@@ -37,7 +37,7 @@ const commonOptions = {
   host: { type: 'string', default: DEFAULTS.host, describe: 'address to bind' },
   port: { type: 'number', default: DEFAULTS.port, describe: 'TCP port (0 picks a free one)' },
   backlog: { type: 'number', default: DEFAULTS.backlog, describe: 'listen(2) backlog; the kernel caps it at net.core.somaxconn' },
-  protocol: { type: 'string', choices: PROTOCOLS, default: DEFAULTS.protocol, describe: 'echo: RFC 862 bytes; http: HTTP/1.1 echo for load tools' },
+  protocol: { type: 'string', default: DEFAULTS.protocol, describe: 'echo: RFC 862 bytes; http: HTTP/1.1 echo for load tools' },
   'work-us': { type: 'number', default: DEFAULTS.workUs, describe: 'CPU work per request (http) or per received chunk (echo), in µs' },
   quiet: { type: 'boolean', default: false, describe: 'do not log each client connect and disconnect' },
   'shutdown-timeout': { type: 'number', default: DEFAULTS.shutdownTimeout, describe: 'seconds open connections get to finish after SIGINT/SIGTERM' },
@@ -101,14 +101,17 @@ export function parseArgs(info: LabInfo, args: string[], flags?: LabFlags<object
   if (!capApplies && args.some((arg) => /^--max-?conns(=|$)/i.test(arg))) {
     throw new UserError(`--max-conns does not apply to ${info.id}: it serves one client at a time, the rest wait in the kernel accept queue (size it with --backlog)`);
   }
-  const options = capApplies ? { ...others, 'max-conns': { ...maxConns, default: info.defaults.maxConns ?? DEFAULTS.maxConns } } : others;
+  const withCap = capApplies ? { ...others, 'max-conns': { ...maxConns, default: info.defaults.maxConns ?? DEFAULTS.maxConns } } : others;
+  // The protocols are the lab's own (labs/index.ts): another is refused in the project's wording.
+  const protocols = info.protocols.join(', ').replace(/, ([^,]*)$/, ' or $1');
+  const options = { ...withCap, protocol: { ...others.protocol, describe: `${protocols}. ${others.protocol.describe}` } };
   const parser = strictly(
     yargs(args)
       .scriptName(`node dist/labs/${info.id}/main.js`)
       .usage(`$0 [options]\n\nRuns lab ${info.id} (${info.model}) as an echo server in the foreground. Stop it with Ctrl-C.`)
       .options({ ...options, ...flags?.options })
       .check((argv) => {
-        const problem = checkCommon(argv, args, capApplies) ?? flags?.check?.(argv, args);
+        const problem = oneOf(argv, args, 'protocol', info.protocols) ?? checkCommon(argv, args, capApplies) ?? flags?.check?.(argv, args);
         if (problem) throw new UserError(problem);
         return true;
       }),
