@@ -51,13 +51,39 @@ describe('bench report renderer', () => {
       const file = path.join(dir, 'bench.json');
       writeFileSync(file, JSON.stringify({ ...fixture, schema: 99 }));
       expect(() => readReportFile<BenchResults>(file, { experiment: 'bench', schema: SCHEMA_VERSION, measure: 'make bench' })).toThrow(
-        /has schema 99; this renderer reads schema 3: measure again with make bench$/,
+        new RegExp(`has schema 99; this renderer reads schema ${SCHEMA_VERSION}: measure again with make bench$`),
       );
       writeFileSync(file, JSON.stringify({ ...fixture, experiment: 'soak' }));
       expect(() => readReportFile<BenchResults>(file, { experiment: 'bench', schema: SCHEMA_VERSION, measure: 'make bench' })).toThrow(UserError);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('lifts a schema-3 file (no warm-up figures): the same report without the start-up line', () => {
+    const v3 = {
+      ...fixture,
+      schema: 3,
+      scenarios: fixture.scenarios.map((scenario) => ({
+        ...scenario,
+        results: scenario.results.map((result) => ({
+          ...result,
+          runs: result.runs.map(({ metrics: { warmupS: _w, startCpuUsPerConnection: _s, ...metrics }, notes }) => ({ metrics, notes })),
+        })),
+      })),
+    };
+    const lifted = migrateBench(JSON.parse(JSON.stringify(v3)) as Record<string, unknown>)!;
+    expect(lifted.schema).toBe(SCHEMA_VERSION);
+    const rendered = renderReport(lifted, 'bench-results.json');
+    expect(rendered).not.toContain('to start up');
+    expect(rendered).toBe(report.replace(/\n- 02 process\/conn at 100 conn × 64 B: 26\.0 server CPU µs per round trip in the steady state[^\n]*/, ''));
+  });
+
+  it('says the steady cost per round trip of a server that starts a process per connection next to its start-up cost per connection', () => {
+    expect(section('Raw echo, closed loop')).toContain(
+      '02 process/conn at 100 conn × 64 B: 26.0 server CPU µs per round trip in the steady state (the table\'s figure, measured once every connection had been answered), ' +
+        'and 42,200 µs of server CPU per connection to start up',
+    );
   });
 
   it('lifts a schema-2 file, taking the multi-core flags from the registry', () => {

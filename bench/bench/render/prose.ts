@@ -226,6 +226,29 @@ function fairness(scenario: ScenarioResult, targets: readonly TargetInfo[], what
   return lines;
 }
 
+/**
+ * A server that starts a process per connection has two costs: the steady one per round trip
+ * (the table's, measured once every connection had been answered) and the start-up one per
+ * connection (its server CPU over the warm-up, less the warm-up's round trips at the steady rate).
+ */
+function startUpCost(scenario: ScenarioResult, cell: CellSpec, targets: readonly TargetInfo[]): string[] {
+  return rowsFor(scenario, cell, targets).flatMap((row) => {
+    if (row.result?.status !== 'ok' || !row.target.traits?.children) return [];
+    const start = metricOf(row, 'startCpuUsPerConnection');
+    const steady = metricOf(row, 'cpuUsPerUnit');
+    const warmup = metricOf(row, 'warmupS');
+    if (!start || !steady || !warmup) return [];
+    const bound = row.result.runs.filter((run) => run.notes.some((n) => n.startsWith('the warm-up hit its'))).length;
+    return [
+      `${name(row)} at ${cell.title}: ${formatValue(steady.median, 'cpuUs')} server CPU µs per round trip in the steady state (the table's figure, ` +
+        `measured once every connection had been answered), and ${formatValue(start.median, 'cpuUs')} µs of server CPU per connection to start up ` +
+        `(its process; the warm-up took a median of ${warmup.median.toFixed(1)} s to get every connection answered once` +
+        (bound > 0 ? `; in ${bound} of ${row.result.runs.length} runs it hit its bound first, with some connections still unanswered when the window opened` : '') +
+        ').',
+    ];
+  });
+}
+
 function echoFindings(scenario: ScenarioResult, targets: readonly TargetInfo[], settings: Record<string, unknown>): string[] {
   const sizes = settings.sizes as number[];
   const lines: string[] = [];
@@ -235,6 +258,7 @@ function echoFindings(scenario: ScenarioResult, targets: readonly TargetInfo[], 
     lines.push(...costSplit(scenario, cell, targets, 'round trip'));
   }
 
+  if (cell) lines.push(...startUpCost(scenario, cell, targets));
   lines.push(...fairness(scenario, targets, 'round trips'));
   lines.push(saturation(scenario, targets, 'round trip'));
   lines.push(errorsLine(scenario, targets, ['errors'], 'a corrupted, missing or extra byte, or a failed connection'));
