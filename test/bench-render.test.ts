@@ -127,6 +127,44 @@ describe('bench report renderer', () => {
     }
   });
 
+  /** The fixture with `target`'s runs in `scenario`'s `cell` set to `values` of `metric`. */
+  function withRuns(scenario: string, cell: string, target: string, metric: string, values: number[]): BenchResults {
+    return {
+      ...fixture,
+      scenarios: fixture.scenarios.map((s) =>
+        s.id !== scenario
+          ? s
+          : {
+              ...s,
+              results: s.results.map((r) =>
+                r.cell !== cell || r.target !== target ? r : { ...r, runs: r.runs.map((run, i) => ({ ...run, metrics: { ...run.metrics, [metric]: values[i]! } })) },
+              ),
+            },
+      ),
+    };
+  }
+
+  it('ranks no near-tie: a server whose runs overlap the leader\'s, even one whose load generator saturated, makes it "no different", not "the most"', () => {
+    // plain Node 80,000-80,600 against 04 evented (its client at 95-97%) at 79,900-80,500: the
+    // 90% cut-off must not decide which one "completed the most".
+    const tied = renderReport(withRuns('echo', 'c100-b64', '04-evented', 'roundTripsPerSec', [79_900, 80_500, 80_200]), 'bench-results.json');
+    expect(tied).toContain(
+      "At 100 conn × 64 B no server completed clearly the most round trips: plain Node's 80,300/s is no different from 04 evented's 80,200/s (its load generator's ceiling), the runs' ranges overlapping.",
+    );
+    expect(tied).not.toContain('plain Node completed the most round trips');
+    // Apart by more than the runs varied: ranked as before.
+    expect(report).toContain('plain Node completed the most round trips: 80,300/s, 1.1× 05 event loop (poll)\'s 75,300/s.');
+    const churn = renderReport(withRuns('churn', 'k10', '04-evented', 'connectionsPerSec', [15_100, 15_400, 15_800]), 'bench-results.json');
+    expect(churn).toContain("No server turned over clearly the most connections (the runs' ranges overlap at the top): C epoll 15,500/s.");
+    expect(report).toContain('C epoll turned over the most connections: 15,500/s.');
+  });
+
+  it('lists the CPU per round trip in order, joining overlapping runs as no different', () => {
+    expect(section('Raw echo, closed loop')).toContain(
+      "cheapest first (the fair figure whoever set the pace): C epoll 4.2; plain Node 6.0, 05 event loop (poll) 6.2 (no different, the runs' ranges overlapping); 04 evented 9.2;",
+    );
+  });
+
   it('marks the best value, and calls overlapping ranges no difference', () => {
     const echo = section('Raw echo, closed loop');
     // plain Node 80,000-80,600 and 05 (poll) 75,000-75,600 differ; 04 evented and C epoll saturated

@@ -37,6 +37,21 @@ function versus(a: Summary, b: Summary, other: string, shown = ''): string {
   return b.median <= 0 ? `where ${other} measured ${shown || formatValue(b.median, 'count')}` : `${formatRatio(a.median / b.median)} ${theirs}`;
 }
 
+/**
+ * A list in order, each entry whose runs' range overlaps the first of its group joined to that
+ * group as no different: "A 3.0; B 3.5, C 3.5 (no different, the runs' ranges overlapping); D 6.2".
+ * An order is told only where the runs differ by more than they varied.
+ */
+function inOrder(list: readonly Measured[], text: (m: Measured) => string): string {
+  const groups: Measured[][] = [];
+  for (const m of list) {
+    const group = groups.at(-1);
+    if (group && !differs(group[0]!.value, m.value)) group.push(m);
+    else groups.push([m]);
+  }
+  return groups.map((g) => (g.length === 1 ? text(g[0]!) : `${g.map(text).join(', ')} (no different, the runs' ranges overlapping)`)).join('; ');
+}
+
 /** The last cell whose params satisfy `pick`: the headline cell of a section. */
 function headline(scenario: ScenarioResult, pick: (p: Readonly<Record<string, number>>) => boolean): CellSpec | undefined {
   return scenario.cells.filter((c) => pick(c.params)).at(-1);
@@ -120,7 +135,17 @@ function leadWithFairFigure(
   const lines: string[] = [];
   const fair = all.filter((m) => !clientSaturated(m.row) && !starved(m.row));
   const [first, second] = fair;
-  if (first) {
+  // "The most" only when no other server that served every connection measured the same within
+  // the runs' spread: a saturated one included, whose figure is its client's ceiling, so the
+  // cut-off between the two groups never decides a near-tie.
+  const ties = first ? all.filter((m) => m !== first && !starved(m.row) && !differs(first.value, m.value)) : [];
+  if (first && ties.length > 0) {
+    const tied = ties.map((m) => `${name(m.row)}'s ${rate(m.value)}${what.perSecond}${clientSaturated(m.row) ? " (its load generator's ceiling)" : ''}`);
+    lines.push(
+      `At ${cell.title} no server ${what.verb} clearly the most ${what.plural}: ${name(first.row)}'s ${rate(first.value)}${what.perSecond} is no different from ` +
+        `${tied.join(', ')}, the runs' ranges overlapping.`,
+    );
+  } else if (first) {
     const among = fair.length < all.length ? ', among the servers whose load generator kept up and that served every connection' : '';
     lines.push(
       `At ${cell.title}${among}, ${name(first.row)} ${what.verb} the most ${what.plural}: ${rate(first.value)}${what.perSecond}` +
@@ -157,7 +182,7 @@ function leadWithFairFigure(
 function costSplit(scenario: ScenarioResult, cell: CellSpec, targets: readonly TargetInfo[], unit: string): string[] {
   const cpu = ranked(scenario, cell, targets, 'cpuUsPerUnit', 'lower');
   if (cpu.length === 0) return [];
-  const lines = [`Server CPU µs per ${unit} at ${cell.title}, cheapest first (the fair figure whoever set the pace): ${cpu.map(cpuText).join('; ')}.`];
+  const lines = [`Server CPU µs per ${unit} at ${cell.title}, cheapest first (the fair figure whoever set the pace): ${inOrder(cpu, cpuText)}.`];
   const c = cpu.find((m) => m.row.target.id === C_REFERENCE_ID);
   const node = cpu.find((m) => m.row.target.id === PLAIN_NODE_ID);
   if (c && node) {
@@ -335,8 +360,11 @@ function churnFindings(scenario: ScenarioResult, targets: readonly TargetInfo[])
   }
   if (all.length) {
     const best = all[0]!;
+    // "The most" only when it differs by more than the runs varied from every other rate (a
+    // saturated one included: the cut-off between the two groups must not decide a near-tie).
+    const tied = measuredAll.some((m) => m !== best && !differs(best.value, m.value));
     lines.push(
-      `${name(best.row)} turned over the most connections: ${rate(best.value)}/s. ` +
+      (tied ? `No server turned over clearly the most connections (the runs' ranges overlap at the top): ${name(best.row)} ${rate(best.value)}/s. ` : `${name(best.row)} turned over the most connections: ${rate(best.value)}/s. `) +
         all
           .slice(1)
           .map((m) => `${name(m.row)}: ${rate(m.value)}/s (${versus(m.value, best.value, name(best.row))})`)
