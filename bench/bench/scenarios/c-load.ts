@@ -37,6 +37,13 @@ export interface CLoad {
    * answered once (a forking server's children are all up), as the other load generators' does.
    */
   readonly warmupS: number;
+  /**
+   * A server that leaves connections waiting in its accept queue (serial) never answers most of
+   * them: its warm-up stops once none was newly answered for WARMUP_STALL_MS. Any other server
+   * answers every connection in the end, however slowly its children start on a busy core, so
+   * its warm-up waits for all of them, up to the bound.
+   */
+  readonly queues?: boolean;
 }
 
 /** The figures every scenario measured with the C client reports from one run. */
@@ -73,7 +80,7 @@ export async function cClientWindows(
         size: load.size,
         warmupSeconds: load.warmupS,
         warmupMaxSeconds: WARMUP_MAX_MS / 1000,
-        warmupStallSeconds: WARMUP_STALL_MS / 1000,
+        warmupStallSeconds: (load.queues ? WARMUP_STALL_MS : WARMUP_MAX_MS) / 1000,
         seconds: context.settings.duration,
         drainSeconds: DRAIN_S,
         ...(context.cpus ? { cpus: context.cpus.loadGenerator } : {}),
