@@ -135,6 +135,8 @@ describe.each(labCases((lab) => lab.traits.pool))('lab %s', ({ start }) => {
           for (let r = 0; r < 3; r++) await roundTrip(client, `client ${c} round ${r}\n`);
           client.end();
           await client.waitForClose();
+          // Byte counts alone would pass a server that resets a client after its last echo.
+          expect(client.closedCleanly, `crowd client ${c} closed cleanly (FIN both ways, no reset)`).toBe(true);
         }),
       );
       await guard.verify();

@@ -1,7 +1,7 @@
 /**
  * "What this shows": each scenario's findings, written from the numbers in the results file and
  * nothing else. Every sentence is a template filled with measured figures, and comparisons say
- * "no difference" when the two ranges of runs overlap. Nothing here knows which lab should win.
+ * "no difference" when two figures are within the runs' spread (pipeline/stats.ts, differs). Nothing here knows which lab should win.
  */
 
 import { C_REFERENCE_ID, PLAIN_NODE_ID, type BenchResults, type CellSpec, type MetricName, type ScenarioResult, type TargetInfo } from '../results.js';
@@ -29,17 +29,17 @@ function ranked(scenario: ScenarioResult, cell: CellSpec, targets: readonly Targ
     .sort((a, b) => (better === 'higher' ? b.value.median - a.value.median : a.value.median - b.value.median));
 }
 
-/** "2.4× X's 9,500" or "no different from X's 9,500, the runs' ranges overlapping". */
+/** "2.4× X's 9,500" or "no different from X's 9,500, within the runs' spread". */
 function versus(a: Summary, b: Summary, other: string, shown = ''): string {
   const theirs = `${other}'s${shown ? ` ${shown}` : ''}`;
-  if (!differs(a, b)) return `no different from ${theirs}, the runs' ranges overlapping`;
+  if (!differs(a, b)) return `no different from ${theirs}, within the runs' spread`;
   // A ratio to zero or to a negative figure (noise around zero) says nothing.
   return b.median <= 0 ? `where ${other} measured ${shown || formatValue(b.median, 'count')}` : `${formatRatio(a.median / b.median)} ${theirs}`;
 }
 
 /**
  * A list in order, each entry whose runs' range overlaps the first of its group joined to that
- * group as no different: "A 3.0; B 3.5, C 3.5 (no different, the runs' ranges overlapping); D 6.2".
+ * group as no different: "A 3.0; B 3.5, C 3.5 (no different, within the runs' spread); D 6.2".
  * An order is told only where the runs differ by more than they varied.
  */
 function inOrder(list: readonly Measured[], text: (m: Measured) => string): string {
@@ -49,7 +49,7 @@ function inOrder(list: readonly Measured[], text: (m: Measured) => string): stri
     if (group && !differs(group[0]!.value, m.value)) group.push(m);
     else groups.push([m]);
   }
-  return groups.map((g) => (g.length === 1 ? text(g[0]!) : `${g.map(text).join(', ')} (no different, the runs' ranges overlapping)`)).join('; ');
+  return groups.map((g) => (g.length === 1 ? text(g[0]!) : `${g.map(text).join(', ')} (no different, within the runs' spread)`)).join('; ');
 }
 
 /** The last cell whose params satisfy `pick`: the headline cell of a section. */
@@ -143,7 +143,7 @@ function leadWithFairFigure(
     const tied = ties.map((m) => `${name(m.row)}'s ${rate(m.value)}${what.perSecond}${clientSaturated(m.row) ? " (its load generator's ceiling)" : ''}`);
     lines.push(
       `At ${cell.title} no server ${what.verb} clearly the most ${what.plural}: ${name(first.row)}'s ${rate(first.value)}${what.perSecond} is no different from ` +
-        `${tied.join(', ')}, the runs' ranges overlapping.`,
+        `${tied.join(', ')}, within the runs' spread.`,
     );
   } else if (first) {
     const among = fair.length < all.length ? ', among the servers whose load generator kept up and that served every connection' : '';
@@ -198,9 +198,9 @@ function costSplit(scenario: ScenarioResult, cell: CellSpec, targets: readonly T
       const overlap = !differs(m.value, node.value);
       const close =
         Math.abs(over) <= 0.05
-          ? `within 5%${overlap ? ", the runs' ranges overlapping" : ''}`
+          ? `within 5%${overlap ? ", within the runs' spread" : ''}`
           : overlap
-            ? "no different, the runs' ranges overlapping"
+            ? "no different, within the runs' spread"
             : `more than 5% apart: ${formatRatio(m.value.median / node.value.median)}`;
       return `${name(m.row)} ${sign}${formatValue(Math.abs(m.value.median - node.value.median), 'cpuUs')} µs (${sign}${Math.round(Math.abs(over) * 100)}%, ${close})`;
     });
@@ -364,7 +364,7 @@ function churnFindings(scenario: ScenarioResult, targets: readonly TargetInfo[])
     // saturated one included: the cut-off between the two groups must not decide a near-tie).
     const tied = measuredAll.some((m) => m !== best && !differs(best.value, m.value));
     lines.push(
-      (tied ? `No server turned over clearly the most connections (the runs' ranges overlap at the top): ${name(best.row)} ${rate(best.value)}/s. ` : `${name(best.row)} turned over the most connections: ${rate(best.value)}/s. `) +
+      (tied ? `No server turned over clearly the most connections (the top rates are within the runs' spread): ${name(best.row)} ${rate(best.value)}/s. ` : `${name(best.row)} turned over the most connections: ${rate(best.value)}/s. `) +
         all
           .slice(1)
           .map((m) => `${name(m.row)}: ${rate(m.value)}/s (${versus(m.value, best.value, name(best.row))})`)
@@ -456,7 +456,8 @@ function idleFindings(scenario: ScenarioResult, targets: readonly TargetInfo[]):
   const cells = [...scenario.cells].sort((a, b) => a.params.idle! - b.params.idle!);
   const first = cells[0];
   const last = cells.at(-1);
-  const slopes: { row: Row; perThousand: number }[] = [];
+  /** `changed`: the last level's runs differ from the first's by more than they varied. */
+  const slopes: { row: Row; perThousand: number; changed: boolean }[] = [];
   for (const target of rowsFor(scenario, cells[0]!, targets).map((r) => r.target)) {
     const points = cells.flatMap((cell) => {
       const row = rowsFor(scenario, cell, [target])[0]!;
@@ -473,21 +474,31 @@ function idleFindings(scenario: ScenarioResult, targets: readonly TargetInfo[]):
       points.length < 2
         ? ''
         : !differs(to.cpu, from.cpu)
-          ? `: no change from ${idleOf(from)} to ${idleOf(to)} idle, the runs' ranges overlapping`
+          ? `: no change from ${idleOf(from)} to ${idleOf(to)} idle, within the runs' spread`
           : `: ${formatRatio(to.cpu.median / (from.cpu.median || 1))} from ${idleOf(from)} to ${idleOf(to)} idle`;
     lines.push(
       `${target.label}: server CPU per busy round trip ${levels}` +
         (perThousand === undefined ? '' : `; slope ${signed(perThousand)} µs per round trip per 1,000 idle descriptors`) +
         `${trend}.`,
     );
-    if (perThousand !== undefined) slopes.push({ row: points[0]!.row, perThousand });
+    if (perThousand !== undefined) slopes.push({ row: points[0]!.row, perThousand, changed: points.length > 1 && differs(to.cpu, from.cpu) });
   }
   if (slopes.length > 1 && first && last) {
     slopes.sort((a, b) => b.perThousand - a.perThousand);
-    const steep = slopes[0]!;
-    const flat = slopes.at(-1)!;
+    // Only a change larger than the runs' spread is ranked: the servers whose cost did not move
+    // beyond it are named together, never one of them "the flattest".
+    const rising = slopes.filter((x) => x.changed);
+    const still = slopes.filter((x) => !x.changed);
+    const steep = rising[0];
+    const parts = [
+      ...(steep ? [`Steepest: ${name(steep.row)} at ${signed(steep.perThousand)} µs per 1,000 idle descriptors`] : []),
+      still.length > 0
+        ? `no different at ${formatValue(last.params.idle!, 'count')} idle than at ${formatValue(first.params.idle!, 'count')}, within the runs' spread: ${still.map((x) => name(x.row)).join(', ')}`
+        : `flattest: ${name(slopes.at(-1)!.row)} at ${signed(slopes.at(-1)!.perThousand)}`,
+    ];
+    const sentence = parts.join('; ');
     lines.push(
-      `Steepest: ${name(steep.row)} at ${signed(steep.perThousand)} µs per 1,000 idle descriptors; flattest: ${name(flat.row)} at ${signed(flat.perThousand)}. ` +
+      `${sentence[0]!.toUpperCase()}${sentence.slice(1)}. ` +
         'What the models predict, for reading those slopes: a loop that hands the kernel its whole descriptor list on every wake-up (poll) ' +
         'pays for each idle connection on every busy round trip; one whose interest list lives in the kernel (epoll) pays only for the descriptors that are ready.',
     );

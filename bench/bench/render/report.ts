@@ -60,7 +60,7 @@ function howItRan(results: BenchResults): string {
           "a run whose warm-up hit its bound says so in its table's notes."
         : ''),
     `- Tables show the median${s.repeats === 1 ? ' of a single run: no spread to show, so no difference can be called' : ' and ±half the range of the runs'}. ` +
-      '**Bold** marks the best value in a column and any value whose range overlaps it: no difference.',
+      "**Bold** marks the best value in a column and any value no further from it than the runs' spread (ranges that overlap, or medians closer than the wider range): no difference.",
     `- ${placement}`,
     ...pinnedCaveat(results),
     `- ⚠ marks a run whose load generator used ${SATURATED_PCT}% or more of its core.`,
