@@ -139,7 +139,9 @@ function leadWithFairFigure(
   // the runs' spread: a saturated one included, whose figure is its client's ceiling, so the
   // cut-off between the two groups never decides a near-tie.
   const ties = first ? all.filter((m) => m !== first && !starved(m.row) && !differs(first.value, m.value)) : [];
-  if (first && ties.length > 0) {
+  if (first && first.value.runs < 2) {
+    lines.push(`At ${cell.title} every server ran once: with no spread to tell a difference from noise, none is ranked.`);
+  } else if (first && ties.length > 0) {
     const tied = ties.map((m) => `${name(m.row)}'s ${rate(m.value)}${what.perSecond}${clientSaturated(m.row) ? " (its load generator's ceiling)" : ''}`);
     lines.push(
       `At ${cell.title} no server ${what.verb} clearly the most ${what.plural}: ${name(first.row)}'s ${rate(first.value)}${what.perSecond} is no different from ` +
