@@ -32,7 +32,7 @@ import { reportPaths } from './pipeline/report-file.js';
 export type Figures = Readonly<Record<string, string>>;
 
 /** The marker pair, keeping the whitespace inside it: none inline, a line break around a block. */
-const MARKED = /<!-- figure ([\w./-]+) -->(\s*)([\s\S]*?)(\s*)<!-- \/figure -->/g;
+const MARKED = /<!-- figure ([\w./@-]+) -->(\s*)([\s\S]*?)(\s*)<!-- \/figure -->/g;
 const OPENING = /<!-- figure\b/g;
 const CLOSING = /<!-- \/figure -->/g;
 

@@ -129,9 +129,11 @@ class HttpSession implements Session {
   #body: Buffer[] = [];
   #bodyBytes = 0;
   #jobs: Job[] = [];
-  /** A framing error not yet turned into a reply. */
-  #failure: Job | undefined;
-  /** Nothing more will be read: after an error, a final request, or the peer's FIN. */
+  /**
+   * Nothing more will be read: after an error, a final request, or the peer's FIN. llhttp goes on
+   * parsing the rest of the chunk it was fed and calling back; every callback checks this first,
+   * so nothing behind the reply that decided the close is answered, and its reason stands.
+   */
   #done = false;
   /** The server is shutting down: the request in progress is the last one. */
   #stopping = false;
@@ -141,9 +143,11 @@ class HttpSession implements Session {
     this.#splitReplies = config.splitReplies === true;
     this.#parser = new RequestParser(config.maxHeaderBytes, {
       onBegin: () => {
-        this.#inHead = true;
+        if (!this.#done) this.#inHead = true;
       },
-      onHead: (head) => this.#accept(head),
+      onHead: (head) => {
+        if (!this.#done) this.#accept(head);
+      },
       onBody: (chunk) => {
         if (this.#done) return;
         this.#bodyBytes += chunk.length;
@@ -234,8 +238,10 @@ class HttpSession implements Session {
     if (!keepAlive) this.#done = true;
   }
 
+  /** The error reply takes its place after the replies already decided; a later failure changes nothing. */
   #fail(status: HttpErrorStatus, reason: string): void {
-    this.#failure = { kind: 'http-error', status, reason };
+    if (this.#done) return;
+    this.#jobs.push({ kind: 'http-error', status, reason });
     this.#done = true;
   }
 
@@ -243,8 +249,6 @@ class HttpSession implements Session {
   #takeStep(): Step {
     const jobs = this.#jobs;
     this.#jobs = [];
-    if (this.#failure) jobs.push(this.#failure);
-    this.#failure = undefined;
     // Nothing more will be parsed: free the native parser now rather than at some later GC.
     if (this.#done) this.close();
     return jobs.length === 0 && !this.#done ? NOTHING : { jobs, close: this.#done };

@@ -69,6 +69,7 @@ describe('balance report, from the fixture', () => {
       '04 evented answered 1,000 requests/s on its one loop. With 2 workers the ideal is 2× that and the goal 1.8×: handoff 1,800 requests/s, 1.80× (meets the goal); ' +
         'shared 1,500 requests/s, 1.50× (short of the goal); reuseport 1,750 requests/s, 1.75× (short of the goal). 03 worker pool with 2 threads: 850 requests/s, 0.85×',
     );
+    expect(report).toContain('Each is a single run, with no repeat to measure its spread, so the policies are not ranked against one another (1,500 to 1,800 requests/s): only the goal is a verdict.');
     expect(report).toContain('In the handoff run with 2 workers the server kept 1.85 of the 2 cores busy and autocannon 12% of one');
     expect(report).not.toContain('**A caution.**');
     expect(report).toContain("**A loop left without connections.** In shared with 2 workers, a loop got none of autocannon's 10 connections (10 / 0)");

@@ -15,6 +15,7 @@ import { readReportFile } from '../bench/pipeline/report-file.js';
 import { UserError } from '../shared/errors.js';
 import { sectionSpec } from '../bench/bench/render/columns.js';
 import { LABS } from '../labs/index.js';
+import { differs, summarize } from '../bench/pipeline/stats.js';
 
 const fixtures = path.join(import.meta.dirname, 'fixtures');
 const fixture = readReportFile<BenchResults>(path.join(fixtures, 'bench-results.json'), { experiment: 'bench', schema: SCHEMA_VERSION, measure: 'make bench' });
@@ -51,13 +52,39 @@ describe('bench report renderer', () => {
       const file = path.join(dir, 'bench.json');
       writeFileSync(file, JSON.stringify({ ...fixture, schema: 99 }));
       expect(() => readReportFile<BenchResults>(file, { experiment: 'bench', schema: SCHEMA_VERSION, measure: 'make bench' })).toThrow(
-        /has schema 99; this renderer reads schema 3: measure again with make bench$/,
+        new RegExp(`has schema 99; this renderer reads schema ${SCHEMA_VERSION}: measure again with make bench$`),
       );
       writeFileSync(file, JSON.stringify({ ...fixture, experiment: 'soak' }));
       expect(() => readReportFile<BenchResults>(file, { experiment: 'bench', schema: SCHEMA_VERSION, measure: 'make bench' })).toThrow(UserError);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('lifts a schema-3 file (no warm-up figures): the same report without the start-up line', () => {
+    const v3 = {
+      ...fixture,
+      schema: 3,
+      scenarios: fixture.scenarios.map((scenario) => ({
+        ...scenario,
+        results: scenario.results.map((result) => ({
+          ...result,
+          runs: result.runs.map(({ metrics: { warmupS: _w, startCpuUsPerConnection: _s, ...metrics }, notes }) => ({ metrics, notes })),
+        })),
+      })),
+    };
+    const lifted = migrateBench(JSON.parse(JSON.stringify(v3)) as Record<string, unknown>)!;
+    expect(lifted.schema).toBe(SCHEMA_VERSION);
+    const rendered = renderReport(lifted, 'bench-results.json');
+    expect(rendered).not.toContain('to start up');
+    expect(rendered).toBe(report.replace(/\n- 02 process\/conn at 100 conn × 64 B: 26\.0 server CPU µs per round trip in the steady state[^\n]*/, ''));
+  });
+
+  it('says the steady cost per round trip of a server that starts a process per connection next to its start-up cost per connection', () => {
+    expect(section('Raw echo, closed loop')).toContain(
+      '02 process/conn at 100 conn × 64 B: 26.0 server CPU µs per round trip in the steady state (the table\'s figure, measured once every connection had been answered), ' +
+        'and 42,200 µs of server CPU per connection to start up',
+    );
   });
 
   it('lifts a schema-2 file, taking the multi-core flags from the registry', () => {
@@ -101,6 +128,57 @@ describe('bench report renderer', () => {
     }
   });
 
+  /** The fixture with `target`'s runs in `scenario`'s `cell` set to `values` of `metric`. */
+  function withRuns(scenario: string, cell: string, target: string, metric: string, values: number[], base: BenchResults = fixture): BenchResults {
+    return {
+      ...base,
+      scenarios: base.scenarios.map((s) =>
+        s.id !== scenario
+          ? s
+          : {
+              ...s,
+              results: s.results.map((r) =>
+                r.cell !== cell || r.target !== target ? r : { ...r, runs: r.runs.map((run, i) => ({ ...run, metrics: { ...run.metrics, [metric]: values[i]! } })) },
+              ),
+            },
+      ),
+    };
+  }
+
+  it('ranks no near-tie: a server whose runs overlap the leader\'s, even one whose load generator saturated, makes it "no different", not "the most"', () => {
+    // plain Node 80,000-80,600 against 04 evented (its client at 95-97%) at 79,900-80,500: the
+    // 90% cut-off must not decide which one "completed the most".
+    const tied = renderReport(withRuns('echo', 'c100-b64', '04-evented', 'roundTripsPerSec', [79_900, 80_500, 80_200]), 'bench-results.json');
+    expect(tied).toContain(
+      "At 100 conn × 64 B no server completed clearly the most round trips: plain Node's 80,300/s is no different from 04 evented's 80,200/s (its load generator's ceiling), within the runs' spread.",
+    );
+    expect(tied).not.toContain('plain Node completed the most round trips');
+    // Apart by more than the runs varied: ranked as before.
+    expect(report).toContain('plain Node completed the most round trips: 80,300/s, 1.1× 05 event loop (poll)\'s 75,300/s.');
+    const churn = renderReport(withRuns('churn', 'k10', '04-evented', 'connectionsPerSec', [15_100, 15_400, 15_800]), 'bench-results.json');
+    expect(churn).toContain("No server turned over clearly the most connections (the top rates are within the runs' spread): C epoll 15,500/s.");
+    expect(report).toContain('C epoll turned over the most connections: 15,500/s.');
+  });
+
+  it('calls the review\'s near-tie no different: 282,844/s against 279,365/s, ranges that just miss each other inside a wider spread', () => {
+    // The committed run's figures (results/bench.json at a4be1c4, 100 conn × 64 B): 05 poll's runs and 05 epoll-level's (client at 91%).
+    const poll = [282_047.2, 286_932.2, 282_844.3];
+    const level = [277_319.5, 279_364.6, 281_493.9];
+    const near = withRuns('echo', 'c100-b64', 'plain-node', 'roundTripsPerSec', poll);
+    const tied = renderReport(withRuns('echo', 'c100-b64', '04-evented', 'roundTripsPerSec', level, near), 'bench-results.json');
+    expect(tied).toContain(
+      "At 100 conn × 64 B no server completed clearly the most round trips: plain Node's 282,844/s is no different from 04 evented's 279,365/s (its load generator's ceiling), within the runs' spread.",
+    );
+    expect(differs(summarize(poll)!, summarize(level)!), 'a 1.2% gap in a 1.7% spread').toBe(false);
+    expect(differs(summarize([100, 101, 102])!, summarize([110, 111, 112])!), 'a 10% gap in a 2% spread').toBe(true);
+  });
+
+  it('lists the CPU per round trip in order, joining overlapping runs as no different', () => {
+    expect(section('Raw echo, closed loop')).toContain(
+      "cheapest first (the fair figure whoever set the pace): C epoll 4.2; plain Node 6.0, 05 event loop (poll) 6.2 (no different, within the runs' spread); 04 evented 9.2;",
+    );
+  });
+
   it('marks the best value, and calls overlapping ranges no difference', () => {
     const echo = section('Raw echo, closed loop');
     // plain Node 80,000-80,600 and 05 (poll) 75,000-75,600 differ; 04 evented and C epoll saturated
@@ -136,14 +214,14 @@ describe('bench report renderer', () => {
   it('splits the cost at the references: C to plain Node, plain Node to each lab', () => {
     const echo = section('Raw echo, closed loop');
     expect(echo).toContain('What Node costs: plain Node spent 6.0 µs per round trip, the C reference 4.2');
-    expect(echo).toContain("05 event loop (poll) +0.2 µs (+3%, within 5%, the runs' ranges overlapping)");
+    expect(echo).toContain("05 event loop (poll) +0.2 µs (+3%, within 5%, within the runs' spread)");
     expect(echo).toContain('04 evented +3.2 µs (+53%, more than 5% apart: 1.5×)');
   });
 
   it('reports the idle-descriptor slope of each loop, and the descriptor limit', () => {
     const idle = section('Idle connections beside busy ones (C10K)');
     expect(idle).toContain('05 event loop (poll): server CPU per busy round trip 4.2 µs at 0 idle, 30.0 µs at 1,000 idle; slope 25.80 µs per round trip per 1,000 idle descriptors');
-    expect(idle).toContain("04 evented: server CPU per busy round trip 6.0 µs at 0 idle, 6.1 µs at 1,000 idle; slope 0.10 µs per round trip per 1,000 idle descriptors: no change from 0 to 1,000 idle, the runs' ranges overlapping");
+    expect(idle).toContain("04 evented: server CPU per busy round trip 6.0 µs at 0 idle, 6.1 µs at 1,000 idle; slope 0.10 µs per round trip per 1,000 idle descriptors: no change from 0 to 1,000 idle, within the runs' spread");
     expect(idle).toContain('raised from 1,024 with `prlimit` before the first server started');
     expect(idle).toContain('Not run in this scenario: 01 serial, 02 process/conn, 03 worker pool, plain Node');
   });

@@ -180,6 +180,40 @@ describe('C load generator', () => {
     expect(result.shortReads).toBeGreaterThan(0);
   });
 
+  it('warms up until every connection has been answered once, however late (a server starting a process per client)', async () => {
+    // Connection k is first answered k × 150 ms after it arrives: the last one 0.6 s after a
+    // 0.1 s warm-up would have opened the window.
+    const port = await testServer((socket, index) => {
+      socket.pause();
+      setTimeout(() => socket.resume().pipe(socket), index * 150);
+    });
+    const result = await runCEchoClient({ port, connections: 5, size: 64, warmupSeconds: 0.1, warmupMaxSeconds: 20, warmupStallSeconds: 5, seconds: 0.3 });
+    expect(result.warmupEnd).toBe('answered');
+    expect(result.answeredInWarmup).toBe(5);
+    expect(result.warmupTookS).toBeGreaterThanOrEqual(0.6);
+    expect(result.neverAnswered).toBe(0);
+    expect(result.perConnection.every((n) => n > 0), JSON.stringify(result.perConnection)).toBe(true);
+    expect(result.warmupRoundTrips).toBeGreaterThanOrEqual(5);
+  });
+
+  it('a warm-up that cannot get every connection answered ends at its bound, or once no new one is answered for the stall time, and says which', async () => {
+    // The last of each run's three connections is never answered (a serial server's queue).
+    const twoOfThree = () => testServer((socket, index) => {
+      if (index % 3 < 2) socket.pipe(socket);
+    });
+    let port = await twoOfThree();
+    const bound = await runCEchoClient({ port, connections: 3, size: 64, warmupSeconds: 0.1, warmupMaxSeconds: 0.5, warmupStallSeconds: 60, seconds: 0.2, drainSeconds: 0.2 });
+    expect([bound.warmupEnd, bound.answeredInWarmup, bound.neverAnswered]).toEqual(['bound', 2, 1]);
+    expect(bound.warmupTookS).toBeGreaterThanOrEqual(0.5);
+    port = await twoOfThree();
+    const stalled = await runCEchoClient({ port, connections: 3, size: 64, warmupSeconds: 0.1, warmupMaxSeconds: 60, warmupStallSeconds: 0.3, seconds: 0.2, drainSeconds: 0.2 });
+    expect([stalled.warmupEnd, stalled.answeredInWarmup]).toEqual(['stalled', 2]);
+    // Without a bound of its own the warm-up is exactly --warmup long, as before.
+    port = await twoOfThree();
+    const fixed = await runCEchoClient({ port, connections: 3, size: 64, warmupSeconds: 0.2, seconds: 0.2, drainSeconds: 0.2 });
+    expect([fixed.warmupEnd, fixed.warmupMaxS]).toEqual(['bound', 0.2]);
+  });
+
   it('counts refused connections as connect errors', async () => {
     const port = await testServer(() => {});
     // Closed again at once: the port now refuses connections.

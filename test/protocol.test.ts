@@ -345,3 +345,55 @@ describe('the split-replies experiment switch (make nagle)', () => {
     expect(echo.jobs).toEqual([{ kind: 'echo', data: Buffer.from('abc') }]);
   });
 });
+
+/**
+ * Once a connection is decided to close (an error reply, a 413, or a final 200), nothing behind it
+ * in the same bytes may be answered, and the first reason stands. llhttp goes on parsing the rest
+ * of a chunk and calling back; these sequences each send, in ONE chunk, a closing request and then
+ * something that would produce a reply of its own.
+ */
+describe('http after the connection is decided to close', () => {
+  const twoHosts = 'GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n';
+  const expectContinue = 'POST /up HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n';
+  const bad = refusal('400 Bad Request', 'more than one Host header');
+
+  it('an error, then a pipelined 100-continue request: the 400 alone, no 100 before or after it', () => {
+    const played = playHttp([twoHosts + expectContinue + 'hello']);
+    expect(played.replies).toBe(bad);
+    expect(played.closed).toBe(true);
+  });
+
+  it('an error, then a pipelined request: the 400 alone', () => {
+    const played = playHttp([twoHosts + post('/next', 'not answered')]);
+    expect(played.replies).toBe(bad);
+    expect(played.closed).toBe(true);
+  });
+
+  it('Connection: close, then a pipelined 100-continue request, an error and a request: the 200 alone', () => {
+    for (const behind of [expectContinue, twoHosts, 'GET / HTTP/1.1\r\nHost x\r\n\r\n', post('/next', 'x')]) {
+      const played = playHttp([post('/a', 'bye', 'Connection: close\r\n') + behind]);
+      expect(played.replies, JSON.stringify(behind)).toBe(ok('bye', 'close'));
+      expect(played.closed).toBe(true);
+    }
+  });
+
+  it('a 413, then more pipelined requests behind its whole body: the 413 alone', () => {
+    // A 5-byte limit, so the 6-byte body that is refused is all in the chunk and the next request follows it.
+    const small: ProtocolConfig = { ...HTTP, maxBodyBytes: 5 };
+    const tooBig = 'POST / HTTP/1.1\r\nHost: test\r\nContent-Length: 6\r\n\r\nhello!';
+    for (const behind of [expectContinue, twoHosts, post('/next', 'x')]) {
+      const played = playHttp([tooBig + behind], false, small);
+      expect(played.replies, JSON.stringify(behind)).toBe(refusal('413 Content Too Large', 'body of 6 bytes is over the 5-byte limit'));
+      expect(played.closed).toBe(true);
+    }
+  });
+
+  it('a later failure never overwrites the first reason', () => {
+    // Two refusals of different kinds back to back, then a framing error llhttp reports from feed().
+    const played = playHttp([twoHosts + 'POST / HTTP/1.1\r\nHost: t\r\nExpect: x\r\n\r\n' + 'GET / HTTP/1.1\r\nHost x\r\n\r\n']);
+    expect(played.replies).toBe(bad);
+    const chunked = 'POST / HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n';
+    const oversized = playHttp([chunked + twoHosts], false, { ...HTTP, maxBodyBytes: 4 });
+    expect(oversized.replies).toBe(refusal('413 Content Too Large', 'body is over the 4-byte limit'));
+  });
+});

@@ -75,7 +75,7 @@ describe('README figures', () => {
     const problems = readmes.flatMap(({ file, text }) => {
       const paired = markerProblem(text);
       // A line starting with "<!--" opens an HTML block and would cut the paragraph in two.
-      const split = text.split('\n').flatMap((line, i) => (/^<!-- (figure [\w./-]+|\/figure) -->./.test(line) ? [`${file}:${i + 1} starts with a figure marker`] : []));
+      const split = text.split('\n').flatMap((line, i) => (/^<!-- (figure [\w./@-]+|\/figure) -->./.test(line) ? [`${file}:${i + 1} starts with a figure marker`] : []));
       return [...(paired ? [`${file}: ${paired}`] : []), ...split];
     });
     expect(problems).toEqual([]);

@@ -247,7 +247,12 @@ export function scalingProse(results: BalanceResults): string[] {
   out.push(
     `**${results.lab.label} against ${base.label}.** ${base.label} answered ${int(base.requestsPerSec)} requests/s on its one loop. With ${cores} workers the ideal is ${cores}× that and the goal ${goal.toFixed(1)}×: ` +
       `${sentences.join('; ')}.` +
-      (pool ? ` ${pool.label} with ${pool.cores} threads: ${int(pool.requestsPerSec)} requests/s, ${(pool.requestsPerSec / base.requestsPerSec).toFixed(2)}×, with its main thread doing every socket's I/O and a copy of each request to a thread and back.` : ''),
+      (pool ? ` ${pool.label} with ${pool.cores} threads: ${int(pool.requestsPerSec)} requests/s, ${(pool.requestsPerSec / base.requestsPerSec).toFixed(2)}×, with its main thread doing every socket's I/O and a copy of each request to a thread and back.` : '') +
+      // One run each: nothing measured how much a run varies, so no difference between them is ranked.
+      (full.length > 1
+        ? ` Each is a single run, with no repeat to measure its spread, so the policies are not ranked against one another ` +
+          `(${int(Math.min(...full.map((r) => r.requestsPerSec)))} to ${int(Math.max(...full.map((r) => r.requestsPerSec)))} requests/s): only the goal is a verdict.`
+        : ''),
   );
   const busiest = full.reduce<(ScalingRun & { policy: string }) | undefined>((a, b) => (a === undefined || b.requestsPerSec > a.requestsPerSec ? b : a), undefined);
   if (busiest && busiest.serverCores !== null) {

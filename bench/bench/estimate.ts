@@ -35,13 +35,15 @@ const processStarts = (target: TargetSpec, connections: number) =>
 const queueStall = (target: TargetSpec, connections: number) => (target.startCost?.queues && connections > 1 ? WARMUP_STALL_MS / 1000 : 0);
 
 /**
- * The C load generator runs once per repeat: each run starts the client, connects, warms up (a
- * forking server's children start within it, with a margin), measures and drains.
+ * The C load generator runs once per repeat: each run starts the client, connects, warms up (until
+ * every connection is answered: a forking server's children all start within it; a serial server
+ * leaves it waiting for the stall), measures and drains. Only the estimate uses these constants:
+ * the warm-up itself ends on what the client sees.
  */
 const C_CLIENT_RUN_S = 0.4;
 export function echoEstimate(settings: BenchSettings, cell: CellSpec, target: TargetSpec): number {
   const connections = cell.params.connections!;
-  const perRun = settings.warmup + 1.5 * processStarts(target, connections) + settings.duration + C_CLIENT_RUN_S;
+  const perRun = settings.warmup + processStarts(target, connections) + queueStall(target, connections) + settings.duration + C_CLIENT_RUN_S;
   return settings.repeats * perRun + DRAIN_AND_SETTLE_S;
 }
 

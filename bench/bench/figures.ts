@@ -8,6 +8,8 @@
  *   bench/echo/cpu/TARGET              its server CPU per round trip there: "8.7 CPU µs per round trip"
  *   bench/cpu/work                     the CPU-bound scenario's work per request: "1,000 µs"
  *   bench/cpu/rate/TARGET              "978 req/s (0.98× one core's ceiling, 1.01 cores busy)"
+ *   bench/idle/cpu/TARGET              server CPU per busy round trip at the fewest and the most idle
+ *                                      connections: "4.0 CPU µs per busy round trip beside 0 idle connections, 290 beside 10,000"
  *   bench/churn/rate/TARGET            connections turned over: "11,552/s"
  *   bench/churn/first-echo/TARGET      median connect-to-first-echo: "329 µs"
  *   bench/capacity/held/TARGET         "held 10,000 connections, every one echoing, at 7.3 KiB of memory per connection"
@@ -28,7 +30,7 @@ export function figures(results: BenchResults): Figures {
     out[`bench/section/${scenario.id}`] = sectionLink('bench', `${index + 1}. ${sectionSpec(scenario.id).heading}`);
   });
   const ids = results.targets.map((t) => t.id);
-  Object.assign(out, echo(scenarioOf(results, 'echo'), ids), cpu(scenarioOf(results, 'cpu'), ids));
+  Object.assign(out, echo(scenarioOf(results, 'echo'), ids), idle(scenarioOf(results, 'idle'), ids), cpu(scenarioOf(results, 'cpu'), ids));
   Object.assign(out, churn(scenarioOf(results, 'churn'), ids), capacity(scenarioOf(results, 'capacity'), ids));
   return out;
 }
@@ -61,6 +63,26 @@ function echo(scenario: ScenarioResult | undefined, targets: readonly string[]):
   if (!cell) return out;
   out['bench/echo/cell'] = cell.title;
   perTarget(out, 'bench/echo/cpu', targets, (t) => metric(measured(scenario, cell, t), 'cpuUsPerUnit'), (s) => `${formatValue(s.median, 'cpuUs')} CPU µs per round trip`);
+  return out;
+}
+
+function idle(scenario: ScenarioResult | undefined, targets: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!scenario || scenario.cells.length < 2) return out;
+  const cells = [...scenario.cells].sort((a, b) => a.params.idle! - b.params.idle!);
+  const [fewest, most] = [cells[0]!, cells.at(-1)!];
+  const count = (cell: CellSpec) => formatValue(cell.params.idle!, 'count');
+  perTarget(
+    out,
+    'bench/idle/cpu',
+    targets,
+    (t) => {
+      const [from, to] = [metric(measured(scenario, fewest, t), 'cpuUsPerUnit'), metric(measured(scenario, most, t), 'cpuUsPerUnit')];
+      return from && to ? { from, to } : undefined;
+    },
+    ({ from, to }) =>
+      `${formatValue(from.median, 'cpuUs')} CPU µs per busy round trip beside ${count(fewest)} idle connections, ${formatValue(to.median, 'cpuUs')} beside ${count(most)}`,
+  );
   return out;
 }
 

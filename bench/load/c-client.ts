@@ -28,7 +28,12 @@ export interface CEchoOptions {
   readonly size: number;
   /** Messages in flight per connection; 1 (the default) is the closed loop echo.ts runs. */
   readonly pipeline?: number;
+  /** Least warm-up; it then goes on until every connection has been answered once (or stalls). */
   readonly warmupSeconds: number;
+  /** Longest warm-up; the default is warmupSeconds, a warm-up of exactly that long. */
+  readonly warmupMaxSeconds?: number;
+  /** Warm-up stops waiting for the unanswered once no new connection was answered for this long; default 1 s. */
+  readonly warmupStallSeconds?: number;
   readonly seconds: number;
   /** How long outstanding replies get after the window; the client's default is 1 s. */
   readonly drainSeconds?: number;
@@ -76,7 +81,7 @@ export interface CEchoErrorReport {
 /** The client's report, as documented in the header of c-echo-client.c. */
 export interface CEchoResult {
   readonly tool: 'c-echo-client';
-  readonly version: 1;
+  readonly version: 2;
   readonly host: string;
   readonly port: number;
   readonly connections: number;
@@ -84,6 +89,14 @@ export interface CEchoResult {
   readonly pipeline: number;
   readonly connected: number;
   readonly warmupS: number;
+  readonly warmupMaxS: number;
+  readonly warmupTookS: number;
+  /** What ended the warm-up: every connection answered once, none newly for the stall time, the bound, or every connection failed. */
+  readonly warmupEnd: 'answered' | 'stalled' | 'bound' | 'failed';
+  /** Connections answered at least once before the window opened. */
+  readonly answeredInWarmup: number;
+  /** Round trips completed in the warm-up, over every connection. */
+  readonly warmupRoundTrips: number;
   readonly windowS: number;
   readonly roundTrips: number;
   readonly roundTripsPerSec: number;
@@ -127,6 +140,8 @@ export async function runCEchoClient(options: CEchoOptions): Promise<CEchoResult
     '--size', String(options.size),
     '--pipeline', String(options.pipeline ?? 1),
     '--warmup', String(options.warmupSeconds),
+    ...(options.warmupMaxSeconds === undefined ? [] : ['--warmup-max', String(options.warmupMaxSeconds)]),
+    ...(options.warmupStallSeconds === undefined ? [] : ['--warmup-stall', String(options.warmupStallSeconds)]),
     '--seconds', String(options.seconds),
     ...(options.drainSeconds === undefined ? [] : ['--drain', String(options.drainSeconds)]),
     ...(options.roundTripsPerConnection === undefined ? [] : ['--round-trips', String(options.roundTripsPerConnection)]),
@@ -135,7 +150,7 @@ export async function runCEchoClient(options: CEchoOptions): Promise<CEchoResult
   const [file, argv] = options.cpus === undefined
     ? [C_ECHO_CLIENT_BINARY, args]
     : ['taskset', ['--cpu-list', options.cpus, C_ECHO_CLIENT_BINARY, ...args]];
-  const deadlineMs = (options.warmupSeconds + options.seconds + (options.drainSeconds ?? 1)) * 1000 + EXIT_MARGIN_MS;
+  const deadlineMs = (Math.max(options.warmupSeconds, options.warmupMaxSeconds ?? 0) + options.seconds + (options.drainSeconds ?? 1)) * 1000 + EXIT_MARGIN_MS;
 
   const { code, signal, stdout, stderr } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>(
     (resolve, reject) => {
@@ -206,12 +221,13 @@ export function parseResult(stdout: string, asked: Pick<CEchoOptions, 'connectio
   };
 
   const top = object(raw, 'the output');
-  if (top.tool !== 'c-echo-client' || top.version !== 1) bad(`tool/version is ${String(top.tool)}/${String(top.version)}, expected c-echo-client/1`);
+  if (top.tool !== 'c-echo-client' || top.version !== 2) bad(`tool/version is ${String(top.tool)}/${String(top.version)}, expected c-echo-client/2`);
+  if (!['answered', 'stalled', 'bound', 'failed'].includes(top.warmupEnd as string)) bad(`warmupEnd is ${JSON.stringify(top.warmupEnd)}`);
   if (typeof top.host !== 'string') bad('host is not a string');
-  for (const key of ['port', 'connections', 'size', 'pipeline', 'connected', 'roundTrips', 'fewest', 'most', 'neverAnswered', 'shortReads', 'shortWrites']) {
+  for (const key of ['port', 'connections', 'size', 'pipeline', 'connected', 'roundTrips', 'fewest', 'most', 'neverAnswered', 'shortReads', 'shortWrites', 'answeredInWarmup', 'warmupRoundTrips']) {
     number(top, key, '', true);
   }
-  for (const key of ['warmupS', 'windowS', 'roundTripsPerSec']) number(top, key, '');
+  for (const key of ['warmupS', 'warmupMaxS', 'warmupTookS', 'windowS', 'roundTripsPerSec']) number(top, key, '');
   const latency = object(top.latencyUs, 'latencyUs');
   for (const key of ['min', 'mean', 'p50', 'p90', 'p99', 'p999', 'max', 'relativeError']) number(latency, key, 'latencyUs.');
   number(latency, 'count', 'latencyUs.', true);

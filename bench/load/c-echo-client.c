@@ -21,7 +21,11 @@
  *
  * A run, in numbered steps:
  *   1. Connect every connection (non-blocking); each starts its loop as soon as it is connected.
- *   2. Warm up for --warmup seconds: round trips run but are not counted.
+ *   2. Warm up: round trips run but are not counted, for at least --warmup seconds, and on until
+ *      every connection has been answered once, or some have and no new one has been for
+ *      --warmup-stall seconds (a forking server starts its children in this time; a serial server
+ *      never answers most of them), but never past --warmup-max seconds. The report says which
+ *      of the three ended it (warmupEnd), as echo.ts's warm-up does.
  *   3. Measure for --seconds: only round trips that complete inside the window count, for the
  *      rate, the latency histogram and the per-connection counts; our own CPU (getrusage) is
  *      read as the window opens and closes.
@@ -50,7 +54,9 @@
  *
  * Usage:
  *   c-echo-client --port N [--host 127.0.0.1] [--connections 10] [--size 64] [--pipeline 1]
- *                 [--warmup 1] [--seconds 5] [--drain 1] [--round-trips 0]
+ *                 [--warmup 1] [--warmup-max W] [--warmup-stall 1] [--seconds 5] [--drain 1]
+ *                 [--round-trips 0]
+ * --warmup-max defaults to --warmup: a warm-up of exactly that long, whoever is answered.
  * --round-trips N ends each connection's part of the window after N round trips (0: no limit),
  * and the window ends once every live connection has done its N: tests use it for exact counts.
  * Bad usage: one line on stderr, exit status 2. Exit status 0: the run finished without errors;
@@ -58,12 +64,18 @@
  * Progress lines on stderr: "c-echo-client: window open" and "c-echo-client: window closed"
  * mark the measured window, so a caller can sample the server's CPU over exactly it.
  *
- * Output (stdout, one line, version 1):
+ * Output (stdout, one line, version 2):
  * {
- *   "tool": "c-echo-client", "version": 1,
+ *   "tool": "c-echo-client", "version": 2,
  *   "host": string, "port": int, "connections": int, "size": int, "pipeline": int,
  *   "connected": int,                 connections that were established
- *   "warmupS": number, "windowS": number,   warm-up asked for; window as measured (wall clock)
+ *   "warmupS": number, "windowS": number,   least warm-up asked for; window as measured (wall clock)
+ *   "warmupMaxS": number, "warmupTookS": number,   the warm-up's bound; how long it took
+ *   "warmupEnd": "answered" | "stalled" | "bound" | "failed",   what ended it: every connection
+ *                                     answered once; no new one for --warmup-stall; the bound;
+ *                                     every connection failed
+ *   "answeredInWarmup": int,          connections answered at least once before the window
+ *   "warmupRoundTrips": int,          round trips completed in the warm-up (all connections)
  *   "roundTrips": int, "roundTripsPerSec": number,   completed inside the window
  *   "latencyUs": { "count", "min", "mean", "p50", "p90", "p99", "p999", "max": number,
  *                  "relativeError": number },   bound on (reported-true)/true (reported >= true)
@@ -177,6 +189,7 @@ struct conn {
   size_t recv_off;        /* bytes of it already read and checked */
   uint64_t sent_at[MAX_PIPELINE]; /* when each in-flight message was handed to send() */
   uint64_t answered_bytes; /* ever received, to tell "never answered" from "stopped short" */
+  uint64_t trips;          /* round trips ever completed (warm-up, window and drain) */
   uint64_t window_trips;
 };
 
@@ -189,6 +202,9 @@ static long round_trip_limit;
 enum phase { WARMUP, WINDOW, DRAIN, DONE };
 static enum phase phase = WARMUP;
 static int64_t window_start, window_end; /* ns, CLOCK_MONOTONIC; window_end fixed when it closes */
+static int64_t last_first_answer;  /* when a connection last completed its first round trip */
+static int answered_conns;         /* connections with at least one round trip */
+static uint64_t warmup_trips;      /* round trips completed before the window opened */
 static uint64_t short_reads, short_writes;
 
 static struct { uint64_t connect, socket, corrupt, extra, missing; } errors;
@@ -203,7 +219,8 @@ static int64_t now_ns(void) {
 
 static void usage(const char *problem) {
   fprintf(stderr, "c-echo-client: %s (usage: c-echo-client --port N [--host ADDR] [--connections N] [--size BYTES] "
-                  "[--pipeline N] [--warmup S] [--seconds S] [--drain S] [--round-trips N])\n", problem);
+                  "[--pipeline N] [--warmup S] [--warmup-max S] [--warmup-stall S] [--seconds S] [--drain S] "
+                  "[--round-trips N])\n", problem);
   exit(2);
 }
 
@@ -316,6 +333,11 @@ static void check(struct conn *c, const unsigned char *buf, size_t len) {
       record((uint64_t)t - c->sent_at[c->recv_seq % MAX_PIPELINE]);
       c->window_trips++;
     }
+    if (c->trips++ == 0) {
+      answered_conns++;
+      last_first_answer = t;
+    }
+    if (phase == WARMUP) warmup_trips++;
     c->recv_off = 0;
     c->recv_seq++;
   }
@@ -432,7 +454,7 @@ static void print_json_string(const char *s) {
 int main(int argc, char **argv) {
   const char *host = "127.0.0.1";
   long port = -1;
-  double warmup = 1, window = 5, drain = 1;
+  double warmup = 1, warmup_max = -1, warmup_stall = 1, window = 5, drain = 1;
   nconns = 10;
   size = 64;
   for (int i = 1; i < argc; i += 2) {
@@ -449,6 +471,8 @@ int main(int argc, char **argv) {
     else if (strcmp(flag, "--size") == 0) size = (int)whole(flag, value, 1, MAX_SIZE);
     else if (strcmp(flag, "--pipeline") == 0) pipeline = (int)whole(flag, value, 1, MAX_PIPELINE);
     else if (strcmp(flag, "--warmup") == 0) warmup = seconds(flag, value, 0);
+    else if (strcmp(flag, "--warmup-max") == 0) warmup_max = seconds(flag, value, 0);
+    else if (strcmp(flag, "--warmup-stall") == 0) warmup_stall = seconds(flag, value, 0);
     else if (strcmp(flag, "--seconds") == 0) window = seconds(flag, value, 0.001);
     else if (strcmp(flag, "--drain") == 0) drain = seconds(flag, value, 0);
     else if (strcmp(flag, "--round-trips") == 0) round_trip_limit = whole(flag, value, 0, LONG_MAX);
@@ -459,6 +483,8 @@ int main(int argc, char **argv) {
     }
   }
   if (port < 0) usage("--port is required");
+  if (warmup_max < 0) warmup_max = warmup;
+  if (warmup_max < warmup) usage("--warmup-max must be at least --warmup");
   struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port)};
   if (inet_pton(AF_INET, host, &addr.sin_addr) != 1) {
     char problem[160];
@@ -491,7 +517,12 @@ int main(int argc, char **argv) {
   int64_t started = now_ns();
   alive_count = nconns;
   for (int i = 0; i < nconns; i++) open_connection(&conns[i], &addr);
-  window_start = started + (int64_t)(warmup * NS);
+  last_first_answer = started;
+  int64_t warm_min_end = started + (int64_t)(warmup * NS), warm_max_end = started + (int64_t)(warmup_max * NS);
+  const char *warmup_end = "bound";
+  int64_t warmup_took = 0;
+  int answered_in_warmup = 0;
+  window_start = warm_min_end;
   window_end = window_start + (int64_t)(window * NS); /* set again when the window opens */
   int64_t drain_end = 0;
   struct rusage ru_start = {0}, ru_end = {0};
@@ -503,14 +534,31 @@ int main(int argc, char **argv) {
 
     /* Steps 2-4: move to the next phase when its time comes (or the window's work is done, or
      * every connection has failed and nothing is left to measure). */
-    if (phase == WARMUP && (t >= window_start || alive_count == 0)) {
-      phase = WINDOW;
-      getrusage(RUSAGE_SELF, &ru_start);
-      window_opened = now_ns();
-      window_start = window_opened;
-      window_end = window_opened + (int64_t)(window * NS); /* a full window, however late it opened */
-      fprintf(stderr, "c-echo-client: window open\n");
-      for (int i = 0; i < nconns; i++) pump(&conns[i]); /* a connection held back by --round-trips */
+    if (phase == WARMUP) {
+      /* Live connections still waiting for their first answer (connecting ones included). */
+      int waiting = 0;
+      for (int i = 0; i < nconns; i++)
+        if (conns[i].state != CLOSED && conns[i].trips == 0) waiting++;
+      int64_t stalled_at = last_first_answer + (int64_t)(warmup_stall * NS);
+      const char *end = NULL;
+      if (alive_count == 0) end = "failed";
+      else if (t >= warm_min_end && waiting == 0) end = "answered";
+      else if (t >= warm_min_end && answered_conns > 0 && t >= stalled_at) end = "stalled";
+      else if (t >= warm_max_end) end = "bound";
+      /* Not yet: look again at the next moment one of them could become true (or on an event). */
+      window_start = t < warm_min_end ? warm_min_end : answered_conns > 0 && stalled_at < warm_max_end ? stalled_at : warm_max_end;
+      if (end) {
+        warmup_end = end;
+        warmup_took = t - started;
+        answered_in_warmup = answered_conns;
+        phase = WINDOW;
+        getrusage(RUSAGE_SELF, &ru_start);
+        window_opened = now_ns();
+        window_start = window_opened;
+        window_end = window_opened + (int64_t)(window * NS); /* a full window, however late it opened */
+        fprintf(stderr, "c-echo-client: window open\n");
+        for (int i = 0; i < nconns; i++) pump(&conns[i]); /* a connection held back by --round-trips */
+      }
     }
     if (phase == WINDOW) {
       int all_done = round_trip_limit > 0 || alive_count == 0;
@@ -584,10 +632,13 @@ int main(int argc, char **argv) {
   double sys_s = cpu_seconds(&ru_end, 0) - cpu_seconds(&ru_start, 0);
   uint64_t total = errors.connect + errors.socket + errors.corrupt + errors.extra + errors.missing;
 
-  printf("{\"tool\":\"c-echo-client\",\"version\":1,\"host\":");
+  printf("{\"tool\":\"c-echo-client\",\"version\":2,\"host\":");
   print_json_string(host);
   printf(",\"port\":%ld,\"connections\":%d,\"size\":%d,\"pipeline\":%d,\"connected\":%d", port, nconns, size, pipeline, connected);
-  printf(",\"warmupS\":%.3f,\"windowS\":%.6f,\"roundTrips\":%lu,\"roundTripsPerSec\":%.1f", warmup, window_s,
+  printf(",\"warmupS\":%.3f,\"warmupMaxS\":%.3f,\"warmupTookS\":%.3f,\"warmupEnd\":\"%s\",\"answeredInWarmup\":%d"
+         ",\"warmupRoundTrips\":%lu",
+         warmup, warmup_max, (double)warmup_took / 1e9, warmup_end, answered_in_warmup, (unsigned long)warmup_trips);
+  printf(",\"windowS\":%.6f,\"roundTrips\":%lu,\"roundTripsPerSec\":%.1f", window_s,
          (unsigned long)trips, window_s > 0 ? (double)trips / window_s : 0.0);
   printf(",\"latencyUs\":{\"count\":%lu,\"min\":%.1f,\"mean\":%.1f,\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,"
          "\"max\":%.1f,\"relativeError\":%.5f}",

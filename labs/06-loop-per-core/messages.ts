@@ -40,5 +40,8 @@ export type ToWorker =
   /** Shutdown deadline: close every connection now. */
   | { readonly type: 'force' };
 
-/** The worker's loop is running (and listening, if it accepts itself); `tid` is its kernel thread id. */
-export type FromWorker = { readonly type: 'ready'; readonly tid: number | undefined };
+export type FromWorker =
+  /** The worker's loop is running (and listening, if it accepts itself); `tid` is its kernel thread id. */
+  | { readonly type: 'ready'; readonly tid: number | undefined }
+  /** handoff: the descriptor of a `connection` message is this loop's now (served, or closed here). */
+  | { readonly type: 'adopted'; readonly fd: number };

@@ -23,9 +23,11 @@
  *   2. Starts N worker threads, each with its own copy (dup) of the socket it accepts from;
  *      "listening" is printed once every loop is up.
  *   3. handoff only: accepts each connection (libuv, paused: not a byte read) and posts its
- *      descriptor to worker (next++ mod N), which wraps it in a socket of its own loop.
+ *      descriptor to worker (next++ mod N), which wraps it in a socket of its own loop and says
+ *      so; until then the descriptor is in transit, and this thread keeps its number.
  *   4. A worker that dies took only its own clients with it: a new one takes its place, on the
- *      same listening socket (its queue waited for it, held open by this thread's copy).
+ *      same listening socket (its queue waited for it, held open by this thread's copy). The
+ *      descriptors still in transit to it were never its clients: they go to a live loop.
  *   5. Shutdown: shuts the listening sockets down (every loop's accept stops at that moment), asks
  *      every loop to finish, and prints one line per worker: connections and round trips.
  *
@@ -89,6 +91,25 @@ export async function start(options: ServerOptions & LoopOptions): Promise<Runni
   let stopping = false;
   let onAllExited: (() => void) | undefined;
   let alive = 0;
+  /**
+   * handoff: per live worker, the descriptors posted to it that it has not yet said it adopted. A
+   * message to a loop that is dying is dropped with it, and the client would hang, never closed.
+   */
+  const inTransit = new Map<Worker, Set<number>>();
+  let next = 0;
+  /** Posts a connection to the next live loop in turn; with none left, closes it (the client sees the close). */
+  const handOn = (fd: number) => {
+    for (let tries = 0; tries < count; tries++) {
+      const target = loops[next]!;
+      next = (next + 1) % count;
+      const pending = inTransit.get(target);
+      if (!pending) continue;
+      pending.add(fd);
+      target.postMessage({ type: 'connection', fd } satisfies ToWorker);
+      return;
+    }
+    libc.close(fd);
+  };
 
   const listenFdFor = (index: number): number | undefined => {
     if (balance === 'handoff') return undefined;
@@ -112,11 +133,27 @@ export async function start(options: ServerOptions & LoopOptions): Promise<Runni
     };
     const worker = new Worker(WORKER_SCRIPT, { workerData: config });
     loops[index] = worker;
+    inTransit.set(worker, new Set());
     alive++;
     let ready = false;
+    let onReady: ((message: FromWorker) => void) | undefined;
+    worker.on('message', (message: FromWorker) => {
+      if (message.type === 'adopted') inTransit.get(worker)?.delete(message.fd);
+      else onReady?.(message);
+    });
     worker.on('error', (error) => log.warn(`worker ${index} failed: ${error.message}`));
     worker.on('exit', (code) => {
       alive--;
+      // Its messages have all been delivered by now (Node drains the port before 'exit'), so
+      // what is still in transit never reached its loop: no descriptor of it was closed there.
+      const lost = inTransit.get(worker)!;
+      inTransit.delete(worker);
+      // A replacement first, so these clients may go to it as well as to the other loops.
+      if (!stopping && ready) startLoop(index).catch((error: unknown) => log.warn(`could not start a new worker ${index}: ${String(error)}`));
+      for (const fd of lost) {
+        if (stopping) libc.close(fd);
+        else handOn(fd);
+      }
       if (stopping) {
         if (alive === 0) onAllExited?.();
         return;
@@ -124,11 +161,18 @@ export async function start(options: ServerOptions & LoopOptions): Promise<Runni
       if (!ready) return; // a loop that never came up is start-up's failure, reported there
       // Step 4. Its connections closed with its loop (a thread's handles close when it ends);
       // every other loop's clients never noticed.
-      log.warn(`worker ${index} ended with exit code ${code}; its clients are closed, the others are unaffected; starting a new worker ${index}`);
-      startLoop(index).catch((error: unknown) => log.warn(`could not start a new worker ${index}: ${String(error)}`));
+      log.warn(
+        `worker ${index} ended with exit code ${code}; its clients are closed, the others are unaffected; starting a new worker ${index}` +
+          (lost.size > 0 ? `; ${lost.size} connections handed to it and not yet taken go to the live loops` : ''),
+      );
     });
-    const [message] = (await Promise.race([once(worker, 'message'), once(worker, 'exit').then(() => [undefined])])) as [FromWorker | undefined];
-    if (!message) throw new Error(`worker ${index} exited before its loop was ready`);
+    const message = await Promise.race([
+      new Promise<FromWorker>((resolve) => {
+        onReady = resolve;
+      }),
+      once(worker, 'exit').then(() => undefined),
+    ]);
+    if (!message || message.type !== 'ready') throw new Error(`worker ${index} exited before its loop was ready`);
     ready = true;
     log.info(`worker ${index} ready (thread ${message.tid ?? '?'}, ${balance === 'handoff' ? 'served by the acceptor' : balance === 'shared' ? 'accepting from the shared socket' : 'accepting from its own socket'})`);
   };
@@ -154,7 +198,6 @@ export async function start(options: ServerOptions & LoopOptions): Promise<Runni
   // Step 3. handoff: this thread is the acceptor.
   let acceptor: net.Server | undefined;
   if (balance === 'handoff') {
-    let next = 0;
     // pauseOnConnect: not a byte is read here, so the worker's socket sees the whole stream.
     acceptor = net.createServer({ pauseOnConnect: true, allowHalfOpen: true }, (socket) => {
       const fd = descriptorOf(socket);
@@ -167,10 +210,7 @@ export async function start(options: ServerOptions & LoopOptions): Promise<Runni
         else log.client(`client ${peer} refused: out of file descriptors to hand it on`);
       }
       socket.destroy();
-      if (handed < 0) return;
-      const target = loops[next]!;
-      next = (next + 1) % count;
-      target.postMessage({ type: 'connection', fd: handed } satisfies ToWorker);
+      if (handed >= 0) handOn(handed);
     });
     acceptor.on('error', (error) => log.warn(`acceptor: ${error.message}`));
     // The acceptor adopts the socket made in step 1, as each worker does with its copy.

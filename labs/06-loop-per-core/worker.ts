@@ -46,6 +46,12 @@ const tid = (() => {
  * and is replaced. Costs one check per job when unset.
  */
 const CRASH_MARKER_ENV = 'IOLAB_TEST_LOOP_CRASH_MARKER';
+/**
+ * The provoked crash first holds the thread this long, as a loop stuck in a bug does before it
+ * dies: connections handed to it meanwhile wait in its message queue and are still in transit
+ * when it dies (model.test.ts shows none of them is lost).
+ */
+const CRASH_STALL_MS = 500;
 const crashMarker = process.env[CRASH_MARKER_ENV] ? Buffer.from(process.env[CRASH_MARKER_ENV]) : undefined;
 
 function provokedCrash(job: Job): boolean {
@@ -78,6 +84,7 @@ function serve(socket: net.Socket): void {
       if (provokedCrash(job)) {
         // Thrown outside serveSocket's care, as a bug in the loop would be: nothing catches it.
         setImmediate(() => {
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT)), 0, 0, CRASH_STALL_MS);
           throw new Error(`loop crashed on purpose (${CRASH_MARKER_ENV} is set: test-only)`);
         });
       }
@@ -114,6 +121,8 @@ port.on('message', (message: ToWorker) => {
   switch (message.type) {
     case 'connection':
       adopt(message.fd);
+      // Said in the same turn as the adoption: no descriptor is ever both this loop's and in transit.
+      send({ type: 'adopted', fd: message.fd });
       break;
     case 'stop':
       // The main thread has already shut the listening socket down (server.ts): from then on

@@ -143,8 +143,9 @@ describe.each(labCases())('lab %s', ({ id, start }) => {
     const guard = await NothingLost.begin(lab, 'http');
     for (const [name, raw] of Object.entries(MALFORMED)) {
       const reply = await verdict(lab.port, raw).catch((error: Error) => `no verdict: ${error.message}`);
-      // A close without any reply would be acceptable too; these parsers always say 400 first.
-      expect(reply === '' || statusCodes(reply).join() === '400', `${name}: ${JSON.stringify(reply.slice(0, 120))}`).toBe(true);
+      // The parser always answers 400 before it closes: a plain close (an empty reply) fails too.
+      expect(statusCodes(reply), `${name}: ${JSON.stringify(reply.slice(0, 120))}`).toEqual([400]);
+      expect(reply, name).toContain('Connection: close\r\n');
     }
 
     const hugeLine = await verdict(lab.port, head([`GET /${'a'.repeat(70_000)} HTTP/1.1`, 'Host: x']));
@@ -157,6 +158,25 @@ describe.each(labCases())('lab %s', ({ id, start }) => {
     );
     expect(statusCodes(smuggled)).toEqual([200, 400]);
     expect(smuggled.startsWith(httpResponse('/first'))).toBe(true);
+    await guard.verify();
+    await stopCleanly(lab);
+  });
+
+  it('case 6: after a refused request or a Connection: close, nothing pipelined behind it in the same write is answered', async () => {
+    const lab = await start(['--quiet', '--protocol', 'http', '--idle-timeout', '60', '--header-timeout', '60']);
+    const guard = await NothingLost.begin(lab, 'http');
+    const twoHosts = head(['GET / HTTP/1.1', 'Host: x', 'Host: x']);
+    const expectContinue = head(['POST /up HTTP/1.1', 'Host: x', 'Content-Length: 5', 'Expect: 100-continue']);
+    const reason = 'more than one Host header\n';
+    const refused =
+      'HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n' +
+      `Content-Length: ${reason.length}\r\nConnection: close\r\n\r\n${reason}`;
+    // Each sequence in one write: a client matching responses by order must get the first one alone.
+    expect(await verdict(lab.port, twoHosts + expectContinue + 'hello'), 'a 400, then a 100-continue request').toBe(refused);
+    expect(await verdict(lab.port, twoHosts + httpRequest('/next', 'x')), 'a 400, then a request').toBe(refused);
+    expect(await verdict(lab.port, httpRequest('/a', 'bye', 'Connection: close\r\n') + expectContinue + twoHosts), 'Connection: close, then more').toBe(
+      httpResponse('bye', true),
+    );
     await guard.verify();
     await stopCleanly(lab);
   });

@@ -84,9 +84,13 @@ describe.each(labCases())('lab %s', (labCase) => {
     // the accept queue behind the one client being served.
     const crowd = await Promise.all(Array.from({ length: 100 }, () => EchoClient.connect(lab.port, { keep: true }).catch(() => undefined)));
     crowd.forEach((client, i) => void client?.send(Buffer.from(`client ${i}\n`)));
+    // Every connect completes: the kernel finishes the handshake into the accept queue whether or
+    // not the server has a descriptor to accept with. A refused connect is a failure, not a client
+    // "turned away".
+    expect(crowd.filter((client) => client === undefined).length, 'connects that failed').toBe(0);
     const echoed = (client: EchoClient | undefined, i: number) => client !== undefined && client.received >= `client ${i}\n`.length;
-    // Turned away: the server closed the connection (FIN or reset) without an echo.
-    const turnedAway = (client: EchoClient | undefined, i: number) => !echoed(client, i) && (client === undefined || client.finReceived || client.isClosed);
+    // Turned away: the server accepted the connection and closed it (FIN or reset) without an echo.
+    const turnedAway = (client: EchoClient | undefined, i: number) => client !== undefined && !echoed(client, i) && (client.finReceived || client.isClosed);
     const settled = () =>
       traits.kernelQueueOnly
         ? crowd.filter(echoed).length === 1 && (listenQueue(lab.port)?.acceptQueueDepth ?? 0) >= 99
@@ -100,6 +104,9 @@ describe.each(labCases())('lab %s', (labCase) => {
     if (!traits.kernelQueueOnly) {
       // The limit was really reached: some clients were turned away, and the descriptors are full.
       expect(refused, 'clients refused for want of descriptors').toBeGreaterThan(0);
+      // And the server served while it could: one that refuses everyone fails here.
+      expect(served, 'clients served while descriptors lasted').toBeGreaterThan(0);
+      expect(served + refused, 'every client served or turned away').toBe(100);
     }
 
     // Saturated: 2 s with the descriptors in use while a new client knocks every 100 ms. The

@@ -1,7 +1,7 @@
 /**
  * "What this shows": each scenario's findings, written from the numbers in the results file and
  * nothing else. Every sentence is a template filled with measured figures, and comparisons say
- * "no difference" when the two ranges of runs overlap. Nothing here knows which lab should win.
+ * "no difference" when two figures are within the runs' spread (pipeline/stats.ts, differs). Nothing here knows which lab should win.
  */
 
 import { C_REFERENCE_ID, PLAIN_NODE_ID, type BenchResults, type CellSpec, type MetricName, type ScenarioResult, type TargetInfo } from '../results.js';
@@ -29,12 +29,27 @@ function ranked(scenario: ScenarioResult, cell: CellSpec, targets: readonly Targ
     .sort((a, b) => (better === 'higher' ? b.value.median - a.value.median : a.value.median - b.value.median));
 }
 
-/** "2.4× X's 9,500" or "no different from X's 9,500, the runs' ranges overlapping". */
+/** "2.4× X's 9,500" or "no different from X's 9,500, within the runs' spread". */
 function versus(a: Summary, b: Summary, other: string, shown = ''): string {
   const theirs = `${other}'s${shown ? ` ${shown}` : ''}`;
-  if (!differs(a, b)) return `no different from ${theirs}, the runs' ranges overlapping`;
+  if (!differs(a, b)) return `no different from ${theirs}, within the runs' spread`;
   // A ratio to zero or to a negative figure (noise around zero) says nothing.
   return b.median <= 0 ? `where ${other} measured ${shown || formatValue(b.median, 'count')}` : `${formatRatio(a.median / b.median)} ${theirs}`;
+}
+
+/**
+ * A list in order, each entry whose runs' range overlaps the first of its group joined to that
+ * group as no different: "A 3.0; B 3.5, C 3.5 (no different, within the runs' spread); D 6.2".
+ * An order is told only where the runs differ by more than they varied.
+ */
+function inOrder(list: readonly Measured[], text: (m: Measured) => string): string {
+  const groups: Measured[][] = [];
+  for (const m of list) {
+    const group = groups.at(-1);
+    if (group && !differs(group[0]!.value, m.value)) group.push(m);
+    else groups.push([m]);
+  }
+  return groups.map((g) => (g.length === 1 ? text(g[0]!) : `${g.map(text).join(', ')} (no different, within the runs' spread)`)).join('; ');
 }
 
 /** The last cell whose params satisfy `pick`: the headline cell of a section. */
@@ -120,7 +135,19 @@ function leadWithFairFigure(
   const lines: string[] = [];
   const fair = all.filter((m) => !clientSaturated(m.row) && !starved(m.row));
   const [first, second] = fair;
-  if (first) {
+  // "The most" only when no other server that served every connection measured the same within
+  // the runs' spread: a saturated one included, whose figure is its client's ceiling, so the
+  // cut-off between the two groups never decides a near-tie.
+  const ties = first ? all.filter((m) => m !== first && !starved(m.row) && !differs(first.value, m.value)) : [];
+  if (first && first.value.runs < 2) {
+    lines.push(`At ${cell.title} every server ran once: with no spread to tell a difference from noise, none is ranked.`);
+  } else if (first && ties.length > 0) {
+    const tied = ties.map((m) => `${name(m.row)}'s ${rate(m.value)}${what.perSecond}${clientSaturated(m.row) ? " (its load generator's ceiling)" : ''}`);
+    lines.push(
+      `At ${cell.title} no server ${what.verb} clearly the most ${what.plural}: ${name(first.row)}'s ${rate(first.value)}${what.perSecond} is no different from ` +
+        `${tied.join(', ')}, within the runs' spread.`,
+    );
+  } else if (first) {
     const among = fair.length < all.length ? ', among the servers whose load generator kept up and that served every connection' : '';
     lines.push(
       `At ${cell.title}${among}, ${name(first.row)} ${what.verb} the most ${what.plural}: ${rate(first.value)}${what.perSecond}` +
@@ -157,7 +184,7 @@ function leadWithFairFigure(
 function costSplit(scenario: ScenarioResult, cell: CellSpec, targets: readonly TargetInfo[], unit: string): string[] {
   const cpu = ranked(scenario, cell, targets, 'cpuUsPerUnit', 'lower');
   if (cpu.length === 0) return [];
-  const lines = [`Server CPU µs per ${unit} at ${cell.title}, cheapest first (the fair figure whoever set the pace): ${cpu.map(cpuText).join('; ')}.`];
+  const lines = [`Server CPU µs per ${unit} at ${cell.title}, cheapest first (the fair figure whoever set the pace): ${inOrder(cpu, cpuText)}.`];
   const c = cpu.find((m) => m.row.target.id === C_REFERENCE_ID);
   const node = cpu.find((m) => m.row.target.id === PLAIN_NODE_ID);
   if (c && node) {
@@ -173,9 +200,9 @@ function costSplit(scenario: ScenarioResult, cell: CellSpec, targets: readonly T
       const overlap = !differs(m.value, node.value);
       const close =
         Math.abs(over) <= 0.05
-          ? `within 5%${overlap ? ", the runs' ranges overlapping" : ''}`
+          ? `within 5%${overlap ? ", within the runs' spread" : ''}`
           : overlap
-            ? "no different, the runs' ranges overlapping"
+            ? "no different, within the runs' spread"
             : `more than 5% apart: ${formatRatio(m.value.median / node.value.median)}`;
       return `${name(m.row)} ${sign}${formatValue(Math.abs(m.value.median - node.value.median), 'cpuUs')} µs (${sign}${Math.round(Math.abs(over) * 100)}%, ${close})`;
     });
@@ -226,6 +253,29 @@ function fairness(scenario: ScenarioResult, targets: readonly TargetInfo[], what
   return lines;
 }
 
+/**
+ * A server that starts a process per connection has two costs: the steady one per round trip
+ * (the table's, measured once every connection had been answered) and the start-up one per
+ * connection (its server CPU over the warm-up, less the warm-up's round trips at the steady rate).
+ */
+function startUpCost(scenario: ScenarioResult, cell: CellSpec, targets: readonly TargetInfo[]): string[] {
+  return rowsFor(scenario, cell, targets).flatMap((row) => {
+    if (row.result?.status !== 'ok' || !row.target.traits?.children) return [];
+    const start = metricOf(row, 'startCpuUsPerConnection');
+    const steady = metricOf(row, 'cpuUsPerUnit');
+    const warmup = metricOf(row, 'warmupS');
+    if (!start || !steady || !warmup) return [];
+    const bound = row.result.runs.filter((run) => run.notes.some((n) => n.startsWith('the warm-up hit its'))).length;
+    return [
+      `${name(row)} at ${cell.title}: ${formatValue(steady.median, 'cpuUs')} server CPU µs per round trip in the steady state (the table's figure, ` +
+        `measured once every connection had been answered), and ${formatValue(start.median, 'cpuUs')} µs of server CPU per connection to start up ` +
+        `(its process; the warm-up took a median of ${warmup.median.toFixed(1)} s to get every connection answered once` +
+        (bound > 0 ? `; in ${bound} of ${row.result.runs.length} runs it hit its bound first, with some connections still unanswered when the window opened` : '') +
+        ').',
+    ];
+  });
+}
+
 function echoFindings(scenario: ScenarioResult, targets: readonly TargetInfo[], settings: Record<string, unknown>): string[] {
   const sizes = settings.sizes as number[];
   const lines: string[] = [];
@@ -235,6 +285,7 @@ function echoFindings(scenario: ScenarioResult, targets: readonly TargetInfo[], 
     lines.push(...costSplit(scenario, cell, targets, 'round trip'));
   }
 
+  if (cell) lines.push(...startUpCost(scenario, cell, targets));
   lines.push(...fairness(scenario, targets, 'round trips'));
   lines.push(saturation(scenario, targets, 'round trip'));
   lines.push(errorsLine(scenario, targets, ['errors'], 'a corrupted, missing or extra byte, or a failed connection'));
@@ -311,8 +362,11 @@ function churnFindings(scenario: ScenarioResult, targets: readonly TargetInfo[])
   }
   if (all.length) {
     const best = all[0]!;
+    // "The most" only when it differs by more than the runs varied from every other rate (a
+    // saturated one included: the cut-off between the two groups must not decide a near-tie).
+    const tied = measuredAll.some((m) => m !== best && !differs(best.value, m.value));
     lines.push(
-      `${name(best.row)} turned over the most connections: ${rate(best.value)}/s. ` +
+      (tied ? `No server turned over clearly the most connections (the top rates are within the runs' spread): ${name(best.row)} ${rate(best.value)}/s. ` : `${name(best.row)} turned over the most connections: ${rate(best.value)}/s. `) +
         all
           .slice(1)
           .map((m) => `${name(m.row)}: ${rate(m.value)}/s (${versus(m.value, best.value, name(best.row))})`)
@@ -404,7 +458,8 @@ function idleFindings(scenario: ScenarioResult, targets: readonly TargetInfo[]):
   const cells = [...scenario.cells].sort((a, b) => a.params.idle! - b.params.idle!);
   const first = cells[0];
   const last = cells.at(-1);
-  const slopes: { row: Row; perThousand: number }[] = [];
+  /** `changed`: the last level's runs differ from the first's by more than they varied. */
+  const slopes: { row: Row; perThousand: number; changed: boolean }[] = [];
   for (const target of rowsFor(scenario, cells[0]!, targets).map((r) => r.target)) {
     const points = cells.flatMap((cell) => {
       const row = rowsFor(scenario, cell, [target])[0]!;
@@ -421,21 +476,31 @@ function idleFindings(scenario: ScenarioResult, targets: readonly TargetInfo[]):
       points.length < 2
         ? ''
         : !differs(to.cpu, from.cpu)
-          ? `: no change from ${idleOf(from)} to ${idleOf(to)} idle, the runs' ranges overlapping`
+          ? `: no change from ${idleOf(from)} to ${idleOf(to)} idle, within the runs' spread`
           : `: ${formatRatio(to.cpu.median / (from.cpu.median || 1))} from ${idleOf(from)} to ${idleOf(to)} idle`;
     lines.push(
       `${target.label}: server CPU per busy round trip ${levels}` +
         (perThousand === undefined ? '' : `; slope ${signed(perThousand)} µs per round trip per 1,000 idle descriptors`) +
         `${trend}.`,
     );
-    if (perThousand !== undefined) slopes.push({ row: points[0]!.row, perThousand });
+    if (perThousand !== undefined) slopes.push({ row: points[0]!.row, perThousand, changed: points.length > 1 && differs(to.cpu, from.cpu) });
   }
   if (slopes.length > 1 && first && last) {
     slopes.sort((a, b) => b.perThousand - a.perThousand);
-    const steep = slopes[0]!;
-    const flat = slopes.at(-1)!;
+    // Only a change larger than the runs' spread is ranked: the servers whose cost did not move
+    // beyond it are named together, never one of them "the flattest".
+    const rising = slopes.filter((x) => x.changed);
+    const still = slopes.filter((x) => !x.changed);
+    const steep = rising[0];
+    const parts = [
+      ...(steep ? [`Steepest: ${name(steep.row)} at ${signed(steep.perThousand)} µs per 1,000 idle descriptors`] : []),
+      still.length > 0
+        ? `no different at ${formatValue(last.params.idle!, 'count')} idle than at ${formatValue(first.params.idle!, 'count')}, within the runs' spread: ${still.map((x) => name(x.row)).join(', ')}`
+        : `flattest: ${name(slopes.at(-1)!.row)} at ${signed(slopes.at(-1)!.perThousand)}`,
+    ];
+    const sentence = parts.join('; ');
     lines.push(
-      `Steepest: ${name(steep.row)} at ${signed(steep.perThousand)} µs per 1,000 idle descriptors; flattest: ${name(flat.row)} at ${signed(flat.perThousand)}. ` +
+      `${sentence[0]!.toUpperCase()}${sentence.slice(1)}. ` +
         'What the models predict, for reading those slopes: a loop that hands the kernel its whole descriptor list on every wake-up (poll) ' +
         'pays for each idle connection on every busy round trip; one whose interest list lives in the kernel (epoll) pays only for the descriptors that are ready.',
     );

@@ -55,11 +55,12 @@ function howItRan(results: BenchResults): string {
     `- In each cell the load generator opened its connections and warmed up (at least ${s.warmup} s, and until every connection had been answered once, ` +
       `or none newly for a second), then measured ${s.repeats === 1 ? `one window of ${s.duration} s` : `${s.repeats} windows of ${s.duration} s back to back: the cell's ${s.repeats} runs`}.` +
       (cClientUsed(results)
-        ? ` The C load generator (raw echo, idle connections) runs once per repeat instead: it connects, warms up for ${s.warmup} s ` +
-          '(longer for a server that starts a process per connection, so every child is up), measures one window and drains.'
+        ? ' The C load generator (raw echo, idle connections) runs once per repeat instead: it connects, warms up the same way ' +
+          '(so a server that starts a process per connection has every child up), measures one window and drains; ' +
+          "a run whose warm-up hit its bound says so in its table's notes."
         : ''),
     `- Tables show the median${s.repeats === 1 ? ' of a single run: no spread to show, so no difference can be called' : ' and ±half the range of the runs'}. ` +
-      '**Bold** marks the best value in a column and any value whose range overlaps it: no difference.',
+      "**Bold** marks the best value in a column and any value no further from it than the runs' spread (ranges that overlap, or medians closer than the wider range): no difference.",
     `- ${placement}`,
     ...pinnedCaveat(results),
     `- ⚠ marks a run whose load generator used ${SATURATED_PCT}% or more of its core.`,

@@ -10,10 +10,11 @@
 
 import { CEchoErrors, runCEchoClient, type CEchoResult } from '../../load/c-client.js';
 import { buildCEchoClient } from '../../reference/build.js';
-import type { CellResult, CellSpec, ClientCpuMetric, LatencyMetric, USAGE_METRICS } from '../results.js';
+import type { CellResult, CellSpec, ClientCpuMetric, LatencyMetric, USAGE_METRICS, WarmupMetric } from '../results.js';
 import type { RunContext, ServerUnderTest } from '../run.js';
 import type { TargetSpec } from '../targets.js';
-import { latencyMetrics, Samplers, usageMetrics } from './common.js';
+import { WARMUP_STALL_MS } from '../../load/echo.js';
+import { latencyMetrics, Samplers, usageMetrics, WARMUP_MAX_MS } from './common.js';
 
 /** Outstanding replies on loopback arrive within milliseconds; this is ample and keeps cells short. */
 const DRAIN_S = 0.3;
@@ -31,13 +32,23 @@ export function cannotMeasure(target: TargetSpec, cells: readonly CellSpec[], re
 export interface CLoad {
   readonly connections: number;
   readonly size: number;
-  /** Seconds of warm-up before each window. */
+  /**
+   * Least seconds of warm-up before each window; it goes on until every connection has been
+   * answered once (a forking server's children are all up), as the other load generators' does.
+   */
   readonly warmupS: number;
+  /**
+   * A server that leaves connections waiting in its accept queue (serial) never answers most of
+   * them: its warm-up stops once none was newly answered for WARMUP_STALL_MS. Any other server
+   * answers every connection in the end, however slowly its children start on a busy core, so
+   * its warm-up waits for all of them, up to the bound.
+   */
+  readonly queues?: boolean;
 }
 
 /** The figures every scenario measured with the C client reports from one run. */
 export type CClientMetrics = Record<
-  'roundTripsPerSec' | LatencyMetric | 'errors' | 'fewest' | 'most' | ClientCpuMetric | (typeof USAGE_METRICS)[number],
+  'roundTripsPerSec' | LatencyMetric | 'errors' | 'fewest' | 'most' | ClientCpuMetric | WarmupMetric | (typeof USAGE_METRICS)[number],
   number | null
 >;
 
@@ -56,6 +67,9 @@ export async function cClientWindows(
   for (let w = 0; w < repeats; w++) {
     onRepeat(w);
     const samplers = new Samplers(server.pid);
+    // The server over the warm-up too: what its start-up (a child per connection) costs.
+    const warmup = new Samplers(server.pid);
+    warmup.start(w);
     let result: CEchoResult;
     const notes: string[] = [];
     try {
@@ -65,10 +79,15 @@ export async function cClientWindows(
         connections: load.connections,
         size: load.size,
         warmupSeconds: load.warmupS,
+        warmupMaxSeconds: WARMUP_MAX_MS / 1000,
+        warmupStallSeconds: (load.queues ? WARMUP_STALL_MS : WARMUP_MAX_MS) / 1000,
         seconds: context.settings.duration,
         drainSeconds: DRAIN_S,
         ...(context.cpus ? { cpus: context.cpus.loadGenerator } : {}),
-        onWindowStart: () => samplers.start(w),
+        onWindowStart: () => {
+          warmup.stop(w);
+          samplers.start(w);
+        },
         onWindowEnd: () => samplers.stop(w),
       });
     } catch (error) {
@@ -78,7 +97,11 @@ export async function cClientWindows(
       const first = result.firstErrors[0];
       if (first) notes.push(`first error: ${first.kind}: ${first.detail} (connection ${first.connection})`);
     }
+    if (result.warmupEnd === 'bound') {
+      notes.push(`the warm-up hit its ${result.warmupMaxS} s bound with ${result.answeredInWarmup} of ${result.connections} connections answered`);
+    }
     const usage = samplers.usage(w);
+    const steady = usageMetrics(usage, result.roundTrips);
     // The load generator is the C process, not this harness: its own CPU over its own window.
     const clientCpuS = result.cpu.userS + result.cpu.sysS;
     out.push({
@@ -89,7 +112,9 @@ export async function cClientWindows(
         errors: result.errors.total,
         fewest: result.fewest,
         most: result.most,
-        ...usageMetrics(usage, result.roundTrips),
+        ...steady,
+        warmupS: result.warmupTookS,
+        startCpuUsPerConnection: startCost(warmup.usage(w).serverCpuMs, result, steady.cpuUsPerUnit),
         loadGenCorePct: 100 * result.cpu.fraction,
         loadGenCpuUsPerUnit: result.roundTrips > 0 ? (clientCpuS * 1e6) / result.roundTrips : null,
       },
@@ -97,4 +122,15 @@ export async function cClientWindows(
     });
   }
   return out;
+}
+
+/**
+ * The server's CPU to get each connection answered once: its CPU over the warm-up less what the
+ * warm-up's round trips cost at the steady rate measured in the window, per connection. For a
+ * server that starts a process per connection this is the process's start-up; for the others it
+ * is near 0 (the noise of two samples).
+ */
+function startCost(warmupCpuMs: number | null, result: CEchoResult, steadyUsPerTrip: number | null): number | null {
+  if (warmupCpuMs === null || steadyUsPerTrip === null || result.answeredInWarmup === 0) return null;
+  return Math.max(0, warmupCpuMs * 1000 - result.warmupRoundTrips * steadyUsPerTrip) / result.answeredInWarmup;
 }

@@ -29,6 +29,9 @@ export function latencyMetrics<Prefix extends string = ''>(latency: LatencySumma
   return Object.fromEntries(LATENCY_METRICS.map((key) => [name(key), latency.count ? value[key] : null])) as Record<LatencyMetric<Prefix>, number | null>;
 }
 
+/** The warm-up waits until every connection has been answered once, but never longer than this. */
+export const WARMUP_MAX_MS = 30_000;
+
 /** One sampler per measured window, started and stopped by the load generator's window hooks. */
 export class Samplers {
   readonly #pid: number | undefined;
@@ -64,8 +67,7 @@ export function measuredWindows(context: RunContext, repeats: number, samplers: 
     durationMs: context.settings.duration * 1000,
     windows: repeats,
     warmupMs: context.settings.warmup * 1000,
-    // The warm-up waits until every connection has been answered once, but never longer than this.
-    warmupMaxMs: 30_000,
+    warmupMaxMs: WARMUP_MAX_MS,
     onWindowStart: (w: number) => {
       onRepeat(w);
       samplers.start(w);

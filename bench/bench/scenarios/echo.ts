@@ -10,12 +10,6 @@ import type { Metrics } from '../results.js';
 import { cannotMeasure, cClientUnavailable, cClientWindows } from './c-load.js';
 import { oneCoreVariants } from './variants.js';
 
-/**
- * Warm-up margin per connection for a server that starts a process per connection: its children
- * must all be up before the window opens (the C client warms up for a fixed time).
- */
-const START_MARGIN = 1.5;
-
 export const echoScenario: Scenario = {
   id: 'echo',
   title: 'Raw echo, closed loop',
@@ -48,11 +42,11 @@ export const echoScenario: Scenario = {
       context,
       { protocol: 'echo', workUs: 0, maxConns: Math.max(1000, 2 * Math.max(...cells.map((c) => c.params.connections!))) },
       async (server, cell, repeats, onRepeat) => {
-        const connections = cell.params.connections!;
-        const starts = (target.startCost?.perConnection ?? 0) * Math.min(connections, target.startCost?.maxConnections ?? connections);
+        // The warm-up lasts until every connection has been answered once (c-load.ts), so a
+        // forking server's children are all up before the window opens.
         const windows = await cClientWindows(
           server,
-          { connections, size: cell.params.messageBytes!, warmupS: context.settings.warmup + START_MARGIN * starts },
+          { connections: cell.params.connections!, size: cell.params.messageBytes!, warmupS: context.settings.warmup, queues: target.startCost?.queues === true },
           context,
           repeats,
           onRepeat,
