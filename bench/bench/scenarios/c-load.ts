@@ -11,7 +11,7 @@
 import { CEchoErrors, runCEchoClient, type CEchoResult } from '../../load/c-client.js';
 import { buildCEchoClient } from '../../reference/build.js';
 import type { CellResult, CellSpec, ClientCpuMetric, LatencyMetric, USAGE_METRICS, WarmupMetric } from '../results.js';
-import type { RunContext, ServerUnderTest } from '../run.js';
+import { settle, type RunContext, type ServerUnderTest } from '../run.js';
 import type { TargetSpec } from '../targets.js';
 import { WARMUP_STALL_MS } from '../../load/echo.js';
 import { latencyMetrics, Samplers, usageMetrics, WARMUP_MAX_MS } from './common.js';
@@ -65,13 +65,16 @@ export async function cClientWindows(
 ): Promise<{ result: CEchoResult; metrics: CClientMetrics; notes: string[] }[]> {
   const out: { result: CEchoResult; metrics: CClientMetrics; notes: string[] }[] = [];
   for (let w = 0; w < repeats; w++) {
+    // Each run starts from a quiet server: a forking server's children from the run before are
+    // still exiting (and still hold descriptors) for a moment after their clients closed.
+    const unsettled = w > 0 ? await settle(server) : undefined;
     onRepeat(w);
     const samplers = new Samplers(server.pid);
     // The server over the warm-up too: what its start-up (a child per connection) costs.
     const warmup = new Samplers(server.pid);
     warmup.start(w);
     let result: CEchoResult;
-    const notes: string[] = [];
+    const notes: string[] = unsettled ? [unsettled] : [];
     try {
       result = await runCEchoClient({
         host: server.host,
