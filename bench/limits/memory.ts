@@ -83,8 +83,10 @@ export interface MemoryLabRun {
   readonly steps: readonly MemoryStep[];
   /** What ended the run (the first thing that failed, or the ceiling). */
   readonly outcome: MemoryOutcome;
-  /** Clients still answering at the end (the last probe). */
+  /** Clients still answering at the end (a last probe after the run stopped). */
   readonly held: number;
+  /** Clients still connected whose last probe got no answer (waiting, as in a serial server's queue). */
+  readonly waiting: number;
   readonly lostClients: readonly LostClient[];
   readonly refusedClients: number;
   readonly final: MemoryStat;
@@ -167,6 +169,33 @@ export async function measureMemoryLab(
     client.socket.on('close', () => end('the server closed the connection'));
   };
 
+  /** Every open client sends a probe of its own; who answered exactly, who did not (yet). */
+  const probeAll = async (label: string) => {
+    const probing = clients.filter((c) => c.state === 'open');
+    for (const client of probing) {
+      client.probe = Buffer.from(`client ${client.id} ${label}\n`);
+      client.received = 0;
+      client.socket.write(client.probe);
+    }
+    const probeStart = performance.now();
+    let lastAnswer = probeStart;
+    let answered = 0;
+    await changed.until(() => {
+      const now = performance.now();
+      const done = probing.filter((c) => c.state !== 'open' || c.probe === undefined).length;
+      if (done > answered) {
+        answered = done;
+        lastAnswer = now;
+      }
+      return done === probing.length || now - probeStart > config.probeTimeoutMs || (answered > 0 && now - lastAnswer > PROBE_STALL_MS);
+    }, 100);
+    return {
+      held: probing.filter((c) => c.state === 'open' && c.probe === undefined).length,
+      unanswered: probing.filter((c) => c.state === 'open' && c.probe !== undefined).length,
+      waitedMs: performance.now() - probeStart,
+    };
+  };
+
   try {
     const rest = treeMemory(lab.pid);
     const restGroup = group.memoryStat();
@@ -199,28 +228,8 @@ export async function measureMemoryLab(
         }),
       );
       onStep(`${target.title}: step ${step}, ${clients.length} clients`);
-      // Every open client probes.
-      const probing = clients.filter((c) => c.state === 'open');
-      for (const client of probing) {
-        client.probe = Buffer.from(`client ${client.id} step ${step}\n`);
-        client.received = 0;
-        client.socket.write(client.probe);
-      }
-      const probeStart = performance.now();
-      let lastAnswer = probeStart;
-      let answered = 0;
-      await changed.until(() => {
-        const now = performance.now();
-        const done = probing.filter((c) => c.state !== 'open' || c.probe === undefined).length;
-        if (done > answered) {
-          answered = done;
-          lastAnswer = now;
-        }
-        return done === probing.length || serverExit !== null || now - probeStart > config.probeTimeoutMs || (answered > 0 && now - lastAnswer > PROBE_STALL_MS);
-      }, 100);
-      const held = probing.filter((c) => c.state === 'open' && c.probe === undefined).length;
+      const { held, unanswered, waitedMs } = await probeAll(`step ${step}`);
       const refusedStep = refusedNow + clients.filter((c) => c.joined === step && c.state === 'refused').length;
-      const unanswered = probing.filter((c) => c.state === 'open' && c.probe !== undefined).length;
       const tree = treeMemory(lab.pid);
       const stat = group.memoryStat();
       steps.push({
@@ -238,18 +247,18 @@ export async function measureMemoryLab(
       });
       // Step 3: the first failure, in the order a reader wants it named.
       if (serverExit !== null) outcome = { kind: 'server-died', detail: `the server process ended (${describeExit(serverExit)})` };
-      else if (stat.oomKills > oomBefore) outcome = { kind: 'oom-kill', detail: `the OOM killer killed ${stat.oomKills - oomBefore} process${stat.oomKills - oomBefore === 1 ? '' : 'es'} in the group` };
-      else if (lostClients.length > lostBefore) outcome = { kind: 'lost', detail: `${lostClients.length - lostBefore} held clients lost their connection` };
-      else if (refusedStep > 0) outcome = { kind: 'refused', detail: `${refusedStep} new clients were refused` };
-      else if (unanswered > 0) outcome = { kind: 'unanswered', detail: `${unanswered} clients got no answer within ${((performance.now() - probeStart) / 1000).toFixed(1)} s` };
+      else if (stat.oomKills > oomBefore) outcome = { kind: 'oom-kill', detail: `the OOM killer killed ${plural(stat.oomKills - oomBefore, 'process', 'processes')} in the group` };
+      else if (lostClients.length > lostBefore) outcome = { kind: 'lost', detail: `${plural(lostClients.length - lostBefore, 'held client')} lost the connection` };
+      else if (refusedStep > 0) outcome = { kind: 'refused', detail: `${plural(refusedStep, 'new client')} refused` };
+      else if (unanswered > 0) outcome = { kind: 'unanswered', detail: `${plural(unanswered, 'client')} got no answer within ${(waitedMs / 1000).toFixed(1)} s` };
       else if (clients.length >= config.ceiling) outcome = { kind: 'ceiling' };
       else if (since() > config.maxSeconds * 1000) outcome = { kind: 'time' };
     }
 
-    // Step 4.
+    // Step 4: settle, then one last probe: held is who still answers now.
     await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+    const { held, unanswered: waiting } = await probeAll('final');
     const final = group.memoryStat();
-    const held = clients.filter((c) => c.state === 'open' && c.echoes > 0).length;
     return {
       lab: target.lab,
       title: target.title,
@@ -259,6 +268,7 @@ export async function measureMemoryLab(
       steps,
       outcome,
       held,
+      waiting,
       lostClients,
       refusedClients: refusedConnects + clients.filter((c) => c.state === 'refused').length,
       final,
@@ -275,6 +285,8 @@ export async function measureMemoryLab(
     removeGroup(group);
   }
 }
+
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
 function describeExit(exit: { code: number | null; signal: string | null }): string {
   return exit.signal ? `killed by ${exit.signal}` : `exit status ${exit.code}`;

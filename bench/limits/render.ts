@@ -36,6 +36,7 @@ export interface Image {
 const ms = (us: number) => (us / 1000).toFixed(1);
 const MiB = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
 const KiB = (bytes: number) => (bytes / 1024).toFixed(0);
+const plural = (n: number, one: string) => `${n} ${n === 1 ? one : `${one}s`}`;
 const slug = (title: string) => title.replace(/[^a-z0-9]+/gi, '-').replace(/-+$/, '').toLowerCase();
 
 /** The case a reader compares with no limit: half a core at the kernel's default period. */
@@ -126,6 +127,20 @@ function findings(rows: readonly { run: CpuLabRun; free?: CpuCaseResult; half?: 
     });
 }
 
+/** Fewer clients than this and a per-connection figure is mostly the noise of one weighing. */
+const MIN_CLIENTS_PER_FIGURE = 5;
+
+/** What ended a memory run, in the table's and the chart's words. */
+const OUTCOME: Record<MemoryLabRun['outcome']['kind'], string> = {
+  ceiling: 'held them all (ceiling)',
+  time: 'out of time',
+  'server-died': 'the server died',
+  'oom-kill': 'OOM kill',
+  lost: 'clients lost',
+  refused: 'clients refused',
+  unanswered: 'new clients unanswered',
+};
+
 function renderMemory(runs: readonly MemoryLabRun[], config: MemoryConfig): string[] {
   const outcome = (run: MemoryLabRun) => {
     switch (run.outcome.kind) {
@@ -134,14 +149,15 @@ function renderMemory(runs: readonly MemoryLabRun[], config: MemoryConfig): stri
       case 'time':
         return `nothing within ${config.maxSeconds} s`;
       default:
-        return `${run.outcome.kind}: ${run.outcome.detail}`;
+        return `${OUTCOME[run.outcome.kind]}: ${run.outcome.detail}`;
     }
   };
   const perConnection = (run: MemoryLabRun) => {
-    const last = [...run.steps].reverse().find((s) => s.held > 0 && s.rssBytes > 0);
-    if (!last) return '– / – / –';
-    const pss = last.pssBytes !== null && run.rest.pssBytes !== null ? KiB((last.pssBytes - run.rest.pssBytes) / last.held) : '–';
-    return `${KiB((last.group.usageBytes - run.rest.usageBytes) / last.held)} / ${KiB((last.rssBytes - run.rest.rssBytes) / last.held)} / ${pss}`;
+    // The last step with the whole tree weighed; too few clients to divide by give noise, not a figure.
+    const last = [...run.steps].reverse().find((s) => s.held > 0 && s.rssBytes > 0 && s.pssBytes !== null);
+    if (!last || last.held < MIN_CLIENTS_PER_FIGURE || run.rest.pssBytes === null) return '–';
+    const each = (grown: number) => KiB(Math.max(0, grown) / last.held);
+    return `${each(last.group.usageBytes - run.rest.usageBytes)} / ${each(last.rssBytes - run.rest.rssBytes)} / ${each(last.pssBytes! - run.rest.pssBytes)}`;
   };
   return [
     `## Memory: clients added under a ${MiB(config.capBytes)} MiB cap`,
@@ -152,12 +168,12 @@ function renderMemory(runs: readonly MemoryLabRun[], config: MemoryConfig): stri
       'client got no answer.',
     '',
     '**held** clients whose last probe came back; **ended by** the first failure; **lost** clients that had had echoes and then lost their connection; **refused** clients whose ' +
-      'connection failed or was closed before any echo; **group memory** what the cgroup charged at rest and at the last step (its limit counts this); **per connection** the ' +
-      'growth over rest divided by the clients held, in KiB: group charge / tree RSS / tree PSS.',
+      'connection failed or was closed before any echo; **waiting** clients still connected whose last probe (after the run stopped) got no answer; **group memory** what the cgroup charged at rest and at the last step (its limit counts this); **per connection** the ' +
+      `growth over rest divided by the clients held at the last step weighed (with ${MIN_CLIENTS_PER_FIGURE} or more), in KiB: group charge / tree RSS / tree PSS.`,
     '',
-    '| lab | held | ended by | lost | refused | OOM kills | group memory rest → last (MiB) | per connection (KiB) |',
-    '|---|---:|---|---:|---:|---:|---|---|',
-    ...runs.map((run) => `| ${run.title} | ${run.held} | ${outcome(run)} | ${run.lostClients.length} | ${run.refusedClients} | ${run.final.oomKills} | ${MiB(run.rest.usageBytes)} → ${MiB(run.final.usageBytes)} | ${perConnection(run)} |`),
+    '| lab | held | ended by | lost | refused | waiting | OOM kills | group memory rest → last (MiB) | per connection (KiB) |',
+    '|---|---:|---|---:|---:|---:|---:|---|---|',
+    ...runs.map((run) => `| ${run.title} | ${run.held} | ${outcome(run)} | ${run.lostClients.length} | ${run.refusedClients} | ${run.waiting} | ${run.final.oomKills} | ${MiB(run.rest.usageBytes)} → ${MiB(run.final.usageBytes)} | ${perConnection(run)} |`),
     '',
     '![Connections held per lab under the cap, and the group\'s memory as clients were added](limits-memory.svg)',
     '',
@@ -174,7 +190,8 @@ function lostAndLogged(run: MemoryLabRun): string[] {
   return [
     `### ${run.title}`,
     '',
-    `Ended by ${run.outcome.kind === 'ceiling' ? 'the ceiling' : run.outcome.kind}${'detail' in run.outcome ? `: ${run.outcome.detail}` : ''}; the server process ${run.serverExit ? `ended (${run.serverExit.signal ?? `exit status ${run.serverExit.code}`})` : 'was still running'} at the end. ${run.final.oomKills} OOM kills, ${run.final.limitHits} allocations at the limit.`,
+    `Ended by ${OUTCOME[run.outcome.kind]}${'detail' in run.outcome ? ` (${run.outcome.detail})` : ''}. By the end the server process ${run.serverExit ? `had ended (${run.serverExit.signal ? `killed by ${run.serverExit.signal}` : `exit status ${run.serverExit.code}`})` : 'was still running'}; ` +
+      `${plural(run.held, 'client')} still echoed a last probe, ${run.waiting} connected ${run.waiting === 1 ? 'one' : 'ones'} did not answer it; the group counted ${plural(run.final.oomKills, 'OOM kill')} and ${plural(run.final.limitHits, 'allocation')} at the limit.`,
     '',
     ...(lost.length ? ['Clients that lost their connection:', '', ...lost, ''] : ['No client that had had an echo lost its connection.', '']),
     ...(run.serverLog.length ? ['What the server logged (routine per-client lines left out; repeats counted):', '', '```', ...run.serverLog.map((l) => (l.count > 1 ? `${l.line}   (×${l.count})` : l.line)), '```', ''] : ['The server logged nothing beyond its routine per-client lines.', '']),
@@ -213,7 +230,7 @@ function latencySpec(run: CpuLabRun, bucketMs: number): TopLevelSpec {
           mark: { type: 'line', color: '#1f77b4', strokeWidth: 1.2, point: false },
           encoding: {
             x: { field: 't', type: 'quantitative', title: 'seconds into the case' },
-            y: { field: 'p99', type: 'quantitative', scale: { type: 'log' }, title: 'p99 ms' },
+            y: { field: 'p99', type: 'quantitative', scale: { type: 'log' }, title: 'p99 ms', axis: { values: [0.1, 1, 10, 100, 1000, 10000], format: '~s', gridOpacity: 0.5 } },
           },
         },
       ],
@@ -224,9 +241,10 @@ function latencySpec(run: CpuLabRun, bucketMs: number): TopLevelSpec {
 }
 
 function memorySpec(report: LimitsReport): TopLevelSpec {
-  const held = report.memory.map((run) => ({ lab: run.title, held: run.held, ended: run.outcome.kind === 'ceiling' ? 'held them all (ceiling)' : run.outcome.kind }));
+  const held = report.memory.map((run) => ({ lab: run.title, from: 1, held: Math.max(1, run.held), ended: OUTCOME[run.outcome.kind] }));
   const usage = report.memory.flatMap((run) => run.steps.map((s) => ({ lab: run.title, clients: s.clients, usage: s.group.usageBytes / 2 ** 20 })));
   const cap = report.config.memory.capBytes / 2 ** 20;
+  const ceiling = report.config.memory.ceiling;
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: { text: `Under a ${cap.toFixed(0)} MiB cap`, anchor: 'start' },
@@ -236,12 +254,20 @@ function memorySpec(report: LimitsReport): TopLevelSpec {
         title: 'connections held',
         data: { values: held },
         width: 260,
-        mark: { type: 'bar' },
+        height: 200,
         encoding: {
-          y: { field: 'lab', type: 'nominal', sort: null, title: null },
-          x: { field: 'held', type: 'quantitative', scale: { type: 'log' }, title: 'clients held (log scale)' },
-          color: { field: 'ended', type: 'nominal', title: 'ended by', legend: { orient: 'bottom', direction: 'vertical' } },
+          y: { field: 'lab', type: 'nominal', sort: null, title: null, axis: { labelLimit: 220 } },
+          color: { field: 'ended', type: 'nominal', title: 'ended by', legend: { orient: 'bottom', direction: 'vertical', labelLimit: 260 } },
         },
+        // A lollipop, not a bar: bars cannot start at zero on a log scale.
+        layer: [
+          {
+            mark: { type: 'rule', strokeWidth: 3 },
+            encoding: { x: { field: 'from', type: 'quantitative', scale: { type: 'log', domain: [1, Math.max(10, ceiling)] }, title: 'clients held (log scale)' }, x2: { field: 'held' } },
+          },
+          { mark: { type: 'point', filled: true, size: 80 }, encoding: { x: { field: 'held', type: 'quantitative' } } },
+          { mark: { type: 'text', align: 'left', dx: 7, color: '#333' }, encoding: { x: { field: 'held', type: 'quantitative' }, text: { field: 'held' }, color: { value: '#333' } } },
+        ],
       },
       {
         title: 'group memory as clients were added',
@@ -254,13 +280,18 @@ function memorySpec(report: LimitsReport): TopLevelSpec {
             encoding: {
               x: { field: 'clients', type: 'quantitative', scale: { type: 'log' }, title: 'clients connected (log scale)' },
               y: { field: 'usage', type: 'quantitative', title: 'MiB charged to the group' },
-              color: { field: 'lab', type: 'nominal', title: 'lab', legend: { orient: 'bottom', direction: 'vertical' } },
+              color: { field: 'lab', type: 'nominal', title: 'lab', legend: { orient: 'bottom', direction: 'vertical', labelLimit: 260 } },
             },
           },
           {
             data: { values: [{ cap }] },
             mark: { type: 'rule', strokeDash: [4, 3], color: '#d62728' },
             encoding: { y: { field: 'cap', type: 'quantitative' } },
+          },
+          {
+            data: { values: [{ cap, label: `cap ${cap.toFixed(0)} MiB` }] },
+            mark: { type: 'text', color: '#d62728', align: 'left', baseline: 'bottom', dy: -2, x: 4 },
+            encoding: { y: { field: 'cap', type: 'quantitative' }, text: { field: 'label' } },
           },
         ],
       },
