@@ -33,7 +33,7 @@ export interface MemoryConfig {
   readonly ceiling: number;
   /** Longest a lab's whole run may take. */
   readonly maxSeconds: number;
-  /** Longest one step's probe waits for every answer. */
+  /** Longest one step's probe waits for every answer (a client still unanswered then is "unanswered"). */
   readonly probeTimeoutMs: number;
 }
 
@@ -106,8 +106,6 @@ interface Client {
   how?: string;
 }
 
-/** Answers to a step's probe stop being waited for after this long without a new one. */
-const PROBE_STALL_MS = 2_000;
 /** After the run stops: time for a second kill or the server's log line to follow the first. */
 const SETTLE_MS = 1_000;
 /** Handshakes in flight at once while a step opens its clients. */
@@ -170,7 +168,7 @@ export async function measureMemoryLab(
   };
 
   /** Every open client sends a probe of its own; who answered exactly, who did not (yet). */
-  const probeAll = async (label: string) => {
+  const probeAll = async (label: string, untilEvent: boolean) => {
     const probing = clients.filter((c) => c.state === 'open');
     for (const client of probing) {
       client.probe = Buffer.from(`client ${client.id} ${label}\n`);
@@ -178,17 +176,16 @@ export async function measureMemoryLab(
       client.socket.write(client.probe);
     }
     const probeStart = performance.now();
-    let lastAnswer = probeStart;
-    let answered = 0;
-    await changed.until(() => {
-      const now = performance.now();
-      const done = probing.filter((c) => c.state !== 'open' || c.probe === undefined).length;
-      if (done > answered) {
-        answered = done;
-        lastAnswer = now;
-      }
-      return done === probing.length || now - probeStart > config.probeTimeoutMs || (answered > 0 && now - lastAnswer > PROBE_STALL_MS);
-    }, 100);
+    const oomBefore = group.memoryStat().oomKills;
+    // Every answer is waited for (a forking server's children start slowly on a busy machine),
+    // unless `untilEvent` and the OOM killer or the server's end has already said how it went.
+    await changed.until(
+      () =>
+        probing.every((c) => c.state !== 'open' || c.probe === undefined) ||
+        (untilEvent && (serverExit !== null || group.memoryStat().oomKills > oomBefore)) ||
+        performance.now() - probeStart > config.probeTimeoutMs,
+      100,
+    );
     return {
       held: probing.filter((c) => c.state === 'open' && c.probe === undefined).length,
       unanswered: probing.filter((c) => c.state === 'open' && c.probe !== undefined).length,
@@ -228,7 +225,7 @@ export async function measureMemoryLab(
         }),
       );
       onStep(`${target.title}: step ${step}, ${clients.length} clients`);
-      const { held, unanswered, waitedMs } = await probeAll(`step ${step}`);
+      const { held, unanswered, waitedMs } = await probeAll(`step ${step}`, true);
       const refusedStep = refusedNow + clients.filter((c) => c.joined === step && c.state === 'refused').length;
       const tree = treeMemory(lab.pid);
       const stat = group.memoryStat();
@@ -246,8 +243,9 @@ export async function measureMemoryLab(
         atMs: since(),
       });
       // Step 3: the first failure, in the order a reader wants it named.
-      if (serverExit !== null) outcome = { kind: 'server-died', detail: `the server process ended (${describeExit(serverExit)})` };
-      else if (stat.oomKills > oomBefore) outcome = { kind: 'oom-kill', detail: `the OOM killer killed ${plural(stat.oomKills - oomBefore, 'process', 'processes')} in the group` };
+      // The OOM killer first: when it killed the server itself, that is the cause of its end.
+      if (stat.oomKills > oomBefore) outcome = { kind: 'oom-kill', detail: `the OOM killer killed ${plural(stat.oomKills - oomBefore, 'process', 'processes')} in the group${serverExit ? `; the server process ended (${describeExit(serverExit)})` : ''}` };
+      else if (serverExit !== null) outcome = { kind: 'server-died', detail: `the server process ended (${describeExit(serverExit)})` };
       else if (lostClients.length > lostBefore) outcome = { kind: 'lost', detail: `${plural(lostClients.length - lostBefore, 'held client')} lost the connection` };
       else if (refusedStep > 0) outcome = { kind: 'refused', detail: `${plural(refusedStep, 'new client')} refused` };
       else if (unanswered > 0) outcome = { kind: 'unanswered', detail: `${plural(unanswered, 'client')} got no answer within ${(waitedMs / 1000).toFixed(1)} s` };
@@ -257,7 +255,7 @@ export async function measureMemoryLab(
 
     // Step 4: settle, then one last probe: held is who still answers now.
     await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
-    const { held, unanswered: waiting } = await probeAll('final');
+    const { held, unanswered: waiting } = await probeAll('final', false);
     const final = group.memoryStat();
     return {
       lab: target.lab,

@@ -193,6 +193,9 @@ function lostAndLogged(run: MemoryLabRun): string[] {
     `Ended by ${OUTCOME[run.outcome.kind]}${'detail' in run.outcome ? ` (${run.outcome.detail})` : ''}. By the end the server process ${run.serverExit ? `had ended (${run.serverExit.signal ? `killed by ${run.serverExit.signal}` : `exit status ${run.serverExit.code}`})` : 'was still running'}; ` +
       `${plural(run.held, 'client')} still echoed a last probe, ${run.waiting} connected ${run.waiting === 1 ? 'one' : 'ones'} did not answer it; the group counted ${plural(run.final.oomKills, 'OOM kill')} and ${plural(run.final.limitHits, 'allocation')} at the limit.`,
     '',
+    ...(run.serverExit && run.held > 0
+      ? [`The server process was gone, yet ${plural(run.held, 'client')} still echoed: each is served by a process of its own, which outlived the one that accepted it (and nothing accepts new clients any more).`, '']
+      : []),
     ...(lost.length ? ['Clients that lost their connection:', '', ...lost, ''] : ['No client that had had an echo lost its connection.', '']),
     ...(run.serverLog.length ? ['What the server logged (routine per-client lines left out; repeats counted):', '', '```', ...run.serverLog.map((l) => (l.count > 1 ? `${l.line}   (×${l.count})` : l.line)), '```', ''] : ['The server logged nothing beyond its routine per-client lines.', '']),
   ];
