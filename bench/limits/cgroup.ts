@@ -132,7 +132,7 @@ export function probeCgroups(): CgroupProbe {
         if (!delegateV2(dir) || canMakeGroup(dir) !== undefined) continue;
         return { setup: { version: 'v2', cpuParent: dir, memoryParent: dir, line: `${seen[0]}: new groups go under ${dir}` } };
       }
-      return { problem: `${seen[0]}, but no group with the cpu and memory controllers can be made there (run as root, or under \`systemd-run --scope -p Delegate=yes\`)` };
+      return { problem: `${seen[0]}, but no group with the cpu and memory controllers can be made there (run it as root, e.g. \`sudo make limits\`)` };
     }
   }
   const cpu = v1('cpu');

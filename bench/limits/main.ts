@@ -13,7 +13,7 @@
  *   make limits QUICK=1        a short check (about 3 minutes), into results/quick/
  *   node --import tsx bench/limits/main.ts --help
  *
- * Needs a writable cgroup (root, or a delegated one: `systemd-run --scope -p Delegate=yes`);
+ * Needs a writable cgroup (root: `sudo make limits`, or `sudo systemd-run --scope make limits`);
  * without one it says so in one line and exits with status 2.
  */
 
