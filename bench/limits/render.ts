@@ -75,7 +75,8 @@ function renderCpu(runs: readonly CpuLabRun[], config: CpuConfig, images: readon
       `${config.cores} (the machine's cores). The quota is set on the running lab between cases, in this order: ${cases.map((c) => caseName(c)).join(', ')}.`,
     '',
     '**Throttled periods** and **throttled ms** come from the group\'s cpu.stat over the case (nr_throttled, and throttled_time, which sums over the CPUs the group was ' +
-      'stopped on); **achieved** is answers inside the window per second, against the offered rate; **server CPU** the lab\'s tree, in cores.',
+      'stopped on); **achieved** is answers inside the window per second, against the offered rate; **server CPU** the lab\'s tree, in cores; ' +
+      '**threads** every thread of the lab\'s processes, Node\'s own included (V8\'s compiler and collector helpers, libuv\'s pool): a one-loop lab shows about a dozen, and still runs its requests on one.',
     '',
     `The load generator used ${gen.answered ? ms((gen.cpu * 1000) / gen.answered) : '–'} ms of CPU per request over the whole run; the servers used ${gen.answered ? ms((gen.server * 1000) / gen.answered) : '–'} ms.`,
     '',
@@ -140,6 +141,9 @@ const OUTCOME: Record<MemoryLabRun['outcome']['kind'], string> = {
   refused: 'clients refused',
   unanswered: 'new clients unanswered',
 };
+
+/** In OUTCOME's order. */
+const OUTCOME_COLOURS = ['#2ca02c', '#7f7f7f', '#8c1c13', '#d62728', '#ff7f0e', '#9467bd', '#bcbd22'];
 
 function renderMemory(runs: readonly MemoryLabRun[], config: MemoryConfig): string[] {
   const outcome = (run: MemoryLabRun) => {
@@ -260,7 +264,8 @@ function memorySpec(report: LimitsReport): TopLevelSpec {
         height: 200,
         encoding: {
           y: { field: 'lab', type: 'nominal', sort: null, title: null, axis: { labelLimit: 220 } },
-          color: { field: 'ended', type: 'nominal', title: 'ended by', legend: { orient: 'bottom', direction: 'vertical', labelLimit: 260 } },
+          // Fixed colours by outcome (green: held them all; red: killed), apart from the labs' colours on the right.
+          color: { field: 'ended', type: 'nominal', title: 'ended by', scale: { domain: Object.values(OUTCOME), range: OUTCOME_COLOURS }, legend: { orient: 'bottom', direction: 'vertical', labelLimit: 260 } },
         },
         // A lollipop, not a bar: bars cannot start at zero on a log scale.
         layer: [
