@@ -16,6 +16,7 @@ import { measureCpuLab } from '../bench/limits/cpu.js';
 import { measureMemoryLab } from '../bench/limits/memory.js';
 import { LIMITS_SCHEMA, limitsImages, renderLimits, toSvg, writeLimitsReport, type LimitsReport } from '../bench/limits/render.js';
 import { repoRoot, stopAllLabs } from '../bench/lib/launch.js';
+import { poissonSchedule } from '../bench/load/paced.js';
 import { readReportFile } from '../bench/pipeline/report-file.js';
 import { eventually } from './helpers/util.js';
 
@@ -76,6 +77,18 @@ describe('limits report, from the fixture', () => {
     const file = path.join(scratch, 'limits.md');
     const written = await writeLimitsReport(report, file);
     expect(readdirSync(scratch).sort()).toEqual(['limits.md', ...written.map((w) => path.basename(w))].sort());
+  });
+});
+
+describe('the paced load\'s schedule', () => {
+  it('is the same for the same seed, in order, inside the window, at about the rate asked', () => {
+    const schedule = poissonSchedule(250, 4000, 1);
+    expect(poissonSchedule(250, 4000, 1)).toEqual(schedule);
+    expect(poissonSchedule(250, 4000, 2)).not.toEqual(schedule);
+    expect(schedule.every((t, i) => t >= (schedule[i - 1] ?? 0) && t < 4000)).toBe(true);
+    // 1000 arrivals expected; a Poisson count's standard deviation is about 32.
+    expect(schedule.length).toBeGreaterThan(850);
+    expect(schedule.length).toBeLessThan(1150);
   });
 });
 

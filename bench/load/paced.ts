@@ -66,21 +66,21 @@ export interface PacedResult {
   readonly buckets: readonly PacedBucket[];
 }
 
-/** A small seeded generator (mulberry32): the schedule must be the same in every run. */
-function random(seed: number): () => number {
+/** mulberry32: a tiny seeded PRNG, so a schedule (or a failing random test case) is the same every time. */
+export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
     let t = a;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
 
 /** Due times in ms from the start: exponential gaps of mean 1000 / rate. */
 export function poissonSchedule(ratePerSec: number, durationMs: number, seed: number): number[] {
-  const next = random(seed);
+  const next = seededRandom(seed);
   const times: number[] = [];
   for (let t = -Math.log(1 - next()) * (1000 / ratePerSec); t < durationMs; t += -Math.log(1 - next()) * (1000 / ratePerSec)) times.push(t);
   return times;
