@@ -94,6 +94,7 @@ function renderCpu(runs: readonly CpuLabRun[], config: CpuConfig, images: readon
     '',
     ...findings(half),
     '',
+    ...sharedQuota(half),
     '### Every case',
     '',
     '| lab | limit | p50 / p99 / max (ms) | achieved / offered (req/s) | unanswered / errors | throttled periods | throttled ms | server CPU (cores) |',
@@ -144,6 +145,26 @@ const OUTCOME: Record<MemoryLabRun['outcome']['kind'], string> = {
 
 /** In OUTCOME's order. */
 const OUTCOME_COLOURS = ['#2ca02c', '#7f7f7f', '#8c1c13', '#d62728', '#ff7f0e', '#9467bd', '#bcbd22'];
+
+/**
+ * The point of the half-core case in one paragraph: which groups were throttled although they
+ * used less than their quota on average (several threads or processes spending one quota at once)
+ * and which were not, from the numbers.
+ */
+function sharedQuota(rows: readonly { run: CpuLabRun; half?: CpuCaseResult }[]): string[] {
+  const measured = rows.filter((r): r is { run: CpuLabRun; half: CpuCaseResult } => r.half !== undefined);
+  const below = measured.filter((r) => Number(cores(r.half)) < 0.5);
+  const throttled = below.filter((r) => r.half.throttle.throttled > 0);
+  const spared = below.filter((r) => r.half.throttle.throttled === 0);
+  if (below.length === 0) return [];
+  const names = (list: typeof measured) => list.map((r) => `${r.run.title} (${r.half.throttle.throttled} of ${r.half.throttle.periods} periods, ${cores(r.half)} core used)`).join(', ');
+  return [
+    `Every group below used less than its half core on average. ${throttled.length ? `Throttled all the same: ${names(throttled)}` : 'None was throttled'}${spared.length ? `; never throttled: ${names(spared)}` : ''}. ` +
+      'A quota is CPU time per period for the whole group: one thread can spend at most a period\'s worth in a period, two busy at once spend it twice as fast, and ' +
+      'then every thread of the group waits for the next period, however idle the average looks.',
+    '',
+  ];
+}
 
 function renderMemory(runs: readonly MemoryLabRun[], config: MemoryConfig): string[] {
   const outcome = (run: MemoryLabRun) => {
