@@ -160,8 +160,8 @@ function sharedQuota(rows: readonly { run: CpuLabRun; half?: CpuCaseResult }[]):
   const names = (list: typeof measured) => list.map((r) => `${r.run.title} (${r.half.throttle.throttled} of ${r.half.throttle.periods} periods, ${cores(r.half)} core used)`).join(', ');
   return [
     `Every group below used less than its half core on average. ${throttled.length ? `Throttled all the same: ${names(throttled)}` : 'None was throttled'}${spared.length ? `; never throttled: ${names(spared)}` : ''}. ` +
-      'A quota is CPU time per period for the whole group: one thread can spend at most a period\'s worth in a period, two busy at once spend it twice as fast, and ' +
-      'then every thread of the group waits for the next period, however idle the average looks.',
+      'A quota is CPU time per period for the whole group: one busy thread spends it at the pace of the clock (50 ms of quota last it 50 ms), two busy at once twice ' +
+      'as fast (25 ms), and then every thread of the group waits for the next period, however idle the average looks.',
     '',
   ];
 }
