@@ -124,3 +124,11 @@ watch: build
 .PHONY: lifecycle
 lifecycle: build
 	@$(NODE) dist/bench/lifecycle/main.js $(ARGS)
+
+# limits: each lab in a cgroup it makes and removes: the same paced load under CPU quotas of 1, 0.5
+#         and 0.25 core at a 100 ms and a 10 ms period, then clients added under a 256 MiB memory
+#         cap (about 9 minutes; quick about 3). Needs root or a delegated cgroup (without one: one
+#         line, exit 2), e.g. LIMITS_ARGS="--labs 02-process-per-connection 04-evented --parts memory"
+.PHONY: limits
+limits: build
+	$(call run_experiment,limits,$(LIMITS_ARGS),LIMITS_ARGS)

@@ -72,6 +72,15 @@ export async function startLab(id: string, args: string[] = [], env: NodeJS.Proc
 }
 
 /**
+ * Starts a lab as `startLab` does, but through `prefix` (a program that ends by exec'ing its
+ * arguments: the limits experiment's shell that joins a cgroup first), so the lab's first
+ * instruction already runs where the prefix put it. The pid is the lab's: exec keeps it.
+ */
+export async function startLabThrough(prefix: readonly string[], id: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<LabProcess> {
+  return startListening(id, prefix[0]!, [...prefix.slice(1), process.execPath, labEntry(id), '--port', '0', ...args], env);
+}
+
+/**
  * Starts any program that takes `--port 0` and prints the labs' `listening on HOST:PORT` line
  * (the benchmark's C reference server), with the same output capture, stop and cleanup as a lab.
  */

@@ -74,4 +74,10 @@ process.once('SIGINT', stop);
 // message that arrives while such a module is still loading, before any 'message' listener
 // exists (nodejs/node#34785): the client would never be served, and a reset arriving on its
 // listener-less socket would crash this child. Found under load by the robust suite (case 9).
-process.send?.('ready');
+// A parent that died meanwhile (the OOM killer's pick under a memory cap) closed the channel:
+// one line and out, not an unhandled 'error' with its stack.
+process.send?.('ready', undefined, undefined, (error) => {
+  if (!error) return;
+  log.warn(`the parent is gone (${error.message}); exiting before serving anyone`);
+  process.exit(1);
+});

@@ -14,17 +14,8 @@ export async function eventually<T>(probe: () => T | undefined, timeoutMs: numbe
   }
 }
 
-/** mulberry32: a tiny seeded PRNG, so a failing random case can be replayed exactly. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32, the one the paced load generator draws its schedule from. */
+export { seededRandom } from '../../bench/load/paced.js';
 
 /** Splits `data` into consecutive chunks of random sizes between `min` and `max` bytes. */
 export function randomChunks(data: Buffer, random: () => number, min: number, max: number): Buffer[] {

@@ -1,0 +1,353 @@
+/**
+ * Renders results/limits.json as Markdown and its pictures, from that file alone: the stamp, what
+ * the cgroup probe found, the CPU tables (p99 by quota, then every case in full), the memory table
+ * (connections held under the cap, what failed first and how, which clients lost what, what the
+ * server logged), and SVG charts drawn by vega-lite (compiled to a vega spec, rendered headless to
+ * SVG: no browser, no canvas): each lab's latency over time with its throttled periods marked, and
+ * connections held per lab under the cap.
+ */
+
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import * as vega from 'vega';
+import * as vegaLite from 'vega-lite';
+import type { TopLevelSpec } from 'vega-lite';
+import type { ReportFile } from '../pipeline/report-file.js';
+import { renderStamp } from '../pipeline/stamp.js';
+import type { CgroupVersion } from './cgroup.js';
+import { caseName, type CpuCaseResult, type CpuConfig, type CpuLabRun } from './cpu.js';
+import type { MemoryConfig, MemoryLabRun } from './memory.js';
+
+export const LIMITS_SCHEMA = 1;
+
+export interface LimitsReport extends ReportFile<'limits', typeof LIMITS_SCHEMA> {
+  readonly cgroup: { readonly version: CgroupVersion; readonly probe: string };
+  readonly config: { readonly cpu: CpuConfig; readonly memory: MemoryConfig };
+  readonly cpu: readonly CpuLabRun[];
+  readonly memory: readonly MemoryLabRun[];
+}
+
+export interface Image {
+  /** File name, beside the report: limits-….svg. */
+  readonly file: string;
+  readonly spec: TopLevelSpec;
+}
+
+const ms = (us: number) => (us / 1000).toFixed(1);
+const MiB = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
+const KiB = (bytes: number) => (bytes / 1024).toFixed(0);
+const plural = (n: number, one: string) => `${n} ${n === 1 ? one : `${one}s`}`;
+const slug = (title: string) => title.replace(/[^a-z0-9]+/gi, '-').replace(/-+$/, '').toLowerCase();
+
+/** The case a reader compares with no limit: half a core at the kernel's default period. */
+const HALF = { cores: 0.5, periodUs: 100_000 };
+const isCase = (c: { cores: number | null; periodUs: number }, want: { cores: number | null; periodUs: number }) => c.cores === want.cores && (c.cores === null || c.periodUs === want.periodUs);
+
+export function limitsImages(report: LimitsReport): Image[] {
+  return [...report.cpu.map((run) => ({ file: `limits-cpu-${slug(run.title)}.svg`, spec: latencySpec(run, report.config.cpu.bucketMs) })), ...(report.memory.length ? [{ file: 'limits-memory.svg', spec: memorySpec(report) }] : [])];
+}
+
+export function renderLimits(report: LimitsReport): string {
+  const images = limitsImages(report);
+  const { cpu: cpuConfig, memory: memoryConfig } = report.config;
+  return [
+    '# Limits: each model under cgroup CPU quotas and a memory cap',
+    '',
+    renderStamp(report.stamp),
+    `**cgroups:** ${report.cgroup.probe}.`,
+    '',
+    ...(report.cpu.length ? renderCpu(report.cpu, cpuConfig, images) : []),
+    ...(report.memory.length ? renderMemory(report.memory, memoryConfig) : []),
+  ].join('\n');
+}
+
+function renderCpu(runs: readonly CpuLabRun[], config: CpuConfig, images: readonly Image[]): string[] {
+  const cases = runs[0]!.cases;
+  const half = runs.map((run) => ({ run, free: run.cases.find((c) => c.cores === null), half: run.cases.find((c) => isCase(c, HALF)) }));
+  const gen = runs.flatMap((run) => run.cases).reduce((a, c) => ({ cpu: a.cpu + c.loadGenCpuMs, server: a.server + c.serverCpuMs, answered: a.answered + c.load.answered }), { cpu: 0, server: 0, answered: 0 });
+  return [
+    '## CPU: the same load under a quota',
+    '',
+    `Each lab ran in its own cgroup and got the same offered load from outside it: ${config.ratePerSec} HTTP requests per second for ${config.seconds} s per case, ` +
+      `Poisson arrivals from a fixed seed (the very same schedule in every case), over ${config.connections} keep-alive connections (1 for a serial lab), each request ` +
+      `costing ${config.workUs} µs of CPU in the server (\`--work-us ${config.workUs}\`). The load is open-loop (bench/load/paced.ts): a request is sent when it is due ` +
+      'whether or not the server has answered the last one, and its latency counts from its due time, so a stall shows in full. Labs with a cores flag ran with ' +
+      `${config.cores} (the machine's cores). The quota is set on the running lab between cases, in this order: ${cases.map((c) => caseName(c)).join(', ')}.`,
+    '',
+    '**Throttled periods** and **throttled ms** come from the group\'s cpu.stat over the case (nr_throttled, and throttled_time, which sums over the CPUs the group was ' +
+      'stopped on); **achieved** is answers inside the window per second, against the offered rate; **server CPU** the lab\'s tree, in cores; ' +
+      '**threads** every thread of the lab\'s processes, Node\'s own included (V8\'s compiler and collector helpers, libuv\'s pool): a one-loop lab shows about a dozen, and still runs its requests on one.',
+    '',
+    `The load generator used ${gen.answered ? ms((gen.cpu * 1000) / gen.answered) : '–'} ms of CPU per request over the whole run; the servers used ${gen.answered ? ms((gen.server * 1000) / gen.answered) : '–'} ms.`,
+    '',
+    '### p99 latency (ms) by quota',
+    '',
+    `| lab | threads | ${cases.map(caseName).join(' | ')} |`,
+    `|---|---:|${cases.map(() => '---:').join('|')}|`,
+    ...runs.map((run) => `| ${run.title} | ${Math.max(...run.cases.map((c) => c.threads))} | ${run.cases.map((c) => ms(c.load.latencyUs.p99)).join(' | ')} |`),
+    '',
+    '### At half a core (0.5 core per 100 ms period)',
+    '',
+    '| lab | threads | p99 no limit (ms) | p99 at 0.5 core (ms) | throttled periods | throttled ms | server CPU (cores) |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+    ...half.filter((h) => h.free && h.half).map(({ run, free, half }) => `| ${run.title} | ${half!.threads} | ${ms(free!.load.latencyUs.p99)} | ${ms(half!.load.latencyUs.p99)} | ${half!.throttle.throttled} of ${half!.throttle.periods} | ${half!.throttle.throttledMs.toFixed(0)} | ${cores(half!)} |`),
+    '',
+    ...findings(half),
+    '',
+    ...sharedQuota(half),
+    '### Every case',
+    '',
+    '| lab | limit | p50 / p99 / max (ms) | achieved / offered (req/s) | unanswered / errors | throttled periods | throttled ms | server CPU (cores) |',
+    '|---|---|---:|---:|---:|---:|---:|---:|',
+    ...runs.flatMap((run) =>
+      run.cases.map((c) => `| ${run.title} | ${caseName(c)} | ${ms(c.load.latencyUs.p50)} / ${ms(c.load.latencyUs.p99)} / ${ms(c.load.latencyUs.max)} | ${c.load.achievedPerSec.toFixed(0)} / ${c.load.offeredPerSec} | ${c.load.unanswered} / ${c.load.errors} | ${c.throttle.throttled} of ${c.throttle.periods} | ${c.throttle.throttledMs.toFixed(0)} | ${cores(c)} |`),
+    ),
+    '',
+    '### Latency over time',
+    '',
+    `Each chart: one row per case, the p99 of the requests due in each ${config.bucketMs} ms (log scale), with the ${config.bucketMs} ms slices in which the group was throttled shaded red.`,
+    '',
+    ...images.filter((image) => image.file.startsWith('limits-cpu-')).flatMap((image, i) => [`![${runs[i]!.title}: latency over time under each quota](${image.file})`, '']),
+  ];
+}
+
+const cores = (c: CpuCaseResult) => (c.serverCpuMs / (c.load.durationMs || 1)).toFixed(2);
+
+/** One sentence per lab at half a core, from the numbers. */
+function findings(rows: readonly { run: CpuLabRun; free?: CpuCaseResult; half?: CpuCaseResult }[]): string[] {
+  return rows
+    .filter((r) => r.free && r.half)
+    .map(({ run, free, half }) => {
+      const ratio = free!.load.latencyUs.p99 > 0 ? half!.load.latencyUs.p99 / free!.load.latencyUs.p99 : 0;
+      const share = half!.throttle.periods ? Math.round((100 * half!.throttle.throttled) / half!.throttle.periods) : 0;
+      const used = Number(cores(half!));
+      const behind = half!.load.achievedPerSec < 0.95 * half!.load.offeredPerSec ? `; it answered ${half!.load.achievedPerSec.toFixed(0)} of ${half!.load.offeredPerSec} req/s, so the queue grew through the case` : '';
+      return (
+        `- ${run.title} (${half!.threads} threads in ${half!.processes} process${half!.processes === 1 ? '' : 'es'}): p99 ${ms(half!.load.latencyUs.p99)} ms at half a core against ` +
+        `${ms(free!.load.latencyUs.p99)} ms with no limit (×${ratio.toFixed(1)}), throttled in ${share}% of its periods while using ${used.toFixed(2)} of its 0.5 core on average${behind}.`
+      );
+    });
+}
+
+/** Fewer clients than this and a per-connection figure is mostly the noise of one weighing. */
+const MIN_CLIENTS_PER_FIGURE = 5;
+
+/** What ended a memory run, in the table's and the chart's words. */
+const OUTCOME: Record<MemoryLabRun['outcome']['kind'], string> = {
+  ceiling: 'held them all (ceiling)',
+  time: 'out of time',
+  'server-died': 'the server died',
+  'oom-kill': 'OOM kill',
+  lost: 'clients lost',
+  refused: 'clients refused',
+  unanswered: 'new clients unanswered',
+};
+
+/** In OUTCOME's order. */
+const OUTCOME_COLOURS = ['#2ca02c', '#7f7f7f', '#8c1c13', '#d62728', '#ff7f0e', '#9467bd', '#bcbd22'];
+
+/**
+ * The point of the half-core case in one paragraph: which groups were throttled although they
+ * used less than their quota on average (several threads or processes spending one quota at once)
+ * and which were not, from the numbers.
+ */
+function sharedQuota(rows: readonly { run: CpuLabRun; half?: CpuCaseResult }[]): string[] {
+  const measured = rows.filter((r): r is { run: CpuLabRun; half: CpuCaseResult } => r.half !== undefined);
+  const below = measured.filter((r) => Number(cores(r.half)) < 0.5);
+  const throttled = below.filter((r) => r.half.throttle.throttled > 0);
+  const spared = below.filter((r) => r.half.throttle.throttled === 0);
+  if (below.length === 0) return [];
+  const names = (list: typeof measured) => list.map((r) => `${r.run.title} (${r.half.throttle.throttled} of ${r.half.throttle.periods} periods, ${cores(r.half)} core used)`).join(', ');
+  return [
+    `Every group below used less than its half core on average. ${throttled.length ? `Throttled all the same: ${names(throttled)}` : 'None was throttled'}${spared.length ? `; never throttled: ${names(spared)}` : ''}. ` +
+      'A quota is CPU time per period for the whole group: one busy thread spends it at the pace of the clock (50 ms of quota last it 50 ms), two busy at once twice ' +
+      'as fast (25 ms), and then every thread of the group waits for the next period, however idle the average looks.',
+    '',
+  ];
+}
+
+function renderMemory(runs: readonly MemoryLabRun[], config: MemoryConfig): string[] {
+  const outcome = (run: MemoryLabRun) => {
+    switch (run.outcome.kind) {
+      case 'ceiling':
+        return `nothing: held all ${config.ceiling} (the ceiling)`;
+      case 'time':
+        return `nothing within ${config.maxSeconds} s`;
+      default:
+        return `${OUTCOME[run.outcome.kind]}: ${run.outcome.detail}`;
+    }
+  };
+  const perConnection = (run: MemoryLabRun) => {
+    // The last step with the whole tree weighed; too few clients to divide by give noise, not a figure.
+    const last = [...run.steps].reverse().find((s) => s.held > 0 && s.rssBytes > 0 && s.pssBytes !== null);
+    if (!last || last.held < MIN_CLIENTS_PER_FIGURE || run.rest.pssBytes === null) return '–';
+    const each = (grown: number) => KiB(Math.max(0, grown) / last.held);
+    return `${each(last.group.usageBytes - run.rest.usageBytes)} / ${each(last.rssBytes - run.rest.rssBytes)} / ${each(last.pssBytes! - run.rest.pssBytes)}`;
+  };
+  return [
+    `## Memory: clients added under a ${MiB(config.capBytes)} MiB cap`,
+    '',
+    `Each lab ran (echo protocol, its own defaults) in a group capped at ${MiB(config.capBytes)} MiB. Clients were added in steps (each a quarter more, at least one) up to ` +
+      `${config.ceiling}; after each step every connected client sent a probe of its own and checked that exactly that came back. The run stops at the first step in which ` +
+      'anything failed: the server process ended, the OOM killer ran in the group, a client that had had its echoes lost its connection, a new client was refused, or a new ' +
+      'client got no answer.',
+    '',
+    '**held** clients whose last probe came back; **ended by** the first failure; **lost** clients that had had echoes and then lost their connection; **refused** clients whose ' +
+      'connection failed or was closed before any echo; **waiting** clients still connected whose last probe (after the run stopped) got no answer; **group memory** what the cgroup charged at rest and at the last step (its limit counts this); **per connection** the ' +
+      `growth over rest divided by the clients held at the last step weighed (with ${MIN_CLIENTS_PER_FIGURE} or more), in KiB: group charge / tree RSS / tree PSS.`,
+    '',
+    '| lab | held | ended by | lost | refused | waiting | OOM kills | group memory rest → last (MiB) | per connection (KiB) |',
+    '|---|---:|---|---:|---:|---:|---:|---|---|',
+    ...runs.map((run) => `| ${run.title} | ${run.held} | ${outcome(run)} | ${run.lostClients.length} | ${run.refusedClients} | ${run.waiting} | ${run.final.oomKills} | ${MiB(run.rest.usageBytes)} → ${MiB(run.final.usageBytes)} | ${perConnection(run)} |`),
+    '',
+    '![Connections held per lab under the cap, and the group\'s memory as clients were added](limits-memory.svg)',
+    '',
+    ...runs.flatMap((run) => lostAndLogged(run)),
+  ];
+}
+
+/** Which clients lost what, and what the server said, for a lab where anything failed. */
+function lostAndLogged(run: MemoryLabRun): string[] {
+  if (run.lostClients.length === 0 && run.serverLog.length === 0 && run.outcome.kind === 'ceiling') return [];
+  const lost = run.lostClients.map(
+    (c) => `- client ${c.client} (joined in step ${c.joined}): ${c.how} ${(c.atMs / 1000).toFixed(1)} s into the run, after ${c.echoes} echoed probes; ${c.unansweredBytes ? `${c.unansweredBytes} bytes of its last probe unanswered` : 'every byte it had sent had come back'}`,
+  );
+  return [
+    `### ${run.title}`,
+    '',
+    `Ended by ${OUTCOME[run.outcome.kind]}${'detail' in run.outcome ? ` (${run.outcome.detail})` : ''}. By the end the server process ${run.serverExit ? `had ended (${run.serverExit.signal ? `killed by ${run.serverExit.signal}` : `exit status ${run.serverExit.code}`})` : 'was still running'}; ` +
+      `${plural(run.held, 'client')} still echoed a last probe, ${run.waiting} connected ${run.waiting === 1 ? 'one' : 'ones'} did not answer it; the group counted ${plural(run.final.oomKills, 'OOM kill')} and ${plural(run.final.limitHits, 'allocation')} at the limit.`,
+    '',
+    ...(run.serverExit && run.held > 0
+      ? [`The server process was gone, yet ${plural(run.held, 'client')} still echoed: each is served by a process of its own, which outlived the one that accepted it (and nothing accepts new clients any more).`, '']
+      : []),
+    ...(lost.length ? ['Clients that lost their connection:', '', ...lost, ''] : ['No client that had had an echo lost its connection.', '']),
+    ...(run.serverLog.length ? ['What the server logged (routine per-client lines left out; repeats counted):', '', '```', ...run.serverLog.map((l) => (l.count > 1 ? `${l.line}   (×${l.count})` : l.line)), '```', ''] : ['The server logged nothing beyond its routine per-client lines.', '']),
+  ];
+}
+
+function latencySpec(run: CpuLabRun, bucketMs: number): TopLevelSpec {
+  const values = run.cases.flatMap((c, order) => {
+    const throttled = new Map(c.throttleOverTime.map((t) => [t.tMs, t]));
+    return c.buckets.map((b) => ({
+      case: caseName(c),
+      order,
+      t: b.tMs / 1000,
+      t2: (b.tMs + bucketMs) / 1000,
+      p99: b.answered ? Math.max(0.01, b.p99Us / 1000) : null,
+      throttled: (throttled.get(b.tMs)?.throttled ?? 0) > 0 ? 1 : 0,
+    }));
+  });
+  const order = run.cases.map(caseName);
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: { text: `${run.title}: p99 latency per ${bucketMs} ms, throttled slices shaded`, anchor: 'start' },
+    data: { values },
+    facet: { row: { field: 'case', type: 'nominal', sort: order, header: { title: null, labelAngle: 0, labelAlign: 'left', labelFontSize: 11 } } },
+    spec: {
+      width: 520,
+      height: 55,
+      layer: [
+        {
+          transform: [{ filter: 'datum.throttled > 0' }],
+          mark: { type: 'rect', color: '#d62728', opacity: 0.25 },
+          encoding: { x: { field: 't', type: 'quantitative' }, x2: { field: 't2' } },
+        },
+        {
+          transform: [{ filter: 'datum.p99 !== null' }],
+          mark: { type: 'line', color: '#1f77b4', strokeWidth: 1.2, point: false },
+          encoding: {
+            x: { field: 't', type: 'quantitative', title: 'seconds into the case' },
+            y: { field: 'p99', type: 'quantitative', scale: { type: 'log' }, title: 'p99 ms', axis: { values: [0.1, 1, 10, 100, 1000, 10000], format: '~s', gridOpacity: 0.5 } },
+          },
+        },
+      ],
+    },
+    resolve: { scale: { y: 'shared' } },
+    config: { font: 'sans-serif', view: { stroke: '#ccc' } },
+  };
+}
+
+function memorySpec(report: LimitsReport): TopLevelSpec {
+  const held = report.memory.map((run) => ({ lab: run.title, from: 1, held: Math.max(1, run.held), ended: OUTCOME[run.outcome.kind] }));
+  const usage = report.memory.flatMap((run) => run.steps.map((s) => ({ lab: run.title, clients: s.clients, usage: s.group.usageBytes / 2 ** 20 })));
+  const cap = report.config.memory.capBytes / 2 ** 20;
+  const ceiling = report.config.memory.ceiling;
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: { text: `Under a ${cap.toFixed(0)} MiB cap`, anchor: 'start' },
+    config: { font: 'sans-serif' },
+    hconcat: [
+      {
+        title: 'connections held',
+        data: { values: held },
+        width: 260,
+        height: 200,
+        encoding: {
+          y: { field: 'lab', type: 'nominal', sort: null, title: null, axis: { labelLimit: 220 } },
+          // Fixed colours by outcome (green: held them all; red: killed), apart from the labs' colours on the right.
+          color: { field: 'ended', type: 'nominal', title: 'ended by', scale: { domain: Object.values(OUTCOME), range: OUTCOME_COLOURS }, legend: { orient: 'bottom', direction: 'vertical', labelLimit: 260 } },
+        },
+        // A lollipop, not a bar: bars cannot start at zero on a log scale.
+        layer: [
+          {
+            mark: { type: 'rule', strokeWidth: 3 },
+            encoding: { x: { field: 'from', type: 'quantitative', scale: { type: 'log', domain: [1, Math.max(10, ceiling)] }, title: 'clients held (log scale)' }, x2: { field: 'held' } },
+          },
+          { mark: { type: 'point', filled: true, size: 80 }, encoding: { x: { field: 'held', type: 'quantitative' } } },
+          { mark: { type: 'text', align: 'left', dx: 7, color: '#333' }, encoding: { x: { field: 'held', type: 'quantitative' }, text: { field: 'held' }, color: { value: '#333' } } },
+        ],
+      },
+      {
+        title: 'group memory as clients were added',
+        width: 300,
+        height: 200,
+        layer: [
+          {
+            data: { values: usage },
+            mark: { type: 'line', point: true },
+            encoding: {
+              x: { field: 'clients', type: 'quantitative', scale: { type: 'log' }, title: 'clients connected (log scale)' },
+              y: { field: 'usage', type: 'quantitative', title: 'MiB charged to the group' },
+              color: { field: 'lab', type: 'nominal', title: 'lab', legend: { orient: 'bottom', direction: 'vertical', labelLimit: 260 } },
+            },
+          },
+          {
+            data: { values: [{ cap }] },
+            mark: { type: 'rule', strokeDash: [4, 3], color: '#d62728' },
+            encoding: { y: { field: 'cap', type: 'quantitative' } },
+          },
+          {
+            data: { values: [{ cap, label: `cap ${cap.toFixed(0)} MiB` }] },
+            mark: { type: 'text', color: '#d62728', align: 'left', baseline: 'bottom', dy: -2, x: 4 },
+            encoding: { y: { field: 'cap', type: 'quantitative' }, text: { field: 'label' } },
+          },
+        ],
+      },
+    ],
+    resolve: { scale: { color: 'independent' } },
+  };
+}
+
+/** One vega-lite spec as SVG, rendered headless (no canvas: text widths are estimated). */
+export async function toSvg(spec: TopLevelSpec): Promise<string> {
+  const view = new vega.View(vega.parse(vegaLite.compile(spec).spec), { renderer: 'none' });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+}
+
+/** Writes the report and its images beside it; returns the images' paths. */
+export async function writeLimitsReport(report: LimitsReport, markdownFile: string): Promise<string[]> {
+  mkdirSync(path.dirname(markdownFile), { recursive: true });
+  const written: string[] = [];
+  for (const image of limitsImages(report)) {
+    const file = path.join(path.dirname(markdownFile), image.file);
+    writeFileSync(file, await toSvg(image.spec));
+    written.push(file);
+  }
+  writeFileSync(markdownFile, renderLimits(report));
+  return written;
+}
