@@ -10,7 +10,7 @@
 import readline from 'node:readline';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { strictly } from '../../shared/cli.js';
+import { given, strictly } from '../../shared/cli.js';
 import { exitOnUserError, UserError } from '../../shared/errors.js';
 import { runWalk } from './walk.js';
 
@@ -18,8 +18,9 @@ const NAME = 'lifecycle';
 
 async function main(): Promise<void> {
   if (process.platform !== 'linux') throw new UserError('the walk reads /proc and calls Linux system calls: it runs only on Linux');
+  const typed = hideBin(process.argv);
   const argv = strictly(
-    yargs(hideBin(process.argv))
+    yargs(typed)
       .scriptName('node dist/bench/lifecycle/main.js')
       .usage(
         '$0 [options]\n\nWalks a TCP connection through its life, one system call per step (socket, bind, listen, ' +
@@ -32,7 +33,7 @@ async function main(): Promise<void> {
       })
       .check((args) => {
         const port = args.port;
-        if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UserError(`--port must be a whole number from 0 to 65535, got ${String(port)}`);
+        if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UserError(`--port must be a whole number from 0 to 65535, got ${given(args, typed, 'port')}`);
         return true;
       }),
   ).parseSync();
