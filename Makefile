@@ -120,7 +120,8 @@ watch: build
 # A socket's life, one system call at a time (bench/lifecycle/): socket, bind, listen, connect, accept,
 # read/write, close, with /proc/self/fd, /proc/net/tcp and ss after each step, then two pitfalls
 # (EPIPE/SIGPIPE, EADDRINUSE in TIME_WAIT). Press Enter for each step; ARGS=--auto runs straight
-# through; ARGS='--port N' binds N instead of a port the kernel picks. Linux only.
+# through (about 800 lines: `make lifecycle ARGS=--auto | less` pages them); ARGS='--port N' binds N
+# instead of a port the kernel picks. Linux only.
 .PHONY: lifecycle
 lifecycle: build
 	@$(NODE) dist/bench/lifecycle/main.js $(ARGS)

@@ -136,7 +136,7 @@ export const LABS: readonly LabInfo[] = [
   {
     id: '06-loop-per-core',
     label: '06 loop per core',
-    model: 'one event loop per core: N worker threads, each serving as lab 04 does; --balance decides who gets each client',
+    model: 'one event loop per core, each on a worker thread and serving as lab 04 does; --balance decides who gets each client',
     limit: 'a loop is one thread: a slow request stalls the clients of its loop, and no policy moves them to an idle one',
     acceptedWait: 'the connection had been accepted (by the acceptor or by a loop), and the echo waited for its loop to get to it',
     // Its workers are threads, not child processes: there is no child to kill (robust case 10).

@@ -15,29 +15,8 @@
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { exitOnUserError, UserError } from '../shared/errors.js';
-import { findLab, LABS, type LabInfo } from './index.js';
-
-/** The variables every lab takes, and the flag each becomes. */
-const COMMON_VARIABLES: Readonly<Record<string, string>> = {
-  HOST: '--host',
-  PORT: '--port',
-  BACKLOG: '--backlog',
-  PROTOCOL: '--protocol',
-  WORK_US: '--work-us',
-};
-
-const OFF = new Set(['', '0', 'no', 'false']);
-
-function labFlags(info: LabInfo, env: NodeJS.ProcessEnv): string[] {
-  const flags: string[] = [];
-  for (const [variable, flag] of Object.entries({ ...COMMON_VARIABLES, ...info.makeVariables })) {
-    const value = env[variable];
-    if (value !== undefined && value !== '') flags.push(flag, value);
-  }
-  if (!OFF.has((env.QUIET ?? '').toLowerCase())) flags.push('--quiet');
-  flags.push(...(env.ARGS ?? '').split(/\s+/).filter((arg) => arg !== ''));
-  return flags;
-}
+import { findLab, LABS } from './index.js';
+import { labFlags } from './make-flags.js';
 
 const name = process.argv[2] ?? '';
 const info = findLab(name);

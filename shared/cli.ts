@@ -61,6 +61,13 @@ export interface LabFlags<Extra extends object> {
   /** A problem with the lab's own flags, as one line; `args` is what was typed (see `given`). */
   check?(argv: Argv, args: readonly string[]): string | undefined;
   pick(argv: Argv): Extra;
+  /**
+   * This run's variant in a few words, from the lab's own options as picked (lab 05: "epoll,
+   * edge-triggered"): the listening line says it after the model, so the first line a user sees
+   * names what answers. Derive it from the options, not from a list of known variants, so a new
+   * flag value shows up in it by itself.
+   */
+  mode?(options: Extra): string;
 }
 
 export function runLab<Extra extends object>(lab: Lab<Extra>, flags?: LabFlags<Extra>): void {
@@ -71,26 +78,70 @@ export function runLab<Extra extends object>(lab: Lab<Extra>, flags?: LabFlags<E
  * What every command line in the project shares: unknown flags are errors, and every parse
  * error becomes a UserError (reported by `exitOnUserError` as one line, exit status 2).
  */
-export function strictly<T>(parser: Parser<T>): Parser<T> {
+export function strictly<T>(parser: Parser<T>, args: readonly string[] = hideBin(process.argv)): Parser<T> {
   return parser
     .strict()
     .version(false)
     .wrap(Math.min(110, process.stdout.columns || 110))
     .fail((message, error) => {
-      throw error instanceof UserError ? error : new UserError(message ?? String(error));
+      if (error instanceof UserError) throw error;
+      throw new UserError((message && unknownArguments(message, args)) ?? message ?? String(error));
     });
+}
+
+/**
+ * yargs's "Unknown arguments: bogus, x" in the project's wording, each as it was typed in `args`
+ * (yargs drops the dashes, and reads `--no-bogus` as `bogus`): "unknown flags --bogus, -x (--help
+ * lists every flag)". Undefined for any other message.
+ */
+export function unknownArguments(message: string, args: readonly string[]): string | undefined {
+  const listed = /^Unknown arguments?: (.+)$/s.exec(message)?.[1]?.split(', ');
+  if (!listed) return undefined;
+  const camel = (name: string) => name.replace(/-+([^-])/g, (_, c: string) => c.toUpperCase());
+  const typedAs = (name: string): string => {
+    for (const arg of args) {
+      if (arg === '--') break;
+      const flag = /^(-{1,2})([^=]+)/.exec(arg);
+      if (!flag) {
+        if (arg === name) return `'${arg}'`;
+        continue;
+      }
+      const [, dashes, typed] = flag as unknown as [string, string, string];
+      if ([typed, typed.replace(/^no-/, '')].some((candidate) => candidate === name || camel(candidate) === name)) return `${dashes}${typed}`;
+      if (dashes === '-' && name.length === 1 && typed.includes(name)) return `-${name}`;
+    }
+    return name.length === 1 ? `-${name}` : `--${name}`;
+  };
+  // yargs lists `--a-b` twice, as typed and camel-cased (aB): both are typed as the same flag.
+  const typed = [...new Set(listed.map(typedAs))];
+  const flags = typed.filter((arg) => arg.startsWith('-'));
+  const words = typed.filter((arg) => !arg.startsWith('-'));
+  const parts = [
+    flags.length ? `unknown flag${flags.length === 1 ? '' : 's'} ${flags.join(', ')}` : undefined,
+    words.length ? `unexpected argument${words.length === 1 ? '' : 's'} ${words.join(', ')}` : undefined,
+  ];
+  return `${parts.filter(Boolean).join('; ')} (--help lists every flag)`;
 }
 
 async function main<Extra extends object>(lab: Lab<Extra>, flags?: LabFlags<Extra>): Promise<void> {
   const argv = parseArgs(lab.info, hideBin(process.argv), flags);
   const log = createLogger(lab.info.id, argv.quiet as boolean);
-  const options = { ...toServerOptions(argv, log), ...(flags?.pick(argv) ?? ({} as Extra)) };
+  const extra = flags?.pick(argv) ?? ({} as Extra);
+  const options = { ...toServerOptions(argv, log), ...extra };
   // Signal handlers go in before the listening line is printed: whoever reads that line may
   // signal at once, and a signal that beats its handler kills the process uncleanly.
   const started = lab.start(options);
   handleSignals(started, options);
   const server = await started;
-  log.info(`listening on ${server.address.host}:${server.address.port} (model: ${lab.info.model}; pid ${process.pid})`);
+  log.info(listeningLine(server.address, lab.info.model, flags?.mode?.(extra), process.pid));
+}
+
+/**
+ * `listening on 127.0.0.1:8080 (model: ...; this run: ...; pid N)`: the first line of every lab,
+ * which the READMEs quote (test/readme-start-lines.test.ts keeps them equal) and harnesses wait for.
+ */
+export function listeningLine(address: RunningServer['address'], model: string, mode: string | undefined, pid: number): string {
+  return `listening on ${address.host}:${address.port} (model: ${model}${mode ? `; this run: ${mode}` : ''}; pid ${pid})`;
 }
 
 export function parseArgs(info: LabInfo, args: string[], flags?: LabFlags<object>): Argv {
@@ -115,6 +166,7 @@ export function parseArgs(info: LabInfo, args: string[], flags?: LabFlags<object
         if (problem) throw new UserError(problem);
         return true;
       }),
+    args,
   );
   return parser.parseSync();
 }

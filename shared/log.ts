@@ -36,3 +36,11 @@ export function formatBytes(bytes: number): string {
   if (abs < 1024 ** 3) return `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
   return `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
 }
+
+/**
+ * 1 -> "1 connection", 3 -> "3 connections": counts in log lines read as English, whatever the
+ * count. `many` is for nouns whose plural is not the noun plus "s" ("children").
+ */
+export function plural(count: number | bigint, one: string, many = `${one}s`): string {
+  return `${count} ${count === 1 || count === 1n ? one : many}`;
+}

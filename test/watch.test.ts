@@ -55,13 +55,15 @@ describe('the screen, from samples', () => {
     state = advance(state, serialSample(2000, 9));
     const screen = renderScreen(state, { width: 120 });
     const lines = screen.split('\n');
+    // The address the server bound (loopback only), not "*:8080"; states spelled as ss spells them.
+    expect(lines[0]).toBe('watching 127.0.0.1:8080 for 2 s   (q or Ctrl-C to quit)');
     expect(lines).toContain('  127.0.0.1:8080                      2 / 1');
     expect(lines).toContain('  since the view started: ListenOverflows +2, ListenDrops +2 (machine-wide)');
     expect(lines).toContain('connections: syn dropped 1 · half-open 0 · accept queue 2 · served 1 · closing 0');
-    expect(lines).toContain('  syn dropped   127.0.0.1:40004        SYN_SENT           0 B       0 B    2.0 s');
-    expect(lines).toContain('  accept queue  127.0.0.1:40002        ESTABLISHED        0 B       6 B    2.0 s');
-    expect(lines).toContain('  accept queue  127.0.0.1:40003        ESTABLISHED        0 B       0 B    2.0 s');
-    expect(lines).toContain('  served        127.0.0.1:40001        ESTABLISHED        0 B       0 B    2.0 s');
+    expect(lines).toContain('  syn dropped   127.0.0.1:40004        SYN-SENT           0 B       0 B    2.0 s');
+    expect(lines).toContain('  accept queue  127.0.0.1:40002        ESTAB              0 B       6 B    2.0 s');
+    expect(lines).toContain('  accept queue  127.0.0.1:40003        ESTAB              0 B       0 B    2.0 s');
+    expect(lines).toContain('  served        127.0.0.1:40001        ESTAB              0 B       0 B    2.0 s');
     // 20 ms of CPU over 2 s of samples: 1%.
     expect(lines).toContain('     4242       1      11      1   60.0 MiB  node dist/labs/01-serial/main.js');
   });
@@ -77,16 +79,18 @@ describe('the screen, from samples', () => {
     };
     state = advance(state, accepted);
     const lines = renderScreen(state, { width: 120 }).split('\n');
-    expect(lines).toContain('  served        127.0.0.1:40002        ESTABLISHED        0 B       0 B     0 ms');
-    expect(lines).toContain('  accept queue  127.0.0.1:40003        ESTABLISHED        0 B       0 B    1.0 s');
-    expect(lines).toContain('  closing       127.0.0.1:40001        TIME_WAIT          0 B       0 B     0 ms');
+    expect(lines).toContain('  served        127.0.0.1:40002        ESTAB              0 B       0 B     0 ms');
+    expect(lines).toContain('  accept queue  127.0.0.1:40003        ESTAB              0 B       0 B    1.0 s');
+    expect(lines).toContain('  closing       127.0.0.1:40001        TIME-WAIT          0 B       0 B     0 ms');
     // 40001 left the served set (TIME_WAIT does not count as open); nothing new arrived.
     expect(lines).toContain('  opened 0.0/s, closed 1.0/s');
   });
 
   it('says clearly when nothing listens on the port', () => {
     const empty: PortSample = { atMs: 0, host: '*', port: 9, listeners: [], sockets: [], counters: { listenOverflows: 0, listenDrops: 0 }, processes: [] };
-    expect(renderScreen(advance(undefined, empty), { width: 120 })).toContain('nothing listens on port 9');
+    const screen = renderScreen(advance(undefined, empty), { width: 120 });
+    expect(screen).toContain('nothing listens on port 9');
+    expect(screen.split('\n')[0]).toBe('watching port 9 for 0 s   (q or Ctrl-C to quit)');
   });
 
   it('decodes the addresses of /proc/net/tcp and tcp6', () => {
@@ -136,6 +140,8 @@ for (const serial of LABS.filter((lab) => lab.traits.kernelQueueOnly)) {
         }
         expect(frame).toContain('connections: syn dropped 1 · half-open 0 · accept queue 2 · served 1');
         expect(frame).toMatch(new RegExp(`127\\.0\\.0\\.1:${lab.port} +2 / 1`));
+        expect(frame).toMatch(new RegExp(`^watching 127\\.0\\.0\\.1:${lab.port} for `));
+        expect(frame).toMatch(/^ {2}syn dropped +127\.0\.0\.1:\d+ +SYN-SENT /m);
         expect(frame).toContain(`${lab.pid} `);
       } finally {
         dropped.destroy();

@@ -52,7 +52,7 @@ function parseArgs(args: readonly string[]) {
         'client-timeout': { min: 1, max: 600 },
       }),
     );
-  const argv = parseStrictly(parser) as Record<string, unknown> & ReturnType<typeof parser.parseSync>;
+  const argv = parseStrictly(parser, args) as Record<string, unknown> & ReturnType<typeof parser.parseSync>;
   const common = commonSettings('backlog', argv, args);
   const hold = (argv.hold as number | undefined) ?? (common.quick ? QUICK_HOLD_S : DEFAULT_SETTINGS.holdMs / 1000);
   return {

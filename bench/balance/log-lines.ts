@@ -5,7 +5,7 @@
 
 /** `worker K: C connections, R round trips`, one per worker, worker 0 first. */
 export function workerSummary(stdout: string): { connections: number[]; roundTrips: number[] } {
-  const rows = [...stdout.matchAll(/\] worker (\d+): (\d+) connections, (\d+) round trips$/gm)].map(([, worker, connections, roundTrips]) => ({
+  const rows = [...stdout.matchAll(/\] worker (\d+): (\d+) connections?, (\d+) round trips?$/gm)].map(([, worker, connections, roundTrips]) => ({
     worker: Number(worker),
     connections: Number(connections),
     roundTrips: Number(roundTrips),

@@ -68,7 +68,7 @@ function parseArgs(args: readonly string[]) {
         'scaling-work-us': { min: 0, max: 100_000, integer: true },
       }),
     );
-  const argv = parseStrictly(parser) as Record<string, unknown>;
+  const argv = parseStrictly(parser, args) as Record<string, unknown>;
   const common = commonSettings('balance', argv, args);
   const base = common.quick ? QUICK : FULL;
   return {

@@ -321,7 +321,7 @@ function mechanisms(): string[] {
     '```sh',
     'make lab-06 WORKERS=4 BALANCE=shared          # terminal 1: four loops on one shared socket; Ctrl-C prints one line per worker',
     "ss -ltn 'sport = :8080'                       # terminal 2: one LISTEN line; with BALANCE=reuseport, one per worker",
-    'for i in $(seq 40); do echo "hello $i" | nc -q1 127.0.0.1 8080; done   # terminal 3: each line names its worker',
+    'for i in $(seq 40); do echo "hello $i" | nc -N 127.0.0.1 8080; done    # terminal 3: each line names its worker',
     '# A stall: every request costs 100 ms; one client pipelines 20 in one write, then time a new client (run it a few times)',
     'make lab-06 WORKERS=2 BALANCE=reuseport PROTOCOL=http WORK_US=100000',
     "(for i in $(seq 20); do printf 'GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n'; done) | nc -q5 127.0.0.1 8080 >/dev/null &",

@@ -135,7 +135,7 @@ export function parseBenchArgs(args: readonly string[]): BenchSettings {
         ...Object.fromEntries(['repeats', 'pipelining', 'http-body-bytes', 'work-us', 'cpu-connections', 'churn-clients', 'idle-active'].map((name) => [name, { min: 0, above: true, integer: true }])),
       }),
     );
-  const argv = parseStrictly(parser) as Record<string, unknown> & ReturnType<typeof parser.parseSync>;
+  const argv = parseStrictly(parser, args) as Record<string, unknown> & ReturnType<typeof parser.parseSync>;
   const common = commonSettings('bench', argv, args);
 
   const preset = common.quick ? QUICK : FULL;

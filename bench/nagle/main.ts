@@ -35,7 +35,7 @@ function parseArgs(args: readonly string[]) {
       bytes: { type: 'number', describe: 'bytes per small-write row [default: 1048576; quick: 65536]' },
     })
     .check((a) => checkNumbers(a, { rounds: { min: 4, max: 1000, integer: true }, bytes: { min: 1024, max: 64 * 1024 * 1024, integer: true } }));
-  const argv = parseStrictly(parser) as Record<string, unknown>;
+  const argv = parseStrictly(parser, args) as Record<string, unknown>;
   const common = commonSettings('nagle', argv, args);
   return {
     ...common,

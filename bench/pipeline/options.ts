@@ -37,9 +37,12 @@ export function experimentParser(experiment: string, usage: string, args: readon
   return yargs([...args]).scriptName(`node --import tsx bench/${experiment}/main.ts`).usage(`$0 [options]\n\n${usage}`).options(COMMON_OPTIONS).help();
 }
 
-/** Parses with the project's strict rules; every problem becomes a UserError (one line, exit 2). */
-export function parseStrictly<T>(parser: Argv<T>): T {
-  return strictly(parser).parseSync() as T;
+/**
+ * Parses with the project's strict rules; every problem becomes a UserError (one line, exit 2).
+ * `args` are what the parser was given, for naming an unknown flag as it was typed.
+ */
+export function parseStrictly<T>(parser: Argv<T>, args: readonly string[] = hideBin(process.argv)): T {
+  return strictly(parser, args).parseSync() as T;
 }
 
 /** The common settings from parsed flags. `make` passes the command it ran in EXPERIMENT_COMMAND. */

@@ -20,15 +20,16 @@
 import net from 'node:net';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { strictly } from '../../shared/cli.js';
+import { given, strictly } from '../../shared/cli.js';
 import { exitOnUserError, UserError } from '../../shared/errors.js';
 
 const NAME = 'plain-node';
 const MODEL = 'plain Node, one thread, net.Server with no limits';
 
 function main(): void {
+  const typed = hideBin(process.argv);
   const argv = strictly(
-    yargs(hideBin(process.argv))
+    yargs(typed)
       .scriptName('node dist/bench/reference/plain-node.js')
       .usage('$0 [options]\n\nThe minimal Node echo server the benchmark compares the labs with.')
       .options({
@@ -37,7 +38,7 @@ function main(): void {
       })
       .check((args) => {
         if (!Number.isInteger(args.port) || args.port < 0 || args.port > 65535) {
-          throw new UserError(`--port must be a whole number from 0 to 65535, got ${String(args.port)}`);
+          throw new UserError(`--port must be a whole number from 0 to 65535, got ${given(args, typed, 'port')}`);
         }
         return true;
       }),

@@ -46,7 +46,7 @@ function parseArgs(args: readonly string[]) {
         'sample-every': { min: 0, above: true },
       }),
     );
-  const argv = parseStrictly(parser) as Record<string, unknown> & ReturnType<typeof parser.parseSync>;
+  const argv = parseStrictly(parser, args) as Record<string, unknown> & ReturnType<typeof parser.parseSync>;
   const common = commonSettings('soak', argv, args);
   const seconds = (argv.seconds as number | undefined) ?? (common.quick ? QUICK_SECONDS : FULL_SECONDS);
   return { ...common, labs: argv.labs as string[], config: { seconds, connections: argv.connections as number, churners: argv.churners as number, sampleMs: (argv['sample-every'] as number) * 1000 } };

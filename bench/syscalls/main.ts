@@ -42,7 +42,7 @@ function parseArgs(args: readonly string[]) {
       churn: { type: 'number', describe: `connections in the connection phase [default: ${FULL.churn}; quick: ${QUICK.churn}]` },
     })
     .check((a) => checkNumbers(a, { 'round-trips': { min: 1, integer: true }, connections: { min: 1, max: 500, integer: true }, churn: { min: 1, max: 10_000, integer: true } }));
-  const argv = parseStrictly(parser) as Record<string, unknown>;
+  const argv = parseStrictly(parser, args) as Record<string, unknown>;
   const common = commonSettings('syscalls', argv, args);
   const base = common.quick ? QUICK : FULL;
   const workload: Workload = {

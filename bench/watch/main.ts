@@ -12,14 +12,15 @@ import { emitKeypressEvents } from 'node:readline';
 import logUpdate from 'log-update';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { strictly } from '../../shared/cli.js';
+import { given, strictly } from '../../shared/cli.js';
 import { exitOnUserError, UserError } from '../../shared/errors.js';
 import { PortCollector } from './collect.js';
 import { advance, renderScreen, type ViewState } from './view.js';
 
 function parse() {
+  const args = hideBin(process.argv);
   return strictly(
-    yargs(hideBin(process.argv))
+    yargs(args)
       .scriptName('make watch')
       .usage('$0 [PORT=8080] [HOST=…] [ARGS="--interval 250"]\n\nA live view of one TCP port: accept queue, connections by state, server processes.')
       .options({
@@ -29,9 +30,9 @@ function parse() {
         frames: { type: 'number', describe: 'stop after this many frames (default: until q or Ctrl-C)' },
       })
       .check((argv) => {
-        if (!Number.isInteger(argv.port) || argv.port < 1 || argv.port > 65535) throw new UserError(`--port must be a whole number from 1 to 65535, got ${String(argv.port)}`);
-        if (!Number.isFinite(argv.interval) || argv.interval < 50) throw new UserError(`--interval must be at least 50 ms, got ${String(argv.interval)}`);
-        if (argv.frames !== undefined && (!Number.isInteger(argv.frames) || argv.frames < 1)) throw new UserError(`--frames must be a whole number of at least 1, got ${String(argv.frames)}`);
+        if (!Number.isInteger(argv.port) || argv.port < 1 || argv.port > 65535) throw new UserError(`--port must be a whole number from 1 to 65535, got ${given(argv, args, 'port')}`);
+        if (!Number.isFinite(argv.interval) || argv.interval < 50) throw new UserError(`--interval must be at least 50 ms, got ${given(argv, args, 'interval')}`);
+        if (argv.frames !== undefined && (!Number.isInteger(argv.frames) || argv.frames < 1)) throw new UserError(`--frames must be a whole number of at least 1, got ${given(argv, args, 'frames')}`);
         return true;
       }),
   ).parseSync();

@@ -167,6 +167,25 @@ function age(ms: number): string {
   return `${Math.floor(ms / 60_000)} min`;
 }
 
+/**
+ * What the view watches, as the server bound it: the listening sockets' own addresses
+ * ("127.0.0.1:8080", not "*:8080" for a lab bound to loopback only); before anything listens,
+ * the address asked for, or the port alone.
+ */
+function watched(sample: PortSample): string {
+  const bound = [...new Set(sample.listeners.map((listener) => listener.local))];
+  if (bound.length > 0) return bound.join(', ');
+  return sample.host === '*' ? `port ${sample.port}` : `${sample.host}:${sample.port}`;
+}
+
+/**
+ * A kernel state name as `ss` spells it (SYN_SENT → SYN-SENT, ESTABLISHED → ESTAB), so the view
+ * and the `ss` lines the READMEs show read the same.
+ */
+export function ssStateName(state: string): string {
+  return state === 'ESTABLISHED' ? 'ESTAB' : state.replaceAll('_', '-');
+}
+
 /** The screen for this state: plain text, one line per row, no colour or cursor codes. */
 export function renderScreen(state: ViewState, options: RenderOptions): string {
   const { sample } = state;
@@ -174,7 +193,7 @@ export function renderScreen(state: ViewState, options: RenderOptions): string {
   const rowsPerPlace = options.rowsPerPlace ?? 8;
   const lines: string[] = [];
   const elapsed = (sample.atMs - state.startedAtMs) / 1000;
-  lines.push(`watching ${sample.host}:${sample.port} for ${elapsed.toFixed(0)} s   (q or Ctrl-C to quit)`);
+  lines.push(`watching ${watched(sample)} for ${elapsed.toFixed(0)} s   (q or Ctrl-C to quit)`);
   lines.push('');
 
   if (sample.listeners.length === 0) {
@@ -209,7 +228,7 @@ export function renderScreen(state: ViewState, options: RenderOptions): string {
       const since = state.places.get(socketKey(socket))?.sinceMs ?? sample.atMs;
       const client = socket.side === 'server' ? socket.remote : socket.local;
       lines.push(
-        `  ${pad(place, 13)} ${pad(client, 22)} ${pad(socket.state, 12)} ${padLeft(bytes(socket.sendQ), 9)} ${padLeft(bytes(socket.recvQ), 9)} ${padLeft(age(sample.atMs - since), 8)}`,
+        `  ${pad(place, 13)} ${pad(client, 22)} ${pad(ssStateName(socket.state), 12)} ${padLeft(bytes(socket.sendQ), 9)} ${padLeft(bytes(socket.recvQ), 9)} ${padLeft(age(sample.atMs - since), 8)}`,
       );
     }
     if (sockets.length > rowsPerPlace) lines.push(`  ${pad(place, 13)} … and ${sockets.length - rowsPerPlace} more`);

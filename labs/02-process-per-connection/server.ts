@@ -42,6 +42,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Lab, RunningServer, ServerOptions } from '../../shared/lab.js';
+import { plural } from '../../shared/log.js';
 import { gracefulClose, listen } from '../../shared/server-kit.js';
 import { labInfo } from '../index.js';
 import { CHILD_CONFIG_ENV, type ChildConfig } from './child-config.js';
@@ -133,7 +134,7 @@ export async function start(options: ServerOptions): Promise<RunningServer> {
   const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true }, (socket) => {
     const peer = `${socket.remoteAddress}:${socket.remotePort}`;
     if (children.size >= maxChildren) {
-      log.client(`client ${peer} refused: ${children.size} children already running (--max-conns)`);
+      log.client(`client ${peer} refused: ${plural(children.size, 'child', 'children')} already running (--max-conns)`);
       socket.destroy();
       return;
     }

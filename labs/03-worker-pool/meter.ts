@@ -5,6 +5,8 @@
  * Added around the work (worker.ts), not written into it.
  */
 
+import { plural } from '../../shared/log.js';
+
 /** Slots of the shared counters. */
 const COMPLETED = 0;
 const RUNNING = 1;
@@ -15,7 +17,7 @@ export class TaskMeter {
   readonly counters = new Int32Array(new SharedArrayBuffer(3 * Int32Array.BYTES_PER_ELEMENT));
 
   summary(threads: number): string {
-    return `${Atomics.load(this.counters, COMPLETED)} tasks run, at most ${Atomics.load(this.counters, PEAK)} at once on ${threads} thread${threads === 1 ? '' : 's'}`;
+    return `${plural(Atomics.load(this.counters, COMPLETED), 'task')} run, at most ${Atomics.load(this.counters, PEAK)} at once on ${plural(threads, 'thread')}`;
   }
 }
 

@@ -28,6 +28,8 @@ const loopFlags: LabFlags<LoopOptions> = {
     oneOf(argv, args, 'trigger', TRIGGERS) ??
     (argv.trigger === 'edge' && argv.mux === 'poll' ? '--trigger edge needs --mux epoll: poll(2) is level-triggered only' : undefined),
   pick: (argv) => ({ mux: argv.mux as Mux, trigger: argv.trigger as Trigger, drain: argv.drain as boolean }),
+  // "epoll, edge-triggered": poll (level-triggered only) says so too, which is what it does.
+  mode: ({ mux, trigger, drain }) => `${mux}, ${trigger}-triggered${drain ? '' : ', --no-drain'}`,
 };
 
 runLab(lab, loopFlags);

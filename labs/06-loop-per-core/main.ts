@@ -2,6 +2,7 @@
 // The common flags come from shared/cli.ts; this lab adds how many loops, and how clients reach them.
 import os from 'node:os';
 import { given, oneOf, runLab, type LabFlags } from '../../shared/cli.js';
+import { plural } from '../../shared/log.js';
 import { BALANCES, lab, MAX_WORKERS, type Balance, type LoopOptions } from './server.js';
 
 const loopFlags: LabFlags<LoopOptions> = {
@@ -25,6 +26,7 @@ const loopFlags: LabFlags<LoopOptions> = {
     return valid ? oneOf(argv, args, 'balance', BALANCES) : `--workers must be a whole number from 1 to ${MAX_WORKERS}, got ${given(argv, args, 'workers')}`;
   },
   pick: (argv) => ({ workers: argv.workers as number, balance: argv.balance as Balance }),
+  mode: ({ workers, balance }) => `${plural(workers, 'worker thread')}, connections spread by ${balance}`,
 };
 
 runLab(lab, loopFlags);

@@ -41,7 +41,7 @@ const listeningSockets = (port: number) => tcpRows(['tcp']).filter((row) => row.
 
 /** The shutdown summary: per worker, connections served and round trips. */
 function summary(lab: LabProcess): Map<number, { connections: number; roundTrips: number }> {
-  const lines = [...lab.output().stdout.matchAll(/worker (\d+): (\d+) connections, (\d+) round trips/g)];
+  const lines = [...lab.output().stdout.matchAll(/worker (\d+): (\d+) connections?, (\d+) round trips?/g)];
   return new Map(lines.map(([, worker, connections, roundTrips]) => [Number(worker), { connections: Number(connections), roundTrips: Number(roundTrips) }]));
 }
 

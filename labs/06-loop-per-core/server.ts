@@ -51,6 +51,7 @@ import { Worker } from 'node:worker_threads';
 import { UserError } from '../../shared/errors.js';
 import type { Lab, RunningServer, ServerOptions } from '../../shared/lab.js';
 import { openListener, resolveIPv4 } from '../../shared/listener.js';
+import { plural } from '../../shared/log.js';
 import { gracefulClose } from '../../shared/server-kit.js';
 import { labInfo } from '../index.js';
 import { CAP, COUNTERS_PER_WORKER, type FromWorker, type ToWorker, type WorkerConfig } from './messages.js';
@@ -174,7 +175,7 @@ export async function start(options: ServerOptions & LoopOptions): Promise<Runni
     ]);
     if (!message || message.type !== 'ready') throw new Error(`worker ${index} exited before its loop was ready`);
     ready = true;
-    log.info(`worker ${index} ready (thread ${message.tid ?? '?'}, ${balance === 'handoff' ? 'served by the acceptor' : balance === 'shared' ? 'accepting from the shared socket' : 'accepting from its own socket'})`);
+    log.info(`worker ${index} ready on thread ${message.tid ?? '?'}, ${balance === 'handoff' ? 'taking clients from the acceptor' : balance === 'shared' ? 'accepting from the shared socket' : 'accepting from its own socket'}`);
   };
 
   const closeListeners = () => {
@@ -223,9 +224,9 @@ export async function start(options: ServerOptions & LoopOptions): Promise<Runni
   const room = descriptorRoom(count);
   if (room !== undefined && room < options.maxConns) {
     Atomics.store(slots, CAP, room);
-    log.info(`serving at most ${room} connections at once, not --max-conns ${options.maxConns}: the open-file limit leaves room for no more`);
+    log.info(`serving at most ${plural(room, 'connection')} at once, not --max-conns ${options.maxConns}: the open-file limit leaves room for no more`);
   }
-  log.info(`${count} event loops on worker threads, connections spread by ${balance}`);
+  log.info(`${plural(count, 'event loop')} on worker threads, connections spread by ${balance}`);
 
   const tell = (message: ToWorker) => {
     for (const worker of loops) worker.postMessage(message);
@@ -252,7 +253,7 @@ export async function start(options: ServerOptions & LoopOptions): Promise<Runni
         for (let index = 0; index < count; index++) {
           const served = counters[COUNTERS_PER_WORKER * index]!;
           const trips = counters[COUNTERS_PER_WORKER * index + 1]!;
-          log.info(`worker ${index}: ${served} connections, ${trips} round trips`);
+          log.info(`worker ${index}: ${plural(served, 'connection')}, ${plural(trips, 'round trip')}`);
         }
       },
     },

@@ -14,7 +14,7 @@
 import { closeSync, readlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
-import { createLogger } from '../../shared/log.js';
+import { createLogger, plural } from '../../shared/log.js';
 import { respond, type Job } from '../../shared/protocol.js';
 import { OpenConnections } from '../../shared/server-kit.js';
 import { serveSocket } from '../../shared/socket-connection.js';
@@ -69,7 +69,7 @@ function serve(socket: net.Socket): void {
   const cap = Atomics.load(config.slots, CAP);
   if (Atomics.add(config.slots, OPEN, 1) >= cap) {
     Atomics.sub(config.slots, OPEN, 1);
-    log.client(`client ${socket.remoteAddress}:${socket.remotePort} refused: ${cap} connections already open (--max-conns, or the open-file limit)`);
+    log.client(`client ${socket.remoteAddress}:${socket.remotePort} refused: ${plural(cap, 'connection')} already open (--max-conns, or the open-file limit)`);
     socket.destroy();
     return;
   }
