@@ -126,3 +126,33 @@ function printable(text: string): string {
   // eslint-disable-next-line no-control-regex
   return short.replace(/[\x00-\x1f\x7f-\xff]/g, '?');
 }
+
+// --- The slow-reader policy, which every lab applies to its own queue -------------------------
+
+/**
+ * Most bytes waiting to be sent to one member (its queue in this process; the kernel's socket
+ * buffers come before it). A member whose queue would pass this is cut off: it left the room
+ * when it stopped keeping up, and the room does not wait for it or hold its backlog. 64 KiB is
+ * sixteen of the longest lines, hundreds of ordinary ones; a thousand members' queues stay
+ * under 64 MiB. --max-pending lowers it (never raises it: it bounds every member).
+ */
+export const MAX_QUEUE_BYTES = 64 * 1024;
+
+/** How long a cut-off member's socket may take to send what it has (and the notice) before it is closed. */
+export const CUT_OFF_GRACE_MS = 1000;
+
+/** One member's bound: --max-pending or MAX_QUEUE_BYTES, whichever is less. */
+export function queueBound(maxPendingBytes: number): number {
+  return Math.min(maxPendingBytes, MAX_QUEUE_BYTES);
+}
+
+/** The reason a member is cut off, when `queued` bytes would be over `bound`; undefined otherwise. */
+export function tooSlow(bound: number, queued: number): string | undefined {
+  return queued > bound ? `too slow: over ${bound} bytes queued` : undefined;
+}
+
+/** The last line a cut-off member gets, behind what was already queued for it, if it ever reads. */
+export const CUT_OFF_NOTICE = '* you fell too far behind: disconnected\n';
+
+/** What every member hears when the server shuts down. */
+export const SHUTDOWN_NOTICE = '* the server is shutting down: goodbye\n';

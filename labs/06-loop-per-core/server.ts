@@ -49,6 +49,7 @@ import { Worker } from 'node:worker_threads';
 import { UserError } from '../../shared/errors.js';
 import type { Lab, RunningServer, ServerOptions } from '../../shared/lab.js';
 import { openListener, resolveIPv4 } from '../../shared/listener.js';
+import { RoomHub } from '../../shared/room.js';
 import { gracefulClose } from '../../shared/server-kit.js';
 import { labInfo } from '../index.js';
 import { CAP, COUNTERS_PER_WORKER, type FromWorker, type ToWorker, type WorkerConfig } from './messages.js';
@@ -89,6 +90,10 @@ export async function start(options: ServerOptions & LoopOptions): Promise<Runni
   let stopping = false;
   let onAllExited: (() => void) | undefined;
   let alive = 0;
+  // chat: the one room, kept here because no loop sees another's members. Each loop sends what
+  // its members do; each message comes back to every loop that has a member to hear it, as one
+  // postMessage per loop, and that loop writes it to its own sockets.
+  const hub = new RoomHub<number>((index, delivery) => loops[index]?.postMessage({ type: 'room', delivery } satisfies ToWorker));
 
   const listenFdFor = (index: number): number | undefined => {
     if (balance === 'handoff') return undefined;
@@ -115,8 +120,13 @@ export async function start(options: ServerOptions & LoopOptions): Promise<Runni
     alive++;
     let ready = false;
     worker.on('error', (error) => log.warn(`worker ${index} failed: ${error.message}`));
+    worker.on('message', (message: FromWorker) => {
+      if (message.type === 'room') hub.handle(index, message.request);
+    });
     worker.on('exit', (code) => {
       alive--;
+      // Its members are gone with its sockets: the room says so to everyone else.
+      hub.detach(index, 'its loop ended');
       if (stopping) {
         if (alive === 0) onAllExited?.();
         return;
@@ -128,7 +138,7 @@ export async function start(options: ServerOptions & LoopOptions): Promise<Runni
       startLoop(index).catch((error: unknown) => log.warn(`could not start a new worker ${index}: ${String(error)}`));
     });
     const [message] = (await Promise.race([once(worker, 'message'), once(worker, 'exit').then(() => [undefined])])) as [FromWorker | undefined];
-    if (!message) throw new Error(`worker ${index} exited before its loop was ready`);
+    if (message?.type !== 'ready') throw new Error(`worker ${index} exited before its loop was ready`);
     ready = true;
     log.info(`worker ${index} ready (thread ${message.tid ?? '?'}, ${balance === 'handoff' ? 'served by the acceptor' : balance === 'shared' ? 'accepting from the shared socket' : 'accepting from its own socket'})`);
   };
