@@ -80,7 +80,7 @@ export const LABS: readonly LabInfo[] = [
     limit: 'serves one connection at a time: the others wait in the kernel accept queue until it closes',
     acceptedWait: 'the server had accepted the connection, and the echo still waited for its turn',
     traits: { children: false, pool: false, kernelQueueOnly: true },
-    protocols: ECHO_AND_HTTP,
+    protocols: WITH_CHAT,
     defaults: {},
     makeVariables: {},
     variants: PLAIN,
@@ -126,7 +126,7 @@ export const LABS: readonly LabInfo[] = [
     model: 'event loop by hand: one thread calls epoll or poll itself, level- or edge-triggered',
     acceptedWait: 'the loop had accepted the connection, and the echo waited for the loop to get to it among the sockets ready in the same wake-up',
     traits: { children: false, pool: false, kernelQueueOnly: false },
-    protocols: ECHO_AND_HTTP,
+    protocols: WITH_CHAT,
     defaults: {},
     makeVariables: { MUX: '--mux', TRIGGER: '--trigger' },
     variants: [

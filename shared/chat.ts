@@ -21,6 +21,8 @@
  * replies are written.
  */
 
+import type { Session } from './protocol.js';
+
 /**
  * Longest line accepted, without its `\n`. A chat line is a sentence; 4 KiB is a long paragraph,
  * and it bounds what one client makes the server hold and what one message costs every member.
@@ -156,3 +158,15 @@ export const CUT_OFF_NOTICE = '* you fell too far behind: disconnected\n';
 
 /** What every member hears when the server shuts down. */
 export const SHUTDOWN_NOTICE = '* the server is shutting down: goodbye\n';
+
+/**
+ * For a lab whose connection state has an echo-or-http Session in it (labs 01 and 05): what stands
+ * in for it on a chat connection, which frames with a ChatSession instead. It frames nothing.
+ */
+export const NO_SESSION: Session = {
+  headPending: false,
+  receive: () => ({ jobs: [], close: true }),
+  end: () => ({ jobs: [], close: true }),
+  stopAfterCurrent: () => true,
+  close: () => {},
+};
