@@ -20,7 +20,7 @@
  */
 
 import type { Socket } from 'node:net';
-import { ChatSession, CUT_OFF_GRACE_MS, CUT_OFF_NOTICE, queueBound, SHUTDOWN_NOTICE, tooSlow } from './chat.js';
+import { ChatSession, CUT_OFF_GRACE_MS, CUT_OFF_NOTICE, cutOffLine, queueBound, SHUTDOWN_NOTICE, tooSlow } from './chat.js';
 import type { ConnectionLimits } from './lab.js';
 import type { Logger } from './log.js';
 import type { MemberId, RoomPort } from './room.js';
@@ -47,7 +47,10 @@ export function serveChatSocket(socket: Socket, options: ChatServeOptions): Conn
   socket.setTimeout(limits.idleTimeoutMs, () => fail(CLOSED.idle));
   const lifetime = setTimeout(() => fail(CLOSED.lifetime), limits.maxLifetimeMs);
 
-  const id: MemberId = room.join({
+  // 0 until the join returns (room ids count from 1): a member cut off during its own join
+  // (it cannot be, today: writes fail later, not in the call) leaves right after it.
+  let id: MemberId = 0;
+  id = room.join({
     deliver(bytes) {
       if (left || socket.destroyed) return;
       const slow = tooSlow(bound, socket.writableLength + bytes.length);
@@ -55,6 +58,8 @@ export function serveChatSocket(socket: Socket, options: ChatServeOptions): Conn
       socket.write(bytes);
     },
   });
+
+  if (left) room.leave(id);
 
   const closed = new Promise<void>((resolve) => {
     socket.on('close', () => {
@@ -96,12 +101,13 @@ export function serveChatSocket(socket: Socket, options: ChatServeOptions): Conn
   function leave(why: string | undefined, announce: boolean): void {
     if (left) return;
     left = true;
-    room.leave(id, why, announce);
+    if (id !== 0) room.leave(id, why, announce);
   }
 
   /** Rule 2: the member fell behind. Out of the room now; the socket gets a moment to send what it has. */
   function cutOff(reason: string): void {
     record.fail(reason);
+    log.warn(cutOffLine(record.peer, reason));
     leave('too slow', true);
     socket.write(CUT_OFF_NOTICE);
     socket.destroySoon();

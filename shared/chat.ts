@@ -153,6 +153,11 @@ export function tooSlow(bound: number, queued: number): string | undefined {
   return queued > bound ? `too slow: over ${bound} bytes queued` : undefined;
 }
 
+/** The log line for a member cut off (a warning: it shows with --quiet too). */
+export function cutOffLine(peer: string, reason: string): string {
+  return `client ${peer} cut off (${reason}); the room goes on without it`;
+}
+
 /** The last line a cut-off member gets, behind what was already queued for it, if it ever reads. */
 export const CUT_OFF_NOTICE = '* you fell too far behind: disconnected\n';
 

@@ -18,7 +18,7 @@
  *   5. Close: at the client's FIN every reply is already written; shutdown(SHUT_WR) sends our FIN.
  */
 
-import { ChatSession, CUT_OFF_NOTICE, NO_SESSION, queueBound, SHUTDOWN_NOTICE, tooSlow, type ChatStep } from '../../shared/chat.js';
+import { ChatSession, CUT_OFF_NOTICE, cutOffLine, NO_SESSION, queueBound, SHUTDOWN_NOTICE, tooSlow, type ChatStep } from '../../shared/chat.js';
 import type { ConnectionLimits } from '../../shared/lab.js';
 import type { Logger } from '../../shared/log.js';
 import { createSession, respond, type ProtocolConfig, type Session, type Step } from '../../shared/protocol.js';
@@ -91,7 +91,10 @@ class DescriptorConnection implements Connection {
     if (serving.noDelay) serving.libc.setsockopt(fd, serving.libc.IPPROTO_TCP, serving.libc.TCP_NODELAY, ON, 4);
     this.#chat = chatting ? { session: new ChatSession(), member: 0, left: false } : undefined;
     // The welcome is delivered during the join, so #chat must exist first.
-    if (this.#chat) this.#chat.member = serving.room.join({ deliver: (bytes) => this.#deliver(bytes) });
+    if (this.#chat) {
+      this.#chat.member = serving.room.join({ deliver: (bytes) => this.#deliver(bytes) });
+      if (this.#chat.left) serving.room.leave(this.#chat.member);
+    }
     this.closed = this.#serve();
   }
 
@@ -251,6 +254,7 @@ class DescriptorConnection implements Connection {
     const slow = tooSlow(queueBound(this.#serving.limits.maxPendingBytes), this.#outboxBytes + bytes.length);
     if (!slow) return this.#queue(bytes);
     this.#record.fail(slow);
+    this.#serving.log.warn(cutOffLine(this.#record.peer, slow));
     this.#chatLeave('too slow', true);
     this.#queue(Buffer.from(CUT_OFF_NOTICE, 'latin1'));
     this.#closeAfterReplies();
@@ -277,7 +281,8 @@ class DescriptorConnection implements Connection {
     const chat = this.#chat!;
     if (chat.left) return;
     chat.left = true;
-    this.#serving.room.leave(chat.member, why, announce);
+    // 0: still joining (room ids count from 1); the constructor makes it leave once the join returns.
+    if (chat.member !== 0) this.#serving.room.leave(chat.member, why, announce);
   }
 
   /** Shutdown: goodbye, written after whatever is queued, and the connection closes. */

@@ -58,7 +58,7 @@ import { labInfo } from '../index.js';
 import { UserError } from '../../shared/errors.js';
 import type { ConnectionLimits, Lab, RunningServer, ServerOptions } from '../../shared/lab.js';
 import { createSession, respond, type Session, type Step } from '../../shared/protocol.js';
-import { ChatSession, CUT_OFF_GRACE_MS, CUT_OFF_NOTICE, NO_SESSION, queueBound, SHUTDOWN_NOTICE, tooSlow, type ChatStep } from '../../shared/chat.js';
+import { ChatSession, CUT_OFF_GRACE_MS, CUT_OFF_NOTICE, cutOffLine, NO_SESSION, queueBound, SHUTDOWN_NOTICE, tooSlow, type ChatStep } from '../../shared/chat.js';
 import { LocalRoom, type MemberId } from '../../shared/room.js';
 import { CLOSED, ConnectionRecord, limitReached, overPending, type ConnectionTimes } from '../../shared/rules.js';
 import { gracefulClose } from '../../shared/server-kit.js';
@@ -391,7 +391,11 @@ class EventLoopServer {
     this.#connections.set(connection.id, connection);
     connection.interest = this.#wanted(connection);
     this.#poller.add(fd, connection.id, connection.interest);
-    if (connection.chat) connection.chat.member = this.#room.join({ deliver: (bytes) => this.#deliver(connection, bytes) });
+    if (connection.chat) {
+      connection.chat.member = this.#room.join({ deliver: (bytes) => this.#deliver(connection, bytes) });
+      // Its welcome can fail it (a client that reset at once): it left before its id was known.
+      if (connection.chat.left) this.#room.leave(connection.chat.member);
+    }
   }
 
   // --- Step 4: reading, answering, writing ----------------------------------------------------
@@ -600,6 +604,7 @@ class EventLoopServer {
     const slow = tooSlow(this.#queueBound, connection.pending + bytes.length);
     if (slow) {
       connection.record.fail(slow);
+      this.#options.log.warn(cutOffLine(connection.record.peer, slow));
       this.#chatLeave(connection, 'too slow', true);
       this.#send(connection, Buffer.from(CUT_OFF_NOTICE, 'latin1'), now);
       chat.cutOffAt = now + CUT_OFF_GRACE_MS;
@@ -614,7 +619,8 @@ class EventLoopServer {
     const chat = connection.chat!;
     if (chat.left) return;
     chat.left = true;
-    this.#room.leave(chat.member, why, announce);
+    // 0: still joining (room ids count from 1); #open makes it leave once the join returns.
+    if (chat.member !== 0) this.#room.leave(chat.member, why, announce);
   }
 
   /** Shutdown: the member leaves without a word to the others, hears goodbye, and is closed. */
