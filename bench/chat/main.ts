@@ -19,6 +19,7 @@ import { exitOnUserError } from '../../shared/errors.js';
 import { labVariants } from '../../labs/index.js';
 import { startLab, stopAllLabs, type LabProcess } from '../lib/launch.js';
 import { runCChatClient, type CChatResult } from '../load/c-chat.js';
+import { childPids } from '../observe/processes.js';
 import { describeLabs } from '../pipeline/labs.js';
 import { checkNumbers, commonSettings, experimentParser, parseStrictly, relative } from '../pipeline/options.js';
 import { Progress } from '../pipeline/progress.js';
@@ -67,7 +68,20 @@ function roomLimit(lab: { id: string; traits: { children: boolean }; defaults: {
   return undefined;
 }
 
+/**
+ * Before a cell: the last cell's members are gone from the server (lab 02: their children have
+ * exited, or the next room would meet the lab's cap on children).
+ */
+async function atRest(lab: LabProcess, timeoutMs = 60_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (childPids(lab.pid).length > 0) {
+    if (performance.now() > deadline) throw new Error(`the last room's members were still there after ${timeoutMs / 1000} s`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 async function runCell(lab: LabProcess, members: number, senders: number, stuck: number, size: number, seconds: number, warmupS: number): Promise<ChatRun> {
+  await atRest(lab);
   const sampler = new WindowSampler(lab.pid);
   const cutBefore = (lab.output().stderr.match(/ cut off \(/g) ?? []).length;
   let usage: ReturnType<WindowSampler['stop']> | undefined;

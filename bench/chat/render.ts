@@ -138,6 +138,7 @@ export function renderChatReport(report: ChatReport): string {
     if (top) lines.push(`With ${senders} sender${senders > 1 ? 's' : ''}, the most deliveries per second at ${mid} members came from ${name(top.target)}: ${rate(top.run.deliveriesPerSec)}/s, p99 ${ms(top.run.latencyUs.p99)} ms (runs the load generator capped are not ranked).`);
   }
   lines.push('');
+  for (const target of targets) if (target.failed) lines.push(`${name(target)}: the run stopped early: ${target.failed}.`, '');
   if (anyCapped) lines.push('⚠ In some runs the load generator used most of a core: those rows measure it as much as the server, and the server\'s CPU per delivery is the figure to compare.', '');
   for (const members of settings.rooms) {
     if (members === mid) continue;

@@ -23,7 +23,7 @@ export interface ChatRun {
   readonly loadGenCoreFraction: number;
   /** Members the server's log says it cut off (slow readers). */
   readonly cutOff: number;
-  readonly errors: { readonly connect: number; readonly socket: number; readonly order: number; readonly total: number };
+  readonly errors: { readonly connect: number; readonly socket: number; readonly order: number; readonly missing: number; readonly total: number };
   readonly firstError?: string;
 }
 

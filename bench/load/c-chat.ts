@@ -39,7 +39,7 @@ export interface CChatResult {
   readonly cpu: { readonly userS: number; readonly sysS: number; readonly fraction: number };
   readonly stuckClosed: number;
   readonly notices: number;
-  readonly errors: { readonly connect: number; readonly socket: number; readonly order: number; readonly total: number };
+  readonly errors: { readonly connect: number; readonly socket: number; readonly order: number; readonly missing: number; readonly total: number };
   readonly firstError: string;
 }
 
