@@ -4,6 +4,7 @@
  */
 
 import { formatBytes } from '../../shared/log.js';
+import { oneEventLoop } from '../pipeline/labs.js';
 import { renderStamp } from '../pipeline/stamp.js';
 import type { ChatReport, ChatRun, ChatTarget } from './results.js';
 
@@ -93,9 +94,14 @@ function explain(report: ChatReport): string[] {
   const describe = (lab: string, text: (run: ChatRun | undefined) => string) => {
     if (report.results.targets.some((t) => t.lab === lab)) out.push(text(at(lab)), '');
   };
+  // The one plain event loop measured (lab 04): what the other models' relays and threads cost beside it.
+  const baseline = report.labs.find((lab) => oneEventLoop(lab.traits) && report.results.targets.some((t) => t.lab === lab.id));
+  const baselineCpu = baseline && at(baseline.id) && cpuPerDelivery(at(baseline.id)!);
   const perDelivery = (run: ChatRun | undefined) => {
     const cpu = run && cpuPerDelivery(run);
-    return cpu === undefined ? '' : ` (${cpu.toFixed(2)} µs of server CPU per delivered message at ${mid} members, 10 senders)`;
+    if (cpu === undefined) return '';
+    const ratio = baselineCpu && run !== at(baseline!.id) ? `, ${(cpu / baselineCpu).toFixed(1)}× ${baseline!.label}'s` : '';
+    return ` (${cpu.toFixed(2)} µs of server CPU per delivered message at ${mid} members, 10 senders${ratio})`;
   };
   describe('02-process-per-connection', (run) =>
     `- **02, process per connection.** The children share no memory, so the room is the parent's: every line a client sends goes up its child's IPC channel, and the parent writes it down the channel of every other child, which writes it to its own socket. A delivery costs a JSON message, an IPC write and read and a wake-up of another process on top of the socket write, and the parent does every relay alone${perDelivery(run)}.`,
