@@ -29,7 +29,7 @@ import { machineStamp } from '../pipeline/stamp.js';
 import { renderChatReport } from './render.js';
 import { CHAT_SCHEMA, readChatReport, type ChatReport, type ChatRun, type ChatTarget } from './results.js';
 
-const FULL = { rooms: [10, 100, 1000], seconds: 3, warmupS: 1, slowSeconds: 5 };
+const FULL = { rooms: [10, 100, 1000], seconds: 2, warmupS: 1, slowSeconds: 5 };
 const QUICK = { rooms: [10, 100], seconds: 1, warmupS: 0.3, slowSeconds: 3 };
 const SENDERS = [1, 10];
 /** Bytes per message line: a short chat line. */

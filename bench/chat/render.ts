@@ -159,6 +159,14 @@ export function renderChatReport(report: ChatReport): string {
     '',
     ...slowTable(report),
     '',
+    ...report.results.targets.flatMap((target) =>
+      'with' in target.slow && target.slow.with.cutOff === 0
+        ? [
+            `${name(target)}: the member that never read was not cut off within the run: at ${rate(target.slow.with.deliveriesPerSec)} deliveries/s what it was sent still fit in the kernel's buffers, before its queue in the server began to grow.`,
+            '',
+          ]
+        : [],
+    ),
     '## What each model does to the room',
     '',
     ...explain(report),
