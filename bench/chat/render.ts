@@ -107,7 +107,7 @@ function explain(report: ChatReport): string[] {
     `- **02, process per connection.** The children share no memory, so the room is the parent's: every line a client sends goes up its child's IPC channel, and the parent writes it down the channel of every other child, which writes it to its own socket. A delivery costs a JSON message, an IPC write and read and a wake-up of another process on top of the socket write, and the parent does every relay alone${perDelivery(run)}.`,
   );
   describe('03-worker-pool', (run) =>
-    `- **03, worker pool.** The main thread owns every socket and so the room; nothing of it runs on the pool (a message is only bytes to copy to sockets, which only the main thread can write). Its figures should sit beside lab 04's: the same loop, with idle workers beside it${perDelivery(run)}.`,
+    `- **03, worker pool.** The main thread owns every socket and so the room; nothing of it runs on the pool (a message is only bytes to copy to sockets, which only the main thread can write). It is lab 04's loop with the pool's threads idle beside it in the same process, so the difference from lab 04 is what those threads cost${perDelivery(run)}.`,
   );
   describe('04-evented', (run) =>
     `- **04, evented.** A set of connections on one thread: a message is a loop over the members, one socket write each, queued by Node when the kernel is full. One core does all of it${perDelivery(run)}.`,
