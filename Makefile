@@ -133,3 +133,10 @@ lifecycle: build
 .PHONY: limits
 limits: build
 	$(call run_experiment,limits,$(LIMITS_ARGS),LIMITS_ARGS)
+
+# chat: the chat room (PROTOCOL=chat) in every lab: fan-out latency, delivered messages/s and CPU per
+#       delivery for rooms of 10, 100 and 1,000 with 1 and 10 senders, and a member that never reads
+#       (about 7 minutes; quick under 2), e.g. CHAT_ARGS="--labs 04-evented,06-loop-per-core --seconds 5"
+.PHONY: chat
+chat: build
+	$(call run_experiment,chat,$(CHAT_ARGS),CHAT_ARGS)

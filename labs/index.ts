@@ -69,6 +69,8 @@ export interface LabInfo {
 const PLAIN: readonly LabVariant[] = [{ name: '', args: [] }];
 /** What every lab serves so far: the echo and its HTTP/1.1 form. */
 const ECHO_AND_HTTP: readonly ProtocolName[] = ['echo', 'http'];
+/** ...and the chat room (shared/chat.ts, shared/room.ts), kept the way each lab's model allows. */
+const WITH_CHAT: readonly ProtocolName[] = [...ECHO_AND_HTTP, 'chat'];
 
 export const LABS: readonly LabInfo[] = [
   {
@@ -78,7 +80,7 @@ export const LABS: readonly LabInfo[] = [
     limit: 'serves one connection at a time: the others wait in the kernel accept queue until it closes',
     acceptedWait: 'the server had accepted the connection, and the echo still waited for its turn',
     traits: { children: false, pool: false, kernelQueueOnly: true },
-    protocols: ECHO_AND_HTTP,
+    protocols: WITH_CHAT,
     defaults: {},
     makeVariables: {},
     variants: PLAIN,
@@ -90,7 +92,7 @@ export const LABS: readonly LabInfo[] = [
     limit: 'each connection costs a whole Node process, so the lab caps its children at its default --max-conns and closes connections beyond it',
     acceptedWait: 'the parent had accepted the connection, and the echo waited for the child process started for that client',
     traits: { children: true, pool: false, kernelQueueOnly: false },
-    protocols: ECHO_AND_HTTP,
+    protocols: WITH_CHAT,
     defaults: { maxConns: 100 },
     makeVariables: {},
     variants: PLAIN,
@@ -101,7 +103,7 @@ export const LABS: readonly LabInfo[] = [
     model: 'worker pool, one I/O thread + piscina workers',
     acceptedWait: 'the main thread had accepted the connection, and the echo waited for a worker (the pool queue) or for the main thread',
     traits: { children: false, pool: true, kernelQueueOnly: false },
-    protocols: ECHO_AND_HTTP,
+    protocols: WITH_CHAT,
     defaults: {},
     coresFlag: '--threads',
     makeVariables: { THREADS: '--threads' },
@@ -113,7 +115,7 @@ export const LABS: readonly LabInfo[] = [
     model: 'evented, one thread, epoll via libuv',
     acceptedWait: 'the event loop had accepted the connection, and the echo waited for the loop to get to it',
     traits: { children: false, pool: false, kernelQueueOnly: false },
-    protocols: ECHO_AND_HTTP,
+    protocols: WITH_CHAT,
     defaults: {},
     makeVariables: {},
     variants: PLAIN,
@@ -124,7 +126,7 @@ export const LABS: readonly LabInfo[] = [
     model: 'event loop by hand: one thread calls epoll or poll itself, level- or edge-triggered',
     acceptedWait: 'the loop had accepted the connection, and the echo waited for the loop to get to it among the sockets ready in the same wake-up',
     traits: { children: false, pool: false, kernelQueueOnly: false },
-    protocols: ECHO_AND_HTTP,
+    protocols: WITH_CHAT,
     defaults: {},
     makeVariables: { MUX: '--mux', TRIGGER: '--trigger' },
     variants: [
@@ -141,7 +143,7 @@ export const LABS: readonly LabInfo[] = [
     acceptedWait: 'the connection had been accepted (by the acceptor or by a loop), and the echo waited for its loop to get to it',
     // Its workers are threads, not child processes: there is no child to kill (robust case 10).
     traits: { children: false, pool: false, kernelQueueOnly: false },
-    protocols: ECHO_AND_HTTP,
+    protocols: WITH_CHAT,
     defaults: {},
     coresFlag: '--workers',
     makeVariables: { WORKERS: '--workers', BALANCE: '--balance' },

@@ -37,7 +37,7 @@ const commonOptions = {
   host: { type: 'string', default: DEFAULTS.host, describe: 'address to bind' },
   port: { type: 'number', default: DEFAULTS.port, describe: 'TCP port (0 picks a free one)' },
   backlog: { type: 'number', default: DEFAULTS.backlog, describe: 'listen(2) backlog; the kernel caps it at net.core.somaxconn' },
-  protocol: { type: 'string', default: DEFAULTS.protocol, describe: 'echo: RFC 862 bytes; http: HTTP/1.1 echo for load tools' },
+  protocol: { type: 'string', default: DEFAULTS.protocol, describe: 'echo: RFC 862 bytes; http: HTTP/1.1 echo for load tools; chat: a line-based chat room' },
   'work-us': { type: 'number', default: DEFAULTS.workUs, describe: 'CPU work per request (http) or per received chunk (echo), in µs' },
   quiet: { type: 'boolean', default: false, describe: 'do not log each client connect and disconnect' },
   'shutdown-timeout': { type: 'number', default: DEFAULTS.shutdownTimeout, describe: 'seconds open connections get to finish after SIGINT/SIGTERM' },

@@ -25,8 +25,9 @@
 import { RequestParser, type RequestHead } from './http-parser.js';
 import { doWork, type WorkSpec } from './work.js';
 
-export type ProtocolName = 'echo' | 'http';
-export const PROTOCOLS: readonly ProtocolName[] = ['echo', 'http'];
+export type ProtocolName = 'echo' | 'http' | 'chat';
+/** chat is not framed here: it has its own core (shared/chat.ts, shared/room.ts), served by shared/chat-socket.ts. */
+export const PROTOCOLS: readonly ProtocolName[] = ['echo', 'http', 'chat'];
 
 export interface ProtocolConfig {
   readonly protocol: ProtocolName;
@@ -93,6 +94,7 @@ export interface Session {
 }
 
 export function createSession(config: ProtocolConfig): Session {
+  if (config.protocol === 'chat') throw new Error('chat has its own session (shared/chat.ts): a bug if this runs');
   return config.protocol === 'echo' ? new EchoSession() : new HttpSession(config);
 }
 

@@ -23,6 +23,8 @@ import type { ConnectionLimits } from './lab.js';
 import type { Logger } from './log.js';
 import { createSession, type Job, type ProtocolConfig } from './protocol.js';
 import { CLOSED, ConnectionRecord, overPending } from './rules.js';
+import type { RoomPort } from './room.js';
+import { serveChatSocket } from './chat-socket.js';
 
 /** A reply now, or one that a worker will produce. */
 export type Reply = Uint8Array | Promise<Uint8Array>;
@@ -63,6 +65,8 @@ export interface ServeOptions {
   readonly log: Logger;
   readonly handle: (job: Job) => Reply;
   readonly gate?: Gate;
+  /** chat: the room this lab keeps (shared/room.ts); the connection is then served by chat-socket.ts. */
+  readonly room?: RoomPort;
 }
 
 export interface Connection {
@@ -76,6 +80,10 @@ export interface Connection {
 }
 
 export function serveSocket(socket: Socket, options: ServeOptions): Connection {
+  if (options.protocol.protocol === 'chat') {
+    if (!options.room) throw new Error('a chat connection needs a room: a bug in the lab');
+    return serveChatSocket(socket, { ...options, room: options.room });
+  }
   const { limits, log, handle, gate } = options;
   const session = createSession(options.protocol);
   const record = new ConnectionRecord(log, `${socket.remoteAddress}:${socket.remotePort}`);

@@ -47,6 +47,22 @@ const C_ECHO_CLIENT: CProgram = {
   outcome: null,
 };
 
+export const C_CHAT_CLIENT_BINARY = path.join(BUILD_DIR, 'c-chat-client');
+
+const C_CHAT_CLIENT: CProgram = {
+  source: path.join(repoRoot, 'bench', 'load', 'c-chat-client.c'),
+  binary: C_CHAT_CLIENT_BINARY,
+  flags: ['-O2', '-Wall', '-Wextra', '-Werror'],
+  what: 'the C chat load generator',
+  consequence: 'so make chat cannot run',
+  outcome: null,
+};
+
+/** Compiles if needed; returns why the chat load generator cannot run, or undefined when it can. */
+export function buildCChatClient(): string | undefined {
+  return build(C_CHAT_CLIENT);
+}
+
 /** Compiles if needed; returns why the reference cannot run, or undefined when it can. */
 export function buildReference(): string | undefined {
   return build(REFERENCE);

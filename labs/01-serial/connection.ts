@@ -18,11 +18,13 @@
  *   5. Close: at the client's FIN every reply is already written; shutdown(SHUT_WR) sends our FIN.
  */
 
+import { ChatSession, CUT_OFF_NOTICE, cutOffLine, NO_SESSION, queueBound, SHUTDOWN_NOTICE, tooSlow, type ChatStep } from '../../shared/chat.js';
 import type { ConnectionLimits } from '../../shared/lab.js';
 import type { Logger } from '../../shared/log.js';
 import { createSession, respond, type ProtocolConfig, type Session, type Step } from '../../shared/protocol.js';
 import { CLOSED, ConnectionRecord, limitReached, overPending, type ConnectionTimes } from '../../shared/rules.js';
 import type { Connection } from '../../shared/socket-connection.js';
+import type { MemberId, RoomPort } from '../../shared/room.js';
 import type { EventLoopTurns } from '../../shared/turn.js';
 import type { WorkSpec } from '../../shared/work.js';
 
@@ -40,6 +42,8 @@ export interface DescriptorServing {
   readonly noDelay: boolean;
   readonly work: WorkSpec;
   readonly log: Logger;
+  /** chat: the room, which in this model never has more than the one client being served. */
+  readonly room: RoomPort;
 }
 
 /** The int 1 that setsockopt() reads to switch an option on. */
@@ -67,16 +71,30 @@ class DescriptorConnection implements Connection {
   #failed = false;
   /** The shutdown deadline passed (or a second Ctrl-C): fail at the next wake-up. */
   #forced = false;
+  /**
+   * chat: the line framer (instead of #session), the member's id, and what the room has handed it
+   * since the last write. Written out, as replies are, before the next read.
+   */
+  readonly #chat: { readonly session: ChatSession; member: MemberId; left: boolean } | undefined;
+  readonly #outbox: Buffer[] = [];
+  #outboxBytes = 0;
 
   constructor(fd: number, peer: string, serving: DescriptorServing) {
     this.#fd = fd;
     this.#serving = serving;
-    this.#session = createSession(serving.protocol);
+    const chatting = serving.protocol.protocol === 'chat';
+    this.#session = chatting ? NO_SESSION : createSession(serving.protocol);
     this.#record = new ConnectionRecord(serving.log, peer);
     this.#times = { openedAt: this.#record.openedAt, lastMovedAt: this.#record.openedAt, headStartedAt: -1 };
     // Echo round trips are small writes answered by small writes: without TCP_NODELAY, Nagle's
     // algorithm could hold a reply back until the client's delayed ACK (as every lab sets it).
     if (serving.noDelay) serving.libc.setsockopt(fd, serving.libc.IPPROTO_TCP, serving.libc.TCP_NODELAY, ON, 4);
+    this.#chat = chatting ? { session: new ChatSession(), member: 0, left: false } : undefined;
+    // The welcome is delivered during the join, so #chat must exist first.
+    if (this.#chat) {
+      this.#chat.member = serving.room.join({ deliver: (bytes) => this.#deliver(bytes) });
+      if (this.#chat.left) serving.room.leave(this.#chat.member);
+    }
     this.closed = this.#serve();
   }
 
@@ -86,6 +104,7 @@ class DescriptorConnection implements Connection {
 
   /** Shutdown: finish the current request (http), take nothing new. */
   stop(): void {
+    if (this.#chat) return this.#chatStop();
     if (this.#session.stopAfterCurrent()) this.#closeAfterReplies();
   }
 
@@ -97,6 +116,8 @@ class DescriptorConnection implements Connection {
   async #serve(): Promise<void> {
     const { libc, turns, readBuffer } = this.#serving;
     const fd = this.#fd;
+    // chat: the welcome goes out before the first wait.
+    if (this.#chat) await this.#writeOutbox(performance.now());
     while (!this.#failed && !this.#closing) {
       // Stands in for a C server's blocking read(): poll() until readable, then read().
       const ready = turns.poll(fd, libc.POLLIN);
@@ -109,11 +130,17 @@ class DescriptorConnection implements Connection {
       if (n > 0) {
         this.#received += n;
         this.#times.lastMovedAt = now;
+        if (this.#chat) {
+          this.#chatStep(this.#chat.session.receive(readBuffer.subarray(0, n)));
+          await this.#writeOutbox(now);
+          continue;
+        }
         const answering = this.#answer(this.#session.receive(readBuffer.subarray(0, n)), now);
         if (answering) await answering;
       } else if (n === 0) {
         this.#peerEnded = true;
-        await this.#answer(this.#session.end(), now);
+        if (this.#chat) this.#chatLeave(undefined, true);
+        else await this.#answer(this.#session.end(), now);
         this.#closeAfterReplies();
       } else {
         const error = libc.errno();
@@ -125,6 +152,9 @@ class DescriptorConnection implements Connection {
     // Rule 5. Every reply is written by now: our FIN follows them. If the server chose to close
     // (http: an error or `Connection: close`), we do not wait for the client's FIN either, just
     // as the other labs (and Node's http server) do: close() right after the FIN.
+    // chat: a goodbye or an error line may be waiting (shutdown, the line limit).
+    if (this.#chat && !this.#failed) await this.#writeOutbox(performance.now());
+    if (this.#chat) this.#chatLeave(undefined, true);
     if (!this.#failed) libc.shutdown(fd, libc.SHUT_WR);
     libc.close(fd);
     this.#session.close();
@@ -198,6 +228,69 @@ class DescriptorConnection implements Connection {
       if (offset < 0) return false;
       if (offset === reply.length) return true;
     }
+  }
+
+  // --- chat: the room's bytes, written as replies are -------------------------------------------
+
+  #chatStep(step: ChatStep): void {
+    const chat = this.#chat!;
+    const actions = step.close ? step.actions.slice(0, -1) : step.actions;
+    for (const action of actions) this.#serving.room.act(chat.member, action);
+    if (!step.close) return;
+    const error = step.actions.at(-1);
+    if (error?.kind === 'reply') this.#queue(Buffer.from(error.text, 'latin1'));
+    this.#chatLeave('line over the limit', true);
+    this.#closeAfterReplies();
+  }
+
+  /**
+   * The room hands this member bytes. In this model they are only ever its own replies (it is
+   * alone in the room), written before the next read; the bound still holds for a client that
+   * asks for more than it reads.
+   */
+  #deliver(bytes: Buffer): void {
+    const chat = this.#chat!;
+    if (chat.left || this.#failed) return;
+    const slow = tooSlow(queueBound(this.#serving.limits.maxPendingBytes), this.#outboxBytes + bytes.length);
+    if (!slow) return this.#queue(bytes);
+    this.#record.fail(slow);
+    this.#serving.log.warn(cutOffLine(this.#record.peer, slow));
+    this.#chatLeave('too slow', true);
+    this.#queue(Buffer.from(CUT_OFF_NOTICE, 'latin1'));
+    this.#closeAfterReplies();
+  }
+
+  #queue(bytes: Buffer): void {
+    this.#outbox.push(bytes);
+    this.#outboxBytes += bytes.length;
+  }
+
+  /** Writes what the room handed this member, in order; false if the connection failed. */
+  async #writeOutbox(now: number): Promise<boolean> {
+    while (this.#outbox.length > 0) {
+      const bytes = this.#outbox.shift()!;
+      this.#outboxBytes -= bytes.length;
+      const written = this.#writeSome(bytes, 0, now);
+      if (written < 0) return false;
+      if (written < bytes.length && !(await this.#writeRest(bytes, written))) return false;
+    }
+    return true;
+  }
+
+  #chatLeave(why: string | undefined, announce: boolean): void {
+    const chat = this.#chat!;
+    if (chat.left) return;
+    chat.left = true;
+    // 0: still joining (room ids count from 1); the constructor makes it leave once the join returns.
+    if (chat.member !== 0) this.#serving.room.leave(chat.member, why, announce);
+  }
+
+  /** Shutdown: goodbye, written after whatever is queued, and the connection closes. */
+  #chatStop(): void {
+    if (this.#chat!.left) return;
+    this.#chatLeave(undefined, false);
+    this.#queue(Buffer.from(SHUTDOWN_NOTICE, 'latin1'));
+    this.#closeAfterReplies();
   }
 
   #closeAfterReplies(): void {

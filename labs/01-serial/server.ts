@@ -43,6 +43,7 @@ import { UserError } from '../../shared/errors.js';
 import type { Lab, RunningServer, ServerOptions } from '../../shared/lab.js';
 import { openListener, resolveIPv4 } from '../../shared/listener.js';
 import { gracefulClose } from '../../shared/server-kit.js';
+import { LocalRoom } from '../../shared/room.js';
 import type { Connection } from '../../shared/socket-connection.js';
 import { EventLoopTurns } from '../../shared/turn.js';
 import { labInfo } from '../index.js';
@@ -117,6 +118,9 @@ class SerialServer {
       noDelay: options.noDelay,
       work: options.work,
       log: options.log,
+      // chat: one room for the server's lifetime, with one member at most: the one being served.
+      // Whoever connects meanwhile is not in it yet; they wait in the kernel's accept queue.
+      room: new LocalRoom(),
     };
   }
 

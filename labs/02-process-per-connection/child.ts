@@ -9,6 +9,7 @@
 import type { Socket } from 'node:net';
 import { createLogger } from '../../shared/log.js';
 import { respond } from '../../shared/protocol.js';
+import { RelayedRoom, type RoomDelivery, type RoomRequest } from '../../shared/room.js';
 import { serveSocket, type Connection } from '../../shared/socket-connection.js';
 import { CHILD_CONFIG_ENV, type ChildConfig } from './child-config.js';
 
@@ -22,6 +23,17 @@ const log = createLogger(`02-process-per-connection child ${process.pid}`, confi
 let socket: Socket | undefined;
 let connection: Connection | undefined;
 let stopping = false;
+
+/**
+ * chat: this process holds one member, and the room is the parent's (server.ts): a child shares
+ * no memory with its siblings, so what its client says goes up the IPC channel, and the parent
+ * sends each message down the channel of every other child, which writes it to its own client.
+ */
+export type RoomMessage = { readonly type: 'room'; readonly request: RoomRequest } | { readonly type: 'room'; readonly delivery: RoomDelivery };
+const room = new RelayedRoom((request) => process.send?.({ type: 'room', request } satisfies RoomMessage));
+process.on('message', (message: RoomMessage | string) => {
+  if (typeof message === 'object' && message !== null && 'delivery' in message) room.receive(message.delivery);
+});
 
 /**
  * The parent's shutdown (SIGTERM; SIGINT if someone sends one): finish this client within the
@@ -44,7 +56,8 @@ function stop(): void {
 function finishAfterFirstBytes(): void {
   if (!socket || !connection) return;
   const served = connection;
-  if (socket.bytesRead > 0) served.stop();
+  // A chat member is told and closed at once: it has no request in flight to wait for.
+  if (socket.bytesRead > 0 || config!.protocol.protocol === 'chat') served.stop();
   else socket.once('data', () => served.stop());
 }
 
@@ -63,6 +76,7 @@ process.once('message', (message: unknown, received: Socket | undefined) => {
     noDelay: config.noDelay,
     log,
     handle: (job) => respond(job, config.work),
+    room,
   });
   if (stopping) finishAfterFirstBytes();
   // The process ends by itself when the socket closes: nothing else holds the event loop.

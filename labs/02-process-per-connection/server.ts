@@ -43,9 +43,11 @@ import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Lab, RunningServer, ServerOptions } from '../../shared/lab.js';
 import { plural } from '../../shared/log.js';
+import { RoomHub } from '../../shared/room.js';
 import { gracefulClose, listen } from '../../shared/server-kit.js';
 import { labInfo } from '../index.js';
 import { CHILD_CONFIG_ENV, type ChildConfig } from './child-config.js';
+import type { RoomMessage } from './child.js';
 import { clientLeftCheck } from './client-left.js';
 
 /*
@@ -106,6 +108,12 @@ export async function start(options: ServerOptions): Promise<RunningServer> {
     shutdownTimeoutMs: options.shutdownTimeoutMs,
     quiet: log.quiet,
   };
+  // chat: the parent owns the member list, since no child can see another. A child's member joins,
+  // speaks and leaves through the child's IPC channel; each message goes back down the channel of
+  // every other child (JSON over a Unix socket, one write and one parse per child per message).
+  const hub = new RoomHub<ChildProcess>((child, delivery) => {
+    if (child.connected) child.send({ type: 'room', delivery } satisfies RoomMessage, () => {});
+  });
   // Serialized once: every fork passes the same settings.
   const childEnv = { ...process.env, [CHILD_CONFIG_ENV]: JSON.stringify(config) };
 
@@ -189,7 +197,12 @@ export async function start(options: ServerOptions): Promise<RunningServer> {
       // now, gets the socket first and the order to finish second.
       if (stopping) child.kill('SIGTERM');
     });
+    child.on('message', (message: RoomMessage | string) => {
+      if (typeof message === 'object' && message !== null && 'request' in message) hub.handle(child, message.request);
+    });
     child.on('exit', (code, signal) => {
+      // Its member (if it had joined and not said goodbye) is gone with it.
+      hub.detach(child);
       children.delete(child);
       starting.delete(child);
       // A child that died before it was ready leaves the socket to the parent to close.

@@ -34,6 +34,7 @@
 import net from 'node:net';
 import type { Lab, RunningServer, ServerOptions } from '../../shared/lab.js';
 import type { Job } from '../../shared/protocol.js';
+import { LocalRoom } from '../../shared/room.js';
 import { gracefulClose, listen, OpenConnections } from '../../shared/server-kit.js';
 import { serveSocket } from '../../shared/socket-connection.js';
 import { labInfo } from '../index.js';
@@ -44,11 +45,15 @@ export async function start(options: ServerOptions & PoolOptions): Promise<Runni
   // The model in one line: the work runs on a pool thread; the event loop only awaits its reply.
   const pool = await startPool(options);
   const handle = (job: Job) => pool.run(job);
+  // chat: the main thread owns every socket, so it owns the room too, and does the fan-out
+  // itself. Nothing of it runs on the pool: a message is only bytes to copy to sockets, which
+  // only this thread can write, and a hop to a worker and back would add a copy and a queue.
+  const room = new LocalRoom();
 
   const connections = new OpenConnections();
   // allowHalfOpen: after a client's FIN we still owe it the echo of everything it sent.
   const server = net.createServer({ allowHalfOpen: true }, (socket) => {
-    connections.add(serveSocket(socket, { protocol, limits, noDelay, log, handle, gate: pool.gate }));
+    connections.add(serveSocket(socket, { protocol, limits, noDelay, log, handle, gate: pool.gate, room }));
   });
   // libuv closes connections beyond this right after accepting them.
   server.maxConnections = options.maxConns;

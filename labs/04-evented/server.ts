@@ -27,6 +27,7 @@
 import net from 'node:net';
 import type { Lab, RunningServer, ServerOptions } from '../../shared/lab.js';
 import { respond, type Job } from '../../shared/protocol.js';
+import { LocalRoom } from '../../shared/room.js';
 import { gracefulClose, listen, OpenConnections } from '../../shared/server-kit.js';
 import { serveSocket } from '../../shared/socket-connection.js';
 import { labInfo } from '../index.js';
@@ -35,11 +36,13 @@ export async function start(options: ServerOptions): Promise<RunningServer> {
   const { protocol, limits, noDelay, log } = options;
   // The model in one line: the work runs right here, on the event loop's only thread.
   const handle = (job: Job) => respond(job, options.work);
+  // chat: the room is a set of connections in this one thread; a message is a loop over them.
+  const room = new LocalRoom();
 
   const connections = new OpenConnections();
   // allowHalfOpen: after a client's FIN we still owe it the echo of everything it sent.
   const server = net.createServer({ allowHalfOpen: true }, (socket) => {
-    connections.add(serveSocket(socket, { protocol, limits, noDelay, log, handle }));
+    connections.add(serveSocket(socket, { protocol, limits, noDelay, log, handle, room }));
   });
   // libuv closes connections beyond this right after accepting them.
   server.maxConnections = options.maxConns;

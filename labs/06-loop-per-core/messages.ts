@@ -2,6 +2,7 @@
 
 import type { ConnectionLimits } from '../../shared/lab.js';
 import type { ProtocolConfig } from '../../shared/protocol.js';
+import type { RoomDelivery, RoomRequest } from '../../shared/room.js';
 import type { WorkSpec } from '../../shared/work.js';
 
 /** Per worker, in `counters`: connections served, then round trips (jobs answered). */
@@ -38,10 +39,14 @@ export type ToWorker =
   /** Shutdown: stop accepting, let open connections finish. */
   | { readonly type: 'stop' }
   /** Shutdown deadline: close every connection now. */
-  | { readonly type: 'force' };
+  | { readonly type: 'force' }
+  /** chat: bytes from the room (kept by the main thread) for this loop's members. */
+  | { readonly type: 'room'; readonly delivery: RoomDelivery };
 
 export type FromWorker =
   /** The worker's loop is running (and listening, if it accepts itself); `tid` is its kernel thread id. */
   | { readonly type: 'ready'; readonly tid: number | undefined }
   /** handoff: the descriptor of a `connection` message is this loop's now (served, or closed here). */
-  | { readonly type: 'adopted'; readonly fd: number };
+  | { readonly type: 'adopted'; readonly fd: number }
+  /** chat: a member of this loop joined, spoke or left; the main thread's room answers. */
+  | { readonly type: 'room'; readonly request: RoomRequest };

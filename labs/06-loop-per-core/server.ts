@@ -52,6 +52,7 @@ import { UserError } from '../../shared/errors.js';
 import type { Lab, RunningServer, ServerOptions } from '../../shared/lab.js';
 import { openListener, resolveIPv4 } from '../../shared/listener.js';
 import { plural } from '../../shared/log.js';
+import { RoomHub } from '../../shared/room.js';
 import { gracefulClose } from '../../shared/server-kit.js';
 import { labInfo } from '../index.js';
 import { CAP, COUNTERS_PER_WORKER, type FromWorker, type ToWorker, type WorkerConfig } from './messages.js';
@@ -112,6 +113,11 @@ export async function start(options: ServerOptions & LoopOptions): Promise<Runni
     libc.close(fd);
   };
 
+  // chat: the one room, kept here because no loop sees another's members. Each loop sends what
+  // its members do; each message comes back to every loop that has a member to hear it, as one
+  // postMessage per loop, and that loop writes it to its own sockets.
+  const hub = new RoomHub<number>((index, delivery) => loops[index]?.postMessage({ type: 'room', delivery } satisfies ToWorker));
+
   const listenFdFor = (index: number): number | undefined => {
     if (balance === 'handoff') return undefined;
     const fd = libc.dup(listeners[balance === 'reuseport' ? index : 0]!);
@@ -140,6 +146,7 @@ export async function start(options: ServerOptions & LoopOptions): Promise<Runni
     let onReady: ((message: FromWorker) => void) | undefined;
     worker.on('message', (message: FromWorker) => {
       if (message.type === 'adopted') inTransit.get(worker)?.delete(message.fd);
+      else if (message.type === 'room') hub.handle(index, message.request);
       else onReady?.(message);
     });
     worker.on('error', (error) => log.warn(`worker ${index} failed: ${error.message}`));
@@ -155,6 +162,8 @@ export async function start(options: ServerOptions & LoopOptions): Promise<Runni
         if (stopping) libc.close(fd);
         else handOn(fd);
       }
+      // Its members are gone with its sockets: the room says so to everyone else.
+      hub.detach(index, 'its loop ended');
       if (stopping) {
         if (alive === 0) onAllExited?.();
         return;

@@ -16,6 +16,7 @@ import net from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createLogger, plural } from '../../shared/log.js';
 import { respond, type Job } from '../../shared/protocol.js';
+import { RelayedRoom } from '../../shared/room.js';
 import { OpenConnections } from '../../shared/server-kit.js';
 import { serveSocket } from '../../shared/socket-connection.js';
 import { CAP, COUNTERS_PER_WORKER, OPEN, type FromWorker, type ToWorker, type WorkerConfig } from './messages.js';
@@ -62,6 +63,12 @@ function provokedCrash(job: Job): boolean {
 const connectionsServed = COUNTERS_PER_WORKER * index;
 const roundTrips = connectionsServed + 1;
 const connections = new OpenConnections();
+/**
+ * chat: the room is the main thread's (server.ts), because a message must reach the members of
+ * every loop. This loop's members are held here; what they say goes to the main thread, and what
+ * the room sends comes back once per loop, which writes it to each of its own members.
+ */
+const room = new RelayedRoom((request) => send({ type: 'room', request }));
 
 function serve(socket: net.Socket): void {
   // --max-conns bounds the whole server: the slot is taken in memory every worker shares, so the
@@ -91,6 +98,7 @@ function serve(socket: net.Socket): void {
       Atomics.add(config.counters, roundTrips, 1n);
       return respond(job, config.work);
     },
+    room,
   });
   connections.add(connection);
   void connection.closed.then(() => Atomics.sub(config.slots, OPEN, 1));
@@ -136,6 +144,9 @@ port.on('message', (message: ToWorker) => {
       break;
     case 'force':
       connections.destroyAll();
+      break;
+    case 'room':
+      room.receive(message.delivery);
       break;
   }
 });

@@ -1,0 +1,193 @@
+/**
+ * `make chat`: the chat room (PROTOCOL=chat) in every lab that keeps one with more than one
+ * member. For rooms of 10, 100 and 1,000 members with 1 and 10 senders: fan-out latency (send to
+ * the last recipient's arrival) and delivered messages per second, the server's CPU per delivered
+ * message and the load generator's own; then the slow-reader case, the same room without and
+ * with one member that never reads. Writes results/chat.json and renders results/chat.md from it.
+ *
+ *   make chat               the full run (about 7 minutes)
+ *   make chat QUICK=1       a short check, into results/quick/
+ *   node --import tsx bench/chat/main.ts --help
+ *
+ * The load comes from bench/load/c-chat-client.c (one C epoll loop): each sender keeps one
+ * message in flight and sends the next once every reading member has it, so the rate is what the
+ * server sustains at that fan-out, and the latency is the fan-out's own.
+ */
+
+import { hideBin } from 'yargs/helpers';
+import { exitOnUserError } from '../../shared/errors.js';
+import { labVariants } from '../../labs/index.js';
+import { startLab, stopAllLabs, type LabProcess } from '../lib/launch.js';
+import { runCChatClient, type CChatResult } from '../load/c-chat.js';
+import { childPids } from '../observe/processes.js';
+import { describeLabs } from '../pipeline/labs.js';
+import { checkNumbers, commonSettings, experimentParser, parseStrictly, relative } from '../pipeline/options.js';
+import { Progress } from '../pipeline/progress.js';
+import { writeMarkdown, writeReportFile } from '../pipeline/report-file.js';
+import { WindowSampler } from '../pipeline/sampler.js';
+import { machineStamp } from '../pipeline/stamp.js';
+import { renderChatReport } from './render.js';
+import { CHAT_SCHEMA, readChatReport, type ChatReport, type ChatRun, type ChatTarget } from './results.js';
+
+const FULL = { rooms: [10, 100, 1000], seconds: 2, warmupS: 1, slowSeconds: 5 };
+const QUICK = { rooms: [10, 100], seconds: 1, warmupS: 0.3, slowSeconds: 3 };
+const SENDERS = [1, 10];
+/** Bytes per message line: a short chat line. */
+const SIZE = 64;
+/** The slow-reader case: long lines, so the stuck member's kernel buffers fill within seconds. */
+const SLOW = { members: 50, size: 4000 };
+/** Room for every member plus the stuck one, beyond the default --max-conns of 1000. */
+const MAX_CONNS = 1100;
+
+function parseArgs(args: readonly string[]) {
+  const parser = experimentParser('chat', 'The chat room in every lab: fan-out latency, delivered messages/s, CPU per message, a slow reader; writes results/chat.{json,md}.', args)
+    .options({
+      seconds: { type: 'number', describe: `measured seconds per cell [default: ${FULL.seconds}; quick: ${QUICK.seconds}]` },
+      labs: { type: 'string', describe: 'comma-separated lab ids to measure [default: every lab that lists chat]' },
+    })
+    .check((a) => checkNumbers(a, { seconds: { min: 0.5, max: 60 } }));
+  const argv = parseStrictly(parser) as Record<string, unknown>;
+  const common = commonSettings('chat', argv, args);
+  const base = common.quick ? QUICK : FULL;
+  return {
+    ...common,
+    ...base,
+    seconds: (argv.seconds as number | undefined) ?? base.seconds,
+    labs: typeof argv.labs === 'string' ? argv.labs.split(',').map((id) => id.trim()) : undefined,
+  };
+}
+
+type Settings = ReturnType<typeof parseArgs>;
+
+/** Why a lab cannot hold a room of `members` (its model), or undefined. */
+function roomLimit(lab: { id: string; traits: { children: boolean }; defaults: { maxConns?: number } }, members: number): string | undefined {
+  const cap = lab.defaults.maxConns;
+  if (lab.traits.children && cap !== undefined && members > cap) {
+    return `each member is a whole Node process (tens of MB), and the lab caps its children at ${cap}`;
+  }
+  return undefined;
+}
+
+/**
+ * Before a cell: the last cell's members are gone from the server (lab 02: their children have
+ * exited, or the next room would meet the lab's cap on children).
+ */
+async function atRest(lab: LabProcess, timeoutMs = 60_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (childPids(lab.pid).length > 0) {
+    if (performance.now() > deadline) throw new Error(`the last room's members were still there after ${timeoutMs / 1000} s`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+async function runCell(lab: LabProcess, members: number, senders: number, stuck: number, size: number, seconds: number, warmupS: number): Promise<ChatRun> {
+  await atRest(lab);
+  const sampler = new WindowSampler(lab.pid);
+  const cutBefore = (lab.output().stderr.match(/ cut off \(/g) ?? []).length;
+  let usage: ReturnType<WindowSampler['stop']> | undefined;
+  const result: CChatResult = await runCChatClient({
+    port: lab.port,
+    members,
+    senders,
+    stuck,
+    size,
+    warmupSeconds: warmupS,
+    seconds,
+    onWindowStart: () => sampler.start(),
+    onWindowEnd: () => (usage = sampler.stop()),
+  });
+  usage ??= sampler.stop();
+  return {
+    members,
+    senders,
+    stuck,
+    size,
+    windowS: result.windowS,
+    messages: result.messages,
+    deliveries: result.deliveries,
+    deliveriesPerSec: result.deliveriesPerSec,
+    latencyUs: result.latencyUs,
+    serverCpuMs: usage.serverCpuMs,
+    serverPeakRssBytes: usage.peakRssBytes,
+    loadGenCoreFraction: result.cpu.fraction,
+    cutOff: (lab.output().stderr.match(/ cut off \(/g) ?? []).length - cutBefore,
+    errors: result.errors,
+    ...(result.firstError ? { firstError: result.firstError } : {}),
+  };
+}
+
+async function measure(settings: Settings): Promise<ChatReport> {
+  const stamp = machineStamp(settings.command);
+  const chosen = labVariants((lab) => lab.protocols.includes('chat') && (settings.labs === undefined || settings.labs.includes(lab.id)));
+  const leftOut = chosen
+    .filter(({ lab, variant }) => lab.traits.kernelQueueOnly && variant === lab.variants[0])
+    .map(({ lab }) => ({ lab: lab.id, reason: 'its room never has more than one member (the others wait in the accept queue), so no message reaches anyone' }));
+  const measured = chosen.filter(({ lab }) => !lab.traits.kernelQueueOnly);
+  const cellSeconds = settings.warmupS + settings.seconds + 1.5;
+  const planned = measured.length * (settings.rooms.length * SENDERS.length * cellSeconds + 2 * (settings.warmupS + settings.slowSeconds + 2) + 2);
+  const progress = new Progress('chat', planned);
+  const targets: ChatTarget[] = [];
+  try {
+    for (const { lab, variant, title } of measured) {
+      const runs: ChatRun[] = [];
+      const skipped: { members: number; reason: string }[] = [];
+      let slow: ChatTarget['slow'] = { skipped: 'not measured' };
+      let server: LabProcess | undefined;
+      try {
+        server = await startLab(lab.id, [...variant.args, '--quiet', '--protocol', 'chat', ...(lab.traits.children ? [] : ['--max-conns', String(MAX_CONNS)])]);
+        for (const members of settings.rooms) {
+          const limit = roomLimit(lab, members);
+          if (limit) {
+            skipped.push({ members, reason: limit });
+            continue;
+          }
+          for (const senders of SENDERS) {
+            progress.step(`${title}: ${members} members, ${senders} sender${senders > 1 ? 's' : ''}`, cellSeconds);
+            const run = await runCell(server, members, senders, 0, SIZE, settings.seconds, settings.warmupS);
+            if (run.errors.total > 0) progress.note(`${title} ${members}×${senders}: ${run.errors.total} errors (${run.firstError})`);
+            runs.push(run);
+          }
+        }
+        const slowMembers = roomLimit(lab, SLOW.members + 1) ? undefined : SLOW.members;
+        if (slowMembers === undefined) {
+          slow = { skipped: roomLimit(lab, SLOW.members + 1)! };
+        } else {
+          progress.step(`${title}: slow reader, ${slowMembers} members without, then with one that never reads`, 2 * (settings.warmupS + settings.slowSeconds + 2));
+          const without = await runCell(server, slowMembers, 1, 0, SLOW.size, settings.slowSeconds, settings.warmupS);
+          const withStuck = await runCell(server, slowMembers, 1, 1, SLOW.size, settings.slowSeconds, settings.warmupS);
+          slow = { without, with: withStuck };
+        }
+        targets.push({ lab: lab.id, label: lab.label, variant: variant.name, runs, slow, skipped });
+      } catch (error) {
+        progress.note(`${title}: ${error instanceof Error ? error.message : String(error)}`);
+        targets.push({ lab: lab.id, label: lab.label, variant: variant.name, runs, slow, skipped, failed: error instanceof Error ? error.message : String(error) });
+      } finally {
+        await server?.stop('SIGTERM', 15_000).catch(() => undefined);
+      }
+    }
+    progress.done();
+  } finally {
+    await stopAllLabs();
+  }
+  return {
+    experiment: 'chat',
+    schema: CHAT_SCHEMA,
+    stamp,
+    labs: describeLabs(chosen.map(({ lab }) => lab.id)),
+    results: {
+      settings: { rooms: settings.rooms, senders: SENDERS, size: SIZE, warmupS: settings.warmupS, seconds: settings.seconds, slow: { ...SLOW, seconds: settings.slowSeconds } },
+      leftOut,
+      targets,
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const settings = parseArgs(hideBin(process.argv));
+  const report = settings.renderOnly ? readChatReport(settings.output) : await measure(settings);
+  if (!settings.renderOnly) writeReportFile(settings.output, report);
+  writeMarkdown(settings.markdown, renderChatReport(report));
+  console.error(`[chat] wrote ${settings.renderOnly ? '' : `${relative(settings.output)} and `}${relative(settings.markdown)}`);
+}
+
+main().catch(exitOnUserError('chat'));

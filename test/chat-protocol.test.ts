@@ -1,0 +1,189 @@
+/**
+ * The chat core on its own, fed bytes directly: the line framing (shared/chat.ts) and the room
+ * (shared/room.ts), with no sockets and no servers. Every member's received bytes are compared
+ * whole, as latin1 (one character per byte), so a failure prints a readable diff.
+ */
+
+import { describe, expect, it } from 'vitest';
+import { ChatSession, MAX_LINE_BYTES, type ChatAction } from '../shared/chat.js';
+import { LocalRoom, RelayedRoom, RoomHub, type MemberId, type RoomPort } from '../shared/room.js';
+
+/** Every action the chunks produce, and whether the session said close. */
+function frame(chunks: (string | Buffer)[]): { actions: ChatAction[]; close: boolean } {
+  const session = new ChatSession();
+  const actions: ChatAction[] = [];
+  let close = false;
+  for (const chunk of chunks) {
+    const step = session.receive(typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk);
+    actions.push(...step.actions);
+    close ||= step.close;
+  }
+  return { actions, close };
+}
+
+describe('chat framing', () => {
+  it('one action per complete line, however TCP cut the bytes; \\r\\n as \\n; empty lines are nothing', () => {
+    expect(frame(['hel', 'lo\nwor', 'ld\r\n', '\n', 'unfinished']).actions).toEqual([
+      { kind: 'say', text: 'hello' },
+      { kind: 'say', text: 'world' },
+    ]);
+  });
+
+  it('binary bytes and NUL pass through as they are (latin1: one character per byte)', () => {
+    const line = Buffer.from([0, 1, 0xff, 0xc3, 0xa9, 0x7f]);
+    const { actions } = frame([Buffer.concat([line, Buffer.from('\n')])]);
+    expect(actions).toEqual([{ kind: 'say', text: line.toString('latin1') }]);
+  });
+
+  it('/nick, /who and unknown commands', () => {
+    expect(frame(['/nick alice\n/who\n/nick bad name!\n/shout hi\n']).actions).toEqual([
+      { kind: 'nick', name: 'alice' },
+      { kind: 'who' },
+      { kind: 'reply', text: '* /nick NAME: a name is 1 to 32 letters, digits, _ or -\n' },
+      { kind: 'reply', text: '* unknown command /shout (try /nick NAME or /who)\n' },
+    ]);
+  });
+
+  it('a line of exactly the limit is a message; one byte more is one error line and close, in any cut', () => {
+    const longest = 'x'.repeat(MAX_LINE_BYTES);
+    expect(frame([`${longest}\n`]).actions).toEqual([{ kind: 'say', text: longest }]);
+    const over = frame(['ok\n', longest.slice(0, 100), `${longest.slice(100)}y`, 'more\n']);
+    expect(over.actions).toEqual([
+      { kind: 'say', text: 'ok' },
+      { kind: 'reply', text: `* line over ${MAX_LINE_BYTES} bytes: closing the connection\n` },
+    ]);
+    expect(over.close).toBe(true);
+  });
+
+  it('the FIN drops an unfinished line and closes', () => {
+    const session = new ChatSession();
+    expect(session.receive(Buffer.from('half')).actions).toEqual([]);
+    expect(session.end()).toEqual({ actions: [], close: true });
+    expect(session.receive(Buffer.from('x\n')).actions).toEqual([]);
+  });
+});
+
+/** A member that records every byte delivered to it, as latin1. */
+class Ear {
+  heard = '';
+  deliver(bytes: Buffer): void {
+    this.heard += bytes.toString('latin1');
+  }
+  take(): string {
+    const heard = this.heard;
+    this.heard = '';
+    return heard;
+  }
+}
+
+/** Feeds a member's bytes through a session into the room, as a lab's connection does. */
+function send(room: RoomPort, id: MemberId, bytes: string): void {
+  const session = new ChatSession();
+  for (const action of session.receive(Buffer.from(bytes, 'latin1')).actions) room.act(id, action);
+}
+
+/** The same conversation against a room: what the labs' two kinds of room must both produce. */
+function conversation(makeRoom: () => { room: RoomPort; settle: () => void }): void {
+  const { room, settle } = makeRoom();
+  const [a, b, c] = [new Ear(), new Ear(), new Ear()];
+  const idA = room.join(a);
+  settle();
+  expect(a.take()).toBe('* you are user1; nobody else is here (/nick NAME, /who)\n');
+  const idB = room.join(b);
+  settle();
+  expect(b.take()).toBe('* you are user2; here: user1 (/nick NAME, /who)\n');
+  expect(a.take()).toBe('* user2 joined\n');
+  const idC = room.join(c);
+  send(room, idA, 'hello\n/nick alice\n');
+  settle();
+  expect(a.take()).toBe('* user3 joined\n* you are now alice\n');
+  expect(b.take()).toBe('* user3 joined\nuser1: hello\n* user1 is now alice\n');
+  expect(c.take()).toBe('* you are user3; here: user1, user2 (/nick NAME, /who)\nuser1: hello\n* user1 is now alice\n');
+  send(room, idB, '/nick alice\n/who\n\x00bin\xff\n');
+  settle();
+  expect(b.take()).toBe('* alice is taken\n* here: alice, user2 (you), user3\n');
+  expect(a.take()).toBe('user2: \x00bin\xff\n');
+  expect(c.take()).toBe('user2: \x00bin\xff\n');
+  room.leave(idC, 'too slow');
+  settle();
+  expect(a.take() + b.take()).toBe('* user3 left (too slow)\n'.repeat(2));
+  // A quiet leave (the server shutting down) tells nobody; a message after it reaches nobody gone.
+  room.leave(idB, undefined, false);
+  send(room, idA, 'anyone?\n');
+  settle();
+  expect(a.take() + b.take() + c.take()).toBe('');
+}
+
+describe('chat room', () => {
+  it('a local room: welcome, joins, messages to every other member, nick, who, leaves', () => {
+    conversation(() => ({ room: new LocalRoom(), settle: () => {} }));
+  });
+
+  it('a relayed room (lab 02, lab 06): the same bytes, members on two holders, one delivery per holder', () => {
+    conversation(() => {
+      // Two holders (two children, two loops), the Room at the hub; messages queue as on a channel.
+      const queue: (() => void)[] = [];
+      const posted: string[] = [];
+      const holders = [0, 1].map((n) => new RelayedRoom((request) => queue.push(() => hub.handle(n, request))));
+      const hub = new RoomHub<number>((n, delivery) => {
+        posted.push(`${n}:${delivery.text}`);
+        queue.push(() => holders[n]!.receive(delivery));
+      });
+      // Members alternate between the holders: 1 and 3 on holder 0, 2 on holder 1.
+      let next = 0;
+      const room: RoomPort = {
+        join: (member) => {
+          const n = next++ % 2;
+          return n * 1000 + holders[n]!.join(member);
+        },
+        act: (id, action) => holders[Math.floor(id / 1000)]!.act(id % 1000, action),
+        leave: (id, why, announce) => holders[Math.floor(id / 1000)]!.leave(id % 1000, why, announce),
+      };
+      const settle = () => {
+        while (queue.length > 0) queue.shift()!();
+        // "user1: hello" went to both holders once each, never once per member.
+        expect(posted.filter((line) => line.endsWith('user1: hello\n')).length).toBeLessThanOrEqual(2);
+      };
+      return { room, settle };
+    });
+  });
+
+  it('a member that leaves while a message is handed out (a slow reader cut off) hears the message first', () => {
+    const room = new LocalRoom();
+    const ears = [new Ear(), new Ear(), new Ear()];
+    const ids: MemberId[] = [];
+    // The second member is cut off by the first delivery it gets after the joins.
+    let armed = false;
+    ids.push(room.join(ears[0]!));
+    ids.push(
+      room.join({
+        deliver: (bytes) => {
+          ears[1]!.deliver(bytes);
+          if (armed) room.leave(ids[1]!, 'too slow');
+        },
+      }),
+    );
+    ids.push(room.join(ears[2]!));
+    for (const ear of ears) ear.take();
+    armed = true;
+    send(room, ids[0]!, 'one\ntwo\n');
+    expect(ears[1]!.take()).toBe('user1: one\n');
+    expect(ears[2]!.take()).toBe('user1: one\n* user2 left (too slow)\nuser1: two\n');
+    expect(ears[0]!.take()).toBe('* user2 left (too slow)\n');
+    expect(room.size).toBe(2);
+  });
+
+  it('a newcomer to a big room is told ten names and how many more; a holder that goes away takes its members', () => {
+    const posted: { holder: string; text: string }[] = [];
+    const hub = new RoomHub<string>((holder, delivery) => posted.push({ holder, text: delivery.text }));
+    for (let i = 1; i <= 12; i++) hub.handle('a', { type: 'join', id: i });
+    hub.handle('b', { type: 'join', id: 1 });
+    expect(posted.at(-2)).toEqual({ holder: 'b', text: '* you are user13; here: user1, user2, user3, user4, user5, user6, user7, user8, user9, user10 and 2 more (/nick NAME, /who)\n' });
+    expect(posted.at(-1)).toEqual({ holder: 'a', text: '* user13 joined\n' });
+    posted.length = 0;
+    hub.detach('a', 'its process ended');
+    expect(posted).toHaveLength(12);
+    expect(posted[0]).toEqual({ holder: 'b', text: '* user1 left (its process ended)\n' });
+    expect(hub.size).toBe(1);
+  });
+});

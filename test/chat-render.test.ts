@@ -1,0 +1,61 @@
+/**
+ * results/chat.md from a results file alone: the 100-member table leads, a run the load generator
+ * capped is marked and never ranked, a cell a lab cannot take says why, and the slow-reader table
+ * shows both runs. Built from a small report written here (no measurement).
+ */
+
+import { describe, expect, it } from 'vitest';
+import { renderChatReport } from '../bench/chat/render.js';
+import type { ChatReport, ChatRun } from '../bench/chat/results.js';
+import { describeLabs } from '../bench/pipeline/labs.js';
+import type { Stamp } from '../bench/pipeline/stamp.js';
+
+const stamp: Stamp = {
+  cpuModel: 'test CPU', cores: 2, memoryGiB: 4, kernel: 'Linux test', node: 'v20.0.0', date: '2026-01-01T00:00:00.000Z',
+  gitRevision: 'abc', command: 'make chat', somaxconn: 4096, loadAverage1m: 0.1,
+};
+
+const run = (members: number, senders: number, perSec: number, loadGen: number, more: Partial<ChatRun> = {}): ChatRun => ({
+  members, senders, stuck: 0, size: 64, windowS: 1, messages: 100, deliveries: perSec, deliveriesPerSec: perSec,
+  latencyUs: { count: 100, p50: 1000, p99: 2000, max: 3000 }, serverCpuMs: perSec / 200, serverPeakRssBytes: 64 * 2 ** 20,
+  loadGenCoreFraction: loadGen, cutOff: 0, errors: { connect: 0, socket: 0, order: 0, missing: 0, total: 0 }, ...more,
+});
+
+const report: ChatReport = {
+  experiment: 'chat', schema: 1, stamp, labs: describeLabs(['02-process-per-connection', '04-evented']),
+  results: {
+    settings: { rooms: [10, 100], senders: [1, 10], size: 64, warmupS: 1, seconds: 1, slow: { members: 50, size: 4000, seconds: 5 } },
+    leftOut: [{ lab: '01-serial', reason: 'its room never has more than one member' }],
+    targets: [
+      {
+        lab: '02-process-per-connection', label: '02 process/conn', variant: '',
+        runs: [run(10, 1, 3000, 0.05), run(10, 10, 9000, 0.05)],
+        skipped: [{ members: 100, reason: 'each member is a whole Node process' }],
+        slow: { skipped: 'each member is a whole Node process' },
+      },
+      {
+        lab: '04-evented', label: '04 evented', variant: '',
+        runs: [run(10, 1, 80_000, 0.4), run(10, 10, 90_000, 0.4), run(100, 1, 150_000, 0.95), run(100, 10, 100_000, 0.5)],
+        skipped: [],
+        slow: { without: run(50, 1, 40_000, 0.4, { size: 4000 }), with: run(50, 1, 39_000, 0.4, { size: 4000, stuck: 1, cutOff: 1 }) },
+      },
+    ],
+  },
+};
+
+describe('chat report', () => {
+  const markdown = renderChatReport(report);
+
+  it('leads with the 100-member room; a capped run is marked and not ranked', () => {
+    expect(markdown.indexOf('## A room of 100')).toBeLessThan(markdown.indexOf('## A room of 10\n'));
+    expect(markdown).toContain('| 04 evented | 1 | 150k ⚠ |');
+    expect(markdown).not.toMatch(/With 1 sender, the most deliveries/);
+    expect(markdown).toContain('With 10 senders, the most deliveries per second at 100 members came from 04 evented: 100k/s');
+    expect(markdown).toContain('| 02 process/conn | – | not measured: each member is a whole Node process |');
+  });
+
+  it('the slow-reader table shows both runs and the cut-off; labs left out say why', () => {
+    expect(markdown).toContain('| 04 evented | 2.00 | 2.00 | 40.0k | 39.0k | 64.0 MiB | 64.0 MiB | 1 |');
+    expect(markdown).toContain('- 01-serial: its room never has more than one member.');
+  });
+});
