@@ -64,11 +64,23 @@ export interface LabInfo {
   readonly makeVariables: Readonly<Record<string, string>>;
   /** The configurations to test and measure; one unnamed variant with no flags for most labs. */
   readonly variants: readonly LabVariant[];
+  /**
+   * files: the ways this lab can copy a file to a socket, when it has a choice (`--copy`); the
+   * files experiment and the robust suite try each. Labs on net.Socket stream through Node only.
+   */
+  readonly fileCopies?: readonly LabVariant[];
 }
 
 const PLAIN: readonly LabVariant[] = [{ name: '', args: [] }];
 /** What every lab serves so far: the echo and its HTTP/1.1 form. */
 const ECHO_AND_HTTP: readonly ProtocolName[] = ['echo', 'http'];
+/** The echo, its HTTP/1.1 form, and static files (shared/files.ts). */
+const WITH_FILES: readonly ProtocolName[] = [...ECHO_AND_HTTP, 'files'];
+/** The labs that make their own system calls choose how a file reaches the socket (shared/file-send.ts). */
+const COPIES: readonly LabVariant[] = [
+  { name: 'sendfile', args: ['--copy', 'sendfile'] },
+  { name: 'read-write', args: ['--copy', 'read-write'] },
+];
 
 export const LABS: readonly LabInfo[] = [
   {
@@ -78,10 +90,11 @@ export const LABS: readonly LabInfo[] = [
     limit: 'serves one connection at a time: the others wait in the kernel accept queue until it closes',
     acceptedWait: 'the server had accepted the connection, and the echo still waited for its turn',
     traits: { children: false, pool: false, kernelQueueOnly: true },
-    protocols: ECHO_AND_HTTP,
+    protocols: WITH_FILES,
     defaults: {},
     makeVariables: {},
     variants: PLAIN,
+    fileCopies: COPIES,
   },
   {
     id: '02-process-per-connection',
@@ -90,7 +103,7 @@ export const LABS: readonly LabInfo[] = [
     limit: 'each connection costs a whole Node process, so the lab caps its children at its default --max-conns and closes connections beyond it',
     acceptedWait: 'the parent had accepted the connection, and the echo waited for the child process started for that client',
     traits: { children: true, pool: false, kernelQueueOnly: false },
-    protocols: ECHO_AND_HTTP,
+    protocols: WITH_FILES,
     defaults: { maxConns: 100 },
     makeVariables: {},
     variants: PLAIN,
@@ -101,7 +114,7 @@ export const LABS: readonly LabInfo[] = [
     model: 'worker pool, one I/O thread + piscina workers',
     acceptedWait: 'the main thread had accepted the connection, and the echo waited for a worker (the pool queue) or for the main thread',
     traits: { children: false, pool: true, kernelQueueOnly: false },
-    protocols: ECHO_AND_HTTP,
+    protocols: WITH_FILES,
     defaults: {},
     coresFlag: '--threads',
     makeVariables: { THREADS: '--threads' },
@@ -113,7 +126,7 @@ export const LABS: readonly LabInfo[] = [
     model: 'evented, one thread, epoll via libuv',
     acceptedWait: 'the event loop had accepted the connection, and the echo waited for the loop to get to it',
     traits: { children: false, pool: false, kernelQueueOnly: false },
-    protocols: ECHO_AND_HTTP,
+    protocols: WITH_FILES,
     defaults: {},
     makeVariables: {},
     variants: PLAIN,
@@ -124,7 +137,7 @@ export const LABS: readonly LabInfo[] = [
     model: 'event loop by hand: one thread calls epoll or poll itself, level- or edge-triggered',
     acceptedWait: 'the loop had accepted the connection, and the echo waited for the loop to get to it among the sockets ready in the same wake-up',
     traits: { children: false, pool: false, kernelQueueOnly: false },
-    protocols: ECHO_AND_HTTP,
+    protocols: WITH_FILES,
     defaults: {},
     makeVariables: { MUX: '--mux', TRIGGER: '--trigger' },
     variants: [
@@ -132,6 +145,7 @@ export const LABS: readonly LabInfo[] = [
       { name: 'epoll, edge', args: ['--mux', 'epoll', '--trigger', 'edge'] },
       { name: 'poll', args: ['--mux', 'poll'] },
     ],
+    fileCopies: COPIES,
   },
   {
     id: '06-loop-per-core',
@@ -141,7 +155,7 @@ export const LABS: readonly LabInfo[] = [
     acceptedWait: 'the connection had been accepted (by the acceptor or by a loop), and the echo waited for its loop to get to it',
     // Its workers are threads, not child processes: there is no child to kill (robust case 10).
     traits: { children: false, pool: false, kernelQueueOnly: false },
-    protocols: ECHO_AND_HTTP,
+    protocols: WITH_FILES,
     defaults: {},
     coresFlag: '--workers',
     makeVariables: { WORKERS: '--workers', BALANCE: '--balance' },

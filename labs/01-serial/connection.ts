@@ -25,6 +25,8 @@ import { CLOSED, ConnectionRecord, limitReached, overPending, type ConnectionTim
 import type { Connection } from '../../shared/socket-connection.js';
 import type { EventLoopTurns } from '../../shared/turn.js';
 import type { WorkSpec } from '../../shared/work.js';
+import { answerFile, closeBody } from '../../shared/file-open.js';
+import { type CopyMode, FileTransfer } from '../../shared/file-send.js';
 
 type Libc = typeof import('../../shared/libc.js');
 
@@ -40,6 +42,8 @@ export interface DescriptorServing {
   readonly noDelay: boolean;
   readonly work: WorkSpec;
   readonly log: Logger;
+  /** files: sendfile(2), or pread(2) and write(2) (`--copy`, shared/file-send.ts). */
+  readonly copy: CopyMode;
 }
 
 /** The int 1 that setsockopt() reads to switch an option on. */
@@ -139,6 +143,7 @@ class DescriptorConnection implements Connection {
   #answer(step: Step, now: number): Promise<void> | undefined {
     const jobs = step.jobs;
     for (let i = 0; i < jobs.length; i++) {
+      if (jobs[i]!.kind === 'file') return this.#answerFile(step, i);
       const reply = respond(jobs[i]!, this.#serving.work);
       // In this model the unsent bytes are never more than the reply in hand, because nothing is
       // read while a reply is unsent; the cap matters only if set below one reply's size.
@@ -160,6 +165,52 @@ class DescriptorConnection implements Connection {
   async #answerLater(step: Step, index: number, reply: Uint8Array, offset: number): Promise<void> {
     if (!(await this.#writeRest(reply, offset))) return;
     await this.#answer({ jobs: step.jobs.slice(index + 1), close: step.close }, performance.now());
+  }
+
+  /**
+   * files: job `index` is a file. Its head is written as any reply, then its range by `--copy`
+   * (sendfile, or pread and write), polling for room whenever the kernel says EAGAIN; then the
+   * rest of the jobs. Nothing is read meanwhile, as for any reply in this model.
+   */
+  async #answerFile(step: Step, index: number): Promise<void> {
+    const { libc, protocol, log, copy } = this.#serving;
+    const job = step.jobs[index]!;
+    if (job.kind !== 'file') throw new Error('not a file job');
+    const { head, body } = answerFile(job, protocol.root!, this.#record.peer, log);
+    try {
+      const written = this.#writeSome(head, 0, performance.now());
+      if (written < 0 || (written < head.length && !(await this.#writeRest(head, written)))) return;
+      if (body) {
+        const transfer = new FileTransfer(libc, copy, body);
+        for (;;) {
+          const state = transfer.send(this.#fd, (bytes) => {
+            this.#sent += bytes;
+            this.#times.lastMovedAt = performance.now();
+          });
+          if (state.done) break;
+          if (state.failure !== undefined) {
+            this.#fail(state.failure);
+            return;
+          }
+          if (!(await this.#waitWritable())) return;
+        }
+      }
+    } finally {
+      if (body) closeBody(body);
+    }
+    await this.#answer({ jobs: step.jobs.slice(index + 1), close: step.close }, performance.now());
+  }
+
+  /** Polls until the send buffer has room; false if a limit or the shutdown ended the client meanwhile. */
+  async #waitWritable(): Promise<boolean> {
+    const { libc, turns } = this.#serving;
+    for (;;) {
+      const ready = turns.poll(this.#fd, libc.POLLOUT);
+      const now = performance.now();
+      if (!ready || turns.due(now)) await turns.take();
+      if (this.#overLimit(now)) return false;
+      if (ready) return true;
+    }
   }
 
   /** write() until done or the send buffer is full; returns the new offset (failed: -1). */

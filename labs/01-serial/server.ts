@@ -41,6 +41,7 @@
 
 import { UserError } from '../../shared/errors.js';
 import type { Lab, RunningServer, ServerOptions } from '../../shared/lab.js';
+import type { CopyOptions } from '../../shared/file-send.js';
 import { openListener, resolveIPv4 } from '../../shared/listener.js';
 import { gracefulClose } from '../../shared/server-kit.js';
 import type { Connection } from '../../shared/socket-connection.js';
@@ -66,7 +67,7 @@ const READ_BUFFER_BYTES = 64 * 1024;
  */
 const ACCEPT_RETRY_MS = 100;
 
-export async function start(options: ServerOptions): Promise<RunningServer> {
+export async function start(options: ServerOptions & CopyOptions): Promise<RunningServer> {
   if (process.platform !== 'linux') throw new UserError('lab 01 needs Linux: it calls the Linux socket API directly');
   const host = await resolveIPv4(options, 'lab 01');
   const libc: Libc = await import('../../shared/libc.js');
@@ -85,13 +86,13 @@ export async function start(options: ServerOptions): Promise<RunningServer> {
   return { address: { host, port }, close };
 }
 
-export const lab: Lab = { info: labInfo('01-serial'), start };
+export const lab: Lab<CopyOptions> = { info: labInfo('01-serial'), start };
 
 // --- The server -------------------------------------------------------------------------------
 
 class SerialServer {
   readonly #libc: Libc;
-  readonly #options: ServerOptions;
+  readonly #options: ServerOptions & CopyOptions;
   readonly #turns: EventLoopTurns;
   /** Lent to each client in turn: the one client served at a time uses them all. */
   readonly #serving: DescriptorServing;
@@ -103,7 +104,7 @@ class SerialServer {
   readonly #peerAddress = new Uint8Array(16);
   readonly #peerAddressLength = new Uint32Array(1);
 
-  constructor(libc: Libc, listenFd: number, options: ServerOptions) {
+  constructor(libc: Libc, listenFd: number, options: ServerOptions & CopyOptions) {
     this.#libc = libc;
     this.#listenFd = listenFd;
     this.#options = options;
@@ -117,6 +118,7 @@ class SerialServer {
       noDelay: options.noDelay,
       work: options.work,
       log: options.log,
+      copy: options.copy,
     };
   }
 
