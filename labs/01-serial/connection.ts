@@ -7,7 +7,8 @@
  * Rules, in the order a byte meets them (numbered as in socket-connection.ts):
  *   1. Bytes read go to the session, which frames them into jobs.
  *   2. Each job is answered inline (`respond`), and its reply is written completely before the
- *      next read, so replies go out in job order.
+ *      next read, so replies go out in job order. files: a reply that is a file range is sent by
+ *      sendfile() (or pread() and write(), `--copy read-write`), polling for room at each EAGAIN.
  *   3. Backpressure: when the kernel's send buffer is full, write() says EAGAIN and we poll() for
  *      room before reading again. A client that sends faster than it reads is slowed to its own
  *      reading speed: backpressure comes free with this model.

@@ -25,6 +25,8 @@
  *      kernel does not take waits in the connection's queue; while it waits, EPOLL_CTL_MOD adds
  *      EPOLLOUT, and over PAUSE_READING_BYTES of them the client is not read at all (backpressure; past
  *      --max-pending it is closed). EPOLLOUT: write the queue; once it is empty, drop EPOLLOUT.
+ *      files: a reply that is a file range joins the queue as a FileTransfer, sent by sendfile()
+ *      (or pread() and write(), `--copy read-write`) until EAGAIN, then on at each EPOLLOUT.
  *   5. The peer's FIN (EPOLLRDHUP, then read() returning 0): everything it sent is still echoed,
  *      then shutdown(SHUT_WR) and close(), as in every lab. EPOLLERR or EPOLLHUP: close. Every
  *      close removes the descriptor from the poller and the connection from the map.
