@@ -238,15 +238,10 @@ class DescriptorConnection implements Connection {
 
   /** Rule 3: the send buffer is full; poll for room until the reply is out. False if it failed. */
   async #writeRest(reply: Uint8Array, offset: number): Promise<boolean> {
-    const { libc, turns } = this.#serving;
     for (;;) {
-      const ready = turns.poll(this.#fd, libc.POLLOUT);
-      const now = performance.now();
-      if (!ready || turns.due(now)) await turns.take();
       // The idle timeout covers this wait too: a client that stops reading stops bytes moving.
-      if (this.#overLimit(now)) return false;
-      if (!ready) continue;
-      offset = this.#writeSome(reply, offset, now);
+      if (!(await this.#waitWritable())) return false;
+      offset = this.#writeSome(reply, offset, performance.now());
       if (offset < 0) return false;
       if (offset === reply.length) return true;
     }
