@@ -18,6 +18,7 @@ export const HOSTILE_TARGETS: Readonly<Record<string, string>> = {
   backslash: '/..\\secret.txt',
   'encoded backslash': '/..%5csecret.txt',
   'NUL byte, encoded': '/index.html%00.txt',
+  'NUL byte, raw': '/index.html\u0000.txt',
   'a . segment': '/./index.html',
   'empty segment (//)': '//secret.txt',
   'malformed percent-encoding': '/%zz',
