@@ -27,7 +27,7 @@ const COPIES: Record<FileTarget['copy'], string> = {
 };
 
 const fixed = (n: number, digits: number) => (Number.isFinite(n) ? n.toFixed(digits) : '–');
-const num = (n: number) => (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
+const num = (n: number) => (!Number.isFinite(n) ? '–' : n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
 const perMiB = (cpuMs: number, bytes: number) => (bytes > 0 ? cpuMs / (bytes / MiB) : Number.NaN);
 
 export interface CellFigures {
@@ -82,6 +82,10 @@ function syscallTable(results: FilesResults): string[] {
   ];
   for (const { target, traced } of results.targets) {
     for (const cell of traced) {
+      if (cell.responses === 0) {
+        lines.push(`| ${target.label} | ${fileName(cell.size)} | 0 | no response completed under strace | | | | | | |`);
+        continue;
+      }
       const r = (...names: string[]) => num(perRequest(cell.calls, cell.responses, ...names));
       lines.push(
         `| ${target.label} | ${fileName(cell.size)} | ${num(cell.responses)} | ${r('sendfile')} | ${r('pread64')} | ${r('read')} | ${r('write', 'writev')} | ${r('epoll_wait', 'epoll_pwait', 'poll')} | ${r('futex')} | ${num(cell.responses > 0 ? allCalls(cell.calls) / cell.responses : Number.NaN)} |`,
@@ -125,6 +129,10 @@ function findings(results: FilesResults): string[] {
     const t = tracedAt(target);
     if (!c || !t) continue;
     const f = cellFigures(c);
+    if (t.responses === 0) {
+      out.push(`- **${target.label}, ${fileName(size)}, 1 connection** (Node streams): ${fixed(f.serverCpuMsPerMiB, 2)} ms of server CPU per MiB, ${num(f.megabytesPerSecond)} MB/s; no response completed under strace in the traced run, so no calls per request.`);
+      continue;
+    }
     out.push(
       `- **${target.label}, ${fileName(size)}, 1 connection** (Node streams): ${fixed(f.serverCpuMsPerMiB, 2)} ms of server CPU per MiB; per request ` +
         `${num(perRequest(t.calls, t.responses, 'pread64'))} pread64 and ${num(perRequest(t.calls, t.responses, 'write', 'writev'))} write/writev calls, ` +
