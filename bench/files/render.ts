@@ -121,7 +121,11 @@ function findings(results: FilesResults): string[] {
         `Per request, sendfile made ${num(perRequest(ts.calls, ts.responses, 'sendfile'))} sendfile calls (one per send buffer's worth) and ` +
         `${num(allCalls(ts.calls) / ts.responses)} calls in all; read/write made ${num(perRequest(tw.calls, tw.responses, 'pread64'))} pread64 and ` +
         `${num(perRequest(tw.calls, tw.responses, 'write', 'writev'))} write calls (${num(size / (64 * 1024))} chunks of 64 KiB), ${num(allCalls(tw.calls) / tw.responses)} in all. ` +
-        `Throughput: ${num(fs.megabytesPerSecond)} against ${num(fw.megabytesPerSecond)} MB/s.`,
+        `Throughput: ${num(fs.megabytesPerSecond)} against ${num(fw.megabytesPerSecond)} MB/s.` +
+        (Math.max(fs.serverCorePct, fw.serverCorePct, fs.toolCorePct, fw.toolCorePct) < TOOL_CEILING_PCT
+          ? ` Neither the server nor wrk was at a full core in either run (server ${fixed(fs.serverCorePct, 0)}% and ${fixed(fw.serverCorePct, 0)}%, wrk ${fixed(fs.toolCorePct, 0)}% and ${fixed(fw.toolCorePct, 0)}%), ` +
+            'so the MB/s is the pace of one connection over loopback, not a CPU limit of either: what sendfile saves shows in CPU per MiB.'
+          : ''),
     );
   }
   for (const { target } of results.targets.filter((t) => t.target.copy === 'node')) {
