@@ -140,3 +140,10 @@ limits: build
 .PHONY: chat
 chat: build
 	$(call run_experiment,chat,$(CHAT_ARGS),CHAT_ARGS)
+
+# files: static files from every lab, sendfile(2) against read/write: requests/s, MB/s, CPU per MiB and
+#        system calls per request for 4 KiB, 1 MiB and 64 MiB files at 1 and 50 connections, with wrk
+#        (about 7 minutes; quick about 3), e.g. FILES_ARGS="--labs 05-event-loop --seconds 5"
+.PHONY: files
+files: build
+	$(call run_experiment,files,$(FILES_ARGS),FILES_ARGS)

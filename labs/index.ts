@@ -64,13 +64,26 @@ export interface LabInfo {
   readonly makeVariables: Readonly<Record<string, string>>;
   /** The configurations to test and measure; one unnamed variant with no flags for most labs. */
   readonly variants: readonly LabVariant[];
+  /**
+   * files: the ways this lab can copy a file to a socket, when it has a choice (`--copy`); the
+   * files experiment and the robust suite try each. Labs on net.Socket stream through Node only.
+   */
+  readonly fileCopies?: readonly LabVariant[];
 }
 
 const PLAIN: readonly LabVariant[] = [{ name: '', args: [] }];
-/** What every lab serves so far: the echo and its HTTP/1.1 form. */
+/** The echo and its HTTP/1.1 form: what a new lab serves first. */
 const ECHO_AND_HTTP: readonly ProtocolName[] = ['echo', 'http'];
-/** ...and the chat room (shared/chat.ts, shared/room.ts), kept the way each lab's model allows. */
-const WITH_CHAT: readonly ProtocolName[] = [...ECHO_AND_HTTP, 'chat'];
+/**
+ * ...and the chat room (shared/chat.ts, shared/room.ts), kept the way each lab's model allows,
+ * and static files (shared/files.ts), sent the way each lab moves bytes.
+ */
+const EVERY_PROTOCOL: readonly ProtocolName[] = [...ECHO_AND_HTTP, 'chat', 'files'];
+/** The labs that make their own system calls choose how a file reaches the socket (shared/file-send.ts). */
+const COPIES: readonly LabVariant[] = [
+  { name: 'sendfile', args: ['--copy', 'sendfile'] },
+  { name: 'read-write', args: ['--copy', 'read-write'] },
+];
 
 export const LABS: readonly LabInfo[] = [
   {
@@ -80,10 +93,11 @@ export const LABS: readonly LabInfo[] = [
     limit: 'serves one connection at a time: the others wait in the kernel accept queue until it closes',
     acceptedWait: 'the server had accepted the connection, and the echo still waited for its turn',
     traits: { children: false, pool: false, kernelQueueOnly: true },
-    protocols: WITH_CHAT,
+    protocols: EVERY_PROTOCOL,
     defaults: {},
     makeVariables: {},
     variants: PLAIN,
+    fileCopies: COPIES,
   },
   {
     id: '02-process-per-connection',
@@ -92,7 +106,7 @@ export const LABS: readonly LabInfo[] = [
     limit: 'each connection costs a whole Node process, so the lab caps its children at its default --max-conns and closes connections beyond it',
     acceptedWait: 'the parent had accepted the connection, and the echo waited for the child process started for that client',
     traits: { children: true, pool: false, kernelQueueOnly: false },
-    protocols: WITH_CHAT,
+    protocols: EVERY_PROTOCOL,
     defaults: { maxConns: 100 },
     makeVariables: {},
     variants: PLAIN,
@@ -103,7 +117,7 @@ export const LABS: readonly LabInfo[] = [
     model: 'worker pool, one I/O thread + piscina workers',
     acceptedWait: 'the main thread had accepted the connection, and the echo waited for a worker (the pool queue) or for the main thread',
     traits: { children: false, pool: true, kernelQueueOnly: false },
-    protocols: WITH_CHAT,
+    protocols: EVERY_PROTOCOL,
     defaults: {},
     coresFlag: '--threads',
     makeVariables: { THREADS: '--threads' },
@@ -115,7 +129,7 @@ export const LABS: readonly LabInfo[] = [
     model: 'evented, one thread, epoll via libuv',
     acceptedWait: 'the event loop had accepted the connection, and the echo waited for the loop to get to it',
     traits: { children: false, pool: false, kernelQueueOnly: false },
-    protocols: WITH_CHAT,
+    protocols: EVERY_PROTOCOL,
     defaults: {},
     makeVariables: {},
     variants: PLAIN,
@@ -126,7 +140,7 @@ export const LABS: readonly LabInfo[] = [
     model: 'event loop by hand: one thread calls epoll or poll itself, level- or edge-triggered',
     acceptedWait: 'the loop had accepted the connection, and the echo waited for the loop to get to it among the sockets ready in the same wake-up',
     traits: { children: false, pool: false, kernelQueueOnly: false },
-    protocols: WITH_CHAT,
+    protocols: EVERY_PROTOCOL,
     defaults: {},
     makeVariables: { MUX: '--mux', TRIGGER: '--trigger' },
     variants: [
@@ -134,6 +148,7 @@ export const LABS: readonly LabInfo[] = [
       { name: 'epoll, edge', args: ['--mux', 'epoll', '--trigger', 'edge'] },
       { name: 'poll', args: ['--mux', 'poll'] },
     ],
+    fileCopies: COPIES,
   },
   {
     id: '06-loop-per-core',
@@ -143,7 +158,7 @@ export const LABS: readonly LabInfo[] = [
     acceptedWait: 'the connection had been accepted (by the acceptor or by a loop), and the echo waited for its loop to get to it',
     // Its workers are threads, not child processes: there is no child to kill (robust case 10).
     traits: { children: false, pool: false, kernelQueueOnly: false },
-    protocols: WITH_CHAT,
+    protocols: EVERY_PROTOCOL,
     defaults: {},
     coresFlag: '--workers',
     makeVariables: { WORKERS: '--workers', BALANCE: '--balance' },

@@ -13,6 +13,7 @@ const COMMON_VARIABLES: Readonly<Record<string, string>> = {
   BACKLOG: '--backlog',
   PROTOCOL: '--protocol',
   WORK_US: '--work-us',
+  ROOT: '--root',
 };
 
 const OFF = new Set(['', '0', 'no', 'false']);

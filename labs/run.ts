@@ -5,6 +5,7 @@
  *
  * Make passes the variables given on its command line through the environment:
  *   PORT HOST BACKLOG PROTOCOL WORK_US   --port --host --backlog --protocol --work-us
+ *   ROOT                                 --root (PROTOCOL=files: the directory served)
  *   QUIET (any value but 0/no/false)     --quiet
  *   each lab's own `makeVariables`       e.g. lab 03's THREADS → --threads
  *   ARGS                                 any further flags, split at spaces (no quoting)

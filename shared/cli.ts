@@ -10,6 +10,7 @@ import { hideBin } from 'yargs/helpers';
 import { exitOnUserError, UserError } from './errors.js';
 import type { LabInfo } from '../labs/index.js';
 import type { Lab, RunningServer, ServerOptions } from './lab.js';
+import { openRoot } from './file-open.js';
 import { createLogger } from './log.js';
 import type { ProtocolName } from './protocol.js';
 import { workSpec } from './work.js';
@@ -37,7 +38,7 @@ const commonOptions = {
   host: { type: 'string', default: DEFAULTS.host, describe: 'address to bind' },
   port: { type: 'number', default: DEFAULTS.port, describe: 'TCP port (0 picks a free one)' },
   backlog: { type: 'number', default: DEFAULTS.backlog, describe: 'listen(2) backlog; the kernel caps it at net.core.somaxconn' },
-  protocol: { type: 'string', default: DEFAULTS.protocol, describe: 'echo: RFC 862 bytes; http: HTTP/1.1 echo for load tools; chat: a line-based chat room' },
+  protocol: { type: 'string', default: DEFAULTS.protocol, describe: 'echo: RFC 862 bytes; http: HTTP/1.1 echo for load tools; chat: a line-based chat room; files: static files from --root' },
   'work-us': { type: 'number', default: DEFAULTS.workUs, describe: 'CPU work per request (http) or per received chunk (echo), in µs' },
   quiet: { type: 'boolean', default: false, describe: 'do not log each client connect and disconnect' },
   'shutdown-timeout': { type: 'number', default: DEFAULTS.shutdownTimeout, describe: 'seconds open connections get to finish after SIGINT/SIGTERM' },
@@ -51,6 +52,7 @@ const commonOptions = {
   // yargs reads --no-nodelay as nodelay = false.
   nodelay: { type: 'boolean', default: true, describe: 'TCP_NODELAY on every client; --no-nodelay leaves Nagle\'s algorithm on (for make nagle)' },
   'split-replies': { type: 'boolean', default: false, describe: 'EXPERIMENT (make nagle), off by default: http replies go out in two writes, head then body' },
+  root: { type: 'string', describe: 'files: the directory served (nothing outside it ever is)' },
 } satisfies Record<string, Options>;
 
 type Argv = Record<string, unknown>;
@@ -217,8 +219,16 @@ function checkCommon(argv: Argv, args: readonly string[], capApplies: boolean): 
     positive('idle-timeout') ??
     positive('max-lifetime') ??
     positive('header-timeout') ??
-    (String(argv.host).trim() === '' ? '--host must not be empty' : undefined)
+    (String(argv.host).trim() === '' ? '--host must not be empty' : undefined) ??
+    checkRoot(argv)
   );
+}
+
+/** --root goes with --protocol files, and only with it. */
+function checkRoot(argv: Argv): string | undefined {
+  const root = argv.root as string | undefined;
+  if (argv.protocol === 'files') return root === undefined || root === '' ? '--protocol files needs --root DIR, the directory to serve' : undefined;
+  return root === undefined ? undefined : '--root applies to --protocol files only';
 }
 
 function toServerOptions(argv: Argv, log: ServerOptions['log']): ServerOptions {
@@ -232,6 +242,7 @@ function toServerOptions(argv: Argv, log: ServerOptions['log']): ServerOptions {
       maxHeaderBytes: argv['max-header-bytes'] as number,
       maxBodyBytes: argv['max-body-bytes'] as number,
       splitReplies: argv['split-replies'] as boolean,
+      ...(argv.protocol === 'files' ? { root: openRoot(argv.root as string) } : {}),
     },
     work: workSpec(argv['work-us'] as number),
     limits: {

@@ -54,6 +54,8 @@ export interface RequestHead {
   /** llhttp's verdict from the version and the Connection header: HTTP/1.1 unless `close`, HTTP/1.0 if `keep-alive`. */
   keepAlive: boolean;
   upgrade: boolean;
+  /** The Range header's value (the files protocol), or undefined; a repeated one is left undefined. */
+  range: string | undefined;
 }
 
 export interface ParserEvents {
@@ -140,18 +142,22 @@ export class RequestParser {
  * The few header fields the echo needs, in one pass over llhttp's flat [name, value, ...] list.
  * llhttp has already refused a duplicate or malformed Content-Length, so the first one is the one.
  */
-function headerFacts(headers: string[]): Pick<RequestHead, 'contentLength' | 'hostLines' | 'expect'> {
+function headerFacts(headers: string[]): Pick<RequestHead, 'contentLength' | 'hostLines' | 'expect' | 'range'> {
   let contentLength: number | undefined;
   let hostLines = 0;
   let expect: string | undefined;
+  let range: string | undefined;
+  let rangeLines = 0;
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i]!.toLowerCase();
     const value = headers[i + 1]!;
     if (name === 'content-length') contentLength ??= Number(value);
     else if (name === 'host') hostLines++;
     else if (name === 'expect') expect = expect === undefined ? value : `${expect}, ${value}`;
+    else if (name === 'range' && ++rangeLines === 1) range = value;
   }
-  return { contentLength, hostLines, expect };
+  // Two Range lines are two opinions: ignored, so the whole file is sent (RFC 9110 §14.2).
+  return { contentLength, hostLines, expect, range: rangeLines === 1 ? range : undefined };
 }
 
 function failure(error: ParseError): ParseFailure {

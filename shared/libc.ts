@@ -293,3 +293,19 @@ export function epollEventLayout(arch: string = process.arch): { readonly size: 
   if (arch === 'arm64') return { size: 16, dataOffset: 8 };
   return undefined;
 }
+
+// --- Files (the files protocol's send path in labs 01 and 05, shared/file-send.ts).
+
+/**
+ * Copies up to `count` bytes from file `inFd` at `*offset` to socket `outFd` inside the kernel:
+ * no copy into the process. Advances `*offset` (one int64, a BigInt64Array) by what it sent and
+ * leaves the file's own position alone. On a non-blocking socket it sends what fits (a short
+ * count) or fails with EAGAIN; 0 means `*offset` is at the end of the file.
+ */
+export const sendfile: (outFd: number, inFd: number, offset: BigInt64Array, count: number) => number = libc.func(
+  'intptr_t sendfile(int out_fd, int in_fd, void *offset, size_t count)',
+);
+/** read() at `offset` without moving the file position; 0 at the end of the file. */
+export const pread: (fd: number, buffer: Uint8Array, count: number, offset: number) => number = libc.func(
+  'intptr_t pread(int fd, void *buffer, size_t count, int64_t offset)',
+);

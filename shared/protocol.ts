@@ -24,10 +24,11 @@
 
 import { RequestParser, type RequestHead } from './http-parser.js';
 import { doWork, type WorkSpec } from './work.js';
+import { FilesSession, type FileJob } from './files.js';
 
-export type ProtocolName = 'echo' | 'http' | 'chat';
+export type ProtocolName = 'echo' | 'http' | 'chat' | 'files';
 /** chat is not framed here: it has its own core (shared/chat.ts, shared/room.ts), served by shared/chat-socket.ts. */
-export const PROTOCOLS: readonly ProtocolName[] = ['echo', 'http', 'chat'];
+export const PROTOCOLS: readonly ProtocolName[] = ['echo', 'http', 'chat', 'files'];
 
 export interface ProtocolConfig {
   readonly protocol: ProtocolName;
@@ -40,6 +41,8 @@ export interface ProtocolConfig {
    * becomes two jobs, its head and then its body, so every lab writes it with two writes.
    */
   readonly splitReplies?: boolean;
+  /** files: the directory served, as realpath(3) gives it (shared/file-open.ts `openRoot`). */
+  readonly root?: string;
 }
 
 /**
@@ -55,7 +58,9 @@ export type Job =
   | { readonly kind: 'http-continue' }
   /** The body of a split reply (`splitReplies`), after a head-only `http` job: costs no work. */
   | { readonly kind: 'http-body'; readonly body: Uint8Array }
-  | { readonly kind: 'http-error'; readonly status: HttpErrorStatus; readonly reason: string };
+  | { readonly kind: 'http-error'; readonly status: HttpErrorStatus; readonly reason: string }
+  /** files: a request for a file, answered by the lab's own send path (shared/files.ts), never by `respond`. */
+  | FileJob;
 
 /**
  * What a 200's Connection header says. An HTTP/1.1 connection stays open unless someone says
@@ -95,6 +100,7 @@ export interface Session {
 
 export function createSession(config: ProtocolConfig): Session {
   if (config.protocol === 'chat') throw new Error('chat has its own session (shared/chat.ts): a bug if this runs');
+  if (config.protocol === 'files') return new FilesSession(config);
   return config.protocol === 'echo' ? new EchoSession() : new HttpSession(config);
 }
 
@@ -290,6 +296,8 @@ export function respond(job: Job, work: WorkSpec): Uint8Array {
       return CONTINUE;
     case 'http-body':
       return job.body;
+    case 'file':
+      throw new Error('a file job is answered by the lab\'s send path (shared/file-open.ts answerFile), not by respond()');
     case 'http-error': {
       const body = `${job.reason}\n`;
       return Buffer.from(

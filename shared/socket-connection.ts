@@ -22,6 +22,8 @@ import type { Socket } from 'node:net';
 import type { ConnectionLimits } from './lab.js';
 import type { Logger } from './log.js';
 import { createSession, type Job, type ProtocolConfig } from './protocol.js';
+import type { FileJob } from './files.js';
+import { sendFileOnSocket } from './file-stream.js';
 import { CLOSED, ConnectionRecord, overPending } from './rules.js';
 import type { RoomPort } from './room.js';
 import { serveChatSocket } from './chat-socket.js';
@@ -128,6 +130,7 @@ export function serveSocket(socket: Socket, options: ServeOptions): Connection {
   });
 
   function submit(job: Job): void {
+    if (job.kind === 'file') return submitFile(job);
     const reply = handle(job);
     if (!(reply instanceof Promise) && inFlight === 0) {
       write(reply);
@@ -139,11 +142,28 @@ export function serveSocket(socket: Socket, options: ServeOptions): Connection {
     ordered = ordered
       .then(() => settled)
       .then(write, (error: unknown) => fail(`work failed: ${error instanceof Error ? error.message : String(error)}`))
-      .finally(() => {
-        inFlight--;
-        if (closeWhenFlushed && inFlight === 0) finishSocket();
-        updateFlow();
-      });
+      .finally(replyDone);
+  }
+
+  /** files: the reply is a file range, streamed in order behind every earlier reply (shared/file-stream.ts). */
+  function submitFile(job: FileJob): void {
+    inFlight++;
+    ordered = ordered
+      .then(() => (socket.destroyed ? undefined : sendFileOnSocket(socket, job, options.protocol.root!, record.peer, log)))
+      .then(
+        (failure) => {
+          if (failure) fail(failure);
+        },
+        (error: unknown) => fail(`file send failed: ${error instanceof Error ? error.message : String(error)}`),
+      )
+      .finally(replyDone);
+  }
+
+  /** A queued reply is out (or failed): the next may go, and the socket may close or read again. */
+  function replyDone(): void {
+    inFlight--;
+    if (closeWhenFlushed && inFlight === 0) finishSocket();
+    updateFlow();
   }
 
   function write(bytes: Uint8Array): void {

@@ -7,7 +7,8 @@
  * Rules, in the order a byte meets them (numbered as in socket-connection.ts):
  *   1. Bytes read go to the session, which frames them into jobs.
  *   2. Each job is answered inline (`respond`), and its reply is written completely before the
- *      next read, so replies go out in job order.
+ *      next read, so replies go out in job order. files: a reply that is a file range is sent by
+ *      sendfile() (or pread() and write(), `--copy read-write`), polling for room at each EAGAIN.
  *   3. Backpressure: when the kernel's send buffer is full, write() says EAGAIN and we poll() for
  *      room before reading again. A client that sends faster than it reads is slowed to its own
  *      reading speed: backpressure comes free with this model.
@@ -27,6 +28,8 @@ import type { Connection } from '../../shared/socket-connection.js';
 import type { MemberId, RoomPort } from '../../shared/room.js';
 import type { EventLoopTurns } from '../../shared/turn.js';
 import type { WorkSpec } from '../../shared/work.js';
+import { answerFile, closeBody } from '../../shared/file-open.js';
+import { type CopyMode, FileTransfer } from '../../shared/file-send.js';
 
 type Libc = typeof import('../../shared/libc.js');
 
@@ -44,6 +47,8 @@ export interface DescriptorServing {
   readonly log: Logger;
   /** chat: the room, which in this model never has more than the one client being served. */
   readonly room: RoomPort;
+  /** files: sendfile(2), or pread(2) and write(2) (`--copy`, shared/file-send.ts). */
+  readonly copy: CopyMode;
 }
 
 /** The int 1 that setsockopt() reads to switch an option on. */
@@ -169,6 +174,7 @@ class DescriptorConnection implements Connection {
   #answer(step: Step, now: number): Promise<void> | undefined {
     const jobs = step.jobs;
     for (let i = 0; i < jobs.length; i++) {
+      if (jobs[i]!.kind === 'file') return this.#answerFile(step, i);
       const reply = respond(jobs[i]!, this.#serving.work);
       // In this model the unsent bytes are never more than the reply in hand, because nothing is
       // read while a reply is unsent; the cap matters only if set below one reply's size.
@@ -190,6 +196,52 @@ class DescriptorConnection implements Connection {
   async #answerLater(step: Step, index: number, reply: Uint8Array, offset: number): Promise<void> {
     if (!(await this.#writeRest(reply, offset))) return;
     await this.#answer({ jobs: step.jobs.slice(index + 1), close: step.close }, performance.now());
+  }
+
+  /**
+   * files: job `index` is a file. Its head is written as any reply, then its range by `--copy`
+   * (sendfile, or pread and write), polling for room whenever the kernel says EAGAIN; then the
+   * rest of the jobs. Nothing is read meanwhile, as for any reply in this model.
+   */
+  async #answerFile(step: Step, index: number): Promise<void> {
+    const { libc, protocol, log, copy } = this.#serving;
+    const job = step.jobs[index]!;
+    if (job.kind !== 'file') throw new Error('not a file job');
+    const { head, body } = answerFile(job, protocol.root!, this.#record.peer, log);
+    try {
+      const written = this.#writeSome(head, 0, performance.now());
+      if (written < 0 || (written < head.length && !(await this.#writeRest(head, written)))) return;
+      if (body) {
+        const transfer = new FileTransfer(libc, copy, body);
+        for (;;) {
+          const state = transfer.send(this.#fd, (bytes) => {
+            this.#sent += bytes;
+            this.#times.lastMovedAt = performance.now();
+          });
+          if (state.done) break;
+          if (state.failure !== undefined) {
+            this.#fail(state.failure);
+            return;
+          }
+          if (!(await this.#waitWritable())) return;
+        }
+      }
+    } finally {
+      if (body) closeBody(body);
+    }
+    await this.#answer({ jobs: step.jobs.slice(index + 1), close: step.close }, performance.now());
+  }
+
+  /** Polls until the send buffer has room; false if a limit or the shutdown ended the client meanwhile. */
+  async #waitWritable(): Promise<boolean> {
+    const { libc, turns } = this.#serving;
+    for (;;) {
+      const ready = turns.poll(this.#fd, libc.POLLOUT);
+      const now = performance.now();
+      if (!ready || turns.due(now)) await turns.take();
+      if (this.#overLimit(now)) return false;
+      if (ready) return true;
+    }
   }
 
   /** write() until done or the send buffer is full; returns the new offset (failed: -1). */
@@ -216,15 +268,10 @@ class DescriptorConnection implements Connection {
 
   /** Rule 3: the send buffer is full; poll for room until the reply is out. False if it failed. */
   async #writeRest(reply: Uint8Array, offset: number): Promise<boolean> {
-    const { libc, turns } = this.#serving;
     for (;;) {
-      const ready = turns.poll(this.#fd, libc.POLLOUT);
-      const now = performance.now();
-      if (!ready || turns.due(now)) await turns.take();
       // The idle timeout covers this wait too: a client that stops reading stops bytes moving.
-      if (this.#overLimit(now)) return false;
-      if (!ready) continue;
-      offset = this.#writeSome(reply, offset, now);
+      if (!(await this.#waitWritable())) return false;
+      offset = this.#writeSome(reply, offset, performance.now());
       if (offset < 0) return false;
       if (offset === reply.length) return true;
     }

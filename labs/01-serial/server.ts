@@ -41,6 +41,7 @@
 
 import { UserError } from '../../shared/errors.js';
 import type { Lab, RunningServer, ServerOptions } from '../../shared/lab.js';
+import type { CopyOptions } from '../../shared/file-send.js';
 import { openListener, resolveIPv4 } from '../../shared/listener.js';
 import { gracefulClose } from '../../shared/server-kit.js';
 import { LocalRoom } from '../../shared/room.js';
@@ -67,7 +68,7 @@ const READ_BUFFER_BYTES = 64 * 1024;
  */
 const ACCEPT_RETRY_MS = 100;
 
-export async function start(options: ServerOptions): Promise<RunningServer> {
+export async function start(options: ServerOptions & CopyOptions): Promise<RunningServer> {
   if (process.platform !== 'linux') throw new UserError('lab 01 needs Linux: it calls the Linux socket API directly');
   const host = await resolveIPv4(options, 'lab 01');
   const libc: Libc = await import('../../shared/libc.js');
@@ -86,13 +87,13 @@ export async function start(options: ServerOptions): Promise<RunningServer> {
   return { address: { host, port }, close };
 }
 
-export const lab: Lab = { info: labInfo('01-serial'), start };
+export const lab: Lab<CopyOptions> = { info: labInfo('01-serial'), start };
 
 // --- The server -------------------------------------------------------------------------------
 
 class SerialServer {
   readonly #libc: Libc;
-  readonly #options: ServerOptions;
+  readonly #options: ServerOptions & CopyOptions;
   readonly #turns: EventLoopTurns;
   /** Lent to each client in turn: the one client served at a time uses them all. */
   readonly #serving: DescriptorServing;
@@ -104,7 +105,7 @@ class SerialServer {
   readonly #peerAddress = new Uint8Array(16);
   readonly #peerAddressLength = new Uint32Array(1);
 
-  constructor(libc: Libc, listenFd: number, options: ServerOptions) {
+  constructor(libc: Libc, listenFd: number, options: ServerOptions & CopyOptions) {
     this.#libc = libc;
     this.#listenFd = listenFd;
     this.#options = options;
@@ -121,6 +122,7 @@ class SerialServer {
       // chat: one room for the server's lifetime, with one member at most: the one being served.
       // Whoever connects meanwhile is not in it yet; they wait in the kernel's accept queue.
       room: new LocalRoom(),
+      copy: options.copy,
     };
   }
 

@@ -1,5 +1,6 @@
 // Command-line entry for lab 05: `make lab-05`, or `node dist/labs/05-event-loop/main.js --help`.
 import { oneOf, runLab, type LabFlags } from '../../shared/cli.js';
+import { checkCopy, COPY_OPTION, type CopyMode } from '../../shared/file-send.js';
 import { MUXES, type Mux } from './poller.js';
 import { lab, type LoopOptions, type Trigger, TRIGGERS } from './server.js';
 
@@ -22,12 +23,14 @@ const loopFlags: LabFlags<LoopOptions> = {
         'read until EAGAIN in edge mode. --no-drain is a DEMONSTRATION OF A BUG: one read per wake-up, so in edge mode ' +
         'bytes left behind one read wait until the client sends again (or for good, once they fill the receive window)',
     },
+    ...COPY_OPTION,
   },
   check: (argv, args) =>
     oneOf(argv, args, 'mux', MUXES) ??
     oneOf(argv, args, 'trigger', TRIGGERS) ??
-    (argv.trigger === 'edge' && argv.mux === 'poll' ? '--trigger edge needs --mux epoll: poll(2) is level-triggered only' : undefined),
-  pick: (argv) => ({ mux: argv.mux as Mux, trigger: argv.trigger as Trigger, drain: argv.drain as boolean }),
+    (argv.trigger === 'edge' && argv.mux === 'poll' ? '--trigger edge needs --mux epoll: poll(2) is level-triggered only' : undefined) ??
+    checkCopy(argv, args),
+  pick: (argv) => ({ mux: argv.mux as Mux, trigger: argv.trigger as Trigger, drain: argv.drain as boolean, copy: argv.copy as CopyMode }),
   // "epoll, edge-triggered": poll (level-triggered only) says so too, which is what it does.
   mode: ({ mux, trigger, drain }) => `${mux}, ${trigger}-triggered${drain ? '' : ', --no-drain'}`,
 };

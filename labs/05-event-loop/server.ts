@@ -25,6 +25,8 @@
  *      kernel does not take waits in the connection's queue; while it waits, EPOLL_CTL_MOD adds
  *      EPOLLOUT, and over PAUSE_READING_BYTES of them the client is not read at all (backpressure; past
  *      --max-pending it is closed). EPOLLOUT: write the queue; once it is empty, drop EPOLLOUT.
+ *      files: a reply that is a file range joins the queue as a FileTransfer, sent by sendfile()
+ *      (or pread() and write(), `--copy read-write`) until EAGAIN, then on at each EPOLLOUT.
  *   5. The peer's FIN (EPOLLRDHUP, then read() returning 0): everything it sent is still echoed,
  *      then shutdown(SHUT_WR) and close(), as in every lab. EPOLLERR or EPOLLHUP: close. Every
  *      close removes the descriptor from the poller and the connection from the map.
@@ -65,6 +67,9 @@ import { gracefulClose } from '../../shared/server-kit.js';
 import { EventLoopTurns, POLL_MS } from '../../shared/turn.js';
 import { type Libc, ON, openListener, resolveIPv4 } from '../../shared/listener.js';
 import { EpollPoller, type Mux, type Poller, PollPoller } from './poller.js';
+import { answerFile, closeBody } from '../../shared/file-open.js';
+import { type CopyMode, FileTransfer } from '../../shared/file-send.js';
+import type { FileJob } from '../../shared/files.js';
 
 export type Trigger = 'level' | 'edge';
 export const TRIGGERS: readonly Trigger[] = ['level', 'edge'];
@@ -74,6 +79,8 @@ export interface LoopOptions {
   readonly trigger: Trigger;
   /** False only with `--no-drain`: read once per wake-up even in edge mode (the bug, on purpose). */
   readonly drain: boolean;
+  /** files: sendfile(2), or pread(2) and write(2) (`--copy`, shared/file-send.ts). */
+  readonly copy: CopyMode;
 }
 
 const LAB_ID = '05-event-loop';
@@ -170,8 +177,13 @@ interface Connection {
   readonly times: ConnectionTimes;
   received: number;
   sent: number;
-  /** Replies not yet wholly taken by the kernel, oldest first; the first is written from `offset`. */
-  readonly queue: Uint8Array[];
+  /**
+   * Replies not yet wholly taken by the kernel, oldest first; the first is written from `offset`.
+   * files: a file range is a FileTransfer, which keeps its own place in the file.
+   */
+  readonly queue: (Uint8Array | FileTransfer)[];
+  /** FileTransfers in `queue`: while there is one, the client is not read (it has a file to take first). */
+  files: number;
   offset: number;
   /**
    * Bytes of the replies in `queue`, each counted whole until its last byte is written: how Node
@@ -381,6 +393,7 @@ class EventLoopServer {
       received: 0,
       sent: 0,
       queue: [],
+      files: 0,
       offset: 0,
       pending: 0,
       interest: 0,
@@ -437,7 +450,8 @@ class EventLoopServer {
   /** Answers each job inline and sends its reply; a close the protocol asks for follows them. */
   #answer(connection: Connection, step: Step, now: number): void {
     for (const job of step.jobs) {
-      this.#send(connection, respond(job, this.#options.work), now);
+      if (job.kind === 'file') this.#sendFile(connection, job, now);
+      else this.#send(connection, respond(job, this.#options.work), now);
       if (connection.failed) return;
     }
     if (step.close) this.#closeAfterReplies(connection);
@@ -465,11 +479,45 @@ class EventLoopServer {
     if (over) this.#fail(connection, over);
   }
 
+  /**
+   * files: the head as any reply, then the file range by `--copy` (sendfile, or pread and write)
+   * as far as the kernel takes it now; the rest waits in the queue for EPOLLOUT.
+   */
+  #sendFile(connection: Connection, job: FileJob, now: number): void {
+    const { head, body } = answerFile(job, this.#options.protocol.root!, connection.record.peer, this.#options.log);
+    this.#send(connection, head, now);
+    if (!body) return;
+    if (connection.failed) return closeBody(body);
+    const transfer = new FileTransfer(this.#libc, this.#options.copy, body);
+    if (connection.queue.length === 0 && this.#sendSome(connection, transfer, now)) return;
+    connection.queue.push(transfer);
+    connection.files++;
+  }
+
+  /** Sends what the kernel takes of a file range; true when it is all sent or the connection failed. */
+  #sendSome(connection: Connection, transfer: FileTransfer, now: number): boolean {
+    const state = transfer.send(connection.fd, (bytes) => {
+      connection.sent += bytes;
+      connection.times.lastMovedAt = now;
+    });
+    if (!state.done && state.failure === undefined) return false;
+    closeBody(transfer.body);
+    if (!state.done) this.#fail(connection, state.failure!);
+    return true;
+  }
+
   /** EPOLLOUT: write the queue until it is empty or the kernel is full again. */
   #flush(connection: Connection, now: number): void {
     const queue = connection.queue;
     while (queue.length > 0) {
       const head = queue[0]!;
+      if (head instanceof FileTransfer) {
+        if (!this.#sendSome(connection, head, now)) break;
+        if (connection.failed) return;
+        queue.shift();
+        connection.files--;
+        continue;
+      }
       const chunk = connection.offset === 0 ? head : head.subarray(connection.offset);
       const written = this.#write(connection, chunk, now);
       if (written < 0) return;
@@ -481,7 +529,7 @@ class EventLoopServer {
       connection.pending -= head.length;
       connection.offset = 0;
     }
-    if (connection.closing && connection.pending === 0) this.#finish(connection);
+    if (connection.closing && connection.pending === 0 && connection.files === 0) this.#finish(connection);
     else this.#updateInterest(connection);
   }
 
@@ -509,7 +557,7 @@ class EventLoopServer {
 
   /** Read while not closing and not over PAUSE_READING_BYTES of queued replies (backpressure). */
   #reading(connection: Connection): boolean {
-    return !connection.closing && connection.pending <= PAUSE_READING_BYTES;
+    return !connection.closing && connection.pending <= PAUSE_READING_BYTES && connection.files === 0;
   }
 
   /**
@@ -520,7 +568,7 @@ class EventLoopServer {
   #wanted(connection: Connection): number {
     const libc = this.#libc;
     let interest = this.#reading(connection) ? libc.EPOLLIN | libc.EPOLLRDHUP : 0;
-    if (connection.pending > 0) interest |= libc.EPOLLOUT;
+    if (connection.pending > 0 || connection.files > 0) interest |= libc.EPOLLOUT;
     return this.#edge ? (interest | libc.EPOLLET) >>> 0 : interest;
   }
 
@@ -543,7 +591,7 @@ class EventLoopServer {
       connection.closing = true;
       connection.record.closeAfterReplies(connection.peerEnded);
     }
-    if (connection.pending === 0) this.#finish(connection);
+    if (connection.pending === 0 && connection.files === 0) this.#finish(connection);
     else this.#updateInterest(connection);
   }
 
@@ -553,6 +601,7 @@ class EventLoopServer {
     if (!connection.failed) this.#libc.shutdown(connection.fd, this.#libc.SHUT_WR);
     this.#poller.remove(connection.fd, connection.id);
     this.#libc.close(connection.fd);
+    for (const reply of connection.queue) if (reply instanceof FileTransfer) closeBody(reply.body);
     connection.session.close();
     if (connection.chat) this.#chatLeave(connection, undefined, true);
     this.#connections.delete(connection.id);

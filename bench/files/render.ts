@@ -1,0 +1,197 @@
+/**
+ * Renders the files report from its JSON alone: per file size, each server's requests/s, MB/s,
+ * CPU per MiB sent (its own and wrk's), then the system calls per request under strace, and what
+ * the figures say, explained from the copies each model makes.
+ */
+
+import type { CallCount } from '../syscalls/trace.js';
+import { fileName, MiB, type FileTarget, type LoadCell, type Plan, type TargetResult } from './measure.js';
+
+export interface FilesResults {
+  readonly plan: Plan;
+  readonly tool: string;
+  readonly targets: readonly TargetResult[];
+}
+
+/** wrk at or above this share of a core was (near) the ceiling: its figure measures wrk, not the server. */
+export const TOOL_CEILING_PCT = 85;
+
+/** The copies each way of sending makes, and what they cost, in one line each. */
+const COPIES: Record<FileTarget['copy'], string> = {
+  sendfile:
+    'sendfile(2): the kernel copies from the page cache into the socket buffer itself; no byte enters the process, and one call moves as much as the send buffer has room for',
+  'read-write':
+    'pread(2) into a 64 KiB buffer of the lab (copy 1, kernel to user), write(2) from it (copy 2, user to kernel): every byte crosses the boundary twice, two calls per 64 KiB',
+  node:
+    'Node streams: pread(2) on a libuv thread-pool thread into a fresh 64 KiB Buffer (copy 1), then write(2)/writev(2) on the loop thread (copy 2): two copies per byte, two calls and a hop between threads per 64 KiB, and a new Buffer for the garbage collector each time',
+};
+
+const fixed = (n: number, digits: number) => (Number.isFinite(n) ? n.toFixed(digits) : '–');
+const num = (n: number) => (!Number.isFinite(n) ? '–' : n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
+const perMiB = (cpuMs: number, bytes: number) => (bytes > 0 ? cpuMs / (bytes / MiB) : Number.NaN);
+
+export interface CellFigures {
+  readonly requestsPerSecond: number;
+  readonly megabytesPerSecond: number;
+  readonly serverCpuMsPerMiB: number;
+  readonly toolCpuMsPerMiB: number;
+  readonly toolCorePct: number;
+  readonly serverCorePct: number;
+}
+
+export function cellFigures(cell: LoadCell): CellFigures {
+  const seconds = cell.wrk.durationMs / 1000;
+  return {
+    requestsPerSecond: cell.wrk.requests / seconds,
+    megabytesPerSecond: cell.wrk.bytes / 1e6 / seconds,
+    serverCpuMsPerMiB: perMiB(cell.serverCpuMs, cell.wrk.bytes),
+    toolCpuMsPerMiB: perMiB(cell.wrk.cpuMs, cell.wrk.bytes),
+    toolCorePct: (100 * cell.wrk.cpuMs) / cell.wrk.durationMs,
+    serverCorePct: (100 * cell.serverCpuMs) / cell.wrk.durationMs,
+  };
+}
+
+/** Calls per response's worth of bytes, by name, from one traced run. */
+function perRequest(calls: Record<string, CallCount>, responses: number, ...names: string[]): number {
+  return responses > 0 ? names.reduce((sum, name) => sum + (calls[name]?.calls ?? 0), 0) / responses : Number.NaN;
+}
+const allCalls = (calls: Record<string, CallCount>) => Object.values(calls).reduce((sum, c) => sum + c.calls, 0);
+
+function loadTable(results: FilesResults, size: number): string[] {
+  const lines = [
+    '| Server | connections | requests/s | MB/s | server CPU, ms per MiB | server CPU, % of a core | wrk CPU, ms per MiB | wrk CPU, % of a core | errors |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const { target, load } of results.targets) {
+    for (const cell of load.filter((c) => c.size === size)) {
+      const f = cellFigures(cell);
+      const capped = f.toolCorePct >= TOOL_CEILING_PCT ? ' ⚠ wrk near a full core' : '';
+      const errors = cell.wrk.errors === 0 ? '0' : `${cell.wrk.errors}${cell.wrk.timeouts ? ` (${cell.wrk.timeouts} timeouts)` : ''}`;
+      lines.push(
+        `| ${target.label} | ${cell.connections} | ${num(f.requestsPerSecond)} | ${num(f.megabytesPerSecond)} | ${fixed(f.serverCpuMsPerMiB, 2)} | ${fixed(f.serverCorePct, 0)} | ${fixed(f.toolCpuMsPerMiB, 2)} | ${fixed(f.toolCorePct, 0)}${capped} | ${errors} |`,
+      );
+    }
+  }
+  return lines;
+}
+
+function syscallTable(results: FilesResults): string[] {
+  const lines = [
+    '| Server | file | responses traced | sendfile | pread64 | read | write + writev | epoll_wait + poll | futex | all calls |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const { target, traced } of results.targets) {
+    for (const cell of traced) {
+      if (cell.responses === 0) {
+        lines.push(`| ${target.label} | ${fileName(cell.size)} | 0 | no response completed under strace | | | | | | |`);
+        continue;
+      }
+      const r = (...names: string[]) => num(perRequest(cell.calls, cell.responses, ...names));
+      lines.push(
+        `| ${target.label} | ${fileName(cell.size)} | ${num(cell.responses)} | ${r('sendfile')} | ${r('pread64')} | ${r('read')} | ${r('write', 'writev')} | ${r('epoll_wait', 'epoll_pwait', 'poll')} | ${r('futex')} | ${num(cell.responses > 0 ? allCalls(cell.calls) / cell.responses : Number.NaN)} |`,
+      );
+    }
+  }
+  return lines;
+}
+
+/** What the largest file shows, from the figures: each lab's copies side by side. */
+function findings(results: FilesResults): string[] {
+  const size = Math.max(...results.plan.sizes);
+  const at = (target: FileTarget, connections: number) =>
+    results.targets.find((t) => t.target.id === target.id)?.load.find((c) => c.size === size && c.connections === connections);
+  const tracedAt = (target: FileTarget) => results.targets.find((t) => t.target.id === target.id)?.traced.find((c) => c.size === size);
+  const out: string[] = [];
+  const byLab = new Map<string, FileTarget[]>();
+  for (const { target } of results.targets) byLab.set(target.labId, [...(byLab.get(target.labId) ?? []), target]);
+  for (const [labId, targets] of byLab) {
+    const sendfile = targets.find((t) => t.copy === 'sendfile');
+    const readWrite = targets.find((t) => t.copy === 'read-write');
+    if (!sendfile || !readWrite) continue;
+    const s = at(sendfile, 1);
+    const w = at(readWrite, 1);
+    const ts = tracedAt(sendfile);
+    const tw = tracedAt(readWrite);
+    if (!s || !w || !ts || !tw) continue;
+    const fs = cellFigures(s);
+    const fw = cellFigures(w);
+    out.push(
+      `- **${labId}, ${fileName(size)}, 1 connection**: sendfile cost ${fixed(fs.serverCpuMsPerMiB, 2)} ms of server CPU per MiB, read/write ` +
+        `${fixed(fw.serverCpuMsPerMiB, 2)} ms (${fixed(fw.serverCpuMsPerMiB / fs.serverCpuMsPerMiB, 1)}×): the two copies through the process are the difference. ` +
+        `Per request, sendfile made ${num(perRequest(ts.calls, ts.responses, 'sendfile'))} sendfile calls (one per send buffer's worth) and ` +
+        `${num(allCalls(ts.calls) / ts.responses)} calls in all; read/write made ${num(perRequest(tw.calls, tw.responses, 'pread64'))} pread64 and ` +
+        `${num(perRequest(tw.calls, tw.responses, 'write', 'writev'))} write calls (${num(size / (64 * 1024))} chunks of 64 KiB), ${num(allCalls(tw.calls) / tw.responses)} in all. ` +
+        `Throughput: ${num(fs.megabytesPerSecond)} against ${num(fw.megabytesPerSecond)} MB/s.` +
+        (Math.max(fs.serverCorePct, fw.serverCorePct, fs.toolCorePct, fw.toolCorePct) < TOOL_CEILING_PCT
+          ? ` Neither the server nor wrk was at a full core in either run (server ${fixed(fs.serverCorePct, 0)}% and ${fixed(fw.serverCorePct, 0)}%, wrk ${fixed(fs.toolCorePct, 0)}% and ${fixed(fw.toolCorePct, 0)}%), ` +
+            'so the MB/s is the pace of one connection over loopback, not a CPU limit of either: what sendfile saves shows in CPU per MiB.'
+          : ''),
+    );
+  }
+  for (const { target } of results.targets.filter((t) => t.target.copy === 'node')) {
+    const c = at(target, 1);
+    const t = tracedAt(target);
+    if (!c || !t) continue;
+    const f = cellFigures(c);
+    if (t.responses === 0) {
+      out.push(`- **${target.label}, ${fileName(size)}, 1 connection** (Node streams): ${fixed(f.serverCpuMsPerMiB, 2)} ms of server CPU per MiB, ${num(f.megabytesPerSecond)} MB/s; no response completed under strace in the traced run, so no calls per request.`);
+      continue;
+    }
+    out.push(
+      `- **${target.label}, ${fileName(size)}, 1 connection** (Node streams): ${fixed(f.serverCpuMsPerMiB, 2)} ms of server CPU per MiB; per request ` +
+        `${num(perRequest(t.calls, t.responses, 'pread64'))} pread64 and ${num(perRequest(t.calls, t.responses, 'write', 'writev'))} write/writev calls, ` +
+        `${num(perRequest(t.calls, t.responses, 'futex'))} futex calls and ${num(perRequest(t.calls, t.responses, 'read'))} reads (the hand-offs to and from the thread pool: libuv wakes the loop through an eventfd), ${num(allCalls(t.calls) / t.responses)} in all; ${num(f.megabytesPerSecond)} MB/s.`,
+    );
+  }
+  const capped = results.targets.flatMap(({ target, load }) =>
+    load.filter((c) => cellFigures(c).toolCorePct >= TOOL_CEILING_PCT).map((c) => `${target.label} (${fileName(c.size)}, ${c.connections} conn.)`),
+  );
+  out.push(
+    capped.length === 0
+      ? `- wrk stayed under ${TOOL_CEILING_PCT}% of a core in every run: the load tool was not the ceiling; where a server's CPU is near 100% of a core, the server was.`
+      : `- wrk was at ${TOOL_CEILING_PCT}% of a core or more in ${capped.length} run(s): ${capped.join(', ')}. There the MB/s is wrk's ceiling (it copies every byte it reads once more, into its own buffer), not the server's: compare the servers by CPU per MiB.`,
+  );
+  const serial = results.targets.filter(({ target }) => target.serial).flatMap(({ target, load }) => load.filter((c) => c.connections > 1).map((c) => ({ target, c })));
+  if (serial.length > 0) {
+    out.push(
+      `- ${serial[0]!.target.labId} serves one connection at a time: with ${serial[0]!.c.connections} connections its figures come from the one it was serving, while the others waited in the kernel's accept queue for the whole run. Its rate is not a rate of ${serial[0]!.c.connections} clients.`,
+    );
+  }
+  for (const { target } of results.targets.filter((t) => t.target.children)) {
+    out.push(
+      `- ${target.label} starts a Node process for every connection wrk opens (each run opens new ones): its CPU and its system calls include those start-ups, ` +
+        'which at 50 connections outweigh the files themselves, and under strace the start-up is slowed most of all. That is the cost of its model, not of sending files.',
+    );
+  }
+  out.push(
+    `- At ${fileName(size)} and ${Math.max(...results.plan.connections)} connections every connection shares the bandwidth, so one response takes longer than a ${results.plan.seconds} s run and few (or none) complete: there requests/s says little, and MB/s (every byte received, finished responses or not) is the figure.`,
+  );
+  return out;
+}
+
+export function renderFiles(results: FilesResults): string {
+  const { plan } = results;
+  const out: string[] = [];
+  out.push(
+    `Load: ${results.tool}, one thread, keep-alive, ${plan.connections.join(' and ')} connection(s), ${plan.seconds} s per run` +
+      `${plan.warmupSeconds > 0 ? ` after ${plan.warmupSeconds} s of warm-up` : ''}, each file already in the page cache. ` +
+      `Server CPU is the lab's whole process tree (user + system, from /proc) during the run; wrk's is its own, from its parent shell's cutime/cstime. ` +
+      `System calls: one more run of ${plan.tracedSeconds} s on 1 connection under \`strace -f -c\` (which slows the server many times over: its counts are right, its speed is not), ` +
+      'divided by the responses\' worth of bytes wrk received (its bytes ÷ one response\'s head and body), so the response still in flight at the end counts for its part.',
+  );
+  out.push('', '## How each server moves a file', '');
+  for (const { target } of results.targets) out.push(`- **${target.label}**: ${COPIES[target.copy]}.`);
+  out.push('', '## What the figures say', '', ...findings(results));
+  for (const size of plan.sizes) {
+    out.push('', `## ${fileName(size)} files`, '', ...loadTable(results, size));
+  }
+  out.push('', '## System calls per request (1 connection, under strace)', '', ...syscallTable(results));
+  out.push(
+    '',
+    'Reading the tables: "ms per MiB" is CPU time spent per MiB delivered, the cost of the copies and calls above; ' +
+      'it stays comparable when the load tool or the machine set the throughput. For 4 KiB files the lookup per request ' +
+      '(realpath, open with O_NOFOLLOW, fstat, a readlink of /proc/self/fd, close: shared/file-open.ts) and the HTTP head cost more than moving the bytes, ' +
+      'so sendfile and read/write come close there; the larger the file, the more the copies weigh.',
+  );
+  return out.join('\n');
+}

@@ -1,0 +1,134 @@
+/**
+ * The files protocol's one question to the file system, asked the same way by every lab: what is
+ * at these path segments under the root? Answered with open descriptors and fstat(2), then handed
+ * to the sans-I/O core (shared/files.ts `fileReply`), which decides the response.
+ *
+ * The checks, in order (the path's own checks, `parseTarget`, have already passed):
+ *   1. realpath(3) of root + segments: every symlink resolved. A name that does not exist is 404.
+ *   2. The real path must be the root or lie under it, else 403: a symlink that leads outside.
+ *   3. open(2) with O_NOFOLLOW (the last component cannot have become a symlink since step 1) and
+ *      O_NONBLOCK (a FIFO under the root cannot hang the server in open), then fstat(2): a
+ *      directory is answered with its index.html (one level, looked up the same way) or 404;
+ *      anything but a regular file is 403.
+ *   4. The open descriptor's own path, /proc/self/fd/N, is checked under the root again: a
+ *      directory swapped for a symlink between steps 1 and 3 is caught here, on what was opened.
+ *
+ * The calls are synchronous: a lookup is a few system calls on cached metadata, and labs 01 and
+ * 05 make every other call synchronously too. (A busy disk would stall the loop here; a
+ * production server would do this on a thread, as Node's fs.promises does.)
+ */
+
+import { closeSync, constants, fstatSync, openSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { UserError } from './errors.js';
+import { fileReply, type FileFacts, type FileJob } from './files.js';
+import type { Logger } from './log.js';
+
+/** The file's remaining bytes to send: the descriptor is the lab's to close (`closeBody`). */
+export interface FileBody {
+  readonly fd: number;
+  /** Next byte of the file to send. */
+  position: number;
+  /** Bytes still owed: the response's Content-Length minus what has been sent. */
+  remaining: number;
+  /** Its descriptor is closed (closeBody may be called more than once). */
+  closed: boolean;
+}
+
+export interface FileAnswer {
+  /** The response head (for an error, head and body). */
+  readonly head: Buffer;
+  /** The file range that follows the head, or undefined (HEAD, an error, an empty range). */
+  readonly body: FileBody | undefined;
+}
+
+/** `--root`: the directory as realpath(3) names it, or a UserError in one line. */
+export function openRoot(dir: string): string {
+  let real: string;
+  try {
+    real = realpathSync.native(dir);
+  } catch (error) {
+    throw new UserError(`--root ${dir}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+  }
+  if (!statSync(real).isDirectory()) throw new UserError(`--root ${dir} is not a directory`);
+  return real;
+}
+
+/** True if `real` (an absolute, symlink-free path) is `root` or under it. */
+function underRoot(root: string, real: string): boolean {
+  return real === root || real.startsWith(root.endsWith(path.sep) ? root : root + path.sep);
+}
+
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+type Found = { readonly facts: FileFacts; readonly fd: number };
+
+/** Steps 1 to 4 for `segments` under `root`; `fd` is -1 unless facts.kind is 'file'. */
+export function lookUp(root: string, segments: readonly string[], depth = 0): Found {
+  const missing = (reason: string): Found => ({ facts: { kind: 'missing', reason }, fd: -1 });
+  const forbidden = (reason: string): Found => ({ facts: { kind: 'forbidden', reason }, fd: -1 });
+  let real: string;
+  try {
+    real = realpathSync.native(path.join(root, ...segments));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return code === 'EACCES' || code === 'ELOOP' ? forbidden(`realpath: ${code}`) : missing(`no such file (${code})`);
+  }
+  if (!underRoot(root, real)) return forbidden('a symlink leads outside the root');
+  let fd: number;
+  try {
+    fd = openSync(real, OPEN_FLAGS);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? missing('vanished before open') : forbidden(`open: ${code}`);
+  }
+  const stat = fstatSync(fd);
+  let opened: string;
+  try {
+    opened = readlinkSync(`/proc/self/fd/${fd}`);
+  } catch {
+    opened = real;
+  }
+  if (!underRoot(root, opened)) {
+    closeSync(fd);
+    return forbidden('what was opened lies outside the root');
+  }
+  if (stat.isDirectory()) {
+    closeSync(fd);
+    if (depth > 0) return missing('index.html is a directory');
+    const index = lookUp(root, [...path.relative(root, real).split(path.sep).filter((part) => part !== ''), 'index.html'], 1);
+    return index.facts.kind === 'file' ? index : missing('a directory without index.html');
+  }
+  if (!stat.isFile()) {
+    closeSync(fd);
+    return forbidden('not a regular file');
+  }
+  return { facts: { kind: 'file', size: stat.size, mtimeMs: stat.mtimeMs, name: real }, fd };
+}
+
+/**
+ * One file job, asked and decided: the lab writes `head`, then sends `body` its own way and
+ * closes its descriptor. A refusal gets a log line (a warning for 400 and 403: someone tried a
+ * path they should not have).
+ */
+export function answerFile(job: FileJob, root: string, peer: string, log: Logger): FileAnswer {
+  const found: Found = job.refused ? { facts: { kind: 'missing', reason: '' }, fd: -1 } : lookUp(root, job.segments);
+  const reply = fileReply(job, found.facts);
+  if (reply.reason !== undefined) {
+    const line = `${peer}: ${job.method} ${JSON.stringify(job.target)} refused, ${reply.status}: ${reply.reason}`;
+    if (reply.status === 400 || reply.status === 403) log.warn(line);
+    else log.client(line);
+  }
+  if (reply.length === 0) {
+    if (found.fd >= 0) closeSync(found.fd);
+    return { head: reply.head, body: undefined };
+  }
+  return { head: reply.head, body: { fd: found.fd, position: reply.start, remaining: reply.length, closed: false } };
+}
+
+/** The body's descriptor is closed: sent, failed, or its connection gone. */
+export function closeBody(body: FileBody): void {
+  if (body.closed) return;
+  body.closed = true;
+  closeSync(body.fd);
+}

@@ -1,0 +1,332 @@
+/**
+ * The files protocol core: static files over HTTP/1.1, sans-I/O. Bytes in, decisions out.
+ *
+ * Like the echo protocols (protocol.ts), it never touches a socket or a file. It is split at the
+ * one place a file server has to ask the file system something:
+ *   1. `FilesSession` frames the byte stream with the project's one HTTP parser (http-parser.ts,
+ *      with the same limits as the http echo) and turns each request into a `FileJob`: the path
+ *      already checked and split into segments, or the reason it was refused (400, 405).
+ *   2. The lab asks the file system about those segments (shared/file-open.ts: realpath under the
+ *      root, open with O_NOFOLLOW, fstat) and hands the answer back as `FileFacts`.
+ *   3. `fileReply(job, facts)` decides the response: its head's bytes and which byte range of the
+ *      file follows (200, 206, 404, 403, 405, 416). The lab sends that range its own model's way:
+ *      through Node streams, or sendfile(2) or read/write by hand.
+ *
+ * What is served: GET and HEAD of regular files under the root, keep-alive and pipelining as in
+ * the http echo, Content-Length, Content-Type from the extension, Last-Modified, Accept-Ranges,
+ * one `Range: bytes=...` per request (206; 416 when it starts past the end; several ranges, or one
+ * that does not parse, are ignored and the whole file is sent, as RFC 9110 §14.2 allows). A
+ * directory is answered with its index.html, or 404. Anything else: 405 with `Allow: GET, HEAD`.
+ *
+ * Hostile paths (the checks of `parseTarget`, before any file-system call): only origin-form
+ * targets ("/a/b"); each segment percent-decoded exactly once, so "%252e%252e" is the literal
+ * name "%2e%2e" and never "..". Refused with 400 and the connection closed: ".." or "." segments
+ * (raw or encoded), an encoded "/" (%2f) or any backslash, NUL or another control character,
+ * empty segments ("//"), malformed percent-encoding, an absolute-form target ("http://h/x") or
+ * "*", paths over MAX_PATH_BYTES or segments over NAME_MAX_BYTES. A symlink that leads outside the
+ * root is the file system's answer, not the path's: the lab's lookup reports it and it is 403.
+ */
+
+import { RequestParser, type RequestHead } from './http-parser.js';
+import type { ConnectionHeader, Job, ProtocolConfig, Session, Step } from './protocol.js';
+
+/** Longest request path (before the query) accepted: far beyond any real file tree, far below the head limit. */
+export const MAX_PATH_BYTES = 1024;
+/** Longest path segment: Linux's NAME_MAX, so a longer one could never name a file anyway. */
+export const NAME_MAX_BYTES = 255;
+
+/** What a refused request gets, and why (the reason goes to the log line and the body). */
+export interface Refusal {
+  readonly status: 400 | 403 | 404 | 405;
+  readonly reason: string;
+}
+
+/** One request, decided as far as the request alone allows. Plain data, as every Job is. */
+export interface FileJob {
+  readonly kind: 'file';
+  /** HEAD: the same head as GET, no body. */
+  readonly head: boolean;
+  readonly method: string;
+  /** The target as sent, for the log line. */
+  readonly target: string;
+  /** The decoded path segments under the root (empty: the root itself), unless refused. */
+  readonly segments: readonly string[];
+  readonly refused: Refusal | undefined;
+  /** The Range header as sent, or undefined. */
+  readonly range: string | undefined;
+  readonly connection: ConnectionHeader;
+}
+
+/** What the file system said about a job's segments (shared/file-open.ts finds it out). */
+export type FileFacts =
+  | { readonly kind: 'file'; readonly size: number; readonly mtimeMs: number; /** for the Content-Type */ readonly name: string }
+  | { readonly kind: 'missing'; readonly reason: string }
+  | { readonly kind: 'forbidden'; readonly reason: string };
+
+/** The decided response: head bytes, then `length` bytes of the file from `start` (0: none). */
+export interface FileReply {
+  readonly status: number;
+  readonly head: Buffer;
+  readonly start: number;
+  readonly length: number;
+  /** Why it was refused (a status of 400 or more), for the log line. */
+  readonly reason: string | undefined;
+}
+
+// --- Framing: requests into jobs --------------------------------------------------------------
+
+const NOTHING: Step = { jobs: [], close: false };
+
+export class FilesSession implements Session {
+  readonly #parser: RequestParser;
+  readonly #maxBodyBytes: number;
+  #inHead = false;
+  #head: RequestHead | undefined;
+  #bodyBytes = 0;
+  #jobs: Job[] = [];
+  #done = false;
+  #stopping = false;
+
+  constructor(config: ProtocolConfig) {
+    this.#maxBodyBytes = config.maxBodyBytes;
+    this.#parser = new RequestParser(config.maxHeaderBytes, {
+      onBegin: () => {
+        this.#inHead = true;
+      },
+      onHead: (head) => {
+        this.#inHead = false;
+        this.#head = head;
+        // The same framing rules as the http echo (RFC 9112 §3.2), checked before any body.
+        if (head.hostLines > 1) this.#fail(400, 'more than one Host header');
+        else if (head.hostLines === 0 && head.version === '1.1') this.#fail(400, 'HTTP/1.1 request without a Host header');
+        else if (head.contentLength !== undefined && head.contentLength > this.#maxBodyBytes) {
+          this.#fail(413, `body of ${head.contentLength} bytes is over the ${this.#maxBodyBytes}-byte limit`);
+        }
+      },
+      // A GET or HEAD has no use for a body: it is counted against the limit and dropped.
+      onBody: (chunk) => {
+        this.#bodyBytes += chunk.length;
+        if (!this.#done && this.#bodyBytes > this.#maxBodyBytes) this.#fail(413, `body is over the ${this.#maxBodyBytes}-byte limit`);
+      },
+      onComplete: () => this.#complete(),
+    });
+  }
+
+  get headPending(): boolean {
+    return this.#inHead && !this.#done;
+  }
+
+  receive(chunk: Buffer): Step {
+    if (this.#done) return NOTHING;
+    const failure = this.#parser.feed(chunk);
+    if (failure && !this.#done) this.#fail(failure.status, failure.reason);
+    return this.#takeStep();
+  }
+
+  end(): Step {
+    if (!this.#done) this.#parser.finish();
+    this.#done = true;
+    return this.#takeStep();
+  }
+
+  stopAfterCurrent(): boolean {
+    this.#stopping = true;
+    const idle = !this.#inHead && this.#head === undefined;
+    if (idle) {
+      this.#done = true;
+      this.close();
+    }
+    return idle;
+  }
+
+  close(): void {
+    this.#parser.close();
+  }
+
+  #complete(): void {
+    const head = this.#head;
+    if (this.#done || !head) return;
+    this.#head = undefined;
+    this.#bodyBytes = 0;
+    const method = head.method;
+    const path = parseTarget(head.target);
+    const refused: Refusal | undefined =
+      method !== 'GET' && method !== 'HEAD' ? { status: 405, reason: `method ${method} (this server only reads files)` } : 'reason' in path ? path : undefined;
+    // A hostile or malformed path ends the connection: whoever sent it gets nothing more.
+    const keepAlive = head.keepAlive && !head.upgrade && !this.#stopping && refused?.status !== 400;
+    const connection: ConnectionHeader = !keepAlive ? 'close' : head.version === '1.1' ? undefined : 'keep-alive';
+    this.#jobs.push({
+      kind: 'file',
+      head: method === 'HEAD',
+      method,
+      target: head.target,
+      segments: 'segments' in path ? path.segments : [],
+      refused,
+      range: head.range,
+      connection,
+    });
+    if (!keepAlive) this.#done = true;
+  }
+
+  #fail(status: 400 | 413 | 431, reason: string): void {
+    this.#jobs.push({ kind: 'http-error', status, reason });
+    this.#done = true;
+  }
+
+  #takeStep(): Step {
+    const jobs = this.#jobs;
+    this.#jobs = [];
+    if (this.#done) this.close();
+    return jobs.length === 0 && !this.#done ? NOTHING : { jobs, close: this.#done };
+  }
+}
+
+// --- The path: every check that needs no file system ------------------------------------------
+
+/**
+ * A request target into path segments under the root, or the reason it is refused. Pure: the
+ * same target always gets the same answer, whatever is on disk.
+ */
+export function parseTarget(target: string): { readonly segments: readonly string[] } | Refusal {
+  const refuse = (reason: string): Refusal => ({ status: 400, reason });
+  if (Buffer.byteLength(target) > MAX_PATH_BYTES) return refuse(`path over ${MAX_PATH_BYTES} bytes`);
+  // Absolute-form ("http://host/x"), authority-form and "*" name no file under a root.
+  if (!target.startsWith('/')) return refuse('not a path starting with /');
+  const end = target.search(/[?#]/);
+  const raw = end < 0 ? target : target.slice(0, end);
+  if (raw.includes('\\')) return refuse('a backslash in the path');
+  const parts = raw.slice(1).split('/');
+  // "/dir/" asks for the directory itself: its last, empty segment is dropped.
+  if (parts.length > 0 && parts[parts.length - 1] === '') parts.pop();
+  const segments: string[] = [];
+  for (const part of parts) {
+    if (part === '') return refuse('an empty path segment (//)');
+    let name: string;
+    try {
+      // Exactly once: "%252e" becomes the name "%2e", never ".".
+      name = decodeURIComponent(part);
+    } catch {
+      return refuse('malformed percent-encoding');
+    }
+    if (name === '..' || name === '.') return refuse(`a '${name}' segment`);
+    if (name.includes('/')) return refuse('an encoded / inside a segment');
+    if (name.includes('\\')) return refuse('an encoded backslash');
+    if (name.includes('\0')) return refuse('a NUL byte');
+    // eslint-disable-next-line no-control-regex
+    if (/[\u0001-\u001f\u007f]/.test(name)) return refuse('a control character');
+    if (Buffer.byteLength(name) > NAME_MAX_BYTES) return refuse(`a segment over ${NAME_MAX_BYTES} bytes`);
+    segments.push(name);
+  }
+  return { segments };
+}
+
+/**
+ * One `Range: bytes=...` against a file of `size` bytes: the range to send, 'unsatisfiable'
+ * (416), or undefined to ignore the header and send the whole file (several ranges, or one that
+ * does not parse: RFC 9110 §14.2 lets a server ignore Range).
+ */
+export function parseRange(header: string, size: number): { start: number; end: number } | 'unsatisfiable' | undefined {
+  const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!match) return undefined;
+  const [, first = '', last = ''] = match;
+  if (first === '' && last === '') return undefined;
+  const from = Number(first);
+  const to = Number(last);
+  if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to)) return undefined;
+  if (first === '') {
+    // A suffix: the last `to` bytes.
+    if (to === 0 || size === 0) return 'unsatisfiable';
+    return { start: Math.max(0, size - to), end: size - 1 };
+  }
+  if (last !== '' && to < from) return undefined;
+  if (from >= size) return 'unsatisfiable';
+  return { start: from, end: last === '' ? size - 1 : Math.min(to, size - 1) };
+}
+
+/** Content-Type by extension: the common web types; anything else is plain bytes. */
+const CONTENT_TYPES: Readonly<Record<string, string>> = {
+  html: 'text/html; charset=utf-8',
+  htm: 'text/html; charset=utf-8',
+  css: 'text/css; charset=utf-8',
+  js: 'text/javascript; charset=utf-8',
+  mjs: 'text/javascript; charset=utf-8',
+  json: 'application/json',
+  txt: 'text/plain; charset=utf-8',
+  md: 'text/markdown; charset=utf-8',
+  xml: 'application/xml',
+  svg: 'image/svg+xml',
+  png: 'image/png',
+  jpg: 'image/jpeg',
+  jpeg: 'image/jpeg',
+  gif: 'image/gif',
+  webp: 'image/webp',
+  ico: 'image/x-icon',
+  pdf: 'application/pdf',
+  wasm: 'application/wasm',
+  gz: 'application/gzip',
+};
+
+export function contentType(name: string): string {
+  const dot = name.lastIndexOf('.');
+  const slash = name.lastIndexOf('/');
+  const extension = dot > slash + 1 ? name.slice(dot + 1).toLowerCase() : '';
+  return CONTENT_TYPES[extension] ?? 'application/octet-stream';
+}
+
+// --- The response -----------------------------------------------------------------------------
+
+const STATUS_TEXT: Readonly<Record<number, string>> = {
+  200: 'OK',
+  206: 'Partial Content',
+  400: 'Bad Request',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  416: 'Range Not Satisfiable',
+};
+
+/**
+ * The response to `job`, given what the file system said (`facts`; ignored for a job refused
+ * already). Pure: the same job and facts always give the same bytes.
+ */
+export function fileReply(job: FileJob, facts: FileFacts | undefined): FileReply {
+  const refusal: Refusal | undefined =
+    job.refused ?? (facts === undefined || facts.kind === 'missing' ? { status: 404, reason: facts?.reason ?? 'no such file' } : facts.kind === 'forbidden' ? { status: 403, reason: facts.reason } : undefined);
+  if (refusal || facts?.kind !== 'file') {
+    const { status, reason } = refusal!;
+    return errorReply(job, status, reason, status === 405 ? ['Allow: GET, HEAD'] : []);
+  }
+  const size = facts.size;
+  const range = job.range === undefined ? undefined : parseRange(job.range, size);
+  if (range === 'unsatisfiable') {
+    return errorReply(job, 416, `range ${job.range} is outside the file`, [`Content-Range: bytes */${size}`]);
+  }
+  const start = range?.start ?? 0;
+  const length = range ? range.end - range.start + 1 : size;
+  const status = range ? 206 : 200;
+  const head = headBytes(status, [
+    `Content-Type: ${contentType(facts.name)}`,
+    `Content-Length: ${length}`,
+    `Last-Modified: ${new Date(facts.mtimeMs).toUTCString()}`,
+    'Accept-Ranges: bytes',
+    ...(range ? [`Content-Range: bytes ${range.start}-${range.end}/${size}`] : []),
+    ...(job.connection ? [`Connection: ${job.connection}`] : []),
+  ]);
+  return { status, head, start, length: job.head ? 0 : length, reason: undefined };
+}
+
+function errorReply(job: FileJob, status: number, reason: string, extra: readonly string[]): FileReply {
+  // The body says what went wrong in general, never the path: a reply must not echo its target.
+  const body = `${STATUS_TEXT[status]}\n`;
+  const head = headBytes(status, [
+    'Content-Type: text/plain; charset=utf-8',
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    ...extra,
+    ...(job.connection ? [`Connection: ${job.connection}`] : []),
+  ]);
+  return { status, head: job.head ? head : Buffer.concat([head, Buffer.from(body, 'latin1')]), start: 0, length: 0, reason };
+}
+
+function headBytes(status: number, fields: readonly string[]): Buffer {
+  return Buffer.from(`HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\n${fields.map((field) => `${field}\r\n`).join('')}\r\n`, 'latin1');
+}

@@ -1,0 +1,219 @@
+/**
+ * Robust suite, files protocol: every lab that lists `files` (and each `--copy` it offers) is
+ * served a tree with a secret file placed beside its root, and tried with every hostile path of
+ * test/helpers/hostile-paths.ts plus the ones only the file system can answer (symlinks out of the
+ * root, double encoding). Each must get 400, 403 or 404 and a log line, and no response may ever
+ * hold a byte of the secret. Then the send path itself: byte-exact whole files and ranges; a client
+ * that stops reading a 256 MiB file holds a bounded amount of server memory; a file truncated
+ * while it is being sent ends that response (and only that connection) cleanly.
+ */
+
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { stopAllLabs, type LabProcess } from '../../bench/lib/launch.js';
+import { treeUsage } from '../../bench/observe/processes.js';
+import { connectionQueues } from '../../bench/observe/sockets.js';
+import { createSession } from '../../shared/protocol.js';
+import { labCases, type LabCase } from '../helpers/labs.js';
+import { HOSTILE_TARGETS } from '../helpers/hostile-paths.js';
+import { eventually } from '../helpers/util.js';
+import { destroyAllEchoClients, EchoClient } from './helpers/echo-client.js';
+import { stopCleanly } from './helpers/nothing-lost.js';
+
+const MiB = 1024 * 1024;
+/** The file a stalled client asks for: sparse, so it costs no disk, and far beyond any socket buffer. */
+const HUGE_BYTES = 256 * MiB;
+/**
+ * What a client that stopped reading may cost the server, on top of its memory before: a few
+ * chunks and socket buffers' worth. Buffering the whole 256 MiB file, as an unchecked
+ * socket.write loop would, is far beyond it.
+ */
+const STALLED_GROWTH_LIMIT = 48 * MiB;
+/** Stalled means: this many polls (20 ms apart) with the send queue unmoved... */
+const STALL_SAMPLES = 10;
+/** ...and at most this much server CPU over them (timers and bounded waits cost a little). */
+const STALL_CPU_MS = 20;
+
+afterEach(async () => {
+  destroyAllEchoClients();
+  await stopAllLabs();
+});
+
+let base: string;
+let root: string;
+const secret = `SECRET-${randomBytes(12).toString('hex')}`;
+const big = randomBytes(MiB);
+const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
+
+beforeAll(() => {
+  base = mkdtempSync(path.join(tmpdir(), 'files-robust-'));
+  root = path.join(base, 'root');
+  mkdirSync(path.join(root, 'sub'), { recursive: true });
+  writeFileSync(path.join(base, 'secret.txt'), secret);
+  writeFileSync(path.join(root, 'index.html'), '<p>index</p>\n');
+  writeFileSync(path.join(root, 'sub', 'a.txt'), 'hello\n');
+  writeFileSync(path.join(root, 'big.bin'), big);
+  symlinkSync('../secret.txt', path.join(root, 'escape'));
+  symlinkSync('..', path.join(root, 'up'));
+  symlinkSync(path.join(base, 'secret.txt'), path.join(root, 'absolute-link'));
+});
+afterAll(() => rmSync(base, { recursive: true, force: true }));
+
+/** The cases only the file system can answer, with the statuses that are right for each. */
+const FILE_SYSTEM_TARGETS: Readonly<Record<string, { target: string; statuses: number[] }>> = {
+  'a symlink to a file outside the root': { target: '/escape', statuses: [403] },
+  'a symlink to the directory above the root': { target: '/up/secret.txt', statuses: [403] },
+  'an absolute symlink to the secret': { target: '/absolute-link', statuses: [403] },
+  'double-encoded .. (%252e%252e)': { target: '/%252e%252e/secret.txt', statuses: [404] },
+  'double-encoded slash (%252f)': { target: '/..%252fsecret.txt', statuses: [404] },
+  'the secret by its name at the root': { target: '/secret.txt', statuses: [404] },
+  // An absolute file-system path is a path under the root like any other: /etc/passwd there is missing.
+  'an absolute file-system path': { target: '/etc/passwd', statuses: [404] },
+};
+
+/** Every case this suite tries, with the statuses it accepts. */
+const ALL_TARGETS: [string, string, number[]][] = [
+  ...Object.entries(HOSTILE_TARGETS).map(([name, target]): [string, string, number[]] => [name, target, [400]]),
+  ...Object.entries(FILE_SYSTEM_TARGETS).map(([name, { target, statuses }]): [string, string, number[]] => [name, target, statuses]),
+];
+
+/** True if the project's HTTP parser itself refuses `target` (then no file job, and no path log line, exists). */
+function parserRefuses(target: string): boolean {
+  const session = createSession({ protocol: 'files', maxHeaderBytes: 16 * 1024, maxBodyBytes: MiB, root: '/' });
+  const step = session.receive(Buffer.from(`GET ${target} HTTP/1.1\r\nHost: x\r\n\r\n`, 'latin1'));
+  session.close();
+  return step.jobs[0]?.kind === 'http-error';
+}
+
+/** Every lab variant with `files`; a lab that offers `--copy` is tried with each copy on its first variant. */
+function fileCases(): { title: string; lab: LabCase; args: string[] }[] {
+  return labCases((info) => info.protocols.includes('files')).flatMap((lab) => {
+    const copies = lab.info.fileCopies;
+    if (!copies) return [{ title: lab.title, lab, args: [] }];
+    if (lab.variant !== lab.info.variants[0]) return [{ title: lab.title, lab, args: [] }];
+    return copies.map((copy) => ({ title: `${lab.title}, ${copy.name}`, lab, args: [...copy.args] }));
+  });
+}
+
+/** One request on a fresh connection (Connection: close), and every byte until the server's FIN. */
+async function fetchRaw(port: number, request: string): Promise<Buffer> {
+  const client = await EchoClient.connect(port, { keep: true });
+  try {
+    await client.send(Buffer.from(request, 'latin1'));
+    await client.waitForEnd(10_000);
+    return client.receivedBytes;
+  } finally {
+    client.destroy();
+  }
+}
+
+const get = (target: string, extra = '') => `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${extra}\r\n`;
+
+/** Head and body of one response. */
+function split(raw: Buffer): { status: number; head: string; body: Buffer } {
+  const end = raw.indexOf('\r\n\r\n');
+  const head = raw.subarray(0, end).toString('latin1');
+  return { status: Number(/^HTTP\/1\.1 (\d{3}) /.exec(head)?.[1]), head, body: raw.subarray(end + 4) };
+}
+
+const started = (lab: LabCase, args: string[]) => lab.start(['--protocol', 'files', '--root', root, ...args]);
+
+describe.each(fileCases())('lab $title, files', ({ lab, args }) => {
+  it('hostile paths: each gets 400, 403 or 404 and a log line, and no response holds a byte of the secret', { timeout: 60_000 }, async () => {
+    const server = await started(lab, args);
+    const seen: string[] = [];
+    for (const [name, target, statuses] of ALL_TARGETS) {
+      const raw = await fetchRaw(server.port, get(target));
+      const { status } = split(raw);
+      seen.push(`${name}: ${status}`);
+      expect(statuses, `${name} (${target}) answered ${raw.toString('latin1').split('\r\n')[0]}`).toContain(status);
+      expect(raw.includes(secret), `${name}: the secret leaked`).toBe(false);
+      if (!parserRefuses(target)) {
+        await eventually(() => (server.output().stdout + server.output().stderr).includes(`${JSON.stringify(target)} refused, ${status}`) || undefined, 5000, `the log line for ${name}`);
+      }
+    }
+    expect(seen).toHaveLength(ALL_TARGETS.length);
+    await stopCleanly(server);
+  });
+
+  it('whole files, ranges and HEAD are byte-exact; pipelined requests on one connection are answered in order', { timeout: 60_000 }, async () => {
+    const server = await started(lab, args);
+    const whole = split(await fetchRaw(server.port, get('/big.bin')));
+    expect(whole.status).toBe(200);
+    expect(whole.head).toContain(`Content-Length: ${MiB}`);
+    expect(sha256(whole.body)).toBe(sha256(big));
+    const range = split(await fetchRaw(server.port, get('/big.bin', 'Range: bytes=1000-1999\r\n')));
+    expect(range.head).toContain(`Content-Range: bytes 1000-1999/${MiB}`);
+    expect(range.body.equals(big.subarray(1000, 2000))).toBe(true);
+    const head = await fetchRaw(server.port, `HEAD /big.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    expect(split(head).body.length).toBe(0);
+    expect(split(head).head).toContain(`Content-Length: ${MiB}`);
+    // Keep-alive: three requests in one write, the last one closes.
+    const pipelined = await fetchRaw(
+      server.port,
+      'GET /sub/a.txt HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\n' + get('/', 'Range: bytes=-6\r\n'),
+    );
+    const text = pipelined.toString('latin1');
+    expect(text.match(/^HTTP\/1\.1 \d{3}/gm)).toEqual(['HTTP/1.1 200', 'HTTP/1.1 404', 'HTTP/1.1 206']);
+    expect(text).toContain('\r\n\r\nhello\n');
+    expect(text.endsWith('\r\n\r\nx</p>\n')).toBe(true);
+    await stopCleanly(server);
+  });
+
+  it('a client that stops reading a 256 MiB file holds bounded server memory; a file truncated meanwhile ends that response, and the next client is served', { timeout: 60_000 }, async () => {
+    const name = `huge-${Math.random().toString(36).slice(2)}.bin`;
+    const file = path.join(root, name);
+    writeFileSync(file, '');
+    truncateSync(file, HUGE_BYTES);
+    const server: LabProcess = await started(lab, args);
+    // Warm the lab up first, so its memory before is a served lab's, not a fresh one's.
+    expect(split(await fetchRaw(server.port, get('/big.bin'))).status).toBe(200);
+    let before = treeUsage(server.pid, { fds: false }).rssBytes;
+    // A lab with a process per connection adds a whole Node process for the stalled client: one
+    // idle client's child is weighed first, so only what the stalled one holds beyond it counts.
+    let perConnection = 0;
+    if (lab.traits.children) {
+      const idle = await EchoClient.connect(server.port, { keep: true });
+      await idle.send(Buffer.from('GET /sub/a.txt HTTP/1.1\r\nHost: x\r\n\r\n', 'latin1'));
+      await eventually(() => idle.receivedBytes.toString('latin1').endsWith('hello\n') || undefined, 20_000, 'the idle client\'s reply');
+      const withChild = treeUsage(server.pid, { fds: false }).rssBytes;
+      perConnection = withChild - before;
+      before = withChild;
+    }
+
+    const client = await EchoClient.connect(server.port);
+    client.stopReading();
+    await client.send(Buffer.from(`GET /${name} HTTP/1.1\r\nHost: x\r\n\r\n`, 'latin1'));
+    // Stalled: the server's send queue is full and has not moved for STALL_SAMPLES polls, and the
+    // server has all but stopped using CPU meanwhile (one that kept reading the file into memory
+    // would still be busy).
+    const samples: { queued: number; cpuMs: number }[] = [];
+    await eventually(
+      () => {
+        const queued = connectionQueues(server.port, client.socket.localPort!)?.serverUnsent ?? 0;
+        samples.push({ queued, cpuMs: treeUsage(server.pid, { fds: false }).cpuMs });
+        const recent = samples.slice(-STALL_SAMPLES);
+        const still = recent.length === STALL_SAMPLES && queued > 0 && recent.every((sample) => sample.queued === queued);
+        return (still && recent.at(-1)!.cpuMs - recent[0]!.cpuMs <= STALL_CPU_MS) || undefined;
+      },
+      30_000,
+      'the server to stall on a full send queue',
+    );
+    const growth = treeUsage(server.pid, { fds: false }).rssBytes - before - perConnection;
+    expect(growth, `server memory grew ${(growth / MiB).toFixed(1)} MiB for one stalled client`).toBeLessThan(STALLED_GROWTH_LIMIT);
+
+    // The file shrinks under the transfer: the server cannot keep its Content-Length and must close.
+    truncateSync(file, MiB);
+    client.socket.resume();
+    await client.waitForEnd(20_000);
+    expect(client.received).toBeLessThan(HUGE_BYTES);
+    await eventually(() => server.output().stdout.includes('file truncated while being sent') || undefined, 10_000, 'the truncation in the disconnect line');
+    const next = split(await fetchRaw(server.port, get('/sub/a.txt')));
+    expect(next.body.toString()).toBe('hello\n');
+    await stopCleanly(server);
+    rmSync(file);
+  });
+});
