@@ -6,7 +6,22 @@
  */
 
 import { labEntry, runEntry, startLab, type Launch, type LabProcess } from '../../bench/lib/launch.js';
-import { labVariants, type LabInfo, type LabTraits, type LabVariant } from '../../labs/index.js';
+import { LABS, labVariants, type LabInfo, type LabTraits, type LabVariant } from '../../labs/index.js';
+import { unmetNeed } from '../../shared/needs.js';
+
+/**
+ * The labs this machine cannot run, each with the one line that says why (a lab's `needs` in the
+ * registry, e.g. io_uring refused by a seccomp filter). Their cases are not generated at all;
+ * test/needs.test.ts is the one named test that says so, and checks the lab says it too.
+ */
+export const UNMET: ReadonlyMap<string, string> = new Map(
+  (await Promise.all(LABS.map(async (lab) => [lab.id, await unmetNeed(lab)] as const))).filter((entry): entry is readonly [string, string] => entry[1] !== undefined),
+);
+
+/** labVariants (labs/index.ts) without the labs this machine cannot run (UNMET). */
+export function labVariantsHere(filter: (lab: LabInfo) => boolean = () => true): ReturnType<typeof labVariants> {
+  return labVariants((lab) => !UNMET.has(lab.id) && filter(lab));
+}
 
 export interface LabCase {
   /** For test titles: the lab's id, and its variant's name when it has one. */
@@ -25,9 +40,9 @@ export interface LabCase {
   toString(): string;
 }
 
-/** Every (lab, variant) the registry lists, or only those whose lab passes `applies`. */
+/** Every (lab, variant) the registry lists that runs here, or only those whose lab passes `applies`. */
 export function labCases(applies: (lab: LabInfo) => boolean = () => true): LabCase[] {
-  return labVariants(applies).map(({ lab, variant, title }) => ({
+  return labVariantsHere(applies).map(({ lab, variant, title }) => ({
     title,
     id: lab.id,
     info: lab,
