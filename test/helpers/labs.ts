@@ -54,3 +54,16 @@ export function labCases(applies: (lab: LabInfo) => boolean = () => true): LabCa
     toString: () => title,
   }));
 }
+
+/**
+ * Only the first variant the registry lists for each lab (its default configuration), for the
+ * families whose behaviour no variant flag can change: command-line parsing (robust case 13),
+ * and the idle and lifetime limits, which every variant of a lab checks with the same code (case
+ * 5). Every other family runs every variant: they exercise the I/O paths a variant changes (how
+ * a lab waits, accepts, reads and writes). Each variant of lab 05, 06 or 07 costs a robust suite
+ * run; these two families are a fifth of it.
+ */
+export function defaultVariantCases(applies: (lab: LabInfo) => boolean = () => true): LabCase[] {
+  const seen = new Set<string>();
+  return labCases(applies).filter((labCase) => !seen.has(labCase.id) && seen.add(labCase.id) !== undefined);
+}
