@@ -47,6 +47,12 @@ const IORING_SETUP_SQPOLL = 1 << 1;
 const IORING_SETUP_CQSIZE = 1 << 3;
 /** Keep submitting the rest of a batch when one entry fails to prepare (5.18). */
 const IORING_SETUP_SUBMIT_ALL = 1 << 7;
+/**
+ * Completions that arrive while the thread runs in user space are posted at its next
+ * io_uring_enter, not by interrupting it (5.19): one call then brings the completions of many
+ * sockets at once, and the kernel sends the thread no inter-processor interrupt for each.
+ */
+const IORING_SETUP_COOP_TASKRUN = 1 << 8;
 /** io_uring_params.features. */
 const IORING_FEAT_SINGLE_MMAP = 1 << 0;
 /** Completions that do not fit the CQ are kept, not dropped (5.5): no completion is ever lost. */
@@ -142,6 +148,8 @@ export class Ring {
     if (options.sqpoll) {
       flags |= IORING_SETUP_SQPOLL;
       p32[4] = options.sqpoll.idleMs; // sq_thread_idle
+    } else {
+      flags |= IORING_SETUP_COOP_TASKRUN; // the kernel refuses it with SQPOLL (EINVAL)
     }
     p32[1] = options.cqEntries; // cq_entries, read because of IORING_SETUP_CQSIZE
     p32[2] = flags;
