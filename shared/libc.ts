@@ -363,3 +363,5 @@ export const ETIME = code('ETIME');
 export const ECANCELED = code('ECANCELED');
 export const ENOENT = code('ENOENT');
 export const EALREADY = code('EALREADY');
+/** Report one event, then disable the registration until EPOLL_CTL_MOD re-arms it (lab 05's --trigger oneshot). Bit 30. */
+export const EPOLLONESHOT = 0x40000000;

@@ -13,7 +13,9 @@ const loopFlags: LabFlags<LoopOptions> = {
     trigger: {
       type: 'string',
       default: 'level',
-      describe: 'level or edge (epoll only). level: a socket is reported while readable; edge: once per arrival, so each client is read until EAGAIN',
+      describe:
+        'level, edge or oneshot (epoll only). level: a socket is reported while readable; edge: once per arrival, so each client is read until EAGAIN; ' +
+        'oneshot: once, then not again until re-armed with EPOLL_CTL_MOD (EPOLLONESHOT)',
     },
     drain: {
       type: 'boolean',
@@ -22,12 +24,20 @@ const loopFlags: LabFlags<LoopOptions> = {
         'read until EAGAIN in edge mode. --no-drain is a DEMONSTRATION OF A BUG: one read per wake-up, so in edge mode ' +
         'bytes left behind one read wait until the client sends again (or for good, once they fill the receive window)',
     },
+    rearm: {
+      type: 'boolean',
+      default: true,
+      describe:
+        're-arm each client with EPOLL_CTL_MOD after its event in oneshot mode. --no-rearm is a DEMONSTRATION OF A BUG: ' +
+        'a client is reported once, so its first message is echoed and the next ones never are',
+    },
   },
   check: (argv, args) =>
     oneOf(argv, args, 'mux', MUXES) ??
     oneOf(argv, args, 'trigger', TRIGGERS) ??
-    (argv.trigger === 'edge' && argv.mux === 'poll' ? '--trigger edge needs --mux epoll: poll(2) is level-triggered only' : undefined),
-  pick: (argv) => ({ mux: argv.mux as Mux, trigger: argv.trigger as Trigger, drain: argv.drain as boolean }),
+    (argv.trigger === 'edge' && argv.mux === 'poll' ? '--trigger edge needs --mux epoll: poll(2) is level-triggered only' : undefined) ??
+    (argv.trigger === 'oneshot' && argv.mux === 'poll' ? '--trigger oneshot needs --mux epoll: EPOLLONESHOT is epoll\'s' : undefined),
+  pick: (argv) => ({ mux: argv.mux as Mux, trigger: argv.trigger as Trigger, drain: argv.drain as boolean, rearm: argv.rearm as boolean }),
 };
 
 runLab(lab, loopFlags);

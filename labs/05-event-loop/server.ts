@@ -64,14 +64,19 @@ import { EventLoopTurns, POLL_MS } from '../../shared/turn.js';
 import { type Libc, ON, openListener, resolveIPv4 } from '../../shared/listener.js';
 import { EpollPoller, type Mux, type Poller, PollPoller } from './poller.js';
 
-export type Trigger = 'level' | 'edge';
-export const TRIGGERS: readonly Trigger[] = ['level', 'edge'];
+export type Trigger = 'level' | 'edge' | 'oneshot';
+export const TRIGGERS: readonly Trigger[] = ['level', 'edge', 'oneshot'];
 
 export interface LoopOptions {
   readonly mux: Mux;
   readonly trigger: Trigger;
   /** False only with `--no-drain`: read once per wake-up even in edge mode (the bug, on purpose). */
   readonly drain: boolean;
+  /**
+   * False only with `--no-rearm`: in oneshot mode, a client is not re-armed (EPOLL_CTL_MOD) after
+   * its event, so epoll never reports it again (the bug, on purpose).
+   */
+  readonly rearm?: boolean;
 }
 
 const LAB_ID = '05-event-loop';
@@ -137,6 +142,12 @@ export async function start(options: ServerOptions & LoopOptions): Promise<Runni
       }`,
     );
   }
+  if (options.trigger === 'oneshot' && options.rearm === false) {
+    options.log.info(
+      '--no-rearm: a demonstration of a bug: a client is not re-armed with EPOLL_CTL_MOD after its event, so EPOLLONESHOT ' +
+        'has disabled it for good: its first message is echoed, the next ones never are',
+    );
+  }
   const server = new EventLoopServer(libc, poller, listenFd, options);
   const served = server.run();
   const close = gracefulClose(
@@ -176,6 +187,8 @@ interface Connection {
   pending: number;
   /** What the poller watches for this client now (so an unchanged mask costs no epoll_ctl). */
   interest: number;
+  /** Oneshot: false once an event was reported (epoll disabled the registration) until the next MOD. */
+  armed: boolean;
   /** Read no more: after the peer's FIN, or when the protocol or a shutdown ends the connection. */
   closing: boolean;
   peerEnded: boolean;
@@ -189,6 +202,10 @@ class EventLoopServer {
   readonly #options: ServerOptions & LoopOptions;
   readonly #limits: ConnectionLimits;
   readonly #edge: boolean;
+  /** EPOLLONESHOT: each registration reports one event, then waits for EPOLL_CTL_MOD to re-arm it. */
+  readonly #oneshot: boolean;
+  /** Oneshot: re-arm after each event (false only with --no-rearm). */
+  readonly #rearms: boolean;
   /** Read until EAGAIN: edge mode, unless --no-drain. Level mode reads once and is woken again. */
   readonly #drains: boolean;
   #listenFd: number;
@@ -221,6 +238,8 @@ class EventLoopServer {
     this.#options = options;
     this.#limits = options.limits;
     this.#edge = options.trigger === 'edge';
+    this.#oneshot = options.trigger === 'oneshot';
+    this.#rearms = options.rearm !== false;
     this.#drains = this.#edge && options.drain;
     // Step 1. The listening socket is level-triggered in both modes: it is read until EAGAIN
     // anyway, and level lets a paused accept (EMFILE) simply resume.
@@ -293,10 +312,13 @@ class EventLoopServer {
       this.#fail(connection, this.#pendingError(connection, events));
       return;
     }
+    // Oneshot: this event disabled the registration; the handlers below re-arm it (#updateInterest).
+    if (this.#oneshot) connection.armed = false;
     if (events & libc.EPOLLOUT) this.#flush(connection, now);
     if (events & (libc.EPOLLIN | libc.EPOLLRDHUP) && this.#connections.has(id) && this.#reading(connection)) {
       this.#readFrom(connection, now);
     }
+    if (this.#oneshot && this.#connections.has(id)) this.#updateInterest(connection);
   }
 
   // --- Step 3: accepting --------------------------------------------------------------------
@@ -371,6 +393,7 @@ class EventLoopServer {
       offset: 0,
       pending: 0,
       interest: 0,
+      armed: true,
       closing: false,
       peerEnded: false,
       failed: false,
@@ -500,6 +523,7 @@ class EventLoopServer {
     const libc = this.#libc;
     let interest = this.#reading(connection) ? libc.EPOLLIN | libc.EPOLLRDHUP : 0;
     if (connection.pending > 0) interest |= libc.EPOLLOUT;
+    if (this.#oneshot) return (interest | libc.EPOLLONESHOT) >>> 0;
     return this.#edge ? (interest | libc.EPOLLET) >>> 0 : interest;
   }
 
@@ -509,8 +533,11 @@ class EventLoopServer {
    */
   #updateInterest(connection: Connection): void {
     const wanted = this.#wanted(connection);
-    if (wanted === connection.interest) return;
+    // Oneshot: after an event the registration is disabled whatever its mask; only MOD re-arms it.
+    if (wanted === connection.interest && connection.armed) return;
+    if (!connection.armed && !this.#rearms) return; // --no-rearm: THE BUG, on purpose
     connection.interest = wanted;
+    connection.armed = true;
     this.#poller.modify(connection.fd, connection.id, wanted);
   }
 

@@ -14,7 +14,7 @@ import { closeAll, openConnections, runRoundTrips } from '../../bench/syscalls/w
 import { stopCleanly } from '../../test/helpers/exchange.js';
 import { labCases } from '../../test/helpers/labs.js';
 import { closeAllClients, connect } from '../../test/helpers/tcp.js';
-import { seededRandom } from '../../test/helpers/util.js';
+import { randomPayload } from '../../test/helpers/util.js';
 
 const LAB_ID = '07-completion';
 const CASES = labCases((lab) => lab.id === LAB_ID);
@@ -26,13 +26,6 @@ afterEach(async () => {
 });
 
 const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
-
-function randomPayload(bytes: number, seed: number): Buffer {
-  const random = seededRandom(seed);
-  const payload = Buffer.alloc(bytes);
-  for (let i = 0; i < payload.length; i++) payload[i] = Math.floor(random() * 256);
-  return payload;
-}
 
 /** Names of the server's threads (the kernel's io_uring threads among them: iou-sqp-PID, iou-wrk-PID). */
 function threadNames(pid: number): string[] {

@@ -36,3 +36,11 @@ export function randomChunks(data: Buffer, random: () => number, min: number, ma
   }
   return chunks;
 }
+
+/** `bytes` pseudo-random bytes, the same for the same seed (a payload whose echo is checked). */
+export function randomPayload(bytes: number, seed: number): Buffer {
+  const random = seededRandom(seed);
+  const payload = Buffer.alloc(bytes);
+  for (let i = 0; i < payload.length; i++) payload[i] = Math.floor(random() * 256);
+  return payload;
+}
