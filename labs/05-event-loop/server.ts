@@ -7,7 +7,9 @@
  * (the kernel keeps the interest list and returns only the ready descriptors) or `--mux poll`
  * (we hand the kernel every descriptor on every call). With epoll, `--trigger level` reports a
  * socket as long as it is readable; `--trigger edge` reports it once per arrival of new bytes,
- * so the reader must read until EAGAIN or it stalls (`--no-drain` shows the stall on purpose).
+ * so the reader must read until EAGAIN or it stalls (`--no-drain` shows the stall on purpose);
+ * `--trigger oneshot` (EPOLLONESHOT) reports it once and then not until EPOLL_CTL_MOD re-arms it,
+ * after every event (`--no-rearm` forgets the re-arm on purpose: the second message never comes).
  *
  * The loop:
  *   1. A non-blocking listening socket; epoll_create1(EPOLL_CLOEXEC) (or an array of pollfd);
