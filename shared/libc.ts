@@ -365,3 +365,13 @@ export const ENOENT = code('ENOENT');
 export const EALREADY = code('EALREADY');
 /** Report one event, then disable the registration until EPOLL_CTL_MOD re-arms it (lab 05's --trigger oneshot). Bit 30. */
 export const EPOLLONESHOT = 0x40000000;
+/**
+ * select(2) (lab 05's --mux select): `readFds` and `writeFds` are fd_set bitmaps of FD_SETSIZE
+ * bits (bit N of word N/32 is descriptor N), rewritten by the kernel to the ready ones; `timeout`
+ * is a struct timeval { long tv_sec; long tv_usec; }. Descriptors at or over FD_SETSIZE do not fit.
+ */
+export const select: (nfds: number, readFds: Uint32Array, writeFds: Uint32Array, exceptFds: null, timeout: BigInt64Array) => number = libc.func(
+  'int select(int nfds, void *readfds, void *writefds, void *exceptfds, void *timeout)',
+);
+/** The size of glibc's fd_set, fixed when glibc was compiled: select() cannot watch a descriptor this high. */
+export const FD_SETSIZE = 1024;

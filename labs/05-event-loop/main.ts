@@ -8,7 +8,9 @@ const loopFlags: LabFlags<LoopOptions> = {
     mux: {
       type: 'string',
       default: 'epoll',
-      describe: 'epoll or poll. epoll: the kernel returns only the ready sockets; poll: every open socket is passed and scanned on every wake-up',
+      describe:
+        'epoll, poll or select. epoll: the kernel returns only the ready sockets; poll: every open socket is passed and scanned on every wake-up; ' +
+        'select: the same with fd_set bitmaps, and no descriptor at or over FD_SETSIZE (1024)',
     },
     trigger: {
       type: 'string',
@@ -35,8 +37,8 @@ const loopFlags: LabFlags<LoopOptions> = {
   check: (argv, args) =>
     oneOf(argv, args, 'mux', MUXES) ??
     oneOf(argv, args, 'trigger', TRIGGERS) ??
-    (argv.trigger === 'edge' && argv.mux === 'poll' ? '--trigger edge needs --mux epoll: poll(2) is level-triggered only' : undefined) ??
-    (argv.trigger === 'oneshot' && argv.mux === 'poll' ? '--trigger oneshot needs --mux epoll: EPOLLONESHOT is epoll\'s' : undefined),
+    (argv.trigger === 'edge' && argv.mux !== 'epoll' ? `--trigger edge needs --mux epoll: ${argv.mux}(2) is level-triggered only` : undefined) ??
+    (argv.trigger === 'oneshot' && argv.mux !== 'epoll' ? '--trigger oneshot needs --mux epoll: EPOLLONESHOT is epoll\'s' : undefined),
   pick: (argv) => ({ mux: argv.mux as Mux, trigger: argv.trigger as Trigger, drain: argv.drain as boolean, rearm: argv.rearm as boolean }),
 };
 

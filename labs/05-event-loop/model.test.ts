@@ -185,6 +185,27 @@ describe('lab 05: EPOLLONESHOT', () => {
   });
 });
 
+describe('lab 05: select', () => {
+  it('--mux select refuses a client whose descriptor is at or over FD_SETSIZE (1024) with a log line, and keeps serving the others', { timeout: 120_000 }, async () => {
+    const lab = await startLab(LAB.id, ['--quiet', '--mux', 'select', '--max-conns', '2000']);
+    const first = await connect(lab.port);
+    const open: Client[] = [first];
+    // Enough clients that the server's descriptors cross 1024 (it holds a score of its own), in
+    // batches so the handshakes never overflow the accept queue.
+    for (let i = 0; i < 1040; i += 104) open.push(...(await Promise.all(Array.from({ length: 104 }, () => connect(lab.port)))));
+    const refused = await eventually(() => {
+      const lines = lab.output().stderr.split('\n').filter((line) => /refused: its descriptor \d+ is at or over select\(\)'s FD_SETSIZE \(1024: descriptors 0-1023 only\)/.test(line));
+      return lines.length > 0 ? lines : undefined;
+    }, 30_000, 'a refusal naming FD_SETSIZE');
+    // Every refused client's descriptor was at least 1024; the ones below it are all still served.
+    for (const line of refused) expect(Number(/descriptor (\d+)/.exec(line)![1])).toBeGreaterThanOrEqual(1024);
+    first.socket.write('still served\n');
+    expect((await first.waitForBytes(13)).toString()).toBe('still served\n');
+    for (const client of open) client.socket.destroy();
+    await stopCleanly(lab);
+  });
+});
+
 describe('lab 05: poll', () => {
   it('serves 1,000 clients open at once', { timeout: 120_000 }, async () => {
     const clients = 1000;

@@ -64,7 +64,7 @@ import { CLOSED, ConnectionRecord, limitReached, overPending, type ConnectionTim
 import { gracefulClose } from '../../shared/server-kit.js';
 import { EventLoopTurns, POLL_MS } from '../../shared/turn.js';
 import { type Libc, ON, openListener, resolveIPv4 } from '../../shared/listener.js';
-import { EpollPoller, type Mux, type Poller, PollPoller } from './poller.js';
+import { EpollPoller, type Mux, type Poller, PollPoller, SelectPoller } from './poller.js';
 
 export type Trigger = 'level' | 'edge' | 'oneshot';
 export const TRIGGERS: readonly Trigger[] = ['level', 'edge', 'oneshot'];
@@ -134,7 +134,7 @@ export async function start(options: ServerOptions & LoopOptions): Promise<Runni
   }
   const host = await resolveIPv4(options, 'lab 05');
   const { fd: listenFd, port } = openListener(libc, { ...options, host });
-  const poller: Poller = options.mux === 'epoll' ? new EpollPoller(libc, layout!) : new PollPoller(libc);
+  const poller: Poller = options.mux === 'epoll' ? new EpollPoller(libc, layout!) : options.mux === 'select' ? new SelectPoller(libc) : new PollPoller(libc);
   if (!options.drain) {
     options.log.info(
       `--no-drain: a demonstration of a bug: each client is read once per wake-up${
@@ -375,6 +375,12 @@ class EventLoopServer {
     const libc = this.#libc;
     if (this.#connections.size >= this.#options.maxConns) {
       // Over --max-conns: closed as soon as accepted, as libuv does for lab 04.
+      libc.close(fd);
+      return;
+    }
+    if (this.#poller.name === 'select' && fd >= libc.FD_SETSIZE) {
+      // select(2) has no bit for this descriptor: refused, never written past the end of an fd_set.
+      this.#options.log.warn(`client ${peer} refused: its descriptor ${fd} is at or over select()'s FD_SETSIZE (${libc.FD_SETSIZE}: descriptors 0-${libc.FD_SETSIZE - 1} only)`);
       libc.close(fd);
       return;
     }
