@@ -5,7 +5,9 @@
  * the kernel which of them are ready, does what each ready one allows (accept, read, write) and
  * asks again. Nothing ever waits on one client. The readiness mechanism is a flag: `--mux epoll`
  * (the kernel keeps the interest list and returns only the ready descriptors) or `--mux poll`
- * (we hand the kernel every descriptor on every call). With epoll, `--trigger level` reports a
+ * (we hand the kernel every descriptor on every call), or `--mux select` (the same with fd_set
+ * bitmaps, which have no bit for a descriptor at or over FD_SETSIZE, 1024: such a client is
+ * refused with a line naming the limit). With epoll, `--trigger level` reports a
  * socket as long as it is readable; `--trigger edge` reports it once per arrival of new bytes,
  * so the reader must read until EAGAIN or it stalls (`--no-drain` shows the stall on purpose);
  * `--trigger oneshot` (EPOLLONESHOT) reports it once and then not until EPOLL_CTL_MOD re-arms it,
