@@ -62,6 +62,12 @@ export interface LabInfo {
   readonly coresFlag?: string;
   /** `make lab-NN` variables of this lab alone, and the flag each becomes (e.g. THREADS → --threads). */
   readonly makeVariables: Readonly<Record<string, string>>;
+  /**
+   * A kernel interface the lab cannot run without, which a machine may refuse (a container's
+   * seccomp filter, kernel.io_uring_disabled): the lab then exits 2 with one line naming the cause,
+   * and harnesses skip it after saying so (test/helpers/labs.ts).
+   */
+  readonly needs?: 'io_uring';
   /** The configurations to test and measure; one unnamed variant with no flags for most labs. */
   readonly variants: readonly LabVariant[];
   /**
@@ -137,7 +143,7 @@ export const LABS: readonly LabInfo[] = [
   {
     id: '05-event-loop',
     label: '05 event loop',
-    model: 'event loop by hand: one thread calls epoll or poll itself, level- or edge-triggered',
+    model: 'event loop by hand: one thread calls epoll, poll or select itself; epoll level-, edge-triggered or oneshot',
     acceptedWait: 'the loop had accepted the connection, and the echo waited for the loop to get to it among the sockets ready in the same wake-up',
     traits: { children: false, pool: false, kernelQueueOnly: false },
     protocols: EVERY_PROTOCOL,
@@ -166,6 +172,25 @@ export const LABS: readonly LabInfo[] = [
       { name: 'handoff', args: ['--balance', 'handoff'] },
       { name: 'shared', args: ['--balance', 'shared'] },
       { name: 'reuseport', args: ['--balance', 'reuseport'] },
+    ],
+  },
+  {
+    id: '07-completion',
+    label: '07 completion',
+    model: 'completion by hand: one thread hands whole operations to the kernel through io_uring and reaps their completions',
+    acceptedWait: 'the loop had accepted the connection, and the echo waited for the loop to reap its receive completion among the others of the same wake-up',
+    traits: { children: false, pool: false, kernelQueueOnly: false },
+    protocols: ECHO_AND_HTTP,
+    defaults: {},
+    makeVariables: { SUBMIT: '--submit', RECV: '--recv' },
+    needs: 'io_uring',
+    // Three, not the eight combinations: the default (both batching knobs on), both off (the
+    // costliest way: a system call per entry, a re-armed RECV per completion), and the kernel
+    // thread on top of the default. Each variant runs the whole robust suite.
+    variants: [
+      { name: 'batch, multishot', args: ['--submit', 'batch', '--recv', 'multishot'] },
+      { name: 'each, single', args: ['--submit', 'each', '--recv', 'single'] },
+      { name: 'sqpoll', args: ['--sqpoll'] },
     ],
   },
 ];

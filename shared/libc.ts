@@ -309,3 +309,84 @@ export const sendfile: (outFd: number, inFd: number, offset: BigInt64Array, coun
 export const pread: (fd: number, buffer: Uint8Array, count: number, offset: number) => number = libc.func(
   'intptr_t pread(int fd, void *buffer, size_t count, int64_t offset)',
 );
+// --- Completion: io_uring (lab 07), called as raw system calls, and the memory calls its rings need.
+// glibc has no wrapper for the three io_uring calls (liburing is a separate library, and the lab
+// does without it), so they go through syscall(2) with their numbers, the same on x86-64 and
+// arm64 (425-427: new system calls get one number on every architecture). syscall() is variadic;
+// each use is declared here with its own fixed prototype, which on x86-64 and arm64 Linux passes
+// integer and pointer arguments in the same registers a variadic call would.
+
+export const SYS_io_uring_setup = 425;
+export const SYS_io_uring_enter = 426;
+export const SYS_io_uring_register = 427;
+
+/** io_uring_setup(entries, params): a ring's descriptor; `params` (struct io_uring_params, 120 bytes) is filled in. */
+export const io_uring_setup: (nr: number, entries: number, params: Uint8Array) => number = libc.func(
+  'long syscall(long nr, uint32_t entries, void *params)',
+);
+/**
+ * io_uring_enter(fd, to_submit, min_complete, flags, arg, argsz): submits up to `to_submit`
+ * queued entries and, with IORING_ENTER_GETEVENTS, waits until `min_complete` completions are
+ * there (`arg`: struct io_uring_getevents_arg with IORING_ENTER_EXT_ARG, bounding the wait).
+ */
+export const io_uring_enter: (
+  nr: number,
+  fd: number,
+  toSubmit: number,
+  minComplete: number,
+  flags: number,
+  arg: Uint8Array | null,
+  argSize: number,
+) => number = libc.func('long syscall(long nr, int fd, uint32_t to_submit, uint32_t min_complete, uint32_t flags, void *arg, size_t argsz)');
+/** io_uring_register(fd, opcode, arg, nr_args): e.g. IORING_REGISTER_PBUF_RING with a struct io_uring_buf_reg. */
+export const io_uring_register: (nr: number, fd: number, opcode: number, arg: Uint8Array, count: number) => number = libc.func(
+  'long syscall(long nr, int fd, uint32_t opcode, void *arg, uint32_t nr_args)',
+);
+/**
+ * Maps `length` bytes: a ring's shared memory (a ring descriptor and an IORING_OFF_* offset), or
+ * anonymous memory (fd -1) for buffers the kernel keeps the address of. Returns an opaque pointer
+ * (`koffi.view` turns it into an ArrayBuffer on the same bytes, `pointerAddress` into a number),
+ * or MAP_FAILED (the address -1).
+ */
+export const mmap: (address: null, length: number, prot: number, flags: number, fd: number, offset: number) => unknown = libc.func(
+  'void *mmap(void *addr, size_t length, int prot, int flags, int fd, int64_t offset)',
+);
+export const munmap: (address: unknown, length: number) => number = libc.func('int munmap(void *addr, size_t length)');
+/** The peer's address of a connected socket (a multishot accept does not give it). */
+export const getpeername: (fd: number, address: Uint8Array, length: Uint32Array) => number = libc.func(
+  'int getpeername(int fd, void *address, void *length)',
+);
+
+/** The bytes behind a pointer mmap() returned, without a copy; valid until munmap(). */
+export const viewPointer = (pointer: unknown, length: number): ArrayBuffer => koffi.view(pointer, length);
+/** A pointer's address as a number (user-space addresses fit in 53 bits on x86-64 and arm64). */
+export const pointerAddress = (pointer: unknown): number => Number(koffi.address(pointer));
+/** mmap()'s failure value, (void *) -1. */
+export const isMapFailed = (pointer: unknown): boolean => pointer === null || koffi.address(pointer) === 0xffffffffffffffffn;
+
+export const PROT_READ = 0x1;
+export const PROT_WRITE = 0x2;
+export const MAP_SHARED = 0x01;
+export const MAP_PRIVATE = 0x02;
+export const MAP_ANONYMOUS = 0x20;
+/** Fault the pages in at once: the rings are touched on every loop turn. */
+export const MAP_POPULATE = 0x8000;
+export const ENOSYS = code('ENOSYS');
+export const EPERM = code('EPERM');
+export const EINVAL = code('EINVAL');
+export const ETIME = code('ETIME');
+export const ECANCELED = code('ECANCELED');
+export const ENOENT = code('ENOENT');
+export const EALREADY = code('EALREADY');
+/** Report one event, then disable the registration until EPOLL_CTL_MOD re-arms it (lab 05's --trigger oneshot). Bit 30. */
+export const EPOLLONESHOT = 0x40000000;
+/**
+ * select(2) (lab 05's --mux select): `readFds` and `writeFds` are fd_set bitmaps of FD_SETSIZE
+ * bits (bit N of word N/32 is descriptor N), rewritten by the kernel to the ready ones; `timeout`
+ * is a struct timeval { long tv_sec; long tv_usec; }. Descriptors at or over FD_SETSIZE do not fit.
+ */
+export const select: (nfds: number, readFds: Uint32Array, writeFds: Uint32Array, exceptFds: null, timeout: BigInt64Array) => number = libc.func(
+  'int select(int nfds, void *readfds, void *writefds, void *exceptfds, void *timeout)',
+);
+/** The size of glibc's fd_set, fixed when glibc was compiled: select() cannot watch a descriptor this high. */
+export const FD_SETSIZE = 1024;

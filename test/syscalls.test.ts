@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { LABS } from '../labs/index.js';
 import { startLab, stopAllLabs } from '../bench/lib/launch.js';
 import { oneEventLoop } from '../bench/pipeline/labs.js';
+import { explain } from '../bench/syscalls/explain.js';
 import { measureServer, type PhaseCounts } from '../bench/syscalls/measure.js';
 import { renderSyscalls, type SyscallResults } from '../bench/syscalls/render.js';
 import { parseStraceSummary, straceUnavailable } from '../bench/syscalls/trace.js';
@@ -74,6 +75,26 @@ describe('the system-call report', () => {
     expect(text).toContain('Threads handed work to each other: 4.6 futex calls per round trip');
     expect(text).toContain('Each connection started 11 threads or processes (clone), 1.0 of them a new program (execve), with 73 mmap calls to load it.');
     expect(text).not.toMatch(/\*\*evented\*\*[^\n]*futex/);
+  });
+});
+
+describe('the explanation of a completion-model server (io_uring)', () => {
+  const phase = (units: number, calls: Record<string, number>): PhaseCounts => ({
+    units,
+    calls: Object.fromEntries(Object.entries(calls).map(([name, n]) => [name, { calls: n, errors: 0 }])),
+    contextSwitches: { voluntary: 0, involuntary: 0 },
+  });
+  const connection = phase(50, { io_uring_enter: 150, getpeername: 50 });
+
+  it('says no read or write moved the bytes, and how many round trips one io_uring_enter served', () => {
+    const sentences = explain(phase(20_000, { io_uring_enter: 3_000, epoll_pwait: 10 }), connection, 10).join(' ');
+    expect(sentences).toContain('No read or write calls moved the bytes (0.00 per round trip)');
+    expect(sentences).toContain("It made 0.15 io_uring_enter calls per round trip: each call submitted the operations queued in a loop turn and waited for completions, about 6.7 round trips' worth.");
+    expect(sentences).not.toContain('Each round trip took');
+  });
+
+  it('says a call per operation when there are two per round trip', () => {
+    expect(explain(phase(20_000, { io_uring_enter: 40_000 }), connection, 10).join(' ')).toContain('2.0 io_uring_enter calls per round trip: one per operation submitted');
   });
 });
 

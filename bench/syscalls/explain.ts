@@ -31,7 +31,21 @@ export function explain(roundTrip: PhaseCounts, connection: PhaseCounts, connect
 
   const reads = sum(rt, READS);
   const writes = sum(rt, WRITES);
-  out.push(`Each round trip took ${fmt(reads)} read and ${fmt(writes)} write calls: the bytes in and the echo out.`);
+  const enters = rt.get('io_uring_enter') ?? 0;
+  if (enters > 0 && reads + writes < 0.1) {
+    // The completion model: the bytes move without a read or write call of the server's own.
+    out.push(
+      `No read or write calls moved the bytes (${fmt(reads + writes)} per round trip): the kernel received and sent them as operations ` +
+        `handed over in the io_uring submission ring. It made ${fmt(enters)} io_uring_enter calls per round trip` +
+        (enters >= 1.5
+          ? ': one per operation submitted (a send, then a receive armed again), each on its own.'
+          : enters < 1 && connections > 1
+            ? `: each call submitted the operations queued in a loop turn and waited for completions, about ${fmt(1 / enters)} round trips' worth.`
+            : '.'),
+    );
+  } else {
+    out.push(`Each round trip took ${fmt(reads)} read and ${fmt(writes)} write calls: the bytes in and the echo out.`);
+  }
   const emptyReads = READS.reduce((total, name) => total + (roundTrip.calls[name]?.errors ?? 0), 0) / roundTrip.units;
   if (emptyReads >= 0.5) out.push(`${fmt(emptyReads)} of those reads per round trip failed with EAGAIN: the server reads until the socket is empty.`);
   if (writes - 1 >= 0.3 && (rt.get('futex') ?? 0) >= 0.5) {

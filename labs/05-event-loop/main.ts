@@ -9,12 +9,16 @@ const loopFlags: LabFlags<LoopOptions> = {
     mux: {
       type: 'string',
       default: 'epoll',
-      describe: 'epoll or poll. epoll: the kernel returns only the ready sockets; poll: every open socket is passed and scanned on every wake-up',
+      describe:
+        'epoll, poll or select. epoll: the kernel returns only the ready sockets; poll: every open socket is passed and scanned on every wake-up; ' +
+        'select: the same with fd_set bitmaps, and no descriptor at or over FD_SETSIZE (1024)',
     },
     trigger: {
       type: 'string',
       default: 'level',
-      describe: 'level or edge (epoll only). level: a socket is reported while readable; edge: once per arrival, so each client is read until EAGAIN',
+      describe:
+        'level, edge or oneshot (epoll only). level: a socket is reported while readable; edge: once per arrival, so each client is read until EAGAIN; ' +
+        'oneshot: once, then not again until re-armed with EPOLL_CTL_MOD (EPOLLONESHOT)',
     },
     drain: {
       type: 'boolean',
@@ -24,15 +28,29 @@ const loopFlags: LabFlags<LoopOptions> = {
         'bytes left behind one read wait until the client sends again (or for good, once they fill the receive window)',
     },
     ...COPY_OPTION,
+    rearm: {
+      type: 'boolean',
+      default: true,
+      describe:
+        're-arm each client with EPOLL_CTL_MOD after its event in oneshot mode. --no-rearm is a DEMONSTRATION OF A BUG: ' +
+        'a client is reported once, so its first message is echoed and the next ones never are',
+    },
   },
   check: (argv, args) =>
     oneOf(argv, args, 'mux', MUXES) ??
     oneOf(argv, args, 'trigger', TRIGGERS) ??
-    (argv.trigger === 'edge' && argv.mux === 'poll' ? '--trigger edge needs --mux epoll: poll(2) is level-triggered only' : undefined) ??
+    (argv.trigger === 'edge' && argv.mux !== 'epoll' ? `--trigger edge needs --mux epoll: ${argv.mux}(2) is level-triggered only` : undefined) ??
+    (argv.trigger === 'oneshot' && argv.mux !== 'epoll' ? '--trigger oneshot needs --mux epoll: EPOLLONESHOT is epoll\'s' : undefined) ??
     checkCopy(argv, args),
-  pick: (argv) => ({ mux: argv.mux as Mux, trigger: argv.trigger as Trigger, drain: argv.drain as boolean, copy: argv.copy as CopyMode }),
-  // "epoll, edge-triggered": poll (level-triggered only) says so too, which is what it does.
-  mode: ({ mux, trigger, drain }) => `${mux}, ${trigger}-triggered${drain ? '' : ', --no-drain'}`,
+  pick: (argv) => ({
+    mux: argv.mux as Mux,
+    trigger: argv.trigger as Trigger,
+    drain: argv.drain as boolean,
+    rearm: argv.rearm as boolean,
+    copy: argv.copy as CopyMode,
+  }),
+  // "epoll, edge-triggered": poll and select (level-triggered only) say so too, which is what they do.
+  mode: ({ mux, trigger, drain, rearm }) => `${mux}, ${trigger}-triggered${drain ? '' : ', --no-drain'}${rearm === false ? ', --no-rearm' : ''}`,
 };
 
 runLab(lab, loopFlags);

@@ -12,7 +12,7 @@ import { openFds } from '../../bench/observe/processes.js';
 import { connectionQueues } from '../../bench/observe/sockets.js';
 import { stopCleanly } from '../../test/helpers/exchange.js';
 import { closeAllClients, connect, type Client } from '../../test/helpers/tcp.js';
-import { eventually, randomChunks, seededRandom } from '../../test/helpers/util.js';
+import { eventually, randomChunks, randomPayload, seededRandom } from '../../test/helpers/util.js';
 import { labCases } from '../../test/helpers/labs.js';
 import { labInfo } from '../index.js';
 
@@ -26,13 +26,6 @@ afterEach(async () => {
 });
 
 const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
-
-function randomPayload(bytes: number, seed: number): Buffer {
-  const random = seededRandom(seed);
-  const payload = Buffer.alloc(bytes);
-  for (let i = 0; i < payload.length; i++) payload[i] = Math.floor(random() * 256);
-  return payload;
-}
 
 /**
  * How many epoll instances in the server watch its listening socket: 1 when the lab made its own
@@ -156,6 +149,59 @@ describe('lab 05: draining in edge mode', () => {
       client.socket.destroy();
     }
     expect(stalled, 'connections that stalled (of up to 10)').toBe(1);
+    await stopCleanly(lab);
+  });
+});
+
+describe('lab 05: EPOLLONESHOT', () => {
+  it('--trigger oneshot re-arms each client after its event: 1 MiB in random chunks and a second message all come back; --no-rearm echoes the first message only', { timeout: 60_000 }, async () => {
+    const payload = randomPayload(1 * MiB, 0x0ce);
+    const correct = await startLab(LAB.id, ['--quiet', '--mux', 'epoll', '--trigger', 'oneshot']);
+    const bulk = await connect(correct.port);
+    for (const chunk of randomChunks(payload, seededRandom(0x1), 1, 64 * KiB)) bulk.socket.write(chunk);
+    bulk.socket.end();
+    expect(sha256(await bulk.waitForEnd())).toBe(sha256(payload));
+    const chat = await connect(correct.port);
+    chat.socket.write('one\n');
+    await chat.waitForBytes(4);
+    chat.socket.write('two\n');
+    expect((await chat.waitForBytes(8)).toString()).toBe('one\ntwo\n');
+    chat.socket.destroy();
+    await stopCleanly(correct);
+
+    const buggy = await startLab(LAB.id, ['--quiet', '--mux', 'epoll', '--trigger', 'oneshot', '--no-rearm']);
+    expect(buggy.output().stdout).toContain('--no-rearm: a demonstration of a bug');
+    const stalled = await connect(buggy.port);
+    stalled.socket.write('one\n');
+    expect((await stalled.waitForBytes(4)).toString()).toBe('one\n');
+    stalled.socket.write('two\n');
+    // The second message reached the server's socket, and nobody will ever read it: epoll reported
+    // the client once, and without EPOLL_CTL_MOD never will again.
+    await eventually(() => ((connectionQueues(buggy.port, stalled.socket.localPort!)?.serverUnread ?? 0) === 4 ? true : undefined), 10_000, 'the second message to wait unread in the server');
+    expect(await receivedSettles(stalled)).toBe(4);
+    expect(connectionQueues(buggy.port, stalled.socket.localPort!)?.serverUnread).toBe(4);
+    stalled.socket.destroy();
+    await stopCleanly(buggy);
+  });
+});
+
+describe('lab 05: select', () => {
+  it('--mux select refuses a client whose descriptor is at or over FD_SETSIZE (1024) with a log line, and keeps serving the others', { timeout: 120_000 }, async () => {
+    const lab = await startLab(LAB.id, ['--quiet', '--mux', 'select', '--max-conns', '2000']);
+    const first = await connect(lab.port);
+    const open: Client[] = [first];
+    // Enough clients that the server's descriptors cross 1024 (it holds a score of its own), in
+    // batches so the handshakes never overflow the accept queue.
+    for (let i = 0; i < 1040; i += 104) open.push(...(await Promise.all(Array.from({ length: 104 }, () => connect(lab.port)))));
+    const refused = await eventually(() => {
+      const lines = lab.output().stderr.split('\n').filter((line) => /refused: its descriptor \d+ is at or over select\(\)'s FD_SETSIZE \(1024: descriptors 0-1023 only\)/.test(line));
+      return lines.length > 0 ? lines : undefined;
+    }, 30_000, 'a refusal naming FD_SETSIZE');
+    // Every refused client's descriptor was at least 1024; the ones below it are all still served.
+    for (const line of refused) expect(Number(/descriptor (\d+)/.exec(line)![1])).toBeGreaterThanOrEqual(1024);
+    first.socket.write('still served\n');
+    expect((await first.waitForBytes(13)).toString()).toBe('still served\n');
+    for (const client of open) client.socket.destroy();
     await stopCleanly(lab);
   });
 });

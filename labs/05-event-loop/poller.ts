@@ -17,8 +17,8 @@
 
 import type { Libc } from '../../shared/listener.js';
 
-export type Mux = 'epoll' | 'poll';
-export const MUXES: readonly Mux[] = ['epoll', 'poll'];
+export type Mux = 'epoll' | 'poll' | 'select';
+export const MUXES: readonly Mux[] = ['epoll', 'poll', 'select'];
 
 /**
  * The mechanism, as the server sees it. Interest and event masks are epoll's bits (EPOLLIN,
@@ -204,4 +204,88 @@ export class PollPoller implements Poller {
     this.#words = words;
     this.#halves = new Int16Array(words.buffer);
   }
+}
+
+/**
+ * select(2), the oldest of the three: two bitmaps (fd_set) of FD_SETSIZE (1024) bits, one for
+ * "tell me when readable", one for "writable", rebuilt and passed in on every call, rewritten by
+ * the kernel to say which are ready, then scanned bit by bit. O(highest descriptor) per wake-up,
+ * and a hard ceiling: a descriptor numbered FD_SETSIZE or more has no bit. Writing its bit anyway
+ * is the classic memory corruption (FD_SET past the end of the struct); the server refuses such a
+ * client before it gets here, and add() throws rather than write out of bounds.
+ */
+export class SelectPoller implements Poller {
+  readonly name = 'select';
+  readonly #libc: Libc;
+  readonly #readSet: Uint32Array;
+  readonly #writeSet: Uint32Array;
+  /** struct timeval { long tv_sec; long tv_usec; } on 64-bit Linux. */
+  readonly #timeout = new BigInt64Array(2);
+  /** What each registered descriptor watches, and the id it reports. */
+  readonly #interest = new Map<number, { id: number; interest: number }>();
+  readonly #readyIds: number[] = [];
+  readonly #readyEvents: number[] = [];
+
+  constructor(libc: Libc) {
+    this.#libc = libc;
+    this.#readSet = new Uint32Array(libc.FD_SETSIZE / 32);
+    this.#writeSet = new Uint32Array(libc.FD_SETSIZE / 32);
+  }
+
+  add(fd: number, id: number, interest: number): void {
+    if (fd < 0 || fd >= this.#libc.FD_SETSIZE) throw new Error(`select: descriptor ${fd} does not fit an fd_set of ${this.#libc.FD_SETSIZE} bits`);
+    this.#interest.set(fd, { id, interest });
+  }
+
+  modify(fd: number, id: number, interest: number): void {
+    this.#interest.set(fd, { id, interest });
+  }
+
+  remove(fd: number): void {
+    this.#interest.delete(fd);
+  }
+
+  wait(timeoutMs: number): number {
+    const libc = this.#libc;
+    this.#readyIds.length = 0;
+    this.#readyEvents.length = 0;
+    // Both sets are rebuilt on every call: the kernel overwrote them with the ready ones.
+    this.#readSet.fill(0);
+    this.#writeSet.fill(0);
+    let highest = -1;
+    for (const [fd, { interest }] of this.#interest) {
+      const bit = 1 << (fd & 31);
+      if (interest & (libc.EPOLLIN | libc.EPOLLRDHUP)) this.#readSet[fd >>> 5]! |= bit;
+      if (interest & libc.EPOLLOUT) this.#writeSet[fd >>> 5]! |= bit;
+      if (fd > highest) highest = fd;
+    }
+    this.#timeout[0] = BigInt(Math.floor(timeoutMs / 1000));
+    this.#timeout[1] = BigInt((timeoutMs % 1000) * 1000);
+    const n = libc.select(highest + 1, this.#readSet, this.#writeSet, null, this.#timeout);
+    if (n < 0) {
+      const error = libc.errno();
+      if (error === libc.EINTR) return 0;
+      throw libc.callError('select', error);
+    }
+    if (n === 0) return 0;
+    for (const [fd, { id }] of this.#interest) {
+      const bit = 1 << (fd & 31);
+      // Readable covers a pending error and the peer's FIN too: the read that follows says which.
+      const events = (this.#readSet[fd >>> 5]! & bit ? libc.EPOLLIN : 0) | (this.#writeSet[fd >>> 5]! & bit ? libc.EPOLLOUT : 0);
+      if (events === 0) continue;
+      this.#readyIds.push(id);
+      this.#readyEvents.push(events);
+    }
+    return this.#readyIds.length;
+  }
+
+  readyId(i: number): number {
+    return this.#readyIds[i]!;
+  }
+
+  readyEvents(i: number): number {
+    return this.#readyEvents[i]!;
+  }
+
+  close(): void {}
 }

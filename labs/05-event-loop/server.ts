@@ -5,9 +5,13 @@
  * the kernel which of them are ready, does what each ready one allows (accept, read, write) and
  * asks again. Nothing ever waits on one client. The readiness mechanism is a flag: `--mux epoll`
  * (the kernel keeps the interest list and returns only the ready descriptors) or `--mux poll`
- * (we hand the kernel every descriptor on every call). With epoll, `--trigger level` reports a
+ * (we hand the kernel every descriptor on every call), or `--mux select` (the same with fd_set
+ * bitmaps, which have no bit for a descriptor at or over FD_SETSIZE, 1024: such a client is
+ * refused with a line naming the limit). With epoll, `--trigger level` reports a
  * socket as long as it is readable; `--trigger edge` reports it once per arrival of new bytes,
- * so the reader must read until EAGAIN or it stalls (`--no-drain` shows the stall on purpose).
+ * so the reader must read until EAGAIN or it stalls (`--no-drain` shows the stall on purpose);
+ * `--trigger oneshot` (EPOLLONESHOT) reports it once and then not until EPOLL_CTL_MOD re-arms it,
+ * after every event (`--no-rearm` forgets the re-arm on purpose: the second message never comes).
  *
  * The loop:
  *   1. A non-blocking listening socket; epoll_create1(EPOLL_CLOEXEC) (or an array of pollfd);
@@ -66,13 +70,13 @@ import { CLOSED, ConnectionRecord, limitReached, overPending, type ConnectionTim
 import { gracefulClose } from '../../shared/server-kit.js';
 import { EventLoopTurns, POLL_MS } from '../../shared/turn.js';
 import { type Libc, ON, openListener, resolveIPv4 } from '../../shared/listener.js';
-import { EpollPoller, type Mux, type Poller, PollPoller } from './poller.js';
+import { EpollPoller, type Mux, type Poller, PollPoller, SelectPoller } from './poller.js';
 import { answerFile, closeBody } from '../../shared/file-open.js';
 import { type CopyMode, FileTransfer } from '../../shared/file-send.js';
 import type { FileJob } from '../../shared/files.js';
 
-export type Trigger = 'level' | 'edge';
-export const TRIGGERS: readonly Trigger[] = ['level', 'edge'];
+export type Trigger = 'level' | 'edge' | 'oneshot';
+export const TRIGGERS: readonly Trigger[] = ['level', 'edge', 'oneshot'];
 
 export interface LoopOptions {
   readonly mux: Mux;
@@ -81,6 +85,11 @@ export interface LoopOptions {
   readonly drain: boolean;
   /** files: sendfile(2), or pread(2) and write(2) (`--copy`, shared/file-send.ts). */
   readonly copy: CopyMode;
+  /**
+   * False only with `--no-rearm`: in oneshot mode, a client is not re-armed (EPOLL_CTL_MOD) after
+   * its event, so epoll never reports it again (the bug, on purpose).
+   */
+  readonly rearm?: boolean;
 }
 
 const LAB_ID = '05-event-loop';
@@ -136,7 +145,7 @@ export async function start(options: ServerOptions & LoopOptions): Promise<Runni
   }
   const host = await resolveIPv4(options, 'lab 05');
   const { fd: listenFd, port } = openListener(libc, { ...options, host });
-  const poller: Poller = options.mux === 'epoll' ? new EpollPoller(libc, layout!) : new PollPoller(libc);
+  const poller: Poller = options.mux === 'epoll' ? new EpollPoller(libc, layout!) : options.mux === 'select' ? new SelectPoller(libc) : new PollPoller(libc);
   if (!options.drain) {
     options.log.info(
       `--no-drain: a demonstration of a bug: each client is read once per wake-up${
@@ -144,6 +153,12 @@ export async function start(options: ServerOptions & LoopOptions): Promise<Runni
           ? '; in edge mode bytes left behind one read wait until the client sends again, or for good once they fill the receive window'
           : ' (harmless in level mode: the socket is reported again while bytes remain)'
       }`,
+    );
+  }
+  if (options.trigger === 'oneshot' && options.rearm === false) {
+    options.log.info(
+      '--no-rearm: a demonstration of a bug: a client is not re-armed with EPOLL_CTL_MOD after its event, so EPOLLONESHOT ' +
+        'has disabled it for good: its first message is echoed, the next ones never are',
     );
   }
   const server = new EventLoopServer(libc, poller, listenFd, options);
@@ -192,6 +207,8 @@ interface Connection {
   pending: number;
   /** What the poller watches for this client now (so an unchanged mask costs no epoll_ctl). */
   interest: number;
+  /** Oneshot: false once an event was reported (epoll disabled the registration) until the next MOD. */
+  armed: boolean;
   /** Read no more: after the peer's FIN, or when the protocol or a shutdown ends the connection. */
   closing: boolean;
   peerEnded: boolean;
@@ -205,6 +222,10 @@ class EventLoopServer {
   readonly #options: ServerOptions & LoopOptions;
   readonly #limits: ConnectionLimits;
   readonly #edge: boolean;
+  /** EPOLLONESHOT: each registration reports one event, then waits for EPOLL_CTL_MOD to re-arm it. */
+  readonly #oneshot: boolean;
+  /** Oneshot: re-arm after each event (false only with --no-rearm). */
+  readonly #rearms: boolean;
   /** Read until EAGAIN: edge mode, unless --no-drain. Level mode reads once and is woken again. */
   readonly #drains: boolean;
   #listenFd: number;
@@ -242,6 +263,8 @@ class EventLoopServer {
     this.#options = options;
     this.#limits = options.limits;
     this.#edge = options.trigger === 'edge';
+    this.#oneshot = options.trigger === 'oneshot';
+    this.#rearms = options.rearm !== false;
     this.#drains = this.#edge && options.drain;
     this.#chatting = options.protocol.protocol === 'chat';
     this.#queueBound = queueBound(options.limits.maxPendingBytes);
@@ -317,10 +340,13 @@ class EventLoopServer {
       this.#fail(connection, this.#pendingError(connection, events));
       return;
     }
+    // Oneshot: this event disabled the registration; the handlers below re-arm it (#updateInterest).
+    if (this.#oneshot) connection.armed = false;
     if (events & libc.EPOLLOUT) this.#flush(connection, now);
     if (events & (libc.EPOLLIN | libc.EPOLLRDHUP) && this.#connections.has(id) && this.#reading(connection)) {
       this.#readFrom(connection, now);
     }
+    if (this.#oneshot && this.#connections.has(id)) this.#updateInterest(connection);
   }
 
   // --- Step 3: accepting --------------------------------------------------------------------
@@ -378,6 +404,12 @@ class EventLoopServer {
       libc.close(fd);
       return;
     }
+    if (this.#poller.name === 'select' && fd >= libc.FD_SETSIZE) {
+      // select(2) has no bit for this descriptor: refused, never written past the end of an fd_set.
+      this.#options.log.warn(`client ${peer} refused: its descriptor ${fd} is at or over select()'s FD_SETSIZE (${libc.FD_SETSIZE}: descriptors 0-${libc.FD_SETSIZE - 1} only)`);
+      libc.close(fd);
+      return;
+    }
     // Echo round trips are small writes answered by small writes: without TCP_NODELAY, Nagle's
     // algorithm could hold a reply back until the client's delayed ACK (every lab sets it, unless
     // --no-nodelay asks for Nagle, for the Nagle experiment).
@@ -397,6 +429,7 @@ class EventLoopServer {
       offset: 0,
       pending: 0,
       interest: 0,
+      armed: true,
       closing: false,
       peerEnded: false,
       failed: false,
@@ -569,6 +602,7 @@ class EventLoopServer {
     const libc = this.#libc;
     let interest = this.#reading(connection) ? libc.EPOLLIN | libc.EPOLLRDHUP : 0;
     if (connection.pending > 0 || connection.files > 0) interest |= libc.EPOLLOUT;
+    if (this.#oneshot) return (interest | libc.EPOLLONESHOT) >>> 0;
     return this.#edge ? (interest | libc.EPOLLET) >>> 0 : interest;
   }
 
@@ -578,8 +612,11 @@ class EventLoopServer {
    */
   #updateInterest(connection: Connection): void {
     const wanted = this.#wanted(connection);
-    if (wanted === connection.interest) return;
+    // Oneshot: after an event the registration is disabled whatever its mask; only MOD re-arms it.
+    if (wanted === connection.interest && connection.armed) return;
+    if (!connection.armed && !this.#rearms) return; // --no-rearm: THE BUG, on purpose
     connection.interest = wanted;
+    connection.armed = true;
     this.#poller.modify(connection.fd, connection.id, wanted);
   }
 

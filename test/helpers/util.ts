@@ -15,7 +15,9 @@ export async function eventually<T>(probe: () => T | undefined, timeoutMs: numbe
 }
 
 /** mulberry32, the one the paced load generator draws its schedule from. */
-export { seededRandom } from '../../bench/load/paced.js';
+import { seededRandom } from '../../bench/load/paced.js';
+
+export { seededRandom };
 
 /** Splits `data` into consecutive chunks of random sizes between `min` and `max` bytes. */
 export function randomChunks(data: Buffer, random: () => number, min: number, max: number): Buffer[] {
@@ -26,4 +28,12 @@ export function randomChunks(data: Buffer, random: () => number, min: number, ma
     offset += size;
   }
   return chunks;
+}
+
+/** `bytes` pseudo-random bytes, the same for the same seed (a payload whose echo is checked). */
+export function randomPayload(bytes: number, seed: number): Buffer {
+  const random = seededRandom(seed);
+  const payload = Buffer.alloc(bytes);
+  for (let i = 0; i < payload.length; i++) payload[i] = Math.floor(random() * 256);
+  return payload;
 }

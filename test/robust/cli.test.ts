@@ -5,7 +5,7 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { stopAllLabs } from '../../bench/lib/launch.js';
-import { labCases } from '../helpers/labs.js';
+import { defaultVariantCases, labCases } from '../helpers/labs.js';
 import { stopCleanly } from './helpers/nothing-lost.js';
 import { listeningAddress } from '../../bench/observe/sockets.js';
 
@@ -31,7 +31,7 @@ const BAD_FLAGS: string[][] = [
   ['--no-such-flag'],
 ];
 
-describe.each(labCases())('lab %s', ({ id, traits, start, run }) => {
+describe.each(defaultVariantCases())('lab %s', ({ id, traits, start, run }) => {
   it('case 13: without --host it binds 127.0.0.1 (as the kernel reports it), whatever the HOST environment variable says', async () => {
     const lab = await start(['--quiet'], { HOST: '0.0.0.0' });
     expect(lab.host).toBe('127.0.0.1');
@@ -64,7 +64,7 @@ describe.each(labCases())('lab %s', ({ id, traits, start, run }) => {
   });
 });
 
-describe.each(labCases())('lab %s', ({ run }) => {
+describe.each(defaultVariantCases())('lab %s', ({ run }) => {
   it('case 13: a number flag given something else says what was given', async () => {
     const failed = await run(['--port', 'abc']);
     expect(failed.code).toBe(2);

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startExecutable, stopAllLabs, type LabProcess } from '../../bench/lib/launch.js';
-import { labCases, type LabCase } from '../helpers/labs.js';
+import { defaultVariantCases, labCases, type LabCase } from '../helpers/labs.js';
 import { openFds } from '../../bench/observe/processes.js';
 import { listenQueue } from '../../bench/observe/sockets.js';
 import { eventually, randomChunks, seededRandom } from '../helpers/util.js';
@@ -31,8 +31,9 @@ function startWithFdLimit(lab: LabCase, nofile: number, args: string[]): Promise
   return startExecutable(lab.id, WITH_FD_LIMIT, [String(nofile), ...lab.command(args)]);
 }
 
-describe.each(labCases())('lab %s', (labCase) => {
-  const { id, traits, start } = labCase;
+// The idle and lifetime limits are checked by the same code in every variant of a lab (its sweep,
+// or its timers): one variant of each lab is enough (see defaultVariantCases).
+describe.each(defaultVariantCases())('lab %s', ({ id, start }) => {
   it('case 5: an idle client is closed after --idle-timeout; a 1-byte trickle that is never idle is closed at --max-lifetime', { timeout: 90_000 }, async () => {
     const idleTimeoutMs = 2000;
     const lifetimeMs = 5000;
@@ -73,7 +74,10 @@ describe.each(labCases())('lab %s', (labCase) => {
     await guard.verify();
     await stopCleanly(lab);
   });
+});
 
+describe.each(labCases())('lab %s', (labCase) => {
+  const { id, traits, start } = labCase;
   it('case 8: out of file descriptors (prlimit --nofile=64:64), hit by 100 clients: no crash, no busy loop, full recovery', { timeout: 180_000 }, async () => {
     const lab = await startWithFdLimit(labCase, 64, ['--quiet']);
     expect(openFileLimit(lab.pid), 'the server runs under the 64-descriptor limit').toBe(64);

@@ -9,7 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startLab, stopAllLabs } from '../../bench/lib/launch.js';
 import { connectionQueues } from '../../bench/observe/sockets.js';
-import { labVariants } from '../../labs/index.js';
+import { labVariantsHere } from '../helpers/labs.js';
 import { eventually } from '../helpers/util.js';
 import { destroyAllEchoClients, EchoClient } from './helpers/echo-client.js';
 import { stopCleanly } from './helpers/nothing-lost.js';
@@ -27,7 +27,7 @@ afterEach(async () => {
   await stopAllLabs();
 });
 
-describe.each(labVariants((lab) => !lab.traits.kernelQueueOnly))('lab $title', ({ lab: info, variant }) => {
+describe.each(labVariantsHere((lab) => !lab.traits.kernelQueueOnly))('lab $title', ({ lab: info, variant }) => {
   it('beyond --max-conns: a client that had sent bytes sees a reset, one that had sent nothing a clean empty close', { timeout: 60_000 }, async () => {
     const lab = await startLab(info.id, [...variant.args, '--quiet', '--max-conns', '1']);
     const held = await EchoClient.connect(lab.port, { keep: true });

@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startLab, stopAllLabs } from '../../bench/lib/launch.js';
 import { tcpSnapshot } from '../../bench/observe/sockets.js';
-import { labVariants } from '../../labs/index.js';
+import { labVariantsHere } from '../helpers/labs.js';
 import { eventually } from '../helpers/util.js';
 import { destroyAllEchoClients, EchoClient } from './helpers/echo-client.js';
 import { recordMeasurement } from './helpers/measure.js';
@@ -19,7 +19,7 @@ afterEach(async () => {
   await stopAllLabs();
 });
 
-describe.each(labVariants())('lab $title', ({ lab: info, variant }) => {
+describe.each(labVariantsHere())('lab $title', ({ lab: info, variant }) => {
   it('a client accepted just before SIGTERM has every byte echoed within the shutdown deadline, exit 0', { timeout: 90_000 }, async () => {
     // Generous, so a busy machine finishes the echo well before it; the test fails if the deadline
     // (not the client) ends the shutdown.
@@ -55,7 +55,7 @@ describe.each(labVariants())('lab $title', ({ lab: info, variant }) => {
   });
 });
 
-describe.each(labVariants((lab) => lab.traits.children))('lab $title', ({ lab: info, variant }) => {
+describe.each(labVariantsHere((lab) => lab.traits.children))('lab $title', ({ lab: info, variant }) => {
   it('a burst of 50 connect-and-close clients starts children for well under half of them; the next client is echoed', { timeout: 120_000 }, async () => {
     const burst = 50;
     // Not --quiet: the parent's lines say, for each client, whether a child was started for it.

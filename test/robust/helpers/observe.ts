@@ -4,6 +4,7 @@
  * connection. Built on `bench/observe/`, which tests and benchmarks share.
  */
 
+import { readdirSync, readFileSync } from 'node:fs';
 import { childPids, stat, treeUsage } from '../../../bench/observe/processes.js';
 
 export function liveChildren(pid: number): number[] {
@@ -14,8 +15,22 @@ export function zombieChildren(pid: number): number[] {
   return childPids(pid).filter((child) => stat(child)?.state === 'Z');
 }
 
+/**
+ * The process's threads, without the kernel's io_uring workers (`iou-wrk-PID`, lab 07): the kernel
+ * starts one when it must finish an operation it could not complete by polling, and keeps the last
+ * one idle for the next (io-wq); it is the kernel's pool, not a thread the server started or leaked.
+ */
 export function threadCount(pid: number): number {
-  return stat(pid)?.threads ?? 0;
+  const threads = stat(pid)?.threads ?? 0;
+  let workers = 0;
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      if (readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').startsWith('iou-wrk-')) workers++;
+    }
+  } catch {
+    // the process or one thread has just gone: count what stat() said
+  }
+  return threads - workers;
 }
 
 /** True while `pid` exists and is not a zombie. */

@@ -1,0 +1,43 @@
+// Command-line entry for lab 07: `make lab-07`, or `node dist/labs/07-completion/main.js --help`.
+import { oneOf, runLab, type LabFlags } from '../../shared/cli.js';
+import { lab, type Recv, RECVS, type RingOptions, type Submit, SUBMITS } from './server.js';
+
+const ringFlags: LabFlags<RingOptions> = {
+  options: {
+    submit: {
+      type: 'string',
+      default: 'batch',
+      describe: 'batch or each. batch: one io_uring_enter per loop turn submits every queued operation; each: one io_uring_enter per operation',
+    },
+    recv: {
+      type: 'string',
+      default: 'multishot',
+      describe:
+        'multishot or single. multishot: one RECV per client keeps completing, into buffers the kernel picks from a registered ring; ' +
+        "single: one RECV into the client's own buffer, re-armed after each completion",
+    },
+    sqpoll: {
+      type: 'boolean',
+      default: false,
+      describe: 'a kernel thread polls the submission ring (IORING_SETUP_SQPOLL): submitting is a store to memory, no system call',
+    },
+    'reuse-early': {
+      type: 'boolean',
+      default: false,
+      describe:
+        'DEMONSTRATION OF A BUG, off by default: a send buffer is reused as soon as its SEND is queued, before its completion, ' +
+        'so the kernel sends bytes of a later reply (clients get echoes that are not theirs)',
+    },
+  },
+  check: (argv, args) => oneOf(argv, args, 'submit', SUBMITS) ?? oneOf(argv, args, 'recv', RECVS),
+  pick: (argv) => ({
+    submit: argv.submit as Submit,
+    recv: argv.recv as Recv,
+    sqpoll: argv.sqpoll as boolean,
+    reuseEarly: argv['reuse-early'] as boolean,
+  }),
+  // "batch submit, multishot recv": the two knobs, then the kernel thread and the bug if they are on.
+  mode: ({ submit, recv, sqpoll, reuseEarly }) => `${submit} submit, ${recv} recv${sqpoll ? ', sqpoll' : ''}${reuseEarly ? ', --reuse-early' : ''}`,
+};
+
+runLab(lab, ringFlags);
