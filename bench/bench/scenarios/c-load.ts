@@ -44,6 +44,13 @@ export interface CLoad {
    * its warm-up waits for all of them, up to the bound.
    */
   readonly queues?: boolean;
+  /**
+   * Wait before each run after the first until the server is back at rest (settle): a run's
+   * connections are its own, and a forking server's children from the run before still hold
+   * descriptors while they exit. Not for a scenario that holds connections across its runs on
+   * purpose (idle), whose server is never "back at rest" between them.
+   */
+  readonly settleBetweenRuns?: boolean;
 }
 
 /** The figures every scenario measured with the C client reports from one run. */
@@ -65,9 +72,7 @@ export async function cClientWindows(
 ): Promise<{ result: CEchoResult; metrics: CClientMetrics; notes: string[] }[]> {
   const out: { result: CEchoResult; metrics: CClientMetrics; notes: string[] }[] = [];
   for (let w = 0; w < repeats; w++) {
-    // Each run starts from a quiet server: a forking server's children from the run before are
-    // still exiting (and still hold descriptors) for a moment after their clients closed.
-    const unsettled = w > 0 ? await settle(server) : undefined;
+    const unsettled = w > 0 && load.settleBetweenRuns ? await settle(server) : undefined;
     onRepeat(w);
     const samplers = new Samplers(server.pid);
     // The server over the warm-up too: what its start-up (a child per connection) costs.

@@ -46,7 +46,7 @@ export const echoScenario: Scenario = {
         // forking server's children are all up before the window opens.
         const windows = await cClientWindows(
           server,
-          { connections: cell.params.connections!, size: cell.params.messageBytes!, warmupS: context.settings.warmup, queues: target.startCost?.queues === true },
+          { connections: cell.params.connections!, size: cell.params.messageBytes!, warmupS: context.settings.warmup, queues: target.startCost?.queues === true, settleBetweenRuns: true },
           context,
           repeats,
           onRepeat,
