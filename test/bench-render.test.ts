@@ -87,6 +87,18 @@ describe('bench report renderer', () => {
     );
   });
 
+  it('does not say every connection was answered when a warm-up hit its bound', () => {
+    const bounded: BenchResults = JSON.parse(JSON.stringify(fixture));
+    const echo = bounded.scenarios.find((s) => s.id === 'echo')!;
+    const row = echo.results.find((r) => r.target === '02-process-per-connection' && r.runs.some((run) => run.metrics.startCpuUsPerConnection != null))!;
+    row.runs[0]!.notes.push('the warm-up hit its 30 s bound with 93 of 100 connections answered');
+    const rendered = renderReport(bounded, 'bench-results.json');
+    expect(rendered).toContain(
+      `(the table's figure, measured after the warm-up, which in 1 of ${row.runs.length} runs hit its bound with some connections still unanswered), and 42,200 µs`,
+    );
+    expect(rendered).not.toContain('measured once every connection had been answered');
+  });
+
   it('lifts a schema-2 file, taking the multi-core flags from the registry', () => {
     const v2 = { ...fixture, schema: 2, targets: fixture.targets.map(({ multiCore: _multiCore, ...t }) => t) };
     const lifted = migrateBench(JSON.parse(JSON.stringify(v2)) as Record<string, unknown>)!;

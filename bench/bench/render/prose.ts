@@ -255,7 +255,8 @@ function fairness(scenario: ScenarioResult, targets: readonly TargetInfo[], what
 
 /**
  * A server that starts a process per connection has two costs: the steady one per round trip
- * (the table's, measured once every connection had been answered) and the start-up one per
+ * (the table's, measured after the warm-up: once every connection has been answered, or at its
+ * bound) and the start-up one per
  * connection (its server CPU over the warm-up, less the warm-up's round trips at the steady rate).
  */
 function startUpCost(scenario: ScenarioResult, cell: CellSpec, targets: readonly TargetInfo[]): string[] {
@@ -266,11 +267,15 @@ function startUpCost(scenario: ScenarioResult, cell: CellSpec, targets: readonly
     const warmup = metricOf(row, 'warmupS');
     if (!start || !steady || !warmup) return [];
     const bound = row.result.runs.filter((run) => run.notes.some((n) => n.startsWith('the warm-up hit its'))).length;
+    const runs = row.result.runs.length;
     return [
       `${name(row)} at ${cell.title}: ${formatValue(steady.median, 'cpuUs')} server CPU µs per round trip in the steady state (the table's figure, ` +
-        `measured once every connection had been answered), and ${formatValue(start.median, 'cpuUs')} µs of server CPU per connection to start up ` +
-        `(its process; the warm-up took a median of ${warmup.median.toFixed(1)} s to get every connection answered once` +
-        (bound > 0 ? `; in ${bound} of ${row.result.runs.length} runs it hit its bound first, with some connections still unanswered when the window opened` : '') +
+        (bound === 0
+          ? 'measured once every connection had been answered'
+          : `measured after the warm-up, which in ${bound} of ${runs} runs hit its bound with some connections still unanswered`) +
+        `), and ${formatValue(start.median, 'cpuUs')} µs of server CPU per connection to start up ` +
+        `(its process; the warm-up took a median of ${warmup.median.toFixed(1)} s` +
+        (bound === 0 ? ' to get every connection answered once' : '') +
         ').',
     ];
   });
