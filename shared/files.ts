@@ -90,10 +90,13 @@ export class FilesSession implements Session {
   constructor(config: ProtocolConfig) {
     this.#maxBodyBytes = config.maxBodyBytes;
     this.#parser = new RequestParser(config.maxHeaderBytes, {
+      // Once the connection is decided to close, llhttp may still frame bytes pipelined behind
+      // the last request in the same feed: none of them is answered (as in HttpSession).
       onBegin: () => {
-        this.#inHead = true;
+        if (!this.#done) this.#inHead = true;
       },
       onHead: (head) => {
+        if (this.#done) return;
         this.#inHead = false;
         this.#head = head;
         // The same framing rules as the http echo (RFC 9112 §3.2), checked before any body.
@@ -168,7 +171,9 @@ export class FilesSession implements Session {
     if (!keepAlive) this.#done = true;
   }
 
+  /** The first failure stands: a connection already decided to close answers nothing more. */
   #fail(status: 400 | 413 | 431, reason: string): void {
+    if (this.#done) return;
     this.#jobs.push({ kind: 'http-error', status, reason });
     this.#done = true;
   }

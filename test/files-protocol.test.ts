@@ -101,6 +101,16 @@ describe('files core: framing and responses', () => {
     }
   });
 
+  it('once a connection is decided to close, nothing pipelined behind it is framed and its first reason stands', () => {
+    const twoHosts = 'GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n';
+    for (const behind of [twoHosts, get('/a.txt'), 'GET / HTTP/1.1\r\n\r\n']) {
+      const { jobs, close } = jobsOf(twoHosts + behind);
+      expect(jobs.map((job) => job.kind)).toEqual(['http-error']);
+      expect(Buffer.from(respond(jobs[0]!, NO_WORK)).toString('latin1')).toContain('more than one Host header');
+      expect(close).toBe(true);
+    }
+  });
+
   it('Range: one range is 206 with Content-Range; open-ended and suffix ranges; the end is clipped to the file', () => {
     const range = (value: string) => reply(get('/a.txt', `Range: ${value}\r\n`), FILE(100));
     expect(range('bytes=10-19')).toEqual({
