@@ -148,6 +148,9 @@ const PAUSE_READING_BYTES = BUFFER_BYTES;
 /** As lab 05: how often every connection's time limits are checked. */
 const SWEEP_MS = 100;
 
+/** Most clients one #turnAway closes, so a flood of connects cannot hold the loop. */
+const TURN_AWAY_AT_MOST = 1024;
+
 /** The listening socket's id; connections count from 1. */
 const LISTENER_ID = 0;
 
@@ -431,14 +434,21 @@ class CompletionServer {
     this.#listenFd = -1;
   }
 
-  /** As lab 05: out of descriptors, accept one client with the spare descriptor and close it at once. */
+  /**
+   * As lab 05: out of descriptors, give the spare one back, accept a client with it and close it
+   * at once, then take the spare again; until the queue is empty (accept4 on the non-blocking
+   * listening socket says EAGAIN), so every client waiting learns now that it will not be served.
+   * One per ACCEPT completion would turn away one client per ACCEPT_RETRY_MS.
+   */
   #turnAway(): void {
-    if (this.#spareFd < 0) return;
-    closeSync(this.#spareFd);
-    this.#peerAddressLength[0] = this.#peerAddress.length;
-    const fd = this.#libc.accept4(this.#listenFd, this.#peerAddress, this.#peerAddressLength, this.#libc.SOCK_CLOEXEC);
-    if (fd >= 0) this.#libc.close(fd);
-    this.#spareFd = openSpare();
+    for (let turnedAway = 0; this.#spareFd >= 0 && turnedAway < TURN_AWAY_AT_MOST; turnedAway++) {
+      closeSync(this.#spareFd);
+      this.#peerAddressLength[0] = this.#peerAddress.length;
+      const fd = this.#libc.accept4(this.#listenFd, this.#peerAddress, this.#peerAddressLength, this.#libc.SOCK_CLOEXEC);
+      if (fd >= 0) this.#libc.close(fd);
+      this.#spareFd = openSpare();
+      if (fd < 0) return;
+    }
   }
 
   #open(fd: number, now: number): void {
