@@ -96,12 +96,12 @@ describe.each(labCases())('lab %s', ({ start, run }) => {
   });
 
   it('rejects a bad flag and a port in use with one line on stderr and exit status 2', async () => {
-    const bad = await run(['--port', 'not-a-port']);
+    // The bad flag's run and the lab's start at once: neither depends on the other.
+    const [bad, lab] = await Promise.all([run(['--port', 'not-a-port']), start(['--quiet'])]);
     expect(bad.code).toBe(2);
     expect(bad.stderr.trim().split('\n')).toHaveLength(1);
     expect(bad.stderr).toContain('--port');
 
-    const lab = await start(['--quiet']);
     const clash = await run(['--port', String(lab.port)]);
     expect(clash.code).toBe(2);
     expect(clash.stderr.trim().split('\n')).toHaveLength(1);

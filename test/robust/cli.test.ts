@@ -41,8 +41,11 @@ describe.each(defaultVariantCases())('lab %s', ({ id, traits, start, run }) => {
 
   it(`case 13: a port in use and ${BAD_FLAGS.length} bad flags each get one line on stderr, exit status 2, no stack trace`, { timeout: 120_000 }, async () => {
     const lab = await start(['--quiet']);
-    for (const args of [['--port', String(lab.port)], ...BAD_FLAGS]) {
-      const failed = await run(args);
+    // All at once: each is its own process, and none depends on another.
+    const cases = [['--port', String(lab.port)], ...BAD_FLAGS];
+    const results = await Promise.all(cases.map((args) => run(args)));
+    for (const [i, args] of cases.entries()) {
+      const failed = results[i]!;
       const what = `${id} ${args.join(' ')}: ${JSON.stringify(failed.stderr)}`;
       expect(failed.code, what).toBe(2);
       expect(failed.stderr.trim().split('\n'), what).toHaveLength(1);

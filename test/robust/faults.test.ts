@@ -197,7 +197,7 @@ describe.each(labCases())('lab %s', ({ id, traits, start }) => {
   });
 
   it('case 12: SIGTERM while a client never reads: that client is closed at the shutdown deadline, exit 0', { timeout: 90_000 }, async () => {
-    const shutdownTimeoutMs = 2000;
+    const shutdownTimeoutMs = 1000;
     const lab = await start(['--quiet', '--shutdown-timeout', String(shutdownTimeoutMs / 1000), '--idle-timeout', '60']);
     const guard = await NothingLost.begin(lab);
     const hog = await EchoClient.connect(lab.port);

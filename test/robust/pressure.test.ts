@@ -75,13 +75,15 @@ function watchUnread(lab: LabProcess, client: EchoClient): { stop(): number } {
 }
 
 describe.each(labCases())('lab %s', ({ id, traits, start }) => {
-  it('case 2: slow reader: sends 64 MiB, reads 16 MiB/s: the server stops reading, its tree stays under baseline + 48 MiB', { timeout: 120_000 }, async () => {
+  it('case 2: slow reader: sends 64 MiB, reads 32 MiB/s: the server stops reading, its tree stays under baseline + 48 MiB', { timeout: 120_000 }, async () => {
     const lab = await start(['--quiet']);
     const guard = await NothingLost.begin(lab);
     const block = randomBytes(64 * KiB, 2);
     const client = await guard.connect();
     const baseline = await warmUp(lab, [client], block);
-    client.readAtRate(16 * MiB);
+    // Far slower than any lab echoes (hundreds of MiB/s here), so the server must stop reading;
+    // a server that read on would hold most of the 64 MiB while the reader takes 2 s for it.
+    client.readAtRate(32 * MiB);
 
     const memory = new MemorySampler(lab.pid);
     const unread = watchUnread(lab, client);
