@@ -180,7 +180,9 @@ export const LABS: readonly LabInfo[] = [
     model: 'completion by hand: one thread hands whole operations to the kernel through io_uring and reaps their completions',
     acceptedWait: 'the loop had accepted the connection, and the echo waited for the loop to reap its receive completion among the others of the same wake-up',
     traits: { children: false, pool: false, kernelQueueOnly: false },
-    protocols: ECHO_AND_HTTP,
+    // Not files: sendfile(2) is a readiness-model call (it copies what the socket has room for
+    // now); the completion model's way would be SPLICE or SEND_ZC entries, not built here.
+    protocols: [...ECHO_AND_HTTP, 'chat'],
     defaults: {},
     makeVariables: { SUBMIT: '--submit', RECV: '--recv' },
     needs: 'io_uring',

@@ -43,6 +43,24 @@ const report: ChatReport = {
   },
 };
 
+/** Lab 07 beside lab 04: each of its variants gets its own figure, and the ratio to lab 04's. */
+const completion: ChatReport = {
+  ...report,
+  labs: describeLabs(['04-evented', '07-completion']),
+  results: {
+    ...report.results,
+    targets: [
+      report.results.targets[1]!,
+      ...[['batch, multishot', 250], ['each, single', 1000]].map(([variant, serverCpuMs]) => ({
+        lab: '07-completion', label: '07 completion', variant: variant as string,
+        runs: [run(100, 10, 100_000, 0.5, { serverCpuMs: serverCpuMs as number })],
+        skipped: [],
+        slow: { skipped: 'not in this test' },
+      })),
+    ],
+  },
+};
+
 describe('chat report', () => {
   const markdown = renderChatReport(report);
 
@@ -57,5 +75,12 @@ describe('chat report', () => {
   it('the slow-reader table shows both runs and the cut-off; labs left out say why', () => {
     expect(markdown).toContain('| 04 evented | 2.00 | 2.00 | 40.0k | 39.0k | 64.0 MiB | 64.0 MiB | 1 |');
     expect(markdown).toContain('- 01-serial: its room never has more than one member.');
+  });
+
+  it("explains lab 07's figures from its design, each variant's from the results file", () => {
+    const text = renderChatReport(completion);
+    // Lab 04's run at 100 members, 10 senders: 500 ms of CPU for 100,000 deliveries, 5 µs each.
+    expect(text).toContain('- **07, completion by hand.**');
+    expect(text).toContain('10 senders, batch, multishot: 2.50 µs, 0.5× 04 evented\'s; each, single: 10.00 µs, 2.0× 04 evented\'s).');
   });
 });

@@ -118,6 +118,26 @@ function explain(report: ChatReport): string[] {
   describe('06-loop-per-core', (run) =>
     `- **06, one loop per core.** No loop sees another's members, so the room is the main thread's: a loop posts what its member said, and the main thread posts it back to every loop that has a member to hear it, once per loop, however many members that loop holds. The fan-out is spread over the loops; the relay is a thread hop each way${perDelivery(run)}.`,
   );
+  // Lab 07's variants differ only in how the SENDs reach the kernel, which is the lab's point:
+  // each variant measured gets its own figure, with the ratio to the plain event loop.
+  const completion = report.results.targets.filter((t) => t.lab === '07-completion');
+  if (completion.length > 0) {
+    const figures = completion.flatMap((target) => {
+      const run = target.runs.find((r) => r.members === mid && r.senders === 10);
+      const cpu = run && cpuPerDelivery(run);
+      if (cpu === undefined) return [];
+      const ratio = baselineCpu && baseline!.id !== target.lab ? `, ${(cpu / baselineCpu).toFixed(1)}× ${baseline!.label}'s` : '';
+      return [`${target.variant ? `${target.variant}: ` : ''}${cpu.toFixed(2)} µs${ratio}`];
+    });
+    out.push(
+      `- **07, completion by hand.** Lab 05's set and per-member queues, but a member's bytes leave as a SEND entry, at most one in flight per member, from a send buffer of its own that is the kernel's until the completion comes back. ` +
+        'Nothing is submitted while a line is handed out: with `--submit batch` every SEND of the loop turn goes to the kernel in one io_uring_enter, so a line to N members is N entries and one system call where lab 05 makes N write() calls; ' +
+        '`--submit each` makes one call per entry, and with `--sqpoll` a kernel thread of the server\'s own takes the entries from the ring: it spins for a while after each submission before it sleeps, and its CPU is in the server\'s figure, so on a machine with few cores it competes with the loop and the load generator for them. ' +
+        `Filling an entry and reaping a completion are loads and stores in the shared rings, done in JavaScript, as is copying each member's bytes into its send buffer` +
+        (figures.length > 0 ? ` (server CPU per delivered message at ${mid} members, 10 senders, ${figures.join('; ')}).` : '.'),
+      '',
+    );
+  }
   return out;
 }
 

@@ -33,10 +33,19 @@
  *      again; a short send is re-sent from where it stopped, then the queue's next bytes go out.
  *      Over PAUSE_READING_BYTES queued, the client is not read (single: no re-arm; multishot: its
  *      RECV is cancelled with ASYNC_CANCEL) until the queue drains; past --max-pending it is closed.
+ *      chat: the bytes are framed into lines (shared/chat.ts) that go to the room (shared/room.ts),
+ *      on this one thread as in lab 05. What the room hands a member joins that member's queue as
+ *      a reply would, so it leaves as that member's own SEND, one in flight per member. Nothing is
+ *      submitted in mid-turn: a line said to N members is N SENDs in the turn's one io_uring_enter
+ *      (up to SQ_ENTRIES of them; --submit each: N calls). A member whose queue would pass its
+ *      bound (64 KiB, or --max-pending if lower: queueBound) is cut off: out of the room, a last
+ *      notice behind its queue, closed once that is sent or after CUT_OFF_GRACE_MS. A line over
+ *      the limit: an error line, then the close.
  *   5. A RECV completion of 0 is the peer's FIN: everything it sent is still echoed, then
  *      shutdown(SHUT_WR) and a CLOSE entry. A negative one is an error (-ECONNRESET): close.
  *      Whatever is still in flight on a closing connection is cancelled first (ASYNC_CANCEL), and
- *      the CLOSE is queued only when its last completion has arrived.
+ *      the CLOSE is queued only when its last completion has arrived. chat: the FIN is a leave the
+ *      others hear of; at shutdown every member leaves quietly and hears goodbye before its CLOSE.
  *
  * Concurrency: interleaving on one thread, as labs 04 and 05. Every open client is served; the
  * kernel does the reads and writes, in parallel with the loop or inline in io_uring_enter.
@@ -69,6 +78,8 @@ import { labInfo } from '../index.js';
 import { UserError } from '../../shared/errors.js';
 import type { ConnectionLimits, Lab, RunningServer, ServerOptions } from '../../shared/lab.js';
 import { createSession, respond, type Session, type Step } from '../../shared/protocol.js';
+import { ChatSession, CUT_OFF_GRACE_MS, CUT_OFF_NOTICE, cutOffLine, NO_SESSION, queueBound, SHUTDOWN_NOTICE, tooSlow, type ChatStep } from '../../shared/chat.js';
+import { LocalRoom, type MemberId } from '../../shared/room.js';
 import { CLOSED, ConnectionRecord, limitReached, overPending, type ConnectionTimes } from '../../shared/rules.js';
 import { gracefulClose } from '../../shared/server-kit.js';
 import { EventLoopTurns, POLL_MS } from '../../shared/turn.js';
@@ -126,9 +137,11 @@ const BUFFER_GROUP = 1;
 
 /**
  * Submission-ring slots. A full ring is submitted at once, so this bounds only how many entries
- * one io_uring_enter carries, not how many operations are in flight.
+ * one io_uring_enter carries, not how many operations are in flight. chat: a line said in a room
+ * of a thousand is a SEND for each of the others, queued in one loop turn; 1024 slots (64 KiB)
+ * let them all go to the kernel in one call.
  */
-const SQ_ENTRIES = 256;
+const SQ_ENTRIES = 1024;
 /**
  * Completion-ring slots: every operation in flight may complete between two reaps (a RECV and a
  * SEND per client). Overflowing completions are kept by the kernel (IORING_FEAT_NODROP) and
@@ -202,6 +215,8 @@ interface Connection {
   readonly id: number;
   readonly fd: number;
   readonly session: Session;
+  /** chat: the line framer in place of `session`, and this client's id in the room. */
+  readonly chat?: { readonly session: ChatSession; member: MemberId; left: boolean; cutOffAt: number };
   readonly record: ConnectionRecord;
   readonly times: ConnectionTimes;
   received: number;
@@ -263,6 +278,11 @@ class CompletionServer {
   #forced = false;
   readonly #peerAddress = new Uint8Array(16);
   readonly #peerAddressLength = new Uint32Array(1);
+  /** chat: the room is a set of connections in this one thread, as in lab 04. */
+  readonly #chatting: boolean;
+  readonly #room = new LocalRoom();
+  /** chat: most bytes queued for one member before it is cut off (shared/chat.ts). */
+  readonly #queueBound: number;
 
   constructor(libc: Libc, ring: Ring, buffers: BufferRing | undefined, listenFd: number, options: ServerOptions & RingOptions) {
     this.#libc = libc;
@@ -274,6 +294,8 @@ class CompletionServer {
     this.#options = options;
     this.#limits = options.limits;
     this.#each = options.submit === 'each';
+    this.#chatting = options.protocol.protocol === 'chat';
+    this.#queueBound = queueBound(options.limits.maxPendingBytes);
     // Step 1.
     this.#armAccept();
   }
@@ -319,7 +341,8 @@ class CompletionServer {
   /** Shutdown, step 2: each client finishes what it is doing (http: its current request). */
   finishAll(): void {
     for (const connection of this.#connections.values()) {
-      if (connection.session.stopAfterCurrent()) this.#closeAfterReplies(connection);
+      if (connection.chat) this.#chatStop(connection);
+      else if (connection.session.stopAfterCurrent()) this.#closeAfterReplies(connection);
     }
     this.#submitNow();
   }
@@ -465,7 +488,8 @@ class CompletionServer {
     const connection: Connection = {
       id: this.#nextId++,
       fd,
-      session: createSession(this.#options.protocol),
+      session: this.#chatting ? NO_SESSION : createSession(this.#options.protocol),
+      ...(this.#chatting ? { chat: { session: new ChatSession(), member: 0, left: false, cutOffAt: 0 } } : {}),
       record,
       times: { openedAt: record.openedAt, lastMovedAt: now, headStartedAt: -1 },
       received: 0,
@@ -487,6 +511,11 @@ class CompletionServer {
     };
     this.#connections.set(connection.id, connection);
     this.#armRecv(connection);
+    if (connection.chat) {
+      connection.chat.member = this.#room.join({ deliver: (bytes) => this.#deliver(connection, bytes) });
+      // Its welcome can cut it off (a --max-pending under its length): it left before its id was known.
+      if (connection.chat.left) this.#room.leave(connection.chat.member);
+    }
   }
 
   // --- Step 4: receiving, answering, sending ------------------------------------------------
@@ -552,7 +581,8 @@ class CompletionServer {
 
   #peerEnded(connection: Connection, now: number): void {
     connection.peerEnded = true;
-    this.#answer(connection, connection.session.end(), now);
+    if (connection.chat) this.#chatLeave(connection, undefined, true);
+    else this.#answer(connection, connection.session.end(), now);
     this.#closeAfterReplies(connection);
   }
 
@@ -566,7 +596,8 @@ class CompletionServer {
   #take(connection: Connection, bytes: Buffer, now: number): void {
     connection.received += bytes.length;
     connection.times.lastMovedAt = now;
-    this.#answer(connection, connection.session.receive(bytes), now);
+    if (connection.chat) this.#chatStep(connection, connection.chat.session.receive(bytes));
+    else this.#answer(connection, connection.session.receive(bytes), now);
   }
 
   /** A paused client's replies drained: answer what it had sent meanwhile, until it pauses again. */
@@ -741,6 +772,7 @@ class CompletionServer {
     if (connection.recvBlock) this.#pool.give(connection.recvBlock);
     connection.recvBlock = undefined;
     connection.session.close();
+    if (connection.chat) this.#chatLeave(connection, undefined, true);
     this.#connections.delete(connection.id);
     connection.record.disconnected(connection.received, connection.sent);
   }
@@ -750,6 +782,8 @@ class CompletionServer {
     if (connection.failed || !this.#connections.has(connection.id)) return;
     connection.failed = true;
     connection.record.fail(reason);
+    // chat: out of the room now, not at the CLOSE's completion: nothing more is queued for it.
+    if (connection.chat) this.#chatLeave(connection, undefined, true);
     connection.queue.length = 0;
     connection.pending = 0;
     if (connection.receiving || connection.sends > 0) {
@@ -761,12 +795,68 @@ class CompletionServer {
     this.#closeWhenIdle(connection);
   }
 
+  // --- chat: the room's bytes go through each member's own queue -----------------------------
+
+  /** A member's lines go to the room; a line over the limit gets its error line, then the close. */
+  #chatStep(connection: Connection, step: ChatStep): void {
+    const actions = step.close ? step.actions.slice(0, -1) : step.actions;
+    for (const action of actions) this.#room.act(connection.chat!.member, action);
+    if (!step.close) return;
+    const error = step.actions.at(-1);
+    if (error?.kind === 'reply') this.#send(connection, Buffer.from(error.text, 'latin1'));
+    this.#chatLeave(connection, 'line over the limit', true);
+    this.#closeAfterReplies(connection);
+  }
+
+  /**
+   * The room hands this member bytes: they join its queue, and become its SEND if none is in
+   * flight (#send copies them into a send buffer of its own, the kernel's until the completion;
+   * the bytes themselves are one Buffer for every member). Nothing is submitted here: every SEND
+   * queued in this loop turn goes to the kernel in the turn's one io_uring_enter, so a line said
+   * to N members is N entries in one call (--submit each: N calls). A member whose queue would
+   * pass the bound is cut off: out of the room now, a last notice behind its queue, and closed
+   * when that is sent or CUT_OFF_GRACE_MS later (the sweep), whichever comes first.
+   */
+  #deliver(connection: Connection, bytes: Uint8Array): void {
+    const chat = connection.chat!;
+    if (chat.left || connection.closing || !this.#connections.has(connection.id)) return;
+    const now = performance.now();
+    const slow = tooSlow(this.#queueBound, connection.pending + bytes.length);
+    if (slow) {
+      connection.record.fail(slow);
+      this.#options.log.warn(cutOffLine(connection.record.peer, slow));
+      this.#chatLeave(connection, 'too slow', true);
+      this.#send(connection, Buffer.from(CUT_OFF_NOTICE, 'latin1'));
+      chat.cutOffAt = now + CUT_OFF_GRACE_MS;
+      this.#closeAfterReplies(connection);
+      return;
+    }
+    this.#send(connection, bytes);
+  }
+
+  #chatLeave(connection: Connection, why: string | undefined, announce: boolean): void {
+    const chat = connection.chat!;
+    if (chat.left) return;
+    chat.left = true;
+    // 0: still joining (room ids count from 1); #open makes it leave once the join returns.
+    if (chat.member !== 0) this.#room.leave(chat.member, why, announce);
+  }
+
+  /** Shutdown: the member leaves without a word to the others, hears goodbye, and is closed. */
+  #chatStop(connection: Connection): void {
+    if (connection.chat!.left) return;
+    this.#chatLeave(connection, undefined, false);
+    this.#send(connection, Buffer.from(SHUTDOWN_NOTICE, 'latin1'));
+    this.#closeAfterReplies(connection);
+  }
+
   /** Every SWEEP_MS: close the connections over a time limit. */
   #sweep(now: number): void {
     this.#lastSweepAt = now;
     for (const connection of [...this.#connections.values()]) {
       if (connection.failed) continue;
-      const over = this.#forced ? CLOSED.shutdown : limitReached(this.#limits, connection.times, now);
+      const cutOff = connection.chat && connection.chat.cutOffAt > 0 && now >= connection.chat.cutOffAt;
+      const over = this.#forced ? CLOSED.shutdown : cutOff ? 'cut off' : limitReached(this.#limits, connection.times, now);
       if (over) this.#fail(connection, over);
     }
   }
