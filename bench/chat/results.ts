@@ -43,6 +43,15 @@ export interface ChatTarget {
   readonly skipped: ChatSkip[];
   /** The run failed as a whole (the server would not start, the client could not run). */
   readonly failed?: string;
+  /** The cell it failed in (absent: before the first, or in a report written before this field). */
+  readonly failedAt?: ChatCell;
+}
+
+/** One cell of a target's run: a room and its senders, or the slow-reader case. */
+export interface ChatCell {
+  readonly members: number;
+  readonly senders: number;
+  readonly slow?: true;
 }
 
 export interface ChatReport extends ReportFile<'chat', typeof CHAT_SCHEMA> {
