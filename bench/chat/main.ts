@@ -16,10 +16,11 @@
 
 import { hideBin } from 'yargs/helpers';
 import { exitOnUserError, UserError } from '../../shared/errors.js';
+import { plural } from '../../shared/log.js';
 import { labVariants } from '../../labs/index.js';
 import { startLab, stopAllLabs, type LabProcess } from '../lib/launch.js';
 import { runCChatClient, type CChatResult } from '../load/c-chat.js';
-import { childPids } from '../observe/processes.js';
+import { childPids, fdTargets, processTree } from '../observe/processes.js';
 import { describeLabs } from '../pipeline/labs.js';
 import { checkNumbers, commonSettings, experimentParser, parseStrictly, relative } from '../pipeline/options.js';
 import { Progress } from '../pipeline/progress.js';
@@ -87,20 +88,28 @@ function roomLimit(lab: { id: string; traits: { children: boolean }; defaults: {
   return undefined;
 }
 
+/** Sockets open in the server's whole process tree (listening sockets, lab 02's IPC channels, clients). */
+const socketsOf = (pid: number) => processTree(pid).reduce((sum, each) => sum + fdTargets(each).filter((target) => target.startsWith('socket:')).length, 0);
+
 /**
- * Before a cell: the last cell's members are gone from the server (lab 02: their children have
- * exited, or the next room would meet the lab's cap on children).
+ * Before a cell: the last cell's members are gone from the server, every one of them closed, so
+ * the server holds no more sockets than it did before the first cell (`idleSockets`), and lab
+ * 02's children have exited. The load generator's exit is not enough: a server still delivering
+ * a backlog when it exits sees the closes late, and a room of 1,000 arriving then met
+ * --max-conns with the last room's members still counted (lab 06 with handoff refused 455 of a
+ * new room's members so).
  */
-async function atRest(lab: LabProcess, timeoutMs = 60_000): Promise<void> {
+async function atRest(lab: LabProcess, idleSockets: number, timeoutMs = 60_000): Promise<void> {
   const deadline = performance.now() + timeoutMs;
-  while (childPids(lab.pid).length > 0) {
-    if (performance.now() > deadline) throw new Error(`the last room's members were still there after ${timeoutMs / 1000} s`);
+  let open = 0;
+  while (childPids(lab.pid).length > 0 || (open = socketsOf(lab.pid) - idleSockets) > 0) {
+    if (performance.now() > deadline) throw new Error(`the last room's members were still there after ${timeoutMs / 1000} s (${open > 0 ? `${plural(open, 'socket')} still open` : 'children still running'})`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 
-async function runCell(lab: LabProcess, members: number, senders: number, stuck: number, size: number, seconds: number, warmupS: number): Promise<ChatRun> {
-  await atRest(lab);
+async function runCell(lab: LabProcess, idleSockets: number, members: number, senders: number, stuck: number, size: number, seconds: number, warmupS: number): Promise<ChatRun> {
+  await atRest(lab, idleSockets);
   const sampler = new WindowSampler(lab.pid);
   const cutBefore = (lab.output().stderr.match(/ cut off \(/g) ?? []).length;
   let usage: ReturnType<WindowSampler['stop']> | undefined;
@@ -121,6 +130,7 @@ async function runCell(lab: LabProcess, members: number, senders: number, stuck:
     senders,
     stuck,
     size,
+    joinS: result.joinS,
     windowS: result.windowS,
     messages: result.messages,
     deliveries: result.deliveries,
@@ -157,6 +167,7 @@ async function measure(settings: Settings): Promise<ChatReport> {
       let server: LabProcess | undefined;
       try {
         server = await startLab(lab.id, [...variant.args, '--quiet', '--protocol', 'chat', ...(lab.traits.children ? [] : ['--max-conns', String(MAX_CONNS)])]);
+        const idleSockets = socketsOf(server.pid);
         for (const members of settings.rooms) {
           const limit = roomLimit(lab, members);
           if (limit) {
@@ -166,7 +177,7 @@ async function measure(settings: Settings): Promise<ChatReport> {
           for (const senders of settings.senders) {
             cell = { members, senders };
             progress.step(`${title}: ${members} members, ${senders} sender${senders > 1 ? 's' : ''}`, cellSeconds);
-            const run = await runCell(server, members, senders, 0, SIZE, settings.seconds, settings.warmupS);
+            const run = await runCell(server, idleSockets, members, senders, 0, SIZE, settings.seconds, settings.warmupS);
             if (run.errors.total > 0) progress.note(`${title} ${members}×${senders}: ${run.errors.total} errors (${run.firstError})`);
             runs.push(run);
           }
@@ -181,8 +192,8 @@ async function measure(settings: Settings): Promise<ChatReport> {
         } else {
           cell = { members: slowMembers, senders: 1, slow: true };
           progress.step(`${title}: slow reader, ${slowMembers} members without, then with one that never reads`, 2 * (settings.warmupS + settings.slowSeconds + 2));
-          const without = await runCell(server, slowMembers, 1, 0, SLOW.size, settings.slowSeconds, settings.warmupS);
-          const withStuck = await runCell(server, slowMembers, 1, 1, SLOW.size, settings.slowSeconds, settings.warmupS);
+          const without = await runCell(server, idleSockets, slowMembers, 1, 0, SLOW.size, settings.slowSeconds, settings.warmupS);
+          const withStuck = await runCell(server, idleSockets, slowMembers, 1, 1, SLOW.size, settings.slowSeconds, settings.warmupS);
           slow = { without, with: withStuck };
         }
         targets.push({ lab: lab.id, label: lab.label, variant: variant.name, runs, slow: slow!, skipped });

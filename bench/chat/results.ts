@@ -11,6 +11,8 @@ export interface ChatRun {
   /** Members that never read (the slow-reader case: 1; otherwise 0). */
   readonly stuck: number;
   readonly size: number;
+  /** Seconds from the first connect until the whole join was announced (absent in older reports). */
+  readonly joinS?: number;
   readonly windowS: number;
   readonly messages: number;
   readonly deliveries: number;
