@@ -193,6 +193,14 @@ export interface RoomDelivery {
 export class RelayedRoom implements RoomPort {
   readonly #send: (request: RoomRequest) => void;
   readonly #holders = new Holders();
+  /**
+   * Members whose join the hub has not answered yet. What the room says to everyone meanwhile was
+   * said before they were in it (the hub had not seen their join), so it is not theirs: they are
+   * held aside until their welcome, the first delivery the hub addresses to a newcomer. Without
+   * this a member heard "* userN joined" of earlier members before its own welcome, which the
+   * Room never says and a LocalRoom never does (a 1,000-member join in lab 06 showed it).
+   */
+  readonly #joining = new Map<MemberId, Member>();
   #nextId = 1;
 
   constructor(send: (request: RoomRequest) => void) {
@@ -201,22 +209,27 @@ export class RelayedRoom implements RoomPort {
 
   join(member: Member): MemberId {
     const id = this.#nextId++;
-    this.#holders.members.set(id, member);
+    this.#joining.set(id, member);
     this.#send({ type: 'join', id });
     return id;
   }
 
   act(id: MemberId, action: ChatAction): void {
-    if (this.#holders.members.has(id)) this.#send({ type: 'act', id, action });
+    if (this.#holders.members.has(id) || this.#joining.has(id)) this.#send({ type: 'act', id, action });
   }
 
   leave(id: MemberId, why?: string, announce = true): void {
-    if (!this.#holders.members.delete(id)) return;
+    if (!this.#holders.members.delete(id) && !this.#joining.delete(id)) return;
     this.#send(why === undefined ? { type: 'leave', id, announce } : { type: 'leave', id, why, announce });
   }
 
   /** A delivery from the hub, for the members held here. */
   receive(delivery: RoomDelivery): void {
+    const newcomer = delivery.to === undefined ? undefined : this.#joining.get(delivery.to);
+    if (newcomer) {
+      this.#joining.delete(delivery.to!);
+      this.#holders.members.set(delivery.to!, newcomer);
+    }
     this.#holders.fanOut(delivery.text, delivery.to, delivery.allBut);
   }
 }

@@ -19,12 +19,14 @@ afterEach(async () => {
 });
 
 /**
- * A faulty room: it welcomes each member and relays a sender's line to the others `copies` times
- * (2: every message twice), except message `drop` (never relayed).
+ * A faulty room: it welcomes each member and announces it to those already there (as the Room
+ * does: the client waits for every join to be announced), and relays a sender's line to the
+ * others `copies` times (2: every message twice), except message `drop` (never relayed).
  */
 async function faultyRoom(copies: number, drop = -1): Promise<number> {
   const members = new Set<net.Socket>();
   const server = net.createServer((socket) => {
+    for (const other of members) other.write('* someone joined\n');
     members.add(socket);
     socket.on('error', () => {});
     socket.on('close', () => members.delete(socket));

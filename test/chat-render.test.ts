@@ -22,7 +22,7 @@ const run = (members: number, senders: number, perSec: number, loadGen: number, 
 });
 
 const report: ChatReport = {
-  experiment: 'chat', schema: 1, stamp, labs: describeLabs(['02-process-per-connection', '04-evented']),
+  experiment: 'chat', schema: 1, stamp, labs: describeLabs(['02-process-per-connection', '04-evented', '06-loop-per-core']),
   results: {
     settings: { rooms: [10, 100], senders: [1, 10], size: 64, warmupS: 1, seconds: 1, slow: { members: 50, size: 4000, seconds: 5 } },
     leftOut: [{ lab: '01-serial', reason: 'its room never has more than one member' }],
@@ -38,6 +38,15 @@ const report: ChatReport = {
         runs: [run(10, 1, 80_000, 0.4), run(10, 10, 90_000, 0.4), run(100, 1, 150_000, 0.95), run(100, 10, 100_000, 0.5)],
         skipped: [],
         slow: { without: run(50, 1, 40_000, 0.4, { size: 4000 }), with: run(50, 1, 39_000, 0.4, { size: 4000, stuck: 1, cutOff: 1 }) },
+      },
+      {
+        // Failed at its second cell, as main.ts records it: the run stops there.
+        lab: '06-loop-per-core', label: '06 loop per core', variant: 'handoff',
+        runs: [run(10, 1, 50_000, 0.4)],
+        skipped: [],
+        slow: { skipped: 'the run stopped at 10 members, 10 senders, before this case' },
+        failed: 'only 512 of 1000 members could join (the server closed a reading member (member 302))',
+        failedAt: { members: 10, senders: 10 },
       },
     ],
   },
@@ -70,6 +79,16 @@ describe('chat report', () => {
     expect(markdown).not.toMatch(/With 1 sender, the most deliveries/);
     expect(markdown).toContain('With 10 senders, the most deliveries per second at 100 members came from 04 evented: 100k/s');
     expect(markdown).toContain('| 02 process/conn | – | not measured: each member is a whole Node process |');
+  });
+
+  it('a failed run says so once, in the cell it failed in; the cells after it say the run had stopped there', () => {
+    expect(markdown).toContain('| 06 loop per core (handoff) | 1 | 50.0k |');
+    expect(markdown).toContain('| 06 loop per core (handoff) | 10 | failed: only 512 of 1000 members could join (the server closed a reading member (member 302)) | | | | | |');
+    expect(markdown).toContain('| 06 loop per core (handoff) | 1 | not measured: the run stopped at 10 members, 10 senders | | | | | |');
+    expect(markdown).toContain('| 06 loop per core (handoff) | not measured: the run stopped at 10 members, 10 senders, before this case | | | | | | |');
+    expect(markdown).toContain('06 loop per core (handoff): the run stopped early, at 10 members, 10 senders: only 512 of 1000 members could join');
+    expect(markdown).not.toContain('not measured: not measured');
+    expect(markdown.match(/member 302/g)).toHaveLength(2); // the table's cell and the sentence under the lead table
   });
 
   it('the slow-reader table shows both runs and the cut-off; labs left out say why', () => {

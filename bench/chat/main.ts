@@ -15,11 +15,12 @@
  */
 
 import { hideBin } from 'yargs/helpers';
-import { exitOnUserError } from '../../shared/errors.js';
+import { exitOnUserError, UserError } from '../../shared/errors.js';
+import { plural } from '../../shared/log.js';
 import { labVariants } from '../../labs/index.js';
 import { startLab, stopAllLabs, type LabProcess } from '../lib/launch.js';
 import { runCChatClient, type CChatResult } from '../load/c-chat.js';
-import { childPids } from '../observe/processes.js';
+import { childPids, fdTargets, processTree } from '../observe/processes.js';
 import { describeLabs } from '../pipeline/labs.js';
 import { checkNumbers, commonSettings, experimentParser, parseStrictly, relative } from '../pipeline/options.js';
 import { Progress } from '../pipeline/progress.js';
@@ -27,7 +28,7 @@ import { writeMarkdown, writeReportFile } from '../pipeline/report-file.js';
 import { WindowSampler } from '../pipeline/sampler.js';
 import { machineStamp } from '../pipeline/stamp.js';
 import { renderChatReport } from './render.js';
-import { CHAT_SCHEMA, readChatReport, type ChatReport, type ChatRun, type ChatTarget } from './results.js';
+import { CHAT_SCHEMA, readChatReport, type ChatCell, type ChatReport, type ChatRun, type ChatTarget } from './results.js';
 
 const FULL = { rooms: [10, 100, 1000], seconds: 2, warmupS: 1, slowSeconds: 5 };
 const QUICK = { rooms: [10, 100], seconds: 1, warmupS: 0.3, slowSeconds: 3 };
@@ -44,8 +45,12 @@ function parseArgs(args: readonly string[]) {
     .options({
       seconds: { type: 'number', describe: `measured seconds per cell [default: ${FULL.seconds}; quick: ${QUICK.seconds}]` },
       labs: { type: 'string', describe: 'comma-separated lab ids to measure [default: every lab that lists chat]' },
+      variants: { type: 'string', describe: 'comma-separated variant names to measure, e.g. handoff [default: every variant of each lab]' },
+      rooms: { type: 'string', describe: `comma-separated room sizes, 2 to 1000 members [default: ${FULL.rooms.join(',')}; quick: ${QUICK.rooms.join(',')}]` },
+      senders: { type: 'string', describe: `comma-separated sender counts, 1 to 100 [default: ${SENDERS.join(',')}]` },
+      slow: { type: 'boolean', default: true, describe: 'the slow-reader case after the rooms (--no-slow leaves it out)' },
     })
-    .check((a) => checkNumbers(a, { seconds: { min: 0.5, max: 60 } }));
+    .check((a) => checkNumbers(a, { seconds: { min: 0.5, max: 60 } }) && checkList(a, 'rooms', 2, 1000) && checkList(a, 'senders', 1, 100));
   const argv = parseStrictly(parser) as Record<string, unknown>;
   const common = commonSettings('chat', argv, args);
   const base = common.quick ? QUICK : FULL;
@@ -53,8 +58,23 @@ function parseArgs(args: readonly string[]) {
     ...common,
     ...base,
     seconds: (argv.seconds as number | undefined) ?? base.seconds,
-    labs: typeof argv.labs === 'string' ? argv.labs.split(',').map((id) => id.trim()) : undefined,
+    labs: list(argv.labs),
+    variants: list(argv.variants),
+    rooms: list(argv.rooms)?.map(Number) ?? base.rooms,
+    senders: list(argv.senders)?.map(Number) ?? SENDERS,
+    slow: argv.slow !== false,
   };
+}
+
+/** A comma-separated flag's items, or undefined when it was not given. */
+const list = (value: unknown): string[] | undefined => (typeof value === 'string' ? value.split(',').map((item) => item.trim()) : undefined);
+
+/** A comma-separated list of whole numbers from `min` to `max`, or a UserError (one line, exit 2), as checkNumbers. */
+function checkList(argv: Record<string, unknown>, name: string, min: number, max: number): true {
+  const items = list(argv[name]);
+  if (items === undefined) return true;
+  if (items.every((item) => /^\d+$/.test(item) && Number(item) >= min && Number(item) <= max)) return true;
+  throw new UserError(`--${name} must be a comma-separated list of whole numbers from ${min} to ${max}, got ${JSON.stringify(argv[name])}`);
 }
 
 type Settings = ReturnType<typeof parseArgs>;
@@ -68,20 +88,28 @@ function roomLimit(lab: { id: string; traits: { children: boolean }; defaults: {
   return undefined;
 }
 
+/** Sockets open in the server's whole process tree (listening sockets, lab 02's IPC channels, clients). */
+const socketsOf = (pid: number) => processTree(pid).reduce((sum, each) => sum + fdTargets(each).filter((target) => target.startsWith('socket:')).length, 0);
+
 /**
- * Before a cell: the last cell's members are gone from the server (lab 02: their children have
- * exited, or the next room would meet the lab's cap on children).
+ * Before a cell: the last cell's members are gone from the server, every one of them closed, so
+ * the server holds no more sockets than it did before the first cell (`idleSockets`), and lab
+ * 02's children have exited. The load generator's exit is not enough: a server still delivering
+ * a backlog when it exits sees the closes late, and a room of 1,000 arriving then met
+ * --max-conns with the last room's members still counted (lab 06 with handoff refused 455 of a
+ * new room's members so).
  */
-async function atRest(lab: LabProcess, timeoutMs = 60_000): Promise<void> {
+async function atRest(lab: LabProcess, idleSockets: number, timeoutMs = 60_000): Promise<void> {
   const deadline = performance.now() + timeoutMs;
-  while (childPids(lab.pid).length > 0) {
-    if (performance.now() > deadline) throw new Error(`the last room's members were still there after ${timeoutMs / 1000} s`);
+  let open = 0;
+  while (childPids(lab.pid).length > 0 || (open = socketsOf(lab.pid) - idleSockets) > 0) {
+    if (performance.now() > deadline) throw new Error(`the last room's members were still there after ${timeoutMs / 1000} s (${open > 0 ? `${plural(open, 'socket')} still open` : 'children still running'})`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 
-async function runCell(lab: LabProcess, members: number, senders: number, stuck: number, size: number, seconds: number, warmupS: number): Promise<ChatRun> {
-  await atRest(lab);
+async function runCell(lab: LabProcess, idleSockets: number, members: number, senders: number, stuck: number, size: number, seconds: number, warmupS: number): Promise<ChatRun> {
+  await atRest(lab, idleSockets);
   const sampler = new WindowSampler(lab.pid);
   const cutBefore = (lab.output().stderr.match(/ cut off \(/g) ?? []).length;
   let usage: ReturnType<WindowSampler['stop']> | undefined;
@@ -102,6 +130,7 @@ async function runCell(lab: LabProcess, members: number, senders: number, stuck:
     senders,
     stuck,
     size,
+    joinS: result.joinS,
     windowS: result.windowS,
     messages: result.messages,
     deliveries: result.deliveries,
@@ -122,45 +151,59 @@ async function measure(settings: Settings): Promise<ChatReport> {
   const leftOut = chosen
     .filter(({ lab, variant }) => lab.traits.kernelQueueOnly && variant === lab.variants[0])
     .map(({ lab }) => ({ lab: lab.id, reason: 'its room never has more than one member (the others wait in the accept queue), so no message reaches anyone' }));
-  const measured = chosen.filter(({ lab }) => !lab.traits.kernelQueueOnly);
+  const measured = chosen.filter(({ lab, variant }) => !lab.traits.kernelQueueOnly && (settings.variants === undefined || settings.variants.includes(variant.name)));
   const cellSeconds = settings.warmupS + settings.seconds + 1.5;
-  const planned = measured.length * (settings.rooms.length * SENDERS.length * cellSeconds + 2 * (settings.warmupS + settings.slowSeconds + 2) + 2);
+  const planned = measured.length * (settings.rooms.length * settings.senders.length * cellSeconds + 2 * (settings.warmupS + settings.slowSeconds + 2) + 2);
   const progress = new Progress('chat', planned);
   const targets: ChatTarget[] = [];
   try {
     for (const { lab, variant, title } of measured) {
       const runs: ChatRun[] = [];
       const skipped: { members: number; reason: string }[] = [];
-      let slow: ChatTarget['slow'] = { skipped: 'not measured' };
+      // Until the case runs, why it has not: the placeholder that stands if a room fails first.
+      let slow: ChatTarget['slow'] | undefined;
+      /** The cell under way, so that a failure names it. */
+      let cell: ChatCell | undefined;
       let server: LabProcess | undefined;
       try {
         server = await startLab(lab.id, [...variant.args, '--quiet', '--protocol', 'chat', ...(lab.traits.children ? [] : ['--max-conns', String(MAX_CONNS)])]);
+        const idleSockets = socketsOf(server.pid);
         for (const members of settings.rooms) {
           const limit = roomLimit(lab, members);
           if (limit) {
             skipped.push({ members, reason: limit });
             continue;
           }
-          for (const senders of SENDERS) {
+          for (const senders of settings.senders) {
+            cell = { members, senders };
             progress.step(`${title}: ${members} members, ${senders} sender${senders > 1 ? 's' : ''}`, cellSeconds);
-            const run = await runCell(server, members, senders, 0, SIZE, settings.seconds, settings.warmupS);
+            const run = await runCell(server, idleSockets, members, senders, 0, SIZE, settings.seconds, settings.warmupS);
             if (run.errors.total > 0) progress.note(`${title} ${members}×${senders}: ${run.errors.total} errors (${run.firstError})`);
             runs.push(run);
           }
         }
-        const slowMembers = roomLimit(lab, SLOW.members + 1) ? undefined : SLOW.members;
-        if (slowMembers === undefined) {
-          slow = { skipped: roomLimit(lab, SLOW.members + 1)! };
+        cell = undefined;
+        const slowLimit = roomLimit(lab, SLOW.members + 1);
+        const slowMembers = SLOW.members;
+        if (!settings.slow) {
+          slow = { skipped: 'left out of this run (--no-slow)' };
+        } else if (slowLimit) {
+          slow = { skipped: slowLimit };
         } else {
+          cell = { members: slowMembers, senders: 1, slow: true };
           progress.step(`${title}: slow reader, ${slowMembers} members without, then with one that never reads`, 2 * (settings.warmupS + settings.slowSeconds + 2));
-          const without = await runCell(server, slowMembers, 1, 0, SLOW.size, settings.slowSeconds, settings.warmupS);
-          const withStuck = await runCell(server, slowMembers, 1, 1, SLOW.size, settings.slowSeconds, settings.warmupS);
+          const without = await runCell(server, idleSockets, slowMembers, 1, 0, SLOW.size, settings.slowSeconds, settings.warmupS);
+          const withStuck = await runCell(server, idleSockets, slowMembers, 1, 1, SLOW.size, settings.slowSeconds, settings.warmupS);
           slow = { without, with: withStuck };
         }
-        targets.push({ lab: lab.id, label: lab.label, variant: variant.name, runs, slow, skipped });
+        targets.push({ lab: lab.id, label: lab.label, variant: variant.name, runs, slow: slow!, skipped });
       } catch (error) {
-        progress.note(`${title}: ${error instanceof Error ? error.message : String(error)}`);
-        targets.push({ lab: lab.id, label: lab.label, variant: variant.name, runs, slow, skipped, failed: error instanceof Error ? error.message : String(error) });
+        const failed = error instanceof Error ? error.message : String(error);
+        progress.note(`${title}: ${failed}`);
+        // Said once, where it happened; the slow-reader row of a run that stopped before it says so.
+        const where = cell === undefined ? 'before the first room' : `at ${cell.members} members, ${cell.senders} sender${cell.senders > 1 ? 's' : ''}, before this case`;
+        slow ??= { skipped: cell?.slow ? failed : `the run stopped ${where}` };
+        targets.push({ lab: lab.id, label: lab.label, variant: variant.name, runs, slow, skipped, failed, ...(cell ? { failedAt: cell } : {}) });
       } finally {
         await server?.stop('SIGTERM', 15_000).catch(() => undefined);
       }
@@ -175,7 +218,7 @@ async function measure(settings: Settings): Promise<ChatReport> {
     stamp,
     labs: describeLabs(chosen.map(({ lab }) => lab.id)),
     results: {
-      settings: { rooms: settings.rooms, senders: SENDERS, size: SIZE, warmupS: settings.warmupS, seconds: settings.seconds, slow: { ...SLOW, seconds: settings.slowSeconds } },
+      settings: { rooms: settings.rooms, senders: settings.senders, size: SIZE, warmupS: settings.warmupS, seconds: settings.seconds, slow: { ...SLOW, seconds: settings.slowSeconds } },
       leftOut,
       targets,
     },

@@ -6,7 +6,7 @@
 import { formatBytes } from '../../shared/log.js';
 import { oneEventLoop } from '../pipeline/labs.js';
 import { renderStamp } from '../pipeline/stamp.js';
-import type { ChatReport, ChatRun, ChatTarget } from './results.js';
+import type { ChatCell, ChatReport, ChatRun, ChatTarget } from './results.js';
 
 /** From this share of one core the load generator is the ceiling of the run, not the server. */
 export const LOAD_GEN_CEILING = 0.9;
@@ -45,13 +45,17 @@ function roomTable(report: ChatReport, members: number): string[] {
       lines.push(`| ${name(target)} | – | not measured: ${skip.reason} | | | | | |`);
       continue;
     }
-    if (target.failed && !target.runs.some((r) => r.members === members)) {
+    const at = target.failedAt;
+    // A failure before any cell (or in a report that does not say where): one row says it.
+    if (target.failed && at === undefined && !target.runs.some((r) => r.members === members)) {
       lines.push(`| ${name(target)} | – | failed: ${target.failed} | | | | | |`);
       continue;
     }
     for (const senders of settings.senders) {
       const run = target.runs.find((r) => r.members === members && r.senders === senders);
-      lines.push(`| ${name(target)} | ${senders} | ${runCells(run).join(' | ')} |`);
+      if (run || !target.failed || at === undefined) lines.push(`| ${name(target)} | ${senders} | ${runCells(run).join(' | ')} |`);
+      else if (!at.slow && at.members === members && at.senders === senders) lines.push(`| ${name(target)} | ${senders} | failed: ${target.failed} | | | | | |`);
+      else lines.push(`| ${name(target)} | ${senders} | not measured: ${stoppedAt(at)} | | | | | |`);
     }
   }
   return lines;
@@ -64,7 +68,8 @@ function slowTable(report: ChatReport): string[] {
   ];
   for (const target of report.results.targets) {
     if ('skipped' in target.slow) {
-      lines.push(`| ${name(target)} | not measured: ${target.slow.skipped} | | | | | | |`);
+      const why = target.failedAt?.slow ? `failed: ${target.failed}` : `not measured: ${target.slow.skipped}`;
+      lines.push(`| ${name(target)} | ${why} | | | | | | |`);
       continue;
     }
     const { without, with: stuck } = target.slow;
@@ -75,6 +80,9 @@ function slowTable(report: ChatReport): string[] {
   }
   return lines;
 }
+
+/** Why a cell after a failed one has no figures: the run had stopped at that one. */
+const stoppedAt = (at: ChatCell) => `the run stopped at ${at.slow ? 'the slow-reader case' : `${at.members} members, ${at.senders} sender${at.senders > 1 ? 's' : ''}`}`;
 
 /** Best delivered/s at a room size, with the lab's name, from the runs the load generator did not cap. */
 function best(report: ChatReport, members: number, senders: number): { target: ChatTarget; run: ChatRun } | undefined {
@@ -164,7 +172,11 @@ export function renderChatReport(report: ChatReport): string {
     if (top) lines.push(`With ${senders} sender${senders > 1 ? 's' : ''}, the most deliveries per second at ${mid} members came from ${name(top.target)}: ${rate(top.run.deliveriesPerSec)}/s, p99 ${ms(top.run.latencyUs.p99)} ms (runs the load generator capped are not ranked).`);
   }
   lines.push('');
-  for (const target of targets) if (target.failed) lines.push(`${name(target)}: the run stopped early: ${target.failed}.`, '');
+  for (const target of targets) {
+    if (!target.failed) continue;
+    const where = target.failedAt ? (target.failedAt.slow ? ', in the slow-reader case' : `, at ${target.failedAt.members} members, ${target.failedAt.senders} sender${target.failedAt.senders > 1 ? 's' : ''}`) : '';
+    lines.push(`${name(target)}: the run stopped early${where}: ${target.failed}; the cells after it were not measured.`, '');
+  }
   if (anyCapped) lines.push('⚠ In some runs the load generator used most of a core: those rows measure it as much as the server, and the server\'s CPU per delivery is the figure to compare.', '');
   for (const members of settings.rooms) {
     if (members === mid) continue;

@@ -11,6 +11,8 @@ export interface ChatRun {
   /** Members that never read (the slow-reader case: 1; otherwise 0). */
   readonly stuck: number;
   readonly size: number;
+  /** Seconds from the first connect until the whole join was announced (absent in older reports). */
+  readonly joinS?: number;
   readonly windowS: number;
   readonly messages: number;
   readonly deliveries: number;
@@ -43,6 +45,15 @@ export interface ChatTarget {
   readonly skipped: ChatSkip[];
   /** The run failed as a whole (the server would not start, the client could not run). */
   readonly failed?: string;
+  /** The cell it failed in (absent: before the first, or in a report written before this field). */
+  readonly failedAt?: ChatCell;
+}
+
+/** One cell of a target's run: a room and its senders, or the slow-reader case. */
+export interface ChatCell {
+  readonly members: number;
+  readonly senders: number;
+  readonly slow?: true;
 }
 
 export interface ChatReport extends ReportFile<'chat', typeof CHAT_SCHEMA> {

@@ -5,7 +5,11 @@
  *
  * What it does (a closed loop per sender):
  *   1. Connects --members members at once and waits until each has its welcome line (it is in the
- *      room); then --stuck members that never read a byte.
+ *      room) and every join has been announced to every member already there: n(n-1)/2 lines
+ *      "* <name> joined" in all. Until then the server is still delivering the join, O(n^2) lines
+ *      (a relayed room, lab 06, may be seconds behind its last welcome), and a window opened then
+ *      would measure that, not the room. The time this takes is reported as joinS. Then --stuck
+ *      members that never read a byte.
  *   2. The first --senders members send. Each has one message in flight: it sends the next as
  *      soon as every other (reading) member has received the last one. A message is the line
  *      "m <sender> <seq> <pad>", padded to --size bytes with its newline; the room delivers it to
@@ -28,7 +32,7 @@
  *
  * Output (stdout, one line, version 1):
  * { "tool": "c-chat-client", "version": 1, "members": int, "senders": int, "stuck": int,
- *   "size": int, "joined": int, "windowS": number, "messages": int, "deliveries": int,
+ *   "size": int, "joined": int, "joinS": number, "windowS": number, "messages": int, "deliveries": int,
  *   "deliveriesPerSec": number, "latencyUs": { "count", "p50", "p99", "max": number },
  *   "cpu": { "userS", "sysS", "fraction": number }, "stuckClosed": int, "notices": int,
  *   "errors": { "connect", "socket", "order", "missing", "total": int }, "firstError": string }
@@ -71,6 +75,7 @@ typedef struct {
   char line[MAX_LINE];
   int lineLength;
   int64_t noticesSeen;
+  int welcomed;                /* its own "* you are ..." has arrived: it is in the room */
   int64_t *lastSeq;            /* per sender: the last sequence number received */
 } Member;
 
@@ -91,6 +96,7 @@ static int epfd;
 static int64_t *samples;
 static int64_t sampleCount;
 static int64_t deliveries, messages, notices, stuckClosed;
+static int64_t joinNotices;   /* "* <name> joined" lines received by reading members */
 static int64_t errConnect, errSocket, errOrder, errMissing;
 static char firstError[256];
 static int inWindow;
@@ -146,7 +152,13 @@ static void send_next(int s) {
 
 /* One complete line received by reading member `m`. */
 static void on_line(int m, const char *line, int length) {
-  if (length >= 2 && line[0] == '*' && line[1] == ' ') { notices++; members[m].noticesSeen++; return; }
+  if (length >= 2 && line[0] == '*' && line[1] == ' ') {
+    notices++;
+    members[m].noticesSeen++;
+    if (length >= 10 && !memcmp(line, "* you are ", 10)) members[m].welcomed = 1;
+    else if (length >= 7 && !memcmp(line + length - 7, " joined", 7)) joinNotices++;
+    return;
+  }
   const char *body = memmem(line, length, ": m ", 4);
   if (!body) { notices++; members[m].noticesSeen++; return; }
   int s = 0;
@@ -280,27 +292,33 @@ int main(int argc, char **argv) {
    * notice): all at once, so a room whose members cost a process each (lab 02) starts them in
    * parallel. Then the stuck members, which never read theirs. */
   int joined = 0;
+  int64_t joinStart = now_ns();
+  const int64_t allJoins = (int64_t)memberCount * (memberCount - 1) / 2;
   for (int m = 0; m < memberCount; m++) {
     if (open_member(m, 0) < 0) { error_at(&errConnect, "cannot connect", m); break; }
   }
   int64_t deadline = now_ns() + JOIN_TIMEOUT_NS;
   for (;;) {
     joined = 0;
-    for (int m = 0; m < memberCount; m++) joined += members[m].fd > 0 && members[m].noticesSeen > 0;
-    if (joined == memberCount || now_ns() > deadline) break;
+    for (int m = 0; m < memberCount; m++) joined += members[m].fd > 0 && members[m].welcomed;
+    if ((joined == memberCount && joinNotices >= allJoins) || now_ns() > deadline) break;
     run_loop(now_ns() + 10000000);
   }
+  double joinS = (now_ns() - joinStart) / 1e9;
   if (joined < memberCount) error_at(&errConnect, "no welcome", joined);
-  else {
+  else if (joinNotices < allJoins) {
+    error_at(&errConnect, "every member had its welcome, but not every join was announced within the join timeout", memberCount);
+    joined = 0;
+  } else {
     for (int m = memberCount; m < memberCount + stuckCount; m++) {
       if (open_member(m, 1) < 0) { error_at(&errConnect, "cannot connect", m); break; }
       joined++;
     }
   }
   if (joined < memberCount + stuckCount) {
-    printf("{\"tool\":\"c-chat-client\",\"version\":1,\"members\":%d,\"senders\":%d,\"stuck\":%d,\"size\":%d,\"joined\":%d,"
+    printf("{\"tool\":\"c-chat-client\",\"version\":1,\"members\":%d,\"senders\":%d,\"stuck\":%d,\"size\":%d,\"joined\":%d,\"joinS\":%.3f,"
            "\"errors\":{\"connect\":%lld,\"socket\":%lld,\"order\":%lld,\"total\":%lld},\"firstError\":\"%s\"}\n",
-           memberCount, senderCount, stuckCount, size, joined, (long long)errConnect, (long long)errSocket, (long long)errOrder,
+           memberCount, senderCount, stuckCount, size, joined, joinS, (long long)errConnect, (long long)errSocket, (long long)errOrder,
            (long long)(errConnect + errSocket + errOrder), firstError);
     return 1;
   }
@@ -333,12 +351,12 @@ int main(int argc, char **argv) {
   double userS = cpu_seconds(&after, 1) - cpu_seconds(&before, 1);
   double sysS = cpu_seconds(&after, 0) - cpu_seconds(&before, 0);
   int64_t total = errConnect + errSocket + errOrder + errMissing;
-  printf("{\"tool\":\"c-chat-client\",\"version\":1,\"members\":%d,\"senders\":%d,\"stuck\":%d,\"size\":%d,\"joined\":%d,"
+  printf("{\"tool\":\"c-chat-client\",\"version\":1,\"members\":%d,\"senders\":%d,\"stuck\":%d,\"size\":%d,\"joined\":%d,\"joinS\":%.3f,"
          "\"windowS\":%.6f,\"messages\":%lld,\"deliveries\":%lld,\"deliveriesPerSec\":%.3f,"
          "\"latencyUs\":{\"count\":%lld,\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f},"
          "\"cpu\":{\"userS\":%.6f,\"sysS\":%.6f,\"fraction\":%.6f},\"stuckClosed\":%lld,\"notices\":%lld,"
          "\"errors\":{\"connect\":%lld,\"socket\":%lld,\"order\":%lld,\"missing\":%lld,\"total\":%lld},\"firstError\":\"%s\"}\n",
-         memberCount, senderCount, stuckCount, size, joined, windowS, (long long)messages, (long long)deliveries,
+         memberCount, senderCount, stuckCount, size, joined, joinS, windowS, (long long)messages, (long long)deliveries,
          deliveries / windowS, (long long)sampleCount, percentile_us(50), percentile_us(99),
          sampleCount ? samples[sampleCount - 1] / 1000.0 : 0.0, userS, sysS, (userS + sysS) / windowS,
          (long long)stuckClosed, (long long)notices, (long long)errConnect, (long long)errSocket, (long long)errOrder,

@@ -31,6 +31,8 @@ export interface CChatResult {
   readonly stuck: number;
   readonly size: number;
   readonly joined: number;
+  /** From the first connect until every member had its welcome and every join was announced. */
+  readonly joinS: number;
   readonly windowS: number;
   readonly messages: number;
   readonly deliveries: number;
@@ -92,7 +94,7 @@ export function parseChatResult(stdout: string): CChatResult {
   if (result.tool !== 'c-chat-client' || result.version !== 1) throw new Error(`c-chat-client printed something else: ${stdout.slice(0, 200)}`);
   if (typeof result.errors?.total !== 'number') throw new Error('c-chat-client report has no error counts');
   if (result.joined < result.members + result.stuck) throw new Error(`only ${result.joined} of ${result.members + result.stuck} members could join (${result.firstError})`);
-  for (const field of ['windowS', 'messages', 'deliveries', 'deliveriesPerSec'] as const) {
+  for (const field of ['joinS', 'windowS', 'messages', 'deliveries', 'deliveriesPerSec'] as const) {
     if (typeof result[field] !== 'number') throw new Error(`c-chat-client report: ${field} is not a number`);
   }
   return result;
