@@ -148,6 +148,36 @@ describe('chat room', () => {
     });
   });
 
+  it('a relayed room: a newcomer hears nothing the room said before the hub saw its join; its welcome comes first', () => {
+    // One channel each way, delivered only when the test says: what lab 06's loops and lab 02's
+    // children see when the hub is behind (a 1,000-member join in lab 06).
+    const toHub: (() => void)[] = [];
+    const toHolder: (() => void)[] = [];
+    const holder = new RelayedRoom((request) => toHub.push(() => hub.handle(0, request)));
+    const hub = new RoomHub<number>((_, delivery) => toHolder.push(() => holder.receive(delivery)));
+    const flush = (queue: (() => void)[]) => {
+      while (queue.length > 0) queue.shift()!();
+    };
+    const [a, b, late] = [new Ear(), new Ear(), new Ear()];
+    const idA = holder.join(a);
+    holder.join(b);
+    flush(toHub);
+    flush(toHolder);
+    a.take();
+    b.take();
+    // a speaks; the hub answers with a delivery that is still on its way when the newcomer joins.
+    send(holder, idA, 'before you came\n');
+    flush(toHub);
+    holder.join(late);
+    flush(toHolder); // "user1: before you came", sent to the holder before the hub saw the join
+    expect(late.take()).toBe('');
+    expect(b.take()).toBe('user1: before you came\n');
+    flush(toHub);
+    flush(toHolder);
+    expect(late.take()).toBe('* you are user3; here: user1, user2 (/nick NAME, /who)\n');
+    expect(a.take() + b.take()).toBe('* user3 joined\n'.repeat(2));
+  });
+
   it('a member that leaves while a message is handed out (a slow reader cut off) hears the message first', () => {
     const room = new LocalRoom();
     const ears = [new Ear(), new Ear(), new Ear()];
