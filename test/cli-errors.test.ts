@@ -1,15 +1,20 @@
 /**
  * An unknown flag is named as it was typed, dashes kept, with a pointer to --help, in every
  * command line of the project (all of them parse through shared/cli.ts's `strictly`): yargs alone
- * says "Unknown argument: bogus", which names no flag anyone typed.
+ * says "Unknown argument: bogus", which names no flag anyone typed. A flag that takes a value and
+ * was given none, or was given twice, is one line too: yargs alone binds the default port for
+ * `--port`, and reports `--port 1 --port 2` as "got '2'".
  */
 
 import { execFile } from 'node:child_process';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { repoRoot } from '../bench/lib/launch.js';
-import { unknownArguments } from '../shared/cli.js';
+import { labInfo } from '../labs/index.js';
+import { DEFAULTS, parseArgs, unknownArguments } from '../shared/cli.js';
+import { UserError } from '../shared/errors.js';
 
 describe('unknown flags, in the words typed', () => {
   it.each([
@@ -46,5 +51,99 @@ describe.each(Object.entries(COMMANDS))('%s', (_, { file, args, env }) => {
     );
     expect(failed?.code).toBe(2);
     expect(failed?.stderr.trim()).toMatch(/^[\w-]+: unknown flag --bogus \(--help lists every flag\)$/);
+  });
+});
+
+/** What parsing `args` for lab 04 threw, as the one line the user would see (undefined: it parsed). */
+function refusal(args: string[]): string | undefined {
+  try {
+    parseArgs(labInfo('04-evented'), args);
+    return undefined;
+  } catch (error) {
+    if (error instanceof UserError) return error.message;
+    throw error;
+  }
+}
+
+describe('a flag that takes a value, given none', () => {
+  // Every flag of lab 04 that takes a value, each with the default the message offers (--root has none).
+  const VALUED: Record<string, unknown> = {
+    host: DEFAULTS.host,
+    port: DEFAULTS.port,
+    backlog: DEFAULTS.backlog,
+    protocol: DEFAULTS.protocol,
+    'work-us': DEFAULTS.workUs,
+    'shutdown-timeout': DEFAULTS.shutdownTimeout,
+    'max-conns': DEFAULTS.maxConns,
+    'max-pending': DEFAULTS.maxPending,
+    'idle-timeout': DEFAULTS.idleTimeout,
+    'max-lifetime': DEFAULTS.maxLifetime,
+    'header-timeout': DEFAULTS.headerTimeout,
+    'max-header-bytes': DEFAULTS.maxHeaderBytes,
+    'max-body-bytes': DEFAULTS.maxBodyBytes,
+    root: undefined,
+  };
+
+  it.each(Object.entries(VALUED))('--%s: last, before another flag, or as --NAME=: refused, one line each', (name, fallback) => {
+    const said = `--${name} needs a value${fallback === undefined ? '' : ` (leave it out for the default, ${String(fallback)})`}`;
+    for (const args of [[`--${name}`], [`--${name}`, '--quiet'], [`--${name}=`]]) expect(refusal(args), args.join(' ')).toBe(said);
+  });
+
+  it('a switch needs none, and a negative number is a value (that the range check then refuses)', () => {
+    expect(refusal(['--quiet', '--no-nodelay'])).toBeUndefined();
+    expect(refusal(['--port', '-1'])).toBe('--port must be a whole number from 0 to 65535, got -1');
+  });
+});
+
+describe('a flag that takes a value, given twice', () => {
+  it.each([
+    [['--port', '1', '--port', '2'], "--port given twice ('1', '2'): give it once"],
+    [['--port=1', '--port', '2', '--port=3'], "--port given 3 times ('1', '2', '3'): give it once"],
+    [['--port', 'abc', '--port', '2'], "--port given twice ('abc', '2'): give it once"],
+    [['--protocol', 'http', '--protocol', 'echo'], "--protocol given twice ('http', 'echo'): give it once"],
+    // Typed once camel-cased: yargs still gathers both, and the values are all there is to show.
+    [['--workUs', '5', '--work-us', '6'], '--work-us given twice (5, 6): give it once'],
+  ])('%j', (args, said) => {
+    expect(refusal(args)).toBe(said);
+  });
+
+  it('a switch given twice is not an error: the last one wins, as yargs has it', () => {
+    expect(refusal(['--quiet', '--quiet', '--no-nodelay', '--nodelay'])).toBeUndefined();
+  });
+});
+
+/**
+ * Runs `file` to its end; its exit status and both outputs. A lab that took the flags and started
+ * serving (what `--port` alone used to do) is killed after a generous bound, and fails with code null.
+ */
+async function exits(file: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return run(process.execPath, [path.join(repoRoot, file), ...args], { env: { ...process.env, ...env }, timeout: 20_000, killSignal: 'SIGKILL' }).then(
+    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+    ({ code, stdout, stderr }: { code: number | null; stdout: string; stderr: string }) => ({ code, stdout, stderr }),
+  );
+}
+
+describe('no value or a value twice, through the real entries: one line on stderr, exit status 2, nothing on stdout', () => {
+  const lab = (id: string) => `dist/labs/${id}/main.js`;
+  // One per lab's own value flag too: strictly checks whatever options the parser was given.
+  const CASES: [string, string, string[], NodeJS.ProcessEnv, string][] = [
+    ['04 --port', lab('04-evented'), ['--port'], {}, '04-evented: --port needs a value (leave it out for the default, 8080)'],
+    ['make lab-04 ARGS=--port', 'dist/labs/run.js', ['04'], { ARGS: '--port' }, '04-evented: --port needs a value (leave it out for the default, 8080)'],
+    ['04 --port 1 --port 2', lab('04-evented'), ['--port', '1', '--port', '2'], {}, "04-evented: --port given twice ('1', '2'): give it once"],
+    ['make lab-04 PORT=1 ARGS="--port 2"', 'dist/labs/run.js', ['04'], { PORT: '1', ARGS: '--port 2' }, "04-evented: --port given twice ('1', '2'): give it once"],
+    ['01 --copy', lab('01-serial'), ['--copy'], {}, '01-serial: --copy needs a value (leave it out for the default, sendfile)'],
+    ['03 --threads', lab('03-worker-pool'), ['--threads'], {}, `03-worker-pool: --threads needs a value (leave it out for the default, ${os.availableParallelism()})`],
+    ['05 --mux', lab('05-event-loop'), ['--mux'], {}, '05-event-loop: --mux needs a value (leave it out for the default, epoll)'],
+    ['06 --workers 1 --workers 2', lab('06-loop-per-core'), ['--workers', '1', '--workers', '2'], {}, "06-loop-per-core: --workers given twice ('1', '2'): give it once"],
+    ['07 --submit', lab('07-completion'), ['--submit'], {}, '07-completion: --submit needs a value (leave it out for the default, batch)'],
+    ['make client PORT=', 'dist/labs/client.js', ['--port='], {}, 'client: --port needs a value (leave it out for the default, 8080)'],
+  ];
+
+  it(`${CASES.length} command lines`, async () => {
+    // All at once: each is a Node start-up that ends at its flags (about 0.4 s each here).
+    const results = await Promise.all(CASES.map(([, file, args, env]) => exits(file, args, env)));
+    CASES.forEach(([what, , , , said], i) => {
+      expect(results[i], what).toEqual({ code: 2, stdout: '', stderr: `${said}\n` });
+    });
   });
 });
