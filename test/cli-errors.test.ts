@@ -10,11 +10,13 @@ import { execFile } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { describe, expect, it } from 'vitest';
-import { repoRoot } from '../bench/lib/launch.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { repoRoot, startLab, stopAllLabs } from '../bench/lib/launch.js';
 import { labInfo } from '../labs/index.js';
 import { DEFAULTS, parseArgs, unknownArguments } from '../shared/cli.js';
 import { UserError } from '../shared/errors.js';
+import { closeAllClients, connect } from './helpers/tcp.js';
+import { eventually } from './helpers/util.js';
 
 describe('unknown flags, in the words typed', () => {
   it.each([
@@ -145,5 +147,34 @@ describe('no value or a value twice, through the real entries: one line on stder
     CASES.forEach(([what, , , , said], i) => {
       expect(results[i], what).toEqual({ code: 2, stdout: '', stderr: `${said}\n` });
     });
+  });
+});
+
+describe('a lab whose log nobody reads any more (make lab-04 | head -1)', () => {
+  afterEach(async () => {
+    closeAllClients();
+    await stopAllLabs();
+  });
+
+  it('goes on serving with stdout a closed pipe, says so once on stderr, and exits 0 on SIGTERM', async () => {
+    // Not --quiet: each client's connect and disconnect is a line written to the closed pipe.
+    const lab = await startLab('04-evented');
+    // Our end of the lab's stdout goes, as head's does once it has its line: the lab's next write
+    // to it fails with EPIPE.
+    lab.child.stdout!.destroy();
+    const echo = async (text: string) => {
+      const client = await connect(lab.port);
+      client.socket.end(text);
+      expect((await client.waitForEnd()).toString()).toBe(text);
+    };
+    await echo('first, into a log with no reader\n');
+    const note = '[04-evented] stdout is closed (EPIPE): log lines are dropped from here on; the server goes on serving\n';
+    // Whatever comes first on stderr (a stack trace, before this fix) is then compared whole.
+    await eventually(() => (lab.output().stderr.includes('\n') ? true : undefined), 10_000, 'a line on stderr');
+    expect(lab.output().stderr).toBe(note);
+    // After the failed write, further lines (this client's) are not written at all.
+    await echo('second, after the log was found closed\n');
+    expect(await lab.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+    expect(lab.output().stderr).toBe(note);
   });
 });
