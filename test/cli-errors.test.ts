@@ -7,12 +7,14 @@
  */
 
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { repoRoot, startLab, stopAllLabs } from '../bench/lib/launch.js';
 import { labInfo } from '../labs/index.js';
+import { labFlags } from '../labs/make-flags.js';
 import { DEFAULTS, parseArgs, unknownArguments } from '../shared/cli.js';
 import { UserError } from '../shared/errors.js';
 import { closeAllClients, connect } from './helpers/tcp.js';
@@ -176,5 +178,22 @@ describe('a lab whose log nobody reads any more (make lab-04 | head -1)', () => 
     await echo('second, after the log was found closed\n');
     expect(await lab.stop('SIGTERM')).toEqual({ code: 0, signal: null });
     expect(lab.output().stderr).toBe(note);
+  });
+});
+
+describe('bench/backlog/by-hand.md, terminal 1', () => {
+  afterEach(async () => {
+    await stopAllLabs();
+  });
+
+  it('shows what `make lab-01 BACKLOG=1` prints first: the listening line, with nothing before it', async () => {
+    // make's recipes print nothing themselves (the build goes to stderr), so the first stdout line
+    // is the lab's; started here with the flags make passes for BACKLOG=1 (labs/make-flags.ts).
+    const text = readFileSync(path.join(repoRoot, 'bench/backlog/by-hand.md'), 'utf8');
+    const shown = /^\$ make lab-01 BACKLOG=1\n(.*)$/m.exec(text)?.[1];
+    const lab = await startLab('01-serial', labFlags(labInfo('01-serial'), { BACKLOG: '1' }));
+    const printed = lab.output().stdout.split('\n')[0]!;
+    const normalised = (line: string) => line.replace(/( listening on [^\s:]+):\d+ /, '$1:PORT ').replace(/; pid \d+\)$/, '; pid PID)');
+    expect(normalised(shown ?? '(no `$ make lab-01 BACKLOG=1` line)')).toBe(normalised(printed));
   });
 });
