@@ -57,6 +57,14 @@ const commonOptions = {
 
 type Argv = Record<string, unknown>;
 
+/** The part of yargs's `getOptions()` that `strictly` reads: option names by type, and defaults. */
+interface DeclaredOptions {
+  readonly string: readonly string[];
+  readonly number: readonly string[];
+  readonly array: readonly string[];
+  readonly default: Readonly<Record<string, unknown>>;
+}
+
 /** Extra flags a lab adds to the common ones, and how they reach its start function. */
 export interface LabFlags<Extra extends object> {
   readonly options: Record<string, Options>;
@@ -77,18 +85,81 @@ export function runLab<Extra extends object>(lab: Lab<Extra>, flags?: LabFlags<E
 }
 
 /**
- * What every command line in the project shares: unknown flags are errors, and every parse
- * error becomes a UserError (reported by `exitOnUserError` as one line, exit status 2).
+ * What every command line in the project shares: unknown flags are errors, a flag that takes a
+ * value must be given one, and only once (see `valueProblem`), and every parse error becomes a
+ * UserError (reported by `exitOnUserError` as one line, exit status 2). Call it once the parser
+ * has its options: those it has then are the ones checked.
  */
 export function strictly<T>(parser: Parser<T>, args: readonly string[] = hideBin(process.argv)): Parser<T> {
-  return parser
-    .strict()
-    .version(false)
-    .wrap(Math.min(110, process.stdout.columns || 110))
-    .fail((message, error) => {
-      if (error instanceof UserError) throw error;
-      throw new UserError((message && unknownArguments(message, args)) ?? message ?? String(error));
-    });
+  // getOptions is yargs's own record of the options declared so far (its types leave it out).
+  const { string, number, array, default: defaults } = (parser as unknown as { getOptions(): DeclaredOptions }).getOptions();
+  // A list option (the experiments' `--connections 1,2 --connections 300`) gathers its repeats on
+  // purpose, and requiresArg would cut it to one value: only single-valued flags are checked.
+  const valued = [...string, ...number].filter((name) => !array.includes(name));
+  return (
+    parser
+      .strict()
+      .version(false)
+      // Left to itself yargs reads `--port` with nothing after it as "not given" and binds the
+      // default, 8080, without a word; with requiresArg it refuses (worded by `missingValue`).
+      .requiresArg(valued)
+      // Before validation, so these come ahead of the range checks, whose "got '2'" would not say
+      // that the real problem was a second --port.
+      .middleware((argv) => {
+        const problem = valueProblem(argv, args, valued, defaults);
+        if (problem) throw new UserError(problem);
+      }, true)
+      .wrap(Math.min(110, process.stdout.columns || 110))
+      .fail((message, error) => {
+        if (error instanceof UserError) throw error;
+        throw new UserError((message && (unknownArguments(message, args) ?? missingValue(message, defaults))) ?? message ?? String(error));
+      })
+  );
+}
+
+/**
+ * "--port needs a value (leave it out for the default, 8080)": yargs's "Not enough arguments
+ * following: port" in the project's wording. Undefined for any other message.
+ */
+export function missingValue(message: string, defaults: Readonly<Record<string, unknown>>): string | undefined {
+  const name = /^Not enough arguments following: (.+)$/.exec(message)?.[1];
+  if (name === undefined) return undefined;
+  const fallback = defaults[name];
+  return `${flagName(name)} needs a value${fallback === undefined ? '' : ` (leave it out for the default, ${String(fallback)})`}`;
+}
+
+/**
+ * A flag that takes a value given as `--port=` (which yargs reads as 0, or as an empty string),
+ * or given more than once. yargs gathers the values of a repeated flag into an array, so neither
+ * is "the" value: rather than keep the last one quietly (an ARGS="--port 2" on top of PORT=1 is
+ * easy to type and hard to spot), it is an error that shows both. A switch (--quiet,
+ * --no-nodelay) given twice stays yargs's "the last one wins": it holds no value to lose.
+ * List options (`array: true`) are not in `valued` and may repeat.
+ */
+export function valueProblem(argv: Argv, args: readonly string[], valued: readonly string[], defaults: Readonly<Record<string, unknown>>): string | undefined {
+  for (const name of valued) {
+    const typed = typedValues(args, name);
+    if (typed.some((value) => value === '')) return missingValue(`Not enough arguments following: ${name}`, defaults);
+    if (Array.isArray(argv[name])) {
+      const shown = typed.length > 1 ? typed.map((value) => `'${value}'`) : (argv[name] as unknown[]).map(String);
+      return `${flagName(name)} given ${shown.length === 2 ? 'twice' : `${shown.length} times`} (${shown.join(', ')}): give it once`;
+    }
+  }
+  return undefined;
+}
+
+const flagName = (name: string) => (name.length === 1 ? `-${name}` : `--${name}`);
+
+/** What followed each `--name` or `--name=` in `args`, in order (up to a `--`, after which nothing is a flag). */
+function typedValues(args: readonly string[], name: string): (string | undefined)[] {
+  const values: (string | undefined)[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--') break;
+    if (arg === `--${name}`) values.push(args[i + 1]);
+    else if (arg.startsWith(`--${name}=`)) values.push(arg.slice(name.length + 3));
+  }
+  return values;
 }
 
 /**
@@ -175,17 +246,13 @@ export function parseArgs(info: LabInfo, args: string[], flags?: LabFlags<object
 
 /**
  * What the user typed for `--name`, for error messages: yargs turns `--port abc` into NaN, and
- * "got NaN" would not say what was wrong. The last occurrence wins, as it does for yargs.
+ * "got NaN" would not say what was wrong. `strictly` has refused a value flag given twice by the
+ * time a check runs, so there is one occurrence to find.
  */
 export function given(argv: Argv, args: readonly string[], name: string): string {
   const value = argv[name];
   if (typeof value === 'number' && !Number.isNaN(value)) return String(value);
-  let raw: string | undefined;
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    if (arg === `--${name}`) raw = args[i + 1];
-    else if (arg.startsWith(`--${name}=`)) raw = arg.slice(name.length + 3);
-  }
+  const raw = typedValues(args, name).at(-1);
   return raw === undefined ? String(value) : `'${raw}'`;
 }
 

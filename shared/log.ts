@@ -17,13 +17,50 @@ export interface Logger {
 
 export function createLogger(name: string, quiet: boolean): Logger {
   const prefix = `[${name}]`;
+  outliveReaders(prefix);
+  const out = (message: string) => {
+    if (!closed.has(process.stdout)) console.log(`${prefix} ${message}`);
+  };
   return {
     quiet,
-    info: (message) => console.log(`${prefix} ${message}`),
-    client: quiet ? () => {} : (message) => console.log(`${prefix} ${message}`),
-    warn: (message) => console.error(`${prefix} ${message}`),
+    info: out,
+    client: quiet ? () => {} : out,
+    warn: (message) => {
+      if (!closed.has(process.stderr)) console.error(`${prefix} ${message}`);
+    },
   };
 }
+
+/** The log's streams that have failed a write: nothing more is written to them. */
+const closed = new Set<NodeJS.WriteStream>();
+
+/**
+ * A server outlives whoever reads its log. `make lab-04 | head -1` reads the listening line and
+ * exits; the server's next line then goes to a pipe with no reader, and Node reports that EPIPE as
+ * an 'error' event on process.stdout, which, with nobody listening for it, kills the process with a
+ * stack trace, and every client with it. What a user expects is the clients served on and the log
+ * lines lost: so the stream is marked closed and written no more, and one line on the other stream
+ * (if it is still open) says why the log went quiet. Any write error counts (a terminal that went
+ * away gives EIO): none of them is worth a client. Once per process, whichever logger comes first.
+ *
+ * Lab 02's children inherit the parent's stdout and find it closed too, one per client; the
+ * parent, which logs each client before its child does, has said so already, and a line per
+ * child would bury it. So a process forked with an IPC channel (only those children are) is quiet.
+ */
+function outliveReaders(prefix: string): void {
+  if (watching) return;
+  watching = true;
+  const tellsWhy = process.send === undefined;
+  const watch = (stream: NodeJS.WriteStream, name: string, other: NodeJS.WriteStream, lost: string) =>
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (closed.has(stream)) return;
+      closed.add(stream);
+      if (tellsWhy && !closed.has(other)) other.write(`${prefix} ${name} is closed (${error.code ?? error.message}): ${lost} are dropped from here on; the server goes on serving\n`);
+    });
+  watch(process.stdout, 'stdout', process.stderr, 'log lines');
+  watch(process.stderr, 'stderr', process.stdout, 'warnings');
+}
+let watching = false;
 
 /**
  * 1536 -> "1.5 KiB": byte counts in log lines and reports are read by people. Negative counts
