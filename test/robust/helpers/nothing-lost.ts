@@ -180,6 +180,8 @@ export function waitForExit(lab: LabProcess, timeoutMs: number): Promise<{ code:
 export async function stopCleanly(lab: LabProcess, withinMs = 15_000): Promise<number> {
   const started = performance.now();
   const { code, signal } = await lab.stop('SIGTERM', withinMs);
-  expect({ code, signal }, `${lab.id} exit after SIGTERM`).toEqual({ code: 0, signal: null });
+  // On failure, what the server last wrote to stderr (a crash's own message) is in the report.
+  const said = () => lab.output().stderr.trim().split('\n').slice(-15).join('\n');
+  expect({ code, signal }, code === 0 && signal === null ? '' : `${lab.id} exit after SIGTERM; its stderr ended:\n${said()}`).toEqual({ code: 0, signal: null });
   return performance.now() - started;
 }
