@@ -142,7 +142,9 @@ function explain(report: ChatReport): string[] {
         'Nothing is submitted while a line is handed out: with `--submit batch` every SEND of the loop turn goes to the kernel in one io_uring_enter, so a line to N members is N entries and one system call where lab 05 makes N write() calls; ' +
         '`--submit each` makes one call per entry, and with `--sqpoll` a kernel thread of the server\'s own takes the entries from the ring: it spins for a while after each submission before it sleeps, and its CPU is in the server\'s figure, so on a machine with few cores it competes with the loop and the load generator for them. ' +
         `Filling an entry and reaping a completion are loads and stores in the shared rings, done in JavaScript, as is copying each member's bytes into its send buffer` +
-        (figures.length > 0 ? ` (server CPU per delivered message at ${mid} members, 10 senders, ${figures.join('; ')}).` : '.'),
+        (figures.length > 0 ? ` (server CPU per delivered message at ${mid} members, 10 senders, ${figures.join('; ')}).` : '.') +
+        ' Those send buffers are memory too: each member with a SEND in flight holds one (64 KiB of address space, touched as far as its bytes go), and the pool keeps every buffer it has mapped, ' +
+        'so after the 1,000-member room, which had up to a thousand in flight at once, the server stays larger than lab 05 (the slow-reader table runs on the same server, after the rooms).',
       '',
     );
   }

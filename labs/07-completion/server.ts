@@ -626,8 +626,10 @@ class CompletionServer {
   /**
    * A reply goes into a send buffer for one SEND, or, while a SEND is in flight, waits in the
    * queue, copied: an echo reply is a view of the receive buffer, which the kernel fills again.
+   * `shared`: bytes nobody will change (chat: one Buffer for every member of the room) wait as
+   * they are; a copy per member per line would be a thousand copies of each line in a big room.
    */
-  #send(connection: Connection, reply: Uint8Array): void {
+  #send(connection: Connection, reply: Uint8Array, shared = false): void {
     if (reply.length === 0) return;
     connection.pending += reply.length;
     const over = overPending(this.#limits, connection.pending);
@@ -636,7 +638,7 @@ class CompletionServer {
       return;
     }
     if (connection.sends > 0 && !this.#options.reuseEarly) {
-      connection.queue.push(Uint8Array.prototype.slice.call(reply));
+      connection.queue.push(shared ? reply : Uint8Array.prototype.slice.call(reply));
       return;
     }
     connection.queue.push(reply);
@@ -831,7 +833,7 @@ class CompletionServer {
       this.#closeAfterReplies(connection);
       return;
     }
-    this.#send(connection, bytes);
+    this.#send(connection, bytes, true);
   }
 
   #chatLeave(connection: Connection, why: string | undefined, announce: boolean): void {
