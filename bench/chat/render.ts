@@ -94,6 +94,21 @@ function best(report: ChatReport, members: number, senders: number): { target: C
   return found;
 }
 
+/**
+ * Least server CPU per delivered message at a room size, from every run without errors: the
+ * figure a load generator near its ceiling does not distort (it slows the run, not the server's
+ * cost per message), so the lead sentence gives it first.
+ */
+function cheapest(report: ChatReport, members: number, senders: number): { target: ChatTarget; run: ChatRun; us: number } | undefined {
+  let found: { target: ChatTarget; run: ChatRun; us: number } | undefined;
+  for (const target of report.results.targets) {
+    const run = target.runs.find((r) => r.members === members && r.senders === senders);
+    const us = run && run.errors.total === 0 ? cpuPerDelivery(run) : undefined;
+    if (run && us !== undefined && (!found || us < found.us)) found = { target, run, us };
+  }
+  return found;
+}
+
 /** What each model's design does to a room, with its own figures where they exist. */
 function explain(report: ChatReport): string[] {
   const out: string[] = [];
@@ -170,10 +185,13 @@ export function renderChatReport(report: ChatReport): string {
     '',
   ];
   for (const senders of settings.senders) {
+    const withSenders = `With ${senders} sender${senders > 1 ? 's' : ''}`;
+    const least = cheapest(report, mid, senders);
+    if (least) lines.push(`${withSenders}, the least server CPU per delivered message at ${mid} members was ${name(least.target)}'s: ${least.us.toFixed(2)} µs (${rate(least.run.deliveriesPerSec)} deliveries/s${capped(least.run) ? ', with the load generator at its ceiling' : ''}).`);
     const top = best(report, mid, senders);
-    if (top) lines.push(`With ${senders} sender${senders > 1 ? 's' : ''}, the most deliveries per second at ${mid} members came from ${name(top.target)}: ${rate(top.run.deliveriesPerSec)}/s, p99 ${ms(top.run.latencyUs.p99)} ms (runs the load generator capped are not ranked).`);
+    if (top) lines.push(`${withSenders}, the most deliveries per second at ${mid} members came from ${name(top.target)}: ${rate(top.run.deliveriesPerSec)}/s, p99 ${ms(top.run.latencyUs.p99)} ms (runs the load generator capped are not ranked).`);
+    if (least || top) lines.push('');
   }
-  lines.push('');
   for (const target of targets) {
     if (!target.failed) continue;
     const where = target.failedAt ? (target.failedAt.slow ? ', in the slow-reader case' : `, at ${target.failedAt.members} members, ${target.failedAt.senders} sender${target.failedAt.senders > 1 ? 's' : ''}`) : '';
