@@ -1,4 +1,33 @@
+import { statSync } from 'node:fs';
+import path from 'node:path';
 import { defineConfig } from 'vitest/config';
+import { BaseSequencer, type TestSpecification } from 'vitest/node';
+
+/**
+ * The files that take most of the suite's time: the robust families (a minute or two each) and
+ * the per-lab suites. They start first, so the two workers end together instead of one of them
+ * finishing a long file alone at the end.
+ */
+const HEAVY = /(^|\/)test\/robust\/|(^|\/)test\/labs\.test\.ts$|(^|\/)labs\/[^/]+\/model\.test\.ts$/;
+
+/**
+ * Heavy files first, then longest first by the last run's durations where vitest has them (in
+ * node_modules/.vite), else largest first (a fresh clone has no durations). vitest's own order
+ * compares durations with sizes when only some files have a duration, which put a 90 s file last.
+ */
+class HeavyFirst extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const cache = this.ctx.cache;
+    const key = (file: TestSpecification) => {
+      const relative = path.relative(this.ctx.config.root, file.moduleId);
+      const duration = cache.getFileTestResults(`${file.project.name}:${relative}`)?.duration ?? -1;
+      return { heavy: HEAVY.test(relative) ? 1 : 0, duration, size: statSync(file.moduleId).size };
+    };
+    const keyed = files.map((file) => ({ file, ...key(file) }));
+    keyed.sort((a, b) => b.heavy - a.heavy || b.duration - a.duration || b.size - a.size);
+    return keyed.map(({ file }) => file);
+  }
+}
 
 export default defineConfig({
   test: {
@@ -10,6 +39,7 @@ export default defineConfig({
     // tests is a generous limit on a noisy machine, never a synchronization or a speed target.
     fileParallelism: true,
     maxWorkers: 2,
+    sequence: { sequencer: HeavyFirst },
     testTimeout: 60_000,
     hookTimeout: 30_000,
   },
