@@ -132,8 +132,11 @@ describe.each(labCases())('lab %s', (labCase) => {
     // knock whenever a descriptor is free, and the child's start-up is service, not spinning.
     // The window is a measurement period, not a wait for a condition.
     const knocks: EchoClient[] = [];
+    // Every knock's connect, so none still under way is missed when the clients leave: one that
+    // completed after the others were closed would hold a descriptor of the server's for good.
+    const knocking: Promise<unknown>[] = [];
     const knock = setInterval(() => {
-      void EchoClient.connect(lab.port).then((client) => knocks.push(client), () => undefined);
+      knocking.push(EchoClient.connect(lab.port).then((client) => knocks.push(client), () => undefined));
     }, 100);
     const cpuBefore = processCpuMs(lab.pid);
     const windowStart = performance.now();
@@ -142,6 +145,7 @@ describe.each(labCases())('lab %s', (labCase) => {
     clearInterval(knock);
     const cpuMs = processCpuMs(lab.pid) - cpuBefore;
     const windowMs = performance.now() - windowStart;
+    await Promise.all(knocking);
 
     // The clients leave; the server must come back fully.
     const recoveryStart = performance.now();
