@@ -64,8 +64,9 @@ import { labInfo } from '../index.js';
 import { UserError } from '../../shared/errors.js';
 import type { ConnectionLimits, Lab, RunningServer, ServerOptions } from '../../shared/lab.js';
 import { createSession, respond, type Session, type Step } from '../../shared/protocol.js';
-import { ChatSession, CUT_OFF_GRACE_MS, CUT_OFF_NOTICE, cutOffLine, NO_SESSION, queueBound, SHUTDOWN_NOTICE, tooSlow, type ChatStep } from '../../shared/chat.js';
-import { LocalRoom, type MemberId } from '../../shared/room.js';
+import { NO_SESSION, queueBound } from '../../shared/chat.js';
+import { ChatMember } from '../../shared/chat-member.js';
+import { LocalRoom } from '../../shared/room.js';
 import { CLOSED, ConnectionRecord, limitReached, overPending, type ConnectionTimes } from '../../shared/rules.js';
 import { gracefulClose } from '../../shared/server-kit.js';
 import { EventLoopTurns, POLL_MS } from '../../shared/turn.js';
@@ -184,8 +185,8 @@ interface Connection {
   readonly id: number;
   readonly fd: number;
   readonly session: Session;
-  /** chat: the line framer in place of `session`, and this client's id in the room. */
-  readonly chat?: { readonly session: ChatSession; member: MemberId; left: boolean; cutOffAt: number };
+  /** chat: the member (its line framer, its place in the room) in place of `session`. */
+  chat?: ChatMember;
   /** Its connect and disconnect lines and the reason it closed (shared/rules.ts). */
   readonly record: ConnectionRecord;
   /** Opened, last byte moved, http head begun: what the time limits are measured from. */
@@ -314,7 +315,7 @@ class EventLoopServer {
   /** Shutdown, step 2: each client finishes what it is doing (http: its current request). */
   finishAll(): void {
     for (const connection of this.#connections.values()) {
-      if (connection.chat) this.#chatStop(connection);
+      if (connection.chat) connection.chat.stop();
       else if (connection.session.stopAfterCurrent()) this.#closeAfterReplies(connection);
     }
   }
@@ -419,7 +420,6 @@ class EventLoopServer {
       id: this.#nextId++,
       fd,
       session: this.#chatting ? NO_SESSION : createSession(this.#options.protocol),
-      ...(this.#chatting ? { chat: { session: new ChatSession(), member: 0, left: false, cutOffAt: 0 } } : {}),
       record,
       times: { openedAt: record.openedAt, lastMovedAt: now, headStartedAt: -1 },
       received: 0,
@@ -437,10 +437,25 @@ class EventLoopServer {
     this.#connections.set(connection.id, connection);
     connection.interest = this.#wanted(connection);
     this.#poller.add(fd, connection.id, connection.interest);
-    if (connection.chat) {
-      connection.chat.member = this.#room.join({ deliver: (bytes) => this.#deliver(connection, bytes) });
-      // Its welcome can fail it (a client that reset at once): it left before its id was known.
-      if (connection.chat.left) this.#room.leave(connection.chat.member);
+    if (this.#chatting) {
+      // The room's bytes go through this client's own queue; EPOLLOUT is asked for while any wait,
+      // which is all "waiting for writability by hand" is.
+      connection.chat = new ChatMember(
+        this.#room,
+        {
+          record,
+          pending: () => connection.pending,
+          open: () => !connection.closing && this.#connections.has(connection.id),
+          send: (bytes) => {
+            this.#send(connection, bytes, performance.now());
+            if (this.#connections.has(connection.id)) this.#updateInterest(connection);
+          },
+          closeAfterReplies: () => this.#closeAfterReplies(connection),
+        },
+        this.#queueBound,
+        this.#options.log,
+      );
+      connection.chat.join();
     }
   }
 
@@ -455,7 +470,7 @@ class EventLoopServer {
         connection.received += n;
         connection.times.lastMovedAt = now;
         const bytes = this.#readBuffer.subarray(0, n);
-        if (connection.chat) this.#chatStep(connection, connection.chat.session.receive(bytes), now);
+        if (connection.chat) connection.chat.receive(bytes);
         else this.#answer(connection, connection.session.receive(bytes), now);
         if (!this.#connections.has(connection.id) || !this.#reading(connection) || !this.#drains) break;
         if (reads === MAX_READS_PER_WAKE) {
@@ -465,7 +480,7 @@ class EventLoopServer {
       } else if (n === 0) {
         // Step 5: the peer's FIN. Everything it sent is read; the replies still go out.
         connection.peerEnded = true;
-        if (connection.chat) this.#chatLeave(connection, undefined, true);
+        if (connection.chat) connection.chat.leave();
         else this.#answer(connection, connection.session.end(), now);
         this.#closeAfterReplies(connection);
         return;
@@ -640,7 +655,7 @@ class EventLoopServer {
     this.#libc.close(connection.fd);
     for (const reply of connection.queue) if (reply instanceof FileTransfer) closeBody(reply.body);
     connection.session.close();
-    if (connection.chat) this.#chatLeave(connection, undefined, true);
+    connection.chat?.leave();
     this.#connections.delete(connection.id);
     this.#stillReadable.delete(connection);
     connection.record.disconnected(connection.received, connection.sent);
@@ -664,64 +679,11 @@ class EventLoopServer {
     return events & libc.EPOLLERR ? 'EPOLLERR' : 'EPOLLHUP';
   }
 
-  // --- chat: the room's bytes go through each member's own queue -----------------------------
-
-  /** A member's lines go to the room; a line over the limit gets its error line, then the close. */
-  #chatStep(connection: Connection, step: ChatStep, now: number): void {
-    const actions = step.close ? step.actions.slice(0, -1) : step.actions;
-    for (const action of actions) this.#room.act(connection.chat!.member, action);
-    if (!step.close) return;
-    const error = step.actions.at(-1);
-    if (error?.kind === 'reply') this.#send(connection, Buffer.from(error.text, 'latin1'), now);
-    this.#chatLeave(connection, 'line over the limit', true);
-    this.#closeAfterReplies(connection);
-  }
-
-  /**
-   * The room hands this member bytes: they join its queue, and EPOLLOUT is asked for while any
-   * wait, which is all "waiting for writability by hand" is. A member whose queue would pass the
-   * bound is cut off: out of the room now, a last notice behind its queue, and closed when that
-   * is written or CUT_OFF_GRACE_MS later (the sweep), whichever comes first.
-   */
-  #deliver(connection: Connection, bytes: Uint8Array): void {
-    const chat = connection.chat!;
-    if (chat.left || connection.closing || !this.#connections.has(connection.id)) return;
-    const now = performance.now();
-    const slow = tooSlow(this.#queueBound, connection.pending + bytes.length);
-    if (slow) {
-      connection.record.fail(slow);
-      this.#options.log.warn(cutOffLine(connection.record.peer, slow));
-      this.#chatLeave(connection, 'too slow', true);
-      this.#send(connection, Buffer.from(CUT_OFF_NOTICE, 'latin1'), now);
-      chat.cutOffAt = now + CUT_OFF_GRACE_MS;
-      this.#closeAfterReplies(connection);
-      return;
-    }
-    this.#send(connection, bytes, now);
-    if (this.#connections.has(connection.id)) this.#updateInterest(connection);
-  }
-
-  #chatLeave(connection: Connection, why: string | undefined, announce: boolean): void {
-    const chat = connection.chat!;
-    if (chat.left) return;
-    chat.left = true;
-    // 0: still joining (room ids count from 1); #open makes it leave once the join returns.
-    if (chat.member !== 0) this.#room.leave(chat.member, why, announce);
-  }
-
-  /** Shutdown: the member leaves without a word to the others, hears goodbye, and is closed. */
-  #chatStop(connection: Connection): void {
-    if (connection.chat!.left) return;
-    this.#chatLeave(connection, undefined, false);
-    this.#send(connection, Buffer.from(SHUTDOWN_NOTICE, 'latin1'), performance.now());
-    this.#closeAfterReplies(connection);
-  }
-
   /** Every SWEEP_MS: close the connections over a time limit. */
   #sweep(now: number): void {
     this.#lastSweepAt = now;
     for (const connection of [...this.#connections.values()]) {
-      const cutOff = connection.chat && connection.chat.cutOffAt > 0 && now >= connection.chat.cutOffAt;
+      const cutOff = connection.chat?.cutOffDue(now);
       const over = this.#forced ? CLOSED.shutdown : cutOff ? 'cut off' : limitReached(this.#limits, connection.times, now);
       if (over) this.#fail(connection, over);
     }

@@ -78,8 +78,9 @@ import { labInfo } from '../index.js';
 import { UserError } from '../../shared/errors.js';
 import type { ConnectionLimits, Lab, RunningServer, ServerOptions } from '../../shared/lab.js';
 import { createSession, respond, type Session, type Step } from '../../shared/protocol.js';
-import { ChatSession, CUT_OFF_GRACE_MS, CUT_OFF_NOTICE, cutOffLine, NO_SESSION, queueBound, SHUTDOWN_NOTICE, tooSlow, type ChatStep } from '../../shared/chat.js';
-import { LocalRoom, type MemberId } from '../../shared/room.js';
+import { NO_SESSION, queueBound } from '../../shared/chat.js';
+import { ChatMember } from '../../shared/chat-member.js';
+import { LocalRoom } from '../../shared/room.js';
 import { CLOSED, ConnectionRecord, limitReached, overPending, type ConnectionTimes } from '../../shared/rules.js';
 import { gracefulClose } from '../../shared/server-kit.js';
 import { EventLoopTurns, POLL_MS } from '../../shared/turn.js';
@@ -215,8 +216,8 @@ interface Connection {
   readonly id: number;
   readonly fd: number;
   readonly session: Session;
-  /** chat: the line framer in place of `session`, and this client's id in the room. */
-  readonly chat?: { readonly session: ChatSession; member: MemberId; left: boolean; cutOffAt: number };
+  /** chat: the member (its line framer, its place in the room) in place of `session`. */
+  chat?: ChatMember;
   readonly record: ConnectionRecord;
   readonly times: ConnectionTimes;
   received: number;
@@ -341,7 +342,7 @@ class CompletionServer {
   /** Shutdown, step 2: each client finishes what it is doing (http: its current request). */
   finishAll(): void {
     for (const connection of this.#connections.values()) {
-      if (connection.chat) this.#chatStop(connection);
+      if (connection.chat) connection.chat.stop();
       else if (connection.session.stopAfterCurrent()) this.#closeAfterReplies(connection);
     }
     this.#submitNow();
@@ -489,7 +490,6 @@ class CompletionServer {
       id: this.#nextId++,
       fd,
       session: this.#chatting ? NO_SESSION : createSession(this.#options.protocol),
-      ...(this.#chatting ? { chat: { session: new ChatSession(), member: 0, left: false, cutOffAt: 0 } } : {}),
       record,
       times: { openedAt: record.openedAt, lastMovedAt: now, headStartedAt: -1 },
       received: 0,
@@ -511,10 +511,23 @@ class CompletionServer {
     };
     this.#connections.set(connection.id, connection);
     this.#armRecv(connection);
-    if (connection.chat) {
-      connection.chat.member = this.#room.join({ deliver: (bytes) => this.#deliver(connection, bytes) });
-      // Its welcome can cut it off (a --max-pending under its length): it left before its id was known.
-      if (connection.chat.left) this.#room.leave(connection.chat.member);
+    if (this.#chatting) {
+      // The room's bytes join this client's queue as a reply would, so they leave as its own SEND,
+      // one in flight per member. Nothing is submitted here: a line said to N members is N SENDs
+      // in the turn's one io_uring_enter (--submit each: N calls).
+      connection.chat = new ChatMember(
+        this.#room,
+        {
+          record,
+          pending: () => connection.pending,
+          open: () => !connection.closing && this.#connections.has(connection.id),
+          send: (bytes, shared) => this.#send(connection, bytes, shared),
+          closeAfterReplies: () => this.#closeAfterReplies(connection),
+        },
+        this.#queueBound,
+        this.#options.log,
+      );
+      connection.chat.join();
     }
   }
 
@@ -581,7 +594,7 @@ class CompletionServer {
 
   #peerEnded(connection: Connection, now: number): void {
     connection.peerEnded = true;
-    if (connection.chat) this.#chatLeave(connection, undefined, true);
+    if (connection.chat) connection.chat.leave();
     else this.#answer(connection, connection.session.end(), now);
     this.#closeAfterReplies(connection);
   }
@@ -596,7 +609,7 @@ class CompletionServer {
   #take(connection: Connection, bytes: Buffer, now: number): void {
     connection.received += bytes.length;
     connection.times.lastMovedAt = now;
-    if (connection.chat) this.#chatStep(connection, connection.chat.session.receive(bytes));
+    if (connection.chat) connection.chat.receive(bytes);
     else this.#answer(connection, connection.session.receive(bytes), now);
   }
 
@@ -774,7 +787,7 @@ class CompletionServer {
     if (connection.recvBlock) this.#pool.give(connection.recvBlock);
     connection.recvBlock = undefined;
     connection.session.close();
-    if (connection.chat) this.#chatLeave(connection, undefined, true);
+    connection.chat?.leave();
     this.#connections.delete(connection.id);
     connection.record.disconnected(connection.received, connection.sent);
   }
@@ -785,7 +798,7 @@ class CompletionServer {
     connection.failed = true;
     connection.record.fail(reason);
     // chat: out of the room now, not at the CLOSE's completion: nothing more is queued for it.
-    if (connection.chat) this.#chatLeave(connection, undefined, true);
+    connection.chat?.leave();
     connection.queue.length = 0;
     connection.pending = 0;
     if (connection.receiving || connection.sends > 0) {
@@ -797,67 +810,12 @@ class CompletionServer {
     this.#closeWhenIdle(connection);
   }
 
-  // --- chat: the room's bytes go through each member's own queue -----------------------------
-
-  /** A member's lines go to the room; a line over the limit gets its error line, then the close. */
-  #chatStep(connection: Connection, step: ChatStep): void {
-    const actions = step.close ? step.actions.slice(0, -1) : step.actions;
-    for (const action of actions) this.#room.act(connection.chat!.member, action);
-    if (!step.close) return;
-    const error = step.actions.at(-1);
-    if (error?.kind === 'reply') this.#send(connection, Buffer.from(error.text, 'latin1'));
-    this.#chatLeave(connection, 'line over the limit', true);
-    this.#closeAfterReplies(connection);
-  }
-
-  /**
-   * The room hands this member bytes: they join its queue, and become its SEND if none is in
-   * flight (#send copies them into a send buffer of its own, the kernel's until the completion;
-   * the bytes themselves are one Buffer for every member). Nothing is submitted here: every SEND
-   * queued in this loop turn goes to the kernel in the turn's one io_uring_enter, so a line said
-   * to N members is N entries in one call (--submit each: N calls). A member whose queue would
-   * pass the bound is cut off: out of the room now, a last notice behind its queue, and closed
-   * when that is sent or CUT_OFF_GRACE_MS later (the sweep), whichever comes first.
-   */
-  #deliver(connection: Connection, bytes: Uint8Array): void {
-    const chat = connection.chat!;
-    if (chat.left || connection.closing || !this.#connections.has(connection.id)) return;
-    const now = performance.now();
-    const slow = tooSlow(this.#queueBound, connection.pending + bytes.length);
-    if (slow) {
-      connection.record.fail(slow);
-      this.#options.log.warn(cutOffLine(connection.record.peer, slow));
-      this.#chatLeave(connection, 'too slow', true);
-      this.#send(connection, Buffer.from(CUT_OFF_NOTICE, 'latin1'));
-      chat.cutOffAt = now + CUT_OFF_GRACE_MS;
-      this.#closeAfterReplies(connection);
-      return;
-    }
-    this.#send(connection, bytes, true);
-  }
-
-  #chatLeave(connection: Connection, why: string | undefined, announce: boolean): void {
-    const chat = connection.chat!;
-    if (chat.left) return;
-    chat.left = true;
-    // 0: still joining (room ids count from 1); #open makes it leave once the join returns.
-    if (chat.member !== 0) this.#room.leave(chat.member, why, announce);
-  }
-
-  /** Shutdown: the member leaves without a word to the others, hears goodbye, and is closed. */
-  #chatStop(connection: Connection): void {
-    if (connection.chat!.left) return;
-    this.#chatLeave(connection, undefined, false);
-    this.#send(connection, Buffer.from(SHUTDOWN_NOTICE, 'latin1'));
-    this.#closeAfterReplies(connection);
-  }
-
   /** Every SWEEP_MS: close the connections over a time limit. */
   #sweep(now: number): void {
     this.#lastSweepAt = now;
     for (const connection of [...this.#connections.values()]) {
       if (connection.failed) continue;
-      const cutOff = connection.chat && connection.chat.cutOffAt > 0 && now >= connection.chat.cutOffAt;
+      const cutOff = connection.chat?.cutOffDue(now);
       const over = this.#forced ? CLOSED.shutdown : cutOff ? 'cut off' : limitReached(this.#limits, connection.times, now);
       if (over) this.#fail(connection, over);
     }
