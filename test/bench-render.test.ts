@@ -11,11 +11,11 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { renderReport } from '../bench/bench/render/report.js';
 import { migrateBench, SCHEMA_VERSION, type BenchResults } from '../bench/bench/results.js';
-import { readReportFile } from '../bench/pipeline/report-file.js';
+import { readReportFile } from '../bench/kit/report-file.js';
 import { UserError } from '../shared/errors.js';
 import { sectionSpec } from '../bench/bench/render/columns.js';
 import { LABS } from '../labs/index.js';
-import { differs, summarize } from '../bench/pipeline/stats.js';
+import { differs, summarize } from '../bench/kit/stats.js';
 
 const fixtures = path.join(import.meta.dirname, 'fixtures');
 const fixture = readReportFile<BenchResults>(path.join(fixtures, 'bench-results.json'), { experiment: 'bench', schema: SCHEMA_VERSION, measure: 'make bench' });

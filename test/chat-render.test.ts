@@ -7,8 +7,8 @@
 import { describe, expect, it } from 'vitest';
 import { renderChatReport } from '../bench/chat/render.js';
 import type { ChatReport, ChatRun } from '../bench/chat/results.js';
-import { describeLabs } from '../bench/pipeline/labs.js';
-import type { Stamp } from '../bench/pipeline/stamp.js';
+import { describeLabs } from '../bench/kit/labs.js';
+import type { Stamp } from '../bench/kit/stamp.js';
 
 const stamp: Stamp = {
   cpuModel: 'test CPU', cores: 2, memoryGiB: 4, kernel: 'Linux test', node: 'v20.0.0', date: '2026-01-01T00:00:00.000Z',

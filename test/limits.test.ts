@@ -17,7 +17,7 @@ import { measureMemoryLab } from '../bench/limits/memory.js';
 import { LIMITS_SCHEMA, limitsImages, renderLimits, toSvg, writeLimitsReport, type LimitsReport } from '../bench/limits/render.js';
 import { repoRoot, stopAllLabs } from '../bench/lib/launch.js';
 import { poissonSchedule } from '../bench/load/paced.js';
-import { readReportFile } from '../bench/pipeline/report-file.js';
+import { readReportFile } from '../bench/kit/report-file.js';
 import { eventually } from './helpers/util.js';
 
 const FIXTURE = path.join(import.meta.dirname, 'fixtures', 'limits-results.json');

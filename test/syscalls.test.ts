@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { LABS } from '../labs/index.js';
 import { startLab, stopAllLabs } from '../bench/lib/launch.js';
-import { oneEventLoop } from '../bench/pipeline/labs.js';
+import { oneEventLoop } from '../bench/kit/labs.js';
 import { explain } from '../bench/syscalls/explain.js';
 import { measureServer, type PhaseCounts } from '../bench/syscalls/measure.js';
 import { renderSyscalls, type SyscallResults } from '../bench/syscalls/render.js';

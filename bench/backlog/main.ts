@@ -11,9 +11,9 @@
 import { hideBin } from 'yargs/helpers';
 import { exitOnUserError, UserError } from '../../shared/errors.js';
 import { LABS } from '../../labs/index.js';
-import { describeLabs, kernelQueueLab } from '../pipeline/labs.js';
-import { checkNumbers, commonSettings, experimentParser, parseStrictly, relative } from '../pipeline/options.js';
-import { writeMarkdown, writeReportFile } from '../pipeline/report-file.js';
+import { describeLabs, kernelQueueLab } from '../kit/labs.js';
+import { checkNumbers, commonSettings, experimentParser, parseStrictly, relative } from '../kit/legacy-options.js';
+import { writeMarkdown, writeReportFile } from '../kit/report-file.js';
 import { publishFigures } from '../figures.js';
 import { figures } from './figures.js';
 import { defaultPlan, SWEEP_BACKLOGS } from './experiment.js';

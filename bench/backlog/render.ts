@@ -3,8 +3,8 @@
  * measurement can be re-rendered at any time; every sentence about a run comes from explain.ts.
  */
 
-import { renderStamp } from '../pipeline/stamp.js';
-import { kernelQueueLab } from '../pipeline/labs.js';
+import { renderStamp } from '../kit/stamp.js';
+import { kernelQueueLab } from '../kit/labs.js';
 import { byHand } from './by-hand.js';
 import { explainRun, explainSweep } from './explain.js';
 import { runFacts } from './facts.js';

@@ -12,12 +12,12 @@
 import { hideBin } from 'yargs/helpers';
 import { exitOnUserError } from '../../shared/errors.js';
 import { stopAllLabs } from '../lib/launch.js';
-import { describeLab } from '../pipeline/labs.js';
+import { describeLab } from '../kit/labs.js';
 import { findLabs } from './labs.js';
-import { checkNumbers, commonSettings, experimentParser, parseStrictly, relative } from '../pipeline/options.js';
-import { Progress } from '../pipeline/progress.js';
-import { writeMarkdown, writeReportFile } from '../pipeline/report-file.js';
-import { machineStamp } from '../pipeline/stamp.js';
+import { checkNumbers, commonSettings, experimentParser, parseStrictly, relative } from '../kit/legacy-options.js';
+import { Progress } from '../kit/progress.js';
+import { writeMarkdown, writeReportFile } from '../kit/report-file.js';
+import { machineStamp } from '../kit/stamp.js';
 import { renderBalanceReport } from './render.js';
 import { BALANCE_SCHEMA, readBalanceReport, type Arrival, type BalanceReport, type ScalingRun, type SpreadRun, type StallRun } from './results.js';
 import { measureScaling, type ScalingTarget } from './scaling.js';

@@ -4,8 +4,8 @@
  * them are fixed text, and each claim that depends on a number is said only as the numbers allow.
  */
 
-import type { LabDescription } from '../pipeline/labs.js';
-import { renderStamp } from '../pipeline/stamp.js';
+import type { LabDescription } from '../kit/labs.js';
+import { renderStamp } from '../kit/stamp.js';
 import type { Arrival, BalanceReport, BalanceResults, ScalingRun, SpreadRun, StallRun } from './results.js';
 
 export function renderBalanceReport(report: BalanceReport): string {

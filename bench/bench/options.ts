@@ -6,7 +6,7 @@
 
 import { UserError } from '../../shared/errors.js';
 import type { ProtocolName } from '../../shared/protocol.js';
-import { checkNumbers, commonSettings, experimentParser, parseStrictly, type CommonSettings } from '../pipeline/options.js';
+import { checkNumbers, commonSettings, experimentParser, parseStrictly, type CommonSettings } from '../kit/legacy-options.js';
 import { SCENARIO_IDS, type ScenarioId } from './results.js';
 import { ALL_TARGET_IDS } from './targets.js';
 

@@ -21,12 +21,12 @@ import { labVariants } from '../../labs/index.js';
 import { startLab, stopAllLabs, type LabProcess } from '../lib/launch.js';
 import { runCChatClient, type CChatResult } from '../load/c-chat.js';
 import { childPids, fdTargets, processTree } from '../observe/processes.js';
-import { describeLabs } from '../pipeline/labs.js';
-import { checkNumbers, commonSettings, experimentParser, parseStrictly, relative } from '../pipeline/options.js';
-import { Progress } from '../pipeline/progress.js';
-import { writeMarkdown, writeReportFile } from '../pipeline/report-file.js';
-import { WindowSampler } from '../pipeline/sampler.js';
-import { machineStamp } from '../pipeline/stamp.js';
+import { describeLabs } from '../kit/labs.js';
+import { checkNumbers, commonSettings, experimentParser, parseStrictly, relative } from '../kit/legacy-options.js';
+import { Progress } from '../kit/progress.js';
+import { writeMarkdown, writeReportFile } from '../kit/report-file.js';
+import { WindowSampler } from '../kit/sampler.js';
+import { machineStamp } from '../kit/stamp.js';
 import { renderChatReport } from './render.js';
 import { CHAT_SCHEMA, readChatReport, type ChatCell, type ChatReport, type ChatRun, type ChatTarget } from './results.js';
 

@@ -4,8 +4,8 @@
  */
 
 import { formatBytes } from '../../shared/log.js';
-import { oneEventLoop } from '../pipeline/labs.js';
-import { renderStamp } from '../pipeline/stamp.js';
+import { oneEventLoop } from '../kit/labs.js';
+import { renderStamp } from '../kit/stamp.js';
 import type { ChatCell, ChatReport, ChatRun, ChatTarget } from './results.js';
 
 /** From this share of one core the load generator is the ceiling of the run, not the server. */

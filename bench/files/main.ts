@@ -13,11 +13,11 @@
 
 import { hideBin } from 'yargs/helpers';
 import { exitOnUserError, UserError } from '../../shared/errors.js';
-import { describeLabs } from '../pipeline/labs.js';
-import { checkNumbers, commonSettings, experimentParser, parseStrictly, relative } from '../pipeline/options.js';
-import { Progress } from '../pipeline/progress.js';
-import { readReportFile, writeMarkdown, writeReportFile, type ReportFile } from '../pipeline/report-file.js';
-import { machineStamp, renderStamp } from '../pipeline/stamp.js';
+import { describeLabs } from '../kit/labs.js';
+import { checkNumbers, commonSettings, experimentParser, parseStrictly, relative } from '../kit/legacy-options.js';
+import { Progress } from '../kit/progress.js';
+import { readReportFile, writeMarkdown, writeReportFile, type ReportFile } from '../kit/report-file.js';
+import { machineStamp, renderStamp } from '../kit/stamp.js';
 import { straceUnavailable } from '../syscalls/trace.js';
 import { fileTargets, KiB, makeRoot, measureTarget, MiB, plannedSeconds, type Plan, type TargetResult } from './measure.js';
 import { renderFiles, type FilesResults } from './render.js';

@@ -15,11 +15,11 @@
 import { hideBin } from 'yargs/helpers';
 import { exitOnUserError } from '../../shared/errors.js';
 import { LABS } from '../../labs/index.js';
-import { describeLabs } from '../pipeline/labs.js';
-import { checkNumbers, commonSettings, experimentParser, parseStrictly, relative } from '../pipeline/options.js';
-import { Progress } from '../pipeline/progress.js';
-import { readReportFile, writeMarkdown, writeReportFile } from '../pipeline/report-file.js';
-import { machineStamp } from '../pipeline/stamp.js';
+import { describeLabs } from '../kit/labs.js';
+import { checkNumbers, commonSettings, experimentParser, parseStrictly, relative } from '../kit/legacy-options.js';
+import { Progress } from '../kit/progress.js';
+import { readReportFile, writeMarkdown, writeReportFile } from '../kit/report-file.js';
+import { machineStamp } from '../kit/stamp.js';
 import { soakLab, type LabSoak } from './measure.js';
 import { migrateSoakV1, renderSoak, SOAK_SCHEMA, type SoakReport } from './render.js';
 

@@ -3,10 +3,10 @@
  * row per lab, then each lab's memory and descriptors over time.
  */
 
-import { describeLabs, type LabDescription } from '../pipeline/labs.js';
-import type { ReportFile } from '../pipeline/report-file.js';
-import { renderStamp, type Stamp } from '../pipeline/stamp.js';
-import { median } from '../pipeline/stats.js';
+import { describeLabs, type LabDescription } from '../kit/labs.js';
+import type { ReportFile } from '../kit/report-file.js';
+import { renderStamp, type Stamp } from '../kit/stamp.js';
+import { median } from '../kit/stats.js';
 import type { LabSoak, SoakConfig } from './measure.js';
 import type { SoakSample } from './sample.js';
 

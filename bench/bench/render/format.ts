@@ -1,7 +1,7 @@
 /** Number formatting for the report: fixed, locale-independent, and easy to scan in a table. */
 
-import type { Summary } from '../../pipeline/stats.js';
-import { spread } from '../../pipeline/stats.js';
+import type { Summary } from '../../kit/stats.js';
+import { spread } from '../../kit/stats.js';
 import { formatBytes } from '../../../shared/log.js';
 
 export type Unit = 'count' | 'rate' | 'us' | 'ms' | 'cpuUs' | 'bytes' | 'pct' | 'cores';

@@ -5,8 +5,8 @@
  */
 
 import { C_REFERENCE_ID, PLAIN_NODE_ID, type BenchResults, type CellSpec, type MetricName, type ScenarioResult, type TargetInfo } from '../results.js';
-import { oneEventLoop } from '../../pipeline/labs.js';
-import { differs, type Summary } from '../../pipeline/stats.js';
+import { oneEventLoop } from '../../kit/labs.js';
+import { differs, type Summary } from '../../kit/stats.js';
 import { formatBytes } from '../../../shared/log.js';
 import { formatRatio, formatValue } from './format.js';
 import { clientSaturated, metricOf, rowsFor, SATURATED_PCT, starved, statusText, type Row } from './table.js';

@@ -4,7 +4,7 @@
  * Pure: the same JSON always renders the same Markdown.
  */
 
-import { renderStamp } from '../../pipeline/stamp.js';
+import { renderStamp } from '../../kit/stamp.js';
 import type { BenchResults, ScenarioResult } from '../results.js';
 import { barCharts } from './chart.js';
 import { sectionSpec } from './columns.js';

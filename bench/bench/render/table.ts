@@ -5,7 +5,7 @@
  */
 
 import type { CellResult, CellSpec, MetricName, ScenarioResult, TargetInfo } from '../results.js';
-import { differs, summarize, type Summary } from '../../pipeline/stats.js';
+import { differs, summarize, type Summary } from '../../kit/stats.js';
 import type { AnyColumn } from './columns.js';
 import { cellText, formatSummary, formatValue } from './format.js';
 

@@ -1,4 +1,6 @@
 /**
+ * TRANSITION ONLY: the command line of experiments not yet on kit/experiment.ts; deleted once all are.
+ *
  * The command line every experiment shares, in one style (yargs through shared/cli.ts's
  * `strictly`: an unknown flag or a bad value is one line on stderr and exit status 2):
  *   --quick        short run, to check that everything works; writes to results/quick/
