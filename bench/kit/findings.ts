@@ -10,6 +10,7 @@
  *   saturated  the load generator capped these rows: their throughput ranks nothing
  *   starved    these rows left connections unanswered: their figures rank nothing
  *   unranked   figures measured once (no spread) or too spread: nothing is called best
+ *   check      a property every row should have (memory levelled off): which rows have it, which not
  */
 
 import { differs, type Summary } from './stats.js';
@@ -27,7 +28,13 @@ export type Finding =
   | { readonly kind: 'compare'; readonly what: string; readonly unit: Unit; readonly a: Figure; readonly b: Figure }
   | { readonly kind: 'saturated'; readonly what: string; readonly rows: readonly string[] }
   | { readonly kind: 'starved'; readonly what: string; readonly rows: readonly string[] }
-  | { readonly kind: 'unranked'; readonly what: string; readonly reason: 'single runs' | 'spread' };
+  | { readonly kind: 'unranked'; readonly what: string; readonly reason: 'single runs' | 'spread' }
+  | { readonly kind: 'check'; readonly what: string; readonly passed: readonly string[]; readonly failed: readonly string[] };
+
+/** Which rows have a property, as a finding. */
+export function check<T>(what: string, rows: readonly T[], label: (row: T) => string, holds: (row: T) => boolean): Finding {
+  return { kind: 'check', what, passed: rows.filter(holds).map(label), failed: rows.filter((r) => !holds(r)).map(label) };
+}
 
 /**
  * The findings one column of a table supports: its leader (or tie), then the rows it could not
@@ -77,11 +84,17 @@ export function say(finding: Finding): string {
       return `${capital(finding.what)}: ${shown(a, finding.unit)} against ${shown(b, finding.unit)}, ${times}.`;
     }
     case 'saturated':
-      return `${capital(finding.what)} of ${list(finding.rows)} is the load generator's ceiling (it used 90% or more of its core), so it ranks nothing.`;
+      return `${capital(finding.what)} of ${list(finding.rows)} is the load generator's ceiling (it was at or near a full core of its own), so it ranks nothing.`;
     case 'starved':
       return `${capital(finding.what)} of ${list(finding.rows)} is not ranked: those runs left connections unanswered, so the figure comes from the few it served.`;
     case 'unranked':
       return `${capital(finding.what)}: ${finding.reason === 'single runs' ? 'each figure was measured once, so none is called best' : 'the runs spread too widely to call any best'}.`;
+    case 'check': {
+      const n = finding.passed.length + finding.failed.length;
+      if (finding.failed.length === 0) return `${capital(finding.what)}: all ${n}.`;
+      if (finding.passed.length === 0) return `${capital(finding.what)}: none of the ${n}.`;
+      return `${capital(finding.what)}: ${finding.passed.length} of ${n}; not ${list(finding.failed)}.`;
+    }
   }
 }
 

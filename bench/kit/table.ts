@@ -37,6 +37,10 @@ export interface Cell {
   readonly summary?: Summary;
   /** Shown in place of (or, with a summary, after) the figure: "n/a", "cannot hold", "⚠". */
   readonly text?: string;
+  /** This figure's run left connections unanswered (the row's other figures may be fine). */
+  readonly starved?: boolean;
+  /** This figure's load generator saturated. */
+  readonly saturated?: boolean;
 }
 
 export interface Row {
@@ -84,8 +88,9 @@ export function tiesWith(a: Summary, best: Summary): boolean {
 export function rank(table: Table, column: number): Ranking {
   const spec = table.columns[column]!;
   const measured = table.rows.flatMap((row, i) => (row.cells[column]?.summary ? [{ i, row, s: row.cells[column]!.summary! }] : []));
-  const starved = measured.filter((m) => m.row.starved).map((m) => m.i);
-  const saturated = spec.throughput ? measured.filter((m) => m.row.saturated && !m.row.starved).map((m) => m.i) : [];
+  const cell = (m: { row: Row }) => m.row.cells[column]!;
+  const starved = measured.filter((m) => m.row.starved || cell(m).starved).map((m) => m.i);
+  const saturated = spec.throughput ? measured.filter((m) => (m.row.saturated || cell(m).saturated) && !starved.includes(m.i)).map((m) => m.i) : [];
   const excluded = new Set([...starved, ...saturated]);
   const spreadOut = measured.filter((m) => !excluded.has(m.i) && overSpread(m.s)).map((m) => m.i);
   for (const i of spreadOut) excluded.add(i);
