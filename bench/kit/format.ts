@@ -6,7 +6,8 @@
 import { formatBytes } from '../../shared/log.js';
 import { spread, type Summary } from './stats.js';
 
-export type Unit = 'count' | 'rate' | 'us' | 'ms' | 'cpuUs' | 'bytes' | 'pct' | 'cores' | 'ratio' | 's';
+/** `per`: a figure per something (calls per round trip): as many digits as carry meaning. */
+export type Unit = 'count' | 'rate' | 'per' | 'us' | 'ms' | 'cpuUs' | 'bytes' | 'pct' | 'cores' | 'ratio' | 's';
 
 export const thousands = (n: number): string => Math.round(n).toLocaleString('en-US');
 
@@ -20,6 +21,7 @@ export function formatValue(value: number, unit: Unit): string {
     case 'count':
     case 'rate':
       return thousands(value);
+    case 'per':
     case 'us':
     case 'ms':
     case 's':
