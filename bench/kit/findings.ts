@@ -56,7 +56,7 @@ export function columnFindings(table: Table, column: number, what: string): Find
 
 /** Two figures compared; undefined when either is missing. */
 export function compare(what: string, unit: Unit, a: Figure | undefined, b: Figure | undefined): Finding | undefined {
-  return a && b ? { kind: 'compare', what, unit, a, b } : undefined;
+  return a && b && a.row !== b.row ? { kind: 'compare', what, unit, a, b } : undefined;
 }
 
 const list = (items: readonly string[]): string => (items.length < 3 ? items.join(' and ') : `${items.slice(0, -1).join(', ')} and ${items.at(-1)}`);

@@ -41,15 +41,25 @@ export interface ListOption extends Described {
   readonly quick?: readonly string[];
   readonly choices?: readonly string[];
 }
+/** Several whole numbers, given as `--rooms 10 100` or `--rooms 10,100`. */
+export interface NumberListOption extends Described {
+  readonly type: 'numbers';
+  readonly default: readonly number[];
+  readonly quick?: readonly number[];
+  readonly min: number;
+  readonly max: number;
+}
 export interface FlagOption extends Described {
   readonly type: 'boolean';
   readonly default?: boolean;
 }
-export type OptionSpec = NumberOption | TextOption | ListOption | FlagOption;
+export type OptionSpec = NumberOption | TextOption | ListOption | NumberListOption | FlagOption;
 export type OptionSpecs = Readonly<Record<string, OptionSpec>>;
 
 type ValueOf<S> = S extends NumberOption
   ? S extends { default: number } | { quick: number } ? number : number | undefined
+  : S extends NumberListOption
+    ? readonly number[]
   : S extends ListOption
     ? S extends { default: readonly string[] } ? readonly string[] : readonly string[] | undefined
     : S extends FlagOption
@@ -80,7 +90,7 @@ function yargsOption(spec: OptionSpec): Options {
   const quick = 'quick' in spec && spec.quick !== undefined ? `; quick: ${String(spec.quick)}` : '';
   const shownDefault = spec.default === undefined ? '' : ` [default: ${String(spec.default)}${quick}]`;
   const describe = `${spec.describe}${shownDefault || (quick ? ` [${quick.slice(2)}]` : '')}`;
-  if (spec.type === 'list') return { type: 'array', string: true, describe };
+  if (spec.type === 'list' || spec.type === 'numbers') return { type: 'array', string: true, describe };
   if (spec.type === 'string') return { type: 'string', describe, ...(spec.choices ? { choices: [...spec.choices] } : {}) };
   return { type: spec.type, describe };
 }
@@ -97,8 +107,13 @@ export function numberProblem(name: string, value: unknown, rule: NumberOption):
 }
 
 function valueOf(name: string, spec: OptionSpec, given: unknown, quick: boolean): unknown {
+  const items = given === undefined || !Array.isArray(given) ? undefined : given.flatMap((v) => String(v).split(',')).map((v) => v.trim()).filter(Boolean);
+  if (spec.type === 'numbers') {
+    if (items === undefined) return quick && spec.quick ? spec.quick : spec.default;
+    if (items.every((item) => /^\d+$/.test(item) && Number(item) >= spec.min && Number(item) <= spec.max)) return items.map(Number);
+    throw new UserError(`--${name} must be a comma-separated list of whole numbers from ${spec.min} to ${spec.max}, got ${JSON.stringify(items.join(','))}`);
+  }
   if (spec.type === 'list') {
-    const items = given === undefined ? undefined : (given as unknown[]).flatMap((v) => String(v).split(',')).map((v) => v.trim()).filter(Boolean);
     const value = items ?? (quick && spec.quick ? spec.quick : spec.default);
     const unknown = value?.filter((v) => spec.choices && !spec.choices.includes(v));
     if (unknown?.length) throw new UserError(`--${name}: no ${unknown.join(', ')} here; choose from ${spec.choices!.join(', ')}`);
