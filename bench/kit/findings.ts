@@ -84,9 +84,9 @@ export function say(finding: Finding): string {
       return `${capital(finding.what)}: ${shown(a, finding.unit)} against ${shown(b, finding.unit)}, ${times}.`;
     }
     case 'saturated':
-      return `${capital(finding.what)} of ${list(finding.rows)} is the load generator's ceiling (it was at or near a full core of its own), so it ranks nothing.`;
+      return `${capital(finding.what)} of ${list(finding.rows)}: the load generator's ceiling (it was near a full core), not ranked.`;
     case 'starved':
-      return `${capital(finding.what)} of ${list(finding.rows)} is not ranked: those runs left connections unanswered, so the figure comes from the few it served.`;
+      return `${capital(finding.what)} of ${list(finding.rows)}: not ranked, those runs left connections unanswered.`;
     case 'unranked':
       return `${capital(finding.what)}: ${finding.reason === 'single runs' ? 'each figure was measured once, so none is called best' : 'the runs spread too widely to call any best'}.`;
     case 'check': {

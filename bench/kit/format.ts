@@ -25,8 +25,9 @@ export function formatValue(value: number, unit: Unit): string {
     case 'us':
     case 'ms':
     case 's':
-    case 'cpuUs':
       return ms(value);
+    case 'cpuUs':
+      return value >= 100 ? thousands(value) : value.toFixed(1);
     case 'pct':
       return `${Math.round(value)}%`;
     case 'cores':
