@@ -111,12 +111,13 @@ function valueOf(name: string, spec: OptionSpec, given: unknown, quick: boolean)
   if (spec.type === 'numbers') {
     if (items === undefined) return quick && spec.quick ? spec.quick : spec.default;
     if (items.every((item) => /^\d+$/.test(item) && Number(item) >= spec.min && Number(item) <= spec.max)) return items.map(Number);
-    throw new UserError(`--${name} must be a comma-separated list of whole numbers from ${spec.min} to ${spec.max}, got ${JSON.stringify(items.join(','))}`);
+    const bad = items.find((item) => !/^\d+$/.test(item) || Number(item) < spec.min || Number(item) > spec.max);
+    throw new UserError(`--${name} takes whole numbers from ${spec.min} ${spec.max >= 1_000_000 ? 'up' : `to ${spec.max}`}, got ${bad}`);
   }
   if (spec.type === 'list') {
     const value = items ?? (quick && spec.quick ? spec.quick : spec.default);
     const unknown = value?.filter((v) => spec.choices && !spec.choices.includes(v));
-    if (unknown?.length) throw new UserError(`--${name}: no ${unknown.join(', ')} here; choose from ${spec.choices!.join(', ')}`);
+    if (unknown?.length) throw new UserError(`--${name}: unknown ${JSON.stringify(unknown[0])} (choose from ${spec.choices!.join(', ')})`);
     return value;
   }
   if (spec.type === 'number') {

@@ -91,7 +91,8 @@ function cellTable(scenario: ScenarioResult, cell: CellSpec, targets: readonly T
       const figures = !status || (m.result?.status === 'cannot' && m.result.runs.length > 0);
       return {
         label: status && figures ? `${m.target.label} (cannot hold)` : m.target.label,
-        starved: starved(m),
+        // A level not held left connections unanswered: none of its figures is ranked.
+        starved: starved(m) || m.result?.status === 'cannot',
         saturated: saturated(m),
         cells: figures ? columns.map((c) => cellOf(m, c)) : [{ text: status }],
       };
