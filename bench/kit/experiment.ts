@@ -25,7 +25,7 @@ import { chartImage, toSvg, type Chart } from './chart.js';
 import { say, type Finding } from './findings.js';
 import { parseSettings, relative, type OptionSpecs, type Settings } from './options.js';
 import { Progress } from './progress.js';
-import { readReportFile, writeReportFile, type ReportFile } from './report-file.js';
+import { readReportFile, reportPaths, writeReportFile, type ReportFile } from './report-file.js';
 import { machineStamp, renderStamp, type Stamp } from './stamp.js';
 import { renderColumnNotes, renderTable, type Table } from './table.js';
 
@@ -169,6 +169,11 @@ export async function runExperiment<O extends OptionSpecs, R extends ReportFile<
   const written = await writeReport(experiment, report, settings.markdown, settings.output);
   process.stderr.write(`[${experiment.name}] wrote ${[...(settings.renderOnly ? [] : [settings.output]), ...written].map(relative).join(', ')}\n`);
   if (experiment.figures) publishFigures(experiment.name, settings, experiment.figures(report));
+  // results/README.md's glance quotes every committed report's Summary: bring it up to date.
+  if (!settings.quick && path.resolve(settings.output) === reportPaths(experiment.name, false).json) {
+    const { publishGlance } = await import('../glance.js');
+    process.stderr.write(`[${experiment.name}] results/README.md glance: ${(await publishGlance()) ? 'updated' : 'already current'}\n`);
+  }
 }
 
 /** Runs the experiment when `moduleUrl` is the script node was started with (not when a test imports it). */

@@ -151,7 +151,7 @@ function summaryColumn(results: BenchResults, id: ScenarioId, cellPick: (s: Scen
     if (!scenario || !cell) return undefined;
     const m = { target, result: scenario.results.find((r) => r.target === target.id && r.cell === cell.key) };
     const summary = m.result?.status === 'ok' ? metricOf(m, metric) : undefined;
-    if (!summary) return m.result && m.result.status !== 'not-applicable' && m.result.status !== 'unavailable' ? { text: m.result.status === 'cannot' ? 'cannot hold' : '–' } : undefined;
+    if (!summary) return m.result && (m.result.status === 'cannot' || m.result.status === 'not-attempted') ? { text: 'not held' } : undefined;
     return { summary, ...(starved(m) ? { starved: true, text: '(starved)' } : {}), ...(saturated(m) ? { saturated: true, ...(metric.endsWith('PerSec') ? { text: '⚠' } : {}) } : {}) };
   };
 }
