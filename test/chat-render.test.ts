@@ -104,6 +104,6 @@ describe('chat report', () => {
   it('names no lab of its own: every name comes from the results file', () => {
     const text = renderChatReport(completion);
     expect(text).not.toMatch(/\*\*0\d, /);
-    expect(text).toContain('- Server CPU per delivery at 100 members, 10 senders, most against least: 07 completion (each, single) (10) against 07 completion (batch, multishot) (2.5), 4.0× as much.');
+    expect(text).toContain('- Server CPU per delivery at 100 members, 10 senders, most against least: 07 completion (each, single) (10.0) against 07 completion (batch, multishot) (2.5), 4.0× as much.');
   });
 });
