@@ -1,5 +1,5 @@
 /**
- * results/README.md's "lab at a glance": one row per lab, the figure of each committed report
+ * results/README.md's Summary, "the lab at a glance": one row per lab, the figure of each committed report
  * that says most about the model, each linked to the report it comes from. Every cell is a figure
  * of that report's own Summary (kit/experiment.ts Page), computed from its committed JSON, so the
  * glance can never say what a report does not; test/glance.test.ts computes it again and fails
