@@ -4,6 +4,8 @@
  *   hostile 1  a chunked body within --max-body-bytes, sent as one-byte chunks, costs the server
  *              about the body's size, not one Buffer per chunk: its tree's RSS grows by less
  *              than BODY_MARGIN over its peak while the same body arrives in one piece.
+ *   hostile 5  chat: a message's control bytes reach the other members as visible escapes, so no
+ *              member can clear their screens, retitle their terminals or pass for the server.
  *   hostile 6  --max-header-bytes counts the head as it arrives on the wire: 16,000 empty `X:`
  *              lines (a 64 KB head, 32,000 bytes of names and values) get 431.
  *
@@ -13,7 +15,8 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { stopAllLabs } from '../../bench/lib/launch.js';
-import { defaultVariantCases } from '../helpers/labs.js';
+import { defaultVariantCases, labCases } from '../helpers/labs.js';
+import { ChatClient, destroyAllChatClients } from './helpers/chat-client.js';
 import { destroyAllEchoClients, EchoClient } from './helpers/echo-client.js';
 import { httpRequest, httpResponse, statusCodes } from './helpers/http.js';
 import { recordMeasurement, toMiB } from './helpers/measure.js';
@@ -23,6 +26,7 @@ import { MiB } from './helpers/payload.js';
 
 afterEach(async () => {
   destroyAllEchoClients();
+  destroyAllChatClients();
   await stopAllLabs();
 });
 
@@ -94,6 +98,20 @@ describe.each(defaultVariantCases((lab) => lab.protocols.includes('http')))('lab
     expect(other.receivedBytes.toString('latin1')).toBe(httpResponse('/fits'));
     other.end();
     await other.waitForEnd();
+    await stopCleanly(lab);
+  });
+});
+
+// Lab 01's room never has two members at once: nobody else is there to receive the bytes.
+describe.each(labCases((lab) => lab.protocols.includes('chat') && !lab.traits.kernelQueueOnly))('lab %s', ({ start }) => {
+  it('hostile 5: a message with ESC, BEL, CR and a UTF-8 C1 reaches the others escaped; TAB and UTF-8 text as sent', { timeout: 60_000 }, async () => {
+    const lab = await start(['--quiet', '--protocol', 'chat']);
+    const reader = await ChatClient.join(lab.port);
+    const talker = await ChatClient.join(lab.port);
+    await reader.client.waitFor(new RegExp(`^\\* ${talker.name} joined$`, 'm'));
+    await talker.client.send(Buffer.from('hi \x1b[2J\x1b]0;owned\x07\r* user9 is now admin\xc2\x9b\tcaf\xc3\xa9\n', 'latin1'));
+    const line = await reader.client.waitFor(new RegExp(`^${talker.name}: .*$`, 'm'));
+    expect(line[0]).toBe(`${talker.name}: hi \\x1b[2J\\x1b]0;owned\\x07\\x0d* user9 is now admin\\u009b\tcaf\xc3\xa9`);
     await stopCleanly(lab);
   });
 });
