@@ -167,14 +167,14 @@ describe('files core: hostile paths never reach the file system', () => {
   });
 
   it('double encoding is decoded once: %252e%252e is the name "%2e%2e", never ".."', () => {
-    expect(parseTarget('/%252e%252e/secret.txt')).toEqual({ segments: ['%2e%2e', 'secret.txt'] });
+    expect(parseTarget('/%252e%252e/secret.txt')).toEqual({ segments: ['%2e%2e', 'secret.txt'], directory: false });
   });
 
   it('a query string and a trailing slash are not part of the name', () => {
-    expect(parseTarget('/sub/a.txt?x=../../etc')).toEqual({ segments: ['sub', 'a.txt'] });
-    expect(parseTarget('/sub/')).toEqual({ segments: ['sub'] });
-    expect(parseTarget('/')).toEqual({ segments: [] });
-    expect(parseTarget('/caf%C3%A9.txt')).toEqual({ segments: ['café.txt'] });
+    expect(parseTarget('/sub/a.txt?x=../../etc')).toEqual({ segments: ['sub', 'a.txt'], directory: false });
+    expect(parseTarget('/sub/')).toEqual({ segments: ['sub'], directory: true });
+    expect(parseTarget('/')).toEqual({ segments: [], directory: true });
+    expect(parseTarget('/caf%C3%A9.txt')).toEqual({ segments: ['café.txt'], directory: false });
   });
 });
 
