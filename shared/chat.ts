@@ -73,6 +73,8 @@ export class ChatSession {
         if (pieceEnd > start) {
           this.#partial.push(bytes.toString('latin1', start, pieceEnd));
           this.#partialBytes += pieceEnd - start;
+          // Over the limit already, unless the one byte over is a CR whose LF has yet to come.
+          if (this.#partialBytes > MAX_LINE_BYTES && bytes[pieceEnd - 1] !== 0x0d) return this.#tooLong(actions);
         }
         return actions.length === 0 ? NOTHING : { actions, close: false };
       }

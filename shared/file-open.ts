@@ -25,7 +25,7 @@ import { closeSync, constants, fstatSync, openSync, readlinkSync, realpathSync, 
 import path from 'node:path';
 import { UserError } from './errors.js';
 import { fileReply, type FileFacts, type FileJob } from './files.js';
-import type { Logger } from './log.js';
+import { plural, type Logger } from './log.js';
 
 /** The file's remaining bytes to send: the descriptor is the lab's to close (`closeBody`). */
 export interface FileBody {
@@ -120,16 +120,41 @@ export function lookUp(root: string, segments: readonly string[], depth = 0, dir
 export function answerFile(job: FileJob, root: string, peer: string, log: Logger): FileAnswer {
   const found: Found = job.refused ? { facts: { kind: 'missing', reason: '' }, fd: -1 } : lookUp(root, job.segments, 0, job.directory);
   const reply = fileReply(job, found.facts);
-  if (reply.reason !== undefined) {
-    const line = `${peer}: ${job.method} ${JSON.stringify(job.target)} refused, ${reply.status}: ${reply.reason}`;
-    if (reply.status === 400 || reply.status === 403) log.warn(line);
-    else log.client(line);
-  }
+  if (reply.reason !== undefined) logRefusal(log, peer, `${peer}: ${job.method} ${JSON.stringify(job.target)} refused, ${reply.status}: ${reply.reason}`, reply.status === 400 || reply.status === 403);
   if (reply.length === 0) {
     if (found.fd >= 0) closeSync(found.fd);
     return { head: reply.head, body: undefined };
   }
   return { head: reply.head, body: { fd: found.fd, position: reply.start, remaining: reply.length, closed: false } };
+}
+
+/**
+ * Refusal lines one client may print in a second; past it they are counted, and the count is
+ * printed in one line at the next refusal logged in a later second. 59 KB of pipelined requests
+ * for a forbidden file wrote 158 KB of warnings (which --quiet keeps) before this; a learner
+ * trying paths by hand never meets it.
+ */
+const REFUSAL_LINES_PER_SECOND = 10;
+
+/** Per logger: this second, and each client's refusal lines in it and those not logged. */
+const refusals = new WeakMap<Logger, { second: number; peers: Map<string, { lines: number; unlogged: number }> }>();
+
+function logRefusal(log: Logger, peer: string, line: string, warning: boolean): void {
+  const second = Math.floor(performance.now() / 1000);
+  let state = refusals.get(log);
+  if (!state) refusals.set(log, (state = { second, peers: new Map() }));
+  if (state.second !== second) {
+    for (const [client, { unlogged }] of state.peers) {
+      if (unlogged > 0) log.warn(`${client}: ${plural(unlogged, 'more refused request')} not logged (over ${REFUSAL_LINES_PER_SECOND} a second)`);
+    }
+    state.second = second;
+    state.peers.clear();
+  }
+  let counts = state.peers.get(peer);
+  if (!counts) state.peers.set(peer, (counts = { lines: 0, unlogged: 0 }));
+  if (++counts.lines > REFUSAL_LINES_PER_SECOND) counts.unlogged++;
+  else if (warning) log.warn(line);
+  else log.client(line);
 }
 
 /** The body's descriptor is closed: sent, failed, or its connection gone. */

@@ -64,6 +64,8 @@ describe('chat framing', () => {
     const over = frame([`${longest}y\r\n`]);
     expect(over.actions).toEqual([{ kind: 'reply', text: `* line over ${MAX_LINE_BYTES} bytes: closing the connection\n` }]);
     expect(frame([`${longest}\r`, 'y\n']).close, 'a CR inside the line counts').toBe(true);
+    // One byte over with no newline yet is over at once (the server holds no line past its limit).
+    expect(frame([`${longest}y`]).close, 'no wait for a newline').toBe(true);
   });
 
   it('the FIN drops an unfinished line and closes', () => {

@@ -235,6 +235,23 @@ describe('file-open: the file system\'s answers, on a real tree', () => {
     expect(warnings).toEqual(['127.0.0.1:1: GET "/escape" refused, 403: a symlink leads outside the root']);
   });
 
+  // Issue 27: 59 KB of pipelined 403s wrote 158 KB of warnings, which --quiet keeps.
+  it('answerFile: 1,000 refusals for one client print at most ten lines a second, then one line with the count; another client still gets its line', async () => {
+    warnings.length = 0;
+    const second = () => Math.floor(performance.now() / 1000);
+    // Start at the beginning of a second, so the burst falls within one.
+    const at = second();
+    while (second() === at) await new Promise((resolve) => setTimeout(resolve, 5));
+    for (let i = 0; i < 1000; i++) answerFile(fileJob(get('/escape')), openRoot(root), '127.0.0.1:2', log);
+    answerFile(fileJob(get('/escape')), openRoot(root), '127.0.0.1:3', log);
+    expect(warnings.filter((line) => line.startsWith('127.0.0.1:2: ')).length).toBeLessThanOrEqual(20);
+    expect(warnings.filter((line) => line.startsWith('127.0.0.1:3: '))).toHaveLength(1);
+    const burst = second();
+    while (second() === burst) await new Promise((resolve) => setTimeout(resolve, 5));
+    answerFile(fileJob(get('/escape')), openRoot(root), '127.0.0.1:3', log);
+    expect(warnings.some((line) => /^127\.0\.0\.1:2: \d+ more refused requests not logged \(over 10 a second\)$/.test(line)), warnings.slice(-3).join('\n')).toBe(true);
+  });
+
   it('answerFile: a range of a file comes with its open descriptor, positioned at the range', () => {
     const answer = answerFile(fileJob(get('/sub/a.txt', 'Range: bytes=1-3\r\n')), openRoot(root), 'p', log);
     expect(answer.body).toMatchObject({ position: 1, remaining: 3, closed: false });
