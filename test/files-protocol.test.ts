@@ -239,12 +239,12 @@ describe('file-open: the file system\'s answers, on a real tree', () => {
   it('answerFile: 1,000 refusals for one client print at most ten lines a second, then one line with the count; another client still gets its line', async () => {
     warnings.length = 0;
     const second = () => Math.floor(performance.now() / 1000);
-    // Start at the beginning of a second, so the burst falls within one.
-    const at = second();
-    while (second() === at) await new Promise((resolve) => setTimeout(resolve, 5));
+    const first = second();
     for (let i = 0; i < 1000; i++) answerFile(fileJob(get('/escape')), openRoot(root), '127.0.0.1:2', log);
+    // Ten a second for each second the burst touched (one, on a quiet machine), and a count line at each new second.
+    const seconds = second() - first + 1;
     answerFile(fileJob(get('/escape')), openRoot(root), '127.0.0.1:3', log);
-    expect(warnings.filter((line) => line.startsWith('127.0.0.1:2: ')).length).toBeLessThanOrEqual(20);
+    expect(warnings.filter((line) => line.startsWith('127.0.0.1:2: ')).length).toBeLessThanOrEqual(11 * seconds);
     expect(warnings.filter((line) => line.startsWith('127.0.0.1:3: '))).toHaveLength(1);
     const burst = second();
     while (second() === burst) await new Promise((resolve) => setTimeout(resolve, 5));
