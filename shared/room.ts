@@ -17,7 +17,7 @@
  * once, however many members receive it.
  */
 
-import type { ChatAction } from './chat.js';
+import { visible, type ChatAction } from './chat.js';
 
 export type MemberId = number;
 
@@ -30,7 +30,10 @@ const WELCOME_NAMES = 10;
 export class Room {
   /** Member id → name. */
   readonly #names = new Map<MemberId, string>();
-  /** Name → member id, to keep names unique. */
+  /**
+   * Lower-cased name → member id, to keep names unique however they are written: `alice` and
+   * `Alice` look like one person in a room.
+   */
   readonly #byName = new Map<string, MemberId>();
   /** Joins so far: a newcomer is user<N> after it. */
   #joins = 0;
@@ -47,10 +50,10 @@ export class Room {
     if (this.#names.has(id)) return [];
     let name: string;
     do name = `user${++this.#joins}`;
-    while (this.#byName.has(name));
+    while (this.#byName.has(name.toLowerCase()));
     const others = [...this.#names.values()];
     this.#names.set(id, name);
-    this.#byName.set(name, id);
+    this.#byName.set(name.toLowerCase(), id);
     const listed = others.slice(0, WELCOME_NAMES).join(', ') + (others.length > WELCOME_NAMES ? ` and ${others.length - WELCOME_NAMES} more` : '');
     const here = others.length === 0 ? 'nobody else is here' : `here: ${listed}`;
     return this.#toOthers(id, `* ${name} joined\n`, [{ to: id, text: `* you are ${name}; ${here} (/nick NAME, /who)\n` }]);
@@ -61,7 +64,7 @@ export class Room {
     const name = this.#names.get(id);
     if (name === undefined) return [];
     this.#names.delete(id);
-    this.#byName.delete(name);
+    this.#byName.delete(name.toLowerCase());
     return announce ? this.#toOthers(id, `* ${name} left${why ? ` (${why})` : ''}\n`) : [];
   }
 
@@ -70,7 +73,8 @@ export class Room {
     if (name === undefined) return [];
     switch (action.kind) {
       case 'say':
-        return this.#toOthers(id, `${name}: ${action.text}\n`);
+        // The one place a member's words reach the others: control bytes made visible here.
+        return this.#toOthers(id, `${name}: ${visible(action.text)}\n`);
       case 'reply':
         return [{ to: id, text: action.text }];
       case 'who': {
@@ -79,9 +83,10 @@ export class Room {
       }
       case 'nick': {
         if (action.name === name) return [{ to: id, text: `* you are ${name} already\n` }];
-        if (this.#byName.has(action.name)) return [{ to: id, text: `* ${action.name} is taken\n` }];
-        this.#byName.delete(name);
-        this.#byName.set(action.name, id);
+        const holder = this.#byName.get(action.name.toLowerCase());
+        if (holder !== undefined && holder !== id) return [{ to: id, text: `* ${action.name} is taken\n` }];
+        this.#byName.delete(name.toLowerCase());
+        this.#byName.set(action.name.toLowerCase(), id);
         this.#names.set(id, action.name);
         return this.#toOthers(id, `* ${name} is now ${action.name}\n`, [{ to: id, text: `* you are now ${action.name}\n` }]);
       }

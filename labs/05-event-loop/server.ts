@@ -30,7 +30,9 @@
  *      EPOLLOUT, and over PAUSE_READING_BYTES of them the client is not read at all (backpressure; past
  *      --max-pending it is closed). EPOLLOUT: write the queue; once it is empty, drop EPOLLOUT.
  *      files: a reply that is a file range joins the queue as a FileTransfer, sent by sendfile()
- *      (or pread() and write(), `--copy read-write`) until EAGAIN, then on at each EPOLLOUT.
+ *      (or pread() and write(), `--copy read-write`) until EAGAIN, then on at each EPOLLOUT. A
+ *      request pipelined behind it waits in the queue as its FileJob, and its file is opened only
+ *      when its turn comes: one descriptor per client at a time, however many requests it sends.
  *   5. The peer's FIN (EPOLLRDHUP, then read() returning 0): everything it sent is still echoed,
  *      then shutdown(SHUT_WR) and close(), as in every lab. EPOLLERR or EPOLLHUP: close. Every
  *      close removes the descriptor from the poller and the connection from the map.
@@ -195,10 +197,11 @@ interface Connection {
   sent: number;
   /**
    * Replies not yet wholly taken by the kernel, oldest first; the first is written from `offset`.
-   * files: a file range is a FileTransfer, which keeps its own place in the file.
+   * files: a file range is a FileTransfer, which keeps its own place in the file; a request
+   * behind it is its FileJob, not opened yet.
    */
-  readonly queue: (Uint8Array | FileTransfer)[];
-  /** FileTransfers in `queue`: while there is one, the client is not read (it has a file to take first). */
+  readonly queue: (Uint8Array | FileTransfer | FileJob)[];
+  /** FileTransfers and FileJobs in `queue`: while there is one, the client is not read (it has a file to take first). */
   files: number;
   offset: number;
   /**
@@ -532,6 +535,12 @@ class EventLoopServer {
    * as far as the kernel takes it now; the rest waits in the queue for EPOLLOUT.
    */
   #sendFile(connection: Connection, job: FileJob, now: number): void {
+    // Behind other replies: its file is opened when its turn comes (#flush), not now.
+    if (connection.queue.length > 0) {
+      connection.queue.push(job);
+      connection.files++;
+      return;
+    }
     const { head, body } = answerFile(job, this.#options.protocol.root!, connection.record.peer, this.#options.log);
     this.#send(connection, head, now);
     if (!body) return;
@@ -564,6 +573,17 @@ class EventLoopServer {
         if (connection.failed) return;
         queue.shift();
         connection.files--;
+        continue;
+      }
+      if (!(head instanceof Uint8Array)) {
+        // A file's turn: open it and start it with the queue empty before it, then put back the rest.
+        queue.shift();
+        connection.files--;
+        const rest = queue.splice(0);
+        this.#sendFile(connection, head, now);
+        if (connection.failed) return;
+        queue.push(...rest);
+        if (queue.length > rest.length) break;
         continue;
       }
       const chunk = connection.offset === 0 ? head : head.subarray(connection.offset);
