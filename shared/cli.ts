@@ -13,6 +13,7 @@ import type { Lab, RunningServer, ServerOptions } from './lab.js';
 import { openRoot } from './file-open.js';
 import { createLogger } from './log.js';
 import type { ProtocolName } from './protocol.js';
+import { allowList, DENIES, type Deny, installSandbox, sandboxNote } from './sandbox.js';
 import { workSpec } from './work.js';
 
 const MiB = 1024 * 1024;
@@ -53,6 +54,8 @@ const commonOptions = {
   nodelay: { type: 'boolean', default: true, describe: 'TCP_NODELAY on every client; --no-nodelay leaves Nagle\'s algorithm on (for make nagle)' },
   'split-replies': { type: 'boolean', default: false, describe: 'EXPERIMENT (make nagle), off by default: http replies go out in two writes, head then body' },
   root: { type: 'string', describe: 'files: the directory served (nothing outside it ever is)' },
+  sandbox: { type: 'boolean', default: false, describe: 'once listening, allow only the system calls this model needs (seccomp, every thread; make SANDBOX=1)' },
+  'sandbox-deny': { type: 'string', default: 'eperm', describe: 'with --sandbox, a call outside the list: eperm (it fails) or kill (the process dies; make SANDBOX=kill)' },
 } satisfies Record<string, Options>;
 
 type Argv = Record<string, unknown>;
@@ -206,7 +209,11 @@ async function main<Extra extends object>(lab: Lab<Extra>, flags?: LabFlags<Extr
   const started = lab.start(options);
   handleSignals(started, options);
   const server = await started;
-  log.info(listeningLine(server.address, lab.info.model, flags?.mode?.(extra), process.pid));
+  // The filter goes on once the lab listens (what start-up needs, it no longer does), and before
+  // the listening line: whoever reads that line finds every thread filtered.
+  const sandbox = options.sandbox ? sandboxNote(await installSandbox(allowList(lab.info, options.protocol.protocol), argv['sandbox-deny'] as Deny)) : undefined;
+  const mode = [flags?.mode?.(extra), sandbox].filter(Boolean).join('; ');
+  log.info(listeningLine(server.address, lab.info.model, mode || undefined, process.pid));
 }
 
 /**
@@ -235,7 +242,7 @@ export function parseArgs(info: LabInfo, args: string[], flags?: LabFlags<object
       .usage(`$0 [options]\n\nRuns lab ${info.id} (${info.model}) as an echo server in the foreground. Stop it with Ctrl-C.`)
       .options({ ...options, ...flags?.options })
       .check((argv) => {
-        const problem = oneOf(argv, args, 'protocol', info.protocols) ?? checkCommon(argv, args, capApplies) ?? flags?.check?.(argv, args);
+        const problem = oneOf(argv, args, 'protocol', info.protocols) ?? oneOf(argv, args, 'sandbox-deny', DENIES) ?? checkCommon(argv, args, capApplies) ?? flags?.check?.(argv, args);
         if (problem) throw new UserError(problem);
         return true;
       }),
@@ -322,6 +329,7 @@ function toServerOptions(argv: Argv, log: ServerOptions['log']): ServerOptions {
     noDelay: argv.nodelay as boolean,
     maxConns: (argv['max-conns'] as number | undefined) ?? 1,
     shutdownTimeoutMs: seconds('shutdown-timeout'),
+    sandbox: argv.sandbox as boolean,
     log,
   };
 }
