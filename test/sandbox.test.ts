@@ -24,7 +24,7 @@ import { buildFilter, NODE_RUNTIME, sandboxUnavailable } from '../shared/sandbox
 import { isSyscallName, syscallNumber } from '../shared/syscall-numbers.js';
 import { LABS } from '../labs/index.js';
 import { stopCleanly } from './helpers/exchange.js';
-import { labCases } from './helpers/labs.js';
+import { labCases, UNMET } from './helpers/labs.js';
 import { closeAllClients, connect } from './helpers/tcp.js';
 import { eventually } from './helpers/util.js';
 
@@ -103,6 +103,25 @@ describe.runIf(unavailable === undefined)('what a sandboxed process is refused',
   it('--deny kill: the first refused call kills the process with SIGSYS', async () => {
     const error = await run(process.execPath, [refusal, '--deny', 'kill']).then(() => undefined, (e: { signal?: string }) => e);
     expect(error?.signal).toBe('SIGSYS');
+  });
+});
+
+// Where lab 07 runs at all (io_uring granted): io_uring operations are not system calls.
+describe.runIf(unavailable === undefined && !UNMET.has('07-completion'))('io_uring under a filter that refuses mkdir', () => {
+  const script = path.join(repoRoot, 'dist', 'bench', 'harden', 'uring-bypass.js');
+  const attempt = async (args: string[]) => {
+    const { stdout } = await run(process.execPath, [script, ...args]);
+    const [json, dir] = stdout.trim().split('\n');
+    rmSync(dir!, { recursive: true, force: true });
+    return JSON.parse(json!) as Record<string, string>;
+  };
+
+  it('an unrestricted ring makes the directory (IORING_OP_MKDIRAT) that the mkdir system call may not', async () => {
+    expect(await attempt([])).toEqual({ ring: 'unrestricted', mkdirSyscall: 'EPERM', mkdiratOnRing: 'done' });
+  });
+
+  it("lab 07's restricted ring refuses the operation: EACCES", async () => {
+    expect(await attempt(['--restricted'])).toEqual({ ring: 'restricted', mkdirSyscall: 'EPERM', mkdiratOnRing: 'EACCES' });
   });
 });
 
