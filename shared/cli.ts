@@ -13,6 +13,7 @@ import type { Lab, RunningServer, ServerOptions } from './lab.js';
 import { openRoot } from './file-open.js';
 import { createLogger } from './log.js';
 import type { ProtocolName } from './protocol.js';
+import { openNotifier, type Notifier } from './notify.js';
 import { allowList, DENIES, type Deny, installSandbox, sandboxNote } from './sandbox.js';
 import { workSpec } from './work.js';
 
@@ -206,14 +207,19 @@ async function main<Extra extends object>(lab: Lab<Extra>, flags?: LabFlags<Extr
   const options = { ...toServerOptions(argv, log), ...extra };
   // Signal handlers go in before the listening line is printed: whoever reads that line may
   // signal at once, and a signal that beats its handler kills the process uncleanly.
+  // systemd's socket (shared/notify.ts), opened before the sandbox, which leaves it sendto alone.
+  const notifier = await openNotifier();
   const started = lab.start(options);
-  handleSignals(started, options);
+  handleSignals(started, options, notifier);
   const server = await started;
   // The filter goes on once the lab listens (what start-up needs, it no longer does), and before
   // the listening line: whoever reads that line finds every thread filtered.
-  const sandbox = options.sandbox ? sandboxNote(await installSandbox(allowList(lab.info, options.protocol.protocol), argv['sandbox-deny'] as Deny)) : undefined;
+  const allowed = [...allowList(lab.info, options.protocol.protocol), ...(notifier ? ['sendto'] : [])];
+  const sandbox = options.sandbox ? sandboxNote(await installSandbox(allowed, argv['sandbox-deny'] as Deny)) : undefined;
   const mode = [flags?.mode?.(extra), sandbox].filter(Boolean).join('; ');
   log.info(listeningLine(server.address, lab.info.model, mode || undefined, process.pid));
+  notifier?.send(`READY=1\nMAINPID=${process.pid}`);
+  notifier?.startWatchdog();
 }
 
 /**
@@ -338,7 +344,7 @@ function toServerOptions(argv: Argv, log: ServerOptions['log']): ServerOptions {
  * First SIGINT/SIGTERM: stop accepting and let open connections finish within the shutdown
  * timeout, then exit 0. A second signal closes everything at once.
  */
-function handleSignals(started: Promise<RunningServer>, options: ServerOptions): void {
+function handleSignals(started: Promise<RunningServer>, options: ServerOptions, notifier: Notifier | undefined): void {
   let closing = false;
   const onSignal = async (signal: NodeJS.Signals) => {
     // Start-up failures are reported by runLab; there is nothing to shut down then.
@@ -350,6 +356,8 @@ function handleSignals(started: Promise<RunningServer>, options: ServerOptions):
       return;
     }
     closing = true;
+    // No longer ready: systemd (and whoever it tells) stops counting on this lab while it drains.
+    notifier?.send('STOPPING=1');
     // Stop accepting first, then say so: whoever reads the line may connect at once, and must be
     // refused (the robust suite, case 12, caught a connection slipping in between on a busy machine).
     const closed = server.close();

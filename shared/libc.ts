@@ -408,3 +408,9 @@ export const SYS_seccomp: Readonly<Record<string, number>> = { x64: 317, arm64: 
 export const PR_SET_NO_NEW_PRIVS = 38;
 export const PR_GET_SECCOMP = 21;
 export const EFAULT = code('EFAULT');
+/** sendto(2): one datagram to `address` (sd_notify's AF_UNIX socket, shared/notify.ts). */
+export const sendto: (fd: number, buffer: Uint8Array, count: number, flags: number, address: Uint8Array, length: number) => number = libc.func(
+  'intptr_t sendto(int fd, void *buffer, size_t count, int flags, void *address, uint32_t length)',
+);
+export const AF_UNIX = 1;
+export const SOCK_DGRAM = 2;
