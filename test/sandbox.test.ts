@@ -54,6 +54,14 @@ function seccompModes(pid: number): Record<string, string> {
   return modes;
 }
 
+/** Runs one of make harden's scripts (dist/bench/harden/NAME.js): its JSON line, its scratch folder removed. */
+async function script(name: string, args: string[]): Promise<Record<string, string>> {
+  const { stdout } = await run(process.execPath, [path.join(repoRoot, 'dist', 'bench', 'harden', `${name}.js`), ...args]);
+  const [json, dir] = stdout.trim().split('\n');
+  rmSync(dir!, { recursive: true, force: true });
+  return JSON.parse(json!) as Record<string, string>;
+}
+
 describe('the filter', () => {
   it('checks the architecture, closes the x32 door, then allows each listed number and denies the rest', () => {
     const filter = new DataView(buildFilter([0, 1, 1], 'x64', 'eperm').buffer);
@@ -81,16 +89,11 @@ describe('the filter', () => {
   });
 });
 
-// Generated only where the kernel has seccomp filters; test/needs.test.ts-style one-line reason otherwise.
+// Generated only where the kernel has seccomp filters; one line says why otherwise.
 const unavailable = sandboxUnavailable();
+if (unavailable) console.log(`--sandbox not tested: ${unavailable}`);
 describe.runIf(unavailable === undefined)('what a sandboxed process is refused', () => {
-  const refusal = path.join(repoRoot, 'dist', 'bench', 'harden', 'refusal.js');
-  const attempt = async (args: string[]) => {
-    const { stdout } = await run(process.execPath, [refusal, ...args]);
-    const [json, dir] = stdout.trim().split('\n');
-    rmSync(dir!, { recursive: true, force: true });
-    return JSON.parse(json!) as Record<string, string>;
-  };
+  const attempt = (args: string[]) => script('refusal', args);
 
   it('exec, an open outside any root and mkdir get EPERM, on the main thread and on the thread pool (TSYNC)', async () => {
     expect(await attempt([])).toEqual({ exec: 'EPERM', open: 'EPERM', mkdirAsync: 'EPERM', mkdirSync: 'EPERM' });
@@ -101,20 +104,14 @@ describe.runIf(unavailable === undefined)('what a sandboxed process is refused',
   });
 
   it('--deny kill: the first refused call kills the process with SIGSYS', async () => {
-    const error = await run(process.execPath, [refusal, '--deny', 'kill']).then(() => undefined, (e: { signal?: string }) => e);
+    const error = await run(process.execPath, [path.join(repoRoot, 'dist', 'bench', 'harden', 'refusal.js'), '--deny', 'kill']).then(() => undefined, (e: { signal?: string }) => e);
     expect(error?.signal).toBe('SIGSYS');
   });
 });
 
 // Where lab 07 runs at all (io_uring granted): io_uring operations are not system calls.
 describe.runIf(unavailable === undefined && !UNMET.has('07-completion'))('io_uring under a filter that refuses mkdir', () => {
-  const script = path.join(repoRoot, 'dist', 'bench', 'harden', 'uring-bypass.js');
-  const attempt = async (args: string[]) => {
-    const { stdout } = await run(process.execPath, [script, ...args]);
-    const [json, dir] = stdout.trim().split('\n');
-    rmSync(dir!, { recursive: true, force: true });
-    return JSON.parse(json!) as Record<string, string>;
-  };
+  const attempt = (args: string[]) => script('uring-bypass', args);
 
   it('an unrestricted ring makes the directory (IORING_OP_MKDIRAT) that the mkdir system call may not', async () => {
     expect(await attempt([])).toEqual({ ring: 'unrestricted', mkdirSyscall: 'EPERM', mkdiratOnRing: 'done' });
