@@ -39,6 +39,11 @@ export interface ServerOptions {
   readonly maxConns: number;
   /** On shutdown, how long open connections may take to finish before they are closed. */
   readonly shutdownTimeoutMs: number;
+  /**
+   * `--sandbox`: the command line installs the seccomp filter once the lab listens
+   * (shared/sandbox.ts); a lab with a kernel interface of its own to close (lab 07's ring) reads it.
+   */
+  readonly sandbox: boolean;
   readonly log: Logger;
 }
 

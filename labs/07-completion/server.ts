@@ -184,7 +184,7 @@ export async function start(options: ServerOptions & RingOptions): Promise<Runni
   const cause = ioUringUnavailable(libc);
   if (cause) throw new UserError(cause);
   const host = await resolveIPv4(options, 'lab 07');
-  const ring = new Ring(libc, { entries: SQ_ENTRIES, cqEntries: CQ_ENTRIES, sqpoll: options.sqpoll ? { idleMs: SQPOLL_IDLE_MS } : undefined });
+  const ring = new Ring(libc, { entries: SQ_ENTRIES, cqEntries: CQ_ENTRIES, sqpoll: options.sqpoll ? { idleMs: SQPOLL_IDLE_MS } : undefined, restricted: options.sandbox });
   const buffers = options.recv === 'multishot' ? new BufferRing(libc, ring, BUFFER_GROUP, RING_BUFFERS, BUFFER_BYTES) : undefined;
   const { fd: listenFd, port } = openListener(libc, { ...options, host });
   if (options.reuseEarly) {
