@@ -21,7 +21,7 @@
 
 import { readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
-import { repoRoot } from './lib/launch.js';
+import { repoRoot } from '../harness/launch.js';
 import { reportPaths } from './kit/report-file.js';
 
 /**

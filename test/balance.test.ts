@@ -15,7 +15,7 @@ import { renderMarkdown } from '../bench/kit/experiment.js';
 import type { BalanceReport } from '../bench/balance/results.js';
 import { readBalanceReport } from '../bench/balance/results.js';
 import { measureSpread } from '../bench/balance/spread.js';
-import { stopAllLabs } from '../bench/lib/launch.js';
+import { stopAllLabs } from '../harness/launch.js';
 import { UserError } from '../shared/errors.js';
 
 const FIXTURE = path.join(import.meta.dirname, 'fixtures', 'balance-results.json');

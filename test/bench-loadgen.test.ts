@@ -10,7 +10,7 @@ import { closeFakeServers, framed, testServer } from './helpers/fake-server.js';
 import { runEchoLoad, type EchoLoadOptions } from '../bench/load/echo.js';
 import { holdConnections } from '../bench/load/hold.js';
 import { runChurn } from '../bench/load/churn.js';
-import { startExecutable, stopAllLabs } from '../bench/lib/launch.js';
+import { startExecutable, stopAllLabs } from '../harness/launch.js';
 import { buildReference, REFERENCE_BINARY } from '../bench/reference/build.js';
 
 

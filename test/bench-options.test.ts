@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { FULL, parseBenchArgs, parseTarget, QUICK } from '../bench/bench/options.js';
+import { FULL, parseBenchArgs, parseTarget, QUICK } from '../bench/servers/options.js';
 import { labVariants } from '../labs/index.js';
 import { UserError } from '../shared/errors.js';
 
@@ -82,7 +82,7 @@ describe('bench options', () => {
   });
 
   it('--help lists every option', async () => {
-    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'bench/bench/main.ts', '--help'], {
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'bench/servers/main.ts', '--help'], {
       cwd: path.join(import.meta.dirname, '..'),
       timeout: 30_000,
     });

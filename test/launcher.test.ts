@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { repoRoot } from '../bench/lib/launch.js';
+import { repoRoot } from '../harness/launch.js';
 import { LABS } from '../labs/index.js';
 
 const RUN = path.join(repoRoot, 'dist', 'labs', 'run.js');

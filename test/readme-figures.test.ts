@@ -12,10 +12,10 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadReport } from '../bench/backlog/measure.js';
 import { figures as backlogFigures } from '../bench/backlog/figures.js';
-import { figures as benchFigures } from '../bench/bench/figures.js';
-import { migrateBenchV1, SCHEMA_VERSION, type BenchResults } from '../bench/bench/results.js';
+import { figures as benchFigures } from '../bench/servers/figures.js';
+import { migrateBenchV1, SCHEMA_VERSION, type BenchResults } from '../bench/servers/results.js';
 import { applyFigures, figureIn, headingAnchor, markedFigures, markerProblem, readmeFiles, type Figures } from '../bench/figures.js';
-import { repoRoot } from '../bench/lib/launch.js';
+import { repoRoot } from '../harness/launch.js';
 import { readReportFile } from '../bench/kit/report-file.js';
 
 /** Each experiment that READMEs quote, and how its figures come from its results file. */

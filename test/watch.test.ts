@@ -8,9 +8,9 @@ import { spawn } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { repoRoot, startLab, stopAllLabs } from '../bench/lib/launch.js';
-import { decodeAddress } from '../bench/observe/sockets.js';
-import { advance, renderScreen, type PortSample, type SocketRow } from '../bench/watch/view.js';
+import { repoRoot, startLab, stopAllLabs } from '../harness/launch.js';
+import { decodeAddress } from '../harness/sockets.js';
+import { advance, renderScreen, type PortSample, type SocketRow } from '../tools/watch/view.js';
 import { LABS } from '../labs/index.js';
 import { closeAllClients, connect } from './helpers/tcp.js';
 
@@ -103,7 +103,7 @@ describe('the screen, from samples', () => {
 /** Runs the view for one frame and returns it. */
 function oneFrame(port: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(repoRoot, 'dist/bench/watch/main.js'), '--port', String(port), '--frames', '1'], {
+    const child = spawn(process.execPath, [path.join(repoRoot, 'dist/tools/watch/main.js'), '--port', String(port), '--frames', '1'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';

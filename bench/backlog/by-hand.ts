@@ -5,7 +5,7 @@
 
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { repoRoot } from '../lib/launch.js';
+import { repoRoot } from '../../harness/launch.js';
 import { seconds } from './format.js';
 import type { BacklogReport } from './types.js';
 

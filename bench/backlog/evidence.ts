@@ -17,7 +17,7 @@
  * Rules 3 to 5 count a wait only when it lasted more than `userSpaceWaitMs`.
  */
 
-import type { TcpSocket } from '../observe/sockets.js';
+import type { TcpSocket } from '../../harness/sockets.js';
 import type { RawSample } from './sampler.js';
 import type { ClientRecord, ClientTiming, KernelSettings, Phase, Sample, Settings, Wait } from './types.js';
 

@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../../shared/errors.js';
-import { labEntry } from '../lib/launch.js';
+import { labEntry } from '../../harness/launch.js';
 import { machineStamp } from '../kit/stamp.js';
 import { runAll, type Progress, type RunPlan } from './experiment.js';
 import { currentNetwork } from './isolate.js';

@@ -4,8 +4,8 @@
  */
 
 import { parentPort, workerData } from 'node:worker_threads';
-import { processTree } from '../observe/processes.js';
-import { listenDrops, tcpSnapshot } from '../observe/sockets.js';
+import { processTree } from '../../harness/processes.js';
+import { listenDrops, tcpSnapshot } from '../../harness/sockets.js';
 import type { RawSample, SamplerConfig } from './sampler.js';
 
 const config = workerData as SamplerConfig;

@@ -10,7 +10,7 @@
  */
 
 import { Worker } from 'node:worker_threads';
-import type { TcpSocket } from '../observe/sockets.js';
+import type { TcpSocket } from '../../harness/sockets.js';
 
 export interface RawSample {
   readonly t: number;

@@ -6,7 +6,7 @@
  * core is measured and reported, as is the server's CPU use.
  */
 
-import { startLab } from '../lib/launch.js';
+import { startLab } from '../../harness/launch.js';
 import { runHttpLoad } from '../load/http.js';
 import { WindowSampler, type WindowUsage } from '../kit/sampler.js';
 import { workerSummary } from './log-lines.js';

@@ -9,7 +9,7 @@
  */
 
 import net from 'node:net';
-import { startLab } from '../lib/launch.js';
+import { startLab } from '../../harness/launch.js';
 import { workerOf } from './log-lines.js';
 import type { Probe, StallRun, StallSettings } from './results.js';
 

@@ -19,7 +19,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hideBin } from 'yargs/helpers';
 import { exitOnUserError } from '../../shared/errors.js';
-import { stopAllLabs } from '../lib/launch.js';
+import { stopAllLabs } from '../../harness/launch.js';
 import { publishFigures, type Figures } from '../figures.js';
 import { chartImage, toSvg, type Chart } from './chart.js';
 import { say, type Finding } from './findings.js';

@@ -12,7 +12,7 @@ import path from 'node:path';
 import yargs, { type Options } from 'yargs';
 import { strictly } from '../../shared/cli.js';
 import { UserError } from '../../shared/errors.js';
-import { repoRoot } from '../lib/launch.js';
+import { repoRoot } from '../../harness/launch.js';
 import { reportPaths } from './report-file.js';
 
 interface Described {

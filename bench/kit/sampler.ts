@@ -1,6 +1,6 @@
 /**
  * The one sampler of a server's process tree, shared by every experiment: every `intervalMs` it
- * reads the tree from /proc (observe/processes.ts) and keeps what the experiment makes of it.
+ * reads the tree from /proc (harness/processes.ts) and keeps what the experiment makes of it.
  *
  * `WindowSampler` is the benchmark's use: what one measured window cost the server's whole tree
  * (CPU time, peak memory) and the load generator's own CPU, which is this process. CPU comes from
@@ -10,7 +10,7 @@
  * started elsewhere (`--target`) every server figure is null: unavailable.
  */
 
-import { treeUsage, type TreeUsage, type UsageOptions } from '../observe/processes.js';
+import { treeUsage, type TreeUsage, type UsageOptions } from '../../harness/processes.js';
 
 /** Samples `pid`'s tree from `start()` to `stop()`, each sample made by `toSample`. */
 export class TreeSampler<S> {

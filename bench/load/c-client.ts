@@ -18,7 +18,7 @@
 
 import { spawn } from 'node:child_process';
 import { buildCEchoClient, C_ECHO_CLIENT_BINARY } from '../reference/build.js';
-import { hasTaskset } from '../lib/affinity.js';
+import { hasTaskset } from '../../harness/affinity.js';
 
 export interface CEchoOptions {
   readonly host?: string;
@@ -39,7 +39,7 @@ export interface CEchoOptions {
   readonly drainSeconds?: number;
   /** Ends each connection's part of the window after this many round trips (tests use it). */
   readonly roundTripsPerConnection?: number;
-  /** Runs the client under `taskset --cpu-list CPUS`, e.g. "0" (see bench/lib/affinity.ts). */
+  /** Runs the client under `taskset --cpu-list CPUS`, e.g. "0" (see harness/affinity.ts). */
   readonly cpus?: string;
   /** Called when the client says the measured window opened and closed (its stderr lines). */
   readonly onWindowStart?: () => void;

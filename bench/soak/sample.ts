@@ -3,7 +3,7 @@
  * the server process and of its whole tree, and how much load got through since the last sample.
  */
 
-import { openFds } from '../observe/processes.js';
+import { openFds } from '../../harness/processes.js';
 import { TreeSampler } from '../kit/sampler.js';
 
 export interface SoakSample {

@@ -18,11 +18,11 @@
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { pinTree, type CpuPlan } from '../lib/affinity.js';
-import { repoRoot, stopAllLabs } from '../lib/launch.js';
+import { pinTree, type CpuPlan } from '../../harness/affinity.js';
+import { repoRoot, stopAllLabs } from '../../harness/launch.js';
 import type { Stamp } from '../kit/stamp.js';
-import { listenQueue } from '../observe/sockets.js';
-import { treeMemory } from '../observe/processes.js';
+import { listenQueue } from '../../harness/sockets.js';
+import { treeMemory } from '../../harness/processes.js';
 import type { BenchSettings } from './options.js';
 import { describeLabs } from '../kit/labs.js';
 import { Progress } from '../kit/progress.js';

@@ -10,7 +10,7 @@
 import { existsSync } from 'node:fs';
 import { labVariants, type LabInfo, type LabTraits, type LabVariant } from '../../labs/index.js';
 import type { ProtocolName } from '../../shared/protocol.js';
-import { labEntry, startExecutable, startLab, startNodeScript, type LabProcess } from '../lib/launch.js';
+import { labEntry, startExecutable, startLab, startNodeScript, type LabProcess } from '../../harness/launch.js';
 import { buildReference, PLAIN_NODE_SCRIPT, REFERENCE_BINARY } from '../reference/build.js';
 import { C_REFERENCE_ID, PLAIN_NODE_ID } from './results.js';
 

@@ -17,8 +17,8 @@
 
 import { holdConnections } from '../../load/hold.js';
 import { capacityEstimate } from '../estimate.js';
-import { listenQueue } from '../../observe/sockets.js';
-import { memAvailableBytes, openFileLimit, treeMemory } from '../../observe/processes.js';
+import { listenQueue } from '../../../harness/sockets.js';
+import { memAvailableBytes, openFileLimit, treeMemory } from '../../../harness/processes.js';
 import type { CellResult, CellSpec, Metrics, RunResult } from '../results.js';
 import { label, withServer, type RunContext, type Scenario } from '../run.js';
 import { median } from '../../kit/stats.js';

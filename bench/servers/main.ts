@@ -1,13 +1,13 @@
 /**
  * The benchmark's command-line entry: `make bench` (full), `make bench QUICK=1`, `make report`.
- * See `node --import tsx bench/bench/main.ts --help`.
+ * See `node --import tsx bench/servers/main.ts --help`.
  *
  * Two steps, kept apart so a report can be re-rendered without measuring again:
  *   1. measure: every scenario against every server, raw figures to results/bench.json;
  *   2. render: results/bench.json to results/bench.md.
  */
 
-import { planCpus, pinTree } from '../lib/affinity.js';
+import { planCpus, pinTree } from '../../harness/affinity.js';
 import { defineExperiment, runMain } from '../kit/experiment.js';
 import { figures } from './figures.js';
 import { BENCH_ABOUT, BENCH_OPTIONS, benchSettings } from './options.js';

@@ -6,8 +6,8 @@
 
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { stat } from '../observe/processes.js';
-import { decodeAddress, listenDrops, tcpRows } from '../observe/sockets.js';
+import { stat } from '../../harness/processes.js';
+import { decodeAddress, listenDrops, tcpRows } from '../../harness/sockets.js';
 import type { ListenerRow, PortSample, ProcessRow, SocketRow } from './view.js';
 
 /** A row of the kernel's TCP tables with its addresses decoded. */

@@ -19,7 +19,7 @@ import { readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../../shared/errors.js';
-import { repoRoot } from '../lib/launch.js';
+import { repoRoot } from '../../harness/launch.js';
 import * as calls from './calls.js';
 import { descriptors, look, until, type Descriptor, type View } from './observe.js';
 import { showView, wrap } from './show.js';

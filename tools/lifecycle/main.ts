@@ -22,7 +22,7 @@ async function main(): Promise<void> {
   const typed = hideBin(process.argv);
   const argv = strictly(
     yargs(typed)
-      .scriptName('node dist/bench/lifecycle/main.js')
+      .scriptName('node dist/tools/lifecycle/main.js')
       .usage(
         '$0 [options]\n\nWalks a TCP connection through its life, one system call per step (socket, bind, listen, ' +
           'connect, accept, read/write, close), showing /proc/self/fd, /proc/net/tcp and ss after each, then two ' +

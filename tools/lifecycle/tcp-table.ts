@@ -19,7 +19,7 @@
  * `inode` names the socket file; it is 0 when no process holds the socket (waiting in an accept
  * queue, orphaned after close, TIME_WAIT).
  *
- * (bench/lib/procfs.ts has the project's reader for queues; this one keeps the columns a learner
+ * (harness/sockets.ts has the project's reader for queues; this one keeps the columns a learner
  * is shown, timers and raw text included, and could be folded into it.)
  */
 

@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { processTree } from '../observe/processes.js';
+import { processTree } from './processes.js';
 
 /** The repository root: the nearest folder above this file with a package.json (also from dist/). */
 export const repoRoot = (() => {

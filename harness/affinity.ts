@@ -10,7 +10,7 @@
 
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
-import { processTree } from '../observe/processes.js';
+import { processTree } from './processes.js';
 
 export interface CpuPlan {
   /** Cores the load generator (this process) runs on, e.g. "0". */
