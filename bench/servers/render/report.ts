@@ -202,7 +202,7 @@ function howItRan(results: BenchResults): string[] {
     `Each model is described in its lab's README${unavailable.length ? `; not run: ${unavailable.map((t) => `${t.label} (${t.unavailable})`).join(', ')}` : ''}.`,
     `Each server was started fresh for each scenario (for capacity: for each level and run); in each cell the load generator warmed up (at least ${s.warmup} s, until every connection was answered once) and measured ` +
       `${s.repeats === 1 ? `one window of ${s.duration} s: a single run has no spread, so nothing is ranked` : `${s.repeats} windows of ${s.duration} s, the cell's ${s.repeats} runs: tables show the median and ±half the range`}.`,
-    "**Bold** marks the best figure of a column and those no different from it within the runs' spread; never a run that left connections unanswered, a throughput the load generator capped (⚠: it used 90% or more of its core), or a figure whose runs spread wider than itself.",
+    "**Bold** marks the best figure of a column, those no different from it within the runs' spread and any ranked between them; never a run that left connections unanswered, a throughput the load generator capped (⚠: it used 90% or more of its core), a figure whose runs spread wider than itself, or one whose spread is wider than its distance from the figures after it.",
     cpus.loadGenerator
       ? `The load generator ran on core ${cpus.loadGenerator}, each server's whole process tree on ${cpus.server}, pinned with \`taskset\`; only the CPU-bound scenario let the server use every core (${cpus.all}), so only there does a multi-core model show what it is for.`
       : 'Server and load generator were not pinned to separate cores: they shared the CPU.',
