@@ -55,6 +55,13 @@ describe('rank', () => {
     expect(columnFindings(t, 0, 'µs')).toMatchObject([{ kind: 'unranked', reason: 'spread' }]);
   });
 
+  it('calls nothing best when the figure after the group still ties with the leader', () => {
+    // bench.md's p50 at 100 connections: 627 ±11% ties with 582 but reaches past 672, so it cannot
+    // be bold, and 582 alone would part two figures no different from each other.
+    const t = table([row('leader', runs(582, 559, 605)), row('tied', runs(627, 558, 696)), row('rest', runs(672, 645, 699)), row('far', runs(900, 890, 910))]);
+    expect(rank(t, 0)).toMatchObject({ best: [], undecided: true });
+  });
+
   it('ranks nothing measured once', () => {
     const once = (v: number): Summary => ({ median: v, min: v, max: v, runs: 1 });
     expect(rank(table([row('a', once(1)), row('b', once(2))]), 0)).toMatchObject({ best: [], singleRuns: true });
