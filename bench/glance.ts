@@ -13,7 +13,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { applyFigures } from './figures.js';
+import { applyFigures } from './readme-figures.js';
 import { readReport, type Renderer } from './kit/experiment.js';
 import { formatRatio, formatSummary } from './kit/format.js';
 import { oneEventLoop, type LabDescription } from './kit/labs.js';

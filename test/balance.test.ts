@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { findLabs } from '../bench/balance/labs.js';
+import { findLabs } from '../bench/balance/compared-labs.js';
 import { balance } from '../bench/balance/main.js';
 import { renderMarkdown } from '../bench/kit/experiment.js';
 import type { BalanceReport } from '../bench/balance/results.js';

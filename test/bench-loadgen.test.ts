@@ -7,9 +7,9 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { closeFakeServers, framed, testServer } from './helpers/fake-server.js';
-import { runEchoLoad, type EchoLoadOptions } from '../bench/load/echo.js';
+import { runEchoLoad, type EchoLoadOptions } from '../bench/load/echo-client.js';
 import { holdConnections } from '../bench/load/hold.js';
-import { runChurn } from '../bench/load/churn.js';
+import { runChurn } from '../bench/load/churn-client.js';
 import { startExecutable, stopAllLabs } from '../harness/launch.js';
 import { buildReference, REFERENCE_BINARY } from '../bench/reference/build.js';
 

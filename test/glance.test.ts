@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { figureIn, markedFigures } from '../bench/figures.js';
+import { figureIn, markedFigures } from '../bench/readme-figures.js';
 import { GLANCE_FILE, glanceTable } from '../bench/glance.js';
 import { repoRoot } from '../harness/launch.js';
 

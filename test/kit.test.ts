@@ -7,7 +7,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { columnFindings, say } from '../bench/kit/findings.js';
-import { parseSettings } from '../bench/kit/options.js';
+import { parseSettings } from '../bench/kit/command-line.js';
 import { rank, renderTable, type Row, type Table } from '../bench/kit/table.js';
 import type { Summary } from '../bench/kit/stats.js';
 import { UserError } from '../shared/errors.js';

@@ -1,5 +1,5 @@
 /**
- * Every number a README quotes from a committed report is generated into it (bench/figures.ts):
+ * Every number a README quotes from a committed report is generated into it (bench/readme-figures.ts):
  * here each committed results/NAME.json has its figures computed again, and every marked figure in
  * every README must say exactly that. A README edited by hand, or left behind when a report was
  * measured again without its render step, fails here with the file, the figure and both texts.
@@ -14,7 +14,7 @@ import { loadReport } from '../bench/backlog/measure.js';
 import { figures as backlogFigures } from '../bench/backlog/figures.js';
 import { figures as benchFigures } from '../bench/servers/figures.js';
 import { migrateBenchV1, SCHEMA_VERSION, type BenchResults } from '../bench/servers/results.js';
-import { applyFigures, figureIn, headingAnchor, markedFigures, markerProblem, readmeFiles, type Figures } from '../bench/figures.js';
+import { applyFigures, figureIn, headingAnchor, markedFigures, markerProblem, readmeFiles, type Figures } from '../bench/readme-figures.js';
 import { repoRoot } from '../harness/launch.js';
 import { readReportFile } from '../bench/kit/report-file.js';
 

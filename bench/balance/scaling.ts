@@ -7,8 +7,8 @@
  */
 
 import { startLab } from '../../harness/launch.js';
-import { runHttpLoad } from '../load/http.js';
-import { WindowSampler, type WindowUsage } from '../kit/sampler.js';
+import { runHttpLoad } from '../load/http-client.js';
+import { WindowSampler, type WindowUsage } from '../kit/tree-sampler.js';
 import { workerSummary } from './log-lines.js';
 import type { ScalingRun, ScalingSettings } from './results.js';
 

@@ -21,8 +21,8 @@ import { runCChatClient, type CChatResult } from '../load/c-chat.js';
 import { childPids, fdTargets, processTree } from '../../harness/processes.js';
 import { describeLabs } from '../kit/labs.js';
 import { defineExperiment, runMain, type Body, type Run } from '../kit/experiment.js';
-import type { Settings } from '../kit/options.js';
-import { WindowSampler } from '../kit/sampler.js';
+import type { Settings } from '../kit/command-line.js';
+import { WindowSampler } from '../kit/tree-sampler.js';
 import { renderChat } from './render.js';
 import { CHAT_SCHEMA, type ChatCell, type ChatReport, type ChatRun, type ChatTarget } from './results.js';
 

@@ -12,7 +12,7 @@
  */
 
 import type net from 'node:net';
-import { openConnection } from './echo.js';
+import { openConnection } from './echo-client.js';
 import { Signal } from './signal.js';
 
 export interface HoldOptions {

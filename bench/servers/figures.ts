@@ -1,6 +1,6 @@
 /**
  * The figures READMEs quote from the benchmark report, computed from results/bench.json alone and
- * formatted as the report formats them (render/format.ts): the median of a cell's runs.
+ * formatted as the report formats them (kit/format.ts): the median of a cell's runs.
  * TARGET is a server's id as the results file lists it (a lab id, or c-epoll).
  *
  *   bench/section/SCENARIO             link to the scenario's section of results/bench.md
@@ -17,7 +17,7 @@
  */
 
 import { formatBytes } from '../../shared/log.js';
-import { sectionLink, type Figures } from '../figures.js';
+import { sectionLink, type Figures } from '../readme-figures.js';
 import { summarize, type Summary } from '../kit/stats.js';
 import { sectionSpec } from './render/columns.js';
 import { formatRatio, formatValue } from '../kit/format.js';

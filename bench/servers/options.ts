@@ -6,7 +6,7 @@
 
 import { UserError } from '../../shared/errors.js';
 import type { ProtocolName } from '../../shared/protocol.js';
-import { parseSettings, type CommonSettings, type Settings } from '../kit/options.js';
+import { parseSettings, type CommonSettings, type Settings } from '../kit/command-line.js';
 import { SCENARIO_IDS, type ScenarioId } from './results.js';
 import { ALL_TARGET_IDS } from './targets.js';
 

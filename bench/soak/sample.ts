@@ -4,7 +4,7 @@
  */
 
 import { openFds } from '../../harness/processes.js';
-import { TreeSampler } from '../kit/sampler.js';
+import { TreeSampler } from '../kit/tree-sampler.js';
 
 export interface SoakSample {
   /** Since the load started, in ms. */

@@ -13,7 +13,7 @@ import { buildCEchoClient } from '../../reference/build.js';
 import type { CellResult, CellSpec, ClientCpuMetric, LatencyMetric, USAGE_METRICS, WarmupMetric } from '../results.js';
 import { settle, type RunContext, type ServerUnderTest } from '../run.js';
 import type { TargetSpec } from '../targets.js';
-import { WARMUP_STALL_MS } from '../../load/echo.js';
+import { WARMUP_STALL_MS } from '../../load/echo-client.js';
 import { latencyMetrics, Samplers, usageMetrics, WARMUP_MAX_MS } from './common.js';
 
 /** Outstanding replies on loopback arrive within milliseconds; this is ample and keeps cells short. */

@@ -1,6 +1,6 @@
 /** Scenario 4, connection churn: connect, one echo, close, again, from several clients at once. */
 
-import { runChurn } from '../../load/churn.js';
+import { runChurn } from '../../load/churn-client.js';
 import { churnEstimate } from '../estimate.js';
 import { runCellsOnOneServer, type Scenario } from '../run.js';
 import type { Metrics } from '../results.js';

@@ -4,7 +4,7 @@
  * `--work-us` of CPU work and lets the server use every core.
  */
 
-import { runHttpLoad } from '../../load/http.js';
+import { runHttpLoad } from '../../load/http-client.js';
 import { httpEstimate } from '../estimate.js';
 import type { CellSpec, Metrics, RunResult } from '../results.js';
 import { runCellsOnOneServer, type RunContext, type Scenario, type ServerUnderTest } from '../run.js';

@@ -43,9 +43,9 @@ export interface Sampler {
 export function startSampler(config: SamplerConfig): Promise<Sampler> {
   const compiled = import.meta.url.endsWith('.js');
   const worker = compiled
-    ? new Worker(new URL('./sampler-worker.js', import.meta.url), { workerData: config })
+    ? new Worker(new URL('./port-sampler-worker.js', import.meta.url), { workerData: config })
     : new Worker(new URL('./ts-worker.mjs', import.meta.url), {
-        workerData: { ...config, tsEntry: new URL('./sampler-worker.ts', import.meta.url).href },
+        workerData: { ...config, tsEntry: new URL('./port-sampler-worker.ts', import.meta.url).href },
       });
   const collected = new Promise<RawSample[]>((resolve, reject) => {
     worker.on('message', (message: { type: string; samples?: RawSample[] }) => {

@@ -1,6 +1,6 @@
 /** Small formatting helpers shared by the report's tables, charts and sentences. */
 
-import type { ClientRecord, Wait, WaitPlace } from './types.js';
+import type { ClientRecord, Wait, WaitPlace } from './results.js';
 
 /** 1234.5 -> "1.23 s" */
 export const seconds = (ms: number | undefined): string => (ms === undefined ? '–' : `${(ms / 1000).toFixed(2)} s`);

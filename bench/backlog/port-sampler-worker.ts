@@ -1,12 +1,12 @@
 /**
- * The sampler's thread (see sampler.ts): one sample now, then one every `intervalMs`; on 'stop',
+ * The sampler's thread (see port-sampler.ts): one sample now, then one every `intervalMs`; on 'stop',
  * a last one, and everything goes back to the main thread.
  */
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { processTree } from '../../harness/processes.js';
 import { listenDrops, tcpSnapshot } from '../../harness/sockets.js';
-import type { RawSample, SamplerConfig } from './sampler.js';
+import type { RawSample, SamplerConfig } from './port-sampler.js';
 
 const config = workerData as SamplerConfig;
 const port = parentPort!;

@@ -10,8 +10,8 @@ import { killTree, startLab, type LabProcess } from '../../harness/launch.js';
 import { describeLabs, kernelQueueLab, type LabDescription } from '../kit/labs.js';
 import { runArrival } from './arrival.js';
 import { attributePorts, classify, toSamples } from './evidence.js';
-import { startSampler, type RawSample, type Sampler } from './sampler.js';
-import type { ClientTiming, KernelSettings, RunResult, Settings, SsSnapshot } from './types.js';
+import { startSampler, type RawSample, type Sampler } from './port-sampler.js';
+import type { ClientTiming, KernelSettings, RunResult, Settings, SsSnapshot } from './results.js';
 
 export interface RunPlan {
   readonly kind: 'model' | 'sweep';

@@ -17,7 +17,7 @@
  */
 
 import autocannon from 'autocannon';
-import { WARMUP_STALL_MS } from './echo.js';
+import { WARMUP_STALL_MS } from './echo-client.js';
 import { LatencyRecorder, type LatencySummary } from './latency.js';
 import { Signal } from './signal.js';
 import { runWindows } from './window.js';
