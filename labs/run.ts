@@ -9,8 +9,9 @@
  *   QUIET (any value but 0/no/false)     --quiet
  *   each lab's own `makeVariables`       e.g. lab 03's THREADS → --threads
  *   ARGS                                 any further flags, split at spaces (no quoting)
+ * A variable that only other labs take is refused with one line (exit 2), not ignored.
  *
- * Usage: node dist/labs/run.js NN   (what the Makefile's `lab-%` rule runs)
+ * Usage: node dist/labs/run.js NN [FLAGS...]   (the Makefile's `lab-%` rule runs it without FLAGS)
  */
 
 import path from 'node:path';
@@ -26,8 +27,15 @@ if (!info) {
     new UserError(`there is no lab ${name}; the labs are ${LABS.map((lab) => lab.id).join(', ')} (labs/index.ts)`),
   );
 } else {
-  // The lab's entry reads its flags from process.argv as if it had been started by itself.
+  // The lab's entry reads its flags from process.argv as if it had been started by itself: make's
+  // variables first, then whatever follows the lab's number here (the entry refuses what it does not take).
   const entry = path.join(path.dirname(fileURLToPath(import.meta.url)), info.id, 'main.js');
-  process.argv = [process.argv[0]!, entry, ...labFlags(info, process.env)];
+  let flags: string[] = [];
+  try {
+    flags = labFlags(info, process.env);
+  } catch (error) {
+    exitOnUserError(`make lab-${name}`)(error);
+  }
+  process.argv = [process.argv[0]!, entry, ...flags, ...process.argv.slice(3)];
   await import(pathToFileURL(entry).href);
 }
