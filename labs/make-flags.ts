@@ -8,7 +8,7 @@ import { UserError } from '../shared/errors.js';
 import { LABS, type LabInfo } from './index.js';
 
 /** The variables every lab takes, and the flag each becomes. */
-const COMMON_VARIABLES: Readonly<Record<string, string>> = {
+export const COMMON_VARIABLES: Readonly<Record<string, string>> = {
   HOST: '--host',
   PORT: '--port',
   BACKLOG: '--backlog',

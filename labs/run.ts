@@ -23,9 +23,8 @@ import { labFlags } from './make-flags.js';
 const name = process.argv[2] ?? '';
 const info = findLab(name);
 if (!info) {
-  exitOnUserError(`make lab-${name}`)(
-    new UserError(`there is no lab ${name}; the labs are ${LABS.map((lab) => lab.id).join(', ')} (labs/index.ts)`),
-  );
+  const what = name === '' ? 'which lab? make lab-NN' : `there is no lab ${name}`;
+  exitOnUserError(`make lab-${name}`)(new UserError(`${what}; the labs are ${LABS.map((lab) => lab.id).join(', ')} (labs/index.ts)`));
 } else {
   // The lab's entry reads its flags from process.argv as if it had been started by itself: make's
   // variables first, then whatever follows the lab's number here (the entry refuses what it does not take).

@@ -4,7 +4,8 @@
  * an unknown number is one line and exit status 2. The client describes itself in --help.
  */
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { repoRoot } from '../bench/lib/launch.js';
@@ -106,6 +107,35 @@ describe('a setting for another lab (issue 26, item 3): refused, never ignored',
     const port = await runProgram(RUN, ['04', '--port', 'abc'], { PORT: '' });
     expect(port.code).toBe(2);
     expect(port.stderr.trim()).toBe("04-evented: --port must be a whole number from 0 to 65535, got 'abc'");
+  });
+});
+
+describe('make help, plain make and make lab- (issue 26, item 4)', () => {
+  const make = (...args: string[]) => spawnSync('make', ['-s', ...args], { cwd: repoRoot, encoding: 'utf8', timeout: 60_000 });
+
+  it('plain make lists every lab, every variable and every experiment on one screen (80 columns, 40 lines)', () => {
+    const result = make();
+    expect(result.status).toBe(0);
+    expect(make('help').stdout).toBe(result.stdout);
+    const lines = result.stdout.trimEnd().split('\n');
+    expect(lines.length).toBeLessThanOrEqual(40);
+    expect(lines.filter((line) => line.length > 80)).toEqual([]);
+    for (const lab of LABS) {
+      expect(result.stdout).toContain(`make lab-${lab.id.slice(0, 2)}  ${lab.model.split(';')[0]!.split(' ').slice(0, 3).join(' ')}`);
+      for (const variable of Object.keys(lab.makeVariables)) expect(result.stdout).toMatch(new RegExp(`\\b${variable}\\b`));
+    }
+    for (const variable of ['HOST', 'PORT', 'BACKLOG', 'PROTOCOL', 'WORK_US', 'ROOT', 'QUIET', 'ARGS']) expect(result.stdout).toContain(variable);
+    // Every experiment (bench/NAME/main.ts) has its target listed with what it does.
+    const experiments = readdirSync(path.join(repoRoot, 'bench'), { withFileTypes: true }).filter((entry) => entry.isDirectory() && readdirSync(path.join(repoRoot, 'bench', entry.name)).includes('main.ts'));
+    expect(experiments.length).toBeGreaterThan(0);
+    for (const { name } of experiments) expect(result.stdout).toMatch(new RegExp(`^  make ${name} +\\S`, 'm'));
+  });
+
+  it('make lab- (no number): one line naming the labs, exit status 2, no lab `.o`', () => {
+    const result = make('lab-');
+    expect(result.status).toBe(2);
+    expect(result.stderr).not.toContain('.o');
+    expect(result.stderr).toContain(`make lab-: which lab? make lab-NN; the labs are ${LABS.map((lab) => lab.id).join(', ')}`);
   });
 });
 
