@@ -7,7 +7,7 @@
  *
  * The rules, as in shared/chat-socket.ts:
  *   1. Bytes read are framed into lines (shared/chat.ts); each goes to the room. A line over the
- *      limit gets its error line, then the member leaves and the connection closes.
+ *      limit gets its error line (/quit: goodbye), then the member leaves and the connection closes.
  *   2. What the room hands the member joins its queue. A member whose queue would pass the hard
  *      limit, or has stayed over the soft one too long (chat.ts, OutputLimit), is cut off: out of
  *      the room now, a last notice behind its queue, and closed when that is sent or
@@ -67,7 +67,7 @@ export class ChatMember {
     if (!step.close) return;
     const error = step.actions.at(-1);
     if (error?.kind === 'reply') this.#line.send(Buffer.from(error.text, 'latin1'), false);
-    this.leave('line over the limit');
+    this.leave(step.why);
     this.#line.closeAfterReplies();
   }
 

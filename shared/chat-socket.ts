@@ -15,7 +15,7 @@
  *   3. Backpressure on the reader's side: while its own queue is over Node's high-water mark the
  *      socket is not read, so a member that sends but never reads is not read either.
  *   4. Bounds: the idle timeout, the lifetime, as for every protocol.
- *   5. Close: at the client's FIN (or a line over the limit, after its error line) the member
+ *   5. Close: at the client's FIN (or /quit or a line over the limit, after its reply) the member
  *      leaves and our FIN follows what is queued. Shutdown: the member leaves without a word to
  *      the others, gets SHUTDOWN_NOTICE, and is closed once it is sent.
  */
@@ -78,11 +78,11 @@ export function serveChatSocket(socket: Socket, options: ChatServeOptions): Conn
     const actions = step.close ? step.actions.slice(0, -1) : step.actions;
     for (const action of actions) room.act(id, action);
     if (step.close) {
-      // The line limit: its error line is the last thing this member hears, written here (a
-      // relayed room would answer after the member had left).
+      // The line limit or /quit: its error line or goodbye is the last thing this member hears,
+      // written here (a relayed room would answer after the member had left).
       const error = step.actions.at(-1);
       record.closeAfterReplies(false);
-      leave('line over the limit', true);
+      leave(step.why, true);
       if (error?.kind === 'reply') socket.write(Buffer.from(error.text, 'latin1'));
       socket.destroySoon();
       return;

@@ -5,6 +5,8 @@
  * so `nc -C` and telnet work) is one action. What the line means:
  *   /nick NAME   take a name (letters, digits, `_` and `-`, at most MAX_NICK_BYTES);
  *   /who         ask who is in the room;
+ *   /help        the commands, one line to this client;
+ *   /quit        goodbye, one line to this client, and the connection closes (the room hears it left);
  *   /anything    an unknown command: one error line to this client, nothing to the room;
  *   an empty line: nothing;
  *   anything else: a message, which the room (shared/room.ts) sends to every OTHER member as
@@ -44,9 +46,17 @@ export type ChatAction =
 
 export interface ChatStep {
   readonly actions: ChatAction[];
-  /** Close after the replies: the line limit was broken. Nothing more will be framed. */
+  /** Close after the replies: /quit, or the line limit was broken. Nothing more will be framed. */
   readonly close: boolean;
+  /** Why the member leaves, for the others to hear: the line limit; none for /quit or the FIN. */
+  readonly why?: string;
 }
+
+/** What /help answers: every command, in one line. */
+export const HELP_REPLY = '* commands: /nick NAME (take a name), /who (who is here), /help (this list), /quit (leave); any other line is said to the room\n';
+
+/** What /quit answers before the connection closes. */
+export const QUIT_REPLY = '* goodbye\n';
 
 const NOTHING: ChatStep = { actions: [], close: false };
 const NEWLINE = 0x0a;
@@ -80,7 +90,14 @@ export class ChatSession {
         this.#partial = [];
         this.#partialBytes = 0;
       }
-      const action = parseLine(line.endsWith('\r') ? line.slice(0, -1) : line);
+      const text = line.endsWith('\r') ? line.slice(0, -1) : line;
+      if (text === '/quit' || text.startsWith('/quit ')) {
+        this.#done = true;
+        this.#partial = [];
+        actions.push({ kind: 'reply', text: QUIT_REPLY });
+        return { actions, close: true };
+      }
+      const action = parseLine(text);
       if (action) actions.push(action);
       start = end + 1;
     }
@@ -100,7 +117,7 @@ export class ChatSession {
     this.#done = true;
     this.#partial = [];
     actions.push({ kind: 'reply', text: `* line over ${MAX_LINE_BYTES} bytes: closing the connection\n` });
-    return { actions, close: true };
+    return { actions, close: true, why: 'line over the limit' };
   }
 }
 
@@ -117,6 +134,8 @@ function parseLine(line: string): ChatAction | undefined {
       return { kind: 'nick', name: argument };
     case '/who':
       return { kind: 'who' };
+    case '/help':
+      return { kind: 'reply', text: HELP_REPLY };
     default:
       return { kind: 'reply', text: `* unknown command ${printable(command!)} (try /nick NAME or /who)\n` };
   }

@@ -5,7 +5,7 @@
  */
 
 import { describe, expect, it } from 'vitest';
-import { ChatSession, HARD_QUEUE_BYTES, MAX_LINE_BYTES, OutputLimit, queueLimits, SOFT_QUEUE_BYTES, SOFT_QUEUE_MS, type ChatAction } from '../shared/chat.js';
+import { ChatSession, HARD_QUEUE_BYTES, HELP_REPLY, MAX_LINE_BYTES, OutputLimit, QUIT_REPLY, queueLimits, SOFT_QUEUE_BYTES, SOFT_QUEUE_MS, type ChatAction } from '../shared/chat.js';
 import { LocalRoom, RelayedRoom, RoomHub, type MemberId, type RoomPort } from '../shared/room.js';
 
 /** Every action the chunks produce, and whether the session said close. */
@@ -113,6 +113,22 @@ function conversation(makeRoom: () => { room: RoomPort; settle: () => void }): v
   settle();
   expect(a.take() + b.take() + c.take()).toBe('');
 }
+
+describe('/help and /quit (issue 26, item 6)', () => {
+  it('/help lists every command, to this client alone', () => {
+    expect(frame(['/help\r\n'])).toEqual({ actions: [{ kind: 'reply', text: HELP_REPLY }], close: false });
+    for (const command of ['/nick NAME', '/who', '/help', '/quit']) expect(HELP_REPLY).toContain(command);
+  });
+
+  it('/quit: goodbye, then close with no reason for the others; nothing after it is framed', () => {
+    const session = new ChatSession();
+    expect(session.receive(Buffer.from('said\n/qu'))).toEqual({ actions: [{ kind: 'say', text: 'said' }], close: false });
+    expect(session.receive(Buffer.from('it\nnever said\n'))).toEqual({ actions: [{ kind: 'reply', text: QUIT_REPLY }], close: true });
+    expect(session.receive(Buffer.from('more\n'))).toEqual({ actions: [], close: false });
+    // A line over the limit closes too, and says why.
+    expect(new ChatSession().receive(Buffer.alloc(MAX_LINE_BYTES + 1, 0x61)).why).toBe('line over the limit');
+  });
+});
 
 describe('the slow-reader rule (OutputLimit: a hard limit at once, a soft one for SOFT_QUEUE_MS)', () => {
   const soft = SOFT_QUEUE_BYTES;

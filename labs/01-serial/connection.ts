@@ -286,7 +286,7 @@ class DescriptorConnection implements Connection {
     if (!step.close) return;
     const error = step.actions.at(-1);
     if (error?.kind === 'reply') this.#queue(Buffer.from(error.text, 'latin1'));
-    this.#chatLeave('line over the limit', true);
+    this.#chatLeave(step.why, true);
     this.#closeAfterReplies();
   }
 

@@ -16,7 +16,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { stopAllLabs, type LabProcess } from '../../bench/lib/launch.js';
 import { openFds } from '../../bench/observe/processes.js';
-import { CUT_OFF_NOTICE, MAX_LINE_BYTES, SHUTDOWN_NOTICE } from '../../shared/chat.js';
+import { CUT_OFF_NOTICE, HELP_REPLY, MAX_LINE_BYTES, QUIT_REPLY, SHUTDOWN_NOTICE } from '../../shared/chat.js';
 import { labCases } from '../helpers/labs.js';
 import { eventually } from '../helpers/util.js';
 import { ChatClient, destroyAllChatClients } from './helpers/chat-client.js';
@@ -219,6 +219,29 @@ describe.each(chatLabs(false))('lab %s', ({ start, info }) => {
     const cutOff = [...lab.output().stderr.matchAll(/client [\d.]+:(\d+) cut off/g)].map((match) => Number(match[1]));
     expect(cutOff.filter((port) => ports.has(port)), 'readers cut off').toEqual([]);
     stuck.reset();
+  });
+});
+
+describe.each(labCases((lab) => lab.protocols.includes('chat')))('lab %s', ({ start, traits }) => {
+  it('chat 4: /help lists the commands; /quit says goodbye and closes, and the others hear the member left', { timeout: 60_000 }, async () => {
+    const lab = await start(['--quiet', '--protocol', 'chat']);
+    // Lab 01 serves one client at a time: nobody else is in the room to hear the leave.
+    const other = traits.kernelQueueOnly ? undefined : await ChatClient.join(lab.port);
+    const leaving = await ChatClient.join(lab.port);
+    const welcome = leaving.client.text;
+    // /help first, answered, then /quit: in labs 02 and 06 the room is elsewhere and answers
+    // /help after a /quit in the same read has closed the connection.
+    await leaving.client.send('/help\n');
+    await leaving.client.waitFor(/^\* commands: /m);
+    await leaving.client.send('/quit\nnever said\n');
+    await leaving.client.waitForClose();
+    expect(leaving.client.text).toBe(welcome + HELP_REPLY + QUIT_REPLY);
+    if (other) {
+      await other.client.waitFor(new RegExp(`^\\* ${leaving.name} left$`, 'm'));
+      expect(other.client.text).not.toContain('never said');
+    }
+    // The room goes on: the next member is welcomed.
+    await ChatClient.join(lab.port);
   });
 });
 
