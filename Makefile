@@ -48,7 +48,10 @@ $(BUILD_STAMP): $(SOURCES) tsconfig.json node_modules/.package-lock.json
 build: $(BUILD_STAMP) ## npm ci (when the lockfile changed) and tsc
 
 # Type-checks the tests and tools too (vitest itself only strips types), then runs the suite.
+# scripts/system-deps first: the system tools the tests need (strace, cc, ...), installed with
+# apt-get as root where missing, else one line naming them and how to install them (exit 2).
 test: build ## type-check and run every test (about 7 minutes)
+	@scripts/system-deps
 	$(TSC) -p tsconfig.test.json
 	$(VITEST) run $(VITEST_ARGS)
 
@@ -95,6 +98,7 @@ backlog: build ## where clients wait while a server is busy (30 s)
 # lab; a few minutes). `make test` runs it too, since vitest picks up every test/**/*.test.ts.
 .PHONY: test-robust
 test-robust: build ## test/robust/ alone: faults, limits, bad input
+	@scripts/system-deps
 	$(TSC) -p tsconfig.test.json
 	$(VITEST) run test/robust
 
