@@ -84,7 +84,7 @@ describe('the screen, from samples', () => {
     expect(lines).toContain('  accept queue  127.0.0.1:40003        ESTAB              0 B       0 B    1.0 s');
     expect(lines).toContain('  closing       127.0.0.1:40001        TIME-WAIT          0 B       0 B     0 ms');
     // 40001 left the served set (TIME_WAIT does not count as open); nothing new arrived.
-    expect(lines).toContain('  opened 0.0/s, closed 1.0/s (by client address in /proc/net/tcp, TIME-WAIT included)');
+    expect(lines).toContain('  opened 0.0/s, closed 1.0/s (from /proc/net/tcp, TIME-WAIT included)');
   });
 
   it('counts connections opened and closed between two redraws from the TIME_WAIT they leave (issue 26, item 5)', () => {

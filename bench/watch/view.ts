@@ -249,7 +249,7 @@ export function renderScreen(state: ViewState, options: RenderOptions): string {
   }
   const counts = PLACE_ORDER.map((p) => `${p} ${byPlace.get(p)?.length ?? 0}`).join(' · ');
   lines.push(`connections: ${counts}`);
-  lines.push(`  opened ${state.openedPerSecond.toFixed(1)}/s, closed ${state.closedPerSecond.toFixed(1)}/s (by client address in /proc/net/tcp, TIME-WAIT included)`);
+  lines.push(`  opened ${state.openedPerSecond.toFixed(1)}/s, closed ${state.closedPerSecond.toFixed(1)}/s (from /proc/net/tcp, TIME-WAIT included)`);
   lines.push(`  ${pad('place', 13)} ${pad('client', 22)} ${pad('state', 12)} ${padLeft('send-q', 9)} ${padLeft('recv-q', 9)} ${padLeft('for', 8)}`);
   for (const place of PLACE_ORDER) {
     const sockets = (byPlace.get(place) ?? []).sort((a, b) => a.remote.localeCompare(b.remote) || a.local.localeCompare(b.local));
