@@ -60,7 +60,7 @@ export interface Renderer<R extends ReportFile<string, number>> {
   readonly schema: R['schema'];
   readonly migrate?: (raw: Record<string, unknown>) => R | undefined;
   render(report: R): Page;
-  /** Figures the READMEs quote from this report (bench/figures.ts). */
+  /** Figures the READMEs quote from this report (bench/readme-figures.ts). */
   figures?(report: R): Figures;
 }
 
