@@ -86,6 +86,8 @@ describe('bench options', () => {
       cwd: path.join(import.meta.dirname, '..'),
       timeout: 30_000,
     });
+    // The usage line names the script that runs it (the benchmark's folder is bench/servers/).
+    expect(stdout.split('\n')[0]).toBe('node --import tsx bench/servers/main.ts [options]');
     for (const option of [
       '--labs', '--scenarios', '--quick', '--duration', '--warmup', '--repeats', '--connections', '--sizes', '--http-connections',
       '--pipelining', '--http-body-bytes', '--work-us', '--cpu-connections', '--churn-clients', '--capacity', '--output', '--markdown',

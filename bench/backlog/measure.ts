@@ -10,7 +10,6 @@ import { labEntry } from '../../harness/launch.js';
 import type { Body } from '../kit/experiment.js';
 import { describeLabs } from '../kit/labs.js';
 import type { Progress as Line } from '../kit/progress.js';
-import { readReportFile } from '../kit/report-file.js';
 import { runAll, type RunPlan } from './run.js';
 import { currentNetwork } from './isolate.js';
 import { kernelSettings } from './kernel.js';
@@ -74,11 +73,6 @@ export async function measure(plans: readonly RunPlan[], settings: Settings, pro
   });
   const labs = describeLabs([...new Set(plans.map((plan) => plan.lab))]);
   return { labs, settings, kernel, network: currentNetwork(), wallMs: Math.round(performance.now() - started), runs };
-}
-
-/** Reads results/backlog.json (or another file) for rendering; schema 1 is lifted by `migrateBacklogV1`. */
-export function loadReport(file: string): BacklogReport {
-  return readReportFile<BacklogReport>(file, { experiment: 'backlog', schema: BACKLOG_SCHEMA, measure: 'make backlog', migrate: migrateBacklogV1 });
 }
 
 /**

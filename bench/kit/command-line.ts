@@ -79,6 +79,13 @@ export interface CommonSettings {
 /** The parsed command line: the common settings and each declared option, typed from its spec. */
 export type Settings<O extends OptionSpecs> = CommonSettings & { readonly [K in keyof O]: ValueOf<O[K]> };
 
+/** "http-connections" → "httpConnections". */
+type Camel<S extends string> = S extends `${infer H}-${infer T}` ? `${H}${Capitalize<Camel<T>>}` : S;
+/** The settings under camelCase names, as a results file records them. */
+export type CamelSettings<O extends OptionSpecs> = CommonSettings & { readonly [K in keyof O & string as Camel<K>]: ValueOf<O[K]> };
+export const camelSettings = <O extends OptionSpecs>(settings: Settings<O>): CamelSettings<O> =>
+  Object.fromEntries(Object.entries(settings).map(([k, v]) => [k.replace(/-(\w)/g, (_, c: string) => c.toUpperCase()), v])) as CamelSettings<O>;
+
 const COMMON = {
   quick: { type: 'boolean', default: false, describe: 'short run to check that everything works (not figures to quote); writes to results/quick/' },
   'render-only': { type: 'boolean', default: false, describe: 'only render --output into --markdown, without measuring' },
@@ -134,7 +141,8 @@ function valueOf(name: string, spec: OptionSpec, given: unknown, quick: boolean)
 /** Parses `args` (what the user typed after the script) into typed settings. */
 export function parseSettings<O extends OptionSpecs>(experiment: string, about: string, specs: O, args: readonly string[]): Settings<O> {
   const options = Object.fromEntries(Object.entries(specs).map(([name, spec]) => [name, yargsOption(spec)]));
-  const parser = yargs([...args]).scriptName(`node --import tsx bench/${experiment}/main.ts`).usage(`$0 [options]\n\n${about}`).options(COMMON).options(options).help();
+  const script = `node --import tsx bench/${experiment === 'bench' ? 'servers' : experiment}/main.ts`; // the benchmark's folder is servers/
+  const parser = yargs([...args]).scriptName(script).usage(`$0 [options]\n\n${about}`).options(COMMON).options(options).help();
   const argv = strictly(parser, args).parseSync() as Record<string, unknown>;
   const quick = argv.quick === true;
   const paths = reportPaths(experiment, quick);
@@ -146,7 +154,7 @@ export function parseSettings<O extends OptionSpecs>(experiment: string, about: 
     renderOnly: argv['render-only'] === true,
     output: fromRoot(argv.output, paths.json),
     markdown: fromRoot(argv.markdown, paths.markdown),
-    command: process.env.EXPERIMENT_COMMAND ?? [`node --import tsx bench/${experiment}/main.ts`, ...args].join(' '),
+    command: process.env.EXPERIMENT_COMMAND ?? [script, ...args].join(' '),
   } as Settings<O>;
 }
 

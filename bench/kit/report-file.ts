@@ -32,11 +32,6 @@ export function writeReportFile(file: string, report: ReportFile<string, number>
   writeFileSync(file, `${compactJson(report, '')}\n`);
 }
 
-export function writeMarkdown(file: string, markdown: string): void {
-  mkdirSync(path.dirname(file), { recursive: true });
-  writeFileSync(file, markdown);
-}
-
 /** Like JSON.stringify(value, null, 2), but anything that fits in `width` characters stays on one line. */
 function compactJson(value: unknown, indent: string, width = 240): string {
   const flat = JSON.stringify(value);

@@ -22,7 +22,7 @@
 
 import type net from 'node:net';
 import { startLabThrough } from '../../harness/launch.js';
-import { openConnection } from '../load/echo-client.js';
+import { openConnection } from '../load/hold.js';
 import { Signal } from '../load/signal.js';
 import { treeMemory } from '../../harness/processes.js';
 import { joinGroup, makeGroup, removeGroup, type CgroupSetup, type MemoryStat } from './cgroup.js';

@@ -17,10 +17,9 @@
  */
 
 import autocannon from 'autocannon';
-import { WARMUP_STALL_MS } from './echo-client.js';
 import { LatencyRecorder, type LatencySummary } from './latency.js';
 import { Signal } from './signal.js';
-import { runWindows } from './window.js';
+import { runWindows, WARMUP_STALL_MS } from './window.js';
 
 export const HTTP_TIMEOUT_S = 30;
 

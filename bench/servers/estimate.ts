@@ -4,7 +4,7 @@
  * the progress line corrects its pace from the steps already done, so they need only be close.
  */
 
-import { WARMUP_STALL_MS } from '../load/echo-client.js';
+import { WARMUP_STALL_MS } from '../load/window.js';
 import type { BenchSettings } from './options.js';
 import type { CellSpec } from './results.js';
 import type { TargetSpec } from './targets.js';

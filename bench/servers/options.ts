@@ -6,37 +6,9 @@
 
 import { UserError } from '../../shared/errors.js';
 import type { ProtocolName } from '../../shared/protocol.js';
-import { parseSettings, type CommonSettings, type Settings } from '../kit/command-line.js';
+import { camelSettings, parseSettings, type CamelSettings, type Settings } from '../kit/command-line.js';
 import { SCENARIO_IDS, type ScenarioId } from './results.js';
 import { ALL_TARGET_IDS } from './targets.js';
-
-export interface BenchSettings extends CommonSettings {
-  readonly labs: readonly string[];
-  readonly scenarios: readonly ScenarioId[];
-  /** Seconds of each measured window. */
-  readonly duration: number;
-  /** Least seconds of warm-up in each cell, before its first measured window. */
-  readonly warmup: number;
-  readonly repeats: number;
-  readonly connections: readonly number[];
-  readonly sizes: readonly number[];
-  readonly httpConnections: readonly number[];
-  readonly pipelining: number;
-  readonly httpBodyBytes: number;
-  readonly workUs: number;
-  readonly cpuConnections: number;
-  readonly churnClients: number;
-  readonly capacity: readonly number[];
-  /** Idle connections held while a few busy ones ping-pong (the C10K scenario); 0 is allowed. */
-  readonly idle: readonly number[];
-  /** The busy connections of the idle scenario. */
-  readonly idleActive: number;
-  readonly target: { readonly host: string; readonly port: number } | undefined;
-  readonly targetProtocol: ProtocolName;
-  readonly pin: boolean;
-}
-
-type Tunable = Exclude<keyof BenchSettings, keyof CommonSettings | 'labs' | 'scenarios' | 'target' | 'targetProtocol' | 'pin'>;
 
 /**
  * Full run: about 15 minutes on a 2-core machine with every lab of the registry (see
@@ -44,7 +16,7 @@ type Tunable = Exclude<keyof BenchSettings, keyof CommonSettings | 'labs' | 'sce
  * the latency of one alone and the loop under load; 10 added about two minutes and no lesson
  * (scenarios/echo.ts runs 4096 B only at the most connections).
  */
-export const FULL: Readonly<Record<Tunable, number | readonly number[]>> = {
+export const FULL = {
   duration: 2,
   warmup: 0.5,
   repeats: 3,
@@ -60,7 +32,8 @@ export const FULL: Readonly<Record<Tunable, number | readonly number[]>> = {
   capacity: [100, 1000, 10000],
   idle: [0, 1000, 10000],
   idleActive: 10,
-};
+} as const satisfies Record<string, number | readonly number[]>;
+type Tunable = keyof typeof FULL;
 
 /**
  * Quick run: every scenario and lab in well under 90 seconds. Connection counts stay small
@@ -109,36 +82,18 @@ export const BENCH_ABOUT =
   'Runs every lab (and a C reference) under the same load, writes the raw results as JSON and renders them as Markdown. ' +
   'Each lab is started fresh for each scenario, warmed up, measured and stopped.';
 
-/** The kit's typed settings in the shape the scenarios read. */
+/** The kit's typed settings in the shape the scenarios read and results/bench.json records. */
+export type BenchSettings = Omit<CamelSettings<typeof BENCH_OPTIONS>, 'scenarios' | 'target' | 'targetProtocol'> & {
+  readonly scenarios: readonly ScenarioId[];
+  readonly target: { readonly host: string; readonly port: number } | undefined;
+  readonly targetProtocol: ProtocolName;
+};
+
 export function benchSettings(s: Settings<typeof BENCH_OPTIONS>): BenchSettings {
   const target = s.target === undefined ? undefined : parseTarget(s.target);
   const targetProtocol = s['target-protocol'] as ProtocolName;
-  return {
-    quick: s.quick,
-    renderOnly: s.renderOnly,
-    output: s.output,
-    markdown: s.markdown,
-    command: s.command,
-    labs: s.labs,
-    scenarios: (s.scenarios as readonly ScenarioId[] | undefined) ?? (target ? scenariosFor(targetProtocol) : [...SCENARIO_IDS]),
-    duration: s.duration,
-    warmup: s.warmup,
-    repeats: s.repeats,
-    connections: s.connections,
-    sizes: s.sizes,
-    httpConnections: s['http-connections'],
-    pipelining: s.pipelining,
-    httpBodyBytes: s['http-body-bytes'],
-    workUs: s['work-us'],
-    cpuConnections: s['cpu-connections'],
-    churnClients: s['churn-clients'],
-    capacity: s.capacity,
-    idle: s.idle,
-    idleActive: s['idle-active'],
-    target,
-    targetProtocol,
-    pin: s.pin,
-  };
+  const scenarios = (s.scenarios as readonly ScenarioId[] | undefined) ?? (target ? scenariosFor(targetProtocol) : [...SCENARIO_IDS]);
+  return { ...camelSettings(s), scenarios, target, targetProtocol };
 }
 
 export function parseBenchArgs(args: readonly string[]): BenchSettings {

@@ -6,10 +6,10 @@
  * A figure that could not be measured (server-side figures of a `--target` server) is null.
  */
 
-import { labInfo, LABS, type LabTraits } from '../../labs/index.js';
+import { labInfo, LABS } from '../../labs/index.js';
 import { describeLab, describeLabs } from '../kit/labs.js';
 import type { ReportFile } from '../kit/report-file.js';
-import type { Stamp } from '../kit/stamp.js';
+import type { TargetSpec } from './targets.js';
 
 /**
  * 4: the C load generator warms up until every connection is answered once, and the raw-echo and
@@ -27,20 +27,14 @@ export const SCENARIO_IDS: readonly ScenarioId[] = ['echo', 'idle', 'http', 'cpu
 export const C_REFERENCE_ID = 'c-epoll';
 export const PLAIN_NODE_ID = 'plain-node';
 
-export interface TargetInfo {
-  readonly id: string;
-  readonly label: string;
-  readonly model: string;
-  readonly kind: 'lab' | 'reference' | 'remote';
+/** A server as the results file records it (its fields as targets.ts describes them). */
+export type TargetInfo = Pick<TargetSpec, 'id' | 'label' | 'model' | 'kind' | 'limit' | 'traits'> & {
   readonly protocols: readonly string[];
-  readonly limit?: string;
-  /** A lab's traits, from the registry when it was measured (what the report derives comparisons from). */
-  readonly traits?: LabTraits;
   /** Why it could not run at all in this run. */
   readonly unavailable?: string;
-  /** The server can use more than one core (a lab with a cores flag): pinning to one hides that. */
+  /** Absent in schema-2 files: migrateBench adds it. */
   readonly multiCore?: boolean;
-}
+};
 
 /** One cell of a scenario's grid, e.g. 100 connections × 64 B. */
 export interface CellSpec {
@@ -146,9 +140,6 @@ export function migrateBench(raw: Record<string, unknown>): BenchResults | undef
   });
   return { ...v2, schema: SCHEMA_VERSION, targets };
 }
-
-/** The loader's earlier name, for readers written against it: it now lifts schema 1 and 2 alike. */
-export const migrateBenchV1 = migrateBench;
 
 /**
  * Schema 1 (the files committed before schema 2) held the same figures without the lab

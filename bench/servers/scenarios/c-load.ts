@@ -2,8 +2,8 @@
  * One cell's windows through the C load generator (bench/load/c-echo-client.c): one client run
  * per repeat, each with its own warm-up, the server sampled over exactly the client's window.
  *
- * Why C and not echo.ts: the TypeScript client saturates its own core before any server here
- * does, so it measured its own ceiling. The C client costs less per round trip than every Node
+ * Why C and not TypeScript: a TypeScript client saturated its own core before any server here
+ * did, so it measured its own ceiling. The C client costs less per round trip than every Node
  * server; against the C reference it costs about as much as the server (loopback makes the
  * sender pay for the receiver's softirq work), which the report says where it happens.
  */
@@ -13,7 +13,7 @@ import { buildCEchoClient } from '../../reference/build.js';
 import type { CellResult, CellSpec, ClientCpuMetric, LatencyMetric, USAGE_METRICS, WarmupMetric } from '../results.js';
 import { settle, type RunContext, type ServerUnderTest } from '../run.js';
 import type { TargetSpec } from '../targets.js';
-import { WARMUP_STALL_MS } from '../../load/echo-client.js';
+import { WARMUP_STALL_MS } from '../../load/window.js';
 import { latencyMetrics, Samplers, usageMetrics, WARMUP_MAX_MS } from './common.js';
 
 /** Outstanding replies on loopback arrive within milliseconds; this is ample and keeps cells short. */
