@@ -17,9 +17,16 @@
  * once, however many members receive it.
  */
 
-import type { ChatAction } from './chat.js';
 
 export type MemberId = number;
+
+/** What one chat line asks of the room (shared/chat.ts frames the lines). Text is latin1: one character per byte, exactly as received. */
+export type ChatAction =
+  | { readonly kind: 'say'; readonly text: string }
+  | { readonly kind: 'nick'; readonly name: string }
+  | { readonly kind: 'who' }
+  /** Bytes for this connection alone (an error line), as latin1. */
+  | { readonly kind: 'reply'; readonly text: string };
 
 /** Bytes for one member, or for every member but one (a message, an announcement). */
 export type Delivery = { readonly to: MemberId; readonly text: string } | { readonly allBut: MemberId; readonly text: string };

@@ -19,6 +19,8 @@ export const CLOSED = {
   lifetime: 'lifetime limit',
   header: 'header timeout',
   shutdown: 'shutdown deadline',
+  /** A conversation ended the connection early (a chat member cut off), and its last words did not go out in time. */
+  cutOff: 'cut off',
 } as const;
 
 /** The reason for a client whose unsent replies are over `--max-pending`, or undefined. */
@@ -33,6 +35,8 @@ export interface ConnectionTimes {
   lastMovedAt: number;
   /** When the current http request head began arriving, or -1 while none is pending. */
   headStartedAt: number;
+  /** When a connection a conversation ended early is closed, sent or not (LAST_WORDS_MS after), or -1. */
+  closeBy: number;
 }
 
 /**
@@ -44,6 +48,7 @@ export function limitReached(limits: ConnectionLimits, times: Readonly<Connectio
   if (now - times.lastMovedAt >= limits.idleTimeoutMs) return CLOSED.idle;
   if (now - times.openedAt >= limits.maxLifetimeMs) return CLOSED.lifetime;
   if (times.headStartedAt >= 0 && now - times.headStartedAt >= limits.headerTimeoutMs) return CLOSED.header;
+  if (times.closeBy >= 0 && now >= times.closeBy) return CLOSED.cutOff;
   return undefined;
 }
 

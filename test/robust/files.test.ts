@@ -16,7 +16,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { stopAllLabs, type LabProcess } from '../../bench/lib/launch.js';
 import { treeUsage } from '../../bench/observe/processes.js';
 import { connectionQueues } from '../../bench/observe/sockets.js';
-import { createSession } from '../../shared/protocol.js';
+import { createSession } from '../helpers/conversation.js';
 import { labCases, type LabCase } from '../helpers/labs.js';
 import { HOSTILE_TARGETS } from '../helpers/hostile-paths.js';
 import { eventually } from '../helpers/util.js';
