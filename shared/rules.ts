@@ -1,8 +1,8 @@
 /**
  * The connection rules every lab applies, written once: the limits, the reason a connection
  * closed, and the connect and disconnect lines. `socket-connection.ts` applies them to a Node
- * `net.Socket` (with a timer per limit); lab 01 applies them to a raw descriptor (checking the
- * limits each time a wait ends). Either way a client sees the same limits and the log says the
+ * `net.Socket` (with a timer per limit); the by-hand kit (kit/) to a raw descriptor, checking the
+ * limits by a sweep between waits. Either way a client sees the same limits and the log says the
  * same words, so a difference between two labs is their model, not their bookkeeping.
  */
 
