@@ -21,7 +21,7 @@
 import type { ServerOptions } from '../lab.js';
 import type { CopyMode } from '../file-send.js';
 import { ON } from '../listener.js';
-import { LocalRoom } from '../room.js';
+import { LocalRoom, type RoomPort } from '../room.js';
 import { CLOSED, limitReached } from '../rules.js';
 import { EventLoopTurns } from '../turn.js';
 import { AcceptGuard } from './accept.js';
@@ -51,8 +51,8 @@ export interface Ground<Extra extends object = object> {
 export abstract class HandServer<C extends HandConnection, Extra extends object = object> implements Mechanism {
   readonly libc: Libc;
   readonly options: ServerOptions & Extra & { readonly copy?: CopyMode };
-  /** The room is a set of connections in this one thread, as in lab 04. */
-  readonly room = new LocalRoom();
+  /** The chat room its conversations join: by default a set of connections in this one thread, as in lab 04. */
+  readonly room: RoomPort;
   protected readonly connections = new Map<number, C>();
   protected readonly turns: EventLoopTurns;
   protected readonly guard: AcceptGuard;
@@ -64,7 +64,9 @@ export abstract class HandServer<C extends HandConnection, Extra extends object 
   readonly #peerAddress = new Uint8Array(16);
   readonly #peerAddressLength = new Uint32Array(1);
 
-  constructor(ground: Ground<Extra>) {
+  /** `room`: where the room lives, when not here (a lab whose threads each hold members relays it, as lab 06 does). */
+  constructor(ground: Ground<Extra>, room: RoomPort = new LocalRoom()) {
+    this.room = room;
     this.libc = ground.libc;
     this.options = ground.options;
     this.listenFd = ground.listenFd;
