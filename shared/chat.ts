@@ -9,11 +9,12 @@
  *   an empty line: nothing;
  *   anything else: a message, which the room (shared/room.ts) sends to every OTHER member as
  *                `<name>: <line>\n`.
- * A line longer than MAX_LINE_BYTES gets one error line and the connection closes, as the echo
+ * A line longer than MAX_LINE_BYTES (not counting its `\r\n` or `\n`) gets one error line and the connection closes, as the echo
  * protocols close on their limits: the server never holds more than one line per client.
  *
  * Bytes are kept as bytes: a line is carried as a latin1 string (one character per byte), so
- * binary and UTF-8 text reach the other members exactly as sent, and the string can cross a
+ * binary and UTF-8 text reach the other members exactly as sent (but for control bytes, which the
+ * room relays as visible escapes: `visible` in shared/room.ts), and the string can cross a
  * thread (postMessage) or a process (lab 02's IPC channel) as it is.
  *
  * `ChatConversation` is the chat protocol's side of the connection contract (conversation.ts):
@@ -35,7 +36,7 @@ import { type Carrier, type Conversation, type ConversationContext, LAST_WORDS_M
 import type { Logger } from './log.js';
 import type { ChatAction, MemberId, RoomPort } from './room.js';
 
-export type { ChatAction } from './room.js';
+export { type ChatAction, visible } from './room.js';
 
 /**
  * Longest line accepted, without its `\n`. A chat line is a sentence; 4 KiB is a long paragraph,
@@ -72,11 +73,14 @@ export class ChatSession {
     for (;;) {
       const end = bytes.indexOf(NEWLINE, start);
       const pieceEnd = end < 0 ? bytes.length : end;
-      if (this.#partialBytes + (pieceEnd - start) > MAX_LINE_BYTES) return this.#tooLong(actions);
+      // One byte over the limit may be the `\r` of a CRLF: the line is measured without it below.
+      if (this.#partialBytes + (pieceEnd - start) > MAX_LINE_BYTES + 1) return this.#tooLong(actions);
       if (end < 0) {
         if (pieceEnd > start) {
           this.#partial.push(bytes.toString('latin1', start, pieceEnd));
           this.#partialBytes += pieceEnd - start;
+          // Over the limit already, unless the one byte over is a CR whose LF has yet to come.
+          if (this.#partialBytes > MAX_LINE_BYTES && bytes[pieceEnd - 1] !== 0x0d) return this.#tooLong(actions);
         }
         return actions.length === 0 ? NOTHING : { actions, close: false };
       }
@@ -86,7 +90,9 @@ export class ChatSession {
         this.#partial = [];
         this.#partialBytes = 0;
       }
-      const action = parseLine(line.endsWith('\r') ? line.slice(0, -1) : line);
+      if (line.endsWith('\r')) line = line.slice(0, -1);
+      if (line.length > MAX_LINE_BYTES) return this.#tooLong(actions);
+      const action = parseLine(line);
       if (action) actions.push(action);
       start = end + 1;
     }
@@ -134,6 +140,7 @@ function printable(text: string): string {
   // eslint-disable-next-line no-control-regex
   return short.replace(/[\x00-\x1f\x7f-\xff]/g, '?');
 }
+
 
 // --- The slow-reader policy, which every lab applies to its own queue -------------------------
 

@@ -37,7 +37,8 @@ const commonOptions = {
   host: { type: 'string', default: DEFAULTS.host, describe: 'address to bind' },
   port: { type: 'number', default: DEFAULTS.port, describe: 'TCP port (0 picks a free one)' },
   backlog: { type: 'number', default: DEFAULTS.backlog, describe: 'listen(2) backlog; the kernel caps it at net.core.somaxconn' },
-  protocol: { type: 'string', default: DEFAULTS.protocol, describe: 'echo: RFC 862 bytes; http: HTTP/1.1 echo for load tools; chat: a line-based chat room; files: static files from --root' },
+  // Its description is made from the lab's own protocols (PROTOCOL_HELP), in parseArgs.
+  protocol: { type: 'string', default: DEFAULTS.protocol, describe: '' },
   'work-us': { type: 'number', default: DEFAULTS.workUs, describe: 'CPU work per request (http) or per received chunk (echo), in µs' },
   quiet: { type: 'boolean', default: false, describe: 'do not log each client connect and disconnect' },
   'shutdown-timeout': { type: 'number', default: DEFAULTS.shutdownTimeout, describe: 'seconds open connections get to finish after SIGINT/SIGTERM' },
@@ -222,6 +223,14 @@ export function listeningLine(address: RunningServer['address'], model: string, 
   return `listening on ${address.host}:${address.port} (model: ${model}${mode ? `; this run: ${mode}` : ''}; pid ${pid})`;
 }
 
+/** What each protocol is, for `--help`: a lab lists only the protocols it serves (labs/index.ts). */
+const PROTOCOL_HELP: Readonly<Record<ProtocolName, string>> = {
+  echo: 'echo: RFC 862 bytes',
+  http: 'http: HTTP/1.1 echo for load tools',
+  chat: 'chat: a line-based chat room',
+  files: 'files: static files from --root',
+};
+
 export function parseArgs(info: LabInfo, args: string[], flags?: LabFlags<object>): Argv {
   // A lab whose only queue is the kernel's never holds a second client, so a connection cap has
   // nothing to cap there: the flag is not offered, and giving it is an error that says why.
@@ -233,7 +242,10 @@ export function parseArgs(info: LabInfo, args: string[], flags?: LabFlags<object
   const withCap = capApplies ? { ...others, 'max-conns': { ...maxConns, default: info.defaults.maxConns ?? DEFAULTS.maxConns } } : others;
   // The protocols are the lab's own (labs/index.ts): another is refused in the project's wording.
   const protocols = info.protocols.join(', ').replace(/, ([^,]*)$/, ' or $1');
-  const options = { ...withCap, protocol: { ...others.protocol, describe: `${protocols}. ${others.protocol.describe}` } };
+  const described = info.protocols.map((protocol) => PROTOCOL_HELP[protocol]).join('; ');
+  const serves = { ...withCap, protocol: { ...others.protocol, describe: `${protocols}. ${described}` } };
+  // --root is for files alone: a lab without it keeps the flag (to refuse it in one line) but not in --help.
+  const options = info.protocols.includes('files') ? serves : { ...serves, root: { ...others.root, hidden: true } };
   const parser = strictly(
     yargs(args)
       .scriptName(`node dist/labs/${info.id}/main.js`)

@@ -72,7 +72,7 @@ export type Job =
 
 /** What a refused file request gets, and why (the reason goes to the log line). */
 export interface Refusal {
-  readonly status: 400 | 403 | 404 | 405;
+  readonly status: 400 | 403 | 404 | 405 | 503;
   readonly reason: string;
 }
 
@@ -86,6 +86,8 @@ export interface FileJob {
   readonly target: string;
   /** The decoded path segments under the root (empty: the root itself), unless refused. */
   readonly segments: readonly string[];
+  /** The path ended in `/`: it names a directory, so a file there is 404 (`/a.txt/`), as web servers answer. */
+  readonly directory: boolean;
   readonly refused: Refusal | undefined;
   /** The Range header as sent, or undefined. */
   readonly range: string | undefined;

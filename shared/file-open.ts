@@ -4,12 +4,15 @@
  * to the sans-I/O core (shared/files.ts `fileReply`), which decides the response.
  *
  * The checks, in order (the path's own checks, `parseTarget`, have already passed):
- *   1. realpath(3) of root + segments: every symlink resolved. A name that does not exist is 404.
+ *   1. realpath(3) of root + segments (and a final `/` if the path had one, so that a file named
+ *      as a directory, `/a.txt/`, is ENOTDIR): every symlink resolved. A name that does not
+ *      exist is 404.
  *   2. The real path must be the root or lie under it, else 403: a symlink that leads outside.
  *   3. open(2) with O_NOFOLLOW (the last component cannot have become a symlink since step 1) and
  *      O_NONBLOCK (a FIFO under the root cannot hang the server in open), then fstat(2): a
  *      directory is answered with its index.html (one level, looked up the same way) or 404;
  *      anything but a regular file is 403.
+ *      Out of descriptors (EMFILE, ENFILE) is the server's trouble, not the file's: 503.
  *   4. The open descriptor's own path, /proc/self/fd/N, is checked under the root again: a
  *      directory swapped for a symlink between steps 1 and 3 is caught here, on what was opened.
  *
@@ -22,7 +25,7 @@ import { closeSync, constants, fstatSync, openSync, readlinkSync, realpathSync, 
 import path from 'node:path';
 import { UserError } from './errors.js';
 import { fileReply, type FileFacts, type FileJob } from './files.js';
-import type { Logger } from './log.js';
+import { plural, type Logger } from './log.js';
 
 /** The file's remaining bytes to send: the descriptor is the lab's to close (`closeBody`). */
 export interface FileBody {
@@ -64,14 +67,16 @@ const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBL
 type Found = { readonly facts: FileFacts; readonly fd: number };
 
 /** Steps 1 to 4 for `segments` under `root`; `fd` is -1 unless facts.kind is 'file'. */
-export function lookUp(root: string, segments: readonly string[], depth = 0): Found {
+export function lookUp(root: string, segments: readonly string[], depth = 0, directory = false): Found {
   const missing = (reason: string): Found => ({ facts: { kind: 'missing', reason }, fd: -1 });
   const forbidden = (reason: string): Found => ({ facts: { kind: 'forbidden', reason }, fd: -1 });
+  const unavailable = (reason: string): Found => ({ facts: { kind: 'unavailable', reason }, fd: -1 });
   let real: string;
   try {
-    real = realpathSync.native(path.join(root, ...segments));
+    real = realpathSync.native(path.join(root, ...segments) + (directory ? path.sep : ''));
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EMFILE' || code === 'ENFILE') return unavailable(`realpath: ${code}`);
     return code === 'EACCES' || code === 'ELOOP' ? forbidden(`realpath: ${code}`) : missing(`no such file (${code})`);
   }
   if (!underRoot(root, real)) return forbidden('a symlink leads outside the root');
@@ -80,6 +85,7 @@ export function lookUp(root: string, segments: readonly string[], depth = 0): Fo
     fd = openSync(real, OPEN_FLAGS);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EMFILE' || code === 'ENFILE') return unavailable(`open: ${code}`);
     return code === 'ENOENT' ? missing('vanished before open') : forbidden(`open: ${code}`);
   }
   const stat = fstatSync(fd);
@@ -112,18 +118,43 @@ export function lookUp(root: string, segments: readonly string[], depth = 0): Fo
  * path they should not have).
  */
 export function answerFile(job: FileJob, root: string, peer: string, log: Logger): FileAnswer {
-  const found: Found = job.refused ? { facts: { kind: 'missing', reason: '' }, fd: -1 } : lookUp(root, job.segments);
+  const found: Found = job.refused ? { facts: { kind: 'missing', reason: '' }, fd: -1 } : lookUp(root, job.segments, 0, job.directory);
   const reply = fileReply(job, found.facts);
-  if (reply.reason !== undefined) {
-    const line = `${peer}: ${job.method} ${JSON.stringify(job.target)} refused, ${reply.status}: ${reply.reason}`;
-    if (reply.status === 400 || reply.status === 403) log.warn(line);
-    else log.client(line);
-  }
+  if (reply.reason !== undefined) logRefusal(log, peer, `${peer}: ${job.method} ${JSON.stringify(job.target)} refused, ${reply.status}: ${reply.reason}`, reply.status === 400 || reply.status === 403);
   if (reply.length === 0) {
     if (found.fd >= 0) closeSync(found.fd);
     return { head: reply.head, body: undefined };
   }
   return { head: reply.head, body: { fd: found.fd, position: reply.start, remaining: reply.length, closed: false } };
+}
+
+/**
+ * Refusal lines one client may print in a second; past it they are counted, and the count is
+ * printed in one line at the next refusal logged in a later second. 59 KB of pipelined requests
+ * for a forbidden file wrote 158 KB of warnings (which --quiet keeps) before this; a learner
+ * trying paths by hand never meets it.
+ */
+const REFUSAL_LINES_PER_SECOND = 10;
+
+/** Per logger: this second, and each client's refusal lines in it and those not logged. */
+const refusals = new WeakMap<Logger, { second: number; peers: Map<string, { lines: number; unlogged: number }> }>();
+
+function logRefusal(log: Logger, peer: string, line: string, warning: boolean): void {
+  const second = Math.floor(performance.now() / 1000);
+  let state = refusals.get(log);
+  if (!state) refusals.set(log, (state = { second, peers: new Map() }));
+  if (state.second !== second) {
+    for (const [client, { unlogged }] of state.peers) {
+      if (unlogged > 0) log.warn(`${client}: ${plural(unlogged, 'more refused request')} not logged (over ${REFUSAL_LINES_PER_SECOND} a second)`);
+    }
+    state.second = second;
+    state.peers.clear();
+  }
+  let counts = state.peers.get(peer);
+  if (!counts) state.peers.set(peer, (counts = { lines: 0, unlogged: 0 }));
+  if (++counts.lines > REFUSAL_LINES_PER_SECOND) counts.unlogged++;
+  else if (warning) log.warn(line);
+  else log.client(line);
 }
 
 /** The body's descriptor is closed: sent, failed, or its connection gone. */

@@ -43,7 +43,9 @@ export const NAME_MAX_BYTES = 255;
 export type FileFacts =
   | { readonly kind: 'file'; readonly size: number; readonly mtimeMs: number; /** for the Content-Type */ readonly name: string }
   | { readonly kind: 'missing'; readonly reason: string }
-  | { readonly kind: 'forbidden'; readonly reason: string };
+  | { readonly kind: 'forbidden'; readonly reason: string }
+  /** The server could not look now (out of descriptors: EMFILE, ENFILE): 503, try again. */
+  | { readonly kind: 'unavailable'; readonly reason: string };
 
 /** The decided response: head bytes, then `length` bytes of the file from `start` (0: none). */
 export interface FileReply {
@@ -76,6 +78,7 @@ export class FilesConversation extends HttpFraming {
       method,
       target: head.target,
       segments: 'segments' in path ? path.segments : [],
+      directory: 'segments' in path && path.directory,
       refused,
       range: head.range,
       connection: connectionHeader(stays, head),
@@ -90,7 +93,7 @@ export class FilesConversation extends HttpFraming {
  * A request target into path segments under the root, or the reason it is refused. Pure: the
  * same target always gets the same answer, whatever is on disk.
  */
-export function parseTarget(target: string): { readonly segments: readonly string[] } | Refusal {
+export function parseTarget(target: string): { readonly segments: readonly string[]; readonly directory: boolean } | Refusal {
   const refuse = (reason: string): Refusal => ({ status: 400, reason });
   if (Buffer.byteLength(target) > MAX_PATH_BYTES) return refuse(`path over ${MAX_PATH_BYTES} bytes`);
   // Absolute-form ("http://host/x"), authority-form and "*" name no file under a root.
@@ -100,7 +103,8 @@ export function parseTarget(target: string): { readonly segments: readonly strin
   if (raw.includes('\\')) return refuse('a backslash in the path');
   const parts = raw.slice(1).split('/');
   // "/dir/" asks for the directory itself: its last, empty segment is dropped.
-  if (parts.length > 0 && parts[parts.length - 1] === '') parts.pop();
+  const directory = parts.length > 0 && parts[parts.length - 1] === '';
+  if (directory) parts.pop();
   const segments: string[] = [];
   for (const part of parts) {
     if (part === '') return refuse('an empty path segment (//)');
@@ -120,7 +124,7 @@ export function parseTarget(target: string): { readonly segments: readonly strin
     if (Buffer.byteLength(name) > NAME_MAX_BYTES) return refuse(`a segment over ${NAME_MAX_BYTES} bytes`);
     segments.push(name);
   }
-  return { segments };
+  return { segments, directory };
 }
 
 /**
@@ -186,6 +190,7 @@ const STATUS_TEXT: Readonly<Record<number, string>> = {
   404: 'Not Found',
   405: 'Method Not Allowed',
   416: 'Range Not Satisfiable',
+  503: 'Service Unavailable',
 };
 
 /**
@@ -194,10 +199,17 @@ const STATUS_TEXT: Readonly<Record<number, string>> = {
  */
 export function fileReply(job: FileJob, facts: FileFacts | undefined): FileReply {
   const refusal: Refusal | undefined =
-    job.refused ?? (facts === undefined || facts.kind === 'missing' ? { status: 404, reason: facts?.reason ?? 'no such file' } : facts.kind === 'forbidden' ? { status: 403, reason: facts.reason } : undefined);
+    job.refused ??
+    (facts === undefined || facts.kind === 'missing'
+      ? { status: 404, reason: facts?.reason ?? 'no such file' }
+      : facts.kind === 'forbidden'
+        ? { status: 403, reason: facts.reason }
+        : facts.kind === 'unavailable'
+          ? { status: 503, reason: facts.reason }
+          : undefined);
   if (refusal || facts?.kind !== 'file') {
     const { status, reason } = refusal!;
-    return errorReply(job, status, reason, status === 405 ? ['Allow: GET, HEAD'] : []);
+    return errorReply(job, status, reason, status === 405 ? ['Allow: GET, HEAD'] : status === 503 ? ['Retry-After: 1'] : []);
   }
   const size = facts.size;
   const range = job.range === undefined ? undefined : parseRange(job.range, size);

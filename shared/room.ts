@@ -31,13 +31,31 @@ export type ChatAction =
 /** Bytes for one member, or for every member but one (a message, an announcement). */
 export type Delivery = { readonly to: MemberId; readonly text: string } | { readonly allBut: MemberId; readonly text: string };
 
+/**
+ * A message as the other members' terminals get it: C0 control bytes but TAB, DEL, and the C1
+ * controls as UTF-8 encodes them (C2 80 to C2 9F) become visible escapes (`\x1b`, `\u009b`), so
+ * no member can clear the others' screens, retitle their terminals or hide its name behind a
+ * carriage return. Every other byte (text, UTF-8, binary above 0x7f) is relayed exactly.
+ */
+export function visible(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\x00-\x08\x0a-\x1f\x7f]|\xc2[\x80-\x9f]/g, (control) =>
+    control.length === 1 ? `\\x${hex(control.charCodeAt(0))}` : `\\u00${hex(control.charCodeAt(1))}`,
+  );
+}
+
+const hex = (code: number) => code.toString(16).padStart(2, '0');
+
 /** How many names a newcomer's welcome lists before it says "and N more" (/who lists them all). */
 const WELCOME_NAMES = 10;
 
 export class Room {
   /** Member id → name. */
   readonly #names = new Map<MemberId, string>();
-  /** Name → member id, to keep names unique. */
+  /**
+   * Lower-cased name → member id, to keep names unique however they are written: `alice` and
+   * `Alice` look like one person in a room.
+   */
   readonly #byName = new Map<string, MemberId>();
   /** Joins so far: a newcomer is user<N> after it. */
   #joins = 0;
@@ -54,10 +72,10 @@ export class Room {
     if (this.#names.has(id)) return [];
     let name: string;
     do name = `user${++this.#joins}`;
-    while (this.#byName.has(name));
+    while (this.#byName.has(name.toLowerCase()));
     const others = [...this.#names.values()];
     this.#names.set(id, name);
-    this.#byName.set(name, id);
+    this.#byName.set(name.toLowerCase(), id);
     const listed = others.slice(0, WELCOME_NAMES).join(', ') + (others.length > WELCOME_NAMES ? ` and ${others.length - WELCOME_NAMES} more` : '');
     const here = others.length === 0 ? 'nobody else is here' : `here: ${listed}`;
     return this.#toOthers(id, `* ${name} joined\n`, [{ to: id, text: `* you are ${name}; ${here} (/nick NAME, /who)\n` }]);
@@ -68,7 +86,7 @@ export class Room {
     const name = this.#names.get(id);
     if (name === undefined) return [];
     this.#names.delete(id);
-    this.#byName.delete(name);
+    this.#byName.delete(name.toLowerCase());
     return announce ? this.#toOthers(id, `* ${name} left${why ? ` (${why})` : ''}\n`) : [];
   }
 
@@ -77,7 +95,8 @@ export class Room {
     if (name === undefined) return [];
     switch (action.kind) {
       case 'say':
-        return this.#toOthers(id, `${name}: ${action.text}\n`);
+        // The one place a member's words reach the others: control bytes made visible here.
+        return this.#toOthers(id, `${name}: ${visible(action.text)}\n`);
       case 'reply':
         return [{ to: id, text: action.text }];
       case 'who': {
@@ -86,9 +105,10 @@ export class Room {
       }
       case 'nick': {
         if (action.name === name) return [{ to: id, text: `* you are ${name} already\n` }];
-        if (this.#byName.has(action.name)) return [{ to: id, text: `* ${action.name} is taken\n` }];
-        this.#byName.delete(name);
-        this.#byName.set(action.name, id);
+        const holder = this.#byName.get(action.name.toLowerCase());
+        if (holder !== undefined && holder !== id) return [{ to: id, text: `* ${action.name} is taken\n` }];
+        this.#byName.delete(name.toLowerCase());
+        this.#byName.set(action.name.toLowerCase(), id);
         this.#names.set(id, action.name);
         return this.#toOthers(id, `* ${name} is now ${action.name}\n`, [{ to: id, text: `* you are now ${action.name}\n` }]);
       }

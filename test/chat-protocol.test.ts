@@ -55,6 +55,19 @@ describe('chat framing', () => {
     expect(over.close).toBe(true);
   });
 
+  it('the limit does not count the line end: the longest line ending in CRLF is a message as it is ending in LF (issue 27)', () => {
+    const longest = 'x'.repeat(MAX_LINE_BYTES);
+    for (let cut = 0; cut <= longest.length + 2; cut += 1366) {
+      const sent = `${longest}\r\n`;
+      expect(frame([sent.slice(0, cut), sent.slice(cut)]).actions, `cut at ${cut}`).toEqual([{ kind: 'say', text: longest }]);
+    }
+    const over = frame([`${longest}y\r\n`]);
+    expect(over.actions).toEqual([{ kind: 'reply', text: `* line over ${MAX_LINE_BYTES} bytes: closing the connection\n` }]);
+    expect(frame([`${longest}\r`, 'y\n']).close, 'a CR inside the line counts').toBe(true);
+    // One byte over with no newline yet is over at once (the server holds no line past its limit).
+    expect(frame([`${longest}y`]).close, 'no wait for a newline').toBe(true);
+  });
+
   it('the FIN drops an unfinished line and closes', () => {
     const session = new ChatSession();
     expect(session.receive(Buffer.from('half')).actions).toEqual([]);
@@ -102,8 +115,9 @@ function conversation(makeRoom: () => { room: RoomPort; settle: () => void }): v
   send(room, idB, '/nick alice\n/who\n\x00bin\xff\n');
   settle();
   expect(b.take()).toBe('* alice is taken\n* here: alice, user2 (you), user3\n');
-  expect(a.take()).toBe('user2: \x00bin\xff\n');
-  expect(c.take()).toBe('user2: \x00bin\xff\n');
+  // NUL made visible (issue 27 finding 5); the byte 0xff relayed as it is.
+  expect(a.take()).toBe('user2: \\x00bin\xff\n');
+  expect(c.take()).toBe('user2: \\x00bin\xff\n');
   room.leave(idC, 'too slow');
   settle();
   expect(a.take() + b.take()).toBe('* user3 left (too slow)\n'.repeat(2));
@@ -176,6 +190,34 @@ describe('chat room', () => {
     flush(toHolder);
     expect(late.take()).toBe('* you are user3; here: user1, user2 (/nick NAME, /who)\n');
     expect(a.take() + b.take()).toBe('* user3 joined\n'.repeat(2));
+  });
+
+  // Issue 27 finding 5: a message cleared the others' screens, retitled their terminals, and its
+  // carriage return hid the sender's name so that the line read as a server notice.
+  it('control bytes in a message reach the others as visible escapes; TAB, UTF-8 and other bytes as they are', () => {
+    const room = new LocalRoom();
+    const [a, b] = [new Ear(), new Ear()];
+    room.join(a);
+    const idB = room.join(b);
+    a.take();
+    send(room, idB, 'hi \x1b[2J\x1b]0;owned\x07\r* user9 is now admin\n');
+    expect(a.take()).toBe('user2: hi \\x1b[2J\\x1b]0;owned\\x07\\x0d* user9 is now admin\n');
+    // U+009B (CSI) as UTF-8 is C2 9B; é (C3 A9), U+00A0 (C2 A0), TAB and 0xff are text or plain bytes.
+    send(room, idB, '\xc2\x9b2J\x7f\x00 caf\xc3\xa9\t\xc2\xa0\xff\x9b\n');
+    expect(a.take()).toBe('user2: \\u009b2J\\x7f\\x00 caf\xc3\xa9\t\xc2\xa0\xff\x9b\n');
+  });
+
+  it('names are unique whatever their case: `Alice` is taken once `alice` is; a member may change its own case', () => {
+    const room = new LocalRoom();
+    const [a, b] = [new Ear(), new Ear()];
+    const idA = room.join(a);
+    const idB = room.join(b);
+    send(room, idA, '/nick alice\n');
+    b.take();
+    send(room, idB, '/nick Alice\n/nick USER2\n');
+    expect(b.take()).toBe('* Alice is taken\n* you are now USER2\n');
+    send(room, idA, '/nick Alice\n');
+    expect(a.take()).toContain('* you are now Alice\n');
   });
 
   it('a member that leaves while a message is handed out (a slow reader cut off) hears the message first', () => {

@@ -104,7 +104,7 @@ describe('the by-hand outbox', () => {
   it('a file waits as a request: no descriptor until its turn; drop forgets everything', () => {
     const outbox = new Outbox();
     outbox.push(Buffer.from('head'), false);
-    outbox.pushFile({ kind: 'file', head: false, method: 'GET', target: '/a', segments: ['a'], refused: undefined, range: undefined, connection: undefined });
+    outbox.pushFile({ kind: 'file', head: false, method: 'GET', target: '/a', segments: ['a'], directory: false, refused: undefined, range: undefined, connection: undefined });
     expect(outbox.files).toBe(1);
     const into = Buffer.alloc(64);
     expect(outbox.takeBytes(into)).toBe(4); // bytes stop at the file

@@ -168,14 +168,14 @@ describe('files core: hostile paths never reach the file system', () => {
   });
 
   it('double encoding is decoded once: %252e%252e is the name "%2e%2e", never ".."', () => {
-    expect(parseTarget('/%252e%252e/secret.txt')).toEqual({ segments: ['%2e%2e', 'secret.txt'] });
+    expect(parseTarget('/%252e%252e/secret.txt')).toEqual({ segments: ['%2e%2e', 'secret.txt'], directory: false });
   });
 
   it('a query string and a trailing slash are not part of the name', () => {
-    expect(parseTarget('/sub/a.txt?x=../../etc')).toEqual({ segments: ['sub', 'a.txt'] });
-    expect(parseTarget('/sub/')).toEqual({ segments: ['sub'] });
-    expect(parseTarget('/')).toEqual({ segments: [] });
-    expect(parseTarget('/caf%C3%A9.txt')).toEqual({ segments: ['café.txt'] });
+    expect(parseTarget('/sub/a.txt?x=../../etc')).toEqual({ segments: ['sub', 'a.txt'], directory: false });
+    expect(parseTarget('/sub/')).toEqual({ segments: ['sub'], directory: true });
+    expect(parseTarget('/')).toEqual({ segments: [], directory: true });
+    expect(parseTarget('/caf%C3%A9.txt')).toEqual({ segments: ['café.txt'], directory: false });
   });
 });
 
@@ -234,6 +234,23 @@ describe('file-open: the file system\'s answers, on a real tree', () => {
     expect(answer.head.toString('latin1')).not.toContain('SECRET');
     expect(answer.body).toBeUndefined();
     expect(warnings).toEqual(['127.0.0.1:1: GET "/escape" refused, 403: a symlink leads outside the root']);
+  });
+
+  // Issue 27: 59 KB of pipelined 403s wrote 158 KB of warnings, which --quiet keeps.
+  it('answerFile: 1,000 refusals for one client print at most ten lines a second, then one line with the count; another client still gets its line', async () => {
+    warnings.length = 0;
+    const second = () => Math.floor(performance.now() / 1000);
+    const first = second();
+    for (let i = 0; i < 1000; i++) answerFile(fileJob(get('/escape')), openRoot(root), '127.0.0.1:2', log);
+    // Ten a second for each second the burst touched (one, on a quiet machine), and a count line at each new second.
+    const seconds = second() - first + 1;
+    answerFile(fileJob(get('/escape')), openRoot(root), '127.0.0.1:3', log);
+    expect(warnings.filter((line) => line.startsWith('127.0.0.1:2: ')).length).toBeLessThanOrEqual(11 * seconds);
+    expect(warnings.filter((line) => line.startsWith('127.0.0.1:3: '))).toHaveLength(1);
+    const burst = second();
+    while (second() === burst) await new Promise((resolve) => setTimeout(resolve, 5));
+    answerFile(fileJob(get('/escape')), openRoot(root), '127.0.0.1:3', log);
+    expect(warnings.some((line) => /^127\.0\.0\.1:2: \d+ more refused requests not logged \(over 10 a second\)$/.test(line)), warnings.slice(-3).join('\n')).toBe(true);
   });
 
   it('answerFile: a range of a file comes with its open descriptor, positioned at the range', () => {

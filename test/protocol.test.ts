@@ -139,8 +139,36 @@ describe('http framing', () => {
 
   it('a head over --max-header-bytes gets 431', () => {
     const played = playHttp([`GET / HTTP/1.1\r\nHost: test\r\nX-Big: ${'h'.repeat(9000)}\r\n\r\n`]);
-    expect(played.replies).toBe(refusal('431 Request Header Fields Too Large', 'Header overflow'));
+    expect(played.replies).toBe(refusal('431 Request Header Fields Too Large', 'request head over the 8192-byte limit'));
     expect(played.closed).toBe(true);
+  });
+
+  // Issue 27 finding 6: llhttp's callbacks carry no colons or CRLFs, so Node's count let these through.
+  it('the head limit counts the head as it arrives: 16,000 empty `X:` lines (64 KB) get 431', () => {
+    const lines = 'X:\r\n'.repeat(16_000);
+    const played = playHttp([`GET / HTTP/1.1\r\nHost: test\r\n${lines}\r\n`]);
+    expect(played.replies).toBe(refusal('431 Request Header Fields Too Large', 'request head over the 8192-byte limit'));
+    // Whitespace around a value counts too.
+    const padded = playHttp([`GET / HTTP/1.1\r\nHost: test\r\nX:${' '.repeat(9000)}y\r\n\r\n`]);
+    expect(padded.replies).toBe(refusal('431 Request Header Fields Too Large', 'request head over the 8192-byte limit'));
+  });
+
+  it('a head of exactly --max-header-bytes passes, one byte more gets 431, however the stream is cut and whatever came before it', () => {
+    const headOf = (bytes: number) => {
+      const start = 'GET /x HTTP/1.1\r\nHost: test\r\nX-Pad: ';
+      return `${start}${'p'.repeat(bytes - start.length - 4)}\r\n\r\n`;
+    };
+    const exact = headOf(HTTP.maxHeaderBytes);
+    expect(exact.length).toBe(HTTP.maxHeaderBytes);
+    // Behind a Content-Length body and a chunked one (with a blank line inside its data), in one write.
+    const before = post('/a', 'ab\r\n\r\ncd') + 'POST /b HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n\r\n\r\n\r\n0\r\n\r\n';
+    const stream = before + exact;
+    const expected = ok('ab\r\n\r\ncd') + ok('\r\n\r\n') + ok('/x');
+    for (let cut = 0; cut <= stream.length; cut += 97) {
+      expect(playHttp([stream.slice(0, cut), stream.slice(cut)]).replies, `cut at ${cut}`).toBe(expected);
+    }
+    const over = playHttp([before + headOf(HTTP.maxHeaderBytes + 1)]);
+    expect(over.replies).toBe(ok('ab\r\n\r\ncd') + ok('\r\n\r\n') + refusal('431 Request Header Fields Too Large', 'request head over the 8192-byte limit'));
   });
 
   it('headPending is true from the first byte of a head to its end, and never after an error', () => {

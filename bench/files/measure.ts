@@ -92,7 +92,7 @@ const LAB_ARGS = ['--quiet', '--idle-timeout', '600', '--shutdown-timeout', '2']
 
 /** Bytes of one 200 response to wrk's GET for a file of `size` bytes: the core's own head, and the body. */
 export function responseBytes(size: number): number {
-  const job: FileJob = { kind: 'file', head: false, method: 'GET', target: '/', segments: [], refused: undefined, range: undefined, connection: undefined };
+  const job: FileJob = { kind: 'file', head: false, method: 'GET', target: '/', segments: [], directory: false, refused: undefined, range: undefined, connection: undefined };
   return fileReply(job, { kind: 'file', size, mtimeMs: Date.now(), name: fileName(size) }).head.length + size;
 }
 

@@ -67,7 +67,18 @@ describe.each(defaultVariantCases())('lab %s', ({ id, traits, start, run }) => {
   });
 });
 
-describe.each(defaultVariantCases())('lab %s', ({ run }) => {
+describe.each(defaultVariantCases())('lab %s', ({ run, info }) => {
+  // Issue 27: lab 07's --help described the files protocol, which it refuses.
+  it('case 13: --help describes exactly the protocols the lab serves (labs/index.ts), and --root only with files', async () => {
+    const help = await run(['--help']);
+    expect(help.code).toBe(0);
+    const block = help.stdout.split(/\n(?= {2}--)/).find((b) => b.trimStart().startsWith('--protocol '))!.replace(/\s+/g, ' ');
+    for (const protocol of ['echo', 'http', 'chat', 'files'] as const) {
+      expect(block.includes(`${protocol}: `), `${protocol} in ${JSON.stringify(block)}`).toBe(info.protocols.includes(protocol));
+    }
+    expect(help.stdout.includes('--root'), '--root in --help').toBe(info.protocols.includes('files'));
+  });
+
   it('case 13: a number flag given something else says what was given', async () => {
     const failed = await run(['--port', 'abc']);
     expect(failed.code).toBe(2);

@@ -13,8 +13,9 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { stopAllLabs, type LabProcess } from '../../bench/lib/launch.js';
-import { treeUsage } from '../../bench/observe/processes.js';
+import { startExecutable, stopAllLabs, type LabProcess } from '../../bench/lib/launch.js';
+import { fileURLToPath } from 'node:url';
+import { openFds, treeUsage } from '../../bench/observe/processes.js';
 import { connectionQueues } from '../../bench/observe/sockets.js';
 import { createSession } from '../helpers/conversation.js';
 import { labCases, type LabCase } from '../helpers/labs.js';
@@ -74,6 +75,8 @@ const FILE_SYSTEM_TARGETS: Readonly<Record<string, { target: string; statuses: n
   'the secret by its name at the root': { target: '/secret.txt', statuses: [404] },
   // An absolute file-system path is a path under the root like any other: /etc/passwd there is missing.
   'an absolute file-system path': { target: '/etc/passwd', statuses: [404] },
+  // A file named as a directory: realpath says ENOTDIR, as web servers answer (issue 27).
+  'a file with a trailing slash': { target: '/sub/a.txt/', statuses: [404] },
 };
 
 /** Every case this suite tries, with the statuses it accepts. */
@@ -217,5 +220,78 @@ describe.each(fileCases())('lab $title, files', ({ lab, args }) => {
     expect(next.body.toString()).toBe('hello\n');
     await stopCleanly(server);
     rmSync(file);
+  });
+});
+
+/**
+ * Issue 27 finding 3: a client that pipelines 1,700 requests for a 1 MiB file and never reads
+ * made lab 05 open a descriptor for each request behind the first (about 1,500 held): a dozen
+ * such clients took every descriptor the server had. A file is opened when its turn to be sent
+ * comes, so the client holds its own socket and one file, whatever it pipelines.
+ */
+describe.each(fileCases())('lab $title, files', ({ lab, args }) => {
+  it('hostile 3: 1,700 pipelined GETs of a 1 MiB file from a client that never reads hold at most a few descriptors', { timeout: 60_000 }, async () => {
+    const server = await started(lab, ['--quiet', ...args]);
+    expect(split(await fetchRaw(server.port, get('/big.bin'))).status).toBe(200);
+    const client = await EchoClient.connect(server.port);
+    client.stopReading();
+    // Lab 02's child is this client's whole process: weigh the tree's descriptors, its child's included.
+    const fdsOf = () => treeUsage(server.pid).fds;
+    const before = await eventually(() => (fdsOf() > 0 ? fdsOf() : undefined), 10_000, 'the descriptor count');
+    await client.send(Buffer.from('GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(1700), 'latin1'));
+    // Stalled: the server's send queue full and unmoved over STALL_SAMPLES polls; the most descriptors seen meanwhile.
+    let most = 0;
+    const queues: number[] = [];
+    await eventually(
+      () => {
+        most = Math.max(most, fdsOf());
+        queues.push(connectionQueues(server.port, client.socket.localPort!)?.serverUnsent ?? 0);
+        const recent = queues.slice(-STALL_SAMPLES);
+        return (recent.length === STALL_SAMPLES && recent[0]! > 0 && recent.every((queued) => queued === recent[0])) || undefined;
+      },
+      30_000,
+      'the server to stall on a full send queue',
+    );
+    most = Math.max(most, fdsOf());
+    // Its socket (and lab 02's child process: a Node process's own descriptors) plus the one file in flight.
+    const perClient = lab.traits.children ? 40 : 4;
+    expect(most - before, `descriptors held for one client (before ${before}, most ${most})`).toBeLessThanOrEqual(perClient);
+    await stopCleanly(server);
+  });
+});
+
+const WITH_FD_LIMIT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'helpers', 'with-fd-limit.sh');
+
+/**
+ * Issue 27 finding 3, its second half: out of descriptors, a file request was answered 403
+ * (`open: EMFILE`), as if the file were forbidden. It is the server's trouble: 503, try again.
+ * For the labs whose connections share the server's descriptor table (lab 02's child has its own;
+ * lab 01 has one client, and the rest wait in the kernel's queue without a descriptor), on one
+ * event loop: libuv keeps a spare descriptor per loop for its own EMFILE handling, so with a loop
+ * per worker (`--workers`) whether the table is full at the moment of the open depends on which
+ * loop last spent its spare. Those labs answer through the same lookUp (shared/file-open.ts).
+ */
+describe.each(fileCases().filter(({ lab }) => !lab.traits.children && !lab.traits.kernelQueueOnly && lab.info.coresFlag !== '--workers'))('lab $title, files', ({ lab, args }) => {
+  it('hostile 3: a file request when the server is out of descriptors (prlimit --nofile=64) gets 503 with Retry-After, and 200 once there are some again', { timeout: 60_000 }, async () => {
+    const server = await startExecutable(lab.id, WITH_FD_LIMIT, ['64', ...lab.command(['--protocol', 'files', '--root', root, '--quiet', ...args])]);
+    const asker = await EchoClient.connect(server.port, { keep: true });
+    const ask = async (what: string) => {
+      const from = asker.received;
+      await asker.send(Buffer.from('GET /sub/a.txt HTTP/1.1\r\nHost: x\r\n\r\n', 'latin1'));
+      await eventually(() => (/\r\n\r\n[^]*\n$/.test(asker.receivedBytes.subarray(from).toString('latin1')) ? true : undefined), 20_000, what);
+      return split(asker.receivedBytes.subarray(from));
+    };
+    expect((await ask('the first reply')).status).toBe(200);
+    // Fill the descriptor table: 80 idle clients, more than it has room for; those it cannot take it closes.
+    const crowd = await Promise.all(Array.from({ length: 80 }, () => EchoClient.connect(server.port, { keep: true })));
+    await eventually(() => (openFds(server.pid) >= 63 ? true : undefined), 20_000, 'the server to hold 63 descriptors or more');
+    const refused = await ask('the reply out of descriptors');
+    expect(refused.status, refused.head).toBe(503);
+    expect(refused.head).toContain('Retry-After: 1');
+    for (const client of crowd) client.destroy();
+    await eventually(() => (openFds(server.pid) < 40 ? true : undefined), 20_000, 'the crowd to be gone');
+    expect((await ask('the reply after')).status).toBe(200);
+    asker.destroy();
+    await stopCleanly(server);
   });
 });

@@ -1,0 +1,117 @@
+/**
+ * Robust suite, hostile clients (issue 27): memory a client could make the server hold, and
+ * limits a client could slip past, each checked in every lab it applies to.
+ *   hostile 1  a chunked body within --max-body-bytes, sent as one-byte chunks, costs the server
+ *              about the body's size, not one Buffer per chunk: its tree's RSS grows by less
+ *              than BODY_MARGIN over its peak while the same body arrives in one piece.
+ *   hostile 5  chat: a message's control bytes reach the other members as visible escapes, so no
+ *              member can clear their screens, retitle their terminals or pass for the server.
+ *   hostile 6  --max-header-bytes counts the head as it arrives on the wire: 16,000 empty `X:`
+ *              lines (a 64 KB head, 32,000 bytes of names and values) get 431.
+ *
+ * The faults were in the shared http core (shared/protocol.ts, shared/http-parser.ts), but a lab
+ * could hold bytes its own way too, so each runs against every lab's default variant.
+ */
+
+import { afterEach, describe, expect, it } from 'vitest';
+import { stopAllLabs } from '../../bench/lib/launch.js';
+import { defaultVariantCases, labCases } from '../helpers/labs.js';
+import { ChatClient, destroyAllChatClients } from './helpers/chat-client.js';
+import { destroyAllEchoClients, EchoClient } from './helpers/echo-client.js';
+import { httpRequest, httpResponse, statusCodes } from './helpers/http.js';
+import { recordMeasurement, toMiB } from './helpers/measure.js';
+import { stopCleanly } from './helpers/nothing-lost.js';
+import { MemorySampler } from './helpers/observe.js';
+import { MiB } from './helpers/payload.js';
+
+afterEach(async () => {
+  destroyAllEchoClients();
+  destroyAllChatClients();
+  await stopAllLabs();
+});
+
+/**
+ * What a 1 MiB body sent as a million one-byte chunks may cost the server tree beyond the same body
+ * sent whole. The body itself is already in the baseline; one Buffer per chunk held about 190
+ * bytes per byte (about 190 MiB here), so 32 MiB leaves room for a noisy collector and nothing for
+ * that fault.
+ */
+const BODY_MARGIN = 32 * MiB;
+
+/** Request heads of the http echo, in the tests' order. */
+const chunkedHead = 'POST /chunks HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n';
+
+describe.each(defaultVariantCases((lab) => lab.protocols.includes('http')))('lab %s', ({ id, start }) => {
+  it('hostile 1: a 1 MiB chunked body in one-byte chunks costs the server tree under 32 MiB over the same body sent whole', { timeout: 120_000 }, async () => {
+    const lab = await start(['--quiet', '--protocol', 'http', '--idle-timeout', '120']);
+    // One byte under the default --max-body-bytes (1 MiB), so it is served.
+    const body = Buffer.alloc(MiB - 1, 'x');
+    const client = await EchoClient.connect(lab.port, { keep: true });
+    const whole = Buffer.from(httpRequest('/whole', body.toString('latin1')), 'latin1');
+    const wholeReply = httpResponse(body.toString('latin1')).length;
+    const warm = new MemorySampler(lab.pid);
+    try {
+      // Twice: the second meets the heaps the first grew.
+      for (let i = 1; i <= 2; i++) {
+        await client.send(whole);
+        await client.waitForReceived(i * wholeReply, 60_000);
+      }
+    } finally {
+      warm.stop();
+    }
+    const baseline = warm.peakBytes;
+
+    const chunk = Buffer.from('1\r\nx\r\n');
+    const pieces = Array.from({ length: 64 }, () => chunk);
+    const block = Buffer.concat(Array.from({ length: 1024 }, () => Buffer.concat(pieces)));
+    const memory = new MemorySampler(lab.pid);
+    try {
+      await client.send(Buffer.from(chunkedHead));
+      // 16 blocks of 65,536 one-byte chunks, less the one byte under the limit.
+      for (let i = 0; i < 16; i++) await client.send(i < 15 ? block : block.subarray(0, block.length - chunk.length));
+      await client.send(Buffer.from('0\r\n\r\n'));
+      await client.waitForReceived(3 * wholeReply, 90_000);
+    } finally {
+      memory.stop();
+    }
+    const growth = memory.peakBytes - baseline;
+    recordMeasurement('hostile 1 one-byte chunks', id, { wholePeakMiB: toMiB(baseline), chunkedPeakMiB: toMiB(memory.peakBytes), growthMiB: toMiB(growth), samples: memory.samples });
+    expect(client.receivedBytes.subarray(2 * wholeReply).equals(Buffer.from(httpResponse(body.toString('latin1')), 'latin1')), 'the chunked body echoed whole').toBe(true);
+    expect(growth, `memory growth ${toMiB(growth).toFixed(1)} MiB`).toBeLessThan(BODY_MARGIN);
+    client.end();
+    await client.waitForEnd();
+    await stopCleanly(lab);
+  });
+
+  it('hostile 6: 16,000 empty `X:` lines (a 64 KB head) get 431 under the default --max-header-bytes; a 16 KiB head passes', { timeout: 60_000 }, async () => {
+    const lab = await start(['--quiet', '--protocol', 'http']);
+    const client = await EchoClient.connect(lab.port, { keep: true });
+    await client.send(Buffer.from(`GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n${'X:\r\n'.repeat(16_000)}\r\n`));
+    await client.waitForEnd(15_000);
+    expect(statusCodes(client.receivedBytes.toString('latin1'))).toEqual([431]);
+
+    const prefix = 'GET /fits HTTP/1.1\r\nHost: test\r\nX-Pad: ';
+    const fits = `${prefix}${'p'.repeat(16 * 1024 - prefix.length - 4)}\r\n\r\n`;
+    const other = await EchoClient.connect(lab.port, { keep: true });
+    await other.send(Buffer.from(fits));
+    await other.waitForReceived(httpResponse('/fits').length);
+    expect(other.receivedBytes.toString('latin1')).toBe(httpResponse('/fits'));
+    other.end();
+    await other.waitForEnd();
+    await stopCleanly(lab);
+  });
+});
+
+// Lab 01's room never has two members at once: nobody else is there to receive the bytes.
+describe.each(labCases((lab) => lab.protocols.includes('chat') && !lab.traits.kernelQueueOnly))('lab %s', ({ start }) => {
+  it('hostile 5: a message with ESC, BEL, CR and a UTF-8 C1 reaches the others escaped; TAB and UTF-8 text as sent', { timeout: 60_000 }, async () => {
+    const lab = await start(['--quiet', '--protocol', 'chat']);
+    const reader = await ChatClient.join(lab.port);
+    const talker = await ChatClient.join(lab.port);
+    await reader.client.waitFor(new RegExp(`^\\* ${talker.name} joined$`, 'm'));
+    await talker.client.send(Buffer.from('hi \x1b[2J\x1b]0;owned\x07\r* user9 is now admin\xc2\x9b\tcaf\xc3\xa9\n', 'latin1'));
+    const line = await reader.client.waitFor(new RegExp(`^${talker.name}: .*$`, 'm'));
+    expect(line[0]).toBe(`${talker.name}: hi \\x1b[2J\\x1b]0;owned\\x07\\x0d* user9 is now admin\\u009b\tcaf\xc3\xa9`);
+    await stopCleanly(lab);
+  });
+});
