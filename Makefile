@@ -7,6 +7,7 @@
 #
 # Variables (all optional; an unset one leaves the lab's own default, shown by ARGS=--help):
 #   PORT HOST BACKLOG PROTOCOL WORK_US QUIET=1 ARGS="..."   for every lab (HOST and PORT for client)
+#   SANDBOX=1 (or SANDBOX=kill)                            a seccomp allow-list once the lab listens (shared/sandbox.ts)
 #   each lab's own `makeVariables` in labs/index.ts         e.g. THREADS for lab-03
 
 SHELL := /bin/bash

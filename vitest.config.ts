@@ -5,10 +5,10 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 /**
  * The files that take most of the suite's time: the robust families (a minute or two each) and
- * the per-lab suites. They start first, so the two workers end together instead of one of them
+ * the per-lab suites, and test/sandbox.test.ts (every lab, variant and protocol). They start first, so the two workers end together instead of one of them
  * finishing a long file alone at the end.
  */
-const HEAVY = /(^|\/)test\/robust\/|(^|\/)test\/labs\.test\.ts$|(^|\/)labs\/[^/]+\/model\.test\.ts$/;
+const HEAVY = /(^|\/)test\/robust\/|(^|\/)test\/(labs|sandbox)\.test\.ts$|(^|\/)labs\/[^/]+\/model\.test\.ts$/;
 
 /**
  * Heavy files first, then longest first by the last run's durations where vitest has them (in

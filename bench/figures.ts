@@ -22,7 +22,7 @@
 import { readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { repoRoot } from './lib/launch.js';
-import { reportPaths } from './pipeline/report-file.js';
+import { reportPaths } from './kit/report-file.js';
 
 /**
  * Figure name → the Markdown that stands between its markers. Names are "experiment/what" (the

@@ -28,6 +28,22 @@ const COPIES: readonly LabVariant[] = [
   { name: 'read-write', args: ['--copy', 'read-write'] },
 ];
 
+/**
+ * The files protocol's lookup (shared/file-open.ts): realpath(3) walks the path with readlink and
+ * stat calls (and, for a path that ends in `/`, checks it with faccessat2: glibc's own test that it
+ * names a directory), then open, fstat, and /proc/self/fd/N read back; a Range request seeks.
+ */
+const FILE_LOOKUP = ['openat', 'newfstatat', 'statx', 'readlink', 'lseek', 'faccessat', 'faccessat2'];
+/** Labs that send files by hand: sendfile(2), or pread(2) and write with --copy read-write. */
+const FILE_BY_HAND = [...FILE_LOOKUP, 'sendfile', 'pread64'];
+/** Labs on net.Socket stream the file with fs.read at a position (pread64), on libuv's pool. */
+const FILE_STREAM = [...FILE_LOOKUP, 'pread64'];
+/**
+ * A new worker thread's start-up reads its script and the modules it imports, as the process did
+ * at start: a pool that replaces a failed thread needs these after listening (lab 03).
+ */
+const THREAD_START = ['openat', 'newfstatat', 'statx', 'readlink', 'pread64', 'lseek', 'getcwd', 'sigaltstack'];
+
 export const LABS: readonly LabInfo[] = [
   {
     id: '01-serial',
@@ -41,6 +57,8 @@ export const LABS: readonly LabInfo[] = [
     makeVariables: {},
     variants: PLAIN,
     fileCopies: COPIES,
+    // poll: it waits for one socket at a time (ppoll on arm64, which has no poll).
+    sandbox: { calls: ['accept4', 'poll', 'ppoll'], files: FILE_BY_HAND },
   },
   {
     id: '02-process-per-connection',
@@ -53,6 +71,19 @@ export const LABS: readonly LabInfo[] = [
     defaults: { maxConns: 100 },
     makeVariables: {},
     variants: PLAIN,
+    // The widest list: the parent forks and execs a whole Node process per client, so the filter
+    // must allow everything a Node start-up calls (and the child inherits the filter). execve
+    // stays allowed: any code in the parent can start a program, which no other model permits.
+    sandbox: {
+      calls: [
+        'accept4', 'recvfrom', 'getpeername', 'getsockname', 'getsockopt', 'socketpair', 'sendmsg', 'recvmsg', 'pipe2', 'dup2',
+        'clone', 'clone3', 'execve', 'wait4', 'kill', 'setsid', 'prlimit64',
+        // a child's start-up: the loader, libc, V8 and Node finding their files and their machine
+        'arch_prctl', 'set_tid_address', 'access', 'openat', 'newfstatat', 'statx', 'readlink', 'pread64', 'getdents64', 'getcwd',
+        'getuid', 'geteuid', 'getgid', 'getegid', 'capget', 'uname', 'sysinfo', 'pkey_alloc', 'epoll_create1', 'eventfd2', 'sigaltstack',
+      ],
+      files: FILE_STREAM,
+    },
   },
   {
     id: '03-worker-pool',
@@ -65,6 +96,7 @@ export const LABS: readonly LabInfo[] = [
     coresFlag: '--threads',
     makeVariables: { THREADS: '--threads' },
     variants: PLAIN,
+    sandbox: { calls: ['accept4', 'getpeername', ...THREAD_START], files: FILE_STREAM },
   },
   {
     id: '04-evented',
@@ -76,6 +108,7 @@ export const LABS: readonly LabInfo[] = [
     defaults: {},
     makeVariables: {},
     variants: PLAIN,
+    sandbox: { calls: ['accept4', 'getpeername'], files: FILE_STREAM },
   },
   {
     id: '05-event-loop',
@@ -92,6 +125,10 @@ export const LABS: readonly LabInfo[] = [
       { name: 'poll', args: ['--mux', 'poll'] },
     ],
     fileCopies: COPIES,
+    // Each --mux's wait: epoll_wait (epoll_pwait on arm64, and in NODE_RUNTIME), poll (ppoll),
+    // select (pselect6 on arm64).
+    // getsockopt: SO_ERROR, to name the error behind an EPOLLERR.
+    sandbox: { calls: ['accept4', 'epoll_wait', 'poll', 'ppoll', 'select', 'pselect6', 'getsockopt'], files: FILE_BY_HAND },
   },
   {
     id: '06-loop-per-core',
@@ -110,6 +147,8 @@ export const LABS: readonly LabInfo[] = [
       { name: 'shared', args: ['--balance', 'shared'] },
       { name: 'reuseport', args: ['--balance', 'reuseport'] },
     ],
+    // dup: the acceptor hands a copy of each descriptor to a loop (handoff).
+    sandbox: { calls: ['accept4', 'dup', 'getpeername', 'getsockname', 'getsockopt'], files: FILE_STREAM },
   },
   {
     id: '07-completion',
@@ -131,6 +170,10 @@ export const LABS: readonly LabInfo[] = [
       { name: 'each, single', args: ['--submit', 'each', '--recv', 'single'] },
       { name: 'sqpoll', args: ['--sqpoll'] },
     ],
+    // io_uring_enter only: no io_uring_setup (no new, unrestricted ring after listening) and no
+    // io_uring_register (the ring's restrictions are final). accept4 drains the clients still
+    // queued at shutdown, to close them.
+    sandbox: { calls: ['io_uring_enter', 'getpeername', 'accept4'], files: [] },
   },
 ];
 

@@ -26,6 +26,9 @@ export function labFlags(info: LabInfo, env: NodeJS.ProcessEnv): string[] {
     if (value !== undefined && value !== '') flags.push(flag, value);
   }
   if (!OFF.has((env.QUIET ?? '').toLowerCase())) flags.push('--quiet');
+  // SANDBOX=1 (any value but 0/no/false): --sandbox; SANDBOX=kill: and a call outside the list kills.
+  const sandbox = (env.SANDBOX ?? '').toLowerCase();
+  if (!OFF.has(sandbox)) flags.push('--sandbox', ...(sandbox === 'kill' ? ['--sandbox-deny', 'kill'] : []));
   flags.push(...(env.ARGS ?? '').split(/\s+/).filter((arg) => arg !== ''));
   return flags;
 }

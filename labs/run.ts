@@ -7,6 +7,7 @@
  *   PORT HOST BACKLOG PROTOCOL WORK_US   --port --host --backlog --protocol --work-us
  *   ROOT                                 --root (PROTOCOL=files: the directory served)
  *   QUIET (any value but 0/no/false)     --quiet
+ *   SANDBOX (the same; SANDBOX=kill)     --sandbox (and --sandbox-deny kill)
  *   each lab's own `makeVariables`       e.g. lab 03's THREADS → --threads
  *   ARGS                                 any further flags, split at spaces (no quoting)
  *

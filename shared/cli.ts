@@ -12,6 +12,8 @@ import type { Lab, LabInfo, RunningServer, ServerOptions } from './lab.js';
 import { openRoot } from './file-open.js';
 import { createLogger } from './log.js';
 import type { ProtocolName } from './conversation.js';
+import { openNotifier, type Notifier } from './notify.js';
+import { allowList, DENIES, type Deny, installSandbox, sandboxNote } from './sandbox.js';
 import { workSpec } from './work.js';
 
 const MiB = 1024 * 1024;
@@ -53,6 +55,8 @@ const commonOptions = {
   nodelay: { type: 'boolean', default: true, describe: 'TCP_NODELAY on every client; --no-nodelay leaves Nagle\'s algorithm on (for make nagle)' },
   'split-replies': { type: 'boolean', default: false, describe: 'EXPERIMENT (make nagle), off by default: http replies go out in two writes, head then body' },
   root: { type: 'string', describe: 'files: the directory served (nothing outside it ever is)' },
+  sandbox: { type: 'boolean', default: false, describe: 'once listening, allow only the system calls this model needs (seccomp, every thread; make SANDBOX=1)' },
+  'sandbox-deny': { type: 'string', default: 'eperm', describe: 'with --sandbox, a call outside the list: eperm (it fails) or kill (the process dies; make SANDBOX=kill)' },
 } satisfies Record<string, Options>;
 
 type Argv = Record<string, unknown>;
@@ -209,10 +213,19 @@ async function main<Extra extends object>(lab: Lab<Extra>, flags?: LabFlags<Extr
   for (const note of flags?.notes?.(extra) ?? []) log.info(note);
   // Signal handlers go in before the listening line is printed: whoever reads that line may
   // signal at once, and a signal that beats its handler kills the process uncleanly.
+  // systemd's socket (shared/notify.ts), opened before the sandbox, which leaves it sendto alone.
+  const notifier = await openNotifier();
   const started = lab.start(options);
-  handleSignals(started, options);
+  handleSignals(started, options, notifier);
   const server = await started;
-  log.info(listeningLine(server.address, lab.info.model, flags?.mode?.(extra), process.pid));
+  // The filter goes on once the lab listens (what start-up needs, it no longer does), and before
+  // the listening line: whoever reads that line finds every thread filtered.
+  const allowed = [...allowList(lab.info, options.protocol.protocol), ...(notifier ? ['sendto'] : [])];
+  const sandbox = options.sandbox ? sandboxNote(await installSandbox(allowed, argv['sandbox-deny'] as Deny)) : undefined;
+  const mode = [flags?.mode?.(extra), sandbox].filter(Boolean).join('; ');
+  log.info(listeningLine(server.address, lab.info.model, mode || undefined, process.pid));
+  notifier?.send(`READY=1\nMAINPID=${process.pid}`);
+  notifier?.startWatchdog();
 }
 
 /**
@@ -252,7 +265,7 @@ export function parseArgs(info: LabInfo, args: string[], flags?: LabFlags<object
       .usage(`$0 [options]\n\nRuns lab ${info.id} (${info.model}) as an echo server in the foreground. Stop it with Ctrl-C.`)
       .options({ ...options, ...flags?.options })
       .check((argv) => {
-        const problem = oneOf(argv, args, 'protocol', info.protocols) ?? checkCommon(argv, args, capApplies) ?? flags?.check?.(argv, args);
+        const problem = oneOf(argv, args, 'protocol', info.protocols) ?? oneOf(argv, args, 'sandbox-deny', DENIES) ?? checkCommon(argv, args, capApplies) ?? flags?.check?.(argv, args);
         if (problem) throw new UserError(problem);
         return true;
       }),
@@ -339,6 +352,7 @@ function toServerOptions(argv: Argv, log: ServerOptions['log']): ServerOptions {
     noDelay: argv.nodelay as boolean,
     maxConns: (argv['max-conns'] as number | undefined) ?? 1,
     shutdownTimeoutMs: seconds('shutdown-timeout'),
+    sandbox: argv.sandbox as boolean,
     log,
   };
 }
@@ -347,7 +361,7 @@ function toServerOptions(argv: Argv, log: ServerOptions['log']): ServerOptions {
  * First SIGINT/SIGTERM: stop accepting and let open connections finish within the shutdown
  * timeout, then exit 0. A second signal closes everything at once.
  */
-function handleSignals(started: Promise<RunningServer>, options: ServerOptions): void {
+function handleSignals(started: Promise<RunningServer>, options: ServerOptions, notifier: Notifier | undefined): void {
   let closing = false;
   const onSignal = async (signal: NodeJS.Signals) => {
     // Start-up failures are reported by runLab; there is nothing to shut down then.
@@ -359,6 +373,8 @@ function handleSignals(started: Promise<RunningServer>, options: ServerOptions):
       return;
     }
     closing = true;
+    // No longer ready: systemd (and whoever it tells) stops counting on this lab while it drains.
+    notifier?.send('STOPPING=1');
     // Stop accepting first, then say so: whoever reads the line may connect at once, and must be
     // refused (the robust suite, case 12, caught a connection slipping in between on a busy machine).
     const closed = server.close();

@@ -38,6 +38,11 @@ export interface ServerOptions {
   readonly maxConns: number;
   /** On shutdown, how long open connections may take to finish before they are closed. */
   readonly shutdownTimeoutMs: number;
+  /**
+   * `--sandbox`: the command line installs the seccomp filter once the lab listens
+   * (shared/sandbox.ts); a lab with a kernel interface of its own to close (lab 07's ring) reads it.
+   */
+  readonly sandbox: boolean;
   readonly log: Logger;
 }
 
@@ -126,4 +131,12 @@ export interface LabInfo {
    * files experiment and the robust suite try each. Labs on net.Socket stream through Node only.
    */
   readonly fileCopies?: readonly LabVariant[];
+  /**
+   * `--sandbox` (shared/sandbox.ts): the system calls this model makes once it listens, beyond
+   * Node's own (NODE_RUNTIME there). The list is the model's attack surface: measured with strace
+   * under load in every protocol and variant (make harden sets the measurement beside it), plus
+   * the rare paths a short run does not show, each named where it is added. `files`: what serving
+   * files adds (the lookup, then the lab's way of sending).
+   */
+  readonly sandbox: { readonly calls: readonly string[]; readonly files: readonly string[] };
 }

@@ -401,3 +401,27 @@ export const select: (nfds: number, readFds: Uint32Array, writeFds: Uint32Array,
 );
 /** The size of glibc's fd_set, fixed when glibc was compiled: select() cannot watch a descriptor this high. */
 export const FD_SETSIZE = 1024;
+
+// --- The sandbox (shared/sandbox.ts): no_new_privs and a seccomp filter, and the number of the
+// seccomp system call, which glibc has no wrapper for (317 on x86-64, 277 on arm64: an old call,
+// numbered per architecture).
+
+/** prctl(option, arg2, ...): here only PR_SET_NO_NEW_PRIVS and PR_GET_SECCOMP. */
+export const prctl: (option: number, arg2: number, arg3: number, arg4: number, arg5: number) => number = libc.func(
+  'int prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4, unsigned long arg5)',
+);
+/** seccomp(operation, flags, args) through syscall(2); `args` is a struct sock_fprog. */
+export const seccomp: (nr: number, operation: number, flags: number, args: Uint8Array) => number = libc.func(
+  'long syscall(long nr, unsigned int operation, unsigned int flags, void *args)',
+);
+export const SYS_seccomp: Readonly<Record<string, number>> = { x64: 317, arm64: 277 };
+/** No exec from here on can gain privileges (setuid bits, file capabilities): a filter needs it without CAP_SYS_ADMIN. */
+export const PR_SET_NO_NEW_PRIVS = 38;
+export const PR_GET_SECCOMP = 21;
+export const EFAULT = code('EFAULT');
+/** sendto(2): one datagram to `address` (sd_notify's AF_UNIX socket, shared/notify.ts). */
+export const sendto: (fd: number, buffer: Uint8Array, count: number, flags: number, address: Uint8Array, length: number) => number = libc.func(
+  'intptr_t sendto(int fd, void *buffer, size_t count, int flags, void *address, uint32_t length)',
+);
+export const AF_UNIX = 1;
+export const SOCK_DGRAM = 2;

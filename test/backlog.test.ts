@@ -9,12 +9,13 @@ import { synRetransmitSchedule } from '../bench/backlog/evidence.js';
 import { runScenario } from '../bench/backlog/experiment.js';
 import { clientList } from '../bench/backlog/format.js';
 import { kernelSettings } from '../bench/backlog/kernel.js';
-import { renderReport } from '../bench/backlog/render.js';
+import { backlog } from '../bench/backlog/main.js';
+import { renderMarkdown } from '../bench/kit/experiment.js';
 import { BACKLOG_SCHEMA, type Settings } from '../bench/backlog/types.js';
 import { stopAllLabs } from '../bench/lib/launch.js';
-import { describeLabs, kernelQueueLab, oneEventLoop } from '../bench/pipeline/labs.js';
+import { describeLabs, kernelQueueLab, oneEventLoop } from '../bench/kit/labs.js';
 import { LABS } from '../labs/index.js';
-import { machineStamp } from '../bench/pipeline/stamp.js';
+import { machineStamp } from '../bench/kit/stamp.js';
 import { childPids, stat } from '../bench/observe/processes.js';
 
 const settings: Settings = { holdMs: 1_000, clients: 3, gapMs: 100, clientTimeoutMs: 10_000, sampleMs: 25, userSpaceWaitMs: 50 };
@@ -49,7 +50,7 @@ describe('backlog experiment', () => {
     expect(Math.max(...held.map((s) => s.acceptQueueDepth))).toBeGreaterThan(0);
     expect(liveChildren()).toEqual([]);
 
-    const markdown = renderReport({
+    const markdown = renderMarkdown(backlog, {
       experiment: 'backlog',
       schema: BACKLOG_SCHEMA,
       stamp: machineStamp('test'),
@@ -60,7 +61,8 @@ describe('backlog experiment', () => {
       wallMs: run.durationMs,
       runs: [run],
     });
-    expect(markdown).toContain('```mermaid\ngantt');
+    expect(markdown).toContain('| 01-serial | ');
+    expect(markdown).not.toContain('```mermaid');
     // Client 2's own row in the run's client table: where it waited and that it was served. The
     // legend names every place whatever happened, so only the row shows what this run measured.
     const row = markdown.split('\n').find((line) => line.startsWith('| 2 | '));

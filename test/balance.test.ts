@@ -10,13 +10,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { findLabs } from '../bench/balance/labs.js';
-import { renderBalanceReport } from '../bench/balance/render.js';
+import { balance } from '../bench/balance/main.js';
+import { renderMarkdown } from '../bench/kit/experiment.js';
+import type { BalanceReport } from '../bench/balance/results.js';
 import { readBalanceReport } from '../bench/balance/results.js';
 import { measureSpread } from '../bench/balance/spread.js';
 import { stopAllLabs } from '../bench/lib/launch.js';
 import { UserError } from '../shared/errors.js';
 
 const FIXTURE = path.join(import.meta.dirname, 'fixtures', 'balance-results.json');
+const renderBalanceReport = (r: BalanceReport) => renderMarkdown(balance, r);
 const report = renderBalanceReport(readBalanceReport(FIXTURE));
 const lines = report.split('\n');
 
@@ -38,7 +41,8 @@ describe('balance report, from the fixture', () => {
     expect(row('### 2 workers', 'shared', '40 over 1 s')).toBe('| shared | 40 over 1 s | 30 | 10 | 10 | 30 | 10.0 | 75% | 0 |');
     expect(row('### 4 workers', 'shared', '200 at once')).toBe('| shared | 200 at once | 135 | 11 | 24 | 30 | 11 | 135 | 49.6 | 68% | 0 |');
     expect(row('### 4 workers', 'reuseport', '200 at once')).toBe('| reuseport | 200 at once | 47 | 54 | 40 | 58 | 40 | 58 | 6.9 | 29% | 1 |');
-    expect(report).toContain('shared     worker 0  ████████████████████████████████████████ 135\n           worker 1  ███ 11\n');
+    expect(lines.indexOf('## Summary')).toBeLessThan(40);
+    expect(report).toContain('![CPU-bound requests/s on 2 cores](balance-summary.svg)');
   });
 
   it('says what the spread numbers show, policy by policy', () => {

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { parseBenchArgs } from '../bench/bench/options.js';
 import { SCENARIOS } from '../bench/bench/scenarios/index.js';
 import { LAB_TARGETS, PLAIN_NODE, REFERENCE, type TargetSpec } from '../bench/bench/targets.js';
-import { oneEventLoop } from '../bench/pipeline/labs.js';
+import { oneEventLoop } from '../bench/kit/labs.js';
 
 const full = parseBenchArgs([]);
 const quick = parseBenchArgs(['--quick']);

@@ -5,10 +5,13 @@
  */
 
 import { describe, expect, it } from 'vitest';
-import { renderChatReport } from '../bench/chat/render.js';
+import { chat } from '../bench/chat/main.js';
+import { renderMarkdown } from '../bench/kit/experiment.js';
+
+const renderChatReport = (r: ChatReport) => renderMarkdown(chat, r);
 import type { ChatReport, ChatRun } from '../bench/chat/results.js';
-import { describeLabs } from '../bench/pipeline/labs.js';
-import type { Stamp } from '../bench/pipeline/stamp.js';
+import { describeLabs } from '../bench/kit/labs.js';
+import type { Stamp } from '../bench/kit/stamp.js';
 
 const stamp: Stamp = {
   cpuModel: 'test CPU', cores: 2, memoryGiB: 4, kernel: 'Linux test', node: 'v20.0.0', date: '2026-01-01T00:00:00.000Z',
@@ -73,13 +76,13 @@ const completion: ChatReport = {
 describe('chat report', () => {
   const markdown = renderChatReport(report);
 
-  it('leads with the 100-member room; a capped run is marked and not ranked', () => {
-    expect(markdown.indexOf('## A room of 100')).toBeLessThan(markdown.indexOf('## A room of 10\n'));
+  it('opens with a Summary row per model at 100 members; a capped run is marked and never ranked or named best', () => {
+    expect(markdown.split('\n').indexOf('## Summary')).toBeLessThan(40);
+    expect(markdown).toContain('| 04 evented | 5.0 | 100,000 | ');
+    const summaryTable = markdown.slice(markdown.indexOf('## Summary'), markdown.indexOf('## How this run was made'));
+    expect(summaryTable.split('\n').filter((line) => line.startsWith('|')).join('\n')).not.toContain('**');
+    expect(markdown).not.toMatch(/the (most|least) (deliveries|server CPU)/);
     expect(markdown).toContain('| 04 evented | 1 | 150k ⚠ |');
-    expect(markdown).not.toMatch(/With 1 sender, the most deliveries/);
-    expect(markdown).toContain('With 10 senders, the most deliveries per second at 100 members came from 04 evented: 100k/s');
-    // CPU per delivery leads, from every run: a capped one too, said to be capped.
-    expect(markdown).toMatch(/With 1 sender, the least server CPU per delivered message at 100 members was [^:]+: [\d.]+ µs \([^)]*\)\./);
     expect(markdown).toContain('| 02 process/conn | – | not measured: each member is a whole Node process |');
   });
 
@@ -90,7 +93,7 @@ describe('chat report', () => {
     expect(markdown).toContain('| 06 loop per core (handoff) | not measured: the run stopped at 10 members, 10 senders, before this case | | | | | | |');
     expect(markdown).toContain('06 loop per core (handoff): the run stopped early, at 10 members, 10 senders: only 512 of 1000 members could join');
     expect(markdown).not.toContain('not measured: not measured');
-    expect(markdown.match(/member 302/g)).toHaveLength(2); // the table's cell and the sentence under the lead table
+    expect(markdown.match(/member 302/g)).toHaveLength(2); // the table's cell and the sentence under it
   });
 
   it('the slow-reader table shows both runs and the cut-off; labs left out say why', () => {
@@ -98,10 +101,9 @@ describe('chat report', () => {
     expect(markdown).toContain('- 01-serial: its room never has more than one member.');
   });
 
-  it("explains lab 07's figures from its design, each variant's from the results file", () => {
+  it('names no lab of its own: every name comes from the results file', () => {
     const text = renderChatReport(completion);
-    // Lab 04's run at 100 members, 10 senders: 500 ms of CPU for 100,000 deliveries, 5 µs each.
-    expect(text).toContain('- **07, completion by hand.**');
-    expect(text).toContain('10 senders, batch, multishot: 2.50 µs, 0.5× 04 evented\'s; each, single: 10.00 µs, 2.0× 04 evented\'s).');
+    expect(text).not.toMatch(/\*\*0\d, /);
+    expect(text).toContain('- Server CPU per delivery at 100 members, 10 senders, most against least: 07 completion (each, single) (10.0) against 07 completion (batch, multishot) (2.5), 4.0× as much.');
   });
 });

@@ -6,7 +6,10 @@
 
 import { describe, expect, it } from 'vitest';
 import { fileTargets, MiB, responseBytes, type TargetResult } from '../bench/files/measure.js';
-import { renderFiles, type FilesResults } from '../bench/files/render.js';
+import { FILES_SCHEMA, type FilesResults } from '../bench/files/render.js';
+import { files } from '../bench/files/main.js';
+import { renderMarkdown } from '../bench/kit/experiment.js';
+import { STAMP } from './helpers/report.js';
 import { parseWrk } from '../bench/files/wrk.js';
 
 describe('files experiment', () => {
@@ -43,7 +46,8 @@ describe('files experiment', () => {
       tool: 'wrk',
       targets: [result(sendfile, 64, { sendfile: 160, epoll_wait: 100 }), result(readWrite, 256, { pread64: 2048, write: 2050 })],
     };
-    const text = renderFiles(results);
+    const text = renderMarkdown(files, { experiment: 'files', schema: FILES_SCHEMA, stamp: STAMP, labs: [], results });
+    expect(text).toContain('- Server CPU per MiB of 64m.bin, read/write against sendfile: 05 event loop read-write (0.40) against 05 event loop sendfile (0.10), 4.0× as much.');
     expect(text).toContain('sendfile cost 0.10 ms of server CPU per MiB, read/write 0.40 ms (4.0×)');
     expect(text).toContain('sendfile made 80.0 sendfile calls');
     expect(text).toContain('read/write made 1024 pread64 and 1025 write calls (1024 chunks of 64 KiB)');

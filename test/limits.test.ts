@@ -14,10 +14,13 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { groupsOnDisk, liveGroups, probeCgroups, removeAllGroups } from '../bench/limits/cgroup.js';
 import { measureCpuLab } from '../bench/limits/cpu.js';
 import { measureMemoryLab } from '../bench/limits/memory.js';
-import { LIMITS_SCHEMA, limitsImages, renderLimits, toSvg, writeLimitsReport, type LimitsReport } from '../bench/limits/render.js';
+import { LIMITS_SCHEMA, type LimitsReport } from '../bench/limits/render.js';
+import { limits } from '../bench/limits/main.js';
+import { toSvg } from '../bench/kit/chart.js';
+import { chartFile, renderMarkdown, writeReport } from '../bench/kit/experiment.js';
 import { repoRoot, stopAllLabs } from '../bench/lib/launch.js';
 import { poissonSchedule } from '../bench/load/paced.js';
-import { readReportFile } from '../bench/pipeline/report-file.js';
+import { readReportFile } from '../bench/kit/report-file.js';
 import { eventually } from './helpers/util.js';
 
 const FIXTURE = path.join(import.meta.dirname, 'fixtures', 'limits-results.json');
@@ -29,7 +32,7 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe('limits report, from the fixture', () => {
   const report = read();
-  const markdown = renderLimits(report);
+  const markdown = renderMarkdown(limits, report);
   const lines = markdown.split('\n');
   /** The first table row that starts with these cells, after the line that starts with `heading`. */
   const row = (heading: string, ...first: string[]) => {
@@ -58,9 +61,9 @@ describe('limits report, from the fixture', () => {
   });
 
   it('draws one latency chart per lab variant, throttled slices shaded, and the memory chart, as SVG', async () => {
-    const images = limitsImages(report);
+    const images = limits.render(report).charts!.map((chart) => ({ file: chartFile('limits', chart), spec: chart.spec }));
     expect(images.map((i) => i.file)).toEqual([...report.cpu.map((r) => `limits-cpu-${r.title.replace(/[^a-z0-9]+/gi, '-').replace(/-+$/, '').toLowerCase()}.svg`), 'limits-memory.svg']);
-    for (const image of images) expect(markdown).toContain(`](${image.file})`);
+    for (const image of images.slice(0, -1)) expect(markdown).toContain(`](${image.file})`);
     const lab04 = images.find((i) => i.file === 'limits-cpu-04-evented.svg')!;
     const svg = await toSvg(lab04.spec);
     expect(svg.startsWith('<svg')).toBe(true);
@@ -75,8 +78,9 @@ describe('limits report, from the fixture', () => {
 
   it('writes the report and its images beside it', async () => {
     const file = path.join(scratch, 'limits.md');
-    const written = await writeLimitsReport(report, file);
-    expect(readdirSync(scratch).sort()).toEqual(['limits.md', ...written.map((w) => path.basename(w))].sort());
+    const written = await writeReport(limits, report, file, FIXTURE);
+    expect(readdirSync(scratch).sort()).toEqual(written.map((w) => path.basename(w)).sort());
+    expect(written.map((w) => path.basename(w))).toContain('limits-summary.svg');
   });
 });
 

@@ -9,8 +9,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { LABS } from '../labs/index.js';
 import { startLab, stopAllLabs } from '../bench/lib/launch.js';
 import { REQUEST_PATTERNS, smallWrites, splitWrites, type SplitWritesResult } from '../bench/nagle/measure.js';
-import { renderNagle, type NagleResults } from '../bench/nagle/render.js';
-import { oneEventLoop } from '../bench/pipeline/labs.js';
+import { NAGLE_SCHEMA, type NagleResults } from '../bench/nagle/render.js';
+import { nagle } from '../bench/nagle/main.js';
+import { renderMarkdown } from '../bench/kit/experiment.js';
+import { STAMP } from './helpers/report.js';
+import { oneEventLoop } from '../bench/kit/labs.js';
 
 afterEach(async () => {
   await stopAllLabs();
@@ -42,8 +45,17 @@ const FIXTURE: NagleResults = {
   ],
 };
 
+const render = (results: NagleResults) => renderMarkdown(nagle, { experiment: 'nagle', schema: NAGLE_SCHEMA, stamp: STAMP, labs: [], results });
+
 describe('the Nagle report', () => {
-  const text = renderNagle(FIXTURE);
+  const text = render(FIXTURE);
+
+  it('opens with the split-write round trips and what they compare', () => {
+    expect(text.split('\n').findIndex((line) => line === '## Summary')).toBeLessThan(40);
+    expect(text).toContain('| request as two writes, client Nagle on | 44 | 45 | 3 |');
+    expect(text).toContain('![Median HTTP round trip by how it was written (ms)](nagle-summary.svg)');
+    expect(text).toContain('- Median round trip with the request in two writes: request as two writes, client Nagle on (44) against request as two writes, client TCP_NODELAY (0.05), 870× as much.');
+  });
 
   it('tabulates small writes and split writes', () => {
     expect(text).toContain('| 1 B | off | 1,000 | 0.00 | 50 | 20 | 300 | 200 |');
@@ -58,7 +70,7 @@ describe('the Nagle report', () => {
     expect(text).toContain('MSG_MORE on the first write (0.04 ms) and TCP_CORK around both writes (0.04 ms)');
     expect(text).toContain('took 43 ms per round trip against 0.10 ms with TCP_NODELAY');
     expect(text).toContain('Nagle holds a small write back');
-    const noCoalescing = renderNagle({ ...FIXTURE, smallWrites: FIXTURE.smallWrites.map((r) => (r.noDelay ? { ...r, segmentsOut: 10 } : r)) });
+    const noCoalescing = render({ ...FIXTURE, smallWrites: FIXTURE.smallWrites.map((r) => (r.noDelay ? { ...r, segmentsOut: 10 } : r)) });
     expect(noCoalescing).toContain('Here Nagle did not send fewer segments');
   });
 });

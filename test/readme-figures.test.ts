@@ -16,7 +16,7 @@ import { figures as benchFigures } from '../bench/bench/figures.js';
 import { migrateBenchV1, SCHEMA_VERSION, type BenchResults } from '../bench/bench/results.js';
 import { applyFigures, figureIn, headingAnchor, markedFigures, markerProblem, readmeFiles, type Figures } from '../bench/figures.js';
 import { repoRoot } from '../bench/lib/launch.js';
-import { readReportFile } from '../bench/pipeline/report-file.js';
+import { readReportFile } from '../bench/kit/report-file.js';
 
 /** Each experiment that READMEs quote, and how its figures come from its results file. */
 const EXPERIMENTS: Readonly<Record<string, (file: string) => Figures>> = {

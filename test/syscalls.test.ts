@@ -7,10 +7,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { LABS } from '../labs/index.js';
 import { startLab, stopAllLabs } from '../bench/lib/launch.js';
-import { oneEventLoop } from '../bench/pipeline/labs.js';
+import { oneEventLoop } from '../bench/kit/labs.js';
 import { explain } from '../bench/syscalls/explain.js';
 import { measureServer, type PhaseCounts } from '../bench/syscalls/measure.js';
-import { renderSyscalls, type SyscallResults } from '../bench/syscalls/render.js';
+import { SYSCALLS_SCHEMA, type SyscallResults } from '../bench/syscalls/render.js';
+import { syscalls } from '../bench/syscalls/main.js';
+import { renderMarkdown } from '../bench/kit/experiment.js';
+import { STAMP } from './helpers/report.js';
 import { parseStraceSummary, straceUnavailable } from '../bench/syscalls/trace.js';
 
 afterEach(async () => {
@@ -61,7 +64,13 @@ const FIXTURE: SyscallResults = {
 };
 
 describe('the system-call report', () => {
-  const text = renderSyscalls(FIXTURE);
+  const text = renderMarkdown(syscalls, { experiment: 'syscalls', schema: SYSCALLS_SCHEMA, stamp: STAMP, labs: [], results: FIXTURE });
+
+  it('opens with a Summary row per server, and the one it could not measure says why', () => {
+    expect(text.split('\n').indexOf('## Summary')).toBeLessThan(40);
+    expect(text).toContain('| evented | 2.1 | 0.05 | ');
+    expect(text).toContain('| missing | not measured: no C compiler |');
+  });
 
   it('lists each server per round trip and per connection, the most frequent calls first, and the ones it could not measure', () => {
     expect(text).toContain('| evented | 2.10 | read 1.00, write 1.00, epoll_pwait 0.10 | 0 | 0.04 / 0.01 |');

@@ -7,7 +7,7 @@
 import { execFile } from 'node:child_process';
 import { DEFAULTS } from '../../shared/cli.js';
 import { killTree, startLab, type LabProcess } from '../lib/launch.js';
-import { describeLabs, kernelQueueLab, type LabDescription } from '../pipeline/labs.js';
+import { describeLabs, kernelQueueLab, type LabDescription } from '../kit/labs.js';
 import { runArrival } from './arrival.js';
 import { attributePorts, classify, toSamples } from './evidence.js';
 import { startSampler, type RawSample, type Sampler } from './sampler.js';

@@ -7,12 +7,12 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../../shared/errors.js';
 import { labEntry } from '../lib/launch.js';
-import { machineStamp } from '../pipeline/stamp.js';
+import { machineStamp } from '../kit/stamp.js';
 import { runAll, type Progress, type RunPlan } from './experiment.js';
 import { currentNetwork } from './isolate.js';
 import { kernelSettings } from './kernel.js';
-import { describeLabs } from '../pipeline/labs.js';
-import { readReportFile } from '../pipeline/report-file.js';
+import { describeLabs } from '../kit/labs.js';
+import { readReportFile } from '../kit/report-file.js';
 import { BACKLOG_SCHEMA, type BacklogReport, type RunResult, type Settings } from './types.js';
 
 export const DEFAULT_SETTINGS: Settings = {

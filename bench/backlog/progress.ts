@@ -3,7 +3,7 @@
  * a terminal the clients connected and echoed so far; a line with each run's result.
  */
 
-import { Progress as Line } from '../pipeline/progress.js';
+import { Progress as Line } from '../kit/progress.js';
 import type { Progress, RunPlan } from './experiment.js';
 import type { RunResult } from './types.js';
 

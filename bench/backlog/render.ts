@@ -3,8 +3,11 @@
  * measurement can be re-rendered at any time; every sentence about a run comes from explain.ts.
  */
 
-import { renderStamp } from '../pipeline/stamp.js';
-import { kernelQueueLab } from '../pipeline/labs.js';
+import { barChart } from '../kit/chart.js';
+import type { Page } from '../kit/experiment.js';
+import { check } from '../kit/findings.js';
+import { kernelQueueLab } from '../kit/labs.js';
+import { once, type Table } from '../kit/table.js';
 import { byHand } from './by-hand.js';
 import { explainRun, explainSweep } from './explain.js';
 import { runFacts } from './facts.js';
@@ -14,43 +17,68 @@ import type { BacklogReport, ClientRecord, RunResult } from './types.js';
 /** Width of the bins in the depth-over-time chart and table. */
 const BIN_MS = 250;
 
-export function renderReport(report: BacklogReport): string {
+function summary(report: BacklogReport): Table {
+  const s = report.settings;
+  const runs = [...report.runs.filter((r) => r.kind === 'model'), ...report.runs.filter((r) => r.kind === 'sweep')];
+  return {
+    rowHeader: 'lab',
+    columns: [
+      { header: 'backlog', unit: 'count' },
+      { header: 'accept queue while held', unit: 'count', explain: 'deepest accept queue sampled while client 1 held its connection' },
+      { header: `clients 2–${s.clients} answered while held`, unit: 'count' },
+      { header: 'slowest first echo, ms', unit: 'ms', better: 'lower', explain: `of clients 2–${s.clients}, from the start of connect() (one run each: nothing is ranked)` },
+      { header: 'where they waited', unit: 'count' },
+      { header: 'ListenOverflows', unit: 'count', explain: "the kernel's count of connections dropped at a full accept queue, during the run" },
+    ],
+    rows: runs.map((run) => {
+      const f = runFacts(run);
+      return {
+        label: run.kind === 'sweep' ? `${run.lab} (backlog ${run.backlogAsked})` : run.lab,
+        starved: f.echoedWhileHeld.length === 0 && f.others.length > 0,
+        cells: [
+          { summary: once(run.effectiveBacklog) },
+          { summary: once(f.maxDepthWhileHeld) },
+          { text: `${f.echoedWhileHeld.length} of ${f.others.length}` },
+          f.echoAfterStartMs.length ? { summary: once(Math.max(...f.echoAfterStartMs)) } : undefined,
+          { text: summarizeWaits(f.others) },
+          { summary: once(f.listenOverflows) },
+        ],
+      };
+    }),
+  };
+}
+
+export function renderReport(report: BacklogReport): Page {
+  const models = report.runs.filter((r) => r.kind === 'model');
+  const s = report.settings;
+  const table = summary(report);
+  return {
+    intro:
+      `Where do clients wait while a server is busy? Client 1 connects and holds its connection for ${seconds(s.holdMs)}; clients 2–${s.clients} arrive meanwhile, ${s.gapMs} ms apart. ` +
+      'Every lab got the same arrival, then the lab whose only queue is the kernel\'s ran again at smaller backlogs; `/proc` was sampled throughout to see, per client, where it waited.',
+    summary: table,
+    chart: barChart('summary', `Slowest first echo of clients 2–${s.clients}, from connect() (ms)`, 'ms', table.rows.map((r) => ({ label: r.label, value: r.cells[3]?.summary?.median, ...(r.starved ? { note: 'none answered while client 1 held' } : {}) }))),
+    findings: [
+      check('every other client answered while client 1 held its connection', models, (r) => r.lab, (r) => runFacts(r).echoedWhileHeld.length === runFacts(r).others.length),
+      check('no client waited in the kernel accept queue', models, (r) => r.lab, (r) => runFacts(r).waitedIn['accept-queue'].length === 0),
+      check('no connection dropped at a full accept queue (ListenOverflows +0)', report.runs, (r) => (r.kind === 'sweep' ? `${r.lab} at backlog ${r.backlogAsked}` : r.lab), (r) => runFacts(r).listenOverflows === 0),
+    ],
+    method: [
+      `Every ${s.sampleMs} ms a separate thread read the listening socket and every client's connection from \`/proc/net/tcp\` and the ListenOverflows/ListenDrops counters from \`/proc/net/netstat\`. ` +
+        (report.network === 'own network namespace'
+          ? 'The experiment ran in a network namespace of its own (`unshare --net`), so those tables and counters saw its sockets only. '
+          : "It shared the network namespace with the rest of the machine, so ListenOverflows/ListenDrops may include other programs' drops. ") +
+        `The whole measurement took ${seconds(report.wallMs)}.`,
+    ],
+    detail: detail(report),
+  };
+}
+
+function detail(report: BacklogReport): string[] {
   const models = report.runs.filter((r) => r.kind === 'model');
   const sweep = report.runs.filter((r) => r.kind === 'sweep');
   const s = report.settings;
   const out: string[] = [];
-  out.push('# The backlog experiment: where clients wait while a server is busy', '');
-  out.push(renderStamp(report.stamp));
-  out.push(
-    `Every lab got the same scripted arrival. Client 1 connects, sends a line and, once it has its echo, keeps the connection open ` +
-      `for ${seconds(s.holdMs)} after connecting. From its echo on, clients 2–${s.clients} start connecting ${s.gapMs} ms apart; ` +
-      `each sends a line as soon as its handshake completes and closes as soon as the echo is back. ` +
-      `Every ${s.sampleMs} ms a separate thread read the listening socket and every client's connection from \`/proc/net/tcp\` ` +
-      `and the ListenOverflows/ListenDrops counters from \`/proc/net/netstat\`. ` +
-      (report.network === 'own network namespace'
-        ? 'The experiment ran in a network namespace of its own (`unshare --net`), so those tables and counters saw its sockets only. '
-        : 'It shared the network namespace with the rest of the machine, so ListenOverflows/ListenDrops may include other programs\' drops. ') +
-      `The whole measurement took ${seconds(report.wallMs)}.`,
-    '',
-    'Measure again with `make backlog` (writes `results/backlog.json`, then this file); re-render this file from the JSON alone with ' +
-      '`make backlog BACKLOG_ARGS=--render-only`.',
-    '',
-  );
-
-  out.push('## Summary', '');
-  out.push(
-    `| Lab (model) | Backlog | Accept queue while client 1 held (max sampled) | Clients 2–${s.clients} answered while client 1 held | Where clients 2–${s.clients} waited | Their first echo, from the start of connect() | ListenOverflows |`,
-    '|---|---:|---:|---:|---|---:|---:|',
-  );
-  for (const run of [...models, ...sweep]) {
-    const f = runFacts(run);
-    out.push(
-      `| ${run.lab}${run.kind === 'sweep' ? ` (sweep)` : ''} — ${modelOf(run, report)} | ${run.effectiveBacklog} | ${f.maxDepthWhileHeld} | ` +
-        `${f.echoedWhileHeld.length} of ${f.others.length} | ${summarizeWaits(f.others)} | ${range(f.echoAfterStartMs)} | +${f.listenOverflows} |`,
-    );
-  }
-  out.push('');
-
   out.push('## How to read this report', '');
   out.push(
     '- **Times** are seconds since client 1 started connecting. *connected*: the client\'s handshake completed (its `connect` event). ' +
@@ -66,9 +94,6 @@ export function renderReport(report: BacklogReport): string {
     `  - *nowhere*: none of the above; the echo came within ${s.userSpaceWaitMs} ms of the handshake. ` +
       `A stay in the accept queue or in user space shorter than ${s.userSpaceWaitMs} ms does not count as a wait. ` +
       `A stay in the accept queue is counted up to the first sample that saw the connection accepted, so it can be up to ${s.sampleMs} ms long.`,
-    '- **Charts**: one bar per phase of each client. Red (critical): handshake not completed, SYN being retransmitted. ' +
-      'Blue (active): connected, waiting in a queue. Grey (done): being served, from the first echo (client 1: from its connect) to its close. ' +
-      'The axis is seconds since client 1 started.',
     `- **Accept-queue depth** is the listening socket's Recv-Q in \`ss -ltn\` (connections waiting for \`accept()\`); the effective backlog is its Send-Q. ` +
       `ListenOverflows and ListenDrops are the kernel's counters of connections dropped at a full queue ` +
       `(${report.network === 'own network namespace' ? "here the experiment's own network namespace" : 'machine-wide'}), shown as the rise during each run.`,
@@ -122,7 +147,7 @@ export function renderReport(report: BacklogReport): string {
   out.push('');
 
   out.push(byHand(report, kernelQueueLab(report.labs)?.id));
-  return out.join('\n');
+  return out;
 }
 
 function renderRun(run: RunResult, report: BacklogReport, heading: string): string[] {
@@ -137,9 +162,7 @@ function renderRun(run: RunResult, report: BacklogReport, heading: string): stri
         `${seconds(c.closedMs)} | ${describeWaits(c)} | ${c.outcome}${c.error ? ` (${c.error})` : ''} |`,
     );
   }
-  out.push('', ...gantt(run), '');
-  const f = runFacts(run);
-  if (f.maxDepth > 0) out.push(...depthChart(run, report), '');
+  out.push('');
   // A snapshot with nothing under its header line (no client in SYN-SENT) says nothing: leave it out.
   const shown = run.ss.filter((snapshot) => snapshot.command.startsWith('ss -ltn') || snapshot.output.split('\n').length > 1);
   if (shown.length > 0) {
@@ -156,49 +179,6 @@ function summarizeWaits(clients: readonly ClientRecord[]): string {
     counts.set(key, (counts.get(key) ?? 0) + 1);
   }
   return [...counts].map(([where, n]) => `${n}× ${where}`).join('; ');
-}
-
-/** A Mermaid gantt chart: one section per client, one bar per phase. GitHub renders it. */
-function gantt(run: RunResult): string[] {
-  const lines = ['```mermaid', 'gantt', `    title ${runName(run)}: each client over time (s since client 1 started)`];
-  lines.push('    dateFormat x', '    axisFormat %s.%L', '    tickInterval 500millisecond', '    todayMarker off');
-  const bar = (name: string, tag: string, from: number, to: number) =>
-    `    ${name} :${tag}, ${Math.max(0, Math.round(from))}, ${Math.max(Math.round(from) + 1, Math.round(to))}`;
-  for (const c of run.clients) {
-    lines.push(`    section client ${c.client}`);
-    for (const w of c.waits) {
-      const name = { 'syn-retransmit': 'SYN dropped, resent', 'final-ack-dropped': 'final ACK dropped', 'accept-queue': 'accept queue', 'user-space': 'user space', unobserved: 'waiting' }[w.where];
-      lines.push(bar(name, w.where === 'syn-retransmit' || w.where === 'final-ack-dropped' ? 'crit' : 'active', w.fromMs, w.toMs));
-    }
-    const end = c.closedMs ?? c.closeMs ?? c.firstEchoMs;
-    if (c.outcome !== 'served') {
-      if (c.waits.length === 0) lines.push(bar(c.outcome, 'crit', c.startMs, end ?? run.durationMs));
-    } else if (c.client === 1 && c.connectMs !== undefined) {
-      lines.push(bar('served, holding the connection', 'done', c.waits.at(-1)?.toMs ?? c.connectMs, end ?? run.durationMs));
-    } else if (c.firstEchoMs !== undefined) {
-      if (c.waits.length === 0) lines.push(bar('connect', 'active', c.startMs, c.connectMs ?? c.firstEchoMs));
-      lines.push(bar('echo, close', 'done', c.firstEchoMs, end ?? c.firstEchoMs));
-    }
-  }
-  lines.push('```');
-  return lines;
-}
-
-/** Accept-queue depth over time as a Mermaid xychart (GitHub renders it). */
-function depthChart(run: RunResult, report: BacklogReport): string[] {
-  const bins = Math.ceil((run.samples.at(-1)?.t ?? 0) / BIN_MS);
-  const depth = binDepth(run, bins).map((d) => d ?? 0);
-  const labels = depth.map((_, i) => ((i * BIN_MS) / 1000).toFixed(2));
-  return [
-    '```mermaid',
-    '%%{init: {"themeVariables": {"xyChart": {"plotColorPalette": "#4c6ef5"}}}}%%',
-    'xychart-beta',
-    `    title "${runName(run)}: accept-queue depth (Recv-Q), max per ${BIN_MS} ms"`,
-    `    x-axis "seconds since client 1 started" [${labels.join(', ')}]`,
-    `    y-axis "connections waiting for accept()" 0 --> ${Math.max(report.settings.clients, ...depth)}`,
-    `    bar [${depth.join(', ')}]`,
-    '```',
-  ];
 }
 
 function binDepth(run: RunResult, bins: number): Array<number | undefined> {

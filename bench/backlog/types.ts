@@ -4,7 +4,7 @@
  * Times are milliseconds since client 1 started connecting, unless a name says otherwise.
  */
 
-import type { ReportFile } from '../pipeline/report-file.js';
+import type { ReportFile } from '../kit/report-file.js';
 
 /** The scripted arrival, the same for every run. */
 export interface ArrivalSettings {

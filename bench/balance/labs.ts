@@ -2,7 +2,7 @@
 
 import { UserError } from '../../shared/errors.js';
 import { LABS, type LabInfo } from '../../labs/index.js';
-import { oneEventLoop } from '../pipeline/labs.js';
+import { oneEventLoop } from '../kit/labs.js';
 
 /** The labs this experiment needs, found by what the registry says they are (never by id). */
 export function findLabs(): { loops: LabInfo; oneLoop: LabInfo; pool: LabInfo } {

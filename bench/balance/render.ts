@@ -4,12 +4,63 @@
  * them are fixed text, and each claim that depends on a number is said only as the numbers allow.
  */
 
-import type { LabDescription } from '../pipeline/labs.js';
-import { renderStamp } from '../pipeline/stamp.js';
+import { barChart } from '../kit/chart.js';
+import type { Page } from '../kit/experiment.js';
+import { check, compare } from '../kit/findings.js';
+import type { LabDescription } from '../kit/labs.js';
+import { once, type Table } from '../kit/table.js';
 import type { Arrival, BalanceReport, BalanceResults, ScalingRun, SpreadRun, StallRun } from './results.js';
 
-export function renderBalanceReport(report: BalanceReport): string {
-  return ['# Balancing connections across event loops', '', renderStamp(report.stamp), '', renderBalance(report.results, report.labs), ''].join('\n');
+/** The Summary: a row per policy; the busiest loop's share, the probes a stall slowed, the scaling. */
+export function renderBalanceReport(report: BalanceReport): Page {
+  const { results } = report;
+  const workers = Math.max(...results.spread.map((r) => r.workers));
+  const burst = (policy: string) =>
+    results.spread.filter((r) => r.policy === policy && r.workers === workers).reduce<SpreadRun | undefined>((a, b) => (!a || b.arrival.connections > a.arrival.connections ? b : a), undefined);
+  const slowMs = results.stall.settings.slowFactor * (results.stall.settings.workUs / 1000);
+  const { runs, settings } = results.scaling;
+  const base = runs.find((r) => r.policy === undefined && r.cores === 1);
+  const full = (policy: string | undefined, lab = results.lab.id) => runs.find((r) => r.policy === policy && r.lab === lab && r.cores === settings.cores);
+  const rowOf = (label: string, policy: string | undefined, lab?: string) => {
+    const spread = policy ? burst(policy) : undefined;
+    const stall = policy ? results.stall.runs.find((r) => r.policy === policy) : undefined;
+    const scaling = policy ? full(policy) : runs.find((r) => r.lab === lab && r.policy === undefined && (lab !== base?.lab || r.cores === 1));
+    return {
+      label,
+      cells: [
+        spread ? { summary: once(100 * spreadOf(spread.perWorker).maxShare) } : undefined,
+        stall ? { summary: once(stallSummary(stall, slowMs).slow) } : undefined,
+        scaling ? { summary: once(scaling.requestsPerSec) } : undefined,
+        scaling && base ? { summary: once(scaling.requestsPerSec / base.requestsPerSec) } : undefined,
+      ],
+    };
+  };
+  const others = runs.filter((r) => r.policy === undefined && r.lab !== results.lab.id);
+  const table: Table = {
+    rowHeader: 'policy / server',
+    columns: [
+      { header: `busiest loop's share, ${workers} workers`, unit: 'pct', explain: `share of the largest burst's connections the busiest loop took; an even share is ${Math.round(100 / workers)}%` },
+      { header: `probes slowed by a stall (> ${ms(slowMs)} ms)`, unit: 'count', explain: `of ${results.stall.runs[0]?.probes.length ?? 0} new clients while one loop was busy` },
+      { header: `CPU-bound req/s, ${settings.cores} cores`, unit: 'rate', better: 'higher', explain: `${settings.workUs} µs of CPU per request, one run each (nothing is ranked)` },
+      { header: `× ${base?.label ?? 'one loop'}`, unit: 'ratio' },
+    ],
+    rows: [...results.policies.map((policy) => rowOf(`${results.lab.label} ${policy}`, policy)), ...others.map((r) => rowOf(r.label, undefined, r.lab))],
+  };
+  const figure = (i: number) => (table.rows[i]?.cells[2]?.summary ? { row: table.rows[i]!.label, summary: table.rows[i]!.cells[2]!.summary! } : undefined);
+  const baseRow = table.rows.findIndex((r) => r.label === base?.label);
+  return {
+    intro:
+      `${results.lab.label}'s \`--balance\` policies (${results.policies.join(', ')}): how connections spread over the loops, what a stalled loop does to new clients, ` +
+      'and CPU-bound requests per second beside one event loop and the worker pool. Each run starts a fresh server; counts per worker come from its shutdown summary.',
+    summary: table,
+    chart: barChart('summary', `CPU-bound requests/s on ${settings.cores} cores`, 'requests/s', table.rows.map((r) => ({ label: r.label, value: r.cells[2]?.summary?.median }))),
+    findings: [
+      check(`the connections split evenly (within 1) in every spread run`, results.policies, (p) => p, (p) => results.spread.filter((r) => r.policy === p).every((r) => spreadOf(r.perWorker).max - spreadOf(r.perWorker).min <= 1)),
+      check('no new client slowed while one loop was stalled', results.stall.runs, (r) => r.policy, (r) => stallSummary(r, slowMs).slow === 0),
+      ...results.policies.slice(0, 3).map((_, i) => compare(`CPU-bound requests/s on ${settings.cores} cores against one loop`, 'rate', figure(i), figure(baseRow))),
+    ].slice(0, 5),
+    detail: renderBalance(results, report.labs),
+  };
 }
 
 // --- Numbers ----------------------------------------------------------------------------------
@@ -47,9 +98,6 @@ const arrivalText = (a: Arrival) => (a.overMs > 0 ? `${int(a.connections)} over 
 
 // --- Step 1: spread ---------------------------------------------------------------------------
 
-/** Bars as text: one line per worker, the longest `BAR_WIDTH` characters. */
-const BAR_WIDTH = 40;
-
 function spreadTable(runs: readonly SpreadRun[], workers: number): string[] {
   const columns = Array.from({ length: workers }, (_, i) => `worker ${i}`);
   const lines = [`| policy | arrival | ${columns.join(' | ')} | min | max | std dev | busiest loop's share | failed |`, `|---|---|${'---:|'.repeat(workers)}---:|---:|---:|---:|---:|`];
@@ -57,20 +105,6 @@ function spreadTable(runs: readonly SpreadRun[], workers: number): string[] {
     const s = spreadOf(run.perWorker);
     lines.push(`| ${run.policy} | ${arrivalText(run.arrival)} | ${run.perWorker.map(int).join(' | ')} | ${int(s.min)} | ${int(s.max)} | ${s.sd.toFixed(1)} | ${pct(s.maxShare)} | ${run.failed} |`);
   }
-  return lines;
-}
-
-function spreadBars(runs: readonly SpreadRun[]): string[] {
-  const top = Math.max(1, ...runs.flatMap((r) => r.perWorker));
-  const name = Math.max(...runs.map((r) => r.policy.length));
-  const lines = ['```'];
-  for (const run of runs) {
-    run.perWorker.forEach((count, worker) => {
-      const bar = '█'.repeat(Math.round((count / top) * BAR_WIDTH));
-      lines.push(`${(worker === 0 ? run.policy : '').padEnd(name)}  worker ${worker}  ${bar} ${count}`);
-    });
-  }
-  lines.push('```');
   return lines;
 }
 
@@ -333,13 +367,13 @@ function mechanisms(): string[] {
 
 // --- The report -------------------------------------------------------------------------------
 
-export function renderBalance(results: BalanceResults, labs: readonly LabDescription[]): string {
+export function renderBalance(results: BalanceResults, labs: readonly LabDescription[]): string[] {
   const lab = labs.find((l) => l.id === results.lab.id);
   const workerCounts = [...new Set(results.spread.map((r) => r.workers))].sort((a, b) => a - b);
   const spread: string[] = [];
   for (const workers of workerCounts) {
     const runs = results.spread.filter((r) => r.workers === workers);
-    spread.push(`### ${workers} workers`, '', ...spreadTable(runs, workers), '', ...spreadBars(runs), '');
+    spread.push(`### ${workers} workers`, '', ...spreadTable(runs, workers), '');
   }
   return [
     `Every measurement ran against **${results.lab.label}**${lab ? ` (${lab.model})` : ''}, once per \`--balance\` policy: ${results.policies.join(', ')}. ` +
@@ -359,5 +393,5 @@ export function renderBalance(results: BalanceResults, labs: readonly LabDescrip
     '',
     ...scalingSection(results),
     ...mechanisms(),
-  ].join('\n');
+  ];
 }

@@ -3,8 +3,8 @@
  * renders from this file alone (render.ts) and an old file keeps the figures it was made with.
  */
 
-import type { ReportFile } from '../pipeline/report-file.js';
-import { readReportFile } from '../pipeline/report-file.js';
+import type { ReportFile } from '../kit/report-file.js';
+import { readReportFile } from '../kit/report-file.js';
 
 export const BALANCE_SCHEMA = 1;
 

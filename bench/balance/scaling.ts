@@ -8,7 +8,7 @@
 
 import { startLab } from '../lib/launch.js';
 import { runHttpLoad } from '../load/http.js';
-import { WindowSampler, type WindowUsage } from '../pipeline/sampler.js';
+import { WindowSampler, type WindowUsage } from '../kit/sampler.js';
 import { workerSummary } from './log-lines.js';
 import type { ScalingRun, ScalingSettings } from './results.js';
 

@@ -18,9 +18,9 @@
 
 import { formatBytes } from '../../shared/log.js';
 import { sectionLink, type Figures } from '../figures.js';
-import { summarize, type Summary } from '../pipeline/stats.js';
+import { summarize, type Summary } from '../kit/stats.js';
 import { sectionSpec } from './render/columns.js';
-import { formatRatio, formatValue } from './render/format.js';
+import { formatRatio, formatValue } from '../kit/format.js';
 import type { BenchResults, CellResult, CellSpec, MetricName, ScenarioId, ScenarioResult } from './results.js';
 
 export function figures(results: BenchResults): Figures {

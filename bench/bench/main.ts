@@ -7,61 +7,36 @@
  *   2. render: results/bench.json to results/bench.md.
  */
 
-import path from 'node:path';
-import { hideBin } from 'yargs/helpers';
-import { exitOnUserError } from '../../shared/errors.js';
 import { planCpus, pinTree } from '../lib/affinity.js';
-import { relative } from '../pipeline/options.js';
-import { readReportFile, writeMarkdown, writeReportFile } from '../pipeline/report-file.js';
-import { machineStamp } from '../pipeline/stamp.js';
-import { publishFigures } from '../figures.js';
+import { defineExperiment, runMain } from '../kit/experiment.js';
 import { figures } from './figures.js';
-import { parseBenchArgs, type BenchSettings } from './options.js';
+import { BENCH_ABOUT, BENCH_OPTIONS, benchSettings } from './options.js';
 import { renderReport } from './render/report.js';
-import { migrateBench, SCHEMA_VERSION, type BenchResults } from './results.js';
+import { migrateBench, SCHEMA_VERSION } from './results.js';
 import { measure, stopEverything } from './run.js';
 import { SCENARIOS } from './scenarios/index.js';
 import { remoteTarget, targetsById } from './targets.js';
 
-async function main(): Promise<void> {
-  const settings = parseBenchArgs(hideBin(process.argv));
-  if (settings.renderOnly) return render(settings);
-
-  // The stamp and the plan count cores before this process pins itself to some of them. The load
-  // generator runs in this process: pin it before anything else starts.
-  const stamp = machineStamp(settings.command);
-  const cpus = settings.pin && !settings.target ? planCpus() : undefined;
-  if (cpus) pinTree(process.pid, cpus.loadGenerator);
-  const targets = settings.target
-    ? [remoteTarget(settings.target.host, settings.target.port, settings.targetProtocol)]
-    : targetsById(settings.labs);
-  const scenarios = SCENARIOS.filter((s) => settings.scenarios.includes(s.id));
-
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      process.stderr.write(`\n[bench] ${signal}: stopping every server started\n`);
-      void stopEverything().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143)); // 128 + signal number
-    });
-  }
-
-  const results = await measure(settings, scenarios, targets, cpus, stamp);
-  writeReportFile(settings.output, results);
-  writeMarkdown(settings.markdown, renderReport(results, linkTo(settings)));
-  process.stderr.write(`[bench] wrote ${relative(settings.output)} and ${relative(settings.markdown)}\n`);
-  publishFigures('bench', settings, figures(results));
-}
-
-function render(settings: BenchSettings): void {
-  const results = readReportFile<BenchResults>(settings.output, { experiment: 'bench', schema: SCHEMA_VERSION, measure: 'make bench', migrate: migrateBench });
-  writeMarkdown(settings.markdown, renderReport(results, linkTo(settings)));
-  process.stderr.write(`[bench] rendered ${relative(settings.markdown)} from ${relative(settings.output)}\n`);
-  publishFigures('bench', settings, figures(results));
-}
-
-/** The JSON file as the report links to it: relative to the report's own folder. */
-const linkTo = (settings: BenchSettings) => path.relative(path.dirname(settings.markdown), settings.output);
-
-main().catch(async (error: unknown) => {
-  await stopEverything();
-  exitOnUserError('bench')(error);
+export const bench = defineExperiment({
+  name: 'bench',
+  title: 'Benchmark: every I/O model under the same load',
+  about: BENCH_ABOUT,
+  schema: SCHEMA_VERSION,
+  migrate: migrateBench,
+  options: BENCH_OPTIONS,
+  render: renderReport,
+  figures,
+  stop: stopEverything,
+  async measure(options, run) {
+    const settings = benchSettings(options);
+    // The load generator runs in this process: pin it before anything else starts (the kit took
+    // the stamp first, which counts the cores before this process is pinned to some of them).
+    const cpus = settings.pin && !settings.target ? planCpus() : undefined;
+    if (cpus) pinTree(process.pid, cpus.loadGenerator);
+    const targets = settings.target ? [remoteTarget(settings.target.host, settings.target.port, settings.targetProtocol)] : targetsById(settings.labs);
+    const { experiment: _e, schema: _s, stamp: _t, ...body } = await measure(settings, SCENARIOS.filter((s) => settings.scenarios.includes(s.id)), targets, cpus, run.stamp);
+    return body;
+  },
 });
+
+runMain(bench, import.meta.url);

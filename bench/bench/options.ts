@@ -6,7 +6,7 @@
 
 import { UserError } from '../../shared/errors.js';
 import type { ProtocolName } from '../../shared/protocol.js';
-import { checkNumbers, commonSettings, experimentParser, parseStrictly, type CommonSettings } from '../pipeline/options.js';
+import { parseSettings, type CommonSettings, type Settings } from '../kit/options.js';
 import { SCENARIO_IDS, type ScenarioId } from './results.js';
 import { ALL_TARGET_IDS } from './targets.js';
 
@@ -78,94 +78,71 @@ export const QUICK: Readonly<Record<Tunable, number | readonly number[]>> = {
   idle: [0, 1000],
 };
 
-const list = (name: string, least = 1) => (value: unknown) => {
-  const items = (Array.isArray(value) ? value : [value]).flatMap((v) => String(v).split(','));
-  return items.filter((s) => s.trim() !== '').map((s) => {
-    const n = Number(s);
-    if (!Number.isInteger(n) || n < least) throw new UserError(`--${name} takes whole numbers from ${least} up, got ${s}`);
-    return n;
-  });
-};
-const names = (name: string, allowed: readonly string[]) => (value: unknown) => {
-  const items = (Array.isArray(value) ? value : [value]).flatMap((v) => String(v).split(','));
-  for (const item of items) {
-    if (!allowed.includes(item)) throw new UserError(`--${name}: unknown ${JSON.stringify(item)} (choose from ${allowed.join(', ')})`);
-  }
-  return items;
-};
-const quickNote = (key: Tunable) => {
-  const show = (v: number | readonly number[]) => (Array.isArray(v) ? v.join(',') : String(v));
-  return `[default: ${show(FULL[key])}; quick: ${show(QUICK[key])}]`;
-};
+const numbers = (key: Tunable, describe: string, min = 1) =>
+  ({ type: 'numbers', default: FULL[key] as readonly number[], quick: QUICK[key] as readonly number[], min, max: 1_000_000, describe }) as const;
+const whole = (key: Tunable, describe: string) => ({ type: 'number', default: FULL[key] as number, quick: QUICK[key] as number, min: 0, above: true, integer: true, describe }) as const;
+const seconds = (key: Tunable, describe: string) => ({ type: 'number', default: FULL[key] as number, quick: QUICK[key] as number, min: 0, above: true, describe }) as const;
 
-export function parseBenchArgs(args: readonly string[]): BenchSettings {
-  const parser = experimentParser(
-    'bench',
-    'Runs every lab (and a C reference) under the same load, writes the raw results as JSON and\n' +
-      'renders them as Markdown. Each lab is started fresh for each scenario, warmed up, measured\n' +
-      'and stopped. `make bench` runs it in full, `make bench QUICK=1` quickly (into results/quick/),\n' +
-      '`make report` re-renders the last results without measuring.',
-    args,
-  )
-    .options({
-      labs: { type: 'string', array: true, describe: `servers to measure: ${ALL_TARGET_IDS.join(', ')} [default: all]`, coerce: names('labs', ALL_TARGET_IDS) },
-      scenarios: { type: 'string', array: true, describe: `scenarios to run: ${SCENARIO_IDS.join(', ')} [default: all]`, coerce: names('scenarios', SCENARIO_IDS) },
-      duration: { type: 'number', describe: `seconds of each measured window ${quickNote('duration')}` },
-      warmup: { type: 'number', describe: `least seconds of warm-up in each cell, before its first window ${quickNote('warmup')}` },
-      repeats: { type: 'number', describe: `runs of each cell (windows back to back after the warm-up); the report shows their median and spread ${quickNote('repeats')}` },
-      connections: { type: 'string', array: true, describe: `echo: connection counts ${quickNote('connections')}`, coerce: list('connections') },
-      sizes: { type: 'string', array: true, describe: `echo: message sizes in bytes ${quickNote('sizes')}`, coerce: list('sizes') },
-      'http-connections': { type: 'string', array: true, describe: `http: connection counts ${quickNote('httpConnections')}`, coerce: list('http-connections') },
-      pipelining: { type: 'number', describe: `http: requests in flight per connection when pipelining (each count also runs without) ${quickNote('pipelining')}` },
-      'http-body-bytes': { type: 'number', describe: `http and cpu: request body size in bytes ${quickNote('httpBodyBytes')}` },
-      'work-us': { type: 'number', describe: `cpu: CPU work per request in µs (the labs' --work-us) ${quickNote('workUs')}` },
-      'cpu-connections': { type: 'number', describe: `cpu: connections ${quickNote('cpuConnections')}` },
-      'churn-clients': { type: 'number', describe: `churn: clients connecting and closing at once ${quickNote('churnClients')}` },
-      capacity: { type: 'string', array: true, describe: `capacity: idle connection counts to hold ${quickNote('capacity')}`, coerce: list('capacity') },
-      idle: { type: 'string', array: true, describe: `idle: idle connections held beside the busy ones ${quickNote('idle')}`, coerce: list('idle', 0) },
-      'idle-active': { type: 'number', describe: `idle: busy connections ping-ponging 64 B ${quickNote('idleActive')}` },
-      target: { type: 'string', describe: 'HOST:PORT of a server started elsewhere to measure instead of the labs (server-side figures unavailable)' },
-      'target-protocol': { type: 'string', choices: ['echo', 'http'], default: 'echo', describe: 'protocol the --target server speaks; picks the scenarios that fit' },
-      pin: { type: 'boolean', default: true, describe: 'pin load generator and server to separate cores with taskset (--no-pin to not)' },
-    })
-    .check((a) =>
-      checkNumbers(a, {
-        duration: { min: 0, above: true },
-        warmup: { min: 0, above: true },
-        ...Object.fromEntries(['repeats', 'pipelining', 'http-body-bytes', 'work-us', 'cpu-connections', 'churn-clients', 'idle-active'].map((name) => [name, { min: 0, above: true, integer: true }])),
-      }),
-    );
-  const argv = parseStrictly(parser, args) as Record<string, unknown> & ReturnType<typeof parser.parseSync>;
-  const common = commonSettings('bench', argv, args);
+export const BENCH_OPTIONS = {
+  labs: { type: 'list', default: ALL_TARGET_IDS, choices: ALL_TARGET_IDS, describe: 'servers to measure' },
+  scenarios: { type: 'list', choices: SCENARIO_IDS, describe: `scenarios to run: ${SCENARIO_IDS.join(', ')} [default: all; with --target, those its protocol takes]` },
+  duration: seconds('duration', 'seconds of each measured window'),
+  warmup: seconds('warmup', 'least seconds of warm-up in each cell, before its first window'),
+  repeats: whole('repeats', 'runs of each cell (windows back to back after the warm-up); the report shows their median and spread'),
+  connections: numbers('connections', 'echo: connection counts'),
+  sizes: numbers('sizes', 'echo: message sizes in bytes'),
+  'http-connections': numbers('httpConnections', 'http: connection counts'),
+  pipelining: whole('pipelining', 'http: requests in flight per connection when pipelining (each count also runs without)'),
+  'http-body-bytes': whole('httpBodyBytes', 'http and cpu: request body size in bytes'),
+  'work-us': whole('workUs', "cpu: CPU work per request in µs (the labs' --work-us)"),
+  'cpu-connections': whole('cpuConnections', 'cpu: connections'),
+  'churn-clients': whole('churnClients', 'churn: clients connecting and closing at once'),
+  capacity: numbers('capacity', 'capacity: idle connection counts to hold'),
+  idle: numbers('idle', 'idle: idle connections held beside the busy ones', 0),
+  'idle-active': whole('idleActive', 'idle: busy connections ping-ponging 64 B'),
+  target: { type: 'string', describe: 'HOST:PORT of a server started elsewhere to measure instead of the labs (server-side figures unavailable)' },
+  'target-protocol': { type: 'string', choices: ['echo', 'http'], default: 'echo', describe: 'protocol the --target server speaks; picks the scenarios that fit' },
+  pin: { type: 'boolean', default: true, describe: 'pin load generator and server to separate cores with taskset (--no-pin to not)' },
+} as const;
 
-  const preset = common.quick ? QUICK : FULL;
-  const pick = <T extends number | readonly number[]>(key: Tunable, value: unknown): T => (value as T | undefined) ?? (preset[key] as T);
-  const target = argv.target === undefined ? undefined : parseTarget(String(argv.target));
-  const targetProtocol = argv['target-protocol'] as ProtocolName;
-  const scenarios = (argv.scenarios as ScenarioId[] | undefined) ?? (target ? scenariosFor(targetProtocol) : [...SCENARIO_IDS]);
+export const BENCH_ABOUT =
+  'Runs every lab (and a C reference) under the same load, writes the raw results as JSON and renders them as Markdown. ' +
+  'Each lab is started fresh for each scenario, warmed up, measured and stopped.';
 
+/** The kit's typed settings in the shape the scenarios read. */
+export function benchSettings(s: Settings<typeof BENCH_OPTIONS>): BenchSettings {
+  const target = s.target === undefined ? undefined : parseTarget(s.target);
+  const targetProtocol = s['target-protocol'] as ProtocolName;
   return {
-    ...common,
-    labs: (argv.labs as string[] | undefined) ?? ALL_TARGET_IDS,
-    scenarios,
-    duration: pick('duration', argv.duration),
-    warmup: pick('warmup', argv.warmup),
-    repeats: pick('repeats', argv.repeats),
-    connections: pick('connections', argv.connections),
-    sizes: pick('sizes', argv.sizes),
-    httpConnections: pick('httpConnections', argv['http-connections']),
-    pipelining: pick('pipelining', argv.pipelining),
-    httpBodyBytes: pick('httpBodyBytes', argv['http-body-bytes']),
-    workUs: pick('workUs', argv['work-us']),
-    cpuConnections: pick('cpuConnections', argv['cpu-connections']),
-    churnClients: pick('churnClients', argv['churn-clients']),
-    capacity: pick('capacity', argv.capacity),
-    idle: pick('idle', argv.idle),
-    idleActive: pick('idleActive', argv['idle-active']),
+    quick: s.quick,
+    renderOnly: s.renderOnly,
+    output: s.output,
+    markdown: s.markdown,
+    command: s.command,
+    labs: s.labs,
+    scenarios: (s.scenarios as readonly ScenarioId[] | undefined) ?? (target ? scenariosFor(targetProtocol) : [...SCENARIO_IDS]),
+    duration: s.duration,
+    warmup: s.warmup,
+    repeats: s.repeats,
+    connections: s.connections,
+    sizes: s.sizes,
+    httpConnections: s['http-connections'],
+    pipelining: s.pipelining,
+    httpBodyBytes: s['http-body-bytes'],
+    workUs: s['work-us'],
+    cpuConnections: s['cpu-connections'],
+    churnClients: s['churn-clients'],
+    capacity: s.capacity,
+    idle: s.idle,
+    idleActive: s['idle-active'],
     target,
     targetProtocol,
-    pin: argv.pin === true,
+    pin: s.pin,
   };
+}
+
+export function parseBenchArgs(args: readonly string[]): BenchSettings {
+  return benchSettings(parseSettings('bench', BENCH_ABOUT, BENCH_OPTIONS, args));
 }
 
 /** The scenarios a `--target` server can take part in, by the protocol it speaks. */

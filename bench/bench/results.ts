@@ -7,9 +7,9 @@
  */
 
 import { labInfo, LABS, type LabTraits } from '../../labs/index.js';
-import { describeLab, describeLabs } from '../pipeline/labs.js';
-import type { ReportFile } from '../pipeline/report-file.js';
-import type { Stamp } from '../pipeline/stamp.js';
+import { describeLab, describeLabs } from '../kit/labs.js';
+import type { ReportFile } from '../kit/report-file.js';
+import type { Stamp } from '../kit/stamp.js';
 
 /**
  * 4: the C load generator warms up until every connection is answered once, and the raw-echo and

@@ -14,24 +14,18 @@
  * server sustains at that fan-out, and the latency is the fan-out's own.
  */
 
-import { hideBin } from 'yargs/helpers';
-import { exitOnUserError, UserError } from '../../shared/errors.js';
 import { plural } from '../../shared/log.js';
-import { labVariants } from '../../labs/index.js';
-import { startLab, stopAllLabs, type LabProcess } from '../lib/launch.js';
+import { LABS, labVariants } from '../../labs/index.js';
+import { startLab, type LabProcess } from '../lib/launch.js';
 import { runCChatClient, type CChatResult } from '../load/c-chat.js';
 import { childPids, fdTargets, processTree } from '../observe/processes.js';
-import { describeLabs } from '../pipeline/labs.js';
-import { checkNumbers, commonSettings, experimentParser, parseStrictly, relative } from '../pipeline/options.js';
-import { Progress } from '../pipeline/progress.js';
-import { writeMarkdown, writeReportFile } from '../pipeline/report-file.js';
-import { WindowSampler } from '../pipeline/sampler.js';
-import { machineStamp } from '../pipeline/stamp.js';
-import { renderChatReport } from './render.js';
-import { CHAT_SCHEMA, readChatReport, type ChatCell, type ChatReport, type ChatRun, type ChatTarget } from './results.js';
+import { describeLabs } from '../kit/labs.js';
+import { defineExperiment, runMain, type Body, type Run } from '../kit/experiment.js';
+import type { Settings } from '../kit/options.js';
+import { WindowSampler } from '../kit/sampler.js';
+import { renderChat } from './render.js';
+import { CHAT_SCHEMA, type ChatCell, type ChatReport, type ChatRun, type ChatTarget } from './results.js';
 
-const FULL = { rooms: [10, 100, 1000], seconds: 2, warmupS: 1, slowSeconds: 5 };
-const QUICK = { rooms: [10, 100], seconds: 1, warmupS: 0.3, slowSeconds: 3 };
 const SENDERS = [1, 10];
 /** Bytes per message line: a short chat line. */
 const SIZE = 64;
@@ -40,44 +34,15 @@ const SLOW = { members: 50, size: 4000 };
 /** Room for every member plus the stuck one, beyond the default --max-conns of 1000. */
 const MAX_CONNS = 1100;
 
-function parseArgs(args: readonly string[]) {
-  const parser = experimentParser('chat', 'The chat room in every lab: fan-out latency, delivered messages/s, CPU per message, a slow reader; writes results/chat.{json,md}.', args)
-    .options({
-      seconds: { type: 'number', describe: `measured seconds per cell [default: ${FULL.seconds}; quick: ${QUICK.seconds}]` },
-      labs: { type: 'string', describe: 'comma-separated lab ids to measure [default: every lab that lists chat]' },
-      variants: { type: 'string', describe: 'comma-separated variant names to measure, e.g. handoff [default: every variant of each lab]' },
-      rooms: { type: 'string', describe: `comma-separated room sizes, 2 to 1000 members [default: ${FULL.rooms.join(',')}; quick: ${QUICK.rooms.join(',')}]` },
-      senders: { type: 'string', describe: `comma-separated sender counts, 1 to 100 [default: ${SENDERS.join(',')}]` },
-      slow: { type: 'boolean', default: true, describe: 'the slow-reader case after the rooms (--no-slow leaves it out)' },
-    })
-    .check((a) => checkNumbers(a, { seconds: { min: 0.5, max: 60 } }) && checkList(a, 'rooms', 2, 1000) && checkList(a, 'senders', 1, 100));
-  const argv = parseStrictly(parser) as Record<string, unknown>;
-  const common = commonSettings('chat', argv, args);
-  const base = common.quick ? QUICK : FULL;
-  return {
-    ...common,
-    ...base,
-    seconds: (argv.seconds as number | undefined) ?? base.seconds,
-    labs: list(argv.labs),
-    variants: list(argv.variants),
-    rooms: list(argv.rooms)?.map(Number) ?? base.rooms,
-    senders: list(argv.senders)?.map(Number) ?? SENDERS,
-    slow: argv.slow !== false,
-  };
-}
-
-/** A comma-separated flag's items, or undefined when it was not given. */
-const list = (value: unknown): string[] | undefined => (typeof value === 'string' ? value.split(',').map((item) => item.trim()) : undefined);
-
-/** A comma-separated list of whole numbers from `min` to `max`, or a UserError (one line, exit 2), as checkNumbers. */
-function checkList(argv: Record<string, unknown>, name: string, min: number, max: number): true {
-  const items = list(argv[name]);
-  if (items === undefined) return true;
-  if (items.every((item) => /^\d+$/.test(item) && Number(item) >= min && Number(item) <= max)) return true;
-  throw new UserError(`--${name} must be a comma-separated list of whole numbers from ${min} to ${max}, got ${JSON.stringify(argv[name])}`);
-}
-
-type Settings = ReturnType<typeof parseArgs>;
+const CHAT_LABS = LABS.filter((lab) => lab.protocols.includes('chat')).map((lab) => lab.id);
+const OPTIONS = {
+  seconds: { type: 'number', default: 2, quick: 1, min: 0.5, max: 60, describe: 'measured seconds per cell' },
+  labs: { type: 'list', default: CHAT_LABS, choices: CHAT_LABS, describe: 'labs to measure (every lab that lists chat)' },
+  variants: { type: 'list', describe: 'variant names to measure, e.g. handoff [default: every variant of each lab]' },
+  rooms: { type: 'numbers', default: [10, 100, 1000], quick: [10, 100], min: 2, max: 1000, describe: 'room sizes' },
+  senders: { type: 'numbers', default: SENDERS, min: 1, max: 100, describe: 'sender counts' },
+  slow: { type: 'boolean', default: true, describe: 'the slow-reader case after the rooms (--no-slow leaves it out)' },
+} as const;
 
 /** Why a lab cannot hold a room of `members` (its model), or undefined. */
 function roomLimit(lab: { id: string; traits: { children: boolean }; defaults: { maxConns?: number } }, members: number): string | undefined {
@@ -145,92 +110,88 @@ async function runCell(lab: LabProcess, idleSockets: number, members: number, se
   };
 }
 
-async function measure(settings: Settings): Promise<ChatReport> {
-  const stamp = machineStamp(settings.command);
-  const chosen = labVariants((lab) => lab.protocols.includes('chat') && (settings.labs === undefined || settings.labs.includes(lab.id)));
+async function measure(settings: Settings<typeof OPTIONS>, run: Run): Promise<Body<ChatReport>> {
+  const warmupS = settings.quick ? 0.3 : 1;
+  const slowSeconds = settings.quick ? 3 : 5;
+  const chosen = labVariants((lab) => lab.protocols.includes('chat') && (settings.labs.includes(lab.id)));
   const leftOut = chosen
     .filter(({ lab, variant }) => lab.traits.kernelQueueOnly && variant === lab.variants[0])
     .map(({ lab }) => ({ lab: lab.id, reason: 'its room never has more than one member (the others wait in the accept queue), so no message reaches anyone' }));
   const measured = chosen.filter(({ lab, variant }) => !lab.traits.kernelQueueOnly && (settings.variants === undefined || settings.variants.includes(variant.name)));
-  const cellSeconds = settings.warmupS + settings.seconds + 1.5;
-  const planned = measured.length * (settings.rooms.length * settings.senders.length * cellSeconds + 2 * (settings.warmupS + settings.slowSeconds + 2) + 2);
-  const progress = new Progress('chat', planned);
+  const cellSeconds = warmupS + settings.seconds + 1.5;
+  const planned = measured.length * (settings.rooms.length * settings.senders.length * cellSeconds + 2 * (warmupS + slowSeconds + 2) + 2);
+  const progress = run.progress(planned);
   const targets: ChatTarget[] = [];
-  try {
-    for (const { lab, variant, title } of measured) {
-      const runs: ChatRun[] = [];
-      const skipped: { members: number; reason: string }[] = [];
-      // Until the case runs, why it has not: the placeholder that stands if a room fails first.
-      let slow: ChatTarget['slow'] | undefined;
-      /** The cell under way, so that a failure names it. */
-      let cell: ChatCell | undefined;
-      let server: LabProcess | undefined;
-      try {
-        server = await startLab(lab.id, [...variant.args, '--quiet', '--protocol', 'chat', ...(lab.traits.children ? [] : ['--max-conns', String(MAX_CONNS)])]);
-        const idleSockets = socketsOf(server.pid);
-        for (const members of settings.rooms) {
-          const limit = roomLimit(lab, members);
-          if (limit) {
-            skipped.push({ members, reason: limit });
-            continue;
-          }
-          for (const senders of settings.senders) {
-            cell = { members, senders };
-            progress.step(`${title}: ${members} members, ${senders} sender${senders > 1 ? 's' : ''}`, cellSeconds);
-            const run = await runCell(server, idleSockets, members, senders, 0, SIZE, settings.seconds, settings.warmupS);
-            if (run.errors.total > 0) progress.note(`${title} ${members}×${senders}: ${run.errors.total} errors (${run.firstError})`);
-            runs.push(run);
-          }
+  for (const { lab, variant, title } of measured) {
+    const runs: ChatRun[] = [];
+    const skipped: { members: number; reason: string }[] = [];
+    // Until the case runs, why it has not: the placeholder that stands if a room fails first.
+    let slow: ChatTarget['slow'] | undefined;
+    /** The cell under way, so that a failure names it. */
+    let cell: ChatCell | undefined;
+    let server: LabProcess | undefined;
+    try {
+      server = await startLab(lab.id, [...variant.args, '--quiet', '--protocol', 'chat', ...(lab.traits.children ? [] : ['--max-conns', String(MAX_CONNS)])]);
+      const idleSockets = socketsOf(server.pid);
+      for (const members of settings.rooms) {
+        const limit = roomLimit(lab, members);
+        if (limit) {
+          skipped.push({ members, reason: limit });
+          continue;
         }
-        cell = undefined;
-        const slowLimit = roomLimit(lab, SLOW.members + 1);
-        const slowMembers = SLOW.members;
-        if (!settings.slow) {
-          slow = { skipped: 'left out of this run (--no-slow)' };
-        } else if (slowLimit) {
-          slow = { skipped: slowLimit };
-        } else {
-          cell = { members: slowMembers, senders: 1, slow: true };
-          progress.step(`${title}: slow reader, ${slowMembers} members without, then with one that never reads`, 2 * (settings.warmupS + settings.slowSeconds + 2));
-          const without = await runCell(server, idleSockets, slowMembers, 1, 0, SLOW.size, settings.slowSeconds, settings.warmupS);
-          const withStuck = await runCell(server, idleSockets, slowMembers, 1, 1, SLOW.size, settings.slowSeconds, settings.warmupS);
-          slow = { without, with: withStuck };
+        for (const senders of settings.senders) {
+          cell = { members, senders };
+          progress.step(`${title}: ${members} members, ${senders} sender${senders > 1 ? 's' : ''}`, cellSeconds);
+          const run = await runCell(server, idleSockets, members, senders, 0, SIZE, settings.seconds, warmupS);
+          if (run.errors.total > 0) progress.note(`${title} ${members}×${senders}: ${run.errors.total} errors (${run.firstError})`);
+          runs.push(run);
         }
-        targets.push({ lab: lab.id, label: lab.label, variant: variant.name, runs, slow: slow!, skipped });
-      } catch (error) {
-        const failed = error instanceof Error ? error.message : String(error);
-        progress.note(`${title}: ${failed}`);
-        // Said once, where it happened; the slow-reader row of a run that stopped before it says so.
-        const where = cell === undefined ? 'before the first room' : `at ${cell.members} members, ${cell.senders} sender${cell.senders > 1 ? 's' : ''}, before this case`;
-        slow ??= { skipped: cell?.slow ? failed : `the run stopped ${where}` };
-        targets.push({ lab: lab.id, label: lab.label, variant: variant.name, runs, slow, skipped, failed, ...(cell ? { failedAt: cell } : {}) });
-      } finally {
-        await server?.stop('SIGTERM', 15_000).catch(() => undefined);
       }
+      cell = undefined;
+      const slowLimit = roomLimit(lab, SLOW.members + 1);
+      const slowMembers = SLOW.members;
+      if (!settings.slow) {
+        slow = { skipped: 'left out of this run (--no-slow)' };
+      } else if (slowLimit) {
+        slow = { skipped: slowLimit };
+      } else {
+        cell = { members: slowMembers, senders: 1, slow: true };
+        progress.step(`${title}: slow reader, ${slowMembers} members without, then with one that never reads`, 2 * (warmupS + slowSeconds + 2));
+        const without = await runCell(server, idleSockets, slowMembers, 1, 0, SLOW.size, slowSeconds, warmupS);
+        const withStuck = await runCell(server, idleSockets, slowMembers, 1, 1, SLOW.size, slowSeconds, warmupS);
+        slow = { without, with: withStuck };
+      }
+      targets.push({ lab: lab.id, label: lab.label, variant: variant.name, runs, slow: slow!, skipped });
+    } catch (error) {
+      const failed = error instanceof Error ? error.message : String(error);
+      progress.note(`${title}: ${failed}`);
+      // Said once, where it happened; the slow-reader row of a run that stopped before it says so.
+      const where = cell === undefined ? 'before the first room' : `at ${cell.members} members, ${cell.senders} sender${cell.senders > 1 ? 's' : ''}, before this case`;
+      slow ??= { skipped: cell?.slow ? failed : `the run stopped ${where}` };
+      targets.push({ lab: lab.id, label: lab.label, variant: variant.name, runs, slow, skipped, failed, ...(cell ? { failedAt: cell } : {}) });
+    } finally {
+      await server?.stop('SIGTERM', 15_000).catch(() => undefined);
     }
-    progress.done();
-  } finally {
-    await stopAllLabs();
   }
+  progress.done();
   return {
-    experiment: 'chat',
-    schema: CHAT_SCHEMA,
-    stamp,
     labs: describeLabs(chosen.map(({ lab }) => lab.id)),
     results: {
-      settings: { rooms: settings.rooms, senders: settings.senders, size: SIZE, warmupS: settings.warmupS, seconds: settings.seconds, slow: { ...SLOW, seconds: settings.slowSeconds } },
+      settings: { rooms: settings.rooms, senders: settings.senders, size: SIZE, warmupS, seconds: settings.seconds, slow: { ...SLOW, seconds: slowSeconds } },
       leftOut,
       targets,
     },
   };
 }
 
-async function main(): Promise<void> {
-  const settings = parseArgs(hideBin(process.argv));
-  const report = settings.renderOnly ? readChatReport(settings.output) : await measure(settings);
-  if (!settings.renderOnly) writeReportFile(settings.output, report);
-  writeMarkdown(settings.markdown, renderChatReport(report));
-  console.error(`[chat] wrote ${settings.renderOnly ? '' : `${relative(settings.output)} and `}${relative(settings.markdown)}`);
-}
+export const chat = defineExperiment({
+  name: 'chat',
+  title: 'Chat: one room, every model',
+  about: 'The chat room in every lab: fan-out latency, delivered messages/s, CPU per message, a slow reader; writes results/chat.{json,md}.',
+  schema: CHAT_SCHEMA,
+  options: OPTIONS,
+  render: renderChat,
+  measure,
+});
 
-main().catch(exitOnUserError('chat'));
+runMain(chat, import.meta.url);

@@ -1,6 +1,6 @@
-/** results/chat.json: what `make chat` measured, typed and versioned (bench/pipeline/report-file.ts). */
+/** results/chat.json: what `make chat` measured, typed and versioned (bench/kit/report-file.ts). */
 
-import { readReportFile, type ReportFile } from '../pipeline/report-file.js';
+import { readReportFile, type ReportFile } from '../kit/report-file.js';
 
 export const CHAT_SCHEMA = 1;
 

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { labVariants, type LabInfo } from '../../labs/index.js';
 import { startLab, type LabProcess } from '../lib/launch.js';
 import { treeUsage } from '../observe/processes.js';
-import type { Progress } from '../pipeline/progress.js';
+import type { Progress } from '../kit/progress.js';
 import { countSystemCalls, type CallCount } from '../syscalls/trace.js';
 import { runWrk, type WrkRun } from './wrk.js';
 import { fileReply, type FileJob } from '../../shared/files.js';

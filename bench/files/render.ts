@@ -4,8 +4,18 @@
  * the figures say, explained from the copies each model makes.
  */
 
+import { barChart } from '../kit/chart.js';
+import type { Page } from '../kit/experiment.js';
+import { compare, columnFindings } from '../kit/findings.js';
+import type { ReportFile } from '../kit/report-file.js';
+import { once, type Table } from '../kit/table.js';
 import type { CallCount } from '../syscalls/trace.js';
 import { fileName, MiB, type FileTarget, type LoadCell, type Plan, type TargetResult } from './measure.js';
+
+export const FILES_SCHEMA = 1;
+export interface FilesReport extends ReportFile<'files', typeof FILES_SCHEMA> {
+  readonly results: FilesResults;
+}
 
 export interface FilesResults {
   readonly plan: Plan;
@@ -169,17 +179,75 @@ function findings(results: FilesResults): string[] {
   return out;
 }
 
-export function renderFiles(results: FilesResults): string {
+function summary(results: FilesResults): Table {
+  const size = Math.max(...results.plan.sizes);
+  const most = Math.max(...results.plan.connections);
+  const cellOf = (t: TargetResult, connections: number) => t.load.find((c) => c.size === size && c.connections === connections);
+  return {
+    columns: [
+      { header: 'server CPU ms/MiB', unit: 'ms', better: 'lower', explain: `server CPU per MiB delivered, ${fileName(size)} on 1 connection: the cost of the copies and calls, fair whoever set the pace (one run each: nothing is ranked)` },
+      { header: 'MB/s, 1 conn', unit: 'rate', better: 'higher', throughput: true, explain: `${fileName(size)}: every byte wrk received per second; ⚠ where wrk was at ${TOOL_CEILING_PCT}% of a core or more (its ceiling, not the server's)` },
+      { header: `MB/s, ${most} conn`, unit: 'rate', better: 'higher', throughput: true },
+      { header: 'calls/request', unit: 'count', better: 'lower', explain: `every system call per ${fileName(size)} response, under strace` },
+    ],
+    rows: results.targets.map((t) => {
+      const mbps = (connections: number) => {
+        const cell = cellOf(t, connections);
+        if (!cell) return undefined;
+        const f = cellFigures(cell);
+        const saturated = f.toolCorePct >= TOOL_CEILING_PCT;
+        return { summary: once(f.megabytesPerSecond), saturated, starved: t.target.serial && connections > 1, ...(saturated ? { text: '⚠' } : {}) };
+      };
+      const one = cellOf(t, 1);
+      const traced = t.traced.find((c) => c.size === size);
+      return {
+        label: t.target.label,
+        cells: [
+          one ? { summary: once(cellFigures(one).serverCpuMsPerMiB) } : undefined,
+          mbps(1),
+          mbps(most),
+          traced && traced.responses > 0 ? { summary: once(allCalls(traced.calls) / traced.responses) } : undefined,
+        ],
+      };
+    }),
+  };
+}
+
+export function renderFiles(report: FilesReport): Page {
+  const results = report.results;
+  const table = summary(results);
+  const size = Math.max(...results.plan.sizes);
+  const figure = (i: number) => ({ row: table.rows[i]!.label, summary: table.rows[i]!.cells[0]!.summary! });
+  const pairs = [...new Set(results.targets.map((t) => t.target.labId))].flatMap((lab) => {
+    const s = results.targets.findIndex((t) => t.target.labId === lab && t.target.copy === 'sendfile');
+    const w = results.targets.findIndex((t) => t.target.labId === lab && t.target.copy === 'read-write');
+    return s >= 0 && w >= 0 && table.rows[s]!.cells[0] && table.rows[w]!.cells[0] ? [compare(`server CPU per MiB of ${fileName(size)}, read/write against sendfile`, 'ms', figure(w), figure(s))] : [];
+  });
+  return {
+    intro: `Static files over HTTP from every lab that serves them, with wrk: sendfile(2) against read/write and Node streams, for ${results.plan.sizes.map(fileName).join(', ')} at ${results.plan.connections.join(' and ')} connections.`,
+    summary: table,
+    chart: barChart('summary', `Server CPU per MiB sent, ${fileName(size)}, 1 connection (ms)`, 'ms per MiB', table.rows.map((r) => ({ label: r.label, value: r.cells[0]?.summary?.median }))),
+    findings: [...pairs.slice(0, 3), ...columnFindings(table, 1, `MB/s of ${fileName(size)} on 1 connection`).filter((f) => f.kind !== 'unranked'), ...columnFindings(table, 2, 'MB/s with many connections').filter((f) => f.kind === 'starved')].slice(0, 5),
+    method: [methodLine(results)],
+    detail: detail(results),
+  };
+}
+
+function methodLine(results: FilesResults): string {
+  const { plan } = results;
+  return (
+    `Load: ${results.tool}, one thread, keep-alive, ${plan.connections.join(' and ')} connection(s), ${plan.seconds} s per run` +
+    `${plan.warmupSeconds > 0 ? ` after ${plan.warmupSeconds} s of warm-up` : ''}, each file already in the page cache. ` +
+    `Server CPU is the lab's whole process tree (user + system, from /proc) during the run; wrk's is its own, from its parent shell's cutime/cstime. ` +
+    `System calls: one more run of ${plan.tracedSeconds} s on 1 connection under \`strace -f -c\` (which slows the server many times over: its counts are right, its speed is not), ` +
+    "divided by the responses' worth of bytes wrk received (its bytes ÷ one response's head and body), so the response still in flight at the end counts for its part."
+  );
+}
+
+function detail(results: FilesResults): string[] {
   const { plan } = results;
   const out: string[] = [];
-  out.push(
-    `Load: ${results.tool}, one thread, keep-alive, ${plan.connections.join(' and ')} connection(s), ${plan.seconds} s per run` +
-      `${plan.warmupSeconds > 0 ? ` after ${plan.warmupSeconds} s of warm-up` : ''}, each file already in the page cache. ` +
-      `Server CPU is the lab's whole process tree (user + system, from /proc) during the run; wrk's is its own, from its parent shell's cutime/cstime. ` +
-      `System calls: one more run of ${plan.tracedSeconds} s on 1 connection under \`strace -f -c\` (which slows the server many times over: its counts are right, its speed is not), ` +
-      'divided by the responses\' worth of bytes wrk received (its bytes ÷ one response\'s head and body), so the response still in flight at the end counts for its part.',
-  );
-  out.push('', '## How each server moves a file', '');
+  out.push('## How each server moves a file', '');
   for (const { target } of results.targets) out.push(`- **${target.label}**: ${COPIES[target.copy]}.`);
   out.push('', '## What the figures say', '', ...findings(results));
   for (const size of plan.sizes) {
@@ -193,5 +261,5 @@ export function renderFiles(results: FilesResults): string {
       '(realpath, open with O_NOFOLLOW, fstat, a readlink of /proc/self/fd, close: shared/file-open.ts) and the HTTP head cost more than moving the bytes, ' +
       'so sendfile and read/write come close there; the larger the file, the more the copies weigh.',
   );
-  return out.join('\n');
+  return out;
 }

@@ -7,13 +7,13 @@
  * connections held per lab under the cap.
  */
 
-import { mkdirSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
-import * as vega from 'vega';
-import * as vegaLite from 'vega-lite';
 import type { TopLevelSpec } from 'vega-lite';
-import type { ReportFile } from '../pipeline/report-file.js';
-import { renderStamp } from '../pipeline/stamp.js';
+import { barChart, VEGA_SCHEMA, type Chart } from '../kit/chart.js';
+import type { Page } from '../kit/experiment.js';
+import { check } from '../kit/findings.js';
+import { slug } from '../kit/format.js';
+import type { ReportFile } from '../kit/report-file.js';
+import { once, type Table } from '../kit/table.js';
 import type { CgroupVersion } from './cgroup.js';
 import { caseName, type CpuCaseResult, type CpuConfig, type CpuLabRun } from './cpu.js';
 import type { MemoryConfig, MemoryLabRun } from './memory.js';
@@ -27,41 +27,66 @@ export interface LimitsReport extends ReportFile<'limits', typeof LIMITS_SCHEMA>
   readonly memory: readonly MemoryLabRun[];
 }
 
-export interface Image {
-  /** File name, beside the report: limits-….svg. */
-  readonly file: string;
-  readonly spec: TopLevelSpec;
-}
 
 const ms = (us: number) => (us / 1000).toFixed(1);
 const MiB = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
 const KiB = (bytes: number) => (bytes / 1024).toFixed(0);
 const plural = (n: number, one: string) => `${n} ${n === 1 ? one : `${one}s`}`;
-const slug = (title: string) => title.replace(/[^a-z0-9]+/gi, '-').replace(/-+$/, '').toLowerCase();
 
 /** The case a reader compares with no limit: half a core at the kernel's default period. */
 const HALF = { cores: 0.5, periodUs: 100_000 };
 const isCase = (c: { cores: number | null; periodUs: number }, want: { cores: number | null; periodUs: number }) => c.cores === want.cores && (c.cores === null || c.periodUs === want.periodUs);
 
-export function limitsImages(report: LimitsReport): Image[] {
-  return [...report.cpu.map((run) => ({ file: `limits-cpu-${slug(run.title)}.svg`, spec: latencySpec(run, report.config.cpu.bucketMs) })), ...(report.memory.length ? [{ file: 'limits-memory.svg', spec: memorySpec(report) }] : [])];
-}
-
-export function renderLimits(report: LimitsReport): string {
-  const images = limitsImages(report);
-  const { cpu: cpuConfig, memory: memoryConfig } = report.config;
+/** The charts beside the report: each lab's latency over time, and connections held under the cap. */
+function limitsCharts(report: LimitsReport): Chart[] {
   return [
-    '# Limits: each model under cgroup CPU quotas and a memory cap',
-    '',
-    renderStamp(report.stamp),
-    `**cgroups:** ${report.cgroup.probe}.`,
-    '',
-    ...(report.cpu.length ? renderCpu(report.cpu, cpuConfig, images) : []),
-    ...(report.memory.length ? renderMemory(report.memory, memoryConfig) : []),
-  ].join('\n');
+    ...report.cpu.map((run) => ({ name: `cpu-${slug(run.title)}`, title: `${run.title}: latency over time under each quota`, spec: latencySpec(run, report.config.cpu.bucketMs) })),
+    ...(report.memory.length ? [{ name: 'memory', title: 'Connections held per lab under the cap, and the group\'s memory as clients were added', spec: memorySpec(report) }] : []),
+  ];
 }
 
-function renderCpu(runs: readonly CpuLabRun[], config: CpuConfig, images: readonly Image[]): string[] {
+export function renderLimits(report: LimitsReport): Page {
+  const charts = limitsCharts(report);
+  const { cpu: cpuConfig, memory: memoryConfig } = report.config;
+  const rows = report.cpu.map((run) => ({ run, free: run.cases.find((c) => c.cores === null), half: run.cases.find((c) => isCase(c, HALF)), memory: report.memory.find((m) => m.lab === run.lab) }));
+  const capMiB = memoryConfig.capBytes / 2 ** 20;
+  const table: Table = {
+    rowHeader: 'lab',
+    columns: [
+      { header: 'p99 ms, no limit', unit: 'ms', explain: `p99 latency of ${cpuConfig.ratePerSec} paced requests/s, each ${cpuConfig.workUs} µs of CPU (one run each: nothing is ranked)` },
+      { header: 'p99 ms, 0.5 core', unit: 'ms', better: 'lower', explain: 'the same load under a quota of half a core per 100 ms period' },
+      { header: 'periods throttled, 0.5 core', unit: 'pct', explain: "share of the group's CFS periods in which it was stopped (cpu.stat)" },
+      { header: 'threads', unit: 'count' },
+      { header: `clients held under ${capMiB.toFixed(0)} MiB`, unit: 'count', better: 'higher', explain: `most clients held at once with the group capped at ${capMiB.toFixed(0)} MiB, and what ended the run` },
+    ],
+    rows: rows.map(({ run, free, half, memory }) => ({
+      label: run.title,
+      cells: [
+        free ? { summary: once(free.load.latencyUs.p99 / 1000) } : undefined,
+        half ? { summary: once(half.load.latencyUs.p99 / 1000) } : undefined,
+        half && half.throttle.periods ? { summary: once((100 * half.throttle.throttled) / half.throttle.periods) } : undefined,
+        { summary: once(Math.max(...run.cases.map((c) => c.threads))) },
+        memory ? { summary: once(memory.held), text: OUTCOME[memory.outcome.kind] } : undefined,
+      ],
+    })),
+  };
+  const measured = rows.filter((r) => r.free && r.half);
+  return {
+    intro: 'Each lab in a cgroup of its own: the same paced request rate under CPU quotas of 1, 0.5 and 0.25 core at a 100 ms and a 10 ms period, then clients added under a memory cap.',
+    summary: table,
+    chart: barChart('summary', 'p99 latency at half a core (ms)', 'ms', table.rows.map((r) => ({ label: r.label, value: r.cells[1]?.summary?.median }))),
+    findings: [
+      check('p99 at half a core within 2× of no limit', measured, (r) => r.run.title, (r) => r.half!.load.latencyUs.p99 <= 2 * r.free!.load.latencyUs.p99),
+      check('never throttled at half a core while using less than it on average', measured.filter((r) => Number(cores(r.half!)) < 0.5), (r) => r.run.title, (r) => r.half!.throttle.throttled === 0),
+      ...(report.memory.length ? [check(`held every client up to the ceiling under ${capMiB.toFixed(0)} MiB`, report.memory, (m) => m.title, (m) => m.outcome.kind === 'ceiling')] : []),
+    ],
+    method: [`cgroups: ${report.cgroup.probe}.`],
+    detail: [...(report.cpu.length ? renderCpu(report.cpu, cpuConfig, charts) : []), ...(report.memory.length ? renderMemory(report.memory, memoryConfig) : [])],
+    charts,
+  };
+}
+
+function renderCpu(runs: readonly CpuLabRun[], config: CpuConfig, charts: readonly Chart[]): string[] {
   const cases = runs[0]!.cases;
   const half = runs.map((run) => ({ run, free: run.cases.find((c) => c.cores === null), half: run.cases.find((c) => isCase(c, HALF)) }));
   const gen = runs.flatMap((run) => run.cases).reduce((a, c) => ({ cpu: a.cpu + c.loadGenCpuMs, server: a.server + c.serverCpuMs, answered: a.answered + c.load.answered }), { cpu: 0, server: 0, answered: 0 });
@@ -107,7 +132,7 @@ function renderCpu(runs: readonly CpuLabRun[], config: CpuConfig, images: readon
     '',
     `Each chart: one row per case, the p99 of the requests due in each ${config.bucketMs} ms (log scale), with the ${config.bucketMs} ms slices in which the group was throttled shaded red.`,
     '',
-    ...images.filter((image) => image.file.startsWith('limits-cpu-')).flatMap((image, i) => [`![${runs[i]!.title}: latency over time under each quota](${image.file})`, '']),
+    ...charts.filter((chart) => chart.name.startsWith('cpu-')).flatMap((chart) => [`![${chart.title}](limits-${chart.name}.svg)`, '']),
   ];
 }
 
@@ -240,7 +265,7 @@ function latencySpec(run: CpuLabRun, bucketMs: number): TopLevelSpec {
   });
   const order = run.cases.map(caseName);
   return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    $schema: VEGA_SCHEMA,
     title: { text: `${run.title}: p99 latency per ${bucketMs} ms, throttled slices shaded`, anchor: 'start' },
     data: { values },
     facet: { row: { field: 'case', type: 'nominal', sort: order, header: { title: null, labelAngle: 0, labelAlign: 'left', labelFontSize: 11 } } },
@@ -274,7 +299,7 @@ function memorySpec(report: LimitsReport): TopLevelSpec {
   const cap = report.config.memory.capBytes / 2 ** 20;
   const ceiling = report.config.memory.ceiling;
   return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    $schema: VEGA_SCHEMA,
     title: { text: `Under a ${cap.toFixed(0)} MiB cap`, anchor: 'start' },
     config: { font: 'sans-serif' },
     hconcat: [
@@ -327,27 +352,4 @@ function memorySpec(report: LimitsReport): TopLevelSpec {
     ],
     resolve: { scale: { color: 'independent' } },
   };
-}
-
-/** One vega-lite spec as SVG, rendered headless (no canvas: text widths are estimated). */
-export async function toSvg(spec: TopLevelSpec): Promise<string> {
-  const view = new vega.View(vega.parse(vegaLite.compile(spec).spec), { renderer: 'none' });
-  try {
-    return await view.toSVG();
-  } finally {
-    view.finalize();
-  }
-}
-
-/** Writes the report and its images beside it; returns the images' paths. */
-export async function writeLimitsReport(report: LimitsReport, markdownFile: string): Promise<string[]> {
-  mkdirSync(path.dirname(markdownFile), { recursive: true });
-  const written: string[] = [];
-  for (const image of limitsImages(report)) {
-    const file = path.join(path.dirname(markdownFile), image.file);
-    writeFileSync(file, await toSvg(image.spec));
-    written.push(file);
-  }
-  writeFileSync(markdownFile, renderLimits(report));
-  return written;
 }

@@ -1,12 +1,24 @@
 /**
- * Renders the Nagle report from its JSON alone: the small-write table, the split-write table, and
- * what the numbers say about Nagle's algorithm, delayed ACKs and the ways to batch without the
- * stall. Every figure in the prose is taken from the results; the mechanism is fixed text.
+ * Renders the Nagle report from its JSON alone: a Summary of the split-write round trips (the
+ * 40 ms stall and what removes it), the small-write and split-write tables, and what the numbers
+ * say about Nagle's algorithm, delayed ACKs and the ways to batch without the stall. Every figure
+ * in the prose is taken from the results; the mechanism is fixed text.
  */
 
 import { formatBytes } from '../../shared/log.js';
-import { median } from '../pipeline/stats.js';
+import { barChart } from '../kit/chart.js';
+import type { Page } from '../kit/experiment.js';
+import { compare, type Figure } from '../kit/findings.js';
+import { ms, thousands } from '../kit/format.js';
+import type { ReportFile } from '../kit/report-file.js';
+import { median } from '../kit/stats.js';
+import { once, type Table } from '../kit/table.js';
 import type { RequestPattern, SmallWritesResult, SplitWritesResult } from './measure.js';
+
+export const NAGLE_SCHEMA = 1;
+export interface NagleReport extends ReportFile<'nagle', typeof NAGLE_SCHEMA> {
+  readonly results: NagleResults;
+}
 
 /** One server configuration of the split-write matrix. */
 export interface SplitWritesServer {
@@ -31,7 +43,6 @@ function quantile(values: readonly number[], q: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
 }
-const ms = (n: number) => (n >= 10 ? n.toFixed(0) : n >= 1 ? n.toFixed(1) : n.toFixed(2));
 const yes = (b: boolean) => (b ? 'on' : 'off');
 
 /** Round trips that took longer than this count as stalled: far above loopback's tens of µs, below a delayed ACK. */
@@ -44,8 +55,8 @@ function smallWritesTable(results: readonly SmallWritesResult[]): string[] {
   ];
   for (const r of results) {
     lines.push(
-      `| ${r.writeSize} B | ${yes(r.noDelay)} | ${r.writes.toLocaleString('en-US')} | ${(r.bytes / r.seconds / 1e6).toFixed(2)} | ` +
-        `${r.segmentsOut.toLocaleString('en-US')} | ${(r.bytes / r.segmentsOut).toFixed(0)} | ${r.clientCpuMs.toFixed(0)} | ${Number.isFinite(r.serverCpuMs) ? r.serverCpuMs.toFixed(0) : '–'} |`,
+      `| ${r.writeSize} B | ${yes(r.noDelay)} | ${thousands(r.writes)} | ${(r.bytes / r.seconds / 1e6).toFixed(2)} | ` +
+        `${thousands(r.segmentsOut)} | ${(r.bytes / r.segmentsOut).toFixed(0)} | ${r.clientCpuMs.toFixed(0)} | ${Number.isFinite(r.serverCpuMs) ? r.serverCpuMs.toFixed(0) : '–'} |`,
     );
   }
   return lines;
@@ -95,15 +106,15 @@ function explanation(results: NagleResults): string[] {
   if (one && oneNoDelay) {
     const fewer = one.segmentsOut < oneNoDelay.segmentsOut;
     out.push(
-      `**Small writes.** ${formatBytes(one.bytes)} in 1-byte writes left the client in ${one.segmentsOut.toLocaleString('en-US')} data segments with Nagle's algorithm on ` +
-        `(${(one.bytes / one.segmentsOut).toFixed(0)} B each on average) and in ${oneNoDelay.segmentsOut.toLocaleString('en-US')} with TCP_NODELAY ` +
+      `**Small writes.** ${formatBytes(one.bytes)} in 1-byte writes left the client in ${thousands(one.segmentsOut)} data segments with Nagle's algorithm on ` +
+        `(${(one.bytes / one.segmentsOut).toFixed(0)} B each on average) and in ${thousands(oneNoDelay.segmentsOut)} with TCP_NODELAY ` +
         `(${(oneNoDelay.bytes / oneNoDelay.segmentsOut).toFixed(0)} B each). ` +
         (fewer
           ? 'Nagle holds a small write back while an earlier segment is unacknowledged and sends what has gathered when the ACK comes. '
           : 'Here Nagle did not send fewer segments: on loopback the ACK comes back within microseconds, so little gathers while it is awaited. ') +
         'TCP_NODELAY sends at once, yet not one segment per write either: on Linux a write to a socket whose earlier segments still wait below it ' +
         'in the stack is merged into them (autocorking, `net.ipv4.tcp_autocorking`). ' +
-        `What both runs share is the cost of ${one.writes.toLocaleString('en-US')} write calls: ${one.clientCpuMs.toFixed(0)} and ${oneNoDelay.clientCpuMs.toFixed(0)} ms of client CPU, ` +
+        `What both runs share is the cost of ${thousands(one.writes)} write calls: ${one.clientCpuMs.toFixed(0)} and ${oneNoDelay.clientCpuMs.toFixed(0)} ms of client CPU, ` +
         `against ${(results.smallWrites.find((r) => r.writeSize === 1024 && !r.noDelay)?.clientCpuMs ?? Number.NaN).toFixed(0)} ms in 1,024-byte writes. ` +
         'Batching in the program (one write of many bytes) is what makes small messages cheap; the socket option only decides when the bytes leave.',
     );
@@ -139,11 +150,70 @@ function explanation(results: NagleResults): string[] {
   return out;
 }
 
-export function renderNagle(results: NagleResults): string {
+/** A split-write row in words: which side splits, and Nagle on that side. */
+function caseName(server: SplitWritesServer, r: SplitWritesResult): string {
+  if (server.splitReplies) return `reply in two writes, server ${server.serverNoDelay ? 'TCP_NODELAY' : 'Nagle on'}${r.clientNoDelay ? '' : ', client Nagle on'}`;
+  return `request as ${r.pattern}, client ${r.clientNoDelay ? 'TCP_NODELAY' : 'Nagle on'}`;
+}
+
+/** Every split-write row, named, with its round trips. */
+function splitRows(results: NagleResults): { name: string; result: SplitWritesResult }[] {
+  return results.splitWrites.flatMap((server) => server.results.map((result) => ({ name: caseName(server, result), result })));
+}
+
+function summary(results: NagleResults): Table {
+  return {
+    rowHeader: 'how the HTTP round trip was written',
+    columns: [
+      { header: 'median ms', unit: 'ms', explain: 'median of the round trips on one connection; one row is one run, so no figure is ranked' },
+      { header: 'p90 ms', unit: 'ms' },
+      { header: `stalled (> ${STALL_MS} ms)`, unit: 'count', explain: `round trips (of ${results.rounds}) that took longer than ${STALL_MS} ms: far above loopback's tens of µs, below a delayed ACK` },
+    ],
+    rows: splitRows(results).map(({ name, result }) => ({
+      label: name,
+      cells: [
+        { summary: once(median(result.roundTripMs)) },
+        { summary: once(quantile(result.roundTripMs, 0.9)) },
+        { summary: once(result.roundTripMs.filter((t) => t > STALL_MS).length) },
+      ],
+    })),
+  };
+}
+
+export function renderNagle(report: NagleReport): Page {
+  const results = report.results;
+  const rows = splitRows(results);
+  const rtt = (server: boolean, split: boolean, client: boolean, pattern: RequestPattern): Figure | undefined => {
+    const r = find(results, server, split, client, pattern);
+    return r && { row: rows.find((x) => x.result === r)!.name, summary: once(median(r.roundTripMs)) };
+  };
+  const segments = (noDelay: boolean): Figure | undefined => {
+    const r = results.smallWrites.find((x) => x.writeSize === 1 && x.noDelay === noDelay);
+    return r && { row: `1-byte writes, ${noDelay ? 'TCP_NODELAY' : 'Nagle on'}`, summary: once(r.segmentsOut) };
+  };
+  const cpu = (size: number): Figure | undefined => {
+    const r = results.smallWrites.find((x) => x.writeSize === size && !x.noDelay);
+    return r && { row: `${size}-byte writes`, summary: once(r.clientCpuMs) };
+  };
+  return {
+    intro:
+      `Nagle's algorithm, delayed ACKs and TCP_NODELAY, measured against **${results.server.label}** (${results.server.model}) over loopback with a client that ` +
+      'makes its own system calls (one `write` call per write, the socket options set directly: `bench/nagle/client.ts`).',
+    summary: summary(results),
+    chart: barChart('summary', 'Median HTTP round trip by how it was written (ms)', 'ms', rows.map(({ name, result }) => ({ label: name, value: median(result.roundTripMs) }))),
+    findings: [
+      compare('median round trip with the request in two writes', 'ms', rtt(true, false, false, 'two writes'), rtt(true, false, true, 'two writes')),
+      compare('median round trip with Nagle on at the client', 'ms', rtt(true, false, false, 'two writes, MSG_MORE'), rtt(true, false, false, 'two writes')),
+      compare('median round trip with the reply in two writes', 'ms', rtt(false, true, true, 'one write'), rtt(true, true, true, 'one write')),
+      compare(`data segments the client sent for ${formatBytes(results.smallWrites[0]?.bytes ?? 0)}`, 'count', segments(false), segments(true)),
+      compare('client CPU ms for the same bytes, Nagle on', 'ms', cpu(1), cpu(1024)),
+    ],
+    detail: detail(results),
+  };
+}
+
+function detail(results: NagleResults): string[] {
   return [
-    `Every measurement ran against **${results.server.label}** (${results.server.model}) over loopback, with a client that makes its own system calls ` +
-      '(one `write` call per write, the socket options set directly: `bench/nagle/client.ts`).',
-    '',
     `## Small writes: ${formatBytes(results.smallWrites[0]?.bytes ?? 0)}, echoed back`,
     '',
     `The client sends ${formatBytes(results.smallWrites[0]?.bytes ?? 0)} in writes of one size and reads the echo as it comes, until the server closes after the client's FIN. ` +
@@ -168,5 +238,5 @@ export function renderNagle(results: NagleResults): string {
     "ss -ti 'sport = :8080'        # terminal 2, while a client is connected: nodelay is absent from the flags, ato: the delayed-ACK timeout",
     'nc 127.0.0.1 8080             # nc does not set TCP_NODELAY: type a request by hand, or pipe one in',
     '```',
-  ].join('\n');
+  ];
 }

@@ -1,12 +1,16 @@
 /**
- * Renders results/soak.json as Markdown: the machine stamp, what each column means, one summary
- * row per lab, then each lab's memory and descriptors over time.
+ * Renders results/soak.json: one Summary row per lab (load, failures, memory, back to baseline),
+ * the checks a healthy server passes as findings, then each lab's memory and descriptors over time.
  */
 
-import { describeLabs, type LabDescription } from '../pipeline/labs.js';
-import type { ReportFile } from '../pipeline/report-file.js';
-import { renderStamp, type Stamp } from '../pipeline/stamp.js';
-import { median } from '../pipeline/stats.js';
+import { barChart } from '../kit/chart.js';
+import type { Page } from '../kit/experiment.js';
+import { check } from '../kit/findings.js';
+import { describeLabs, labLabel } from '../kit/labs.js';
+import type { ReportFile } from '../kit/report-file.js';
+import type { Stamp } from '../kit/stamp.js';
+import { once, type Table } from '../kit/table.js';
+import { median } from '../kit/stats.js';
 import type { LabSoak, SoakConfig } from './measure.js';
 import type { SoakSample } from './sample.js';
 
@@ -33,85 +37,65 @@ const MiB = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
 /** About this many rows per lab in the over-time tables. */
 const TIMELINE_ROWS = 12;
 
-export function renderSoak(report: SoakReport): string {
-  const { config } = report;
-  return [
-    '# Soak: memory and descriptors under sustained load',
-    '',
-    renderStamp(report.stamp),
-    `Each lab ran ${config.seconds} s in http mode under autocannon (${config.connections} keep-alive connections) ` +
-      `plus ${config.churners} clients churning connections (connect, one request with \`Connection: close\`, ` +
-      `check the response byte for byte, close, repeat). Samples every ${config.sampleMs / 1000} s. Not part of ` +
-      '`make test`: run it with `make soak` (`QUICK=1` for a short check).',
-    '',
-    'What a healthy server shows: memory that levels off instead of climbing with time, a descriptor count that ' +
-      'follows the open connections and returns to its baseline once the load stops, and no child left behind.',
-    '',
-    '## Summary',
-    '',
-    'Columns: **req/s** autocannon responses per second (mean over the run), its **p50/p99** latency and what ' +
-      'went wrong (non-2xx status, a body other than the echo, connection errors, timeouts); ' +
-      '**churn** connect-request-close cycles that got an exact response, then wrong answers / errors / timeouts; ' +
-      '**RSS** resident memory of the whole process tree (server plus children) at rest before the load, its peak, ' +
-      'the last sample under load, and after the load stopped; **fds** open descriptors of the server process at ' +
-      'rest, at peak and after; **settled** whether descriptors and children were back to the baseline, and how soon; ' +
-      '**exit** the status after SIGTERM.',
-    '',
-    '| lab | req/s | p50 / p99 ms | non-2xx / wrong body / errors / timeouts | churn ok | churn wrong / err / timeout | RSS rest → peak → end → after (MiB) | fds rest → peak → after | settled | exit |',
-    '|---|---:|---:|---:|---:|---:|---|---|---|---|',
-    ...report.runs.map(summaryRow),
-    '',
-    '### What this shows',
-    '',
-    ...report.runs.map((run) => finding(run, report.labs)),
-    '',
-    ...report.runs.flatMap(timeline),
-  ].join('\n');
-}
+const failures = (soak: LabSoak) => soak.load.errors + soak.load.timeouts + soak.load.non2xx + soak.load.mismatches + soak.churn.wrong + soak.churn.errors + soak.churn.timeouts;
 
-function summaryRow(soak: LabSoak): string {
-  const peak = (pick: (s: SoakSample) => number) => Math.max(...soak.samples.map(pick));
-  const last = soak.samples.at(-1)!;
-  const { load, churn, settled } = soak;
-  return [
-    '',
-    soak.lab,
-    load.requestsPerSecond.toFixed(0),
-    `${load.latencyP50Ms} / ${load.latencyP99Ms}`,
-    `${load.non2xx} / ${load.mismatches} / ${load.errors} / ${load.timeouts}`,
-    churn.ok,
-    `${churn.wrong} / ${churn.errors} / ${churn.timeouts}`,
-    `${MiB(soak.baseline.rssBytes)} → ${MiB(peak((s) => s.rssBytes))} → ${MiB(last.rssBytes)} → ${MiB(settled.rssBytes)}`,
-    `${soak.baseline.serverFds} → ${peak((s) => s.serverFds)} → ${settled.serverFds}`,
-    settled.atBaseline ? `yes, in ${(settled.afterMs / 1000).toFixed(1)} s` : `**no** (${settled.serverFds} fds, ${settled.processes - 1} children after ${(settled.afterMs / 1000).toFixed(0)} s)`,
-    soak.exit.signal ?? String(soak.exit.code),
-    '',
-  ].join(' | ').trim();
-}
-
-/** One generated sentence per lab: did memory level off, did descriptors return, what failed and why. */
-function finding(soak: LabSoak, labs: readonly LabDescription[]): string {
-  // Levelling off: the median of the last third of the run against the median of the middle
-  // third. Medians, because a garbage collector makes single samples jump both ways.
+/**
+ * Levelling off: the median of the last third of the run against the median of the middle
+ * third (medians, because a garbage collector makes single samples jump both ways), within a
+ * tenth of what the load first added, or 4 MiB, whichever is more.
+ */
+export function levelledOff(soak: LabSoak): boolean {
   const rss = soak.samples.map((s) => s.rssBytes);
   const third = Math.max(1, Math.floor(rss.length / 3));
   const middle = rss.length > third ? median(rss.slice(third, 2 * third)) : 0;
   const last = rss.length > 2 * third ? median(rss.slice(2 * third)) : 0;
-  const growth = last - middle;
-  // Tolerance: a tenth of what the load first added, or 4 MiB, whichever is more.
-  const tolerance = Math.max((middle - soak.baseline.rssBytes) / 10, 4 * 2 ** 20);
-  const memory =
-    growth <= tolerance
-      ? `memory levelled off (median of the last third of the run ${MiB(last)} MiB against ${MiB(middle)} MiB in the middle third)`
-      : `memory was still climbing (median of the last third of the run ${MiB(last)} MiB against ${MiB(middle)} MiB in the middle third)`;
-  const fds = soak.settled.atBaseline ? 'descriptors and children were back to their baseline after the load' : '**descriptors or children were not back to their baseline**';
-  const failed = soak.load.errors + soak.load.timeouts + soak.load.non2xx + soak.load.mismatches + soak.churn.wrong + soak.churn.errors + soak.churn.timeouts;
-  const limit = labs.find((lab) => lab.id === soak.lab)?.limit;
-  const failures =
-    failed === 0
-      ? 'every request and churn cycle got its exact echo'
-      : `${failed} requests or cycles failed or timed out` + (limit ? ` (this model ${limit})` : '');
-  return `- ${soak.lab}: ${memory}; ${fds}; ${failures}.`;
+  return last - middle <= Math.max((middle - soak.baseline.rssBytes) / 10, 4 * 2 ** 20);
+}
+
+export function renderSoak(report: SoakReport): Page {
+  const { config } = report;
+  const label = (soak: LabSoak) => labLabel(report.labs, soak.lab);
+  const peak = (soak: LabSoak) => Math.max(...soak.samples.map((s) => s.rssBytes));
+  const summary: Table = {
+    rowHeader: 'lab',
+    columns: [
+      { header: 'req/s', unit: 'rate', better: 'higher', throughput: true, explain: 'autocannon responses per second, mean over the run (one run per lab: nothing is ranked)' },
+      { header: 'p99 ms', unit: 'ms', better: 'lower' },
+      { header: 'failed', unit: 'count', explain: 'requests and churn cycles that failed: non-2xx, a wrong body, an error or a timeout' },
+      { header: 'RSS at rest', unit: 'bytes', explain: "resident memory of the server's whole process tree before the load, at its peak, and after the load stopped" },
+      { header: 'RSS peak', unit: 'bytes', better: 'lower' },
+      { header: 'RSS after', unit: 'bytes' },
+      { header: 'back to baseline', unit: 'count', explain: 'descriptors and children back to what they were before the load, and how soon' },
+    ],
+    rows: report.runs.map((soak) => ({
+      label: label(soak),
+      starved: soak.load.timeouts + soak.churn.timeouts > 0,
+      cells: [
+        { summary: once(soak.load.requestsPerSecond) },
+        { summary: once(soak.load.latencyP99Ms) },
+        { summary: once(failures(soak)) },
+        { summary: once(soak.baseline.rssBytes) },
+        { summary: once(peak(soak)) },
+        { summary: once(soak.settled.rssBytes) },
+        { text: soak.settled.atBaseline ? `yes, in ${(soak.settled.afterMs / 1000).toFixed(1)} s` : `no (${soak.settled.serverFds} fds, ${soak.settled.processes - 1} children)` },
+      ],
+    })),
+  };
+  return {
+    intro:
+      `Each lab ran ${config.seconds} s in http mode under autocannon (${config.connections} keep-alive connections) plus ${config.churners} clients churning connections ` +
+      '(connect, one request with `Connection: close`, check the response byte for byte, close, repeat). A healthy server\'s memory levels off instead of climbing, ' +
+      'and its descriptors follow the open connections and return to their baseline once the load stops.',
+    summary,
+    chart: barChart('summary', "Peak memory (RSS) of each lab's process tree under load, MiB", 'MiB', report.runs.map((soak) => ({ label: label(soak), value: peak(soak) / 2 ** 20 }))),
+    findings: [
+      check('memory levelled off in the last third of the run', report.runs, label, levelledOff),
+      check('descriptors and children back to their baseline after the load', report.runs, label, (soak) => soak.settled.atBaseline),
+      check('every request and churn cycle answered exactly', report.runs, label, (soak) => failures(soak) === 0),
+    ],
+    method: [`Samples every ${config.sampleMs / 1000} s. Not part of \`make test\`: run it with \`make soak\` (\`QUICK=1\` for a short check).`],
+    detail: report.runs.flatMap(timeline),
+  };
 }
 
 function timeline(soak: LabSoak): string[] {

@@ -4,7 +4,7 @@
  */
 
 import { openFds } from '../observe/processes.js';
-import { TreeSampler } from '../pipeline/sampler.js';
+import { TreeSampler } from '../kit/sampler.js';
 
 export interface SoakSample {
   /** Since the load started, in ms. */

@@ -4,9 +4,19 @@
  * what the numbers say about its model.
  */
 
+import { barChart } from '../kit/chart.js';
+import type { Page } from '../kit/experiment.js';
+import { compare, type Figure } from '../kit/findings.js';
+import type { ReportFile } from '../kit/report-file.js';
+import { once, type Table } from '../kit/table.js';
 import { explain, perUnit } from './explain.js';
 import type { PhaseCounts, ServerCounts } from './measure.js';
 import type { Workload } from './workload.js';
+
+export const SYSCALLS_SCHEMA = 1;
+export interface SyscallsReport extends ReportFile<'syscalls', typeof SYSCALLS_SCHEMA> {
+  readonly results: SyscallResults;
+}
 
 export interface SyscallServer {
   readonly id: string;
@@ -52,8 +62,44 @@ function phaseTable(servers: readonly SyscallServer[], pick: (c: ServerCounts) =
   return lines;
 }
 
-/** The report's body (the stamp and title come from the pipeline). */
-export function renderSyscalls(results: SyscallResults): string {
+const total = (phase: PhaseCounts) => [...perUnit(phase).values()].reduce((t, n) => t + n, 0);
+const switches = (phase: PhaseCounts) => (phase.contextSwitches.voluntary + phase.contextSwitches.involuntary) / phase.units;
+
+function summary(results: SyscallResults): Table {
+  const measured = (pick: (c: ServerCounts) => number) => (server: SyscallServer) => (server.counts ? { summary: once(pick(server.counts)) } : { text: `not measured: ${server.skipped ?? 'no result'}` });
+  return {
+    columns: [
+      { header: 'calls/round trip', unit: 'per', better: 'lower', explain: 'system calls of every process and thread of the server per echoed round trip, under strace (one run: nothing is ranked)' },
+      { header: 'switches/round trip', unit: 'per', better: 'lower', explain: 'voluntary and involuntary context switches per round trip, from /proc, in a run without strace' },
+      { header: 'calls/connection', unit: 'per', better: 'lower', explain: 'system calls per connection: connect, one echo, close' },
+      { header: 'switches/connection', unit: 'per', better: 'lower' },
+    ],
+    rows: results.servers.map((server) => ({
+      label: server.label,
+      cells: [measured((c) => total(c.roundTrip)), measured((c) => switches(c.roundTrip)), measured((c) => total(c.connection)), measured((c) => switches(c.connection))].map((cell) => cell(server)),
+    })),
+  };
+}
+
+export function renderSyscalls(report: SyscallsReport): Page {
+  const results = report.results;
+  const table = summary(results);
+  const figures = table.rows.flatMap((row) => (row.cells[0]?.summary ? [{ row: row.label, summary: row.cells[0].summary }] : [])).sort((a, b) => a.summary.median - b.summary.median);
+  const connection = table.rows.flatMap((row) => (row.cells[2]?.summary ? [{ row: row.label, summary: row.cells[2].summary }] : [])).sort((a, b) => a.summary.median - b.summary.median);
+  const fewestRoundTrip: Figure | undefined = figures[0];
+  return {
+    intro: 'System calls (`strace -f -c`) and context switches (`/proc`) per round trip and per connection, for every lab, plain Node and the C reference: what each model asks of the kernel.',
+    summary: table,
+    chart: barChart('summary', 'System calls per round trip', 'calls', table.rows.map((r) => ({ label: r.label, value: r.cells[0]?.summary?.median }))),
+    findings: [
+      compare('calls per round trip, most against fewest', 'per', figures.at(-1), fewestRoundTrip),
+      compare('calls per connection, most against fewest', 'per', connection.at(-1), connection[0]),
+    ],
+    detail: detail(results),
+  };
+}
+
+function detail(results: SyscallResults): string[] {
   const { workload } = results;
   const out: string[] = [];
   out.push(
@@ -97,5 +143,5 @@ export function renderSyscalls(results: SyscallResults): string {
     'nc 127.0.0.1 8080                                    # terminal 3: type a few lines',
     '```',
   );
-  return out.join('\n');
+  return out;
 }

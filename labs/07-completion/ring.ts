@@ -95,12 +95,12 @@ const EAGAIN = 11;
 
 /**
  * The ring and its memory as lab 07's flags ask: SQPOLL or not, entries submitted each or in a
- * batch, a provided-buffer ring for multishot RECV, and a pool of `blockBytes` buffers for SENDs
- * (and single RECVs).
+ * batch, restricted to the lab's own operations with --sandbox, a provided-buffer ring for
+ * multishot RECV, and a pool of `blockBytes` buffers for SENDs (and single RECVs).
  */
-export function openRing(libc: Libc, options: RingOptions, blockBytes: number): { ring: Ring; buffers: BufferRing | undefined; pool: BufferPool } {
+export function openRing(libc: Libc, options: RingOptions & { readonly sandbox?: boolean }, blockBytes: number): { ring: Ring; buffers: BufferRing | undefined; pool: BufferPool } {
   const sqpoll = options.sqpoll ? { idleMs: SQPOLL_IDLE_MS } : undefined;
-  const ring = new Ring(libc, { entries: SQ_ENTRIES, cqEntries: CQ_ENTRIES, sqpoll, eager: options.submit === 'each' });
+  const ring = new Ring(libc, { entries: SQ_ENTRIES, cqEntries: CQ_ENTRIES, sqpoll, eager: options.submit === 'each', restricted: options.sandbox });
   try {
     const buffers = options.recv === 'multishot' ? new BufferRing(libc, ring, BUFFER_GROUP, RING_BUFFERS, blockBytes) : undefined;
     return { ring, buffers, pool: new BufferPool(libc, blockBytes, BLOCKS_PER_CHUNK) };
@@ -140,8 +140,16 @@ const IORING_ENTER_SQ_WAIT = 1 << 2;
 const IORING_ENTER_EXT_ARG = 1 << 3;
 /** SQ ring flags: the SQPOLL thread sleeps and must be woken by io_uring_enter. */
 const IORING_SQ_NEED_WAKEUP = 1 << 0;
+/** The ring starts disabled: restrictions can be registered until IORING_REGISTER_ENABLE_RINGS (5.10). */
+const IORING_SETUP_R_DISABLED = 1 << 6;
 /** io_uring_register opcodes. */
 const IORING_REGISTER_PBUF_RING = 22;
+const IORING_REGISTER_RESTRICTIONS = 11;
+const IORING_REGISTER_ENABLE_RINGS = 12;
+/** struct io_uring_restriction.opcode: what each 16-byte entry allows. */
+const IORING_RESTRICTION_REGISTER_OP = 0;
+const IORING_RESTRICTION_SQE_OP = 1;
+const IORING_RESTRICTION_SQE_FLAGS_ALLOWED = 2;
 
 /** The operations the lab uses (enum io_uring_op). */
 export const OP = { ACCEPT: 13, ASYNC_CANCEL: 14, CLOSE: 19, SEND: 26, RECV: 27 } as const;
@@ -206,6 +214,13 @@ export interface RingSetup {
   readonly sqpoll?: { readonly idleMs: number };
   /** `--submit each`: every queued entry is submitted at once, one io_uring_enter each. */
   readonly eager?: boolean;
+  /**
+   * `--sandbox`: the ring accepts only the operations in OP, the SQE flag the lab sets and the one
+   * registration it makes (its buffer ring); anything else completes with -EACCES. A seccomp filter
+   * cannot do this: an operation on the ring is no system call, so a filter that refuses mkdirat or
+   * sendto does not stop IORING_OP_MKDIRAT or IORING_OP_SEND (make harden shows both).
+   */
+  readonly restricted?: boolean;
 }
 
 export class Ring {
@@ -251,6 +266,7 @@ export class Ring {
     } else {
       flags |= IORING_SETUP_COOP_TASKRUN; // the kernel refuses it with SQPOLL (EINVAL)
     }
+    if (options.restricted) flags |= IORING_SETUP_R_DISABLED;
     p32[1] = options.cqEntries; // cq_entries, read because of IORING_SETUP_CQSIZE
     p32[2] = flags;
     const fd = libc.io_uring_setup(libc.SYS_io_uring_setup, options.entries, params);
@@ -264,6 +280,7 @@ export class Ring {
     this.fd = fd;
     this.sqpoll = options.sqpoll !== undefined;
     this.#eager = options.eager === true;
+    if (options.restricted) this.#restrict();
     // struct io_uring_params: sq_entries, cq_entries, flags, sq_thread_cpu, sq_thread_idle,
     // features, wq_fd, resv[3]; then struct io_sqring_offsets at byte 40 and io_cqring_offsets at 80.
     const sqEntries = p32[0]!;
@@ -305,6 +322,35 @@ export class Ring {
   }
 
   #controlPointer: unknown;
+
+  /**
+   * Registers the restrictions on the still-disabled ring, then enables it. Each struct
+   * io_uring_restriction is 16 bytes: u16 opcode, then the u8 it allows (a register opcode, an
+   * SQE opcode or a set of SQE flags). Once enabled, the restrictions cannot be changed or lifted.
+   */
+  #restrict(): void {
+    const libc = this.#libc;
+    const allowed: [number, number][] = [
+      [IORING_RESTRICTION_REGISTER_OP, IORING_REGISTER_PBUF_RING],
+      ...Object.values(OP).map((op): [number, number] => [IORING_RESTRICTION_SQE_OP, op]),
+      [IORING_RESTRICTION_SQE_FLAGS_ALLOWED, IOSQE_BUFFER_SELECT],
+    ];
+    const entries = new Uint8Array(allowed.length * 16);
+    const view = new DataView(entries.buffer);
+    allowed.forEach(([kind, value], i) => {
+      view.setUint16(i * 16, kind, true);
+      view.setUint8(i * 16 + 2, value);
+    });
+    const register = (opcode: number, arg: Uint8Array, count: number, name: string) => {
+      if (libc.io_uring_register(libc.SYS_io_uring_register, this.fd, opcode, arg, count) < 0) {
+        const error = libc.errno();
+        libc.close(this.fd);
+        throw new UserError(`--sandbox: the kernel refused ${name} (${libc.errnoName(error)}; Linux 5.10 or later needed)`);
+      }
+    };
+    register(IORING_REGISTER_RESTRICTIONS, entries, allowed.length, 'IORING_REGISTER_RESTRICTIONS');
+    register(IORING_REGISTER_ENABLE_RINGS, new Uint8Array(0), 0, 'IORING_REGISTER_ENABLE_RINGS');
+  }
 
   #map(length: number, offset: number, anonymous = false): ArrayBuffer {
     const libc = this.#libc;

@@ -4,7 +4,7 @@
  */
 
 import type { MetricName, MetricOf, ScenarioId } from '../results.js';
-import type { Unit } from './format.js';
+import type { Unit } from '../../kit/format.js';
 
 export interface Column<M extends MetricName = MetricName> {
   readonly header: string;

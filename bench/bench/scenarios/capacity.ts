@@ -21,7 +21,7 @@ import { listenQueue } from '../../observe/sockets.js';
 import { memAvailableBytes, openFileLimit, treeMemory } from '../../observe/processes.js';
 import type { CellResult, CellSpec, Metrics, RunResult } from '../results.js';
 import { label, withServer, type RunContext, type Scenario } from '../run.js';
-import { median } from '../../pipeline/stats.js';
+import { median } from '../../kit/stats.js';
 import type { TargetSpec } from '../targets.js';
 import { firstVariant } from './variants.js';
 

@@ -1,6 +1,6 @@
 /** Pieces every scenario's metrics share: the window's cost to the server and to the client. */
 
-import { WindowSampler, type WindowUsage } from '../../pipeline/sampler.js';
+import { WindowSampler, type WindowUsage } from '../../kit/sampler.js';
 import { LATENCY_METRICS, type LatencyMetric, type USAGE_METRICS } from '../results.js';
 import type { LatencySummary } from '../../load/latency.js';
 import type { RunContext } from '../run.js';

@@ -19,7 +19,7 @@
 import { execFileSync } from 'node:child_process';
 import { holdConnections } from '../../load/hold.js';
 import { openFileLimit } from '../../observe/processes.js';
-import { oneEventLoop } from '../../pipeline/labs.js';
+import { oneEventLoop } from '../../kit/labs.js';
 import { C_REFERENCE_ID, type Metrics } from '../results.js';
 import { runCellsOnOneServer, type Scenario } from '../run.js';
 import type { TargetSpec } from '../targets.js';

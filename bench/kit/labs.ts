@@ -34,3 +34,10 @@ export function kernelQueueLab<T extends { readonly traits: LabTraits }>(labs: r
 export function oneEventLoop(traits: LabTraits): boolean {
   return !traits.children && !traits.pool && !traits.kernelQueueOnly;
 }
+
+/** A lab's label as the results file recorded it ("04 evented"), or its id when the file has none. */
+export function labLabel(labs: readonly LabDescription[], id: string): string {
+  const [lab, variant] = id.split('@');
+  const label = labs.find((l) => l.id === lab)?.label ?? lab!;
+  return variant ? `${label} (${variant})` : label;
+}
