@@ -45,7 +45,6 @@
  *
  * The house around the loop (the connection record, the accept guard, the limits, the start-up
  * and the shutdown) is the by-hand kit's, shared/kit/, as labs 05 and 07's is.
-
  */
 
 import type { CopyOptions } from '../../shared/file-send.js';

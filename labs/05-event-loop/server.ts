@@ -60,7 +60,6 @@
  * The house around the loop (the connection record and table, the accept guard, the sweep of the
  * time limits every SWEEP_MS, the start-up and the shutdown) is the by-hand kit's, shared/kit/,
  * as lab 07's is; the backends are in poller.ts. What is left here is the readiness loop.
-
  */
 
 import { HandConnection, READ_BYTES } from '../../shared/kit/connection.js';

@@ -68,7 +68,6 @@
  * The house around the loop (the connection record and table, the accept guard, the sweep of the
  * time limits every SWEEP_MS, the start-up and the shutdown) is the by-hand kit's, shared/kit/,
  * as lab 05's is; the rings are in ring.ts. What is left here is the completion loop.
-
  */
 
 import { HandConnection, READ_BYTES } from '../../shared/kit/connection.js';
