@@ -116,7 +116,7 @@ export interface ConversationContext {
   readonly protocol: ProtocolConfig;
   /** chat: the room this connection's member joins; where it lives is the lab's model. */
   readonly room: RoomPort;
-  /** --max-pending: chat bounds each member's queue by it (shared/chat.ts `queueBound`). */
+  /** --max-pending: chat bounds each member's queue by it too (shared/chat.ts `queueLimits`). */
   readonly maxPendingBytes: number;
   readonly log: Logger;
   /** The client's address, for log lines. */

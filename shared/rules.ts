@@ -18,7 +18,8 @@ export const CLOSED = {
   idle: 'idle timeout',
   lifetime: 'lifetime limit',
   header: 'header timeout',
-  shutdown: 'shutdown deadline',
+  // At the deadline, or at once on a second signal: the words fit both.
+  shutdown: 'closed at shutdown',
   /** A conversation ended the connection early (a chat member cut off), and its last words did not go out in time. */
   cutOff: 'cut off',
 } as const;
