@@ -17,7 +17,7 @@ import { startExecutable, stopAllLabs, type LabProcess } from '../../bench/lib/l
 import { fileURLToPath } from 'node:url';
 import { openFds, treeUsage } from '../../bench/observe/processes.js';
 import { connectionQueues } from '../../bench/observe/sockets.js';
-import { createSession } from '../../shared/protocol.js';
+import { createSession } from '../helpers/conversation.js';
 import { labCases, type LabCase } from '../helpers/labs.js';
 import { HOSTILE_TARGETS } from '../helpers/hostile-paths.js';
 import { eventually } from '../helpers/util.js';
