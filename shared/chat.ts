@@ -16,15 +16,30 @@
  *
  * Bytes are kept as bytes: a line is carried as a latin1 string (one character per byte), so
  * binary and UTF-8 text reach the other members exactly as sent (but for control bytes, which the
- * room relays as visible escapes: `visible` below), and the string can cross a
+ * room relays as visible escapes: `visible` in shared/room.ts), and the string can cross a
  * thread (postMessage) or a process (lab 02's IPC channel) as it is.
  *
- * What a connection does with the actions is the lab's business: `reply` goes back to this
- * connection alone, everything else goes to the room, and `close` ends the connection once the
- * replies are written.
+ * `ChatConversation` is the chat protocol's side of the connection contract (conversation.ts):
+ * the member, written once for every lab. It frames the lines, carries each to the room the lab
+ * gives it (shared/room.ts: here, or relayed to another thread or process), queues what the room
+ * hands it through the lab's carrier, and applies the slow-reader bound:
+ *   1. Bytes read are framed into lines; each goes to the room (even this member's own error
+ *      lines, so they keep their place among its replies). A line over the limit gets its error
+ *      line (/quit: goodbye), then the member leaves and the connection closes.
+ *   2. What the room hands the member is sent. A member whose queued bytes (the carrier's
+ *      `pending`) would pass the hard limit, or have stayed over the soft one too long
+ *      (OutputLimit), is cut off: out of the room now (the others are told), a last notice behind
+ *      its queue, and closed when that is sent or LAST_WORDS_MS later. A slow reader never slows
+ *      the room.
+ *   3. The peer's FIN, a failure or the close: the member leaves (once). Shutdown: it leaves
+ *      without a word to the others, hears SHUTDOWN_NOTICE, and is closed once that is sent.
  */
 
-import type { Session } from './protocol.js';
+import { type Carrier, type Conversation, type ConversationContext, LAST_WORDS_MS } from './conversation.js';
+import type { Logger } from './log.js';
+import type { ChatAction, MemberId, RoomPort } from './room.js';
+
+export { type ChatAction, visible } from './room.js';
 
 /**
  * Longest line accepted, without its `\n`. A chat line is a sentence; 4 KiB is a long paragraph,
@@ -36,14 +51,6 @@ export const MAX_LINE_BYTES = 4096;
 export const MAX_NICK_BYTES = 32;
 
 const NICK = /^[A-Za-z0-9_-]+$/;
-
-/** What one line asks for. Text is latin1: one character per byte, exactly as received. */
-export type ChatAction =
-  | { readonly kind: 'say'; readonly text: string }
-  | { readonly kind: 'nick'; readonly name: string }
-  | { readonly kind: 'who' }
-  /** Bytes for this connection alone (an error line), as latin1. */
-  | { readonly kind: 'reply'; readonly text: string };
 
 export interface ChatStep {
   readonly actions: ChatAction[];
@@ -153,20 +160,6 @@ function printable(text: string): string {
   return short.replace(/[\x00-\x1f\x7f-\xff]/g, '?');
 }
 
-/**
- * A message as the other members' terminals get it: C0 control bytes but TAB, DEL, and the C1
- * controls as UTF-8 encodes them (C2 80 to C2 9F) become visible escapes (`\x1b`, `\u009b`), so
- * no member can clear the others' screens, retitle their terminals or hide its name behind a
- * carriage return. Every other byte (text, UTF-8, binary above 0x7f) is relayed exactly.
- */
-export function visible(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\x00-\x08\x0a-\x1f\x7f]|\xc2[\x80-\x9f]/g, (control) =>
-    control.length === 1 ? `\\x${hex(control.charCodeAt(0))}` : `\\u00${hex(control.charCodeAt(1))}`,
-  );
-}
-
-const hex = (code: number) => code.toString(16).padStart(2, '0');
 
 // --- The slow-reader rule, which every lab applies to its own queue ---------------------------
 
@@ -203,7 +196,7 @@ export const SOFT_QUEUE_MS = 5_000;
 export const HARD_QUEUE_BYTES = 4 * SOFT_QUEUE_BYTES;
 
 /** How long a cut-off member's socket may take to send what it has (and the notice) before it is closed. */
-export const CUT_OFF_GRACE_MS = 1000;
+export const CUT_OFF_GRACE_MS = LAST_WORDS_MS;
 
 /** A member's limits: --max-pending lowers both (never raises them: it bounds every client). */
 export interface QueueLimits {
@@ -258,14 +251,88 @@ export const CUT_OFF_NOTICE = '* you fell too far behind: disconnected\n';
 /** What every member hears when the server shuts down. */
 export const SHUTDOWN_NOTICE = '* the server is shutting down: goodbye\n';
 
-/**
- * For a lab whose connection state has an echo-or-http Session in it (labs 01 and 05): what stands
- * in for it on a chat connection, which frames with a ChatSession instead. It frames nothing.
- */
-export const NO_SESSION: Session = {
-  headPending: false,
-  receive: () => ({ jobs: [], close: true }),
-  end: () => ({ jobs: [], close: true }),
-  stopAfterCurrent: () => true,
-  close: () => {},
-};
+// --- The member: the chat side of the connection contract ------------------------------------
+
+export class ChatConversation implements Conversation {
+  readonly headPending = false;
+  readonly waitsForRequests = false;
+  readonly #session = new ChatSession();
+  readonly #carrier: Carrier;
+  readonly #room: RoomPort;
+  readonly #limit: OutputLimit;
+  readonly #log: Logger;
+  readonly #peer: string;
+  /** 0 while joining (room ids count from 1): a leave then is carried out once the join returns. */
+  #id: MemberId = 0;
+  /** Out of the room: nothing more is framed, nothing more is queued. */
+  #left = false;
+
+  constructor(carrier: Carrier, context: ConversationContext) {
+    this.#carrier = carrier;
+    this.#room = context.room;
+    this.#limit = new OutputLimit(queueLimits(context.maxPendingBytes));
+    this.#log = context.log;
+    this.#peer = context.peer;
+  }
+
+  /** Into the room: its welcome and the others' announcement are delivered. */
+  start(): void {
+    this.#id = this.#room.join({ deliver: (bytes) => this.#deliver(bytes) });
+    // Its welcome can cut it off (a --max-pending under its length): it left before its id was known.
+    if (this.#left) this.#room.leave(this.#id);
+  }
+
+  /** Rule 1: each complete line goes to the room. */
+  receive(bytes: Buffer): void {
+    if (this.#left) return;
+    const step = this.#session.receive(bytes);
+    const actions = step.close ? step.actions.slice(0, -1) : step.actions;
+    for (const action of actions) this.#room.act(this.#id, action);
+    if (!step.close) return;
+    // The line limit or /quit: its error line or goodbye is the last thing this member hears,
+    // sent here (a relayed room would answer after the member had left).
+    const error = step.actions.at(-1);
+    this.#leave(step.why);
+    if (error?.kind === 'reply') this.#carrier.send(Buffer.from(error.text, 'latin1'));
+    this.#carrier.close();
+  }
+
+  end(): void {
+    this.#session.end();
+    this.#leave();
+    this.#carrier.close();
+  }
+
+  /** Shutdown: leaves without a word to the others, hears goodbye, and is closed. */
+  stop(): void {
+    if (this.#left) return;
+    this.#leave(undefined, false);
+    this.#carrier.send(Buffer.from(SHUTDOWN_NOTICE, 'latin1'));
+    this.#carrier.close();
+  }
+
+  release(): void {
+    this.#leave();
+  }
+
+  /** Out of the room, once; the others hear of it (with `why`) unless `announce` is false. */
+  #leave(why?: string, announce = true): void {
+    if (this.#left) return;
+    this.#left = true;
+    if (this.#id !== 0) this.#room.leave(this.#id, why, announce);
+  }
+
+  /** Rule 2: the room hands this member bytes. */
+  #deliver(bytes: Buffer): void {
+    if (this.#left) return;
+    const slow = this.#limit.check(this.#carrier.pending, bytes.length, performance.now());
+    if (!slow) {
+      this.#carrier.send(bytes, true);
+      return;
+    }
+    this.#log.warn(cutOffLine(this.#peer, slow));
+    this.#leave('too slow');
+    this.#carrier.send(Buffer.from(CUT_OFF_NOTICE, 'latin1'));
+    this.#carrier.close(slow);
+  }
+}

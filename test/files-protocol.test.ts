@@ -13,7 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { answerFile, closeBody, lookUp, openRoot } from '../shared/file-open.js';
 import { contentType, type FileFacts, type FileJob, fileReply, parseRange, parseTarget } from '../shared/files.js';
 import type { Logger } from '../shared/log.js';
-import { createSession, respond, type Job, type ProtocolConfig } from '../shared/protocol.js';
+import { respond, type Job, type ProtocolConfig } from '../shared/protocol.js';
+import { createSession } from './helpers/conversation.js';
 import { NO_WORK } from '../shared/work.js';
 import { HOSTILE_TARGETS } from './helpers/hostile-paths.js';
 
@@ -22,9 +23,9 @@ const MTIME = Date.UTC(2026, 0, 2, 3, 4, 5);
 const FILE = (size: number, name = 'a.txt'): FileFacts => ({ kind: 'file', size, mtimeMs: MTIME, name });
 
 /** Every job of one session fed `chunks`, and whether it said close. */
-function jobsOf(...chunks: string[]): { jobs: Job[]; close: boolean } {
+function jobsOf(...chunks: string[]): { jobs: (Job | FileJob)[]; close: boolean } {
   const session = createSession(FILES);
-  const jobs: Job[] = [];
+  const jobs: (Job | FileJob)[] = [];
   let close = false;
   for (const chunk of chunks) {
     const step = session.receive(Buffer.from(chunk, 'latin1'));
@@ -96,7 +97,7 @@ describe('files core: framing and responses', () => {
     for (const raw of ['GET / HTTP/1.1\r\n\r\n', 'GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n', 'GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5000\r\n\r\n']) {
       const { jobs, close } = jobsOf(raw);
       expect(jobs.map((job) => job.kind)).toEqual(['http-error']);
-      expect(Buffer.from(respond(jobs[0]!, NO_WORK)).toString('latin1')).toMatch(/^HTTP\/1\.1 (400|413) /);
+      expect(Buffer.from(respond(jobs[0] as Job, NO_WORK)).toString('latin1')).toMatch(/^HTTP\/1\.1 (400|413) /);
       expect(close).toBe(true);
     }
   });
@@ -106,7 +107,7 @@ describe('files core: framing and responses', () => {
     for (const behind of [twoHosts, get('/a.txt'), 'GET / HTTP/1.1\r\n\r\n']) {
       const { jobs, close } = jobsOf(twoHosts + behind);
       expect(jobs.map((job) => job.kind)).toEqual(['http-error']);
-      expect(Buffer.from(respond(jobs[0]!, NO_WORK)).toString('latin1')).toContain('more than one Host header');
+      expect(Buffer.from(respond(jobs[0] as Job, NO_WORK)).toString('latin1')).toContain('more than one Host header');
       expect(close).toBe(true);
     }
   });

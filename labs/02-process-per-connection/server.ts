@@ -108,7 +108,7 @@ export async function start(options: ServerOptions): Promise<RunningServer> {
     shutdownTimeoutMs: options.shutdownTimeoutMs,
     quiet: log.quiet,
   };
-  // chat: the parent owns the member list, since no child can see another. A child's member joins,
+  // The room: the parent owns the member list, since no child can see another. A child's member joins,
   // speaks and leaves through the child's IPC channel; each message goes back down the channel of
   // every other child (JSON over a Unix socket, one write and one parse per child per message).
   const hub = new RoomHub<ChildProcess>((child, delivery) => {

@@ -17,7 +17,7 @@ import { startExecutable, stopAllLabs, type LabProcess } from '../../harness/lau
 import { fileURLToPath } from 'node:url';
 import { openFds, treeUsage } from '../../harness/processes.js';
 import { connectionQueues } from '../../harness/sockets.js';
-import { createSession } from '../../shared/protocol.js';
+import { createSession } from '../helpers/conversation.js';
 import { labCases, type LabCase } from '../helpers/labs.js';
 import { HOSTILE_TARGETS } from '../helpers/hostile-paths.js';
 import { eventually } from '../helpers/util.js';
