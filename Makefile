@@ -39,7 +39,7 @@ install: node_modules/.package-lock.json
 # tsc runs only when a source file or the config changed: with nothing changed, `make lab-04` is
 # make's own check of these dates (10 to 20 ms here) and the lab's start-up. `tsc -b` with build
 # info would work too, but its no-op check alone starts a compiler (0.2 to 1.2 s here).
-SOURCES := $(shell find labs shared bench -name '*.ts' ! -name '*.test.ts' ! -path '*/node_modules/*')
+SOURCES := $(shell find labs shared bench harness tools -name '*.ts' ! -name '*.test.ts' ! -path '*/node_modules/*')
 BUILD_STAMP := dist/.build-stamp
 
 $(BUILD_STAMP): $(SOURCES) tsconfig.json node_modules/.package-lock.json
@@ -71,7 +71,9 @@ clean: ## remove dist/
 	rm -rf dist
 
 # The experiments (bench/): each is one folder, bench/NAME/main.ts, that measures, writes
-# results/NAME.json and renders results/NAME.md from that file alone. One shape for all of them:
+# results/NAME.json and renders results/NAME.md from that file alone (the benchmark's folder is
+# bench/servers/: every server under the same load; its target and report keep the name bench).
+# One shape for all of them:
 #   make NAME               full run: the committed results/NAME.{json,md}
 #   make NAME QUICK=1       short run to check everything works: results/quick/ (ignored by git)
 #   NAME_ARGS=...           further options; `node --import tsx bench/NAME/main.ts --help` lists them,
@@ -82,15 +84,16 @@ clean: ## remove dist/
 EXPERIMENT_QUICK = $(filter 1 yes true,$(QUICK))
 # The command as the user typed it, for the report's stamp.
 experiment_command = make $(1)$(if $(EXPERIMENT_QUICK), QUICK=$(QUICK))$(if $(2), $(3)="$(2)")
+experiment_folder = bench/$(if $(filter bench,$(1)),servers,$(1))
 run_experiment = EXPERIMENT_COMMAND='$(call experiment_command,$(1),$(2),$(3))$(4)' \
-	  $(TS_RUN) bench/$(1)/main.ts $(if $(EXPERIMENT_QUICK),--quick) $(5) $(2)
+	  $(TS_RUN) $(call experiment_folder,$(1))/main.ts $(if $(EXPERIMENT_QUICK),--quick) $(5) $(2)
 
 .PHONY: bench report backlog
 bench: build ## every lab, plain Node and C, one load (BENCH_ARGS; 15 min)
 	$(call run_experiment,bench,$(BENCH_ARGS),BENCH_ARGS)
 
 report: build ## re-render results/bench.md from its JSON
-	$(TS_RUN) bench/bench/main.ts --render-only $(if $(EXPERIMENT_QUICK),--quick) $(BENCH_ARGS)
+	$(TS_RUN) bench/servers/main.ts --render-only $(if $(EXPERIMENT_QUICK),--quick) $(BENCH_ARGS)
 
 backlog: build ## where clients wait while a server is busy (30 s)
 	$(call run_experiment,backlog,$(BACKLOG_ARGS),BACKLOG_ARGS)
@@ -128,21 +131,21 @@ nagle: build ## Nagle, delayed ACKs and TCP_NODELAY (30 s)
 balance: build ## lab 06's --balance policies (3 minutes)
 	$(call run_experiment,balance,$(BALANCE_ARGS),BALANCE_ARGS)
 
-# A live view of one port (bench/watch/): the accept queue against its backlog, every connection by
+# A live view of one port (tools/watch/): the accept queue against its backlog, every connection by
 # where it waits, the server's processes found from the listening socket. Redraws until q or Ctrl-C.
 #   make watch PORT=8080 [HOST=127.0.0.1] [ARGS="--interval 500"]
 .PHONY: watch
 watch: build ## one port live: accept queue, connections (PORT)
-	@$(NODE) dist/bench/watch/main.js $(if $(PORT),--port $(PORT)) $(if $(HOST),--host $(HOST)) $(ARGS)
+	@$(NODE) dist/tools/watch/main.js $(if $(PORT),--port $(PORT)) $(if $(HOST),--host $(HOST)) $(ARGS)
 
-# A socket's life, one system call at a time (bench/lifecycle/): socket, bind, listen, connect, accept,
+# A socket's life, one system call at a time (tools/lifecycle/): socket, bind, listen, connect, accept,
 # read/write, close, with /proc/self/fd, /proc/net/tcp and ss after each step, then two pitfalls
 # (EPIPE/SIGPIPE, EADDRINUSE in TIME_WAIT). Press Enter for each step; ARGS=--auto runs straight
 # through (about 800 lines: `make lifecycle ARGS=--auto | less` pages them); ARGS='--port N' binds N
 # instead of a port the kernel picks. Linux only.
 .PHONY: lifecycle
 lifecycle: build ## a socket's life, one system call at a time (ARGS=--auto)
-	@$(NODE) dist/bench/lifecycle/main.js $(ARGS)
+	@$(NODE) dist/tools/lifecycle/main.js $(ARGS)
 
 # limits: each lab in a cgroup it makes and removes: the same paced load under CPU quotas of 1, 0.5
 #         and 0.25 core at a 100 ms and a 10 ms period, then clients added under a 256 MiB memory

@@ -9,9 +9,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { bench } from '../bench/bench/main.js';
+import { bench } from '../bench/servers/main.js';
 import { renderMarkdown } from '../bench/kit/experiment.js';
-import { migrateBench, SCHEMA_VERSION, type BenchResults } from '../bench/bench/results.js';
+import { migrateBench, SCHEMA_VERSION, type BenchResults } from '../bench/servers/results.js';
 import { readReportFile } from '../bench/kit/report-file.js';
 import { UserError } from '../shared/errors.js';
 import { LABS } from '../labs/index.js';
@@ -41,7 +41,7 @@ function row(text: string, cellTitle: string, label: string): string[] {
 describe('bench report renderer', () => {
   it('renders the fixture exactly as the committed golden file', () => {
     // A change to the report shows here as a diff to review. If it is intended, regenerate with
-    //   node --import tsx bench/bench/main.ts --render-only --output test/fixtures/bench-results.json \
+    //   node --import tsx bench/servers/main.ts --render-only --output test/fixtures/bench-results.json \
     //     --markdown test/fixtures/bench-report.golden.md
     expect(report).toBe(readFileSync(path.join(fixtures, 'bench-report.golden.md'), 'utf8'));
   });

@@ -1,13 +1,13 @@
 /**
- * Which servers each benchmark scenario runs (bench/bench/scenarios/variants.ts and idle.ts),
+ * Which servers each benchmark scenario runs (bench/servers/scenarios/variants.ts and idle.ts),
  * checked against the registry as it is: the rules are by traits and variants, so a new lab
  * falls under them without an edit, and every case below is generated from what the registry has.
  */
 
 import { describe, expect, it } from 'vitest';
-import { parseBenchArgs } from '../bench/bench/options.js';
-import { SCENARIOS } from '../bench/bench/scenarios/index.js';
-import { LAB_TARGETS, PLAIN_NODE, REFERENCE, type TargetSpec } from '../bench/bench/targets.js';
+import { parseBenchArgs } from '../bench/servers/options.js';
+import { SCENARIOS } from '../bench/servers/scenarios/index.js';
+import { LAB_TARGETS, PLAIN_NODE, REFERENCE, type TargetSpec } from '../bench/servers/targets.js';
 import { oneEventLoop } from '../bench/kit/labs.js';
 
 const full = parseBenchArgs([]);

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { stopAllLabs } from '../bench/lib/launch.js';
+import { stopAllLabs } from '../harness/launch.js';
 import * as libc from '../shared/libc.js';
 import { sockaddrUn } from '../shared/notify.js';
 import { sandboxUnavailable } from '../shared/sandbox.js';

@@ -2,10 +2,10 @@
  * The C raw-echo load generator (bench/load/c-echo-client.c) from TypeScript: build it, run it
  * (pinned to a core if asked), and hand back its JSON report checked field by field.
  *
- * Why it exists: the TypeScript client (echo.ts) spends more CPU per round trip than the C
- * reference server, so against a fast server it measures itself. A load generator must cost less
+ * Why it exists: the TypeScript client it replaced spent more CPU per round trip than the C
+ * reference server, so against a fast server it measured itself. A load generator must cost less
  * per round trip than the server it measures; this one is a single C epoll loop, about half
- * echo.ts's cost. It costs as much as the C reference itself (the same two system calls per round
+ * that client's cost. It costs as much as the C reference itself (the same two system calls per round
  * trip; see the header of c-echo-client.c), so that pair saturates together.
  *
  * The promise rejects, never resolves with a doubtful figure, when:
@@ -18,7 +18,7 @@
 
 import { spawn } from 'node:child_process';
 import { buildCEchoClient, C_ECHO_CLIENT_BINARY } from '../reference/build.js';
-import { hasTaskset } from '../lib/affinity.js';
+import { hasTaskset } from '../../harness/affinity.js';
 
 export interface CEchoOptions {
   readonly host?: string;
@@ -39,7 +39,7 @@ export interface CEchoOptions {
   readonly drainSeconds?: number;
   /** Ends each connection's part of the window after this many round trips (tests use it). */
   readonly roundTripsPerConnection?: number;
-  /** Runs the client under `taskset --cpu-list CPUS`, e.g. "0" (see bench/lib/affinity.ts). */
+  /** Runs the client under `taskset --cpu-list CPUS`, e.g. "0" (see harness/affinity.ts). */
   readonly cpus?: string;
   /** Called when the client says the measured window opened and closed (its stderr lines). */
   readonly onWindowStart?: () => void;

@@ -1,7 +1,7 @@
 /*
  * A raw-echo load generator in C, so that the client costs less than the Node servers it
- * measures. The TypeScript client (bench/load/echo.ts) spends about twice the CPU per round trip
- * of the C reference server, so against a fast server it measures its own ceiling. This one
+ * measures. The TypeScript client it replaced spent about twice the CPU per round trip of the C
+ * reference server, so against a fast server it measured its own ceiling. This one
  * runs the same closed loop with one thread, one edge-triggered epoll loop and no allocation per
  * message.
  *

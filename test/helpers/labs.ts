@@ -5,7 +5,7 @@
  * lab is tested by adding its registry entry.
  */
 
-import { labEntry, runEntry, startLab, type Launch, type LabProcess } from '../../bench/lib/launch.js';
+import { labEntry, runEntry, startLab, type Launch, type LabProcess } from '../../harness/launch.js';
 import { LABS, labVariants, type LabInfo, type LabTraits, type LabVariant } from '../../labs/index.js';
 import { unmetNeed } from '../../shared/needs.js';
 

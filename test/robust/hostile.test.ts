@@ -14,7 +14,7 @@
  */
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { stopAllLabs } from '../../bench/lib/launch.js';
+import { stopAllLabs } from '../../harness/launch.js';
 import { defaultVariantCases, labCases } from '../helpers/labs.js';
 import { ChatClient, destroyAllChatClients } from './helpers/chat-client.js';
 import { destroyAllEchoClients, EchoClient } from './helpers/echo-client.js';
