@@ -13,6 +13,10 @@ import { summarize, type Summary } from '../../kit/stats.js';
 import { renderColumnNotes, renderTable, type Cell, type Column as KitColumn, type Row, type Table } from '../../kit/table.js';
 import type { BenchResults, CellResult, CellSpec, MetricName, ScenarioId, ScenarioResult, TargetInfo } from '../results.js';
 import { sectionSpec, type AnyColumn } from './columns.js';
+import { idleParagraphs } from './million.js';
+
+/** Paragraphs a scenario's section adds after its findings, from its own results. */
+const PARAGRAPHS: Partial<Record<ScenarioId, (scenario: ScenarioResult, results: BenchResults) => string[]>> = { idle: idleParagraphs };
 
 /** The load generator counts as saturated from this share of one core. */
 export const SATURATED_PCT = 90;
@@ -22,7 +26,9 @@ export const SATURATED_PCT = 90;
  * reads, the load generator's own CPU per round trip and capacity's RSS, descriptors and opening
  * time are detail the Summary and findings do not rest on.
  */
-const LEFT_OUT = new Set<MetricName>(['p90Us', 'p999Us', 'maxUs', 'firstEchoP90Us', 'firstEchoMaxUs', 'peakRssBytes', 'shortReads', 'loadGenCpuUsPerUnit', 'peakProcesses', 'rssBytes', 'serverFds', 'openMs']);
+const LEFT_OUT = new Set<MetricName>([
+  'p90Us', 'p999Us', 'maxUs', 'firstEchoP90Us', 'firstEchoMaxUs', 'peakRssBytes', 'shortReads', 'loadGenCpuUsPerUnit', 'peakProcesses', 'rssBytes', 'serverFds', 'openMs',
+]);
 
 interface Measured {
   readonly target: TargetInfo;
@@ -233,6 +239,7 @@ function section(scenario: ScenarioResult, number: number, results: BenchResults
     }
     if (byNote.size) out.push(...[...byNote].map(([note, labels]) => `- ${note}: ${labels.join(', ')}.`), '');
   }
+  out.push(...(PARAGRAPHS[scenario.id]?.(scenario, results) ?? []));
   return out;
 }
 
