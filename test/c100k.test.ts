@@ -107,18 +107,19 @@ describe('a million connections on paper', () => {
 
   it('weighs memory, descriptors, conntrack and CPU, tightest first', () => {
     const outlook = millionOutlook(server, machine);
-    expect(outlook.needs.map((n) => n.resource)).toEqual(['descriptors', 'memory', 'cpu', 'conntrack']);
+    expect(outlook.needs.map((n) => n.resource).slice(0, 2)).toEqual(['descriptors', 'memory']);
+    expect(new Set(outlook.needs.map((n) => n.resource))).toEqual(new Set(['descriptors', 'memory', 'cpu', 'conntrack']));
     const byResource = Object.fromEntries(outlook.needs.map((n) => [n.resource, n]));
     expect(byResource.memory!.need).toBe(1e6 * 10_100);
     expect(byResource.descriptors).toMatchObject({ need: 1e6, limit: 1_048_576 }); // one process's 1M against fs.nr_open, tighter than 2M against fs.file-max
-    expect(byResource.cpu!.need).toBe(8); // flat: no growth with the idle connections
+    expect(byResource.cpu!.need).toBe(0); // flat: the idle connections add nothing to a busy round trip
     expect(CPU_BUDGET_US).toBeCloseTo(60, 6);
   });
 
   it('carries the CPU per busy round trip on to a million, and names what runs out first', () => {
-    // 4 µs at 0, 604 µs at 10,000 idle: 0.06 µs per idle connection, 60,004 µs at a million.
+    // 4 µs at 0, 604 µs at 10,000 idle: 0.06 µs added per idle connection, 60,000 µs by a million.
     const poll = millionOutlook({ ...server, held: 10_000, cpuUsAtZero: 4, cpuUsAtHeld: 604 }, machine);
-    expect(poll.needs[0]).toMatchObject({ resource: 'cpu', need: 60_004 });
+    expect(poll.needs[0]).toMatchObject({ resource: 'cpu', need: 60_000 });
     expect(poll.needs[0]!.share).toBeGreaterThan(1);
     // Tracked loopback connections: one entry each, four times nf_conntrack_max.
     const tracked = millionOutlook({ ...server, conntrackPerConnection: 1 }, machine);

@@ -115,8 +115,8 @@ export interface Outlook {
  * Extrapolates linearly from the most a server held to a million: memory (its RSS and the
  * kernel's sockets, both ends, per connection), descriptors (one per connection in the server's
  * process against fs.nr_open; two per loopback connection against fs.file-max), conntrack entries,
- * and the CPU per busy round trip (its growth per idle connection, from 0 to `held`, carried on to
- * a million) against CPU_BUDGET_US.
+ * and what the idle connections add to the CPU of each busy round trip (its growth per idle
+ * connection, from 0 to `held`, carried on to a million) against CPU_BUDGET_US.
  */
 export function millionOutlook(server: ServerFigures, machine: MachineLimits): Outlook {
   const needs: Need[] = [];
@@ -132,8 +132,10 @@ export function millionOutlook(server: ServerFigures, machine: MachineLimits): O
   if (descriptors) add('descriptors', descriptors.need, descriptors.limit);
   add('conntrack', server.conntrackPerConnection === null ? null : MILLION * Math.max(0, server.conntrackPerConnection), machine.conntrackMax);
   if (server.cpuUsAtZero !== null && server.cpuUsAtHeld !== null && server.held > 0) {
+    // Only what the idle connections add: the busy round trip's own cost at 0 idle is a wake-up
+    // from sleep each time with one busy connection, which a loaded server would batch.
     const perIdle = Math.max(0, server.cpuUsAtHeld - server.cpuUsAtZero) / server.held;
-    add('cpu', server.cpuUsAtZero + perIdle * MILLION, CPU_BUDGET_US);
+    add('cpu', perIdle * MILLION, CPU_BUDGET_US);
   }
   needs.sort((a, b) => b.share - a.share);
   return { label: server.label, held: server.held, needs, ...(server.stopped ? { stopped: server.stopped } : {}) };

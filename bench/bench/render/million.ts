@@ -60,20 +60,39 @@ function amount(need: Need): string {
     case 'memory':
       return `${formatValue(need.need, 'bytes')} of ${formatValue(need.limit, 'bytes')}`;
     case 'cpu':
-      return `${formatValue(need.need, 'cpuUs')} CPU µs per busy round trip of ${formatValue(need.limit, 'cpuUs')}`;
+      return `${formatValue(need.need, 'cpuUs')} CPU µs added to each busy round trip, of ${formatValue(need.limit, 'cpuUs')}`;
     default:
       return `${thousands(need.need)} of ${thousands(need.limit)}`;
   }
 }
 
-/** One sentence per server: what runs out first (or what is tightest), then the others. */
-function sentence(o: Outlook): string {
-  const [first, ...rest] = o.needs;
-  const at = `from ${thousands(o.held)} idle connections`;
-  if (!first) return `${o.label} (${at}): no figure to carry on.`;
-  const head = first.share >= 1 ? `runs out of ${RESOURCE[first.resource]} first (${amount(first)})` : `fits, tightest on ${RESOURCE[first.resource]} (${amount(first)}, ${formatValue(100 * first.share, 'pct')})`;
-  const others = rest.map((n) => `${RESOURCE[n.resource]} ${formatValue(100 * n.share, 'pct')}`).join(', ');
-  return `${o.label} (${at}) ${head}${others ? `; then ${others}` : ''}.`;
+/**
+ * The outlooks in a few sentences: what a million would take in memory, server by server; then
+ * the servers grouped by what runs out first (or, where nothing does, what is tightest).
+ */
+function sentences(outlooks: readonly Outlook[]): string[] {
+  const out: string[] = [];
+  const memory = outlooks.flatMap((o) => {
+    const need = o.needs.find((n) => n.resource === 'memory');
+    return need ? [`${o.label} ${formatValue(need.need, 'bytes')} (${formatValue(100 * need.share, 'pct')})`] : [];
+  });
+  const total = outlooks.flatMap((o) => o.needs).find((n) => n.resource === 'memory')?.limit;
+  if (memory.length && total !== undefined) out.push(`In memory a million would take, of ${formatValue(total, 'bytes')}: ${memory.join(', ')}.`);
+  const groups = new Map<string, string[]>();
+  for (const o of outlooks) {
+    const first = o.needs[0];
+    if (!first) continue;
+    // Servers that share a first resource and a limit read as one group; their own figure where it differs.
+    const same = first.resource === 'descriptors' || first.resource === 'conntrack';
+    const key = `${first.share >= 1 ? 'out' : 'fits'}|${first.resource}|${same ? amount(first) : ''}`;
+    groups.set(key, [...(groups.get(key) ?? []), same ? o.label : `${o.label} (${amount(first)})`]);
+  }
+  for (const [key, labels] of groups) {
+    const [kind, resource, shared] = key.split('|') as [string, Need['resource'], string];
+    const what = `${RESOURCE[resource]}${shared ? ` (${shared})` : ''}`;
+    out.push(kind === 'out' ? `Runs out of ${what} first: ${labels.join(', ')}.` : `Nothing runs out, tightest on ${what}: ${labels.join(', ')}.`);
+  }
+  return out;
 }
 
 /** The lines the idle section adds after its findings. */
@@ -114,9 +133,9 @@ export function idleParagraphs(scenario: ScenarioResult, results: BenchResults):
       `Carried on linearly to ${thousands(MILLION)} connections on this machine (${limits.join(', ')}) from the most idle connections each server held: ` +
         "its memory per connection (RSS growth) plus the kernel's (slab and socket buffers, both ends of each loopback connection), " +
         'one descriptor per connection in its process (two on the machine), the conntrack entries measured per connection, ' +
-        `and its CPU per busy round trip growing with the idle connections (flat where the two levels' runs overlap), against ${MESSAGES_PER_CLIENT_PER_MINUTE} message per client a minute ` +
-        `(at most ${formatValue(CPU_BUDGET_US, 'cpuUs')} µs of one core per round trip).`,
-      ...measured.map((s) => sentence(millionOutlook(s, machine))),
+        "and what the idle connections add to the server's CPU per busy round trip (its growth from 0 idle, none where the two levels' runs overlap) " +
+        `against ${MESSAGES_PER_CLIENT_PER_MINUTE} message per client a minute, at most ${formatValue(CPU_BUDGET_US, 'cpuUs')} µs of one core per round trip.`,
+      ...sentences(measured.map((s) => millionOutlook(s, machine))),
       ...stopped,
     ].join(' '),
     '',
