@@ -151,6 +151,9 @@ describe('the checks before a level', () => {
       return 'refusal' in result ? result.refusal : undefined;
     };
     expect(refusal(100_000, { fdLimit: 20_000 })).toBe('the open-file limit is 20,000 (raised with prlimit as far as allowed), too few for 100,000 connections');
+    expect(refusal(100_000, { fdLimit: 20_000, fdLimitRefused: 'prlimit: failed to set the NOFILE resource limit: Operation not permitted' })).toBe(
+      'the open-file limit is 20,000 (prlimit: failed to set the NOFILE resource limit: Operation not permitted; raising a hard limit needs CAP_SYS_RESOURCE), too few for 100,000 connections',
+    );
     expect(refusal(100_000, { serverFdLimit: 65_536 })).toBe("the server's open-file limit is 65,536, too few for 100,000 connections");
     expect(refusal(100_000, { fileMax: 200_000 })).toMatch(/^200,000 more open files \(both ends\) would pass 90% of fs.file-max 200,000/);
     expect(refusal(100_000, { conntrack: { count: 200_000, max: 262_144 } })).toMatch(/^100,000 conntrack entries would pass 90% of nf_conntrack_max 262,144 with 200,000 in use$/);

@@ -104,7 +104,8 @@ export function idleParagraphs(scenario: ScenarioResult, results: BenchResults):
   const sources = Math.max(0, ...scenario.results.flatMap((r) => r.runs.map((run) => run.metrics.sources ?? 0)));
   const perSource = fact(scenario, 'portsPerSource');
   if (after !== undefined && nrOpen !== undefined) {
-    const raised = before !== undefined && before !== after ? `raised with prlimit from ${thousands(before)} to ${thousands(after)} for each server's levels, then put back` : `${thousands(after)}, not raised`;
+    const refused = typeof scenario.facts.fdLimitRefused === 'string' ? ` (prlimit could not raise it: ${scenario.facts.fdLimitRefused})` : '';
+    const raised = before !== undefined && before !== after ? `raised with prlimit from ${thousands(before)} to ${thousands(after)} for each server's levels, then put back` : `${thousands(after)}, not raised${refused}`;
     const from = sources === 1 ? '127.0.0.2' : `up to ${sources} loopback source addresses (127.0.0.2 to 127.0.0.${1 + sources})`;
     const spread = sources > 0 && perSource !== undefined ? ` Idle connections came from ${from}, at most ${thousands(perSource)} each of the ephemeral port range ${scenario.facts.portRange}.` : '';
     out.push(`Open-file limit of the harness, the servers and the load generator: ${raised} (fs.nr_open ${thousands(nrOpen)}).${spread}`, '');

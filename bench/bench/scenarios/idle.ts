@@ -69,6 +69,8 @@ const TABLE_SHARE = 0.9;
 export interface Room {
   /** The harness's open-file limit: the holder's (it inherits it). */
   readonly fdLimit?: number;
+  /** Why prlimit could not raise it, if it could not (its own words). */
+  readonly fdLimitRefused?: string;
   readonly serverFdLimit?: number;
   readonly fileMax?: number;
   /** Open files on the machine now (fs.file-nr's first field). */
@@ -86,7 +88,10 @@ export function checkLevel(n: number, room: Room): { refusal: string } | { sourc
   const count = (x: number) => Math.round(x).toLocaleString('en-US');
   const GiB = 1024 ** 3;
   const fds = n + FD_HEADROOM;
-  if (room.fdLimit !== undefined && room.fdLimit < fds) return { refusal: `the open-file limit is ${count(room.fdLimit)} (raised with prlimit as far as allowed), too few for ${count(n)} connections` };
+  if (room.fdLimit !== undefined && room.fdLimit < fds) {
+    const why = room.fdLimitRefused ? `${room.fdLimitRefused}; raising a hard limit needs CAP_SYS_RESOURCE` : 'raised with prlimit as far as allowed';
+    return { refusal: `the open-file limit is ${count(room.fdLimit)} (${why}), too few for ${count(n)} connections` };
+  }
   if (room.serverFdLimit !== undefined && room.serverFdLimit < fds) return { refusal: `the server's open-file limit is ${count(room.serverFdLimit)}, too few for ${count(n)} connections` };
   if (room.fileMax !== undefined && (room.filesOpen ?? 0) + 2 * n > TABLE_SHARE * room.fileMax) {
     return { refusal: `${count(2 * n)} more open files (both ends) would pass ${TABLE_SHARE * 100}% of fs.file-max ${count(room.fileMax)} with ${count(room.filesOpen ?? 0)} open` };
@@ -113,11 +118,15 @@ function ownFdLimits(): { soft: number; hard: number } | undefined {
   }
 }
 
-function setFdLimits(soft: number, hard: number): void {
+/** Sets this process's limits with prlimit; returns prlimit's own words if it could not. */
+function setFdLimits(soft: number, hard: number): string | undefined {
   try {
-    execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${soft}:${hard}`], { stdio: 'ignore' });
-  } catch {
-    // Not allowed (no CAP_SYS_RESOURCE above the hard limit): step 1 says the limit where it is too low.
+    execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${soft}:${hard}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    return undefined;
+  } catch (error) {
+    // Not allowed (no CAP_SYS_RESOURCE above the hard limit), or no prlimit: step 1 says the limit where it is too low.
+    const stderr = (error as { stderr?: Buffer }).stderr?.toString().trim();
+    return stderr || (error instanceof Error ? error.message.split('\n')[0] : String(error));
   }
 }
 
@@ -177,7 +186,8 @@ export const idleScenario: Scenario = {
     const before = ownFdLimits();
     const needed = most + FD_HEADROOM;
     // Soft and hard: the server and the holder, started after this, inherit both.
-    if (before && before.soft < needed) setFdLimits(needed, Math.max(needed, before.hard));
+    const refused = before && before.soft < needed ? setFdLimits(needed, Math.max(needed, before.hard)) : undefined;
+    if (refused) observed.fdLimitRefused = refused;
     observed.memAvailableBytes ??= memAvailableBytes() ?? 0;
     observeMachine(before, openFileLimit('self'));
     let freshRss: number | null = null;
@@ -191,6 +201,7 @@ export const idleScenario: Scenario = {
         const ct = conntrack();
         const level = checkLevel(n, {
           fdLimit: openFileLimit('self'),
+          ...(refused ? { fdLimitRefused: refused } : {}),
           ...(server.pid === undefined ? {} : { serverFdLimit: openFileLimit(server.pid) }),
           fileMax: sysctlNumber('fs.file-max'),
           filesOpen: filesOpen(),
