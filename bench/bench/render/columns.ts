@@ -36,6 +36,8 @@ export interface SectionSpec<M extends MetricName = MetricName> {
   readonly method: string;
   readonly columns: readonly Column<M>[];
   readonly charts: readonly ChartSpec<M>[];
+  /** The method of older results files, measured another way: those whose runs lack `metric`. */
+  readonly earlier?: { readonly metric: M; readonly method: string };
 }
 
 const latency = (what: string): Column<'p50Us' | 'p90Us' | 'p99Us' | 'p999Us' | 'maxUs'>[] => [
@@ -130,6 +132,7 @@ const SECTIONS: { readonly [S in ScenarioId]: SectionSpec<MetricOf<S>> } = {
           { header: 'p50 µs', metric: 'p50Us', unit: 'us', better: 'lower', explain: 'busy round-trip latency percentiles in microseconds' },
           { header: 'p99 µs', metric: 'p99Us', unit: 'us', better: 'lower', explain: '' },
           { header: 'errors', metric: 'errors', unit: 'count', over: 'sum', explain: 'corrupted, missing or extra bytes and failed busy connections, totalled over all runs' },
+          fairness('round trips'),
           { header: 'open s', metric: 'openS', unit: 's', explain: 'seconds to open the N idle connections and get one echo on each' },
           { header: 'server RSS', metric: 'serverRssBytes', unit: 'bytes', explain: "resident memory of the server's tree while it holds the N idle connections" },
           {
@@ -152,6 +155,13 @@ const SECTIONS: { readonly [S in ScenarioId]: SectionSpec<MetricOf<S>> } = {
           { header: 'load gen core', metric: 'loadGenCorePct', unit: 'pct', explain: "the C load generator's CPU as a share of one core; ⚠ at 90% or more" },
           clientCpu,
         ],
+        earlier: {
+          metric: 'openS',
+          method:
+            'The harness opens N idle connections and probes each once (so the server has accepted every one), then the C load generator ' +
+            'ping-pongs 64 B on a few busy connections, one run per repeat. The figure is the server\'s CPU per busy round trip: what ' +
+            'the idle descriptors cost each wake-up of the loop.',
+        },
         charts: [
           { cell: (p) => p.idle === 0, metric: 'cpuUsPerUnit', title: 'Server CPU µs per busy round trip', axis: 'CPU µs' },
           { cell: () => true, metric: 'cpuUsPerUnit', title: 'Server CPU µs per busy round trip', axis: 'CPU µs' },
