@@ -7,15 +7,16 @@
  *
  * The rules, as in shared/chat-socket.ts:
  *   1. Bytes read are framed into lines (shared/chat.ts); each goes to the room. A line over the
- *      limit gets its error line, then the member leaves and the connection closes.
- *   2. What the room hands the member joins its queue. A member whose queue would pass the bound
- *      (chat.ts, queueBound) is cut off: out of the room now, a last notice behind its queue, and
- *      closed when that is sent or CUT_OFF_GRACE_MS later (the lab's sweep asks `cutOffDue`).
+ *      limit gets its error line (/quit: goodbye), then the member leaves and the connection closes.
+ *   2. What the room hands the member joins its queue. A member whose queue would pass the hard
+ *      limit, or has stayed over the soft one too long (chat.ts, OutputLimit), is cut off: out of
+ *      the room now, a last notice behind its queue, and closed when that is sent or
+ *      CUT_OFF_GRACE_MS later (the lab's sweep asks `cutOffDue`).
  *   3. The peer's FIN, a failure or the close: the member leaves (once). Shutdown: it leaves
  *      without a word to the others, hears SHUTDOWN_NOTICE, and is closed once that is sent.
  */
 
-import { ChatSession, CUT_OFF_GRACE_MS, CUT_OFF_NOTICE, cutOffLine, SHUTDOWN_NOTICE, tooSlow } from './chat.js';
+import { ChatSession, CUT_OFF_GRACE_MS, CUT_OFF_NOTICE, cutOffLine, OutputLimit, SHUTDOWN_NOTICE, type QueueLimits } from './chat.js';
 import type { Logger } from './log.js';
 import type { MemberId, RoomPort } from './room.js';
 import type { ConnectionRecord } from './rules.js';
@@ -37,17 +38,17 @@ export class ChatMember {
   readonly #session = new ChatSession();
   readonly #room: RoomPort;
   readonly #line: ChatLine;
-  readonly #bound: number;
+  readonly #limit: OutputLimit;
   readonly #log: Logger;
   /** 0 while joining (room ids count from 1): a leave then is carried out once the join returns. */
   #id: MemberId = 0;
   #left = false;
   #cutOffAt = 0;
 
-  constructor(room: RoomPort, line: ChatLine, bound: number, log: Logger) {
+  constructor(room: RoomPort, line: ChatLine, limits: QueueLimits, log: Logger) {
     this.#room = room;
     this.#line = line;
-    this.#bound = bound;
+    this.#limit = new OutputLimit(limits);
     this.#log = log;
   }
 
@@ -66,7 +67,7 @@ export class ChatMember {
     if (!step.close) return;
     const error = step.actions.at(-1);
     if (error?.kind === 'reply') this.#line.send(Buffer.from(error.text, 'latin1'), false);
-    this.leave('line over the limit');
+    this.leave(step.why);
     this.#line.closeAfterReplies();
   }
 
@@ -92,13 +93,14 @@ export class ChatMember {
 
   #deliver(bytes: Uint8Array): void {
     if (this.#left || !this.#line.open()) return;
-    const slow = tooSlow(this.#bound, this.#line.pending() + bytes.length);
+    const now = performance.now();
+    const slow = this.#limit.check(this.#line.pending(), bytes.length, now);
     if (slow) {
       this.#line.record.fail(slow);
       this.#log.warn(cutOffLine(this.#line.record.peer, slow));
       this.leave('too slow');
       this.#line.send(Buffer.from(CUT_OFF_NOTICE, 'latin1'), false);
-      this.#cutOffAt = performance.now() + CUT_OFF_GRACE_MS;
+      this.#cutOffAt = now + CUT_OFF_GRACE_MS;
       this.#line.closeAfterReplies();
       return;
     }

@@ -7,20 +7,21 @@
  *   1. Bytes read go to the chat session, which frames them into actions; each action goes to
  *      the room (even this member's own error lines, so they keep their place among its replies).
  *   2. The room delivers bytes to this member through `deliver`, which writes them. Node queues
- *      what the kernel does not take; that queue is bounded (chat.ts, queueBound): a delivery
- *      that would pass the bound cuts the member off. It leaves the room at once (the others are
+ *      what the kernel does not take; that queue is bounded (chat.ts, OutputLimit): a delivery
+ *      that would pass the hard limit, or finds the queue over the soft one for too long, cuts
+ *      the member off. It leaves the room at once (the others are
  *      told, and no more bytes are queued for it), gets a final notice behind what is queued, and
  *      is closed when that is sent or after CUT_OFF_GRACE_MS. A slow reader never slows the room.
  *   3. Backpressure on the reader's side: while its own queue is over Node's high-water mark the
  *      socket is not read, so a member that sends but never reads is not read either.
  *   4. Bounds: the idle timeout, the lifetime, as for every protocol.
- *   5. Close: at the client's FIN (or a line over the limit, after its error line) the member
+ *   5. Close: at the client's FIN (or /quit or a line over the limit, after its reply) the member
  *      leaves and our FIN follows what is queued. Shutdown: the member leaves without a word to
  *      the others, gets SHUTDOWN_NOTICE, and is closed once it is sent.
  */
 
 import type { Socket } from 'node:net';
-import { ChatSession, CUT_OFF_GRACE_MS, CUT_OFF_NOTICE, cutOffLine, queueBound, SHUTDOWN_NOTICE, tooSlow } from './chat.js';
+import { ChatSession, CUT_OFF_GRACE_MS, CUT_OFF_NOTICE, cutOffLine, OutputLimit, queueLimits, SHUTDOWN_NOTICE } from './chat.js';
 import type { ConnectionLimits } from './lab.js';
 import type { Logger } from './log.js';
 import type { MemberId, RoomPort } from './room.js';
@@ -38,7 +39,7 @@ export function serveChatSocket(socket: Socket, options: ChatServeOptions): Conn
   const { limits, log, room } = options;
   const session = new ChatSession();
   const record = new ConnectionRecord(log, `${socket.remoteAddress}:${socket.remotePort}`);
-  const bound = queueBound(limits.maxPendingBytes);
+  const limit = new OutputLimit(queueLimits(limits.maxPendingBytes));
   /** Out of the room: nothing more is read, nothing more is queued. */
   let left = false;
   let grace: NodeJS.Timeout | undefined;
@@ -53,7 +54,7 @@ export function serveChatSocket(socket: Socket, options: ChatServeOptions): Conn
   id = room.join({
     deliver(bytes) {
       if (left || socket.destroyed) return;
-      const slow = tooSlow(bound, socket.writableLength + bytes.length);
+      const slow = limit.check(socket.writableLength, bytes.length, performance.now());
       if (slow) return cutOff(slow);
       socket.write(bytes);
     },
@@ -77,11 +78,11 @@ export function serveChatSocket(socket: Socket, options: ChatServeOptions): Conn
     const actions = step.close ? step.actions.slice(0, -1) : step.actions;
     for (const action of actions) room.act(id, action);
     if (step.close) {
-      // The line limit: its error line is the last thing this member hears, written here (a
-      // relayed room would answer after the member had left).
+      // The line limit or /quit: its error line or goodbye is the last thing this member hears,
+      // written here (a relayed room would answer after the member had left).
       const error = step.actions.at(-1);
       record.closeAfterReplies(false);
-      leave('line over the limit', true);
+      leave(step.why, true);
       if (error?.kind === 'reply') socket.write(Buffer.from(error.text, 'latin1'));
       socket.destroySoon();
       return;

@@ -5,6 +5,8 @@
  * so `nc -C` and telnet work) is one action. What the line means:
  *   /nick NAME   take a name (letters, digits, `_` and `-`, at most MAX_NICK_BYTES);
  *   /who         ask who is in the room;
+ *   /help        the commands, one line to this client;
+ *   /quit        goodbye, one line to this client, and the connection closes (the room hears it left);
  *   /anything    an unknown command: one error line to this client, nothing to the room;
  *   an empty line: nothing;
  *   anything else: a message, which the room (shared/room.ts) sends to every OTHER member as
@@ -45,9 +47,17 @@ export type ChatAction =
 
 export interface ChatStep {
   readonly actions: ChatAction[];
-  /** Close after the replies: the line limit was broken. Nothing more will be framed. */
+  /** Close after the replies: /quit, or the line limit was broken. Nothing more will be framed. */
   readonly close: boolean;
+  /** Why the member leaves, for the others to hear: the line limit; none for /quit or the FIN. */
+  readonly why?: string;
 }
+
+/** What /help answers: every command, in one line. */
+export const HELP_REPLY = '* commands: /nick NAME (take a name), /who (who is here), /help (this list), /quit (leave); any other line is said to the room\n';
+
+/** What /quit answers before the connection closes. */
+export const QUIT_REPLY = '* goodbye\n';
 
 const NOTHING: ChatStep = { actions: [], close: false };
 const NEWLINE = 0x0a;
@@ -84,9 +94,15 @@ export class ChatSession {
         this.#partial = [];
         this.#partialBytes = 0;
       }
-      if (line.endsWith('\r')) line = line.slice(0, -1);
-      if (line.length > MAX_LINE_BYTES) return this.#tooLong(actions);
-      const action = parseLine(line);
+      const text = line.endsWith('\r') ? line.slice(0, -1) : line;
+      if (text.length > MAX_LINE_BYTES) return this.#tooLong(actions);
+      if (text === '/quit' || text.startsWith('/quit ')) {
+        this.#done = true;
+        this.#partial = [];
+        actions.push({ kind: 'reply', text: QUIT_REPLY });
+        return { actions, close: true };
+      }
+      const action = parseLine(text);
       if (action) actions.push(action);
       start = end + 1;
     }
@@ -106,7 +122,7 @@ export class ChatSession {
     this.#done = true;
     this.#partial = [];
     actions.push({ kind: 'reply', text: `* line over ${MAX_LINE_BYTES} bytes: closing the connection\n` });
-    return { actions, close: true };
+    return { actions, close: true, why: 'line over the limit' };
   }
 }
 
@@ -123,6 +139,8 @@ function parseLine(line: string): ChatAction | undefined {
       return { kind: 'nick', name: argument };
     case '/who':
       return { kind: 'who' };
+    case '/help':
+      return { kind: 'reply', text: HELP_REPLY };
     default:
       return { kind: 'reply', text: `* unknown command ${printable(command!)} (try /nick NAME or /who)\n` };
   }
@@ -150,28 +168,83 @@ export function visible(text: string): string {
 
 const hex = (code: number) => code.toString(16).padStart(2, '0');
 
-// --- The slow-reader policy, which every lab applies to its own queue -------------------------
+// --- The slow-reader rule, which every lab applies to its own queue ---------------------------
+
+/*
+ * What is counted is what waits for one member in this process, beyond what the kernel has taken
+ * (Node's writableLength, lab 05's write queue, lab 07's SEND queue); the kernel's socket buffers
+ * fill first. The rule is Redis's client-output-buffer-limit: a
+ * hard limit that cuts a member off at once, and a soft limit that cuts it off only when its
+ * queue has stayed over it for SOFT_QUEUE_MS. One limit that cut at once was not enough: a model
+ * that queues before it writes (lab 07 fans a whole receive of lines out into every member's
+ * queue before any SEND can complete) passed it with a 70 KB paste, and cut off members that
+ * were reading. A member that is reading gets under the soft limit within moments; one that is
+ * not stays over it, or passes the hard limit, and the room goes on without it.
+ */
 
 /**
- * Most bytes waiting to be sent to one member (its queue in this process; the kernel's socket
- * buffers come before it). A member whose queue would pass this is cut off: it left the room
- * when it stopped keeping up, and the room does not wait for it or hold its backlog. 64 KiB is
- * sixteen of the longest lines, hundreds of ordinary ones; a thousand members' queues stay
- * under 64 MiB. --max-pending lowers it (never raises it: it bounds every member).
+ * Soft limit: a member may have this much waiting for a while. 64 KiB is sixteen of the longest
+ * lines, hundreds of ordinary ones.
  */
-export const MAX_QUEUE_BYTES = 64 * 1024;
+export const SOFT_QUEUE_BYTES = 64 * 1024;
+
+/**
+ * How long a queue may stay over the soft limit: far longer than a reader takes to drain a burst
+ * (milliseconds), even on a loaded machine; short enough that a member that has stopped reading
+ * holds its backlog for seconds, not minutes (Redis allows 60 s for its pub/sub clients).
+ */
+export const SOFT_QUEUE_MS = 5_000;
+
+/**
+ * Hard limit: past it a member is cut off at once. Four times the soft limit, as Redis's pub/sub
+ * default (32 MB hard, 8 MB soft): a paste of a few hundred lines fits; a thousand members that
+ * all stopped reading hold at most 256 MiB, and each only for SOFT_QUEUE_MS.
+ */
+export const HARD_QUEUE_BYTES = 4 * SOFT_QUEUE_BYTES;
 
 /** How long a cut-off member's socket may take to send what it has (and the notice) before it is closed. */
 export const CUT_OFF_GRACE_MS = 1000;
 
-/** One member's bound: --max-pending or MAX_QUEUE_BYTES, whichever is less. */
-export function queueBound(maxPendingBytes: number): number {
-  return Math.min(maxPendingBytes, MAX_QUEUE_BYTES);
+/** A member's limits: --max-pending lowers both (never raises them: it bounds every client). */
+export interface QueueLimits {
+  readonly soft: number;
+  readonly hard: number;
+  readonly softMs: number;
 }
 
-/** The reason a member is cut off, when `queued` bytes would be over `bound`; undefined otherwise. */
-export function tooSlow(bound: number, queued: number): string | undefined {
-  return queued > bound ? `too slow: over ${bound} bytes queued` : undefined;
+export function queueLimits(maxPendingBytes: number): QueueLimits {
+  return { soft: Math.min(maxPendingBytes, SOFT_QUEUE_BYTES), hard: Math.min(maxPendingBytes, HARD_QUEUE_BYTES), softMs: SOFT_QUEUE_MS };
+}
+
+/** One member's slow-reader rule: asked at each delivery, it says whether the member is cut off. */
+export class OutputLimit {
+  readonly #limits: QueueLimits;
+  /** When the queue went over the soft limit and has stayed over it since (ms); -1 while under. */
+  #overSince = -1;
+
+  constructor(limits: QueueLimits) {
+    this.#limits = limits;
+  }
+
+  /**
+   * `queued` bytes wait for the member and `adding` more are to join them at `now` (ms): the
+   * reason to cut it off, or undefined. Between two deliveries a queue only shrinks, so one that
+   * was under the soft limit before this delivery has been under it until now.
+   */
+  check(queued: number, adding: number, now: number): string | undefined {
+    const { soft, hard, softMs } = this.#limits;
+    const after = queued + adding;
+    if (after > hard) return `too slow: over ${hard} bytes queued`;
+    if (after <= soft) {
+      this.#overSince = -1;
+      return undefined;
+    }
+    if (queued <= soft || this.#overSince < 0) {
+      this.#overSince = now;
+      return undefined;
+    }
+    return now - this.#overSince >= softMs ? `too slow: over ${soft} bytes queued for ${softMs / 1000} s` : undefined;
+  }
 }
 
 /** The log line for a member cut off (a warning: it shows with --quiet too). */

@@ -16,7 +16,9 @@
  * the http echo, Content-Length, Content-Type from the extension, Last-Modified, Accept-Ranges,
  * one `Range: bytes=...` per request (206; 416 when it starts past the end; several ranges, or one
  * that does not parse, are ignored and the whole file is sent, as RFC 9110 §14.2 allows). A
- * directory is answered with its index.html, or 404. Anything else: 405 with `Allow: GET, HEAD`.
+ * directory is answered with its index.html, or 404; asked for without its trailing slash
+ * ("/sub"), it is redirected (301, `Location: /sub/`) as web servers do, so the page's relative
+ * links resolve under it, not beside it. Anything else: 405 with `Allow: GET, HEAD`.
  *
  * Hostile paths (the checks of `parseTarget`, before any file-system call): only origin-form
  * targets ("/a/b"); each segment percent-decoded exactly once, so "%252e%252e" is the literal
@@ -61,7 +63,15 @@ export interface FileJob {
 
 /** What the file system said about a job's segments (shared/file-open.ts finds it out). */
 export type FileFacts =
-  | { readonly kind: 'file'; readonly size: number; readonly mtimeMs: number; /** for the Content-Type */ readonly name: string }
+  | {
+      readonly kind: 'file';
+      readonly size: number;
+      readonly mtimeMs: number;
+      /** for the Content-Type */
+      readonly name: string;
+      /** The segments named a directory and this is its index.html. */
+      readonly index?: boolean;
+    }
   | { readonly kind: 'missing'; readonly reason: string }
   | { readonly kind: 'forbidden'; readonly reason: string }
   /** The server could not look now (out of descriptors: EMFILE, ENFILE): 503, try again. */
@@ -289,6 +299,7 @@ export function contentType(name: string): string {
 const STATUS_TEXT: Readonly<Record<number, string>> = {
   200: 'OK',
   206: 'Partial Content',
+  301: 'Moved Permanently',
   400: 'Bad Request',
   403: 'Forbidden',
   404: 'Not Found',
@@ -315,6 +326,8 @@ export function fileReply(job: FileJob, facts: FileFacts | undefined): FileReply
     const { status, reason } = refusal!;
     return errorReply(job, status, reason, status === 405 ? ['Allow: GET, HEAD'] : status === 503 ? ['Retry-After: 1'] : []);
   }
+  const slash = directorySlash(job.target);
+  if (facts.index && slash) return { ...errorReply(job, 301, '', [`Location: ${slash}`]), reason: undefined };
   const size = facts.size;
   const range = job.range === undefined ? undefined : parseRange(job.range, size);
   if (range === 'unsatisfiable') {
@@ -332,6 +345,13 @@ export function fileReply(job: FileJob, facts: FileFacts | undefined): FileReply
     ...(job.connection ? [`Connection: ${job.connection}`] : []),
   ]);
   return { status, head, start, length: job.head ? 0 : length, reason: undefined };
+}
+
+/** A target without the trailing slash of its path: where to send it, the slash added ("/sub?q" → "/sub/?q"); else undefined. */
+function directorySlash(target: string): string | undefined {
+  const end = target.search(/[?#]/);
+  const path = end < 0 ? target : target.slice(0, end);
+  return path.endsWith('/') ? undefined : `${path}/${end < 0 ? '' : target.slice(end)}`;
 }
 
 function errorReply(job: FileJob, status: number, reason: string, extra: readonly string[]): FileReply {

@@ -18,7 +18,8 @@ export const CLOSED = {
   idle: 'idle timeout',
   lifetime: 'lifetime limit',
   header: 'header timeout',
-  shutdown: 'shutdown deadline',
+  // At the deadline, or at once on a second signal: the words fit both.
+  shutdown: 'closed at shutdown',
 } as const;
 
 /** The reason for a client whose unsent replies are over `--max-pending`, or undefined. */

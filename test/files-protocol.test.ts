@@ -191,6 +191,8 @@ describe('file-open: the file system\'s answers, on a real tree', () => {
     mkdirSync(path.join(root, 'empty'));
     writeFileSync(path.join(base, 'secret.txt'), 'SECRET');
     writeFileSync(path.join(root, 'index.html'), '<p>hi</p>');
+    mkdirSync(path.join(root, 'deep'));
+    writeFileSync(path.join(root, 'deep', 'index.html'), '<p>deep</p>');
     writeFileSync(path.join(root, 'sub', 'a.txt'), 'hello');
     utimesSync(path.join(root, 'sub', 'a.txt'), MTIME / 1000, MTIME / 1000);
     symlinkSync('../secret.txt', path.join(root, 'escape'));
@@ -216,6 +218,24 @@ describe('file-open: the file system\'s answers, on a real tree', () => {
     expect(kindAt('escape')).toBe('forbidden');
     expect(kindAt('up', 'secret.txt')).toBe('forbidden');
     expect(kindAt('inside')).toBe('file');
+  });
+
+  it('a directory without its trailing slash is redirected there (301), its query kept; with it, or the root, its index.html is served', () => {
+    const at = (target: string) => answerFile(fileJob(get(target)), openRoot(root), 'p', log);
+    const moved = at('/deep?q=1');
+    expect(moved.head.toString('latin1')).toBe(
+      'HTTP/1.1 301 Moved Permanently\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 18\r\nLocation: /deep/?q=1\r\n\r\nMoved Permanently\n',
+    );
+    expect(moved.body).toBeUndefined();
+    for (const target of ['/deep/', '/']) {
+      const served = at(target);
+      expect(served.head.toString('latin1')).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+      closeBody(served.body!);
+    }
+    // A file is never redirected, whatever its name.
+    const file = at('/sub/a.txt');
+    expect(file.head.toString('latin1')).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    closeBody(file.body!);
   });
 
   it('a directory is answered with its index.html, or missing without one; a FIFO is forbidden (and open does not hang)', () => {

@@ -19,7 +19,7 @@
  *   5. Close: at the client's FIN every reply is already written; shutdown(SHUT_WR) sends our FIN.
  */
 
-import { ChatSession, CUT_OFF_NOTICE, cutOffLine, NO_SESSION, queueBound, SHUTDOWN_NOTICE, tooSlow, type ChatStep } from '../../shared/chat.js';
+import { ChatSession, CUT_OFF_NOTICE, cutOffLine, NO_SESSION, OutputLimit, queueLimits, SHUTDOWN_NOTICE, type ChatStep } from '../../shared/chat.js';
 import type { ConnectionLimits } from '../../shared/lab.js';
 import type { Logger } from '../../shared/log.js';
 import { createSession, respond, type ProtocolConfig, type Session, type Step } from '../../shared/protocol.js';
@@ -80,7 +80,7 @@ class DescriptorConnection implements Connection {
    * chat: the line framer (instead of #session), the member's id, and what the room has handed it
    * since the last write. Written out, as replies are, before the next read.
    */
-  readonly #chat: { readonly session: ChatSession; member: MemberId; left: boolean } | undefined;
+  readonly #chat: { readonly session: ChatSession; readonly limit: OutputLimit; member: MemberId; left: boolean } | undefined;
   readonly #outbox: Buffer[] = [];
   #outboxBytes = 0;
 
@@ -94,7 +94,7 @@ class DescriptorConnection implements Connection {
     // Echo round trips are small writes answered by small writes: without TCP_NODELAY, Nagle's
     // algorithm could hold a reply back until the client's delayed ACK (as every lab sets it).
     if (serving.noDelay) serving.libc.setsockopt(fd, serving.libc.IPPROTO_TCP, serving.libc.TCP_NODELAY, ON, 4);
-    this.#chat = chatting ? { session: new ChatSession(), member: 0, left: false } : undefined;
+    this.#chat = chatting ? { session: new ChatSession(), limit: new OutputLimit(queueLimits(serving.limits.maxPendingBytes)), member: 0, left: false } : undefined;
     // The welcome is delivered during the join, so #chat must exist first.
     if (this.#chat) {
       this.#chat.member = serving.room.join({ deliver: (bytes) => this.#deliver(bytes) });
@@ -286,7 +286,7 @@ class DescriptorConnection implements Connection {
     if (!step.close) return;
     const error = step.actions.at(-1);
     if (error?.kind === 'reply') this.#queue(Buffer.from(error.text, 'latin1'));
-    this.#chatLeave('line over the limit', true);
+    this.#chatLeave(step.why, true);
     this.#closeAfterReplies();
   }
 
@@ -298,7 +298,7 @@ class DescriptorConnection implements Connection {
   #deliver(bytes: Buffer): void {
     const chat = this.#chat!;
     if (chat.left || this.#failed) return;
-    const slow = tooSlow(queueBound(this.#serving.limits.maxPendingBytes), this.#outboxBytes + bytes.length);
+    const slow = chat.limit.check(this.#outboxBytes, bytes.length, performance.now());
     if (!slow) return this.#queue(bytes);
     this.#record.fail(slow);
     this.#serving.log.warn(cutOffLine(this.#record.peer, slow));

@@ -66,7 +66,7 @@ import { labInfo } from '../index.js';
 import { UserError } from '../../shared/errors.js';
 import type { ConnectionLimits, Lab, RunningServer, ServerOptions } from '../../shared/lab.js';
 import { createSession, respond, type Session, type Step } from '../../shared/protocol.js';
-import { NO_SESSION, queueBound } from '../../shared/chat.js';
+import { NO_SESSION, queueLimits, type QueueLimits } from '../../shared/chat.js';
 import { ChatMember } from '../../shared/chat-member.js';
 import { LocalRoom } from '../../shared/room.js';
 import { CLOSED, ConnectionRecord, limitReached, overPending, type ConnectionTimes } from '../../shared/rules.js';
@@ -256,8 +256,8 @@ class EventLoopServer {
   /** chat: the room is a set of connections in this one thread, as in lab 04. */
   readonly #chatting: boolean;
   readonly #room = new LocalRoom();
-  /** chat: most bytes queued for one member before it is cut off (shared/chat.ts). */
-  readonly #queueBound: number;
+  /** chat: how much may wait for one member, and for how long, before it is cut off (shared/chat.ts). */
+  readonly #queueLimits: QueueLimits;
 
   constructor(libc: Libc, poller: Poller, listenFd: number, options: ServerOptions & LoopOptions) {
     this.#libc = libc;
@@ -271,7 +271,7 @@ class EventLoopServer {
     this.#rearms = options.rearm !== false;
     this.#drains = this.#edge && options.drain;
     this.#chatting = options.protocol.protocol === 'chat';
-    this.#queueBound = queueBound(options.limits.maxPendingBytes);
+    this.#queueLimits = queueLimits(options.limits.maxPendingBytes);
     // Step 1. The listening socket is level-triggered in both modes: it is read until EAGAIN
     // anyway, and level lets a paused accept (EMFILE) simply resume.
     poller.add(listenFd, LISTENER_ID, libc.EPOLLIN);
@@ -455,7 +455,7 @@ class EventLoopServer {
           },
           closeAfterReplies: () => this.#closeAfterReplies(connection),
         },
-        this.#queueBound,
+        this.#queueLimits,
         this.#options.log,
       );
       connection.chat.join();

@@ -37,10 +37,10 @@
  *      on this one thread as in lab 05. What the room hands a member joins that member's queue as
  *      a reply would, so it leaves as that member's own SEND, one in flight per member. Nothing is
  *      submitted in mid-turn: a line said to N members is N SENDs in the turn's one io_uring_enter
- *      (up to SQ_ENTRIES of them; --submit each: N calls). A member whose queue would pass its
- *      bound (64 KiB, or --max-pending if lower: queueBound) is cut off: out of the room, a last
- *      notice behind its queue, closed once that is sent or after CUT_OFF_GRACE_MS. A line over
- *      the limit: an error line, then the close.
+ *      (up to SQ_ENTRIES of them; --submit each: N calls). A member whose queue would pass the
+ *      hard limit, or stays over the soft one (shared/chat.ts, OutputLimit), is cut off: out of
+ *      the room, a last notice behind its queue, closed once that is sent or after
+ *      CUT_OFF_GRACE_MS. A line over the limit: an error line, then the close.
  *   5. A RECV completion of 0 is the peer's FIN: everything it sent is still echoed, then
  *      shutdown(SHUT_WR) and a CLOSE entry. A negative one is an error (-ECONNRESET): close.
  *      Whatever is still in flight on a closing connection is cancelled first (ASYNC_CANCEL), and
@@ -78,7 +78,7 @@ import { labInfo } from '../index.js';
 import { UserError } from '../../shared/errors.js';
 import type { ConnectionLimits, Lab, RunningServer, ServerOptions } from '../../shared/lab.js';
 import { createSession, respond, type Session, type Step } from '../../shared/protocol.js';
-import { NO_SESSION, queueBound } from '../../shared/chat.js';
+import { NO_SESSION, queueLimits, type QueueLimits } from '../../shared/chat.js';
 import { ChatMember } from '../../shared/chat-member.js';
 import { LocalRoom } from '../../shared/room.js';
 import { CLOSED, ConnectionRecord, limitReached, overPending, type ConnectionTimes } from '../../shared/rules.js';
@@ -282,8 +282,8 @@ class CompletionServer {
   /** chat: the room is a set of connections in this one thread, as in lab 04. */
   readonly #chatting: boolean;
   readonly #room = new LocalRoom();
-  /** chat: most bytes queued for one member before it is cut off (shared/chat.ts). */
-  readonly #queueBound: number;
+  /** chat: how much may wait for one member, and for how long, before it is cut off (shared/chat.ts). */
+  readonly #queueLimits: QueueLimits;
 
   constructor(libc: Libc, ring: Ring, buffers: BufferRing | undefined, listenFd: number, options: ServerOptions & RingOptions) {
     this.#libc = libc;
@@ -296,7 +296,7 @@ class CompletionServer {
     this.#limits = options.limits;
     this.#each = options.submit === 'each';
     this.#chatting = options.protocol.protocol === 'chat';
-    this.#queueBound = queueBound(options.limits.maxPendingBytes);
+    this.#queueLimits = queueLimits(options.limits.maxPendingBytes);
     // Step 1.
     this.#armAccept();
   }
@@ -524,7 +524,7 @@ class CompletionServer {
           send: (bytes, shared) => this.#send(connection, bytes, shared),
           closeAfterReplies: () => this.#closeAfterReplies(connection),
         },
-        this.#queueBound,
+        this.#queueLimits,
         this.#options.log,
       );
       connection.chat.join();
