@@ -15,8 +15,8 @@ describe('bench options', () => {
     expect(settings.scenarios).toEqual(['echo', 'idle', 'http', 'cpu', 'churn', 'capacity']);
     expect(settings.repeats).toBe(3);
     expect(settings.connections).toEqual([1, 100]);
-    expect(settings.idle).toEqual([0, 1000, 10000]);
-    expect(settings.idleActive).toBe(10);
+    expect(settings.idle).toEqual([0, 10000, 30000, 100000]);
+    expect(settings.idleActive).toBe(1);
     expect(settings.sizes).toEqual([64, 4096]);
     expect(settings.httpConnections).toEqual([100]);
     expect(settings.capacity).toEqual([100, 1000, 10000]);

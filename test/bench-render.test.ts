@@ -46,6 +46,26 @@ describe('bench report renderer', () => {
     expect(report).toBe(readFileSync(path.join(fixtures, 'bench-report.golden.md'), 'utf8'));
   });
 
+  it('lifts a schema-4 file (no idle levels\' figures, no machine limits) and renders it without the million paragraph', () => {
+    const idle = fixture.scenarios.find((s) => s.id === 'idle')!;
+    const newMetrics = new Set(['openS', 'sources', 'serverRssBytes', 'rssPerConnection', 'kernelSlabBytes', 'kernelBufferBytes', 'kernelPerConnection', 'socketsPerConnection', 'conntrackPerConnection']);
+    const old = {
+      ...fixture,
+      schema: 4,
+      scenarios: fixture.scenarios.map((s) =>
+        s !== idle
+          ? s
+          : { ...s, facts: { fdLimitBefore: 20000, fdLimit: 20000 }, results: s.results.map((r) => ({ ...r, runs: r.runs.map((run) => ({ ...run, metrics: Object.fromEntries(Object.entries(run.metrics).filter(([k]) => !newMetrics.has(k))) })) })) },
+      ),
+    };
+    const lifted = migrateBench(JSON.parse(JSON.stringify(old)) as Record<string, unknown>)!;
+    expect(lifted.schema).toBe(SCHEMA_VERSION);
+    const text = renderReport(lifted);
+    expect(text).not.toContain('A million connections');
+    expect(text).toContain('| 04 evented | 6.1 ±2% |');
+    expect(report).toContain('### A million connections, on paper');
+  });
+
   it('refuses a results file of another schema with one line', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-schema-'));
     try {

@@ -30,8 +30,10 @@ export const FULL = {
   cpuConnections: 10,
   churnClients: 10,
   capacity: [100, 1000, 10000],
-  idle: [0, 1000, 10000],
-  idleActive: 10,
+  // C10K to C100K: 10,000 is where poll's cost shows; 100,000 where the kernel's memory per connection does.
+  idle: [0, 10000, 30000, 100000],
+  // One busy connection: each round trip is one wake-up of the loop among the idle descriptors.
+  idleActive: 1,
 } as const satisfies Record<string, number | readonly number[]>;
 type Tunable = keyof typeof FULL;
 

@@ -12,13 +12,16 @@ import type { ReportFile } from '../kit/report-file.js';
 import type { TargetSpec } from './targets.js';
 
 /**
- * 4: the C load generator warms up until every connection is answered once, and the raw-echo and
+ * 5: the idle scenario goes to 100,000 connections and records, per level, how long opening took,
+ * the source addresses it used, and what a connection cost the server (RSS) and the kernel (slab,
+ * socket buffers, sockets, conntrack entries); its facts hold the machine's limits (older files
+ * lack all of these: "–", and no million-connection outlook). 4: the C load generator warms up until every connection is answered once, and the raw-echo and
  * idle runs record how long that took and the server's start-up CPU per connection (older files
  * lack both: "–"). 3: the idle-connections scenario, the load generator's CPU per round trip, which servers each
  * scenario left out (and why), and which targets are multi-core. 2: the file names its
  * experiment, carries the lab descriptions, and the stamp its load average.
  */
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 export type ScenarioId = 'echo' | 'idle' | 'http' | 'cpu' | 'churn' | 'capacity';
 export const SCENARIO_IDS: readonly ScenarioId[] = ['echo', 'idle', 'http', 'cpu', 'churn', 'capacity'];
@@ -49,6 +52,14 @@ export const USAGE_METRICS = ['serverCpuMs', 'cpuUsPerUnit', 'serverCores', 'pea
 export type ClientCpuMetric = 'loadGenCpuUsPerUnit';
 /** The C load generator's warm-up: how long it took, and the server's start-up CPU per connection answered in it. */
 export type WarmupMetric = 'warmupS' | 'startCpuUsPerConnection';
+/**
+ * The idle scenario's figures of a level (the same in each of its runs): how long opening took,
+ * over how many source addresses, the server's RSS while holding, and per connection what the
+ * server and the kernel hold (bench/bench/per-connection.ts).
+ */
+export type IdleLevelMetric =
+  | 'openS' | 'sources' | 'serverRssBytes' | 'rssPerConnection' | 'kernelSlabBytes' | 'kernelBufferBytes'
+  | 'kernelPerConnection' | 'socketsPerConnection' | 'conntrackPerConnection';
 /** Latency percentiles, in µs; churn records them with the prefix firstEcho (firstEchoP50Us, ...). */
 export const LATENCY_METRICS = ['p50Us', 'p90Us', 'p99Us', 'p999Us', 'maxUs'] as const;
 export type LatencyMetric<Prefix extends string = ''> = Prefix extends '' ? (typeof LATENCY_METRICS)[number] : `${Prefix}${Capitalize<(typeof LATENCY_METRICS)[number]>}`;
@@ -59,7 +70,7 @@ export type LatencyMetric<Prefix extends string = ''> = Prefix extends '' ? (typ
  */
 interface ScenarioMetrics {
   echo: 'roundTripsPerSec' | LatencyMetric | 'errors' | 'shortReads' | 'fewest' | 'most' | 'neverAnswered' | ClientCpuMetric | WarmupMetric | (typeof USAGE_METRICS)[number];
-  idle: 'idle' | 'roundTripsPerSec' | LatencyMetric | 'errors' | 'fewest' | 'most' | ClientCpuMetric | WarmupMetric | (typeof USAGE_METRICS)[number];
+  idle: 'idle' | 'roundTripsPerSec' | LatencyMetric | 'errors' | 'fewest' | 'most' | ClientCpuMetric | WarmupMetric | (typeof USAGE_METRICS)[number] | IdleLevelMetric;
   http: 'requestsPerSec' | LatencyMetric | 'errors' | 'timeouts' | 'non2xx' | 'mismatches' | 'fewest' | 'most' | (typeof USAGE_METRICS)[number];
   cpu: ScenarioMetrics['http'];
   churn: 'connectionsPerSec' | LatencyMetric<'firstEcho'> | 'errors' | (typeof USAGE_METRICS)[number];
@@ -124,13 +135,14 @@ export interface BenchResults extends ReportFile<'bench', typeof SCHEMA_VERSION>
 }
 
 /**
- * Lifts an older file: schema 3 holds the same shape as 4 without the warm-up figures (a metric
+ * Lifts an older file: schema 4 holds the same shape as 5 without the idle levels' figures and
+ * the machine's limits (absent metrics are ones not measured), so it only takes the new number; schema 3 holds the same shape as 4 without the warm-up figures (a metric
  * absent is one not measured), so it only takes the new number; schema 2 holds the same figures
  * as 3 without the idle scenario and the new optional fields, so it only takes the multi-core
  * flags from the registry; schema 1 goes through liftV1 first.
  */
 export function migrateBench(raw: Record<string, unknown>): BenchResults | undefined {
-  if (raw.schema === 3) return Array.isArray(raw.targets) && Array.isArray(raw.scenarios) ? ({ ...raw, schema: SCHEMA_VERSION } as unknown as BenchResults) : undefined;
+  if (raw.schema === 3 || raw.schema === 4) return Array.isArray(raw.targets) && Array.isArray(raw.scenarios) ? ({ ...raw, schema: SCHEMA_VERSION } as unknown as BenchResults) : undefined;
   const v2 = raw.schema === 1 ? liftV1(raw) : raw.schema === 2 ? (raw as unknown as BenchResults) : undefined;
   if (!v2 || !Array.isArray(v2.targets)) return undefined;
   const known = new Set(LABS.map((lab) => lab.id));

@@ -169,10 +169,23 @@ export async function withServer<T>(
 }
 
 /**
+ * Thrown by a cell that finds the server (or the machine) cannot reach it: the cell is recorded
+ * with this status and reason ('cannot': tried and not held; 'not-attempted': ruled out before
+ * trying), every later cell as not attempted, and the server is stopped as usual. For scenarios
+ * whose cells rise (idle connections): the first level a server cannot reach ends its rows.
+ */
+export class CannotReach extends Error {
+  override readonly name = 'CannotReach';
+  constructor(readonly status: 'cannot' | 'not-attempted', reason: string) {
+    super(reason);
+  }
+}
+
+/**
  * The usual lifecycle (steps 1-3 above): one server for every cell of a scenario. `measureCell`
  * measures one cell: one warm-up, then `repeats` windows back to back, one RunResult each, calling
  * `onRepeat` as each window starts. If the server dies, the cells left are recorded as failed with
- * the server's own last words.
+ * the server's own last words; a CannotReach ends the rows as it says.
  */
 export async function runCellsOnOneServer(
   scenario: Scenario,
@@ -205,8 +218,14 @@ export async function runCellsOnOneServer(
     });
   } catch (error) {
     const reason = error instanceof Error ? error.message.split('\n')[0]! : String(error);
-    progress.note(`${scenario.id} · ${target.id}: ${reason}`);
-    for (const cell of cells.slice(results.length)) results.push({ target: target.id, cell: cell.key, status: 'failed', reason, runs: [] });
+    const [stopped, ...rest] = cells.slice(results.length);
+    progress.note(`${scenario.id} · ${target.id}${error instanceof CannotReach && stopped ? ` · ${stopped.title}` : ''}: ${reason}`);
+    if (error instanceof CannotReach && stopped) {
+      results.push({ target: target.id, cell: stopped.key, status: error.status, reason, runs: [] });
+      for (const cell of rest) results.push({ target: target.id, cell: cell.key, status: 'not-attempted', reason: `not attempted: stopped at ${stopped.title}`, runs: [] });
+    } else {
+      for (const cell of cells.slice(results.length)) results.push({ target: target.id, cell: cell.key, status: 'failed', reason, runs: [] });
+    }
   }
   return results;
 }

@@ -36,6 +36,8 @@ export interface SectionSpec<M extends MetricName = MetricName> {
   readonly method: string;
   readonly columns: readonly Column<M>[];
   readonly charts: readonly ChartSpec<M>[];
+  /** The method of older results files, measured another way: those whose runs lack `metric`. */
+  readonly earlier?: { readonly metric: M; readonly method: string };
 }
 
 const latency = (what: string): Column<'p50Us' | 'p90Us' | 'p99Us' | 'p999Us' | 'maxUs'>[] => [
@@ -119,9 +121,11 @@ const SECTIONS: { readonly [S in ScenarioId]: SectionSpec<MetricOf<S>> } = {
   idle: {
         heading: 'Idle connections beside busy ones (C10K)',
         method:
-          'The harness opens N idle connections and probes each once (so the server has accepted every one), then the C load generator ' +
-          'ping-pongs 64 B on a few busy connections, one run per repeat. The figure is the server\'s CPU per busy round trip: what ' +
-          'the idle descriptors cost each wake-up of the loop.',
+          'For each level, from 0 up, the C load generator opens N idle connections (500 handshakes in flight, spread over loopback source ' +
+          'addresses 127.0.0.2 and up so ephemeral ports never run out) and gets one echo on each, so the server has accepted every one; ' +
+          'then it ping-pongs 64 B on the busy connection, one run per repeat. The figures are the server\'s CPU per busy round trip (what ' +
+          'the idle descriptors cost each wake-up of the loop) and what each idle connection costs the server and the kernel. ' +
+          'A server stops at the first level it cannot reach, and the row says why.',
         columns: [
           { header: 'server CPU µs/round trip', metric: 'cpuUsPerUnit', unit: 'cpuUs', better: 'lower', explain: "CPU time of the server's process tree per busy round trip: the C10K figure" },
           { header: 'round trips/s', metric: 'roundTripsPerSec', unit: 'rate', better: 'higher', explain: 'busy round trips per second, all busy connections together' },
@@ -129,10 +133,35 @@ const SECTIONS: { readonly [S in ScenarioId]: SectionSpec<MetricOf<S>> } = {
           { header: 'p99 µs', metric: 'p99Us', unit: 'us', better: 'lower', explain: '' },
           { header: 'errors', metric: 'errors', unit: 'count', over: 'sum', explain: 'corrupted, missing or extra bytes and failed busy connections, totalled over all runs' },
           fairness('round trips'),
+          { header: 'open s', metric: 'openS', unit: 's', explain: 'seconds to open the N idle connections and get one echo on each' },
+          { header: 'server RSS', metric: 'serverRssBytes', unit: 'bytes', explain: "resident memory of the server's tree while it holds the N idle connections" },
+          {
+            header: 'RSS / idle conn',
+            metric: 'rssPerConnection',
+            unit: 'bytes',
+            better: 'lower',
+            explain: "growth of the server tree's RSS from its start to holding N, divided by N: what the server keeps of its own per connection",
+          },
+          {
+            header: 'kernel / idle conn',
+            metric: 'kernelPerConnection',
+            unit: 'bytes',
+            explain:
+              "growth of the kernel's socket memory while holding N, divided by N, for both ends of each loopback connection (a server's own end is about half): " +
+              "the slabs of /proc/slabinfo (TCP, sock_inode_cache, filp, dentry, eventpoll_epi) and TCP's buffer pages of /proc/net/sockstat, machine-wide, " +
+              "so other programs' sockets in that time are noise in it; – where slabinfo is unreadable",
+          },
           { header: 'server cores', metric: 'serverCores', unit: 'cores', explain: 'cores the server tree kept busy on average during the window' },
           { header: 'load gen core', metric: 'loadGenCorePct', unit: 'pct', explain: "the C load generator's CPU as a share of one core; ⚠ at 90% or more" },
           clientCpu,
         ],
+        earlier: {
+          metric: 'openS',
+          method:
+            'The harness opens N idle connections and probes each once (so the server has accepted every one), then the C load generator ' +
+            'ping-pongs 64 B on a few busy connections, one run per repeat. The figure is the server\'s CPU per busy round trip: what ' +
+            'the idle descriptors cost each wake-up of the loop.',
+        },
         charts: [
           { cell: (p) => p.idle === 0, metric: 'cpuUsPerUnit', title: 'Server CPU µs per busy round trip', axis: 'CPU µs' },
           { cell: () => true, metric: 'cpuUsPerUnit', title: 'Server CPU µs per busy round trip', axis: 'CPU µs' },

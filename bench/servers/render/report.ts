@@ -13,6 +13,10 @@ import { summarize, type Summary } from '../../kit/stats.js';
 import { renderColumnNotes, renderTable, type Cell, type Column as KitColumn, type Row, type Table } from '../../kit/table.js';
 import type { BenchResults, CellResult, CellSpec, MetricName, ScenarioId, ScenarioResult, TargetInfo } from '../results.js';
 import { sectionSpec, type AnyColumn } from './columns.js';
+import { idleParagraphs } from './million.js';
+
+/** Paragraphs a scenario's section adds after its findings, from its own results. */
+const PARAGRAPHS: Partial<Record<ScenarioId, (scenario: ScenarioResult, results: BenchResults) => string[]>> = { idle: idleParagraphs };
 
 /** The load generator counts as saturated from this share of one core. */
 export const SATURATED_PCT = 90;
@@ -22,7 +26,9 @@ export const SATURATED_PCT = 90;
  * reads, the load generator's own CPU per round trip and capacity's RSS, descriptors and opening
  * time are detail the Summary and findings do not rest on.
  */
-const LEFT_OUT = new Set<MetricName>(['p90Us', 'p999Us', 'maxUs', 'firstEchoP90Us', 'firstEchoMaxUs', 'peakRssBytes', 'shortReads', 'loadGenCpuUsPerUnit', 'peakProcesses', 'rssBytes', 'serverFds', 'openMs']);
+const LEFT_OUT = new Set<MetricName>([
+  'p90Us', 'p999Us', 'maxUs', 'firstEchoP90Us', 'firstEchoMaxUs', 'peakRssBytes', 'shortReads', 'loadGenCpuUsPerUnit', 'peakProcesses', 'rssBytes', 'serverFds', 'openMs',
+]);
 
 interface Measured {
   readonly target: TargetInfo;
@@ -77,12 +83,29 @@ function cellOf(m: Measured, column: AnyColumn): Cell | undefined {
   return { summary, ...(column.metric === 'loadGenCorePct' && saturated(m) ? { text: '⚠' } : {}) };
 }
 
-/** A scenario's columns as its tables show them (server cores only where it is ranked: CPU-bound). */
-const shownColumns = (id: ScenarioId) => sectionSpec(id).columns.filter((c) => !LEFT_OUT.has(c.metric) && (c.metric !== 'serverCores' || c.better));
+/**
+ * A scenario's columns as its tables show them (server cores only where it is ranked: CPU-bound).
+ * Given the scenario's results, a metric none of its runs recorded (an older file, measured
+ * before the metric existed) has no column.
+ */
+const shownColumns = (id: ScenarioId, scenario?: ScenarioResult) => {
+  const recorded = scenario && new Set(scenario.results.flatMap((r) => r.runs.flatMap((run) => Object.keys(run.metrics))));
+  const measured = (metric: MetricName) => !recorded || recorded.size === 0 || recorded.has(metric);
+  return sectionSpec(id).columns.filter((c) => !LEFT_OUT.has(c.metric) && (c.metric !== 'serverCores' || c.better) && measured(c.metric));
+};
+
+/** The section's method: an older file's own where the spec says how it was measured then. */
+function methodOf(scenario: ScenarioResult): string {
+  const { method, earlier } = sectionSpec(scenario.id);
+  if (!earlier) return method;
+  const recorded = scenario.results.some((r) => r.runs.some((run) => earlier.metric in run.metrics));
+  const any = scenario.results.some((r) => r.runs.length > 0);
+  return any && !recorded ? earlier.method : method;
+}
 
 /** One cell of a scenario as a kit table. */
 function cellTable(scenario: ScenarioResult, cell: CellSpec, targets: readonly TargetInfo[]): Table {
-  const columns = shownColumns(scenario.id);
+  const columns = shownColumns(scenario.id, scenario);
   return {
     columns: columns.map(kitColumn),
     rows: measuredIn(scenario, cell, targets).map((m): Row => {
@@ -111,7 +134,7 @@ function scenarioFindings(scenario: ScenarioResult, results: BenchResults): Find
   const cell = headlineCell(scenario, results);
   if (!cell) return [];
   const table = cellTable(scenario, cell, results.targets);
-  const columns = shownColumns(scenario.id);
+  const columns = shownColumns(scenario.id, scenario);
   const pick = [...new Set([sectionSpec(scenario.id).charts[0]?.metric ?? columns.find((c) => c.better)?.metric, 'cpuUsPerUnit' as MetricName])];
   const found = pick.flatMap((metric) => {
     const i = columns.findIndex((c) => c.metric === metric && c.better);
@@ -212,7 +235,7 @@ function howItRan(results: BenchResults): string[] {
 
 function section(scenario: ScenarioResult, number: number, results: BenchResults, charts: readonly Chart[]): string[] {
   const spec = sectionSpec(scenario.id);
-  const out = [`## ${number}. ${spec.heading}`, '', spec.method, ''];
+  const out = [`## ${number}. ${spec.heading}`, '', methodOf(scenario), ''];
   if (scenario.leftOut?.length) {
     const byReason = new Map<string, string[]>();
     for (const { target, reason } of scenario.leftOut) byReason.set(reason, [...(byReason.get(reason) ?? []), results.targets.find((t) => t.id === target)?.label ?? target]);
@@ -233,12 +256,15 @@ function section(scenario: ScenarioResult, number: number, results: BenchResults
     }
     if (byNote.size) out.push(...[...byNote].map(([note, labels]) => `- ${note}: ${labels.join(', ')}.`), '');
   }
+  out.push(...(PARAGRAPHS[scenario.id]?.(scenario, results) ?? []));
   return out;
 }
 
 /** A column that reads "0" in every row (no errors, no connection without a share) says it once, under the table. */
 function withoutZeroColumns(table: Table): Table {
-  const zero = table.columns.map((_, c) => table.rows.length > 0 && table.rows.every((row) => row.cells.length === 1 || row.cells[c]?.text === '0'));
+  // Rows with figures decide; a table of status rows alone (every server stopped below it) keeps its columns.
+  const figured = table.rows.filter((row) => row.cells.length !== 1);
+  const zero = table.columns.map((_, c) => figured.length > 0 && figured.every((row) => row.cells[c]?.text === '0'));
   if (!zero.includes(true)) return table;
   return { ...table, columns: table.columns.filter((_, c) => !zero[c]), rows: table.rows.map((row) => (row.cells.length === 1 ? row : { ...row, cells: row.cells.filter((_, c) => !zero[c]) })) };
 }
@@ -252,6 +278,6 @@ function firstClause(text: string): string {
 /** Every column of every scenario, explained once. */
 function columnNotes(results: BenchResults): string[] {
   const seen = new Map<string, KitColumn>();
-  for (const scenario of results.scenarios) for (const column of shownColumns(scenario.id).map(kitColumn)) if (column.explain && !seen.has(column.header)) seen.set(column.header, { ...column, explain: firstClause(column.explain) });
+  for (const scenario of results.scenarios) for (const column of shownColumns(scenario.id, scenario).map(kitColumn)) if (column.explain && !seen.has(column.header)) seen.set(column.header, { ...column, explain: firstClause(column.explain) });
   return ['## What the columns mean', '', 'A column left out of a table read 0 in every row of it (no errors, every connection served).', '', renderColumnNotes([...seen.values()]), ''];
 }
