@@ -16,7 +16,7 @@ TSC   := node_modules/.bin/tsc
 VITEST := node_modules/.bin/vitest
 TS_RUN := $(NODE) --import tsx
 
-.PHONY: all install build test client clean FORCE
+.PHONY: all install build test client probe clean FORCE
 
 all: build
 
@@ -50,6 +50,11 @@ lab-%: build FORCE
 
 client: build
 	@exec $(NODE) dist/labs/client.js $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
+
+# A health probe of a running lab (labs/probe.ts): one line, exit status 0 green, 1 red.
+#   make probe PORT=8080 [HOST=...] [PROBE=tcp|echo|http] [ARGS="--deadline-ms 500"]
+probe: build
+	@exec $(NODE) dist/labs/probe.js $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT)) $(if $(PROBE),--kind $(PROBE)) $(ARGS)
 
 clean:
 	rm -rf dist

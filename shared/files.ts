@@ -28,6 +28,7 @@
  */
 
 import { RequestParser, type RequestHead } from './http-parser.js';
+import { healthJob } from './health.js';
 import type { ConnectionHeader, Job, ProtocolConfig, Session, Step } from './protocol.js';
 
 /** Longest request path (before the query) accepted: far beyond any real file tree, far below the head limit. */
@@ -162,7 +163,9 @@ export class FilesSession implements Session {
     // A hostile or malformed path ends the connection: whoever sent it gets nothing more.
     const keepAlive = head.keepAlive && !head.upgrade && !this.#stopping && refused?.status !== 400;
     const connection: ConnectionHeader = !keepAlive ? 'close' : head.version === '1.1' ? undefined : 'keep-alive';
-    this.#jobs.push({
+    const health = healthJob(head, this.#stopping, connection);
+    if (health) this.#jobs.push(health);
+    else this.#jobs.push({
       kind: 'file',
       head: method === 'HEAD',
       method,

@@ -19,12 +19,13 @@
  *     too, when the client asks for keep-alive); `Expect: 100-continue` answered with an interim
  *     100 as soon as the head is accepted. Framing errors and a missing or repeated Host answer
  *     400, an oversized head 431, an oversized body 413, any other expectation 417; each then
- *     closes the connection.
+ *     closes the connection. `GET /healthz` is the health check (shared/health.ts), not an echo.
  */
 
 import { RequestParser, type RequestHead } from './http-parser.js';
 import { doWork, type WorkSpec } from './work.js';
 import { FilesSession, type FileJob } from './files.js';
+import { healthJob, healthReply, type HealthJob } from './health.js';
 
 export type ProtocolName = 'echo' | 'http' | 'chat' | 'files';
 /** chat is not framed here: it has its own core (shared/chat.ts, shared/room.ts), served by shared/chat-socket.ts. */
@@ -59,6 +60,8 @@ export type Job =
   /** The body of a split reply (`splitReplies`), after a head-only `http` job: costs no work. */
   | { readonly kind: 'http-body'; readonly body: Uint8Array }
   | { readonly kind: 'http-error'; readonly status: HttpErrorStatus; readonly reason: string }
+  /** `GET /healthz` (http and files): liveness and readiness (shared/health.ts), without the --work-us work. */
+  | HealthJob
   /** files: a request for a file, answered by the lab's own send path (shared/files.ts), never by `respond`. */
   | FileJob;
 
@@ -232,7 +235,9 @@ class HttpSession implements Session {
     // answer it as a plain request and close.
     const keepAlive = head.keepAlive && !head.upgrade && !this.#stopping;
     const connection = !keepAlive ? 'close' : head.version === '1.1' ? undefined : 'keep-alive';
-    if (this.#splitReplies && head.method !== 'HEAD') {
+    const health = healthJob(head, this.#stopping, connection);
+    if (health) this.#jobs.push(health);
+    else if (this.#splitReplies && head.method !== 'HEAD') {
       // The experiment switch: the same reply as two jobs, so it leaves in two writes.
       this.#jobs.push({ kind: 'http', head: true, body, connection }, { kind: 'http-body', body });
     } else {
@@ -330,6 +335,8 @@ export function respond(job: Job, work: WorkSpec): Uint8Array {
         '\r\n';
       return job.head ? Buffer.from(head, 'latin1') : Buffer.concat([Buffer.from(head, 'latin1'), job.body]);
     }
+    case 'health':
+      return healthReply(job);
     case 'http-continue':
       return CONTINUE;
     case 'http-body':
