@@ -116,6 +116,16 @@ nagle: build
 balance: build
 	$(call run_experiment,balance,$(BALANCE_ARGS),BALANCE_ARGS)
 
+# harden:  results/hardening.md: per lab, its seccomp allow-list against the system calls it makes
+#          under load (strace), what its sandbox refuses, health probes (tcp against echo: idle,
+#          busy, blocked by --work-us, draining) and perf stat per round trip; then TSYNC, io_uring
+#          past seccomp, port 80 with only CAP_NET_BIND_SERVICE, a lab behind a veth pair, the systemd
+#          unit's score. Parts the machine does not allow (root, strace, perf, io_uring) are skipped
+#          with one line each. e.g. HARDEN_ARGS="--labs 04-evented,07-completion --rounds 5"
+.PHONY: harden
+harden: build
+	$(call run_experiment,harden,$(HARDEN_ARGS),HARDEN_ARGS)
+
 # A live view of one port (bench/watch/): the accept queue against its backlog, every connection by
 # where it waits, the server's processes found from the listening socket. Redraws until q or Ctrl-C.
 #   make watch PORT=8080 [HOST=127.0.0.1] [ARGS="--interval 500"]

@@ -101,9 +101,11 @@ const COPIES: readonly LabVariant[] = [
 
 /**
  * The files protocol's lookup (shared/file-open.ts): realpath(3) walks the path with readlink and
- * stat calls, then open, fstat, and /proc/self/fd/N read back; a Range request seeks.
+ * stat calls, then open, fstat, and /proc/self/fd/N read back; a Range request seeks. A directory's
+ * path ends in `/`, and glibc's realpath checks such a path with faccessat (faccessat2 on newer
+ * glibc): make harden found a sandboxed `GET /` answered 404 (EPERM) without it.
  */
-const FILE_LOOKUP = ['openat', 'newfstatat', 'statx', 'readlink', 'lseek'];
+const FILE_LOOKUP = ['openat', 'newfstatat', 'statx', 'readlink', 'lseek', 'faccessat', 'faccessat2'];
 /** Labs that send files by hand: sendfile(2), or pread(2) and write with --copy read-write. */
 const FILE_BY_HAND = [...FILE_LOOKUP, 'sendfile', 'pread64'];
 /** Labs on net.Socket stream the file with fs.read at a position (pread64), on libuv's pool. */
