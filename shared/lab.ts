@@ -7,6 +7,7 @@
 import type { LabInfo } from '../labs/index.js';
 import type { Logger } from './log.js';
 import type { ProtocolConfig } from './protocol.js';
+import type { Deny } from './sandbox.js';
 import type { WorkSpec } from './work.js';
 
 /** Per-connection bounds. Every lab enforces all of them, each in its own I/O style. */
@@ -44,6 +45,8 @@ export interface ServerOptions {
    * (shared/sandbox.ts); a lab with a kernel interface of its own to close (lab 07's ring) reads it.
    */
   readonly sandbox: boolean;
+  /** With --sandbox, what a call outside the list gets (lab 02's children install a filter of their own). */
+  readonly sandboxDeny: Deny;
   readonly log: Logger;
 }
 

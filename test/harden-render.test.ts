@@ -33,7 +33,7 @@ describe('results/hardening.md', () => {
     const findings = lines.filter((line) => line.startsWith('- ') && lines.indexOf(line) < lines.indexOf('## How this run was made') && !line.startsWith('- **'));
     expect(findings).toEqual([
       '- Labs that served every protocol under --sandbox with nothing lost: 1 of 2; not 04 evented.',
-      '- Labs whose sandbox refuses to exec a shell: all 2.',
+      '- Labs whose main process refuses to exec a shell under its sandbox: all 2.',
       '- Labs whose TCP connect probe stayed green while --work-us blocked them: all 2.',
       '- Labs whose echo probe also answered within its deadline then: none of the 2.',
       '- System calls allowed, widest list against narrowest: 04 evented (7) against 07 completion (6), 1.2× as much.',

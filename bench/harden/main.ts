@@ -140,6 +140,10 @@ export const hardening = defineExperiment({
           progress.step(`${lab.id}: what its ${protocol} sandbox refuses`, 1);
           refusals.push({ lab: lab.id, protocol, ...(await script<Refusals>('refusal', ['--lab', lab.id, '--protocol', protocol])) });
         }
+        if (lab.sandbox.child) {
+          progress.step(`${lab.id}: what a child's narrower sandbox refuses`, 1);
+          refusals.push({ lab: lab.id, protocol: 'echo', child: true, ...(await script<Refusals>('refusal', ['--lab', lab.id, '--protocol', 'echo', '--child'])) });
+        }
       }
     }
     let tsync: HardenResults['tsync'];

@@ -12,9 +12,10 @@
  * `--no-tsync` installs the same filter on the main thread alone, to show what TSYNC is for: the
  * pool's mkdir then succeeds. `--lab ID --protocol P` installs that lab's whole allow-list
  * (shared/sandbox.ts allowList) instead: what code running inside that lab could still do. A list
- * with openat (files) opens /etc/passwd: the filter sees call numbers, never paths.
+ * with openat (files) opens /etc/passwd: the filter sees call numbers, never paths. With `--child`,
+ * the list a child of that lab narrows itself to (lab 02: no execve).
  *
- * Usage: node dist/bench/harden/refusal.js [--deny kill] [--no-tsync] [--lab ID --protocol P]; the
+ * Usage: node dist/bench/harden/refusal.js [--deny kill] [--no-tsync] [--lab ID --protocol P [--child]]; the
  * last line printed is a scratch folder for the caller to remove (the sandboxed process can no longer).
  */
 
@@ -25,7 +26,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { labInfo } from '../../labs/index.js';
 import type { ProtocolName } from '../../shared/protocol.js';
-import { allowList, installSandbox, NODE_RUNTIME, type Deny } from '../../shared/sandbox.js';
+import { allowList, childAllowList, installSandbox, NODE_RUNTIME, type Deny } from '../../shared/sandbox.js';
 
 /** One attempt's outcome: the error code Node gave ("EPERM"), or "done" when it was not refused. */
 export type Outcome = string;
@@ -53,7 +54,9 @@ async function main(): Promise<void> {
     return at < 0 ? undefined : process.argv[at + 1];
   };
   const lab = flag('--lab');
-  const names = lab ? allowList(labInfo(lab), (flag('--protocol') ?? 'echo') as ProtocolName) : NODE_RUNTIME;
+  const protocol = (flag('--protocol') ?? 'echo') as ProtocolName;
+  const names = !lab ? NODE_RUNTIME : process.argv.includes('--child') ? childAllowList(labInfo(lab), protocol) : allowList(labInfo(lab), protocol);
+  if (!names) throw new Error(`${lab} starts no child processes`);
   await installSandbox(names, deny, { tsync: !process.argv.includes('--no-tsync') });
   const attempt = async (run: () => unknown): Promise<Outcome> => {
     try {

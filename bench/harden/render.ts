@@ -29,6 +29,8 @@ interface LabFacts {
   readonly servedClean: number;
   readonly lost: number;
   readonly exec?: string;
+  /** exec under the narrower list of the lab's child processes, where it has them. */
+  readonly execChild?: string;
   readonly open?: string;
   readonly openFiles?: string;
   readonly probes?: ProbeRow;
@@ -48,7 +50,8 @@ function facts(report: HardenReport): LabFacts[] {
       const refused = [...new Set(runs.flatMap((run) => used(run).filter((name) => !run.allowed.includes(name))))].sort();
       const byProtocol = new Map<string, boolean>();
       for (const run of runs) byProtocol.set(run.protocol, (byProtocol.get(run.protocol) ?? true) && run.problems.length === 0 && run.exitCode === 0);
-      const refusal = (protocol: string) => r.refusals.find((x) => x.lab === lab.id && x.protocol === protocol);
+      const refusal = (protocol: string) => r.refusals.find((x) => x.lab === lab.id && x.protocol === protocol && !x.child);
+      const childRefusal = r.refusals.find((x) => x.lab === lab.id && x.child);
       const perf = r.perf.find((p) => p.lab.split(' ')[0] === lab.id || p.lab === lab.id || p.lab.startsWith(`${lab.id} `));
       const taskClock = perf?.counts['task-clock'];
       return {
@@ -62,6 +65,7 @@ function facts(report: HardenReport): LabFacts[] {
         lost: runs.reduce((n, run) => n + run.problems.length, 0),
         ...(refusal('echo') ? { exec: refusal('echo')!.exec, open: refusal('echo')!.open } : {}),
         ...(refusal('files') ? { openFiles: refusal('files')!.open } : {}),
+        ...(childRefusal ? { execChild: childRefusal.exec } : {}),
         ...(r.probes.find((p) => p.lab === lab.id || p.lab.startsWith(`${lab.id} `)) ? { probes: r.probes.find((p) => p.lab === lab.id || p.lab.startsWith(`${lab.id} `))! } : {}),
         ...(perf && taskClock != null && perf.roundTrips > 0 ? { cpuUsPerRoundTrip: (taskClock * 1000) / perf.roundTrips } : {}),
       };
@@ -78,7 +82,7 @@ function summaryTable(labs: readonly LabFacts[]): Table {
       lab.allowed ? { summary: once(lab.allowed) } : { text: '–' },
       lab.seen.length ? { summary: once(lab.seen.length), ...(lab.refused.length ? { text: `(${lab.refused.length} refused)` } : {}) } : { text: '–' },
       lab.protocols ? { text: `${lab.servedClean} of ${lab.protocols}${lab.lost ? `, ${lab.lost} problem${lab.lost === 1 ? '' : 's'}` : ', nothing lost'}` } : { text: '–' },
-      { text: refusedText(lab.exec) },
+      { text: `${refusedText(lab.exec)}${lab.execChild === undefined ? '' : `; in a child: ${refusedText(lab.execChild)}`}` },
       { text: refusedText(lab.open) },
       { text: lab.probes ? `${probeText(lab.probes.states.blocked.tcp).split(',')[0]} / ${probeText(lab.probes.states.blocked.echo).split(',')[0]}` : '–' },
       lab.cpuUsPerRoundTrip === undefined ? { text: '–' } : { summary: once(lab.cpuUsPerRoundTrip) },
@@ -108,7 +112,7 @@ function findings(labs: readonly LabFacts[]): (Finding | undefined)[] {
   const figure = (lab: LabFacts | undefined) => lab && { row: lab.label, summary: once(lab.allowed) };
   return [
     traced.length ? check('labs that served every protocol under --sandbox with nothing lost', traced, label, (lab) => lab.servedClean === lab.protocols && lab.lost === 0) : undefined,
-    refused.length ? check('labs whose sandbox refuses to exec a shell', refused, label, (lab) => lab.exec !== 'done') : undefined,
+    refused.length ? check('labs whose main process refuses to exec a shell under its sandbox', refused, label, (lab) => lab.exec !== 'done') : undefined,
     probed.length ? check('labs whose TCP connect probe stayed green while --work-us blocked them', probed, label, (lab) => lab.probes!.states.blocked.tcp.ok) : undefined,
     probed.length ? check('labs whose echo probe also answered within its deadline then', probed, label, (lab) => lab.probes!.states.blocked.echo.ok) : undefined,
     compare('system calls allowed, widest list against narrowest', 'count', figure(byAllowed[0]), figure(byAllowed.at(-1))),
@@ -153,7 +157,7 @@ function refusalDetail(r: HardenResults, labels: (id: string) => string): string
       '',
       '| lab | list | exec /bin/sh | open /etc/passwd | mkdir (thread pool) | mkdir (main thread) |',
       '|---|---|---|---|---|---|',
-      ...r.refusals.map((x: LabRefusals) => `| ${cellText(labels(x.lab))} | ${x.protocol} | ${refusedText(x.exec)} | ${refusedText(x.open)} | ${refusedText(x.mkdirAsync)} | ${refusedText(x.mkdirSync)} |`),
+      ...r.refusals.map((x: LabRefusals) => `| ${cellText(labels(x.lab))} | ${x.protocol}${x.child ? ", a child's" : ''} | ${refusedText(x.exec)} | ${refusedText(x.open)} | ${refusedText(x.mkdirAsync)} | ${refusedText(x.mkdirSync)} |`),
       '',
     );
   }

@@ -29,6 +29,8 @@ export interface TracedProtocol {
 export interface LabRefusals extends Refusals {
   readonly lab: string;
   readonly protocol: string;
+  /** The narrower list a child process of the lab installs for itself (labs/index.ts `sandbox.child`). */
+  readonly child?: boolean;
 }
 
 export interface HardenResults {
