@@ -16,7 +16,16 @@ TSC   := node_modules/.bin/tsc
 VITEST := node_modules/.bin/vitest
 TS_RUN := $(NODE) --import tsx
 
-.PHONY: all install build test client probe clean FORCE
+.PHONY: all help install build test client probe clean FORCE
+
+# No built-in rules: without them `make lab-` looked for lab-.o and ran lab `.o`.
+MAKEFLAGS += --no-builtin-rules
+.SUFFIXES:
+
+# Plain `make` (and `make help`): the labs, the variables and every target below with a `## ` note.
+.DEFAULT_GOAL := help
+help: build ## this list
+	@$(NODE) dist/labs/help.js Makefile
 
 all: build
 
@@ -37,10 +46,13 @@ $(BUILD_STAMP): $(SOURCES) tsconfig.json node_modules/.package-lock.json
 	@$(TSC) -p tsconfig.json 1>&2
 	@touch $@
 
-build: $(BUILD_STAMP)
+build: $(BUILD_STAMP) ## npm ci (when the lockfile changed) and tsc
 
 # Type-checks the tests and tools too (vitest itself only strips types), then runs the suite.
-test: build
+# scripts/system-deps first: the system tools the tests need (strace, cc, ...), installed with
+# apt-get as root where missing, else one line naming them and how to install them (exit 2).
+test: build ## type-check and run every test (about 7 minutes)
+	@scripts/system-deps
 	$(TSC) -p tsconfig.test.json
 	$(VITEST) run $(VITEST_ARGS)
 
@@ -48,15 +60,19 @@ test: build
 lab-%: build FORCE
 	@exec $(NODE) dist/labs/run.js $*
 
-client: build
+# `make lab-` with no number: the same one line as an unknown number, exit 2.
+lab-: build
+	@exec $(NODE) dist/labs/run.js ''
+
+client: build ## a line client (HOST PORT; pipe a file in to send it)
 	@exec $(NODE) dist/labs/client.js $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
 # A health probe of a running lab (labs/probe.ts): one line, exit status 0 green, 1 red.
 #   make probe PORT=8080 [HOST=...] [PROBE=tcp|echo|http] [ARGS="--deadline-ms 500"]
-probe: build
+probe: build ## probe a running lab: PORT, PROBE=tcp|echo|http (one line, exit 0 green, 1 red)
 	@exec $(NODE) dist/labs/probe.js $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT)) $(if $(PROBE),--kind $(PROBE)) $(ARGS)
 
-clean:
+clean: ## remove dist/
 	rm -rf dist
 
 # The experiments (bench/): each is one folder, bench/NAME/main.ts, that measures, writes
@@ -75,19 +91,20 @@ run_experiment = EXPERIMENT_COMMAND='$(call experiment_command,$(1),$(2),$(3))$(
 	  $(TS_RUN) bench/$(1)/main.ts $(if $(EXPERIMENT_QUICK),--quick) $(5) $(2)
 
 .PHONY: bench report backlog
-bench: build
+bench: build ## every lab, plain Node and C, one load (BENCH_ARGS; 15 min)
 	$(call run_experiment,bench,$(BENCH_ARGS),BENCH_ARGS)
 
-report: build
+report: build ## re-render results/bench.md from its JSON
 	$(TS_RUN) bench/bench/main.ts --render-only $(if $(EXPERIMENT_QUICK),--quick) $(BENCH_ARGS)
 
-backlog: build
+backlog: build ## where clients wait while a server is busy (30 s)
 	$(call run_experiment,backlog,$(BACKLOG_ARGS),BACKLOG_ARGS)
 
 # The adversarial reliability suite alone (test/robust/: faults, limits, bad input against every
 # lab; a few minutes). `make test` runs it too, since vitest picks up every test/**/*.test.ts.
 .PHONY: test-robust
-test-robust: build
+test-robust: build ## test/robust/ alone: faults, limits, bad input
+	@scripts/system-deps
 	$(TSC) -p tsconfig.test.json
 	$(VITEST) run test/robust
 
@@ -98,7 +115,7 @@ test-robust: build
 #   make soak SOAK_SECONDS=10    ten seconds per lab
 #   SOAK_ARGS=...                further options, e.g. SOAK_ARGS="--labs 04-evented --churners 8"
 .PHONY: soak
-soak: build
+soak: build ## load and churn per lab, memory over time (5 minutes)
 	$(call run_experiment,soak,$(SOAK_ARGS),SOAK_ARGS,$(if $(SOAK_SECONDS), SOAK_SECONDS=$(SOAK_SECONDS)),$(if $(SOAK_SECONDS),--seconds $(SOAK_SECONDS)))
 
 # syscalls: system calls (strace -f -c) and context switches per round trip and per connection, for
@@ -107,13 +124,13 @@ soak: build
 # balance:  lab 06's --balance policies: connections per worker, a stalled loop, requests/s by workers
 #           (about 3 minutes; quick under a minute), e.g. BALANCE_ARGS="--stall-requests 20 --scaling-seconds 10"
 .PHONY: syscalls nagle balance
-syscalls: build
+syscalls: build ## system calls per round trip, with strace (a minute)
 	$(call run_experiment,syscalls,$(SYSCALLS_ARGS),SYSCALLS_ARGS)
 
-nagle: build
+nagle: build ## Nagle, delayed ACKs and TCP_NODELAY (30 s)
 	$(call run_experiment,nagle,$(NAGLE_ARGS),NAGLE_ARGS)
 
-balance: build
+balance: build ## lab 06's --balance policies (3 minutes)
 	$(call run_experiment,balance,$(BALANCE_ARGS),BALANCE_ARGS)
 
 # harden:  results/hardening.md: per lab, its seccomp allow-list against the system calls it makes
@@ -123,14 +140,14 @@ balance: build
 #          unit's score. Parts the machine does not allow (root, strace, perf, io_uring) are skipped
 #          with one line each. e.g. HARDEN_ARGS="--labs 04-evented,07-completion --rounds 5"
 .PHONY: harden
-harden: build
+harden: build ## hardening per model: seccomp lists, probes, perf stat, port 80, a veth pair (root for all)
 	$(call run_experiment,harden,$(HARDEN_ARGS),HARDEN_ARGS)
 
 # A live view of one port (bench/watch/): the accept queue against its backlog, every connection by
 # where it waits, the server's processes found from the listening socket. Redraws until q or Ctrl-C.
 #   make watch PORT=8080 [HOST=127.0.0.1] [ARGS="--interval 500"]
 .PHONY: watch
-watch: build
+watch: build ## one port live: accept queue, connections (PORT)
 	@$(NODE) dist/bench/watch/main.js $(if $(PORT),--port $(PORT)) $(if $(HOST),--host $(HOST)) $(ARGS)
 
 # A socket's life, one system call at a time (bench/lifecycle/): socket, bind, listen, connect, accept,
@@ -139,7 +156,7 @@ watch: build
 # through (about 800 lines: `make lifecycle ARGS=--auto | less` pages them); ARGS='--port N' binds N
 # instead of a port the kernel picks. Linux only.
 .PHONY: lifecycle
-lifecycle: build
+lifecycle: build ## a socket's life, one system call at a time (ARGS=--auto)
 	@$(NODE) dist/bench/lifecycle/main.js $(ARGS)
 
 # limits: each lab in a cgroup it makes and removes: the same paced load under CPU quotas of 1, 0.5
@@ -147,19 +164,19 @@ lifecycle: build
 #         cap (about 9 minutes; quick about 3). Needs root or a delegated cgroup (without one: one
 #         line, exit 2), e.g. LIMITS_ARGS="--labs 02-process-per-connection 04-evented --parts memory"
 .PHONY: limits
-limits: build
+limits: build ## each lab under CPU quotas and a memory cap (9 min)
 	$(call run_experiment,limits,$(LIMITS_ARGS),LIMITS_ARGS)
 
 # chat: the chat room (PROTOCOL=chat) in every lab: fan-out latency, delivered messages/s and CPU per
 #       delivery for rooms of 10, 100 and 1,000 with 1 and 10 senders, and a member that never reads
 #       (about 7 minutes; quick under 2), e.g. CHAT_ARGS="--labs 04-evented,06-loop-per-core --seconds 5"
 .PHONY: chat
-chat: build
+chat: build ## the chat room in every lab: fan-out, CPU (7 min)
 	$(call run_experiment,chat,$(CHAT_ARGS),CHAT_ARGS)
 
 # files: static files from every lab, sendfile(2) against read/write: requests/s, MB/s, CPU per MiB and
 #        system calls per request for 4 KiB, 1 MiB and 64 MiB files at 1 and 50 connections, with wrk
 #        (about 7 minutes; quick about 3), e.g. FILES_ARGS="--labs 05-event-loop --seconds 5"
 .PHONY: files
-files: build
+files: build ## static files, sendfile(2) against read/write (7 min)
 	$(call run_experiment,files,$(FILES_ARGS),FILES_ARGS)

@@ -10,8 +10,9 @@
  *   SANDBOX (the same; SANDBOX=kill)     --sandbox (and --sandbox-deny kill)
  *   each lab's own `makeVariables`       e.g. lab 03's THREADS → --threads
  *   ARGS                                 any further flags, split at spaces (no quoting)
+ * A variable that only other labs take is refused with one line (exit 2), not ignored.
  *
- * Usage: node dist/labs/run.js NN   (what the Makefile's `lab-%` rule runs)
+ * Usage: node dist/labs/run.js NN [FLAGS...]   (the Makefile's `lab-%` rule runs it without FLAGS)
  */
 
 import path from 'node:path';
@@ -23,12 +24,18 @@ import { labFlags } from './make-flags.js';
 const name = process.argv[2] ?? '';
 const info = findLab(name);
 if (!info) {
-  exitOnUserError(`make lab-${name}`)(
-    new UserError(`there is no lab ${name}; the labs are ${LABS.map((lab) => lab.id).join(', ')} (labs/index.ts)`),
-  );
+  const what = name === '' ? 'which lab? make lab-NN' : `there is no lab ${name}`;
+  exitOnUserError(`make lab-${name}`)(new UserError(`${what}; the labs are ${LABS.map((lab) => lab.id).join(', ')} (labs/index.ts)`));
 } else {
-  // The lab's entry reads its flags from process.argv as if it had been started by itself.
+  // The lab's entry reads its flags from process.argv as if it had been started by itself: make's
+  // variables first, then whatever follows the lab's number here (the entry refuses what it does not take).
   const entry = path.join(path.dirname(fileURLToPath(import.meta.url)), info.id, 'main.js');
-  process.argv = [process.argv[0]!, entry, ...labFlags(info, process.env)];
+  let flags: string[] = [];
+  try {
+    flags = labFlags(info, process.env);
+  } catch (error) {
+    exitOnUserError(`make lab-${name}`)(error);
+  }
+  process.argv = [process.argv[0]!, entry, ...flags, ...process.argv.slice(3)];
   await import(pathToFileURL(entry).href);
 }

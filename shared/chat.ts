@@ -5,6 +5,8 @@
  * so `nc -C` and telnet work) is one action. What the line means:
  *   /nick NAME   take a name (letters, digits, `_` and `-`, at most MAX_NICK_BYTES);
  *   /who         ask who is in the room;
+ *   /help        the commands, one line to this client;
+ *   /quit        goodbye, one line to this client, and the connection closes (the room hears it left);
  *   /anything    an unknown command: one error line to this client, nothing to the room;
  *   an empty line: nothing;
  *   anything else: a message, which the room (shared/room.ts) sends to every OTHER member as
@@ -14,15 +16,30 @@
  *
  * Bytes are kept as bytes: a line is carried as a latin1 string (one character per byte), so
  * binary and UTF-8 text reach the other members exactly as sent (but for control bytes, which the
- * room relays as visible escapes: `visible` below), and the string can cross a
+ * room relays as visible escapes: `visible` in shared/room.ts), and the string can cross a
  * thread (postMessage) or a process (lab 02's IPC channel) as it is.
  *
- * What a connection does with the actions is the lab's business: `reply` goes back to this
- * connection alone, everything else goes to the room, and `close` ends the connection once the
- * replies are written.
+ * `ChatConversation` is the chat protocol's side of the connection contract (conversation.ts):
+ * the member, written once for every lab. It frames the lines, carries each to the room the lab
+ * gives it (shared/room.ts: here, or relayed to another thread or process), queues what the room
+ * hands it through the lab's carrier, and applies the slow-reader bound:
+ *   1. Bytes read are framed into lines; each goes to the room (even this member's own error
+ *      lines, so they keep their place among its replies). A line over the limit gets its error
+ *      line (/quit: goodbye), then the member leaves and the connection closes.
+ *   2. What the room hands the member is sent. A member whose queued bytes (the carrier's
+ *      `pending`) would pass the hard limit, or have stayed over the soft one too long
+ *      (OutputLimit), is cut off: out of the room now (the others are told), a last notice behind
+ *      its queue, and closed when that is sent or LAST_WORDS_MS later. A slow reader never slows
+ *      the room.
+ *   3. The peer's FIN, a failure or the close: the member leaves (once). Shutdown: it leaves
+ *      without a word to the others, hears SHUTDOWN_NOTICE, and is closed once that is sent.
  */
 
-import type { Session } from './protocol.js';
+import { type Carrier, type Conversation, type ConversationContext, LAST_WORDS_MS } from './conversation.js';
+import type { Logger } from './log.js';
+import type { ChatAction, MemberId, RoomPort } from './room.js';
+
+export { type ChatAction, visible } from './room.js';
 
 /**
  * Longest line accepted, without its `\n`. A chat line is a sentence; 4 KiB is a long paragraph,
@@ -35,19 +52,19 @@ export const MAX_NICK_BYTES = 32;
 
 const NICK = /^[A-Za-z0-9_-]+$/;
 
-/** What one line asks for. Text is latin1: one character per byte, exactly as received. */
-export type ChatAction =
-  | { readonly kind: 'say'; readonly text: string }
-  | { readonly kind: 'nick'; readonly name: string }
-  | { readonly kind: 'who' }
-  /** Bytes for this connection alone (an error line), as latin1. */
-  | { readonly kind: 'reply'; readonly text: string };
-
 export interface ChatStep {
   readonly actions: ChatAction[];
-  /** Close after the replies: the line limit was broken. Nothing more will be framed. */
+  /** Close after the replies: /quit, or the line limit was broken. Nothing more will be framed. */
   readonly close: boolean;
+  /** Why the member leaves, for the others to hear: the line limit; none for /quit or the FIN. */
+  readonly why?: string;
 }
+
+/** What /help answers: every command, in one line. */
+export const HELP_REPLY = '* commands: /nick NAME (take a name), /who (who is here), /help (this list), /quit (leave); any other line is said to the room\n';
+
+/** What /quit answers before the connection closes. */
+export const QUIT_REPLY = '* goodbye\n';
 
 const NOTHING: ChatStep = { actions: [], close: false };
 const NEWLINE = 0x0a;
@@ -84,9 +101,15 @@ export class ChatSession {
         this.#partial = [];
         this.#partialBytes = 0;
       }
-      if (line.endsWith('\r')) line = line.slice(0, -1);
-      if (line.length > MAX_LINE_BYTES) return this.#tooLong(actions);
-      const action = parseLine(line);
+      const text = line.endsWith('\r') ? line.slice(0, -1) : line;
+      if (text.length > MAX_LINE_BYTES) return this.#tooLong(actions);
+      if (text === '/quit' || text.startsWith('/quit ')) {
+        this.#done = true;
+        this.#partial = [];
+        actions.push({ kind: 'reply', text: QUIT_REPLY });
+        return { actions, close: true };
+      }
+      const action = parseLine(text);
       if (action) actions.push(action);
       start = end + 1;
     }
@@ -106,7 +129,7 @@ export class ChatSession {
     this.#done = true;
     this.#partial = [];
     actions.push({ kind: 'reply', text: `* line over ${MAX_LINE_BYTES} bytes: closing the connection\n` });
-    return { actions, close: true };
+    return { actions, close: true, why: 'line over the limit' };
   }
 }
 
@@ -123,6 +146,8 @@ function parseLine(line: string): ChatAction | undefined {
       return { kind: 'nick', name: argument };
     case '/who':
       return { kind: 'who' };
+    case '/help':
+      return { kind: 'reply', text: HELP_REPLY };
     default:
       return { kind: 'reply', text: `* unknown command ${printable(command!)} (try /nick NAME or /who)\n` };
   }
@@ -135,43 +160,84 @@ function printable(text: string): string {
   return short.replace(/[\x00-\x1f\x7f-\xff]/g, '?');
 }
 
-/**
- * A message as the other members' terminals get it: C0 control bytes but TAB, DEL, and the C1
- * controls as UTF-8 encodes them (C2 80 to C2 9F) become visible escapes (`\x1b`, `\u009b`), so
- * no member can clear the others' screens, retitle their terminals or hide its name behind a
- * carriage return. Every other byte (text, UTF-8, binary above 0x7f) is relayed exactly.
+
+// --- The slow-reader rule, which every lab applies to its own queue ---------------------------
+
+/*
+ * What is counted is what waits for one member in this process, beyond what the kernel has taken
+ * (Node's writableLength, lab 05's write queue, lab 07's SEND queue); the kernel's socket buffers
+ * fill first. The rule is Redis's client-output-buffer-limit: a
+ * hard limit that cuts a member off at once, and a soft limit that cuts it off only when its
+ * queue has stayed over it for SOFT_QUEUE_MS. One limit that cut at once was not enough: a model
+ * that queues before it writes (lab 07 fans a whole receive of lines out into every member's
+ * queue before any SEND can complete) passed it with a 70 KB paste, and cut off members that
+ * were reading. A member that is reading gets under the soft limit within moments; one that is
+ * not stays over it, or passes the hard limit, and the room goes on without it.
  */
-export function visible(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\x00-\x08\x0a-\x1f\x7f]|\xc2[\x80-\x9f]/g, (control) =>
-    control.length === 1 ? `\\x${hex(control.charCodeAt(0))}` : `\\u00${hex(control.charCodeAt(1))}`,
-  );
-}
-
-const hex = (code: number) => code.toString(16).padStart(2, '0');
-
-// --- The slow-reader policy, which every lab applies to its own queue -------------------------
 
 /**
- * Most bytes waiting to be sent to one member (its queue in this process; the kernel's socket
- * buffers come before it). A member whose queue would pass this is cut off: it left the room
- * when it stopped keeping up, and the room does not wait for it or hold its backlog. 64 KiB is
- * sixteen of the longest lines, hundreds of ordinary ones; a thousand members' queues stay
- * under 64 MiB. --max-pending lowers it (never raises it: it bounds every member).
+ * Soft limit: a member may have this much waiting for a while. 64 KiB is sixteen of the longest
+ * lines, hundreds of ordinary ones.
  */
-export const MAX_QUEUE_BYTES = 64 * 1024;
+export const SOFT_QUEUE_BYTES = 64 * 1024;
+
+/**
+ * How long a queue may stay over the soft limit: far longer than a reader takes to drain a burst
+ * (milliseconds), even on a loaded machine; short enough that a member that has stopped reading
+ * holds its backlog for seconds, not minutes (Redis allows 60 s for its pub/sub clients).
+ */
+export const SOFT_QUEUE_MS = 5_000;
+
+/**
+ * Hard limit: past it a member is cut off at once. Four times the soft limit, as Redis's pub/sub
+ * default (32 MB hard, 8 MB soft): a paste of a few hundred lines fits; a thousand members that
+ * all stopped reading hold at most 256 MiB, and each only for SOFT_QUEUE_MS.
+ */
+export const HARD_QUEUE_BYTES = 4 * SOFT_QUEUE_BYTES;
 
 /** How long a cut-off member's socket may take to send what it has (and the notice) before it is closed. */
-export const CUT_OFF_GRACE_MS = 1000;
+export const CUT_OFF_GRACE_MS = LAST_WORDS_MS;
 
-/** One member's bound: --max-pending or MAX_QUEUE_BYTES, whichever is less. */
-export function queueBound(maxPendingBytes: number): number {
-  return Math.min(maxPendingBytes, MAX_QUEUE_BYTES);
+/** A member's limits: --max-pending lowers both (never raises them: it bounds every client). */
+export interface QueueLimits {
+  readonly soft: number;
+  readonly hard: number;
+  readonly softMs: number;
 }
 
-/** The reason a member is cut off, when `queued` bytes would be over `bound`; undefined otherwise. */
-export function tooSlow(bound: number, queued: number): string | undefined {
-  return queued > bound ? `too slow: over ${bound} bytes queued` : undefined;
+export function queueLimits(maxPendingBytes: number): QueueLimits {
+  return { soft: Math.min(maxPendingBytes, SOFT_QUEUE_BYTES), hard: Math.min(maxPendingBytes, HARD_QUEUE_BYTES), softMs: SOFT_QUEUE_MS };
+}
+
+/** One member's slow-reader rule: asked at each delivery, it says whether the member is cut off. */
+export class OutputLimit {
+  readonly #limits: QueueLimits;
+  /** When the queue went over the soft limit and has stayed over it since (ms); -1 while under. */
+  #overSince = -1;
+
+  constructor(limits: QueueLimits) {
+    this.#limits = limits;
+  }
+
+  /**
+   * `queued` bytes wait for the member and `adding` more are to join them at `now` (ms): the
+   * reason to cut it off, or undefined. Between two deliveries a queue only shrinks, so one that
+   * was under the soft limit before this delivery has been under it until now.
+   */
+  check(queued: number, adding: number, now: number): string | undefined {
+    const { soft, hard, softMs } = this.#limits;
+    const after = queued + adding;
+    if (after > hard) return `too slow: over ${hard} bytes queued`;
+    if (after <= soft) {
+      this.#overSince = -1;
+      return undefined;
+    }
+    if (queued <= soft || this.#overSince < 0) {
+      this.#overSince = now;
+      return undefined;
+    }
+    return now - this.#overSince >= softMs ? `too slow: over ${soft} bytes queued for ${softMs / 1000} s` : undefined;
+  }
 }
 
 /** The log line for a member cut off (a warning: it shows with --quiet too). */
@@ -185,14 +251,88 @@ export const CUT_OFF_NOTICE = '* you fell too far behind: disconnected\n';
 /** What every member hears when the server shuts down. */
 export const SHUTDOWN_NOTICE = '* the server is shutting down: goodbye\n';
 
-/**
- * For a lab whose connection state has an echo-or-http Session in it (labs 01 and 05): what stands
- * in for it on a chat connection, which frames with a ChatSession instead. It frames nothing.
- */
-export const NO_SESSION: Session = {
-  headPending: false,
-  receive: () => ({ jobs: [], close: true }),
-  end: () => ({ jobs: [], close: true }),
-  stopAfterCurrent: () => true,
-  close: () => {},
-};
+// --- The member: the chat side of the connection contract ------------------------------------
+
+export class ChatConversation implements Conversation {
+  readonly headPending = false;
+  readonly waitsForRequests = false;
+  readonly #session = new ChatSession();
+  readonly #carrier: Carrier;
+  readonly #room: RoomPort;
+  readonly #limit: OutputLimit;
+  readonly #log: Logger;
+  readonly #peer: string;
+  /** 0 while joining (room ids count from 1): a leave then is carried out once the join returns. */
+  #id: MemberId = 0;
+  /** Out of the room: nothing more is framed, nothing more is queued. */
+  #left = false;
+
+  constructor(carrier: Carrier, context: ConversationContext) {
+    this.#carrier = carrier;
+    this.#room = context.room;
+    this.#limit = new OutputLimit(queueLimits(context.maxPendingBytes));
+    this.#log = context.log;
+    this.#peer = context.peer;
+  }
+
+  /** Into the room: its welcome and the others' announcement are delivered. */
+  start(): void {
+    this.#id = this.#room.join({ deliver: (bytes) => this.#deliver(bytes) });
+    // Its welcome can cut it off (a --max-pending under its length): it left before its id was known.
+    if (this.#left) this.#room.leave(this.#id);
+  }
+
+  /** Rule 1: each complete line goes to the room. */
+  receive(bytes: Buffer): void {
+    if (this.#left) return;
+    const step = this.#session.receive(bytes);
+    const actions = step.close ? step.actions.slice(0, -1) : step.actions;
+    for (const action of actions) this.#room.act(this.#id, action);
+    if (!step.close) return;
+    // The line limit or /quit: its error line or goodbye is the last thing this member hears,
+    // sent here (a relayed room would answer after the member had left).
+    const error = step.actions.at(-1);
+    this.#leave(step.why);
+    if (error?.kind === 'reply') this.#carrier.send(Buffer.from(error.text, 'latin1'));
+    this.#carrier.close();
+  }
+
+  end(): void {
+    this.#session.end();
+    this.#leave();
+    this.#carrier.close();
+  }
+
+  /** Shutdown: leaves without a word to the others, hears goodbye, and is closed. */
+  stop(): void {
+    if (this.#left) return;
+    this.#leave(undefined, false);
+    this.#carrier.send(Buffer.from(SHUTDOWN_NOTICE, 'latin1'));
+    this.#carrier.close();
+  }
+
+  release(): void {
+    this.#leave();
+  }
+
+  /** Out of the room, once; the others hear of it (with `why`) unless `announce` is false. */
+  #leave(why?: string, announce = true): void {
+    if (this.#left) return;
+    this.#left = true;
+    if (this.#id !== 0) this.#room.leave(this.#id, why, announce);
+  }
+
+  /** Rule 2: the room hands this member bytes. */
+  #deliver(bytes: Buffer): void {
+    if (this.#left) return;
+    const slow = this.#limit.check(this.#carrier.pending, bytes.length, performance.now());
+    if (!slow) {
+      this.#carrier.send(bytes, true);
+      return;
+    }
+    this.#log.warn(cutOffLine(this.#peer, slow));
+    this.#leave('too slow');
+    this.#carrier.send(Buffer.from(CUT_OFF_NOTICE, 'latin1'));
+    this.#carrier.close(slow);
+  }
+}

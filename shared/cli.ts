@@ -8,11 +8,10 @@
 import yargs, { type Argv as Parser, type Options } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { exitOnUserError, UserError } from './errors.js';
-import type { LabInfo } from '../labs/index.js';
-import type { Lab, RunningServer, ServerOptions } from './lab.js';
+import type { Lab, LabInfo, RunningServer, ServerOptions } from './lab.js';
 import { openRoot } from './file-open.js';
 import { createLogger } from './log.js';
-import type { ProtocolName } from './protocol.js';
+import type { ProtocolName } from './conversation.js';
 import { openNotifier, type Notifier } from './notify.js';
 import { allowList, DENIES, type Deny, installSandbox, sandboxNote } from './sandbox.js';
 import { workSpec } from './work.js';
@@ -83,6 +82,11 @@ export interface LabFlags<Extra extends object> {
    * flag value shows up in it by itself.
    */
   mode?(options: Extra): string;
+  /**
+   * Lines this run says before it starts: a flag that demonstrates a bug on purpose says what
+   * will go wrong (lab 05's --no-drain, lab 07's --reuse-early), beside the flag it explains.
+   */
+  notes?(options: Extra): string[];
 }
 
 export function runLab<Extra extends object>(lab: Lab<Extra>, flags?: LabFlags<Extra>): void {
@@ -206,6 +210,7 @@ async function main<Extra extends object>(lab: Lab<Extra>, flags?: LabFlags<Extr
   const log = createLogger(lab.info.id, argv.quiet as boolean);
   const extra = flags?.pick(argv) ?? ({} as Extra);
   const options = { ...toServerOptions(argv, log), ...extra };
+  for (const note of flags?.notes?.(extra) ?? []) log.info(note);
   // Signal handlers go in before the listening line is printed: whoever reads that line may
   // signal at once, and a signal that beats its handler kills the process uncleanly.
   // systemd's socket (shared/notify.ts), opened before the sandbox, which leaves it sendto alone.

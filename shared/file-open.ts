@@ -103,7 +103,7 @@ export function lookUp(root: string, segments: readonly string[], depth = 0, dir
     closeSync(fd);
     if (depth > 0) return missing('index.html is a directory');
     const index = lookUp(root, [...path.relative(root, real).split(path.sep).filter((part) => part !== ''), 'index.html'], 1);
-    return index.facts.kind === 'file' ? index : missing('a directory without index.html');
+    return index.facts.kind === 'file' ? { facts: { ...index.facts, index: true }, fd: index.fd } : missing('a directory without index.html');
   }
   if (!stat.isFile()) {
     closeSync(fd);

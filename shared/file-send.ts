@@ -1,7 +1,8 @@
 /**
- * The files protocol's send path for the labs that make their own system calls (01 and 05): a
- * file range onto a non-blocking socket, as far as the kernel takes it now. The lab waits for
- * room its own way (lab 01: poll() on the one client; lab 05: EPOLLOUT) and calls again.
+ * The file-range send path for the labs that make their own system calls with a descriptor per
+ * write (01 and 05, through the kit's outbox, kit/outbox.ts): a file range onto a non-blocking
+ * socket, as far as the kernel takes it now. The lab waits for room its own way (lab 01: poll()
+ * on the one client; lab 05: EPOLLOUT) and calls again.
  *
  * `--copy` picks how the bytes move:
  *   sendfile    sendfile(2): the kernel copies from the page cache into the socket itself. No

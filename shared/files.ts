@@ -3,9 +3,10 @@
  *
  * Like the echo protocols (protocol.ts), it never touches a socket or a file. It is split at the
  * one place a file server has to ask the file system something:
- *   1. `FilesSession` frames the byte stream with the project's one HTTP parser (http-parser.ts,
- *      with the same limits as the http echo) and turns each request into a `FileJob`: the path
- *      already checked and split into segments, or the reason it was refused (400, 405).
+ *   1. `FilesConversation` frames the byte stream with the project's one HTTP framing
+ *      (http-framing.ts, with the same limits as the http echo) and hands the lab each request as
+ *      a `FileJob` (`Carrier.sendFile`): the path already checked and split into segments, or the
+ *      reason it was refused (400, 405).
  *   2. The lab asks the file system about those segments (shared/file-open.ts: realpath under the
  *      root, open with O_NOFOLLOW, fstat) and hands the answer back as `FileFacts`.
  *   3. `fileReply(job, facts)` decides the response: its head's bytes and which byte range of the
@@ -16,7 +17,9 @@
  * the http echo, Content-Length, Content-Type from the extension, Last-Modified, Accept-Ranges,
  * one `Range: bytes=...` per request (206; 416 when it starts past the end; several ranges, or one
  * that does not parse, are ignored and the whole file is sent, as RFC 9110 §14.2 allows). A
- * directory is answered with its index.html, or 404. Anything else: 405 with `Allow: GET, HEAD`.
+ * directory is answered with its index.html, or 404; asked for without its trailing slash
+ * ("/sub"), it is redirected (301, `Location: /sub/`) as web servers do, so the page's relative
+ * links resolve under it, not beside it. Anything else: 405 with `Allow: GET, HEAD`.
  *
  * Hostile paths (the checks of `parseTarget`, before any file-system call): only origin-form
  * targets ("/a/b"); each segment percent-decoded exactly once, so "%252e%252e" is the literal
@@ -27,42 +30,28 @@
  * root is the file system's answer, not the path's: the lab's lookup reports it and it is 403.
  */
 
-import { RequestParser, type RequestHead } from './http-parser.js';
-import { healthJob } from './health.js';
-import type { ConnectionHeader, Job, ProtocolConfig, Session, Step } from './protocol.js';
+import type { Carrier, FileJob, ProtocolConfig, Refusal } from './conversation.js';
+import { connectionHeader, HttpFraming } from './http-framing.js';
+import type { RequestHead } from './http-parser.js';
+
+export type { FileJob, Refusal } from './conversation.js';
 
 /** Longest request path (before the query) accepted: far beyond any real file tree, far below the head limit. */
 export const MAX_PATH_BYTES = 1024;
 /** Longest path segment: Linux's NAME_MAX, so a longer one could never name a file anyway. */
 export const NAME_MAX_BYTES = 255;
 
-/** What a refused request gets, and why (the reason goes to the log line and the body). */
-export interface Refusal {
-  readonly status: 400 | 403 | 404 | 405 | 503;
-  readonly reason: string;
-}
-
-/** One request, decided as far as the request alone allows. Plain data, as every Job is. */
-export interface FileJob {
-  readonly kind: 'file';
-  /** HEAD: the same head as GET, no body. */
-  readonly head: boolean;
-  readonly method: string;
-  /** The target as sent, for the log line. */
-  readonly target: string;
-  /** The decoded path segments under the root (empty: the root itself), unless refused. */
-  readonly segments: readonly string[];
-  /** The path ended in `/`: it names a directory, so a file there is 404 (`/a.txt/`), as web servers answer. */
-  readonly directory: boolean;
-  readonly refused: Refusal | undefined;
-  /** The Range header as sent, or undefined. */
-  readonly range: string | undefined;
-  readonly connection: ConnectionHeader;
-}
-
 /** What the file system said about a job's segments (shared/file-open.ts finds it out). */
 export type FileFacts =
-  | { readonly kind: 'file'; readonly size: number; readonly mtimeMs: number; /** for the Content-Type */ readonly name: string }
+  | {
+      readonly kind: 'file';
+      readonly size: number;
+      readonly mtimeMs: number;
+      /** for the Content-Type */
+      readonly name: string;
+      /** The segments named a directory and this is its index.html. */
+      readonly index?: boolean;
+    }
   | { readonly kind: 'missing'; readonly reason: string }
   | { readonly kind: 'forbidden'; readonly reason: string }
   /** The server could not look now (out of descriptors: EMFILE, ENFILE): 503, try again. */
@@ -80,92 +69,20 @@ export interface FileReply {
 
 // --- Framing: requests into jobs --------------------------------------------------------------
 
-const NOTHING: Step = { jobs: [], close: false };
-
-export class FilesSession implements Session {
-  readonly #parser: RequestParser;
-  readonly #maxBodyBytes: number;
-  #inHead = false;
-  #head: RequestHead | undefined;
-  #bodyBytes = 0;
-  #jobs: Job[] = [];
-  #done = false;
-  #stopping = false;
-
-  constructor(config: ProtocolConfig) {
-    this.#maxBodyBytes = config.maxBodyBytes;
-    this.#parser = new RequestParser(config.maxHeaderBytes, {
-      // Once the connection is decided to close, llhttp may still frame bytes pipelined behind
-      // the last request in the same feed: none of them is answered (as in HttpSession).
-      onBegin: () => {
-        if (!this.#done) this.#inHead = true;
-      },
-      onHead: (head) => {
-        if (this.#done) return;
-        this.#inHead = false;
-        this.#head = head;
-        // The same framing rules as the http echo (RFC 9112 §3.2), checked before any body.
-        if (head.hostLines > 1) this.#fail(400, 'more than one Host header');
-        else if (head.hostLines === 0 && head.version === '1.1') this.#fail(400, 'HTTP/1.1 request without a Host header');
-        else if (head.contentLength !== undefined && head.contentLength > this.#maxBodyBytes) {
-          this.#fail(413, `body of ${head.contentLength} bytes is over the ${this.#maxBodyBytes}-byte limit`);
-        }
-      },
-      // A GET or HEAD has no use for a body: it is counted against the limit and dropped.
-      onBody: (chunk) => {
-        this.#bodyBytes += chunk.length;
-        if (!this.#done && this.#bodyBytes > this.#maxBodyBytes) this.#fail(413, `body is over the ${this.#maxBodyBytes}-byte limit`);
-      },
-      onComplete: () => this.#complete(),
-    });
+export class FilesConversation extends HttpFraming {
+  constructor(config: ProtocolConfig, carrier: Carrier) {
+    // A GET or HEAD has no use for a body: it is counted against the limit and dropped.
+    super(config, carrier, { keepBody: false, expect: false });
   }
 
-  get headPending(): boolean {
-    return this.#inHead && !this.#done;
-  }
-
-  receive(chunk: Buffer): Step {
-    if (this.#done) return NOTHING;
-    const failure = this.#parser.feed(chunk);
-    if (failure && !this.#done) this.#fail(failure.status, failure.reason);
-    return this.#takeStep();
-  }
-
-  end(): Step {
-    if (!this.#done) this.#parser.finish();
-    this.#done = true;
-    return this.#takeStep();
-  }
-
-  stopAfterCurrent(): boolean {
-    this.#stopping = true;
-    const idle = !this.#inHead && this.#head === undefined;
-    if (idle) {
-      this.#done = true;
-      this.close();
-    }
-    return idle;
-  }
-
-  close(): void {
-    this.#parser.close();
-  }
-
-  #complete(): void {
-    const head = this.#head;
-    if (this.#done || !head) return;
-    this.#head = undefined;
-    this.#bodyBytes = 0;
+  protected request(head: RequestHead, _body: Buffer, keepAlive: boolean): { answer: FileJob[]; keepAlive: boolean } {
     const method = head.method;
     const path = parseTarget(head.target);
     const refused: Refusal | undefined =
       method !== 'GET' && method !== 'HEAD' ? { status: 405, reason: `method ${method} (this server only reads files)` } : 'reason' in path ? path : undefined;
     // A hostile or malformed path ends the connection: whoever sent it gets nothing more.
-    const keepAlive = head.keepAlive && !head.upgrade && !this.#stopping && refused?.status !== 400;
-    const connection: ConnectionHeader = !keepAlive ? 'close' : head.version === '1.1' ? undefined : 'keep-alive';
-    const health = healthJob(head, this.#stopping, connection);
-    if (health) this.#jobs.push(health);
-    else this.#jobs.push({
+    const stays = keepAlive && refused?.status !== 400;
+    const job: FileJob = {
       kind: 'file',
       head: method === 'HEAD',
       method,
@@ -174,23 +91,9 @@ export class FilesSession implements Session {
       directory: 'segments' in path && path.directory,
       refused,
       range: head.range,
-      connection,
-    });
-    if (!keepAlive) this.#done = true;
-  }
-
-  /** The first failure stands: a connection already decided to close answers nothing more. */
-  #fail(status: 400 | 413 | 431, reason: string): void {
-    if (this.#done) return;
-    this.#jobs.push({ kind: 'http-error', status, reason });
-    this.#done = true;
-  }
-
-  #takeStep(): Step {
-    const jobs = this.#jobs;
-    this.#jobs = [];
-    if (this.#done) this.close();
-    return jobs.length === 0 && !this.#done ? NOTHING : { jobs, close: this.#done };
+      connection: connectionHeader(stays, head),
+    };
+    return { answer: [job], keepAlive: stays };
   }
 }
 
@@ -292,6 +195,7 @@ export function contentType(name: string): string {
 const STATUS_TEXT: Readonly<Record<number, string>> = {
   200: 'OK',
   206: 'Partial Content',
+  301: 'Moved Permanently',
   400: 'Bad Request',
   403: 'Forbidden',
   404: 'Not Found',
@@ -318,6 +222,8 @@ export function fileReply(job: FileJob, facts: FileFacts | undefined): FileReply
     const { status, reason } = refusal!;
     return errorReply(job, status, reason, status === 405 ? ['Allow: GET, HEAD'] : status === 503 ? ['Retry-After: 1'] : []);
   }
+  const slash = directorySlash(job.target);
+  if (facts.index && slash) return { ...errorReply(job, 301, '', [`Location: ${slash}`]), reason: undefined };
   const size = facts.size;
   const range = job.range === undefined ? undefined : parseRange(job.range, size);
   if (range === 'unsatisfiable') {
@@ -335,6 +241,13 @@ export function fileReply(job: FileJob, facts: FileFacts | undefined): FileReply
     ...(job.connection ? [`Connection: ${job.connection}`] : []),
   ]);
   return { status, head, start, length: job.head ? 0 : length, reason: undefined };
+}
+
+/** A target without the trailing slash of its path: where to send it, the slash added ("/sub?q" → "/sub/?q"); else undefined. */
+function directorySlash(target: string): string | undefined {
+  const end = target.search(/[?#]/);
+  const path = end < 0 ? target : target.slice(0, end);
+  return path.endsWith('/') ? undefined : `${path}/${end < 0 ? '' : target.slice(end)}`;
 }
 
 function errorReply(job: FileJob, status: number, reason: string, extra: readonly string[]): FileReply {

@@ -1,10 +1,10 @@
 /**
- * The health check over HTTP, framed in the shared sessions (shared/protocol.ts for the http echo,
- * shared/files.ts for files), so every lab answers it the same way without a line of its own.
+ * The health check over HTTP, framed once for every HTTP protocol (http-framing.ts: the http echo
+ * and the file server), so every lab answers it the same way without a line of its own.
  *
  * `GET /healthz` (or HEAD) answers 200 `{"live":true,"ready":true}` while the lab takes new work,
- * and 503 `{"live":true,"ready":false}` once shutdown has begun draining (the session's
- * stopAfterCurrent): a load balancer stops sending it new work while what is in flight finishes.
+ * and 503 `{"live":true,"ready":false}` once shutdown has begun draining (the conversation's
+ * stop()): a load balancer stops sending it new work while what is in flight finishes.
  * Live, because whatever answers at all is alive; a lab whose loop is stuck answers nothing, which
  * a probe with a deadline reads as not live (labs/probe.ts).
  *
@@ -14,7 +14,7 @@
  * to its load.
  */
 
-import type { ConnectionHeader } from './protocol.js';
+import type { ConnectionHeader } from './conversation.js';
 import type { RequestHead } from './http-parser.js';
 
 export interface HealthJob {

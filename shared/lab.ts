@@ -4,9 +4,8 @@
  * which model it is, and close. Only the mechanism underneath differs.
  */
 
-import type { LabInfo } from '../labs/index.js';
+import type { ProtocolConfig, ProtocolName } from './conversation.js';
 import type { Logger } from './log.js';
-import type { ProtocolConfig } from './protocol.js';
 import type { Deny } from './sandbox.js';
 import type { WorkSpec } from './work.js';
 
@@ -66,4 +65,83 @@ export interface Lab<Extra extends object = object> {
    */
   readonly info: LabInfo;
   start(options: ServerOptions & Extra): Promise<RunningServer>;
+}
+
+// --- What the lab registry (labs/index.ts) says of each lab -----------------------------------
+
+/** What a lab's model has, so harnesses generate only the cases that apply to it. */
+export interface LabTraits {
+  /** Serves each connection in a child process (its tree has children; one may be killed). */
+  readonly children: boolean;
+  /** Runs the work on a pool of worker threads (a task may fail on a thread). */
+  readonly pool: boolean;
+  /**
+   * The kernel's accept queue is the only queue: the server takes one client at a time, so
+   * `--max-conns` does not apply and a second client waits unanswered in the backlog.
+   */
+  readonly kernelQueueOnly: boolean;
+}
+
+/** One configuration a lab is tested and measured in: a name and the flags that select it. */
+export interface LabVariant {
+  /** Shown in test titles and reports after the lab's label, e.g. "epoll, edge". */
+  readonly name: string;
+  readonly args: readonly string[];
+}
+
+export interface LabInfo {
+  /** The lab's folder under labs/, e.g. "04-evented". */
+  readonly id: string;
+  /** Short name for chart axes and table rows. */
+  readonly label: string;
+  /**
+   * How concurrency arises, in a few words: the listening line and every report's legend. Short,
+   * because it ends every lab's first line of output (and the READMEs' transcripts quote it).
+   */
+  readonly model: string;
+  /**
+   * What the model itself limits, for reports to quote beside the measurement that shows it
+   * (never a number: numbers come from measurements).
+   */
+  readonly limit?: string;
+  /** Where an accepted client's first echo waits in this model, for the backlog experiment's prose. */
+  readonly acceptedWait: string;
+  readonly traits: LabTraits;
+  /**
+   * The protocols this lab serves (`--protocol`, `make lab-NN PROTOCOL=...`): harnesses generate
+   * a protocol's cases only for the labs that list it, and the lab refuses any other in one line.
+   */
+  readonly protocols: readonly ProtocolName[];
+  /** Defaults of this lab that differ from every lab's (shared/cli.ts), with their reasons in the lab. */
+  readonly defaults: { readonly maxConns?: number };
+  /**
+   * The flag that sets how many cores the lab uses, if it has one. Harnesses pass the machine's
+   * core count explicitly: a process started under `taskset` sees only its own core.
+   */
+  readonly coresFlag?: string;
+  /** `make lab-NN` variables of this lab alone, and the flag each becomes (e.g. THREADS → --threads). */
+  readonly makeVariables: Readonly<Record<string, string>>;
+  /**
+   * A kernel interface the lab cannot run without, which a machine may refuse (a container's
+   * seccomp filter, kernel.io_uring_disabled): the lab then exits 2 with one line naming the cause,
+   * and harnesses skip it after saying so (test/helpers/labs.ts).
+   */
+  readonly needs?: 'io_uring';
+  /** The configurations to test and measure; one unnamed variant with no flags for most labs. */
+  readonly variants: readonly LabVariant[];
+  /**
+   * files: the ways this lab can copy a file to a socket, when it has a choice (`--copy`); the
+   * files experiment and the robust suite try each. Labs on net.Socket stream through Node only.
+   */
+  readonly fileCopies?: readonly LabVariant[];
+  /**
+   * `--sandbox` (shared/sandbox.ts): the system calls this model makes once it listens, beyond
+   * Node's own (NODE_RUNTIME there). The list is the model's attack surface: measured with strace
+   * under load in every protocol and variant (make harden sets the measurement beside it), plus
+   * the rare paths a short run does not show, each named where it is added. `files`: what serving
+   * files adds (the lookup, then the lab's way of sending). `child`: for a lab that serves each
+   * client in a child process, the calls a child keeps once it runs: it adds a filter of its own
+   * with only these (and Node's, and files'), narrower than the one it inherited.
+   */
+  readonly sandbox: { readonly calls: readonly string[]; readonly files: readonly string[]; readonly child?: readonly string[] };
 }

@@ -197,6 +197,17 @@ export function formatSockaddrIn(address: Uint8Array): string {
   return `${address[4]}.${address[5]}.${address[6]}.${address[7]}:${(address[2]! << 8) | address[3]!}`;
 }
 
+const socketErrorValue = new Int32Array(1);
+const socketErrorLength = new Uint32Array(1);
+
+/** The socket's pending error (getsockopt SO_ERROR, which clears it), as an errno; 0 when none. */
+export function socketError(fd: number): number {
+  socketErrorLength[0] = 4;
+  socketErrorValue[0] = 0;
+  getsockopt(fd, SOL_SOCKET, SO_ERROR, socketErrorValue, socketErrorLength);
+  return socketErrorValue[0]!;
+}
+
 /**
  * One struct pollfd { int fd; short events; short revents; }, reused for every poll() so that
  * waiting allocates nothing. Two views on the same 8 bytes, both native-endian like the struct.

@@ -7,7 +7,7 @@
  */
 
 import { readFileSync } from 'node:fs';
-import type { LabInfo } from '../labs/index.js';
+import type { LabInfo } from './lab.js';
 
 type Libc = typeof import('./libc.js');
 

@@ -17,12 +17,34 @@
  * once, however many members receive it.
  */
 
-import { visible, type ChatAction } from './chat.js';
 
 export type MemberId = number;
 
+/** What one chat line asks of the room (shared/chat.ts frames the lines). Text is latin1: one character per byte, exactly as received. */
+export type ChatAction =
+  | { readonly kind: 'say'; readonly text: string }
+  | { readonly kind: 'nick'; readonly name: string }
+  | { readonly kind: 'who' }
+  /** Bytes for this connection alone (an error line), as latin1. */
+  | { readonly kind: 'reply'; readonly text: string };
+
 /** Bytes for one member, or for every member but one (a message, an announcement). */
 export type Delivery = { readonly to: MemberId; readonly text: string } | { readonly allBut: MemberId; readonly text: string };
+
+/**
+ * A message as the other members' terminals get it: C0 control bytes but TAB, DEL, and the C1
+ * controls as UTF-8 encodes them (C2 80 to C2 9F) become visible escapes (`\x1b`, `\u009b`), so
+ * no member can clear the others' screens, retitle their terminals or hide its name behind a
+ * carriage return. Every other byte (text, UTF-8, binary above 0x7f) is relayed exactly.
+ */
+export function visible(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\x00-\x08\x0a-\x1f\x7f]|\xc2[\x80-\x9f]/g, (control) =>
+    control.length === 1 ? `\\x${hex(control.charCodeAt(0))}` : `\\u00${hex(control.charCodeAt(1))}`,
+  );
+}
+
+const hex = (code: number) => code.toString(16).padStart(2, '0');
 
 /** How many names a newcomer's welcome lists before it says "and N more" (/who lists them all). */
 const WELCOME_NAMES = 10;

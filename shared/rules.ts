@@ -1,8 +1,8 @@
 /**
  * The connection rules every lab applies, written once: the limits, the reason a connection
  * closed, and the connect and disconnect lines. `socket-connection.ts` applies them to a Node
- * `net.Socket` (with a timer per limit); lab 01 applies them to a raw descriptor (checking the
- * limits each time a wait ends). Either way a client sees the same limits and the log says the
+ * `net.Socket` (with a timer per limit); the by-hand kit (kit/) to a raw descriptor, checking the
+ * limits by a sweep between waits. Either way a client sees the same limits and the log says the
  * same words, so a difference between two labs is their model, not their bookkeeping.
  */
 
@@ -18,7 +18,10 @@ export const CLOSED = {
   idle: 'idle timeout',
   lifetime: 'lifetime limit',
   header: 'header timeout',
-  shutdown: 'shutdown deadline',
+  // At the deadline, or at once on a second signal: the words fit both.
+  shutdown: 'closed at shutdown',
+  /** A conversation ended the connection early (a chat member cut off), and its last words did not go out in time. */
+  cutOff: 'cut off',
 } as const;
 
 /** The reason for a client whose unsent replies are over `--max-pending`, or undefined. */
@@ -33,6 +36,8 @@ export interface ConnectionTimes {
   lastMovedAt: number;
   /** When the current http request head began arriving, or -1 while none is pending. */
   headStartedAt: number;
+  /** When a connection a conversation ended early is closed, sent or not (LAST_WORDS_MS after), or -1. */
+  closeBy: number;
 }
 
 /**
@@ -44,6 +49,7 @@ export function limitReached(limits: ConnectionLimits, times: Readonly<Connectio
   if (now - times.lastMovedAt >= limits.idleTimeoutMs) return CLOSED.idle;
   if (now - times.openedAt >= limits.maxLifetimeMs) return CLOSED.lifetime;
   if (times.headStartedAt >= 0 && now - times.headStartedAt >= limits.headerTimeoutMs) return CLOSED.header;
+  if (times.closeBy >= 0 && now >= times.closeBy) return CLOSED.cutOff;
   return undefined;
 }
 

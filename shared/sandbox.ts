@@ -22,8 +22,8 @@
  */
 
 import { readFileSync } from 'node:fs';
-import type { LabInfo } from '../labs/index.js';
-import type { ProtocolName } from './protocol.js';
+import type { ProtocolName } from './conversation.js';
+import type { LabInfo } from './lab.js';
 import { UserError } from './errors.js';
 import { isSyscallName, syscallNumber, type SyscallArch } from './syscall-numbers.js';
 

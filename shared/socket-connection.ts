@@ -1,14 +1,15 @@
 /**
- * Serves one `net.Socket` with the protocol core: the connection handling that labs 02, 03 and 04
- * share, so that their server files hold only what differs (who accepts, where the work runs).
- * Lab 01 cannot use it: it does its own system calls (labs/01-serial/connection.ts), and mirrors
- * these same rules one by one. The rules' own code (limits, close reasons, the log lines) is
- * shared by both, in rules.ts.
+ * Serves one `net.Socket` with the connection contract (conversation.ts): the carrier that labs 02,
+ * 03, 04 and 06 share, so that their server files hold only what differs (who accepts, where the
+ * work runs, where the room lives). The labs that make their own system calls carry the same
+ * actions out with the by-hand kit (shared/kit/), under the same rules, whose own code (limits,
+ * close reasons, the log lines) is in rules.ts.
  *
  * Rules, in the order a byte meets them:
- *   1. Bytes read go to the session, which frames them into jobs.
- *   2. Each job goes to `handle`, which answers at once (inline work) or later (a worker thread).
- *      Replies are written strictly in job order, whatever order they finish in.
+ *   1. Bytes read go to the conversation, which hands back actions.
+ *   2. Each job goes to `handle`, which answers at once (inline work) or later (a worker thread);
+ *      bytes to send and file ranges (streamed by shared/file-stream.ts) queue behind them.
+ *      Replies are written strictly in order, whatever order they finish in.
  *   3. Backpressure: the socket stops reading while its write buffer is over Node's high-water
  *      mark, while it has too many jobs in flight, or while a shared `Gate` is closed (the pool's
  *      queue is full). It resumes when the cause clears, so nothing is dropped and nothing queues
@@ -19,14 +20,14 @@
  */
 
 import type { Socket } from 'node:net';
+import type { Carrier, FileJob, Job, ProtocolConfig } from './conversation.js';
+import { LAST_WORDS_MS } from './conversation.js';
+import { sendFileOnSocket } from './file-stream.js';
 import type { ConnectionLimits } from './lab.js';
 import type { Logger } from './log.js';
-import { createSession, type Job, type ProtocolConfig } from './protocol.js';
-import type { FileJob } from './files.js';
-import { sendFileOnSocket } from './file-stream.js';
-import { CLOSED, ConnectionRecord, overPending } from './rules.js';
+import { openConversation } from './protocols.js';
 import type { RoomPort } from './room.js';
-import { serveChatSocket } from './chat-socket.js';
+import { CLOSED, ConnectionRecord, overPending } from './rules.js';
 
 /** A reply now, or one that a worker will produce. */
 export type Reply = Uint8Array | Promise<Uint8Array>;
@@ -67,8 +68,8 @@ export interface ServeOptions {
   readonly log: Logger;
   readonly handle: (job: Job) => Reply;
   readonly gate?: Gate;
-  /** chat: the room this lab keeps (shared/room.ts); the connection is then served by chat-socket.ts. */
-  readonly room?: RoomPort;
+  /** The room this lab keeps (shared/room.ts), here or relayed: where it lives is the lab's model. */
+  readonly room: RoomPort;
 }
 
 export interface Connection {
@@ -81,18 +82,33 @@ export interface Connection {
   readonly closed: Promise<void>;
 }
 
-export function serveSocket(socket: Socket, options: ServeOptions): Connection {
-  if (options.protocol.protocol === 'chat') {
-    if (!options.room) throw new Error('a chat connection needs a room: a bug in the lab');
-    return serveChatSocket(socket, { ...options, room: options.room });
-  }
+/** A served socket: a Connection, and whether its client speaks first, request by request (Conversation.waitsForRequests). */
+export interface SocketConnection extends Connection {
+  readonly waitsForRequests: boolean;
+}
+
+export function serveSocket(socket: Socket, options: ServeOptions): SocketConnection {
   const { limits, log, handle, gate } = options;
-  const session = createSession(options.protocol);
   const record = new ConnectionRecord(log, `${socket.remoteAddress}:${socket.remotePort}`);
   let inFlight = 0;
   let ordered: Promise<void> = Promise.resolve();
   let closeWhenFlushed = false;
   let headerTimer: NodeJS.Timeout | undefined;
+  let lastWords: NodeJS.Timeout | undefined;
+
+  const carrier: Carrier = {
+    send: (bytes) => submit(bytes),
+    answer: (job: Job) => submit(handle(job)),
+    sendFile: (job) => submitFile(job),
+    close(reason) {
+      if (reason !== undefined && record.fail(reason)) lastWords = setTimeout(() => socket.destroy(), LAST_WORDS_MS);
+      closeAfterReplies();
+    },
+    get pending() {
+      return socket.writableLength;
+    },
+  };
+  const conversation = openConversation(carrier, { protocol: options.protocol, room: options.room, maxPendingBytes: limits.maxPendingBytes, log, peer: record.peer });
 
   // Echo round trips are small writes answered by small writes: Nagle's algorithm would hold each
   // one back waiting for the peer's delayed ACK, adding tens of milliseconds per round trip.
@@ -105,33 +121,27 @@ export function serveSocket(socket: Socket, options: ServeOptions): Connection {
     socket.on('close', () => {
       clearTimeout(lifetime);
       clearTimeout(headerTimer);
+      clearTimeout(lastWords);
       unsubscribe?.();
-      session.close();
+      conversation.release();
       record.disconnected(socket.bytesRead, socket.bytesWritten);
       resolve();
     });
   });
 
   socket.on('data', (chunk: Buffer) => {
-    const step = session.receive(chunk);
-    for (const job of step.jobs) submit(job);
-    if (step.close) closeAfterReplies();
+    conversation.receive(chunk);
     watchHeader();
     updateFlow();
   });
-  socket.on('end', () => {
-    const step = session.end();
-    for (const job of step.jobs) submit(job);
-    closeAfterReplies();
-  });
+  socket.on('end', () => conversation.end());
   socket.on('drain', () => updateFlow());
   socket.on('error', (error: NodeJS.ErrnoException) => {
     record.fail(error.code ?? error.message);
   });
 
-  function submit(job: Job): void {
-    if (job.kind === 'file') return submitFile(job);
-    const reply = handle(job);
+  /** Rule 2: a reply now, or one a worker will produce; either way after every reply before it. */
+  function submit(reply: Reply): void {
     if (!(reply instanceof Promise) && inFlight === 0) {
       write(reply);
       return;
@@ -145,7 +155,7 @@ export function serveSocket(socket: Socket, options: ServeOptions): Connection {
       .finally(replyDone);
   }
 
-  /** files: the reply is a file range, streamed in order behind every earlier reply (shared/file-stream.ts). */
+  /** A file range, streamed in order behind every earlier reply (shared/file-stream.ts). */
   function submitFile(job: FileJob): void {
     inFlight++;
     ordered = ordered
@@ -191,9 +201,9 @@ export function serveSocket(socket: Socket, options: ServeOptions): Connection {
   }
 
   function watchHeader(): void {
-    if (session.headPending && !headerTimer) {
+    if (conversation.headPending && !headerTimer) {
       headerTimer = setTimeout(() => fail(CLOSED.header), limits.headerTimeoutMs);
-    } else if (!session.headPending && headerTimer) {
+    } else if (!conversation.headPending && headerTimer) {
       clearTimeout(headerTimer);
       headerTimer = undefined;
     }
@@ -212,14 +222,12 @@ export function serveSocket(socket: Socket, options: ServeOptions): Connection {
     socket.destroy();
   }
 
+  conversation.start();
   return {
     peer: record.peer,
     closed,
-    stop() {
-      if (session.stopAfterCurrent()) closeAfterReplies();
-    },
-    destroy() {
-      fail(CLOSED.shutdown);
-    },
+    waitsForRequests: conversation.waitsForRequests,
+    stop: () => conversation.stop(),
+    destroy: () => fail(CLOSED.shutdown),
   };
 }

@@ -5,7 +5,7 @@
  */
 
 import { describe, expect, it } from 'vitest';
-import { ChatSession, MAX_LINE_BYTES, type ChatAction } from '../shared/chat.js';
+import { ChatSession, HARD_QUEUE_BYTES, HELP_REPLY, MAX_LINE_BYTES, OutputLimit, QUIT_REPLY, queueLimits, SOFT_QUEUE_BYTES, SOFT_QUEUE_MS, type ChatAction } from '../shared/chat.js';
 import { LocalRoom, RelayedRoom, RoomHub, type MemberId, type RoomPort } from '../shared/room.js';
 
 /** Every action the chunks produce, and whether the session said close. */
@@ -127,6 +127,65 @@ function conversation(makeRoom: () => { room: RoomPort; settle: () => void }): v
   settle();
   expect(a.take() + b.take() + c.take()).toBe('');
 }
+
+describe('/help and /quit (issue 26, item 6)', () => {
+  it('/help lists every command, to this client alone', () => {
+    expect(frame(['/help\r\n'])).toEqual({ actions: [{ kind: 'reply', text: HELP_REPLY }], close: false });
+    for (const command of ['/nick NAME', '/who', '/help', '/quit']) expect(HELP_REPLY).toContain(command);
+  });
+
+  it('/quit: goodbye, then close with no reason for the others; nothing after it is framed', () => {
+    const session = new ChatSession();
+    expect(session.receive(Buffer.from('said\n/qu'))).toEqual({ actions: [{ kind: 'say', text: 'said' }], close: false });
+    expect(session.receive(Buffer.from('it\nnever said\n'))).toEqual({ actions: [{ kind: 'reply', text: QUIT_REPLY }], close: true });
+    expect(session.receive(Buffer.from('more\n'))).toEqual({ actions: [], close: false });
+    // A line over the limit closes too, and says why.
+    expect(new ChatSession().receive(Buffer.alloc(MAX_LINE_BYTES + 1, 0x61)).why).toBe('line over the limit');
+  });
+});
+
+describe('the slow-reader rule (OutputLimit: a hard limit at once, a soft one for SOFT_QUEUE_MS)', () => {
+  const soft = SOFT_QUEUE_BYTES;
+  const hard = HARD_QUEUE_BYTES;
+  const HARD = `too slow: over ${hard} bytes queued`;
+  const SOFT = `too slow: over ${soft} bytes queued for ${SOFT_QUEUE_MS / 1000} s`;
+
+  it('past the hard limit: cut off at once, whenever', () => {
+    const limit = new OutputLimit(queueLimits(4 * 1024 * 1024));
+    expect(limit.check(0, hard, 0)).toBeUndefined();
+    expect(limit.check(hard, 1, 0)).toBe(HARD);
+    expect(new OutputLimit(queueLimits(4 * 1024 * 1024)).check(0, hard + 1, 0)).toBe(HARD);
+  });
+
+  it('over the soft limit: a burst the member reads within SOFT_QUEUE_MS is never cut off', () => {
+    const limit = new OutputLimit(queueLimits(4 * 1024 * 1024));
+    // A 70 KB paste lands in the queue at once (lab 07: before any SEND completes)...
+    expect(limit.check(0, 70_000, 0)).toBeUndefined();
+    expect(limit.check(70_000, 200, 1)).toBeUndefined();
+    // ...and the member reads: under the soft limit again, and the clock starts over.
+    expect(limit.check(1_000, 200, SOFT_QUEUE_MS - 1)).toBeUndefined();
+    expect(limit.check(1_200, 70_000, SOFT_QUEUE_MS + 1)).toBeUndefined();
+    expect(limit.check(71_200, 200, 2 * SOFT_QUEUE_MS)).toBeUndefined();
+    // Under the soft limit just before a delivery: it went under since, so the clock starts again.
+    expect(limit.check(soft, 200, 3 * SOFT_QUEUE_MS)).toBeUndefined();
+    expect(limit.check(soft + 200, 200, 4 * SOFT_QUEUE_MS - 1)).toBeUndefined();
+  });
+
+  it('over the soft limit for SOFT_QUEUE_MS: cut off at the next delivery', () => {
+    const limit = new OutputLimit(queueLimits(4 * 1024 * 1024));
+    expect(limit.check(soft, 1, 1000)).toBeUndefined();
+    expect(limit.check(soft + 1, 1, 1000 + SOFT_QUEUE_MS - 1)).toBeUndefined();
+    expect(limit.check(soft + 2, 1, 1000 + SOFT_QUEUE_MS)).toBe(SOFT);
+  });
+
+  it('--max-pending lowers both limits; under the soft limit it is one limit that cuts at once', () => {
+    expect(queueLimits(4 * 1024 * 1024)).toEqual({ soft, hard, softMs: SOFT_QUEUE_MS });
+    expect(queueLimits(100_000)).toEqual({ soft, hard: 100_000, softMs: SOFT_QUEUE_MS });
+    const limit = new OutputLimit(queueLimits(1000));
+    expect(limit.check(0, 1000, 0)).toBeUndefined();
+    expect(limit.check(1000, 1, 0)).toBe('too slow: over 1000 bytes queued');
+  });
+});
 
 describe('chat room', () => {
   it('a local room: welcome, joins, messages to every other member, nick, who, leaves', () => {

@@ -13,7 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { answerFile, closeBody, lookUp, openRoot } from '../shared/file-open.js';
 import { contentType, type FileFacts, type FileJob, fileReply, parseRange, parseTarget } from '../shared/files.js';
 import type { Logger } from '../shared/log.js';
-import { createSession, respond, type Job, type ProtocolConfig } from '../shared/protocol.js';
+import { respond, type Job, type ProtocolConfig } from '../shared/protocol.js';
+import { createSession } from './helpers/conversation.js';
 import { NO_WORK } from '../shared/work.js';
 import { HOSTILE_TARGETS } from './helpers/hostile-paths.js';
 
@@ -22,9 +23,9 @@ const MTIME = Date.UTC(2026, 0, 2, 3, 4, 5);
 const FILE = (size: number, name = 'a.txt'): FileFacts => ({ kind: 'file', size, mtimeMs: MTIME, name });
 
 /** Every job of one session fed `chunks`, and whether it said close. */
-function jobsOf(...chunks: string[]): { jobs: Job[]; close: boolean } {
+function jobsOf(...chunks: string[]): { jobs: (Job | FileJob)[]; close: boolean } {
   const session = createSession(FILES);
-  const jobs: Job[] = [];
+  const jobs: (Job | FileJob)[] = [];
   let close = false;
   for (const chunk of chunks) {
     const step = session.receive(Buffer.from(chunk, 'latin1'));
@@ -96,7 +97,7 @@ describe('files core: framing and responses', () => {
     for (const raw of ['GET / HTTP/1.1\r\n\r\n', 'GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n', 'GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5000\r\n\r\n']) {
       const { jobs, close } = jobsOf(raw);
       expect(jobs.map((job) => job.kind)).toEqual(['http-error']);
-      expect(Buffer.from(respond(jobs[0]!, NO_WORK)).toString('latin1')).toMatch(/^HTTP\/1\.1 (400|413) /);
+      expect(Buffer.from(respond(jobs[0] as Job, NO_WORK)).toString('latin1')).toMatch(/^HTTP\/1\.1 (400|413) /);
       expect(close).toBe(true);
     }
   });
@@ -106,7 +107,7 @@ describe('files core: framing and responses', () => {
     for (const behind of [twoHosts, get('/a.txt'), 'GET / HTTP/1.1\r\n\r\n']) {
       const { jobs, close } = jobsOf(twoHosts + behind);
       expect(jobs.map((job) => job.kind)).toEqual(['http-error']);
-      expect(Buffer.from(respond(jobs[0]!, NO_WORK)).toString('latin1')).toContain('more than one Host header');
+      expect(Buffer.from(respond(jobs[0] as Job, NO_WORK)).toString('latin1')).toContain('more than one Host header');
       expect(close).toBe(true);
     }
   });
@@ -191,6 +192,8 @@ describe('file-open: the file system\'s answers, on a real tree', () => {
     mkdirSync(path.join(root, 'empty'));
     writeFileSync(path.join(base, 'secret.txt'), 'SECRET');
     writeFileSync(path.join(root, 'index.html'), '<p>hi</p>');
+    mkdirSync(path.join(root, 'deep'));
+    writeFileSync(path.join(root, 'deep', 'index.html'), '<p>deep</p>');
     writeFileSync(path.join(root, 'sub', 'a.txt'), 'hello');
     utimesSync(path.join(root, 'sub', 'a.txt'), MTIME / 1000, MTIME / 1000);
     symlinkSync('../secret.txt', path.join(root, 'escape'));
@@ -216,6 +219,24 @@ describe('file-open: the file system\'s answers, on a real tree', () => {
     expect(kindAt('escape')).toBe('forbidden');
     expect(kindAt('up', 'secret.txt')).toBe('forbidden');
     expect(kindAt('inside')).toBe('file');
+  });
+
+  it('a directory without its trailing slash is redirected there (301), its query kept; with it, or the root, its index.html is served', () => {
+    const at = (target: string) => answerFile(fileJob(get(target)), openRoot(root), 'p', log);
+    const moved = at('/deep?q=1');
+    expect(moved.head.toString('latin1')).toBe(
+      'HTTP/1.1 301 Moved Permanently\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 18\r\nLocation: /deep/?q=1\r\n\r\nMoved Permanently\n',
+    );
+    expect(moved.body).toBeUndefined();
+    for (const target of ['/deep/', '/']) {
+      const served = at(target);
+      expect(served.head.toString('latin1')).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+      closeBody(served.body!);
+    }
+    // A file is never redirected, whatever its name.
+    const file = at('/sub/a.txt');
+    expect(file.head.toString('latin1')).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    closeBody(file.body!);
   });
 
   it('a directory is answered with its index.html, or missing without one; a FIFO is forbidden (and open does not hang)', () => {

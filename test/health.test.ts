@@ -1,5 +1,5 @@
 /**
- * Health checks (shared/health.ts, shared/probe.ts): `GET /healthz` framed by the shared sessions,
+ * Health checks (shared/health.ts, shared/probe.ts): `GET /healthz` framed once for http and files,
  * fed bytes with no socket; then every lab answering it for real, ready while it serves and 503
  * once its drain has begun; then the two probes against a loop blocked by --work-us, where the
  * TCP connect probe stays green and the echo probe goes red.
@@ -11,7 +11,8 @@ import { stopAllLabs } from '../bench/lib/launch.js';
 import { oneEventLoop } from '../bench/kit/labs.js';
 import { processTree } from '../bench/observe/processes.js';
 import { connectionQueues } from '../bench/observe/sockets.js';
-import { createSession, respond, type ProtocolConfig, type Session } from '../shared/protocol.js';
+import { respond, type Job, type ProtocolConfig } from '../shared/protocol.js';
+import { createSession, type Session } from './helpers/conversation.js';
 import { probe } from '../shared/probe.js';
 import { NO_WORK, workSpec } from '../shared/work.js';
 import { stopCleanly } from './helpers/exchange.js';
@@ -45,13 +46,13 @@ const GET = 'GET /healthz HTTP/1.1\r\nHost: probe\r\n\r\n';
 
 const replies = (session: Session, chunk: string) => {
   const step = session.receive(Buffer.from(chunk, 'latin1'));
-  return { text: step.jobs.map((job) => Buffer.from(respond(job, NO_WORK)).toString('latin1')).join(''), close: step.close };
+  return { text: step.jobs.map((job) => Buffer.from(respond(job as Job, NO_WORK)).toString('latin1')).join(''), close: step.close };
 };
 
 describe.each<ProtocolConfig>([
   { protocol: 'http', maxHeaderBytes: 8192, maxBodyBytes: 1024 },
   { protocol: 'files', maxHeaderBytes: 8192, maxBodyBytes: 1024, root: '/nonexistent' },
-])('GET /healthz in the $protocol session', (config) => {
+])('GET /healthz in the $protocol conversation', (config) => {
   it('is 200 ready on a kept connection, a query string ignored, HEAD without the body, and no --work-us work', () => {
     const session = createSession(config);
     expect(replies(session, GET)).toEqual({ text: READY, close: false });
@@ -60,7 +61,7 @@ describe.each<ProtocolConfig>([
     // A second of work per request would show here as a second: the probe costs none.
     const started = performance.now();
     const job = createSession(config).receive(Buffer.from(GET)).jobs[0]!;
-    expect(Buffer.from(respond(job, workSpec(1_000_000))).toString('latin1')).toBe(READY);
+    expect(Buffer.from(respond(job as Job, workSpec(1_000_000))).toString('latin1')).toBe(READY);
     expect(performance.now() - started).toBeLessThan(500);
   });
 
@@ -111,7 +112,7 @@ describe.each(defaultVariantCases((lab) => lab.protocols.includes('http')))('lab
 // One loop that also does the work: while a chunk's --work-us runs, the loop answers no one.
 const blockable = defaultVariantCases((lab) => oneEventLoop(lab.traits) && lab.coresFlag === undefined).slice(0, 1);
 describe.each(blockable)('probes against lab %s blocked by --work-us', (labCase) => {
-  it('the TCP connect probe stays green while the echo probe goes red, and the blocked client's echo still comes once the work is done', async () => {
+  it("the TCP connect probe stays green while the echo probe goes red, and the blocked client's echo still comes once the work is done", async () => {
     const workUs = 2_000_000;
     const lab = await labCase.start(['--quiet', '--work-us', String(workUs)]);
     const target = { host: lab.host, port: lab.port, deadlineMs: 10_000 };

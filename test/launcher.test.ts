@@ -4,11 +4,14 @@
  * an unknown number is one line and exit status 2. The client describes itself in --help.
  */
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { repoRoot } from '../bench/lib/launch.js';
 import { LABS } from '../labs/index.js';
+import { labFlags } from '../labs/make-flags.js';
+import { UserError } from '../shared/errors.js';
 
 const RUN = path.join(repoRoot, 'dist', 'labs', 'run.js');
 const CLIENT = path.join(repoRoot, 'dist', 'labs', 'client.js');
@@ -68,6 +71,71 @@ describe('make lab-NN (labs/run.ts)', () => {
     expect(result.code).toBe(0);
     // yargs wraps the usage text to the terminal's width.
     expect(result.stdout.replace(/\s+/g, ' ')).toContain(lab.model);
+  });
+});
+
+describe('a setting for another lab (issue 26, item 3): refused, never ignored', () => {
+  // Every lab against every variable only other labs take: the pure function, no process.
+  const foreign = LABS.flatMap((lab) =>
+    LABS.flatMap((other) => Object.keys(other.makeVariables).filter((variable) => !(variable in lab.makeVariables)).map((variable) => ({ lab, variable, taker: other }))),
+  );
+  it.each(foreign.map((c) => ({ ...c, id: c.lab.id, takerId: c.taker.id })))('$id refuses $variable, naming $takerId', ({ lab, variable, taker }) => {
+    expect(() => labFlags(lab, { [variable]: 'x' })).toThrow(UserError);
+    expect(() => labFlags(lab, { [variable]: 'x' })).toThrow(`${variable} is a setting of lab ${taker.id} (make lab-${taker.id.slice(0, 2)} ${variable}=x), not of lab ${lab.id}`);
+    // Unset or empty (`make lab-NN MUX=`): nothing to refuse.
+    expect(labFlags(lab, { [variable]: '' })).toEqual([]);
+  });
+
+  it.each([
+    ['04', 'MUX', 'poll', '05-event-loop'],
+    ['01', 'THREADS', '4', '03-worker-pool'],
+    ['04', 'BALANCE', 'reuseport', '06-loop-per-core'],
+    ['03', 'TRIGGER', 'edge', '05-event-loop'],
+    ['05', 'SUBMIT', 'each', '07-completion'],
+  ])('make lab-%s %s=%s: one line naming lab %s, exit status 2, nothing started', async (lab, variable, value, taker) => {
+    const result = await runProgram(RUN, [lab, '--port', '0'], { [variable]: value, QUIET: '' });
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toMatch(new RegExp(`^make lab-${lab}: ${variable} is a setting of lab ${taker} \\(make lab-${taker.slice(0, 2)} ${variable}=${value}\\), not of lab ${lab}-`));
+  });
+
+  it('flags after the lab id reach the lab: one it does not take is refused, one it takes is read', async () => {
+    const unknown = await runProgram(RUN, ['04', '--port', '0', '--no-such-flag']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr.trim()).toBe('04-evented: unknown flag --no-such-flag (--help lists every flag)');
+    const port = await runProgram(RUN, ['04', '--port', 'abc'], { PORT: '' });
+    expect(port.code).toBe(2);
+    expect(port.stderr.trim()).toBe("04-evented: --port must be a whole number from 0 to 65535, got 'abc'");
+  });
+});
+
+describe('make help, plain make and make lab- (issue 26, item 4)', () => {
+  const make = (...args: string[]) => spawnSync('make', ['-s', ...args], { cwd: repoRoot, encoding: 'utf8', timeout: 60_000 });
+
+  it('plain make lists every lab, every variable and every experiment on one screen (80 columns, 40 lines)', () => {
+    const result = make();
+    expect(result.status).toBe(0);
+    expect(make('help').stdout).toBe(result.stdout);
+    const lines = result.stdout.trimEnd().split('\n');
+    expect(lines.length).toBeLessThanOrEqual(40);
+    expect(lines.filter((line) => line.length > 80)).toEqual([]);
+    for (const lab of LABS) {
+      expect(result.stdout).toContain(`make lab-${lab.id.slice(0, 2)}  ${lab.model.split(';')[0]!.split(' ').slice(0, 3).join(' ')}`);
+      for (const variable of Object.keys(lab.makeVariables)) expect(result.stdout).toMatch(new RegExp(`\\b${variable}\\b`));
+    }
+    for (const variable of ['HOST', 'PORT', 'BACKLOG', 'PROTOCOL', 'WORK_US', 'ROOT', 'QUIET', 'ARGS']) expect(result.stdout).toContain(variable);
+    // Every experiment (bench/NAME/main.ts) has its target listed with what it does.
+    const experiments = readdirSync(path.join(repoRoot, 'bench'), { withFileTypes: true }).filter((entry) => entry.isDirectory() && readdirSync(path.join(repoRoot, 'bench', entry.name)).includes('main.ts'));
+    expect(experiments.length).toBeGreaterThan(0);
+    for (const { name } of experiments) expect(result.stdout).toMatch(new RegExp(`^  make ${name} +\\S`, 'm'));
+  });
+
+  it('make lab- (no number): one line naming the labs, exit status 2, no lab `.o`', () => {
+    const result = make('lab-');
+    expect(result.status).toBe(2);
+    expect(result.stderr).not.toContain('.o');
+    expect(result.stderr).toContain(`make lab-: which lab? make lab-NN; the labs are ${LABS.map((lab) => lab.id).join(', ')}`);
   });
 });
 

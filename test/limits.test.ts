@@ -98,12 +98,17 @@ describe('the paced load\'s schedule', () => {
 
 describe('limits without a writable cgroup', () => {
   it('says so in one line and exits with status 2', () => {
-    // As root, drop to nobody: it may not make groups. Not root: this user already may not, or may.
+    // As root where groups can be made, drop to nobody: it may not make them. It keeps one
+    // capability, CAP_DAC_READ_SEARCH (read any file, write none), so it reads the checkout
+    // whoever may read it: a clone under /root or a 0700 `mktemp -d` is not readable by nobody,
+    // and node exited 1 there. Not root, or root where none can be made: run as this user.
     const root = process.getuid?.() === 0;
-    const command = root ? ['setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, MAIN]] : [process.execPath, [MAIN]];
+    const groupsHere = probeCgroups().setup !== undefined;
+    const readAnything = ['--inh-caps=+dac_read_search', '--ambient-caps=+dac_read_search'];
+    const command = root && groupsHere ? ['setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', ...readAnything, process.execPath, MAIN]] : [process.execPath, [MAIN]];
     const args = ['--parts', 'memory', '--labs', '04-evented', '--output', path.join(scratch, 'none.json'), '--markdown', path.join(scratch, 'none.md')];
     const result = spawnSync(command[0] as string, [...(command[1] as string[]), ...args], { encoding: 'utf8', timeout: 30_000 });
-    if (!root && probeCgroups().setup) return expect(result.status).toBe(0); // a delegated group: it may run
+    if (!root && groupsHere) return expect(result.status).toBe(0); // a delegated group: it may run
     expect(result.status).toBe(2);
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
     expect(result.stderr).toMatch(/^limits: .*(no group can be made|no cgroup)/);

@@ -1,5 +1,6 @@
 /**
- * The protocol core on its own, fed bytes directly: no sockets, no servers, no timers. A framing
+ * The protocol core on its own, fed bytes directly through the connection contract
+ * (shared/conversation.ts, driven by test/helpers/conversation.ts): no sockets, no servers, no timers. A framing
  * bug shows up here as a one-line failing case instead of a hung connection in the lab suites.
  *
  * Every reply is compared as a whole: the concatenated bytes of all replies of a session, as a
@@ -8,7 +9,9 @@
  */
 
 import { describe, expect, it } from 'vitest';
-import { createSession, respond, type Job, type ProtocolConfig, type Session } from '../shared/protocol.js';
+import type { FileJob } from '../shared/conversation.js';
+import { respond, type Job, type ProtocolConfig } from '../shared/protocol.js';
+import { createSession, type Session } from './helpers/conversation.js';
 import { calibrateWork, doWork, NO_WORK, workSink, workSpec } from '../shared/work.js';
 
 const HTTP: ProtocolConfig = { protocol: 'http', maxHeaderBytes: 8192, maxBodyBytes: 1024 };
@@ -31,7 +34,7 @@ interface Played {
 function play(session: Session, chunks: (string | Buffer)[], fin = false): Played {
   const perStep: string[] = [];
   let closed = false;
-  const answer = (jobs: Job[]) => jobs.map((job) => Buffer.from(respond(job, NO_WORK)).toString('latin1')).join('');
+  const answer = (jobs: (Job | FileJob)[]) => jobs.map((job) => Buffer.from(respond(job as Job, NO_WORK)).toString('latin1')).join('');
   for (const chunk of chunks) {
     if (closed) break;
     const step = session.receive(typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk);
@@ -360,7 +363,7 @@ describe('the split-replies experiment switch (make nagle)', () => {
   it('answers each request with two jobs, the head alone and then the body, whose bytes are the unsplit reply', () => {
     const step = createSession(SPLIT).receive(Buffer.from(request + request, 'latin1'));
     expect(step.jobs.map((job) => job.kind)).toEqual(['http', 'http-body', 'http', 'http-body']);
-    const parts = step.jobs.map((job) => Buffer.from(respond(job, NO_WORK)).toString('latin1'));
+    const parts = step.jobs.map((job) => Buffer.from(respond(job as Job, NO_WORK)).toString('latin1'));
     expect(parts[0]).toBe(ok('hello').slice(0, -'hello'.length));
     expect(parts[1]).toBe('hello');
     expect(parts.join('')).toBe(playHttp([request + request]).replies);

@@ -10,9 +10,10 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { repoRoot, startLab, stopAllLabs } from '../bench/lib/launch.js';
 import { decodeAddress } from '../bench/observe/sockets.js';
-import { advance, renderScreen, type PortSample, type SocketRow } from '../bench/watch/view.js';
+import { advance, renderScreen, ssStateName, type PortSample, type SocketRow } from '../bench/watch/view.js';
 import { LABS } from '../labs/index.js';
 import { closeAllClients, connect } from './helpers/tcp.js';
+import { eventually } from './helpers/util.js';
 
 afterEach(async () => {
   closeAllClients();
@@ -83,7 +84,28 @@ describe('the screen, from samples', () => {
     expect(lines).toContain('  accept queue  127.0.0.1:40003        ESTAB              0 B       0 B    1.0 s');
     expect(lines).toContain('  closing       127.0.0.1:40001        TIME-WAIT          0 B       0 B     0 ms');
     // 40001 left the served set (TIME_WAIT does not count as open); nothing new arrived.
-    expect(lines).toContain('  opened 0.0/s, closed 1.0/s');
+    expect(lines).toContain('  opened 0.0/s, closed 1.0/s (from /proc/net/tcp, TIME-WAIT included)');
+  });
+
+  it('counts connections opened and closed between two redraws from the TIME_WAIT they leave (issue 26, item 5)', () => {
+    const idle: PortSample = { ...serialSample(0, 0), sockets: [] };
+    let state = advance(undefined, idle);
+    // 12 one-line connections, each opened and closed within the second: only the clients' TIME_WAIT is left.
+    const quick = Array.from({ length: 12 }, (_, i): SocketRow => ({ side: 'client', local: `127.0.0.1:${41000 + i}`, remote: '127.0.0.1:8080', state: 'TIME_WAIT', sendQ: 0, recvQ: 0, inode: 0 }));
+    state = advance(state, { ...idle, atMs: 1000, sockets: quick });
+    expect(renderScreen(state, { width: 120 })).toContain('  opened 12.0/s, closed 12.0/s');
+    // The same TIME_WAIT sockets a second later are not counted again; a reset (gone without one) is a close.
+    state = advance(state, { ...idle, atMs: 2000, sockets: [...quick, server('127.0.0.1:42000', 'ESTABLISHED', 7)] });
+    expect(renderScreen(state, { width: 120 })).toContain('  opened 1.0/s, closed 0.0/s');
+    state = advance(state, { ...idle, atMs: 3000, sockets: quick });
+    expect(renderScreen(state, { width: 120 })).toContain('  opened 0.0/s, closed 1.0/s');
+  });
+
+  it('spells FIN_WAIT2 as ss does, FIN-WAIT-2 (issue 26, item 9)', () => {
+    expect(ssStateName('FIN_WAIT2')).toBe('FIN-WAIT-2');
+    expect(ssStateName('FIN_WAIT1')).toBe('FIN-WAIT-1');
+    expect(ssStateName('TIME_WAIT')).toBe('TIME-WAIT');
+    expect(ssStateName('ESTABLISHED')).toBe('ESTAB');
   });
 
   it('says clearly when nothing listens on the port', () => {
@@ -117,6 +139,34 @@ function oneFrame(port: number): Promise<string> {
     });
   });
 }
+
+describe('the view of real short connections', () => {
+  it('12 one-line connections between two frames read as opened and closed, not 0.0/s', { timeout: 60_000 }, async () => {
+    const lab = await startLab('04-evented', ['--quiet']);
+    const child = spawn(process.execPath, [path.join(repoRoot, 'dist/bench/watch/main.js'), '--port', String(lab.port), '--frames', '2', '--interval', '3000'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    try {
+      await eventually(() => out.includes('opened') || undefined, 20_000, 'the first frame');
+      // As `nc -N`: connect, one line, FIN; the echo comes back and the server closes.
+      for (let i = 0; i < 12; i++) {
+        const client = await connect(lab.port);
+        client.socket.end('hello\n');
+        await client.waitForBytes(6);
+        await new Promise((resolve) => client.socket.once('close', resolve));
+      }
+      expect(await exited).toBe(0);
+      const rates = [...out.matchAll(/opened ([\d.]+)\/s, closed ([\d.]+)\/s/g)].at(-1)!;
+      expect(Number(rates[1]), out).toBeGreaterThan(0);
+      expect(rates[2]).toBe(rates[1]);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});
 
 // Generated for every lab whose only queue is the kernel's (the serial model), none skipped.
 for (const serial of LABS.filter((lab) => lab.traits.kernelQueueOnly)) {

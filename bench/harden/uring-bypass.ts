@@ -36,8 +36,8 @@ try {
 } catch (error) {
   syscall = (error as NodeJS.ErrnoException).code ?? String(error);
 }
-const slot = ring.prepare(IORING_OP_MKDIRAT, AT_FDCWD, 1);
-ring.setAddress(slot, libc.pointerAddress(memory), 0o755);
+// sqe.addr: the path; sqe.len: the mode.
+ring.queue({ op: IORING_OP_MKDIRAT, fd: AT_FDCWD, id: 1, address: libc.pointerAddress(memory), length: 0o755 });
 ring.submitAndWait(5000);
 let res: number | undefined;
 while (res === undefined) {

@@ -91,7 +91,15 @@ export interface ViewState {
   readonly sample: PortSample;
   readonly previous: PortSample | undefined;
   readonly places: ReadonlyMap<string, Tracked>;
-  /** Server-side connections that appeared or went away since the previous sample, per second. */
+  /** Each connection seen in this sample, by its client's address, and whether it has closed. */
+  readonly connections: ReadonlyMap<string, Life>;
+  /**
+   * Connections that appeared or closed since the previous sample, per second. Counted from
+   * /proc/net/tcp by each connection's client address, TIME_WAIT included: a connection closed
+   * with FIN leaves a TIME_WAIT socket for 60 s, so one opened and closed between two redraws is
+   * still seen once, as opened and closed. Not seen: one reset (no TIME_WAIT) or, from a client
+   * on another machine that closed first (its TIME_WAIT is there), one shorter than a redraw.
+   */
   readonly openedPerSecond: number;
   readonly closedPerSecond: number;
   /** Processes that joined or left the server's tree lately, newest first, with when. */
@@ -103,6 +111,24 @@ const EVENT_MEMORY_MS = 10_000;
 
 const socketKey = (s: SocketRow) => `${s.side} ${s.local} ${s.remote}`;
 
+type Life = 'open' | 'closed';
+
+/**
+ * Each connection in a sample by its client's address (the server's socket and the client's, when
+ * both are on this machine, are one connection), closed once every socket of it is in TIME_WAIT.
+ * A client's SYN the server never answered is not a connection.
+ */
+function connectionsOf(sample: PortSample): Map<string, Life> {
+  const lives = new Map<string, Life>();
+  for (const socket of sample.sockets) {
+    if (socket.side === 'client' && socket.state === 'SYN_SENT') continue;
+    const client = socket.side === 'server' ? socket.remote : socket.local;
+    const life: Life = socket.state === 'TIME_WAIT' ? 'closed' : 'open';
+    lives.set(client, lives.get(client) === 'open' ? 'open' : life);
+  }
+  return lives;
+}
+
 /** The view after one more sample. */
 export function advance(state: ViewState | undefined, sample: PortSample): ViewState {
   const places = new Map<string, Tracked>();
@@ -113,16 +139,18 @@ export function advance(state: ViewState | undefined, sample: PortSample): ViewS
     const before = state?.places.get(key);
     places.set(key, before && before.place === place ? before : { place, sinceMs: sample.atMs });
   }
+  const connections = connectionsOf(sample);
   if (!state) {
-    return { startedAtMs: sample.atMs, first: sample, sample, previous: undefined, places, openedPerSecond: 0, closedPerSecond: 0, events: [] };
+    return { startedAtMs: sample.atMs, first: sample, sample, previous: undefined, places, connections, openedPerSecond: 0, closedPerSecond: 0, events: [] };
   }
 
-  const served = (s: PortSample) => new Set(s.sockets.filter((x) => x.side === 'server' && x.state !== 'TIME_WAIT').map(socketKey));
-  const before = served(state.sample);
-  const now = served(sample);
+  const before = state.connections;
   const seconds = Math.max((sample.atMs - state.sample.atMs) / 1000, 1e-3);
-  const opened = [...now].filter((key) => !before.has(key)).length;
-  const closed = [...before].filter((key) => !now.has(key)).length;
+  const opened = [...connections.keys()].filter((client) => !before.has(client)).length;
+  // Closed since: now in TIME_WAIT and not before (or new), or open before and gone without one (a reset).
+  const closed =
+    [...connections].filter(([client, life]) => life === 'closed' && before.get(client) !== 'closed').length +
+    [...before].filter(([client, life]) => life === 'open' && !connections.has(client)).length;
 
   const pidsBefore = new Map(state.sample.processes.map((p) => [p.pid, p]));
   const pidsNow = new Map(sample.processes.map((p) => [p.pid, p]));
@@ -137,6 +165,7 @@ export function advance(state: ViewState | undefined, sample: PortSample): ViewS
     sample,
     previous: state.sample,
     places,
+    connections,
     openedPerSecond: opened / seconds,
     closedPerSecond: closed / seconds,
     events,
@@ -183,7 +212,7 @@ function watched(sample: PortSample): string {
  * and the `ss` lines the READMEs show read the same.
  */
 export function ssStateName(state: string): string {
-  return state === 'ESTABLISHED' ? 'ESTAB' : state.replaceAll('_', '-');
+  return state === 'ESTABLISHED' ? 'ESTAB' : state.replace(/^FIN_WAIT(\d)$/, 'FIN-WAIT-$1').replaceAll('_', '-');
 }
 
 /** The screen for this state: plain text, one line per row, no colour or cursor codes. */
@@ -220,7 +249,7 @@ export function renderScreen(state: ViewState, options: RenderOptions): string {
   }
   const counts = PLACE_ORDER.map((p) => `${p} ${byPlace.get(p)?.length ?? 0}`).join(' · ');
   lines.push(`connections: ${counts}`);
-  lines.push(`  opened ${state.openedPerSecond.toFixed(1)}/s, closed ${state.closedPerSecond.toFixed(1)}/s`);
+  lines.push(`  opened ${state.openedPerSecond.toFixed(1)}/s, closed ${state.closedPerSecond.toFixed(1)}/s (from /proc/net/tcp, TIME-WAIT included)`);
   lines.push(`  ${pad('place', 13)} ${pad('client', 22)} ${pad('state', 12)} ${padLeft('send-q', 9)} ${padLeft('recv-q', 9)} ${padLeft('for', 8)}`);
   for (const place of PLACE_ORDER) {
     const sockets = (byPlace.get(place) ?? []).sort((a, b) => a.remote.localeCompare(b.remote) || a.local.localeCompare(b.local));

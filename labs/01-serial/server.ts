@@ -27,103 +27,52 @@
  *
  * The loop:
  *   1. accept4() the next connection. If none is queued, poll() the listening socket and retry.
- *   2. Serve that client alone (connection.ts): poll() it until readable (this stands in for a C
- *      server's blocking read()), then read() up to 64 KiB.
- *   3. Frame the bytes into jobs and answer each inline: `respond` runs here, and its reply is
- *      written completely before the next read (when the send buffer is full, poll() for room).
+ *   2. Serve that client alone: poll() it until readable (this stands in for a C server's
+ *      blocking read()), then read() up to 64 KiB.
+ *   3. Hand the bytes to the connection's conversation (shared/conversation.ts): its replies are
+ *      worked out here, inline, and all of them are written before the next read (when the send
+ *      buffer is full, poll() for room; a file range goes by sendfile(), or pread() and write()).
+ *      Backpressure comes free with this model: a client that sends faster than it reads is
+ *      slowed to its own reading speed.
  *   4. At the client's FIN every reply is already written: shutdown(SHUT_WR) sends our FIN,
  *      close() frees the socket, and the loop goes back to 1.
  *
  * Waiting without blocking Node: every wait is a poll() of at most 50 ms, after which Node's
  * event loop gets a turn (shared/turn.ts), so a Ctrl-C is handled within about 50 ms whether the
- * server waits in accept or in read. A C server would simply block.
+ * server waits in accept or in read. A C server would simply block. The time limits are checked
+ * each time a wait ends, so each may fire up to POLL_MS late (a timer per limit would need the
+ * event loop, which we visit only between waits anyway).
+ *
+ * The house around the loop (the connection record, the accept guard, the limits, the start-up
+ * and the shutdown) is the by-hand kit's, shared/kit/, as labs 05 and 07's is.
  */
 
-import { UserError } from '../../shared/errors.js';
-import type { Lab, RunningServer, ServerOptions } from '../../shared/lab.js';
 import type { CopyOptions } from '../../shared/file-send.js';
-import { openListener, resolveIPv4 } from '../../shared/listener.js';
-import { gracefulClose } from '../../shared/server-kit.js';
-import { LocalRoom } from '../../shared/room.js';
-import type { Connection } from '../../shared/socket-connection.js';
-import { EventLoopTurns } from '../../shared/turn.js';
+import { ACCEPT_RETRY_MS } from '../../shared/kit/accept.js';
+import { HandConnection, READ_BYTES } from '../../shared/kit/connection.js';
+import { type Ground, HandServer } from '../../shared/kit/server.js';
+import { startByHand } from '../../shared/kit/start.js';
+import type { Lab, RunningServer, ServerOptions } from '../../shared/lab.js';
 import { labInfo } from '../index.js';
-import { serveDescriptor, type DescriptorServing } from './connection.js';
 
-type Libc = typeof import('../../shared/libc.js');
-
-/**
- * The most one read() takes: the size Node's own sockets read with, so every lab hands the
- * protocol chunks of the same size, and large enough that a 1 MiB stream takes 16 reads.
- * One buffer serves every read: the echo reply is written before the next read overwrites it,
- * and the http session copies what it keeps.
- */
-const READ_BUFFER_BYTES = 64 * 1024;
-
-/**
- * After accept4() fails for want of file descriptors or memory (EMFILE, ENFILE, ENOBUFS,
- * ENOMEM), wait this long before trying again. The connection stays in the queue, so poll()
- * would report the listening socket readable at once and a retry loop would spin a core doing
- * nothing; a descriptor only frees up when something else closes one.
- */
-const ACCEPT_RETRY_MS = 100;
-
-export async function start(options: ServerOptions & CopyOptions): Promise<RunningServer> {
-  if (process.platform !== 'linux') throw new UserError('lab 01 needs Linux: it calls the Linux socket API directly');
-  const host = await resolveIPv4(options, 'lab 01');
-  const libc: Libc = await import('../../shared/libc.js');
-  const { fd: listenFd, port } = openListener(libc, { ...options, host });
-  const server = new SerialServer(libc, listenFd, options);
-  const served = server.run();
-  const close = gracefulClose(
-    {
-      stopAccepting: () => server.stopAccepting(),
-      finish: () => server.finishCurrent(),
-      force: () => server.force(),
-      drained: () => served,
-    },
-    options.shutdownTimeoutMs,
-  );
-  return { address: { host, port }, close };
+export function start(options: ServerOptions & CopyOptions): Promise<RunningServer> {
+  // The kernel's accept queue is the only queue: nobody is turned away, however long the wait.
+  return startByHand({ name: 'lab 01', calls: 'the Linux socket API', turnAway: false, build: (ground) => new SerialServer(ground) }, options);
 }
 
 export const lab: Lab<CopyOptions> = { info: labInfo('01-serial'), start };
 
 // --- The server -------------------------------------------------------------------------------
 
-class SerialServer {
-  readonly #libc: Libc;
-  readonly #options: ServerOptions & CopyOptions;
-  readonly #turns: EventLoopTurns;
-  /** Lent to each client in turn: the one client served at a time uses them all. */
-  readonly #serving: DescriptorServing;
-  #listenFd: number;
-  #accepting = true;
-  /** The one client being served, if any. */
-  #current: Connection | undefined;
-  // Reused by every accept4(), so the loop allocates nothing per connection for the address.
-  readonly #peerAddress = new Uint8Array(16);
-  readonly #peerAddressLength = new Uint32Array(1);
+class SerialServer extends HandServer<HandConnection, CopyOptions> {
+  /**
+   * Lent to each client in turn: the one client served at a time uses it alone (what waits in
+   * the outbox is copied out of it). 64 KiB, so a 1 MiB stream takes 16 reads.
+   */
+  readonly #readBuffer = Buffer.allocUnsafe(READ_BYTES);
 
-  constructor(libc: Libc, listenFd: number, options: ServerOptions & CopyOptions) {
-    this.#libc = libc;
-    this.#listenFd = listenFd;
-    this.#options = options;
-    this.#turns = new EventLoopTurns(libc);
-    this.#serving = {
-      libc,
-      turns: this.#turns,
-      readBuffer: Buffer.allocUnsafe(READ_BUFFER_BYTES),
-      protocol: options.protocol,
-      limits: options.limits,
-      noDelay: options.noDelay,
-      work: options.work,
-      log: options.log,
-      // chat: one room for the server's lifetime, with one member at most: the one being served.
-      // Whoever connects meanwhile is not in it yet; they wait in the kernel's accept queue.
-      room: new LocalRoom(),
-      copy: options.copy,
-    };
+  constructor(ground: Ground<CopyOptions>) {
+    super(ground);
   }
 
   /**
@@ -131,58 +80,73 @@ class SerialServer {
    * the last client is closed; rejects only on a bug (an errno no server should see).
    */
   async run(): Promise<void> {
-    const libc = this.#libc;
+    const libc = this.libc;
     // Let start() return first, so "listening on" is printed before the first poll() blocks.
-    await this.#turns.take();
-    let starved = false;
-    while (this.#accepting) {
-      this.#peerAddressLength[0] = this.#peerAddress.length;
-      const fd = libc.accept4(this.#listenFd, this.#peerAddress, this.#peerAddressLength, libc.SOCK_NONBLOCK | libc.SOCK_CLOEXEC);
-      if (fd >= 0) {
-        starved = false;
-        // Steps 2 to 4: this client alone, until it or a limit closes the connection.
-        this.#current = serveDescriptor(fd, libc.formatSockaddrIn(this.#peerAddress), this.#serving);
-        await this.#current.closed;
-        this.#current = undefined;
-        continue;
+    await this.turns.take();
+    try {
+      while (this.accepting) {
+        const accepted = this.guard.accept(this.listenFd, performance.now());
+        if (accepted === 'empty') {
+          // Nobody is waiting. Every await may have run close(), so the loop re-checks accepting.
+          const ready = this.turns.poll(this.listenFd, libc.POLLIN);
+          if (!ready || this.turns.due()) await this.turns.take();
+        } else if (accepted === 'paused') {
+          await new Promise((resolve) => setTimeout(resolve, ACCEPT_RETRY_MS));
+        } else {
+          // Steps 2 to 4: this client alone, until it or a limit closes the connection.
+          const client = this.admit(accepted.fd, accepted.peer, performance.now(), (admission) => new HandConnection(admission));
+          if (client) await this.#serve(client);
+        }
       }
-      const error = libc.errno();
-      if (error === libc.EAGAIN) {
-        // Nobody is waiting. Every await may have run close(), so the loop re-checks #accepting.
-        const ready = this.#turns.poll(this.#listenFd, libc.POLLIN);
-        if (!ready || this.#turns.due()) await this.#turns.take();
-      } else if (error === libc.EINTR || libc.ACCEPT_RETRY_ERRORS.has(error)) {
-        continue; // that one connection is gone; the next may be fine
-      } else if (error === libc.EMFILE || error === libc.ENFILE || error === libc.ENOBUFS || error === libc.ENOMEM) {
-        if (!starved) this.#options.log.warn(`accept: ${libc.errnoName(error)}; retrying every ${ACCEPT_RETRY_MS} ms`);
-        starved = true;
-        await new Promise((resolve) => setTimeout(resolve, ACCEPT_RETRY_MS));
-      } else {
-        throw libc.callError('accept4', error);
-      }
+    } finally {
+      this.closeHouse();
     }
+  }
+
+  /** Steps 2 to 4 for one client: read, answer, write everything, read again. */
+  async #serve(client: HandConnection): Promise<void> {
+    const { libc, turns } = this;
+    client.conversation.start();
+    while (!client.failed && !(client.closing && client.outbox.empty)) {
+      // Stands in for a C server's blocking read(), or write() while replies wait: poll() until ready.
+      const writing = !client.outbox.empty;
+      const ready = turns.poll(client.fd, writing ? libc.POLLOUT : libc.POLLIN);
+      const now = performance.now();
+      if (!ready || turns.due(now)) await turns.take();
+      // The limits, each time a wait ends; a turn may have run close(), which can end this client.
+      if (this.overLimit(client, now) || !ready) continue;
+      if (writing) client.flush();
+      else if (!client.closing) client.readSome(this.#readBuffer, now);
+    }
+    // Step 4. Every reply is written by now: our FIN follows them. If the server chose to close
+    // (an error, or the client's request to), we do not wait for the client's FIN either, just
+    // as the other labs (and Node's own HTTP server) do: close() right after the FIN.
+    if (!client.failed) libc.shutdown(client.fd, libc.SHUT_WR);
+    libc.close(client.fd);
+    this.forget(client);
   }
 
   /**
    * Shutdown, step 1: close the listening socket at once. The kernel resets the clients still in
    * its accept queue: they were never accepted, so nobody else could ever serve them.
    */
-  stopAccepting(): void {
-    if (!this.#accepting) return;
-    this.#accepting = false;
+  protected stopListening(): void {
     // Safe although run() may be using this fd: close() runs only while run() awaits, and run()
-    // checks #accepting after every await before touching the fd again.
-    this.#libc.close(this.#listenFd);
-    this.#listenFd = -1;
+    // checks accepting after every await before touching the fd again.
+    this.libc.close(this.listenFd);
+    this.listenFd = -1;
   }
 
-  /** Shutdown, step 2: the current client finishes what it is doing (http: its current request). */
-  finishCurrent(): void {
-    this.#current?.stop();
+  protected resumeAccepting(): void {}
+
+  /** A reply is written at once into an empty outbox; behind waiting bytes, #serve polls for room first. */
+  transmit(client: HandConnection): void {
+    if (client.outbox.items.length === 1) client.flush();
   }
 
-  /** Shutdown, step 3, at the deadline: the current client is closed when its loop next wakes. */
-  force(): void {
-    this.#current?.destroy();
-  }
+  /** #serve sees it closing and ends once the outbox is empty. */
+  closeWhenSent(): void {}
+
+  /** #serve sees it failed when its wait ends, and closes it. */
+  abandon(): void {}
 }

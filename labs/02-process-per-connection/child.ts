@@ -10,7 +10,7 @@ import type { Socket } from 'node:net';
 import { createLogger } from '../../shared/log.js';
 import { respond } from '../../shared/protocol.js';
 import { RelayedRoom, type RoomDelivery, type RoomRequest } from '../../shared/room.js';
-import { serveSocket, type Connection } from '../../shared/socket-connection.js';
+import { serveSocket, type SocketConnection } from '../../shared/socket-connection.js';
 import { CHILD_CONFIG_ENV, type ChildConfig } from './child-config.js';
 
 const config = JSON.parse(process.env[CHILD_CONFIG_ENV] ?? 'null') as ChildConfig | null;
@@ -35,11 +35,11 @@ if (config.sandbox) {
 }
 
 let socket: Socket | undefined;
-let connection: Connection | undefined;
+let connection: SocketConnection | undefined;
 let stopping = false;
 
 /**
- * chat: this process holds one member, and the room is the parent's (server.ts): a child shares
+ * The room: this process holds one member, and the room is the parent's (server.ts): a child shares
  * no memory with its siblings, so what its client says goes up the IPC channel, and the parent
  * sends each message down the channel of every other child, which writes it to its own client.
  */
@@ -64,14 +64,15 @@ function stop(): void {
 
 /**
  * Tells the connection to take nothing new. Not before its first bytes are read: a client
- * accepted just before the shutdown has its request (or its stream) waiting in the kernel, and an
- * http session that had read nothing would count as idle and close without answering it.
+ * accepted just before the shutdown has its request (or its stream) waiting in the kernel, and a
+ * conversation that waits for requests and had read nothing would count as idle and close without
+ * answering it.
  */
 function finishAfterFirstBytes(): void {
   if (!socket || !connection) return;
   const served = connection;
-  // A chat member is told and closed at once: it has no request in flight to wait for.
-  if (socket.bytesRead > 0 || config!.protocol.protocol === 'chat') served.stop();
+  // A stream or a room member is told at once: it has no request in flight to wait for.
+  if (socket.bytesRead > 0 || !served.waitsForRequests) served.stop();
   else socket.once('data', () => served.stop());
 }
 

@@ -109,7 +109,7 @@ export async function start(options: ServerOptions): Promise<RunningServer> {
     quiet: log.quiet,
     ...(options.sandbox ? { sandbox: options.sandboxDeny } : {}),
   };
-  // chat: the parent owns the member list, since no child can see another. A child's member joins,
+  // The room: the parent owns the member list, since no child can see another. A child's member joins,
   // speaks and leaves through the child's IPC channel; each message goes back down the channel of
   // every other child (JSON over a Unix socket, one write and one parse per child per message).
   const hub = new RoomHub<ChildProcess>((child, delivery) => {

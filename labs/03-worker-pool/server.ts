@@ -45,7 +45,7 @@ export async function start(options: ServerOptions & PoolOptions): Promise<Runni
   // The model in one line: the work runs on a pool thread; the event loop only awaits its reply.
   const pool = await startPool(options);
   const handle = (job: Job) => pool.run(job);
-  // chat: the main thread owns every socket, so it owns the room too, and does the fan-out
+  // The room: the main thread owns every socket, so it owns the room too, and does the fan-out
   // itself. Nothing of it runs on the pool: a message is only bytes to copy to sockets, which
   // only this thread can write, and a hop to a worker and back would add a copy and a queue.
   const room = new LocalRoom();

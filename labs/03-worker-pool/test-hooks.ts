@@ -5,7 +5,7 @@
  * per job when unset. Kept out of the task itself, which stays the model.
  */
 
-import type { Job } from '../../shared/protocol.js';
+import { jobPayload, type Job } from '../../shared/protocol.js';
 
 export const FAIL_MARKER_ENV = 'IOLAB_TEST_TASK_FAIL_MARKER';
 
@@ -14,7 +14,7 @@ const failMarker = process.env[FAIL_MARKER_ENV] ? Buffer.from(process.env[FAIL_M
 /** Throws if the test-only switch is set and `job` carries its marker. */
 export function failIfMarked(job: Job): void {
   if (!failMarker) return;
-  const payload = job.kind === 'echo' ? job.data : job.kind === 'http' ? job.body : undefined;
+  const payload = jobPayload(job);
   if (payload !== undefined && Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).includes(failMarker)) {
     throw new Error(`task failed on purpose (${FAIL_MARKER_ENV} is set: test-only)`);
   }

@@ -36,7 +36,7 @@ export async function start(options: ServerOptions): Promise<RunningServer> {
   const { protocol, limits, noDelay, log } = options;
   // The model in one line: the work runs right here, on the event loop's only thread.
   const handle = (job: Job) => respond(job, options.work);
-  // chat: the room is a set of connections in this one thread; a message is a loop over them.
+  // The room is a set of connections in this one thread; a message is a loop over them.
   const room = new LocalRoom();
 
   const connections = new OpenConnections();

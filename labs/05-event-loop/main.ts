@@ -1,8 +1,8 @@
 // Command-line entry for lab 05: `make lab-05`, or `node dist/labs/05-event-loop/main.js --help`.
 import { oneOf, runLab, type LabFlags } from '../../shared/cli.js';
 import { checkCopy, COPY_OPTION, type CopyMode } from '../../shared/file-send.js';
-import { MUXES, type Mux } from './poller.js';
-import { lab, type LoopOptions, type Trigger, TRIGGERS } from './server.js';
+import { type LoopOptions, MUXES, type Mux, type Trigger, TRIGGERS } from './poller.js';
+import { lab } from './server.js';
 
 const loopFlags: LabFlags<LoopOptions> = {
   options: {
@@ -51,6 +51,23 @@ const loopFlags: LabFlags<LoopOptions> = {
   }),
   // "epoll, edge-triggered": poll and select (level-triggered only) say so too, which is what they do.
   mode: ({ mux, trigger, drain, rearm }) => `${mux}, ${trigger}-triggered${drain ? '' : ', --no-drain'}${rearm === false ? ', --no-rearm' : ''}`,
+  notes: ({ trigger, drain, rearm }) => [
+    ...(drain
+      ? []
+      : [
+          `--no-drain: a demonstration of a bug: each client is read once per wake-up${
+            trigger === 'edge'
+              ? '; in edge mode bytes left behind one read wait until the client sends again, or for good once they fill the receive window'
+              : ' (harmless in level mode: the socket is reported again while bytes remain)'
+          }`,
+        ]),
+    ...(trigger === 'oneshot' && rearm === false
+      ? [
+          '--no-rearm: a demonstration of a bug: a client is not re-armed with EPOLL_CTL_MOD after its event, so EPOLLONESHOT ' +
+            'has disabled it for good: its first message is answered, the next ones never are',
+        ]
+      : []),
+  ],
 };
 
 runLab(lab, loopFlags);

@@ -15,10 +15,29 @@
  * its connection there), poll beside its array.
  */
 
+import { UserError } from '../../shared/errors.js';
+import type { CopyMode } from '../../shared/file-send.js';
 import type { Libc } from '../../shared/listener.js';
 
 export type Mux = 'epoll' | 'poll' | 'select';
 export const MUXES: readonly Mux[] = ['epoll', 'poll', 'select'];
+export type Trigger = 'level' | 'edge' | 'oneshot';
+export const TRIGGERS: readonly Trigger[] = ['level', 'edge', 'oneshot'];
+
+/** Lab 05's own flags: the backend, how it reports readiness, and the two bugs it can show. */
+export interface LoopOptions {
+  readonly mux: Mux;
+  readonly trigger: Trigger;
+  /** False only with `--no-drain`: read once per wake-up even in edge mode (the bug, on purpose). */
+  readonly drain: boolean;
+  /** A file range: sendfile(2), or pread(2) and write(2) (`--copy`, shared/file-send.ts). */
+  readonly copy: CopyMode;
+  /**
+   * False only with `--no-rearm`: in oneshot mode, a client is not re-armed (EPOLL_CTL_MOD) after
+   * its event, so epoll never reports it again (the bug, on purpose).
+   */
+  readonly rearm?: boolean;
+}
 
 /**
  * The mechanism, as the server sees it. Interest and event masks are epoll's bits (EPOLLIN,
@@ -27,6 +46,8 @@ export const MUXES: readonly Mux[] = ['epoll', 'poll', 'select'];
  */
 export interface Poller {
   readonly name: Mux;
+  /** Why this backend cannot watch `fd` (its own limit, such as select's FD_SETSIZE), or undefined. */
+  refusal(fd: number): string | undefined;
   add(fd: number, id: number, interest: number): void;
   modify(fd: number, id: number, interest: number): void;
   /** Before close(fd): a closed descriptor's number is soon reused by the next accept. */
@@ -40,6 +61,76 @@ export interface Poller {
   readyId(i: number): number;
   readyEvents(i: number): number;
   close(): void;
+}
+
+/** Why `mux` cannot run on this machine (one line), or undefined. */
+export function pollerUnavailable(libc: Libc, mux: Mux): string | undefined {
+  return mux === 'epoll' && !libc.epollEventLayout() ? `lab 05 knows struct epoll_event only on x64 and arm64, not ${process.arch} (try --mux poll)` : undefined;
+}
+
+/** The backend `mux`, as `ae.c` picks its one backend. */
+export function openPoller(libc: Libc, mux: Mux): Poller {
+  const layout = libc.epollEventLayout();
+  if (mux === 'epoll' && layout) return new EpollPoller(libc, layout);
+  if (mux === 'epoll') throw new UserError(pollerUnavailable(libc, mux)!);
+  return mux === 'select' ? new SelectPoller(libc) : new PollPoller(libc);
+}
+
+/**
+ * One descriptor's registration, as the loop asks for it: read it or not, write to it or not. The
+ * bits are epoll's (EPOLLIN and EPOLLRDHUP to read, EPOLLOUT to write), with the trigger mode's
+ * own (EPOLLET, EPOLLONESHOT) added here; an unchanged mask costs no epoll_ctl. With EPOLLONESHOT
+ * each event disables the registration until the next EPOLL_CTL_MOD re-arms it (`fired`, then
+ * `update`), and `--no-rearm` forgets that re-arm on purpose.
+ */
+export class Registration {
+  readonly #poller: Poller;
+  readonly #libc: Libc;
+  readonly #fd: number;
+  readonly #id: number;
+  readonly #trigger: Trigger;
+  readonly #rearm: boolean;
+  /** What the poller watches for this descriptor now; -1 until it is added. */
+  #mask = -1;
+  /** Oneshot: false once an event was reported (epoll disabled the registration) until the next MOD. */
+  #armed = true;
+
+  constructor(poller: Poller, libc: Libc, fd: number, id: number, options: Pick<LoopOptions, 'trigger' | 'rearm'>) {
+    this.#poller = poller;
+    this.#libc = libc;
+    this.#fd = fd;
+    this.#id = id;
+    this.#trigger = options.trigger;
+    this.#rearm = options.rearm !== false;
+  }
+
+  /**
+   * Adds or changes the registration. The kernel re-checks readiness on MOD, so a client paused
+   * with bytes waiting is reported again once EPOLLIN is back, in edge mode too.
+   */
+  update(reading: boolean, writing: boolean): void {
+    const libc = this.#libc;
+    let mask = (reading ? libc.EPOLLIN | libc.EPOLLRDHUP : 0) | (writing ? libc.EPOLLOUT : 0);
+    if (this.#trigger === 'oneshot') mask = (mask | libc.EPOLLONESHOT) >>> 0;
+    else if (this.#trigger === 'edge') mask = (mask | libc.EPOLLET) >>> 0;
+    if (this.#mask < 0) this.#poller.add(this.#fd, this.#id, mask);
+    // Oneshot: after an event the registration is disabled whatever its mask; only MOD re-arms it.
+    else if (mask === this.#mask && this.#armed) return;
+    else if (!this.#armed && !this.#rearm) return; // --no-rearm: THE BUG, on purpose
+    else this.#poller.modify(this.#fd, this.#id, mask);
+    this.#mask = mask;
+    this.#armed = true;
+  }
+
+  /** An event was reported for it. */
+  fired(): void {
+    if (this.#trigger === 'oneshot') this.#armed = false;
+  }
+
+  /** Before close(fd): a closed descriptor's number is soon reused by the next accept. */
+  remove(): void {
+    this.#poller.remove(this.#fd, this.#id);
+  }
 }
 
 /** Most events one epoll_wait() returns; more stay ready for the next call. */
@@ -70,6 +161,10 @@ export class EpollPoller implements Poller {
     this.#eventView = new DataView(this.#event.buffer);
     this.#ready = new Uint8Array(layout.size * MAX_EVENTS);
     this.#readyView = new DataView(this.#ready.buffer);
+  }
+
+  refusal(): undefined {
+    return undefined;
   }
 
   add(fd: number, id: number, interest: number): void {
@@ -138,6 +233,10 @@ export class PollPoller implements Poller {
 
   constructor(libc: Libc) {
     this.#libc = libc;
+  }
+
+  refusal(): undefined {
+    return undefined;
   }
 
   add(fd: number, id: number, interest: number): void {
@@ -211,8 +310,9 @@ export class PollPoller implements Poller {
  * "tell me when readable", one for "writable", rebuilt and passed in on every call, rewritten by
  * the kernel to say which are ready, then scanned bit by bit. O(highest descriptor) per wake-up,
  * and a hard ceiling: a descriptor numbered FD_SETSIZE or more has no bit. Writing its bit anyway
- * is the classic memory corruption (FD_SET past the end of the struct); the server refuses such a
- * client before it gets here, and add() throws rather than write out of bounds.
+ * is the classic memory corruption (FD_SET past the end of the struct): this backend refuses such a
+ * client (`refusal`, which the server asks before it registers one), and add() throws rather
+ * than write out of bounds.
  */
 export class SelectPoller implements Poller {
   readonly name = 'select';
@@ -230,6 +330,12 @@ export class SelectPoller implements Poller {
     this.#libc = libc;
     this.#readSet = new Uint32Array(libc.FD_SETSIZE / 32);
     this.#writeSet = new Uint32Array(libc.FD_SETSIZE / 32);
+  }
+
+  /** select(2) has no bit for this descriptor: refused, never written past the end of an fd_set. */
+  refusal(fd: number): string | undefined {
+    const size = this.#libc.FD_SETSIZE;
+    return fd < size ? undefined : `its descriptor ${fd} is at or over select()'s FD_SETSIZE (${size}: descriptors 0-${size - 1} only)`;
   }
 
   add(fd: number, id: number, interest: number): void {

@@ -40,7 +40,7 @@ export type ToWorker =
   | { readonly type: 'stop' }
   /** Shutdown deadline: close every connection now. */
   | { readonly type: 'force' }
-  /** chat: bytes from the room (kept by the main thread) for this loop's members. */
+  /** The room: bytes from the room (kept by the main thread) for this loop's members. */
   | { readonly type: 'room'; readonly delivery: RoomDelivery };
 
 export type FromWorker =
@@ -48,5 +48,5 @@ export type FromWorker =
   | { readonly type: 'ready'; readonly tid: number | undefined }
   /** handoff: the descriptor of a `connection` message is this loop's now (served, or closed here). */
   | { readonly type: 'adopted'; readonly fd: number }
-  /** chat: a member of this loop joined, spoke or left; the main thread's room answers. */
+  /** The room: a member of this loop joined, spoke or left; the main thread's room answers. */
   | { readonly type: 'room'; readonly request: RoomRequest };

@@ -113,7 +113,7 @@ export async function start(options: ServerOptions & LoopOptions): Promise<Runni
     libc.close(fd);
   };
 
-  // chat: the one room, kept here because no loop sees another's members. Each loop sends what
+  // The one room, kept here because no loop sees another's members. Each loop sends what
   // its members do; each message comes back to every loop that has a member to hear it, as one
   // postMessage per loop, and that loop writes it to its own sockets.
   const hub = new RoomHub<number>((index, delivery) => loops[index]?.postMessage({ type: 'room', delivery } satisfies ToWorker));

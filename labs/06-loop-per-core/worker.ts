@@ -15,7 +15,7 @@ import { closeSync, readlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createLogger, plural } from '../../shared/log.js';
-import { respond, type Job } from '../../shared/protocol.js';
+import { jobPayload, respond, type Job } from '../../shared/protocol.js';
 import { RelayedRoom } from '../../shared/room.js';
 import { OpenConnections } from '../../shared/server-kit.js';
 import { serveSocket } from '../../shared/socket-connection.js';
@@ -56,15 +56,16 @@ const CRASH_STALL_MS = 500;
 const crashMarker = process.env[CRASH_MARKER_ENV] ? Buffer.from(process.env[CRASH_MARKER_ENV]) : undefined;
 
 function provokedCrash(job: Job): boolean {
-  if (!crashMarker || job.kind !== 'echo') return false;
-  return Buffer.from(job.data.buffer, job.data.byteOffset, job.data.byteLength).includes(crashMarker);
+  const payload = jobPayload(job);
+  if (!crashMarker || !payload) return false;
+  return Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).includes(crashMarker);
 }
 
 const connectionsServed = COUNTERS_PER_WORKER * index;
 const roundTrips = connectionsServed + 1;
 const connections = new OpenConnections();
 /**
- * chat: the room is the main thread's (server.ts), because a message must reach the members of
+ * The room is the main thread's (server.ts), because a message must reach the members of
  * every loop. This loop's members are held here; what they say goes to the main thread, and what
  * the room sends comes back once per loop, which writes it to each of its own members.
  */

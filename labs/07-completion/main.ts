@@ -1,6 +1,7 @@
 // Command-line entry for lab 07: `make lab-07`, or `node dist/labs/07-completion/main.js --help`.
 import { oneOf, runLab, type LabFlags } from '../../shared/cli.js';
-import { lab, type Recv, RECVS, type RingOptions, type Submit, SUBMITS } from './server.js';
+import { type Recv, RECVS, type RingOptions, type Submit, SUBMITS } from './ring.js';
+import { lab } from './server.js';
 
 const ringFlags: LabFlags<RingOptions> = {
   options: {
@@ -38,6 +39,13 @@ const ringFlags: LabFlags<RingOptions> = {
   }),
   // "batch submit, multishot recv": the two knobs, then the kernel thread and the bug if they are on.
   mode: ({ submit, recv, sqpoll, reuseEarly }) => `${submit} submit, ${recv} recv${sqpoll ? ', sqpoll' : ''}${reuseEarly ? ', --reuse-early' : ''}`,
+  notes: ({ reuseEarly }) =>
+    reuseEarly
+      ? [
+          '--reuse-early: a demonstration of a bug: each send buffer goes back to the pool when its SEND is queued, not when it completes; ' +
+            'the next reply overwrites bytes the kernel has not sent yet, and clients get replies that are not theirs',
+        ]
+      : [],
 };
 
 runLab(lab, ringFlags);

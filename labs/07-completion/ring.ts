@@ -31,6 +31,14 @@
  * acquire and release and includes the full barrier; ordinary typed-array reads and writes have
  * no ordering at all. So every head and tail goes through Atomics, and nothing else needs to.
  *
+ * The contract the server sees (as lab 05's Poller is epoll's, poll's and select's): `queue` an
+ * operation for one of its ids (an Entry: opcode, descriptor, buffer, flags), `cancel` one, then
+ * `submitAndWait` and `reap` completions, each naming the id and the opcode it completes. How an
+ * id and an opcode travel in the 64-bit `user_data` (id * OPCODES + opcode), when entries reach
+ * the kernel (`--submit each`: one io_uring_enter per entry; batch: one per loop turn) and the
+ * SQPOLL thread are this file's business. New operations (OPENAT, STATX, READ, SPLICE for files)
+ * are one line each in OP and come back through the same `reap`.
+ *
  * Memory the kernel keeps an address of (a receive buffer while the RECV is pending, the bytes of
  * a SEND until its completion) must not move or be freed before the completion arrives. The
  * JavaScript heap moves small objects, and the garbage collector frees what nothing references,
@@ -39,6 +47,68 @@
 
 import type { Libc } from '../../shared/listener.js';
 import { UserError } from '../../shared/errors.js';
+
+export type Submit = 'each' | 'batch';
+export const SUBMITS: readonly Submit[] = ['each', 'batch'];
+export type Recv = 'single' | 'multishot';
+export const RECVS: readonly Recv[] = ['single', 'multishot'];
+
+/** Lab 07's own flags: how entries reach the kernel, how clients are read, and the bug it can show. */
+export interface RingOptions {
+  readonly submit: Submit;
+  readonly recv: Recv;
+  readonly sqpoll: boolean;
+  /** True only with `--reuse-early`: a send buffer is reused before its completion (the bug, on purpose). */
+  readonly reuseEarly: boolean;
+}
+
+/**
+ * Submission-ring slots. A full ring is submitted at once, so this bounds only how many entries
+ * one io_uring_enter carries, not how many operations are in flight. A line said in a room of a
+ * thousand is a SEND for each of the others, queued in one loop turn; 1024 slots (64 KiB) let
+ * them all go to the kernel in one call.
+ */
+const SQ_ENTRIES = 1024;
+/**
+ * Completion-ring slots: every operation in flight may complete between two reaps (a RECV and a
+ * SEND per client). Overflowing completions are kept by the kernel (IORING_FEAT_NODROP) and
+ * flushed at the next io_uring_enter, so this is the fast path's size, not a limit.
+ */
+const CQ_ENTRIES = 4096;
+/** With --sqpoll, the kernel thread spins this long after the last submission, then sleeps. */
+const SQPOLL_IDLE_MS = 10;
+/** Send (and `--recv single` receive) buffers mapped at a time when the pool runs dry: 1 MiB of address space at 64 KiB. */
+const BLOCKS_PER_CHUNK = 16;
+/**
+ * Buffers in the provided-buffer ring (multishot): 4 MiB at 64 KiB, shared by every client. A
+ * buffer is held only from its completion to the end of our handling of it, so they run out only
+ * when more completions than this arrive between two reaps; the RECVs that found none end with
+ * ENOBUFS and are re-armed once buffers are back.
+ */
+const RING_BUFFERS = 64;
+const BUFFER_GROUP = 1;
+
+/** send(2) flag: a peer that has gone gives EPIPE, never SIGPIPE. */
+const MSG_NOSIGNAL = 0x4000;
+/** errno EAGAIN on Linux: a SEND on a full non-blocking socket that the kernel gave up on. */
+const EAGAIN = 11;
+
+/**
+ * The ring and its memory as lab 07's flags ask: SQPOLL or not, entries submitted each or in a
+ * batch, restricted to the lab's own operations with --sandbox, a provided-buffer ring for
+ * multishot RECV, and a pool of `blockBytes` buffers for SENDs (and single RECVs).
+ */
+export function openRing(libc: Libc, options: RingOptions & { readonly sandbox?: boolean }, blockBytes: number): { ring: Ring; buffers: BufferRing | undefined; pool: BufferPool } {
+  const sqpoll = options.sqpoll ? { idleMs: SQPOLL_IDLE_MS } : undefined;
+  const ring = new Ring(libc, { entries: SQ_ENTRIES, cqEntries: CQ_ENTRIES, sqpoll, eager: options.submit === 'each', restricted: options.sandbox });
+  try {
+    const buffers = options.recv === 'multishot' ? new BufferRing(libc, ring, BUFFER_GROUP, RING_BUFFERS, blockBytes) : undefined;
+    return { ring, buffers, pool: new BufferPool(libc, blockBytes, BLOCKS_PER_CHUNK) };
+  } catch (error) {
+    ring.close();
+    throw error;
+  }
+}
 
 // --- The kernel ABI, from <linux/io_uring.h> (stable: fields only ever grow at the end).
 
@@ -83,6 +153,8 @@ const IORING_RESTRICTION_SQE_FLAGS_ALLOWED = 2;
 
 /** The operations the lab uses (enum io_uring_op). */
 export const OP = { ACCEPT: 13, ASYNC_CANCEL: 14, CLOSE: 19, SEND: 26, RECV: 27 } as const;
+/** user_data = id * OPCODES + opcode: which of the server's ids, and which of its operations (enum io_uring_op has fewer than 256). */
+const OPCODES = 256;
 /** sqe.flags: the kernel picks the buffer from a provided-buffer group (sqe.buf_group). */
 export const IOSQE_BUFFER_SELECT = 1 << 5;
 /** sqe.ioprio for ACCEPT: one SQE accepts every connection, each a CQE with F_MORE (5.19). */
@@ -104,17 +176,44 @@ const TWO_32 = 2 ** 32;
 
 /** The fields of one completion, copied out of the ring before its slot is handed back. */
 export interface Completion {
-  userData: number;
+  /** The id the operation was queued for, and its opcode (OP). */
+  id: number;
+  op: number;
   res: number;
   flags: number;
+  /** IORING_CQE_F_MORE: the entry stays armed, more completions follow (multishot ACCEPT and RECV). */
+  more: boolean;
+  /** IORING_CQE_F_BUFFER: the provided buffer the kernel picked (its id), or -1. */
+  bufferId: number;
 }
 
-export interface RingOptions {
-  /** SQ slots; the CQ gets CQ_PER_SQ times as many. */
+/** One operation to queue: an SQE, with only the fields it uses. */
+export interface Entry {
+  readonly op: number;
+  readonly fd: number;
+  /** The server's id for what it concerns (a connection, the listening socket): its completion names it. */
+  readonly id: number;
+  /** sqe.addr and sqe.len: a buffer's address and length (or the user_data an ASYNC_CANCEL targets). */
+  readonly address?: number;
+  readonly length?: number;
+  /** The per-operation flags word: msg_flags, accept_flags, cancel_flags. */
+  readonly opFlags?: number;
+  /** sqe.ioprio: the multishot bits of ACCEPT and RECV. */
+  readonly ioprio?: number;
+  /** sqe.flags (IOSQE_*). */
+  readonly flags?: number;
+  /** sqe.buf_group, with IOSQE_BUFFER_SELECT. */
+  readonly bufferGroup?: number;
+}
+
+export interface RingSetup {
+  /** SQ slots. */
   readonly entries: number;
   readonly cqEntries: number;
   /** IORING_SETUP_SQPOLL, with the kernel thread sleeping after this many idle milliseconds. */
   readonly sqpoll?: { readonly idleMs: number };
+  /** `--submit each`: every queued entry is submitted at once, one io_uring_enter each. */
+  readonly eager?: boolean;
   /**
    * `--sandbox`: the ring accepts only the operations in OP, the SQE flag the lab sets and the one
    * registration it makes (its buffer ring); anything else completes with -EACCES. A seccomp filter
@@ -127,6 +226,7 @@ export interface RingOptions {
 export class Ring {
   readonly fd: number;
   readonly sqpoll: boolean;
+  readonly #eager: boolean;
   readonly #libc: Libc;
   // The SQ ring: head, tail and flags as one-element windows into the shared page, so that
   // Atomics can load and store them; `array` is the ring of indexes into the SQE array.
@@ -155,7 +255,7 @@ export class Ring {
   /** Every io_uring_enter this ring made, for the lab's own test of --submit. */
   enters = 0;
 
-  constructor(libc: Libc, options: RingOptions) {
+  constructor(libc: Libc, options: RingSetup) {
     this.#libc = libc;
     const params = new Uint8Array(PARAMS_BYTES);
     const p32 = new Uint32Array(params.buffer);
@@ -179,6 +279,7 @@ export class Ring {
     }
     this.fd = fd;
     this.sqpoll = options.sqpoll !== undefined;
+    this.#eager = options.eager === true;
     if (options.restricted) this.#restrict();
     // struct io_uring_params: sq_entries, cq_entries, flags, sq_thread_cpu, sq_thread_idle,
     // features, wq_fd, resv[3]; then struct io_sqring_offsets at byte 40 and io_cqring_offsets at 80.
@@ -261,11 +362,32 @@ export class Ring {
     return libc.viewPointer(pointer, length);
   }
 
+  /** Queues one operation (with `eager`, submits it at once). Its completion names `entry.id` and `entry.op`. */
+  queue(entry: Entry): void {
+    const slot = this.#prepare(entry.op, entry.fd, entry.id * OPCODES + entry.op);
+    if (entry.flags !== undefined) this.#setFlags(slot, entry.flags);
+    if (entry.ioprio !== undefined) this.#setIoprio(slot, entry.ioprio);
+    if (entry.address !== undefined) this.#setAddress(slot, entry.address, entry.length);
+    if (entry.opFlags !== undefined) this.#setOpFlags(slot, entry.opFlags);
+    if (entry.bufferGroup !== undefined) this.#setBufferGroup(slot, entry.bufferGroup);
+    if (this.#eager) this.submit();
+  }
+
+  /** Cancels the operation `op` queued for `id` (its own completion then says -ECANCELED, or what it did). */
+  cancel(id: number, op: number): void {
+    this.queue({ op: OP.ASYNC_CANCEL, fd: -1, id, address: id * OPCODES + op });
+  }
+
+  /** Cancels every operation on descriptor `fd` (queued for `id`). */
+  cancelAll(fd: number, id: number): void {
+    this.queue({ op: OP.ASYNC_CANCEL, fd, id, opFlags: IORING_ASYNC_CANCEL_FD | IORING_ASYNC_CANCEL_ALL });
+  }
+
   /**
    * The next free SQE, zeroed, with its opcode, descriptor and user_data set; the caller fills
    * the rest through the set* methods with the index this returns. A full SQ is submitted first.
    */
-  prepare(opcode: number, fd: number, userData: number): number {
+  #prepare(opcode: number, fd: number, userData: number): number {
     // LOAD-ACQUIRE of the SQ head: the kernel is done with every slot before it.
     if (this.#sqLocalTail - Atomics.load(this.#sqHead, 0) >= this.#sqEntries) this.#makeRoom();
     const slot = this.#sqLocalTail & this.#sqMask;
@@ -281,26 +403,26 @@ export class Ring {
   }
 
   /** sqe.flags (IOSQE_*), offset 1. */
-  setFlags(slot: number, flags: number): void {
+  #setFlags(slot: number, flags: number): void {
     this.#sqe8[slot * SQE_BYTES + 1] = flags;
   }
   /** sqe.ioprio, offset 2: the multishot bits of ACCEPT and RECV. */
-  setIoprio(slot: number, value: number): void {
+  #setIoprio(slot: number, value: number): void {
     this.#sqe16[slot * (SQE_BYTES / 2) + 1] = value;
   }
   /** sqe.addr (offset 16) and sqe.len (offset 24): a buffer, or the user_data an ASYNC_CANCEL targets. */
-  setAddress(slot: number, address: number, length = 0): void {
+  #setAddress(slot: number, address: number, length = 0): void {
     const w = slot * (SQE_BYTES / 4);
     this.#sqe32[w + 4] = address % TWO_32;
     this.#sqe32[w + 5] = Math.floor(address / TWO_32);
     this.#sqe32[w + 6] = length;
   }
   /** The per-operation flags word at offset 28: msg_flags, accept_flags, cancel_flags. */
-  setOpFlags(slot: number, value: number): void {
+  #setOpFlags(slot: number, value: number): void {
     this.#sqe32[slot * (SQE_BYTES / 4) + 7] = value >>> 0;
   }
   /** sqe.buf_group, offset 40, with IOSQE_BUFFER_SELECT. */
-  setBufferGroup(slot: number, group: number): void {
+  #setBufferGroup(slot: number, group: number): void {
     this.#sqe16[slot * (SQE_BYTES / 2) + 20] = group;
   }
 
@@ -357,13 +479,17 @@ export class Ring {
     // LOAD-ACQUIRE of the CQ tail: every CQE before it (and the bytes it names) is visible.
     const tail = Atomics.load(this.#cqTail, 0);
     let head = this.#cqHead[0]!; // only we write the head
-    const completion: Completion = { userData: 0, res: 0, flags: 0 };
+    const completion: Completion = { id: 0, op: 0, res: 0, flags: 0, more: false, bufferId: -1 };
     let count = 0;
     while (head !== tail) {
       const w = (head & this.#cqMask) * (CQE_BYTES / 4);
-      completion.userData = this.#cqe32[w]! + this.#cqe32[w + 1]! * TWO_32;
+      const userData = this.#cqe32[w]! + this.#cqe32[w + 1]! * TWO_32;
+      completion.op = userData % OPCODES;
+      completion.id = (userData - completion.op) / OPCODES;
       completion.res = this.#cqeRes[w + 2]!;
       completion.flags = this.#cqe32[w + 3]!;
+      completion.more = (completion.flags & IORING_CQE_F_MORE) !== 0;
+      completion.bufferId = completion.flags & IORING_CQE_F_BUFFER ? completion.flags >>> IORING_CQE_BUFFER_SHIFT : -1;
       head = (head + 1) >>> 0;
       // STORE-RELEASE of the CQ head, one slot at a time: the fields are copied out, and a handler
       // that submits (--submit each) may make the kernel post more, which then finds room.
@@ -456,6 +582,89 @@ export class BufferPool {
 }
 
 /**
+ * One client's SENDs: one in flight at a time, from a pool buffer that is the kernel's from the
+ * moment the SEND is queued until its completion arrives; a short send goes on from where it
+ * stopped, from the same buffer. With `reuseEarly` (lab 07's --reuse-early, the bug on purpose)
+ * the buffer goes back to the pool as soon as its SEND is queued: the next reply takes it and
+ * overwrites bytes the kernel has not sent yet.
+ */
+export class SendSlot {
+  readonly #ring: Ring;
+  readonly #pool: BufferPool;
+  readonly #fd: number;
+  readonly #id: number;
+  readonly #reuseEarly: boolean;
+  #block: Block | undefined;
+  #offset = 0;
+  #length = 0;
+  /** SENDs in flight: 0 or 1, except with reuseEarly, which does not wait. */
+  inFlight = 0;
+
+  constructor(ring: Ring, pool: BufferPool, fd: number, id: number, reuseEarly: boolean) {
+    this.#ring = ring;
+    this.#pool = pool;
+    this.#fd = fd;
+    this.#id = id;
+    this.#reuseEarly = reuseEarly;
+  }
+
+  /** A send buffer filled by `fill` (it returns how many bytes it wrote), and its SEND queued; false when there was nothing to send. */
+  start(fill: (into: Buffer) => number): boolean {
+    const block = this.#pool.take();
+    const length = fill(block.bytes);
+    if (length === 0) {
+      this.#pool.give(block);
+      return false;
+    }
+    this.#queue(block, 0, length);
+    if (this.#reuseEarly) {
+      // THE BUG, on purpose: the buffer is back in the pool while the kernel may not yet have read
+      // it (the SEND is not even submitted in batch mode). The next reply takes it and overwrites it.
+      this.#pool.give(block);
+      this.#block = undefined;
+    }
+    return true;
+  }
+
+  /**
+   * A SEND completed. Returns the bytes it sent, once the whole buffer is sent (or with
+   * reuseEarly, whatever it sent: the rest of a short send is gone from the buffer anyway);
+   * 'again' when the rest (or, after EAGAIN, all of it) was queued again; -errno when it failed.
+   * `failed`: the connection has failed, nothing is re-queued.
+   */
+  completed(res: number, failed: boolean): number | 'again' {
+    this.inFlight--;
+    const block = this.#block;
+    if (res === -EAGAIN && !failed && block) {
+      // The kernel could not send and gave up (a non-blocking socket, see lab 07's ACCEPT): again.
+      this.#queue(block, this.#offset, this.#length);
+      return 'again';
+    }
+    if (res >= 0 && !failed && block && this.#offset + res < this.#length) {
+      this.#queue(block, this.#offset + res, this.#length);
+      return res;
+    }
+    // Now, and only now, the buffer is ours again.
+    if (this.inFlight === 0) this.release();
+    return res;
+  }
+
+  /** The buffer goes back to the pool (the connection is done with it). */
+  release(): void {
+    if (this.#block) this.#pool.give(this.#block);
+    this.#block = undefined;
+  }
+
+  #queue(block: Block, offset: number, length: number): void {
+    this.#block = block;
+    this.#offset = offset;
+    this.#length = length;
+    this.inFlight++;
+    this.#ring.queue({ op: OP.SEND, fd: this.#fd, id: this.#id, address: block.address + offset, length: length - offset, opFlags: MSG_NOSIGNAL });
+  }
+}
+
+/**
  * A provided-buffer ring (IORING_REGISTER_PBUF_RING, 5.19): buffers we lend the kernel up front,
  * from which it picks one for each multishot RECV completion, naming it in the CQE (its id in
  * cqe.flags). The ring is a third ring shared with the kernel, of struct io_uring_buf { u64 addr;
@@ -474,6 +683,8 @@ export class BufferRing {
   readonly #buffers: Buffer;
   readonly #base: number;
   #localTail = 0;
+  /** Buffers given back since the last publish(). */
+  #returned = 0;
 
   constructor(libc: Libc, ring: Ring, group: number, entries: number, bufferBytes: number) {
     this.group = group;
@@ -505,6 +716,11 @@ export class BufferRing {
     this.publish();
   }
 
+  /** A multishot RECV on `fd` for `id`, into buffers the kernel picks from this group. */
+  recv(fd: number, id: number): Entry {
+    return { op: OP.RECV, fd, id, ioprio: IORING_RECV_MULTISHOT, flags: IOSQE_BUFFER_SELECT, bufferGroup: this.group };
+  }
+
   /** The bytes the kernel put in buffer `id` (a view: read them before giving the buffer back). */
   bytes(id: number, length: number): Buffer {
     return this.#buffers.subarray(id * this.#bufferBytes, id * this.#bufferBytes + length);
@@ -513,11 +729,18 @@ export class BufferRing {
   /** Buffer `id` goes back to the kernel at the next publish(). */
   giveBack(id: number): void {
     this.#add(id);
+    this.#returned++;
   }
 
-  /** STORE-RELEASE of the tail: the entries written since the last publish are the kernel's. */
-  publish(): void {
+  /**
+   * STORE-RELEASE of the tail: the entries written since the last publish are the kernel's.
+   * True when any were given back since the last call (RECVs that found none may be re-armed).
+   */
+  publish(): boolean {
     Atomics.store(this.#tail, 0, this.#localTail);
+    const returned = this.#returned > 0;
+    this.#returned = 0;
+    return returned;
   }
 
   #add(id: number): void {

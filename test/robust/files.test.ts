@@ -17,7 +17,7 @@ import { startExecutable, stopAllLabs, type LabProcess } from '../../bench/lib/l
 import { fileURLToPath } from 'node:url';
 import { openFds, treeUsage } from '../../bench/observe/processes.js';
 import { connectionQueues } from '../../bench/observe/sockets.js';
-import { createSession } from '../../shared/protocol.js';
+import { createSession } from '../helpers/conversation.js';
 import { labCases, type LabCase } from '../helpers/labs.js';
 import { HOSTILE_TARGETS } from '../helpers/hostile-paths.js';
 import { eventually } from '../helpers/util.js';
@@ -58,6 +58,8 @@ beforeAll(() => {
   writeFileSync(path.join(base, 'secret.txt'), secret);
   writeFileSync(path.join(root, 'index.html'), '<p>index</p>\n');
   writeFileSync(path.join(root, 'sub', 'a.txt'), 'hello\n');
+  mkdirSync(path.join(root, 'site'));
+  writeFileSync(path.join(root, 'site', 'index.html'), '<a href="page.html">relative</a>\n');
   writeFileSync(path.join(root, 'big.bin'), big);
   symlinkSync('../secret.txt', path.join(root, 'escape'));
   symlinkSync('..', path.join(root, 'up'));
@@ -165,6 +167,11 @@ describe.each(fileCases())('lab $title, files', ({ lab, args }) => {
     expect(text.match(/^HTTP\/1\.1 \d{3}/gm)).toEqual(['HTTP/1.1 200', 'HTTP/1.1 404', 'HTTP/1.1 206']);
     expect(text).toContain('\r\n\r\nhello\n');
     expect(text.endsWith('\r\n\r\nx</p>\n')).toBe(true);
+    // A directory without its trailing slash: 301 to it with the slash, so relative links resolve under it.
+    expect((await fetchRaw(server.port, get('/site?x=1'))).toString('latin1')).toBe(
+      'HTTP/1.1 301 Moved Permanently\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 18\r\nLocation: /site/?x=1\r\nConnection: close\r\n\r\nMoved Permanently\n',
+    );
+    expect(split(await fetchRaw(server.port, get('/site/'))).body.toString('latin1')).toBe('<a href="page.html">relative</a>\n');
     await stopCleanly(server);
   });
 

@@ -95,8 +95,18 @@ export class ChatClient {
     return new Promise((resolve, reject) => this.#socket.write(bytes, (error) => (error ? reject(error) : resolve())));
   }
 
+  /** Stops reading: what the server sends waits in the kernel's buffers, then in the server. */
+  pause(): void {
+    this.#socket.pause();
+  }
+
   resume(): void {
     this.#socket.resume();
+  }
+
+  /** This end's port: the server's log names the member by it (`client 127.0.0.1:PORT …`). */
+  get localPort(): number {
+    return this.#socket.localPort!;
   }
 
   end(): void {
