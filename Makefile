@@ -16,7 +16,7 @@ TSC   := node_modules/.bin/tsc
 VITEST := node_modules/.bin/vitest
 TS_RUN := $(NODE) --import tsx
 
-.PHONY: all help install build test client clean FORCE
+.PHONY: all help install build test client probe clean FORCE
 
 # No built-in rules: without them `make lab-` looked for lab-.o and ran lab `.o`.
 MAKEFLAGS += --no-builtin-rules
@@ -66,6 +66,11 @@ lab-: build
 
 client: build ## a line client (HOST PORT; pipe a file in to send it)
 	@exec $(NODE) dist/labs/client.js $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
+
+# A health probe of a running lab (labs/probe.ts): one line, exit status 0 green, 1 red.
+#   make probe PORT=8080 [HOST=...] [PROBE=tcp|echo|http] [ARGS="--deadline-ms 500"]
+probe: build ## probe a running lab: PORT, PROBE=tcp|echo|http (one line, exit 0 green, 1 red)
+	@exec $(NODE) dist/labs/probe.js $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT)) $(if $(PROBE),--kind $(PROBE)) $(ARGS)
 
 clean: ## remove dist/
 	rm -rf dist
@@ -130,6 +135,16 @@ nagle: build ## Nagle, delayed ACKs and TCP_NODELAY (30 s)
 
 balance: build ## lab 06's --balance policies (3 minutes)
 	$(call run_experiment,balance,$(BALANCE_ARGS),BALANCE_ARGS)
+
+# harden:  results/hardening.md: per lab, its seccomp allow-list against the system calls it makes
+#          under load (strace), what its sandbox refuses, health probes (tcp against echo: idle,
+#          busy, blocked by --work-us, draining) and perf stat per round trip; then TSYNC, io_uring
+#          past seccomp, port 80 with only CAP_NET_BIND_SERVICE, a lab behind a veth pair, the systemd
+#          unit's score. Parts the machine does not allow (root, strace, perf, io_uring) are skipped
+#          with one line each. e.g. HARDEN_ARGS="--labs 04-evented,07-completion --rounds 5"
+.PHONY: harden
+harden: build ## hardening per model: seccomp lists, probes, perf stat, port 80, a veth pair (root for all)
+	$(call run_experiment,harden,$(HARDEN_ARGS),HARDEN_ARGS)
 
 # A live view of one port (tools/watch/): the accept queue against its backlog, every connection by
 # where it waits, the server's processes found from the listening socket. Redraws until q or Ctrl-C.

@@ -132,6 +132,18 @@ describe.each(unavailable === undefined ? labCases() : [])('lab %s under --sandb
     const modes = seccompModes(lab.pid);
     expect(Object.keys(modes).length).toBeGreaterThan(1);
     expect(Object.entries(modes).filter(([, mode]) => mode !== '2')).toEqual([]);
+    // A child that narrows its inherited filter has one more stacked than its parent.
+    if (labCase.info.sandbox.child) {
+      const filters = (pid: number) => {
+        try {
+          return Number(/^Seccomp_filters:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+        } catch {
+          return undefined; // a process that ended meanwhile
+        }
+      };
+      const own = filters(lab.pid)!;
+      await eventually(() => (processTree(lab.pid).slice(1).some((child) => filters(child) === own + 1) ? true : undefined), 20_000, "the client's child to add a filter of its own");
+    }
     client.socket.destroy();
     const served = await exercise(protocol, { port: lab.port, rounds: 2, oneAtATime: labCase.traits.kernelQueueOnly });
     expect(served.problems).toEqual([]);

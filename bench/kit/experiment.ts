@@ -56,6 +56,8 @@ export type Body<R> = Omit<R, 'experiment' | 'schema' | 'stamp'>;
 /** The part of an experiment that reads and renders its results file (all a test needs). */
 export interface Renderer<R extends ReportFile<string, number>> {
   readonly name: R['experiment'];
+  /** The make target and its NAME_ARGS variable, when they differ from `name` (`make harden` writes hardening.md). */
+  readonly target?: string;
   readonly title: string;
   readonly schema: R['schema'];
   readonly migrate?: (raw: Record<string, unknown>) => R | undefined;
@@ -85,6 +87,9 @@ export function defineExperiment<O extends OptionSpecs, R extends ReportFile<str
   return experiment;
 }
 
+/** The make target that runs an experiment. */
+const makeTarget = (experiment: Pick<Renderer<ReportFile<string, number>>, 'name' | 'target'>): string => experiment.target ?? experiment.name;
+
 /** A chart's file beside the report: results/NAME-chart.svg. */
 export const chartFile = (name: string, chart: Chart): string => `${name}-${chart.name}.svg`;
 
@@ -110,7 +115,7 @@ export function renderMarkdown<R extends ReportFile<string, number>>(experiment:
     ...(notes ? ['<details><summary>What the columns mean</summary>', '', notes, '', '</details>', ''] : []),
     '## How this run was made',
     '',
-    `Rendered from [\`${jsonLink.split('/').pop()}\`](${jsonLink}) alone; \`make ${experiment.name} ${experiment.name.toUpperCase()}_ARGS=--render-only\` renders it again.`,
+    `Rendered from [\`${jsonLink.split('/').pop()}\`](${jsonLink}) alone; \`make ${makeTarget(experiment)} ${makeTarget(experiment).toUpperCase()}_ARGS=--render-only\` renders it again.`,
     '',
     renderStamp(report.stamp),
     ...(page.method ?? []).map((line) => `- ${line}`),
@@ -137,7 +142,7 @@ export async function writeReport<R extends ReportFile<string, number>>(experime
 
 /** Reads a results file of this experiment, lifting an older schema. */
 export function readReport<R extends ReportFile<string, number>>(experiment: Renderer<R>, file: string): R {
-  return readReportFile<R>(file, { experiment: experiment.name as never, schema: experiment.schema as never, measure: `make ${experiment.name}`, ...(experiment.migrate ? { migrate: experiment.migrate } : {}) });
+  return readReportFile<R>(file, { experiment: experiment.name as never, schema: experiment.schema as never, measure: `make ${makeTarget(experiment)}`, ...(experiment.migrate ? { migrate: experiment.migrate } : {}) });
 }
 
 /** The whole command: parse, measure (or read), write the JSON, render, publish README figures. */
