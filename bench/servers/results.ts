@@ -55,7 +55,7 @@ export type WarmupMetric = 'warmupS' | 'startCpuUsPerConnection';
 /**
  * The idle scenario's figures of a level (the same in each of its runs): how long opening took,
  * over how many source addresses, the server's RSS while holding, and per connection what the
- * server and the kernel hold (bench/bench/per-connection.ts).
+ * server and the kernel hold (bench/servers/per-connection.ts).
  */
 export type IdleLevelMetric =
   | 'openS' | 'sources' | 'serverRssBytes' | 'rssPerConnection' | 'kernelSlabBytes' | 'kernelBufferBytes'
