@@ -187,7 +187,7 @@ export const LABS: readonly LabInfo[] = [
     defaults: { maxConns: 100 },
     makeVariables: { THREADS: '--threads' },
     variants: [
-      { name: 'per-connection', args: ['--threads', 'per-connection'] },
+      { name: 'per-connection', args: ['--threads', 'per-connection'], threadPerConnection: true },
       // Six: more than the robust suite's largest room holds at once (five members), and few
       // enough for its case 8 (a 64-descriptor limit; each thread holds five).
       { name: 'prethreaded', args: ['--threads', '6'], servedAtOnce: 6 },
@@ -196,7 +196,8 @@ export const LABS: readonly LabInfo[] = [
     // accept4: blocking, in the accepting threads; poll: before turning a client away (kit/accept.ts);
     // setsockopt: the receive and send timeouts; shutdown: waking a thread asleep on a socket.
     // Per connection, a new thread starts after listening: THREAD_START.
-    sandbox: { calls: ['accept4', 'poll', 'ppoll', 'setsockopt', 'shutdown', 'getpeername', ...THREAD_START], files: FILE_BY_HAND },
+    // recvfrom: a peek at a client before a thread is started for it.
+    sandbox: { calls: ['accept4', 'poll', 'ppoll', 'setsockopt', 'shutdown', 'getpeername', 'recvfrom', ...THREAD_START], files: FILE_BY_HAND },
   },
 ];
 

@@ -91,6 +91,12 @@ export interface LabVariant {
    * at a time; otherwise every client up to --max-conns).
    */
   readonly servedAtOnce?: number;
+  /**
+   * Each connection is served by a thread started for it (lab 08 per connection): a Node thread
+   * has an event loop of its own, whose descriptors (an epoll, an eventfd, a pipe) the connection
+   * holds too.
+   */
+  readonly threadPerConnection?: boolean;
 }
 
 export interface LabInfo {

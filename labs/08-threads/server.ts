@@ -90,6 +90,7 @@ class ThreadsServer implements HandRunning {
   readonly #table: ThreadTable;
   readonly #listenFd: number;
   readonly #threads = new Set<Worker>();
+  readonly #peek = new Uint8Array(1);
   #accepting = true;
   #waitingFor: number;
   #onReady!: () => void;
@@ -138,7 +139,7 @@ class ThreadsServer implements HandRunning {
     thread.on('message', (message: FromThread) => {
       if (message.type === 'ready') {
         if (--this.#waitingFor === 0) this.#onReady();
-      } else this.#start('connection', 0, message.client);
+      } else this.#handOn(message.client);
     });
     thread.on('error', (error) => log.warn(`${role} thread failed: ${error.message}${client ? `; its client ${client.peer} is closed` : ''}`));
     thread.on('exit', () => {
@@ -153,6 +154,24 @@ class ThreadsServer implements HandRunning {
       }
       this.#ended();
     });
+  }
+
+  /**
+   * per-connection: a thread for the client the acceptor took, unless it has left already (a
+   * port scan, a reset): one recv(MSG_PEEK | MSG_DONTWAIT) of a byte, which reads nothing, against
+   * the tens of milliseconds a thread takes to start (lab 02 looks the same way before a fork).
+   * 0 is a FIN with nothing before it: closing is the whole answer.
+   */
+  #handOn(client: Accepted): void {
+    const libc = this.#libc;
+    const got = libc.recv(client.fd, this.#peek, 1, libc.MSG_PEEK | libc.MSG_DONTWAIT);
+    const error = got < 0 ? libc.errno() : 0;
+    if (got === 0 || (got < 0 && error !== libc.EAGAIN && error !== libc.EINTR)) {
+      this.#options.log.client(`client ${client.peer} left before a thread was started for it`);
+      this.#table.abandon(libc, client);
+      return;
+    }
+    this.#start('connection', 0, client);
   }
 
   #ended(): void {

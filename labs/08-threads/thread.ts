@@ -32,7 +32,7 @@ import { ACCEPT_RETRY_MS } from '../../shared/kit/accept.js';
 import { HandConnection, READ_BYTES } from '../../shared/kit/connection.js';
 import { type Ground, HandServer } from '../../shared/kit/server.js';
 import type { ServerOptions } from '../../shared/lab.js';
-import { createLogger } from '../../shared/log.js';
+import { createBlockingLogger } from '../../shared/log.js';
 import { cutOffLine } from '../../shared/room.js';
 import { CLOSED, overPending } from '../../shared/rules.js';
 import { CUT_OFF_REASON, SharedRoom } from './room.js';
@@ -260,7 +260,7 @@ class BlockingServer extends HandServer<HandConnection, CopyOptions> {
 const config = workerData as ThreadConfig;
 const libc: Libc = await import('../../shared/libc.js');
 const table = new ThreadTable(config.table);
-const options = { ...config.options, log: createLogger(config.labId, config.quiet) };
+const options = { ...config.options, log: createBlockingLogger(config.labId, config.quiet) };
 // Named in the kernel, so `ps -L`, `top -H` and /proc/PID/task/TID/comm say which thread is which
 // (the kernel keeps 15 bytes).
 try {
