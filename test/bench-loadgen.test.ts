@@ -11,7 +11,7 @@ import { runEchoLoad, type EchoLoadOptions } from '../bench/load/echo.js';
 import { holdConnections } from '../bench/load/hold.js';
 import { runChurn } from '../bench/load/churn.js';
 import { startExecutable, stopAllLabs } from '../bench/lib/launch.js';
-import { buildReference, REFERENCE_BINARY } from '../bench/reference/build.js';
+import { buildReference, REFERENCE_BINARY, buildThreadsReference, THREADS_REFERENCE_BINARY } from '../bench/reference/build.js';
 
 
 afterEach(async () => {
@@ -179,6 +179,16 @@ describe('C reference server', () => {
   const unavailable = buildReference();
   it.skipIf(unavailable !== undefined)('echoes every byte of every message, short reads and all', async () => {
     const server = await startExecutable('c-epoll', REFERENCE_BINARY);
+    const result = await runEchoLoad({ ...base(server.port), connections: 8, messageBytes: 100_000, roundTripsPerConnection: 20 });
+    expect(result.errorCount).toBe(0);
+    expect(result.windows[0]!.perConnection).toEqual(Array.from({ length: 8 }, () => 20));
+  });
+});
+
+describe('C threads reference server', () => {
+  const unavailable = buildThreadsReference();
+  it.skipIf(unavailable !== undefined)('a thread per connection echoes every byte of every message', async () => {
+    const server = await startExecutable('c-threads', THREADS_REFERENCE_BINARY, ['--threads', 'per-connection']);
     const result = await runEchoLoad({ ...base(server.port), connections: 8, messageBytes: 100_000, roundTripsPerConnection: 20 });
     expect(result.errorCount).toBe(0);
     expect(result.windows[0]!.perConnection).toEqual(Array.from({ length: 8 }, () => 20));
