@@ -37,9 +37,9 @@
 
 import { type Carrier, type Conversation, type ConversationContext, LAST_WORDS_MS } from './conversation.js';
 import type { Logger } from './log.js';
-import type { ChatAction, MemberId, RoomPort } from './room.js';
+import { type ChatAction, cutOffLine, type MemberId, type RoomPort } from './room.js';
 
-export { type ChatAction, visible } from './room.js';
+export { type ChatAction, cutOffLine, visible } from './room.js';
 
 /**
  * Longest line accepted, without its `\n`. A chat line is a sentence; 4 KiB is a long paragraph,
@@ -240,10 +240,6 @@ export class OutputLimit {
   }
 }
 
-/** The log line for a member cut off (a warning: it shows with --quiet too). */
-export function cutOffLine(peer: string, reason: string): string {
-  return `client ${peer} cut off (${reason}); the room goes on without it`;
-}
 
 /** The last line a cut-off member gets, behind what was already queued for it, if it ever reads. */
 export const CUT_OFF_NOTICE = '* you fell too far behind: disconnected\n';
@@ -256,6 +252,8 @@ export const SHUTDOWN_NOTICE = '* the server is shutting down: goodbye\n';
 export class ChatConversation implements Conversation {
   readonly headPending = false;
   readonly waitsForRequests = false;
+  /** A member's stop() says goodbye and closes, whatever it was doing. */
+  readonly endsOnStop = true;
   readonly #session = new ChatSession();
   readonly #carrier: Carrier;
   readonly #room: RoomPort;

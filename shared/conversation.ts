@@ -144,6 +144,13 @@ export interface Conversation {
    */
   readonly waitsForRequests: boolean;
   /**
+   * True when `stop()` now would end the connection without another byte from the client: a chat
+   * member, an http connection between requests. Never for an echo stream, whose client decides.
+   * Lab 08 reads it before each blocking read: a thread asleep in read() hears of a shutdown only
+   * if something wakes it, and only a connection that would end at once is worth waking then.
+   */
+  readonly endsOnStop: boolean;
+  /**
    * The connection is gone (or failed): leave the room, free what lives outside the JS heap (the
    * http parser's native half). No carrier call follows. Idempotent.
    */

@@ -83,6 +83,11 @@ export abstract class HttpFraming implements Conversation {
     return this.#inHead && !this.#done;
   }
 
+  /** Between requests (or done): stop() closes now, as it checks below. */
+  get endsOnStop(): boolean {
+    return this.#done || (!this.#inHead && this.#head === undefined);
+  }
+
   start(): void {}
 
   receive(chunk: Buffer): void {

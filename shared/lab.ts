@@ -87,6 +87,19 @@ export interface LabVariant {
   /** Shown in test titles and reports after the lab's label, e.g. "epoll, edge". */
   readonly name: string;
   readonly args: readonly string[];
+  /**
+   * A configuration that serves a fixed number of clients at once while the rest wait in the
+   * kernel's accept queue until one of them leaves (lab 08's prethreaded pool: its threads), so
+   * --max-conns closes nobody at once. Undefined: as the lab's traits say (kernelQueueOnly: one
+   * at a time; otherwise every client up to --max-conns).
+   */
+  readonly servedAtOnce?: number;
+  /**
+   * Each connection is served by a thread started for it (lab 08 per connection): a Node thread
+   * has an event loop of its own, whose descriptors (an epoll, an eventfd, a pipe) the connection
+   * holds too.
+   */
+  readonly threadPerConnection?: boolean;
 }
 
 export interface LabInfo {

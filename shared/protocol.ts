@@ -35,6 +35,7 @@ export { PROTOCOLS } from './conversation.js';
 export class EchoConversation implements Conversation {
   readonly headPending = false;
   readonly waitsForRequests = false;
+  readonly endsOnStop = false;
   readonly #carrier: Carrier;
 
   constructor(carrier: Carrier) {

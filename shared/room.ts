@@ -46,18 +46,43 @@ export function visible(text: string): string {
 
 const hex = (code: number) => code.toString(16).padStart(2, '0');
 
+/**
+ * The log line for a member cut off (a warning: it shows with --quiet too): the member's own
+ * queue over its bound (shared/chat.ts), or, in lab 08, another member's thread that could not
+ * write to it within its send timeout.
+ */
+export function cutOffLine(peer: string, reason: string): string {
+  return `client ${peer} cut off (${reason}); the room goes on without it`;
+}
+
 /** How many names a newcomer's welcome lists before it says "and N more" (/who lists them all). */
 const WELCOME_NAMES = 10;
 
-export class Room {
-  /** Member id → name. */
+/**
+ * Where a Room keeps its members: in Maps in one thread (MapMemberTable, every lab but one), or in
+ * memory several threads share, each holding members of its own (lab 08). The Room's rules are the
+ * same over either; a table shared by threads is used under the lab's lock.
+ */
+export interface MemberTable {
+  readonly size: number;
+  nameOf(id: MemberId): string | undefined;
+  /** The member holding `name`, however it is written: `alice` and `Alice` look like one person in a room. */
+  holderOf(name: string): MemberId | undefined;
+  /** Adds the member, or renames it: it keeps its place in the join order. */
+  set(id: MemberId, name: string): void;
+  delete(id: MemberId): void;
+  /** Every name, in the order the members joined. */
+  names(): string[];
+  /** Counts one more join and returns the count: a newcomer is user<N> after it. */
+  countJoin(): number;
+}
+
+/** The members in this thread's memory. */
+export class MapMemberTable implements MemberTable {
+  /** Member id → name, in join order (a Map keeps insertion order, and set() on a key keeps its place). */
   readonly #names = new Map<MemberId, string>();
-  /**
-   * Lower-cased name → member id, to keep names unique however they are written: `alice` and
-   * `Alice` look like one person in a room.
-   */
+  /** Lower-cased name → member id. */
   readonly #byName = new Map<string, MemberId>();
-  /** Joins so far: a newcomer is user<N> after it. */
   #joins = 0;
 
   get size(): number {
@@ -68,14 +93,56 @@ export class Room {
     return this.#names.get(id);
   }
 
-  join(id: MemberId): Delivery[] {
-    if (this.#names.has(id)) return [];
-    let name: string;
-    do name = `user${++this.#joins}`;
-    while (this.#byName.has(name.toLowerCase()));
-    const others = [...this.#names.values()];
+  holderOf(name: string): MemberId | undefined {
+    return this.#byName.get(name.toLowerCase());
+  }
+
+  set(id: MemberId, name: string): void {
+    const old = this.#names.get(id);
+    if (old !== undefined) this.#byName.delete(old.toLowerCase());
     this.#names.set(id, name);
     this.#byName.set(name.toLowerCase(), id);
+  }
+
+  delete(id: MemberId): void {
+    const name = this.#names.get(id);
+    if (name === undefined) return;
+    this.#names.delete(id);
+    this.#byName.delete(name.toLowerCase());
+  }
+
+  names(): string[] {
+    return [...this.#names.values()];
+  }
+
+  countJoin(): number {
+    return ++this.#joins;
+  }
+}
+
+export class Room {
+  readonly #members: MemberTable;
+
+  constructor(members: MemberTable = new MapMemberTable()) {
+    this.#members = members;
+  }
+
+  get size(): number {
+    return this.#members.size;
+  }
+
+  nameOf(id: MemberId): string | undefined {
+    return this.#members.nameOf(id);
+  }
+
+  join(id: MemberId): Delivery[] {
+    const members = this.#members;
+    if (members.nameOf(id) !== undefined) return [];
+    let name: string;
+    do name = `user${members.countJoin()}`;
+    while (members.holderOf(name) !== undefined);
+    const others = members.names();
+    members.set(id, name);
     const listed = others.slice(0, WELCOME_NAMES).join(', ') + (others.length > WELCOME_NAMES ? ` and ${others.length - WELCOME_NAMES} more` : '');
     const here = others.length === 0 ? 'nobody else is here' : `here: ${listed}`;
     return this.#toOthers(id, `* ${name} joined\n`, [{ to: id, text: `* you are ${name}; ${here} (/nick NAME, /who)\n` }]);
@@ -83,15 +150,15 @@ export class Room {
 
   /** The member is gone; `why`, if given, is said in the announcement. Quiet: nobody is told. */
   leave(id: MemberId, why?: string, announce = true): Delivery[] {
-    const name = this.#names.get(id);
+    const name = this.#members.nameOf(id);
     if (name === undefined) return [];
-    this.#names.delete(id);
-    this.#byName.delete(name.toLowerCase());
+    this.#members.delete(id);
     return announce ? this.#toOthers(id, `* ${name} left${why ? ` (${why})` : ''}\n`) : [];
   }
 
   act(id: MemberId, action: ChatAction): Delivery[] {
-    const name = this.#names.get(id);
+    const members = this.#members;
+    const name = members.nameOf(id);
     if (name === undefined) return [];
     switch (action.kind) {
       case 'say':
@@ -100,16 +167,14 @@ export class Room {
       case 'reply':
         return [{ to: id, text: action.text }];
       case 'who': {
-        const names = [...this.#names.values()].map((other) => (other === name ? `${other} (you)` : other));
+        const names = members.names().map((other) => (other === name ? `${other} (you)` : other));
         return [{ to: id, text: `* here: ${names.join(', ')}\n` }];
       }
       case 'nick': {
         if (action.name === name) return [{ to: id, text: `* you are ${name} already\n` }];
-        const holder = this.#byName.get(action.name.toLowerCase());
+        const holder = members.holderOf(action.name);
         if (holder !== undefined && holder !== id) return [{ to: id, text: `* ${action.name} is taken\n` }];
-        this.#byName.delete(name.toLowerCase());
-        this.#byName.set(action.name.toLowerCase(), id);
-        this.#names.set(id, action.name);
+        members.set(id, action.name);
         return this.#toOthers(id, `* ${name} is now ${action.name}\n`, [{ to: id, text: `* you are now ${action.name}\n` }]);
       }
     }
@@ -117,7 +182,7 @@ export class Room {
 
   /** `text` to everyone but `id`, after `first`; nothing when nobody else is here. */
   #toOthers(id: MemberId, text: string, first: Delivery[] = []): Delivery[] {
-    const othersHere = this.#names.size - (this.#names.has(id) ? 1 : 0);
+    const othersHere = this.#members.size - (this.#members.nameOf(id) !== undefined ? 1 : 0);
     return othersHere > 0 ? [...first, { allBut: id, text }] : first;
   }
 }

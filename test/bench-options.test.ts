@@ -11,7 +11,7 @@ import { UserError } from '../shared/errors.js';
 describe('bench options', () => {
   it('defaults to the full run over every lab and scenario', () => {
     const settings = parseBenchArgs([]);
-    expect(settings.labs).toEqual([...labVariants().map(({ lab, variant }) => (variant.name ? `${lab.id}@${variant.name.replace(/[^A-Za-z0-9]+/g, '-')}` : lab.id)), 'plain-node', 'c-epoll']);
+    expect(settings.labs).toEqual([...labVariants().map(({ lab, variant }) => (variant.name ? `${lab.id}@${variant.name.replace(/[^A-Za-z0-9]+/g, '-')}` : lab.id)), 'plain-node', 'c-epoll', 'c-threads']);
     expect(settings.scenarios).toEqual(['echo', 'idle', 'http', 'cpu', 'churn', 'capacity']);
     expect(settings.repeats).toBe(3);
     expect(settings.connections).toEqual([1, 100]);
@@ -34,7 +34,7 @@ describe('bench options', () => {
   });
 
   it('offers every lab of the registry, in each variant', () => {
-    expect(parseBenchArgs([]).labs).toEqual([...labVariants().map(({ lab, variant }) => (variant.name ? `${lab.id}@${variant.name.replace(/[^A-Za-z0-9]+/g, '-')}` : lab.id)), 'plain-node', 'c-epoll']);
+    expect(parseBenchArgs([]).labs).toEqual([...labVariants().map(({ lab, variant }) => (variant.name ? `${lab.id}@${variant.name.replace(/[^A-Za-z0-9]+/g, '-')}` : lab.id)), 'plain-node', 'c-epoll', 'c-threads']);
   });
 
   it('--quick takes the quick preset, and explicit options still win', () => {

@@ -16,7 +16,7 @@ import { closeFakeServers, framed, testServer } from './helpers/fake-server.js';
 import { CEchoErrors, parseResult, runCEchoClient, type CEchoOptions, type CEchoResult } from '../bench/load/c-client.js';
 import { hasTaskset } from '../harness/affinity.js';
 import { repoRoot, startExecutable, stopAllLabs } from '../harness/launch.js';
-import { buildCEchoClient, buildReference, REFERENCE_BINARY } from '../bench/reference/build.js';
+import { buildCEchoClient, buildReference, buildThreadsReference, REFERENCE_BINARY, THREADS_REFERENCE_BINARY } from '../bench/reference/build.js';
 import { closeAllClients, connect } from './helpers/tcp.js';
 
 const children = new Set<ChildProcess>();
@@ -259,6 +259,17 @@ describe('C load generator against the reference servers', () => {
     // A reply is larger than one read (64 KiB), so each needs at least one short read.
     expect(result.shortReads).toBeGreaterThanOrEqual(80);
   });
+
+  for (const threads of ['per-connection', '2']) {
+    it(`echoes 100 kB messages through the C threads reference (--threads ${threads})`, async () => {
+      expect(buildThreadsReference()).toBeUndefined();
+      const server = await startExecutable('c-threads', THREADS_REFERENCE_BINARY, ['--threads', threads]);
+      // Prethreaded with 2 threads serves 2 clients at a time; the others wait in the backlog.
+      const result = await runCEchoClient(counted(server.port, 20, { connections: 2, size: 100_000 }));
+      expect(result.errors.total).toBe(0);
+      expect(result.perConnection).toEqual([20, 20]);
+    });
+  }
 
   it('plain Node echoes exact bytes, under the C client and byte for byte', async () => {
     const { port } = await startPlainNode();

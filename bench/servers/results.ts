@@ -28,6 +28,8 @@ export const SCENARIO_IDS: readonly ScenarioId[] = ['echo', 'idle', 'http', 'cpu
 
 /** The two reference servers' ids (not labs): the report splits a lab's cost at them. */
 export const C_REFERENCE_ID = 'c-epoll';
+/** The C thread-per-connection reference (bench/reference/echo-threads.c), beside lab 08. */
+export const C_THREADS_REFERENCE_ID = 'c-threads';
 export const PLAIN_NODE_ID = 'plain-node';
 
 /** A server as the results file records it (its fields as targets.ts describes them). */

@@ -11,8 +11,8 @@ import { existsSync } from 'node:fs';
 import { labVariants, type LabInfo, type LabTraits, type LabVariant } from '../../labs/index.js';
 import type { ProtocolName } from '../../shared/protocol.js';
 import { labEntry, startExecutable, startLab, startNodeScript, type LabProcess } from '../../harness/launch.js';
-import { buildReference, PLAIN_NODE_SCRIPT, REFERENCE_BINARY } from '../reference/build.js';
-import { C_REFERENCE_ID, PLAIN_NODE_ID } from './results.js';
+import { buildReference, buildThreadsReference, PLAIN_NODE_SCRIPT, REFERENCE_BINARY, THREADS_REFERENCE_BINARY } from '../reference/build.js';
+import { C_REFERENCE_ID, C_THREADS_REFERENCE_ID, PLAIN_NODE_ID } from './results.js';
 
 export interface TargetSpec {
   /** Directory name for labs, "c-epoll" for the reference, "remote" for `--target`. */
@@ -119,7 +119,8 @@ function labTarget(lab: LabInfo, variant: LabVariant, variantIndex: number): Tar
     traits: lab.traits,
     variantIndex,
     multiCore: lab.coresFlag !== undefined,
-    startCost: { perConnection: lab.traits.children ? PROCESS_START_S : 0, queues: lab.traits.kernelQueueOnly, ...(cap === undefined ? {} : { maxConnections: cap }) },
+    // A pool of threads (lab 08 prethreaded) leaves the clients beyond it waiting in the accept queue, as a serial server does.
+    startCost: { perConnection: lab.traits.children ? PROCESS_START_S : 0, queues: lab.traits.kernelQueueOnly || variant.servedAtOnce !== undefined, ...(cap === undefined ? {} : { maxConnections: cap }) },
     start: async (config) => {
       const capped = cap === undefined ? config : { ...config, maxConns: Math.min(config.maxConns, cap) };
       // A lab whose default is the cores it sees would see one in the pinned harness: say the
@@ -163,6 +164,23 @@ export const REFERENCE: TargetSpec = {
   unavailable: () => buildReference(),
 };
 
+/**
+ * The threads reference (bench/reference/echo-threads.c): a POSIX thread per connection blocking in
+ * read and write, beside lab 08 as the epoll one is beside lab 05, so a report can tell what a
+ * thread costs from what lab 08's V8 isolate per thread costs.
+ */
+export const THREADS_REFERENCE: TargetSpec = {
+  id: C_THREADS_REFERENCE_ID,
+  label: 'C threads',
+  model: 'C reference: a thread per connection, blocking read and write, no protocol parsing (bench/reference/echo-threads.c)',
+  kind: 'reference',
+  protocols: ['echo'],
+  variantIndex: 0,
+  multiCore: true,
+  start: async () => running(await startExecutable(C_THREADS_REFERENCE_ID, THREADS_REFERENCE_BINARY, ['--threads', 'per-connection'])),
+  unavailable: () => buildThreadsReference(),
+};
+
 /** A server someone started elsewhere: only the client side can be measured. */
 export function remoteTarget(host: string, port: number, protocol: ProtocolName): TargetSpec {
   return {
@@ -178,8 +196,8 @@ export function remoteTarget(host: string, port: number, protocol: ProtocolName)
   };
 }
 
-export const ALL_TARGET_IDS = [...LAB_TARGETS.map((t) => t.id), PLAIN_NODE.id, REFERENCE.id];
+export const ALL_TARGET_IDS = [...LAB_TARGETS.map((t) => t.id), PLAIN_NODE.id, REFERENCE.id, THREADS_REFERENCE.id];
 
 export function targetsById(ids: readonly string[]): TargetSpec[] {
-  return [...LAB_TARGETS, PLAIN_NODE, REFERENCE].filter((t) => ids.includes(t.id));
+  return [...LAB_TARGETS, PLAIN_NODE, REFERENCE, THREADS_REFERENCE].filter((t) => ids.includes(t.id));
 }

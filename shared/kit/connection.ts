@@ -161,11 +161,13 @@ export class HandConnection implements Carrier {
   }
 
   /**
-   * One read(2) of its non-blocking descriptor into `buffer` (labs 01 and 05), handed on: the
-   * bytes to the conversation, the FIN, or the failure. True when bytes came (more may follow);
-   * false at EAGAIN (drained), the FIN or a failure.
+   * One read(2) of its descriptor into `buffer`, handed on: the bytes to the conversation, the
+   * FIN, or the failure. True when bytes came (more may follow); false at EAGAIN (drained; lab
+   * 08's blocking read: its receive timeout passed), the FIN or a failure. `notFin`: a read of 0
+   * bytes is not the client's FIN but the server's own shutdown(2) waking a thread asleep in
+   * read() (lab 08), which the caller handles.
    */
-  readSome(buffer: Buffer, now: number): boolean {
+  readSome(buffer: Buffer, now: number, notFin?: () => boolean): boolean {
     const libc = this.#mechanism.libc;
     for (;;) {
       const n = libc.read(this.fd, buffer, buffer.length);
@@ -174,7 +176,7 @@ export class HandConnection implements Carrier {
         return true;
       }
       if (n === 0) {
-        this.peerEnd();
+        if (!notFin?.()) this.peerEnd();
         return false;
       }
       const error = libc.errno();
@@ -210,14 +212,19 @@ export class HandConnection implements Carrier {
     this.times.lastMovedAt = now;
   }
 
-  /** Writes the outbox onto its non-blocking descriptor as far as the kernel takes it (labs 01 and 05). */
-  flush(): void {
+  /**
+   * Writes the outbox onto its descriptor as far as the kernel takes it: at once on a non-blocking
+   * one (labs 01 and 05); on a blocking one (lab 08) sleeping in each write until it is taken or
+   * the socket's send timeout passes, unless `sendFlags` has MSG_DONTWAIT (outbox.ts FlushIO).
+   */
+  flush(sendFlags = 0): void {
     this.#io ??= {
       libc: this.#mechanism.libc,
       copy: this.#mechanism.options.copy ?? 'sendfile',
       open: (job) => answerFile(job, this.#mechanism.options.protocol.root!, this.record.peer, this.#mechanism.options.log),
       sent: (bytes) => this.wrote(bytes),
     };
+    this.#io.sendFlags = sendFlags;
     const failure = this.outbox.flushTo(this.fd, this.#io);
     if (failure !== undefined) this.fail(failure);
   }

@@ -163,7 +163,8 @@ describe.each(chatLabs(false))('lab %s', ({ start, info }) => {
       expect(saidBy(reader.client, sender.name), `${reader.name} got every line`).toEqual(expected);
       expect(reader.client.text).toContain(`* ${stuck.name} left (too slow)\n`);
     }
-    expect(lab.output().stderr).toMatch(/cut off \(too slow: over \d+ bytes queued( for \d+ s)?\); the room goes on without it/);
+    // Its queue over the bound, or (lab 08: a sender's thread writes to it itself) a write to it that moved nothing within the send timeout.
+    expect(lab.output().stderr).toMatch(/cut off \(too slow: (over \d+ bytes queued( for \d+ s)?|a write to it moved nothing for \d+ s)\); the room goes on without it/);
 
     // The stuck member, reading at last: a prefix of the lines, in order, then the notice (if the
     // grace period let it out) and the close.
