@@ -24,7 +24,6 @@
  * structured cloning into a worker thread or a child process.
  */
 
-import type { HealthJob } from './health.js';
 import type { Logger } from './log.js';
 import type { RoomPort } from './room.js';
 
@@ -53,6 +52,15 @@ export interface ProtocolConfig {
  * never comes. Node's http server sends the same two values.
  */
 export type ConnectionHeader = 'keep-alive' | 'close' | undefined;
+
+/** `GET /healthz`: the reply health.ts writes, liveness and readiness (plain data, like every job). */
+export interface HealthJob {
+  readonly kind: 'health';
+  readonly ready: boolean;
+  /** A HEAD request: the head alone. */
+  readonly head: boolean;
+  readonly connection: ConnectionHeader;
+}
 
 export type HttpErrorStatus = 400 | 413 | 417 | 431;
 

@@ -27,7 +27,7 @@ const log = createLogger(`02-process-per-connection child ${process.pid}`, confi
 if (config.sandbox) {
   const [{ childAllowList, installSandbox }, { labInfo }] = await Promise.all([import('../../shared/sandbox.js'), import('../index.js')]);
   try {
-    await installSandbox(childAllowList(labInfo('02-process-per-connection'), config.protocol.protocol)!, config.sandbox);
+    await installSandbox(childAllowList(labInfo('02-process-per-connection'), config.protocol)!, config.sandbox);
   } catch (error) {
     log.warn(`cannot narrow its sandbox, so it serves no one: ${(error as Error).message}`);
     process.exit(1);
