@@ -6,8 +6,11 @@
 
 import type { ProtocolConfig, ProtocolName } from './conversation.js';
 import type { Logger } from './log.js';
-import type { Deny } from './sandbox.js';
 import type { WorkSpec } from './work.js';
+
+
+/** What a sandboxed lab's filter does to a call outside its allow-list (shared/sandbox.ts). */
+export type Deny = 'eperm' | 'kill';
 
 /** Per-connection bounds. Every lab enforces all of them, each in its own I/O style. */
 export interface ConnectionLimits {

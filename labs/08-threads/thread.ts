@@ -147,7 +147,7 @@ class BlockingServer extends HandServer<HandConnection, CopyOptions> {
       // Published before the state is read again, as the main thread sets the state before it
       // looks (server.ts): one of the two sees the other, and no stop is slept through.
       const state = table.state;
-      const got = state === RUNNING || (state === STOPPING && this.#stopped) ? client.readSome(this.#readBuffer, performance.now(), notFin) : false;
+      const got = state === RUNNING || (state === STOPPING && this.#stopped) ? client.readSome(this.#readBuffer, performance.now(), notFin, () => this.#heed(client)) : false;
       table.endsOnStop(slot, false);
       if (!got) this.#check(client, performance.now());
     }

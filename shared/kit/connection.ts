@@ -167,11 +167,14 @@ export class HandConnection implements Carrier {
    * bytes is not the client's FIN but the server's own shutdown(2) waking a thread asleep in
    * read() (lab 08), which the caller handles.
    */
-  readSome(buffer: Buffer, now: number, notFin?: () => boolean): boolean {
+  readSome(buffer: Buffer, now: number, notFin?: () => boolean, arrived?: () => void): boolean {
     const libc = this.#mechanism.libc;
     for (;;) {
       const n = libc.read(this.fd, buffer, buffer.length);
       if (n > 0) {
+        // A blocking lab slept in read(): what changed meanwhile (a shutdown began) comes first.
+        arrived?.();
+        if (this.failed) return false;
         this.took(buffer.subarray(0, n), now);
         return true;
       }
