@@ -254,7 +254,7 @@ export const SHUTDOWN_NOTICE = '* the server is shutting down: goodbye\n';
 // --- The member: the chat side of the connection contract ------------------------------------
 
 export class ChatConversation implements Conversation {
-  readonly headPending = false;
+  readonly requestArriving = 0;
   readonly waitsForRequests = false;
   readonly #session = new ChatSession();
   readonly #carrier: Carrier;

@@ -133,8 +133,12 @@ export interface Conversation {
   end(): void;
   /** The server is shutting down: finish what is in progress (http: the current request), take nothing new. */
   stop(): void;
-  /** True while part of a request head has arrived and not all of it: the header timeout runs. */
-  readonly headPending: boolean;
+  /**
+   * Which request of this connection is arriving (1, 2, ...) while part of it has come and not all
+   * of it, head and body; 0 otherwise. The header timeout (--header-timeout) runs from the first
+   * byte of each request to its last: a body trickled a byte at a time is bounded as a head is.
+   */
+  readonly requestArriving: number;
   /**
    * True when the client speaks first, request by request (http, files), so a shutdown lets the
    * request in progress finish; an echo stream or a chat member has no request to wait for.

@@ -15,7 +15,7 @@
  *      queue is full). It resumes when the cause clears, so nothing is dropped and nothing queues
  *      without bound.
  *   4. Bounds: idle timeout (no byte moving either way, which also catches a client that stopped
- *      reading), total lifetime, http header timeout, and a cap on unsent reply bytes.
+ *      reading), total lifetime, http header timeout (a whole request, head and body), and a cap on unsent reply bytes.
  *   5. Close: after the peer's FIN every pending reply is still written, then our FIN follows.
  */
 
@@ -94,6 +94,8 @@ export function serveSocket(socket: Socket, options: ServeOptions): SocketConnec
   let ordered: Promise<void> = Promise.resolve();
   let closeWhenFlushed = false;
   let headerTimer: NodeJS.Timeout | undefined;
+  /** The request the header timer runs for (Conversation.requestArriving), 0 for none. */
+  let timedRequest = 0;
   let lastWords: NodeJS.Timeout | undefined;
 
   const carrier: Carrier = {
@@ -200,13 +202,13 @@ export function serveSocket(socket: Socket, options: ServeOptions): SocketConnec
     else socket.destroySoon();
   }
 
+  /** The header timeout runs from each request's first byte to its last (head and body). */
   function watchHeader(): void {
-    if (conversation.headPending && !headerTimer) {
-      headerTimer = setTimeout(() => fail(CLOSED.header), limits.headerTimeoutMs);
-    } else if (!conversation.headPending && headerTimer) {
-      clearTimeout(headerTimer);
-      headerTimer = undefined;
-    }
+    const arriving = conversation.requestArriving;
+    if (arriving === timedRequest) return;
+    clearTimeout(headerTimer);
+    headerTimer = arriving === 0 ? undefined : setTimeout(() => fail(CLOSED.header), limits.headerTimeoutMs);
+    timedRequest = arriving;
   }
 
   function updateFlow(): void {

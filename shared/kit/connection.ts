@@ -97,7 +97,7 @@ export class HandConnection implements Carrier {
     this.fd = fd;
     const { options } = mechanism;
     this.record = new ConnectionRecord(options.log, peer);
-    this.times = { openedAt: this.record.openedAt, lastMovedAt: now, headStartedAt: -1, closeBy: -1 };
+    this.times = { openedAt: this.record.openedAt, lastMovedAt: now, requestStartedAt: -1, timedRequest: 0, closeBy: -1 };
     const context = { protocol: options.protocol, room: mechanism.room, maxPendingBytes: options.limits.maxPendingBytes, log: options.log, peer };
     this.conversation = openConversation(this, context);
   }
@@ -155,9 +155,12 @@ export class HandConnection implements Carrier {
     this.received += bytes.length;
     this.times.lastMovedAt = now;
     this.conversation.receive(bytes);
-    // The header timeout runs from a request head's first byte until its end.
-    if (!this.conversation.headPending) this.times.headStartedAt = -1;
-    else if (this.times.headStartedAt < 0) this.times.headStartedAt = now;
+    // The header timeout runs from each request's first byte to its last (head and body).
+    const arriving = this.conversation.requestArriving;
+    if (arriving !== this.times.timedRequest) {
+      this.times.timedRequest = arriving;
+      this.times.requestStartedAt = arriving === 0 ? -1 : now;
+    }
   }
 
   /**

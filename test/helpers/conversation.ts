@@ -68,8 +68,8 @@ export function createSession(config: ProtocolConfig) {
     end: (): Step => call(() => conversation.end()),
     /** The shutdown: true when the conversation closed at once (it was between requests). */
     stopAfterCurrent: (): boolean => call(() => conversation.stop()).close,
-    get headPending(): boolean {
-      return conversation.headPending;
+    get requestArriving(): number {
+      return conversation.requestArriving;
     },
     close: () => conversation.release(),
   };

@@ -8,6 +8,9 @@
  *              member can clear their screens, retitle their terminals or pass for the server.
  *   hostile 6  --max-header-bytes counts the head as it arrives on the wire: 16,000 empty `X:`
  *              lines (a 64 KB head, 32,000 bytes of names and values) get 431.
+ *   trickle    a body trickled a byte at a time (never idle) is closed at --header-timeout, which
+ *              covers the whole request: it held the connection for --max-lifetime (1 h) before,
+ *              and in lab 01 every other client with it.
  *
  * The faults were in the shared http core (shared/protocol.ts, shared/http-parser.ts), but a lab
  * could hold bytes its own way too, so each runs against every lab's default variant.
@@ -80,6 +83,35 @@ describe.each(defaultVariantCases((lab) => lab.protocols.includes('http')))('lab
     expect(growth, `memory growth ${toMiB(growth).toFixed(1)} MiB`).toBeLessThan(BODY_MARGIN);
     client.end();
     await client.waitForEnd();
+    await stopCleanly(lab);
+  });
+
+  it('trickle: a body sent a byte every 100 ms is closed at --header-timeout 1; a client waiting meanwhile is answered', { timeout: 60_000 }, async () => {
+    const timeoutMs = 1000;
+    const lab = await start(['--protocol', 'http', '--header-timeout', String(timeoutMs / 1000), '--idle-timeout', '30']);
+    const slow = await EchoClient.connect(lab.port, { keep: true });
+    // A whole head at once, then a body of 1,000 bytes one byte at a time: 100 s at this pace.
+    await slow.send(Buffer.from('POST /trickle HTTP/1.1\r\nHost: test\r\nContent-Length: 1000\r\n\r\n'));
+    const firstByteAt = performance.now();
+    const drip = setInterval(() => void slow.send(Buffer.from('b')), 100);
+    let other: EchoClient | undefined;
+    try {
+      // Lab 01 serves it once the trickle is closed; every other lab at once.
+      other = await EchoClient.connect(lab.port, { keep: true });
+      await other.send(Buffer.from(httpRequest('/other', 'waiting')));
+      await slow.waitForEnd(timeoutMs + 10_000);
+    } finally {
+      clearInterval(drip);
+    }
+    const closedAfterMs = performance.now() - firstByteAt;
+    recordMeasurement('trickled body', id, { closedAfterMs });
+    expect(slow.receivedBytes.length, 'no reply to a body that never completed').toBe(0);
+    expect(closedAfterMs).toBeGreaterThanOrEqual(timeoutMs - 500);
+    await lab.waitForLine(/disconnected \(header timeout;/, 10_000);
+    await other.waitForReceived(httpResponse('waiting').length, 15_000);
+    expect(other.receivedBytes.toString('latin1')).toBe(httpResponse('waiting'));
+    other.end();
+    await other.waitForEnd();
     await stopCleanly(lab);
   });
 
