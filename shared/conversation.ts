@@ -9,6 +9,9 @@
  *   sendFile(job)     a file range for the client: the lab looks it up when its turn comes
  *                     (shared/file-open.ts `answerFile`) and sends the head, then the range, its
  *                     own way (sendfile, read and write, a stream, ring entries);
+ *   holdReading(held) read nothing more from the client until released (a chat member whose lines
+ *                     are still on their way to a room elsewhere: the relay's flow control,
+ *                     shared/room.ts); what was read already is still handed in;
  *   close(reason?)    read no more; close once what is queued has gone. With a reason the
  *                     conversation ends the connection early (a chat member cut off): the reason
  *                     is the disconnect line's, and what is queued gets LAST_WORDS_MS to go out.
@@ -101,6 +104,8 @@ export interface Carrier {
   answer(job: Job): void;
   sendFile(job: FileJob): void;
   close(reason?: string): void;
+  /** Stop reading the client (true) until released (false); see the top of this file. */
+  holdReading(held: boolean): void;
   /** Bytes queued in this process for the client and not yet taken by the kernel. */
   readonly pending: number;
 }

@@ -36,6 +36,11 @@ export class RecordingCarrier implements Carrier {
     this.closes++;
     this.reason = reason;
   }
+  /** Whether the conversation last asked that the client be read no more. */
+  readingHeld = false;
+  holdReading(held: boolean): void {
+    this.readingHeld = held;
+  }
 
   /** The jobs since the last step, and whether close was called meanwhile. */
   step(closesBefore: number): Step {
