@@ -353,6 +353,7 @@ function toServerOptions(argv: Argv, log: ServerOptions['log']): ServerOptions {
     maxConns: (argv['max-conns'] as number | undefined) ?? 1,
     shutdownTimeoutMs: seconds('shutdown-timeout'),
     sandbox: argv.sandbox as boolean,
+    sandboxDeny: argv['sandbox-deny'] as Deny,
     log,
   };
 }

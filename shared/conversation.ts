@@ -27,6 +27,7 @@
  * structured cloning into a worker thread or a child process.
  */
 
+import type { HealthJob } from './health.js';
 import type { Logger } from './log.js';
 import type { RoomPort } from './room.js';
 
@@ -71,7 +72,9 @@ export type Job =
   | { readonly kind: 'http-continue' }
   /** The body of a split reply (`splitReplies`), after a head-only `http` job: costs no work. */
   | { readonly kind: 'http-body'; readonly body: Uint8Array }
-  | { readonly kind: 'http-error'; readonly status: HttpErrorStatus; readonly reason: string };
+  | { readonly kind: 'http-error'; readonly status: HttpErrorStatus; readonly reason: string }
+  /** `GET /healthz` (http and files): liveness and readiness (health.ts), without the --work-us work. */
+  | HealthJob;
 
 /** What a refused file request gets, and why (the reason goes to the log line). */
 export interface Refusal {

@@ -8,13 +8,15 @@
  * timeout's signal (`requestArriving`: from a request's first byte to its body's last), the shutdown (the request in progress is the last), and the
  * first failure's 400/413/417/431 reply, after which nothing more is answered and the connection
  * closes. With `expect`, `Expect: 100-continue` is answered with an interim 100 as soon as the
- * head is accepted, and any other expectation with 417.
+ * head is accepted, and any other expectation with 417. And `GET /healthz`, the health check
+ * (health.ts): ready until the shutdown begins, then 503; the application never sees it.
  *
  * Actions are collected while llhttp runs and handed to the carrier only after it returns: the
  * carrier may end the connection, and the parser must never be closed from one of its callbacks.
  */
 
 import type { Carrier, ConnectionHeader, Conversation, FileJob, HttpErrorStatus, Job, ProtocolConfig } from './conversation.js';
+import { healthJob } from './health.js';
 import { RequestParser, type RequestHead } from './http-parser.js';
 
 export interface FramingOptions {
@@ -151,7 +153,10 @@ export abstract class HttpFraming implements Conversation {
     this.#bodyBytes = 0;
     // An upgrade request hands the connection to another protocol; we speak only HTTP/1.1, so
     // answer it as a plain request and close.
-    const { answer, keepAlive } = this.request(head, body, head.keepAlive && !head.upgrade && !this.#stopping);
+    const allowed = head.keepAlive && !head.upgrade && !this.#stopping;
+    // The health check is the framing's, not the application's: the same in every HTTP protocol.
+    const health = healthJob(head, this.#stopping, connectionHeader(allowed, head));
+    const { answer, keepAlive } = health ? { answer: [health], keepAlive: allowed } : this.request(head, body, allowed);
     this.#actions.push(...answer);
     if (!keepAlive) this.#done = true;
   }

@@ -58,6 +58,17 @@ export function allowList(lab: Pick<LabInfo, 'sandbox'>, protocol: ProtocolName)
   return [...new Set([...NODE_RUNTIME, ...lab.sandbox.calls, ...(protocol === 'files' ? lab.sandbox.files : [])])];
 }
 
+/**
+ * What a child process of `lab` keeps once it runs (labs/index.ts `sandbox.child`): Node's calls,
+ * the child's own, and the files protocol's. Filters stack, and the kernel applies the strictest
+ * answer of all, so a child that installs this list can no longer make the calls its parent's
+ * list allowed for starting it (execve above all). Undefined for a lab without children.
+ */
+export function childAllowList(lab: Pick<LabInfo, 'sandbox'>, protocol: ProtocolName): string[] | undefined {
+  const child = lab.sandbox.child;
+  return child && [...new Set([...NODE_RUNTIME, ...child, ...(protocol === 'files' ? lab.sandbox.files : [])])];
+}
+
 // --- Classic BPF, from <linux/filter.h> and <linux/seccomp.h>.
 
 const BPF_LD_W_ABS = 0x20; // BPF_LD | BPF_W | BPF_ABS: load a 32-bit word of struct seccomp_data

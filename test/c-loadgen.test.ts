@@ -14,8 +14,8 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { closeFakeServers, framed, testServer } from './helpers/fake-server.js';
 import { CEchoErrors, parseResult, runCEchoClient, type CEchoOptions, type CEchoResult } from '../bench/load/c-client.js';
-import { hasTaskset } from '../bench/lib/affinity.js';
-import { repoRoot, startExecutable, stopAllLabs } from '../bench/lib/launch.js';
+import { hasTaskset } from '../harness/affinity.js';
+import { repoRoot, startExecutable, stopAllLabs } from '../harness/launch.js';
 import { buildCEchoClient, buildReference, REFERENCE_BINARY } from '../bench/reference/build.js';
 import { closeAllClients, connect } from './helpers/tcp.js';
 
@@ -282,7 +282,7 @@ describe('C load generator against the reference servers', () => {
 
 /**
  * Starts `node dist/bench/reference/plain-node.js --port 0` and waits for its listening line.
- * (bench/lib/launch.ts's startExecutable puts `--port 0` before the script, so it cannot run a
+ * (harness/launch.ts's startExecutable puts `--port 0` before the script, so it cannot run a
  * Node script; the harness integration will give it one launcher.)
  */
 function startPlainNode(): Promise<{ port: number; child: ChildProcess }> {

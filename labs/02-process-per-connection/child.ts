@@ -20,6 +20,20 @@ if (!config) {
 }
 const log = createLogger(`02-process-per-connection child ${process.pid}`, config.quiet);
 
+// --sandbox: this process runs under the parent's filter, which had to allow starting a Node
+// process (execve and all of start-up). Now that it has started, it adds a narrower one of its
+// own; the kernel applies the strictest of the two. Loaded only when asked for: the bindings cost
+// start-up time that every connection would pay.
+if (config.sandbox) {
+  const [{ childAllowList, installSandbox }, { labInfo }] = await Promise.all([import('../../shared/sandbox.js'), import('../index.js')]);
+  try {
+    await installSandbox(childAllowList(labInfo('02-process-per-connection'), config.protocol.protocol)!, config.sandbox);
+  } catch (error) {
+    log.warn(`cannot narrow its sandbox, so it serves no one: ${(error as Error).message}`);
+    process.exit(1);
+  }
+}
+
 let socket: Socket | undefined;
 let connection: SocketConnection | undefined;
 let stopping = false;

@@ -124,6 +124,7 @@ export async function start(options: ServerOptions): Promise<RunningServer> {
     work: options.work,
     shutdownTimeoutMs: options.shutdownTimeoutMs,
     quiet: log.quiet,
+    ...(options.sandbox ? { sandbox: options.sandboxDeny } : {}),
   };
   // The room: the parent owns the member list, since no child can see another. A child's member joins,
   // speaks and leaves through the child's IPC channel; each message goes back down the channel of

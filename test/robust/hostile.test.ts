@@ -23,7 +23,7 @@
 
 import net from 'node:net';
 import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
-import { stopAllLabs } from '../../bench/lib/launch.js';
+import { stopAllLabs } from '../../harness/launch.js';
 import { defaultVariantCases, labCases } from '../helpers/labs.js';
 import { eventually } from '../helpers/util.js';
 import { ChatClient, destroyAllChatClients } from './helpers/chat-client.js';
