@@ -119,6 +119,8 @@ export const TCP_NODELAY = 1;
 export const TCP_CORK = 3;
 /** struct tcp_info: the kernel's per-connection counters (see `tcpInfo` below). */
 export const TCP_INFO = 11;
+/** tcpi_state of a connection that is over (include/net/tcp_states.h): a reset, or both sides closed. */
+export const TCP_CLOSE = 7;
 export const SO_ERROR = 4;
 export const MSG_MORE = 0x8000;
 /**
@@ -243,6 +245,8 @@ export class PollFd {
  * timeout (ato), the smoothed round-trip time, and the segments that carried data.
  */
 export interface TcpInfo {
+  /** The connection's TCP state (tcpi_state): TCP_CLOSE once a reset has ended it. */
+  readonly state: number;
   /** Delayed-ACK timeout the kernel uses for this connection now, µs (tcpi_ato). */
   readonly atoUs: number;
   /** Smoothed round-trip time, µs (tcpi_rtt). */
@@ -265,6 +269,7 @@ export function tcpInfo(fd: number): TcpInfo | undefined {
   if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, tcpInfoBuffer, tcpInfoLength) < 0 || tcpInfoLength[0]! < 160) return undefined;
   const view = new DataView(tcpInfoBuffer.buffer);
   return {
+    state: view.getUint8(0),
     atoUs: view.getUint32(12, true),
     rttUs: view.getUint32(68, true),
     segsOut: view.getUint32(136, true),
