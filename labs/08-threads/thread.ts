@@ -220,7 +220,7 @@ class BlockingServer extends HandServer<HandConnection, CopyOptions> {
     const { times } = client;
     const now = performance.now();
     let until = Math.min(times.lastMovedAt + limits.idleTimeoutMs, times.openedAt + limits.maxLifetimeMs);
-    if (times.headStartedAt >= 0) until = Math.min(until, times.headStartedAt + limits.headerTimeoutMs);
+    if (times.requestStartedAt >= 0) until = Math.min(until, times.requestStartedAt + limits.headerTimeoutMs);
     if (times.closeBy >= 0) until = Math.min(until, times.closeBy);
     const wait = Math.min(LONGEST_WAIT_MS, Math.max(1, Math.ceil(until - now)));
     const armed = this.#armed[way];
