@@ -73,9 +73,7 @@ async function waitListening(context: StageContext, lesson: Lesson, how: string)
   const { server, port } = context;
   const found = await until(() => (server.listener() ? true : server.ending && !server.running() ? false : undefined), START_MS);
   if (found) return;
-  const output = server.lastOutput().trim();
-  const said = output ? `; it printed: ${JSON.stringify(output.split('\n').slice(-3).join('\n'))}` : '';
-  if (found === false) fail(`${how} with PORT=${port}, the server ${describeEnding(server)} before listening${said}`, lesson);
+  if (found === false) fail(`${how} with PORT=${port}, the server ${describeEnding(server)} before listening (its output is below)`, lesson);
   if (server.portTakenByOther()) throw new StageFailure(`another program already listens on port ${port}: run the checker again (it picks a free port)`);
   const elsewhere = server.listeningPorts();
   if (elsewhere.length > 0) {
@@ -392,6 +390,9 @@ export function burstWithoutStall(stalled: Lesson, dropped: Lesson): Stage {
   };
 }
 
+/** The slow reader's connection is jammed once its queues have not moved for this long. */
+const JAMMED_MS = 300;
+
 /** How much the slow reader sends: past any send buffer the kernel gives (4 MiB at most here) plus its own receive buffer. */
 const SLOW_READER_BYTES = 8 * MiB;
 
@@ -407,13 +408,13 @@ export function slowReaderGetsEverything(stalled: Lesson, dropped: Lesson): Stag
       // Not reading until the connection is jammed: the server's queues stop moving, so its writes
       // have met a full send buffer (EAGAIN) and whatever it did about that has happened.
       let last = '';
-      let still = 0;
+      let since = performance.now();
       await until(() => {
         const queues = connectionQueues(context.port, client.localPort);
         const now = JSON.stringify(queues);
-        still = now === last && queues !== undefined && queues.serverUnsent > 0 ? still + 1 : 0;
+        if (now !== last || queues === undefined || queues.serverUnsent === 0) since = performance.now();
         last = now;
-        return still >= 15 ? true : undefined;
+        return performance.now() - since >= JAMMED_MS ? true : undefined;
       }, 10_000);
       client.socket.resume();
       const { stalled: stall } = await receiveAll(client, payload.length, 30_000);
