@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { connectionQueues } from '../../bench/observe/sockets.js';
 import { countedBytes, type Probe, seconds } from './probe.js';
 import type { Stage, StageContext } from './run.js';
-import { fail, type Lesson } from './stages.js';
+import { fail, type Lesson, until } from './stages.js';
 
 /** A relayed line that does not come in this long has not come. */
 const RELAY_MS = 5_000;
@@ -41,7 +41,7 @@ async function room(context: StageContext, count: number, lesson: Lesson): Promi
   const deadline = performance.now() + RELAY_MS * 2;
   while (performance.now() < deadline) {
     speaker.send(`${token}\n`);
-    const all = await speaker.waitFor(() => false, 500).then(() => listeners.every((member) => heard(member, token)));
+    const all = await until(() => (listeners.every((member) => heard(member, token)) ? true : undefined), 500);
     if (all) return members;
   }
   const missing = listeners.filter((member) => !heard(member, token)).length;
@@ -125,10 +125,13 @@ export function slowMemberDoesNotStall(lesson: Lesson): Stage {
       const lines = Array.from({ length: FLOOD_LINES }, (_, i) => `${String(i).padStart(6, '0')} ${filler}`);
       speaker!.send(lines.map((line) => `${line}\n`).join(''));
       const last = lines[FLOOD_LINES - 1]!;
-      // Progress is the listener's lines; no new one for 3 s is a stall.
+      // Progress is the listener's lines; no new one for 3 s is a stall. Only the end of what came
+      // is searched for the last line: the whole of it, 8 MiB, on every arrival would be quadratic.
+      const tail = Buffer.from(`: ${last}\n`);
+      const arrived = () => listener!.received().subarray(-2 * tail.length).includes(tail);
       for (;;) {
         const before = listener!.received().length;
-        const done = await listener!.waitFor(() => heard(listener!, last), 3_000);
+        const done = await listener!.waitFor(arrived, 3_000);
         if (done) return;
         if (listener!.received().length === before || listener!.ended) {
           const got = said(listener!).filter((line) => line.endsWith(filler)).length;
