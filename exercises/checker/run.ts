@@ -7,6 +7,7 @@
  * fails with that said. Every process the server started is stopped before `check` returns.
  */
 
+import { constants } from 'node:os';
 import { Probe, seconds, StageFailure } from './probe.js';
 import { OUTPUT_FLOOD_BYTES, ServerUnderTest } from './server.js';
 
@@ -15,6 +16,8 @@ export const START_MS = 30_000;
 
 export interface StageContext {
   readonly port: number;
+  /** How long the server may take to listen after it starts (START_MS unless the caller says). */
+  readonly startMs: number;
   /** The server now running (a stage that restarts it replaces it). */
   readonly server: ServerUnderTest;
   /** A client connected to the server, destroyed when the stage ends. */
@@ -48,6 +51,8 @@ export interface CheckOptions {
   readonly cwd: string;
   /** Run stages 1 to this one only (all when undefined). */
   readonly upTo?: number;
+  /** How long the server may take to listen (START_MS by default; the tests' C fixtures start in milliseconds). */
+  readonly startMs?: number;
   /** Called as each stage starts and as it ends, for progress lines. */
   readonly onStage?: (event: { readonly stage: number; readonly name: string; readonly result?: StageResult }) => void;
 }
@@ -58,22 +63,29 @@ export interface CheckReport {
   readonly passed: boolean;
   /** The end of the server's output, when a stage failed. */
   readonly lastOutput: string;
+  /** The process group of each server started (a restart starts another), for tests to see them gone. */
+  readonly groups: number[];
 }
 
 /** How often the server's health (exit, output) is looked at while a stage runs. */
 const WATCH_MS = 50;
+/** After a stage failed, how long an exit of the server may take to be seen (a crash closes its sockets first). */
+const EXIT_SEEN_MS = 1_000;
 
 export async function check(stages: readonly Stage[], options: CheckOptions): Promise<CheckReport> {
   const probes = new Set<Probe>();
   let server = new ServerUnderTest(options.command, options.port, options.cwd);
+  const groups = [server.pgid];
   const context: StageContext = {
     port: options.port,
+    startMs: options.startMs ?? START_MS,
     get server() {
       return server;
     },
     open: (timeoutMs = 5_000) => Probe.open(options.port, timeoutMs, probes),
     restart: () => {
       server = new ServerUnderTest(options.command, options.port, options.cwd);
+      groups.push(server.pgid);
       return server;
     },
   };
@@ -90,9 +102,9 @@ export async function check(stages: readonly Stage[], options: CheckOptions): Pr
       const result: StageResult = { number: index + 1, name: stage.name, ms: performance.now() - started, ...(failure === undefined ? {} : { failure }) };
       results.push(result);
       options.onStage?.({ stage: index + 1, name: stage.name, result });
-      if (failure !== undefined) return { results, passed: false, lastOutput: server.lastOutput() };
+      if (failure !== undefined) return { results, passed: false, lastOutput: server.lastOutput(), groups };
     }
-    return { results, passed: true, lastOutput: '' };
+    return { results, passed: true, lastOutput: '', groups };
   } finally {
     for (const probe of probes) probe.destroy();
     await server.stop();
@@ -126,7 +138,14 @@ async function runStage(stage: Stage, context: StageContext): Promise<string | u
     }),
   ];
   try {
-    return await Promise.race(verdicts);
+    const failure = await Promise.race(verdicts);
+    if (failure === undefined || stage.watchesExit) return failure;
+    // A crash shows first as a connection closed under the stage: give the exit a moment to be
+    // seen, so the failure says what really happened.
+    const deadline = performance.now() + EXIT_SEEN_MS;
+    while (!context.server.ending && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    const trouble = serverTrouble(context.server, false);
+    return trouble === undefined ? failure : `${trouble} (${failure.replace(/: [^:]*\(see [^)]*\)$/, '')})`;
   } finally {
     clearTimeout(bound);
     clearInterval(watch);
@@ -146,6 +165,13 @@ function serverTrouble(server: ServerUnderTest, exitExpected: boolean): string |
 export function describeEnding(server: ServerUnderTest): string {
   const ending = server.ending;
   if (!ending) return 'is still running';
-  if (ending.signal) return `was killed by ${ending.signal}${ending.signal === 'SIGSEGV' ? ' (a crash: memory used wrongly)' : ''}`;
+  // sh reports a child killed by signal N as its own status 128 + N.
+  const signal = ending.signal ?? (ending.code !== null && ending.code > 128 ? signalName(ending.code - 128) : undefined);
+  if (signal) return `was killed by ${signal}${signal === 'SIGSEGV' ? ' (a crash: memory used wrongly)' : ''}`;
   return `exited with status ${ending.code}`;
+}
+
+/** "SIGSEGV" for 11; undefined for a number that names no signal. */
+function signalName(number: number): string | undefined {
+  return Object.entries(constants.signals).find(([, value]) => value === number)?.[0];
 }

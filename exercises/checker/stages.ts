@@ -35,8 +35,13 @@ const STALL_MS = 3_000;
 /** How many clients come and go in the descriptor and zombie stages, and how many at once. */
 const CHURN_CLIENTS = 50;
 const CHURN_AT_ONCE = 10;
-/** Polling step for the kernel's view of things (/proc). */
-const LOOK_MS = 20;
+/** A server that listens on another port than PORT this long is told so (it will not listen twice). */
+const ELSEWHERE_MS = 2_000;
+/**
+ * Polling step for the kernel's view of things (/proc). Not less: one read of /proc/net/tcp walks
+ * every socket of the machine, tens of milliseconds on a busy one.
+ */
+const LOOK_MS = 50;
 
 const MiB = 1024 * 1024;
 
@@ -71,9 +76,16 @@ export function listens(lesson: Lesson): Stage {
 /** Waits for the server to listen on the port, and names what it did instead. */
 async function waitListening(context: StageContext, lesson: Lesson, how: string): Promise<void> {
   const { server, port } = context;
-  const found = await until(() => (server.listener() ? true : server.ending && !server.running() ? false : undefined), START_MS);
+  // A server listening elsewhere is told after ELSEWHERE_MS, not at the end of the start-up bound.
+  let elsewhereSince: number | undefined;
+  const found = await until(() => {
+    if (server.listener()) return true;
+    if (server.ending && !server.running()) return false;
+    elsewhereSince = server.listeningPorts().length > 0 ? (elsewhereSince ?? performance.now()) : undefined;
+    return elsewhereSince !== undefined && performance.now() - elsewhereSince > ELSEWHERE_MS ? false : undefined;
+  }, context.startMs);
   if (found) return;
-  if (found === false) fail(`${how} with PORT=${port}, the server ${describeEnding(server)} before listening (its output is below)`, lesson);
+  if (found === false && server.ending) fail(`${how} with PORT=${port}, the server ${describeEnding(server)} before listening (its output is below)`, lesson);
   if (server.portTakenByOther()) throw new StageFailure(`another program already listens on port ${port}: run the checker again (it picks a free port)`);
   const elsewhere = server.listeningPorts();
   if (elsewhere.length > 0) {
@@ -82,7 +94,7 @@ async function waitListening(context: StageContext, lesson: Lesson, how: string)
       see: lesson.see,
     });
   }
-  fail(`nothing listened on port ${port} within ${seconds(START_MS)} of the start (the server runs, pid ${server.pgid})`, lesson);
+  fail(`nothing listened on port ${port} within ${seconds(context.startMs)} of the start (the server runs, pid ${server.pgid})`, lesson);
 }
 
 // --- Echo -------------------------------------------------------------------------------------
@@ -217,7 +229,7 @@ export function closesClients(lesson: Lesson, echoLesson: Lesson, answer?: (cont
       const before = openFds(pid);
       await churn(context, answer ? answer(context) : echoAnswer(echoLesson));
       const SLACK = 3;
-      const back = await until(() => (openFds(pid) <= before + SLACK ? true : undefined), 5_000);
+      const back = await until(() => (openFds(pid) <= before + SLACK ? true : undefined), 3_000);
       if (back) return;
       const after = openFds(pid);
       fail(`${CHURN_CLIENTS} clients came and went, and the server holds ${after - before} more descriptors than before (${before} before, ${after} after)`, lesson);
@@ -253,6 +265,9 @@ export function secondClientWaits(lesson: Lesson, nextLesson: Lesson): Stage {
   };
 }
 
+/** A client left this long in the accept queue while the first is served has not been accepted. */
+const QUEUED_MS = 2_000;
+
 /** Concurrent: a second client is answered while the first stays connected. */
 export function servesTwoAtOnce(lesson: Lesson): Stage {
   return {
@@ -264,6 +279,17 @@ export function servesTwoAtOnce(lesson: Lesson): Stage {
       await first.expect('one\n', 10_000, 'the first client sent "one\\n"', '');
       const second = await context.open();
       second.send('two\n');
+      // A server that is not accepting leaves the second client in the accept queue: said as soon
+      // as it has stayed there QUEUED_MS, rather than at the end of the echo's bound.
+      let queuedSince: number | undefined;
+      await until(() => {
+        if (second.received().length >= 4 || second.ended) return true;
+        queuedSince = (listenQueue(context.port)?.acceptQueueDepth ?? 0) >= 1 ? (queuedSince ?? performance.now()) : undefined;
+        return queuedSince !== undefined && performance.now() - queuedSince > QUEUED_MS ? true : undefined;
+      }, 10_000);
+      if (second.received().length === 0 && queuedSince !== undefined) {
+        fail(`while the first client stayed connected, a second sent "two\\n" and has waited ${seconds(QUEUED_MS)} in the accept queue, unaccepted`, lesson);
+      }
       await second.expect('two\n', 10_000, 'while the first client stayed connected, a second sent "two\\n"', told(lesson));
       first.send('still one\n');
       await first.expect('still one\n', 10_000, 'then the first sent "still one\\n"', told(lesson));
@@ -297,7 +323,7 @@ export function leavesNoZombie(lesson: Lesson, echoLesson: Lesson): Stage {
 // --- Signals and restarts -------------------------------------------------------------------
 
 export function exitsOnSigterm(lesson: Lesson): Stage {
-  const boundMs = 10_000;
+  const boundMs = 5_000;
   return {
     name: 'exits on SIGTERM, with a client connected',
     boundMs: boundMs + 10_000,
@@ -341,6 +367,11 @@ export function restartsAtOnce(lesson: Lesson): Stage {
 
 /** How many idle clients the event-loop stage holds open at once. */
 const IDLE_CLIENTS = 1000;
+/**
+ * A connect takes this long at most: the kernel completes handshakes on its own while the accept
+ * queue has room, so only a server that stopped accepting (its queue full) makes one wait.
+ */
+const CONNECT_MS = 5_000;
 
 export function manyIdleOneBusy(lesson: Lesson): Stage {
   return {
@@ -349,9 +380,9 @@ export function manyIdleOneBusy(lesson: Lesson): Stage {
     async run(context) {
       const idle: Probe[] = [];
       for (let first = 0; first < IDLE_CLIENTS; first += 100) {
-        const batch = await Promise.allSettled(Array.from({ length: Math.min(100, IDLE_CLIENTS - first) }, () => context.open(10_000)));
+        const batch = await Promise.allSettled(Array.from({ length: Math.min(100, IDLE_CLIENTS - first) }, () => context.open(CONNECT_MS)));
         for (const result of batch) if (result.status === 'fulfilled') idle.push(result.value);
-        if (idle.length < first + batch.length) fail(`only ${idle.length} of ${IDLE_CLIENTS} clients could connect within 10 s`, lesson);
+        if (idle.length < first + batch.length) fail(`only ${idle.length} of ${IDLE_CLIENTS} clients could connect within ${seconds(CONNECT_MS)}`, lesson);
       }
       const busy = await context.open();
       for (let i = 0; i < 20; i++) {
