@@ -39,7 +39,7 @@ install: node_modules/.package-lock.json
 # tsc runs only when a source file or the config changed: with nothing changed, `make lab-04` is
 # make's own check of these dates (10 to 20 ms here) and the lab's start-up. `tsc -b` with build
 # info would work too, but its no-op check alone starts a compiler (0.2 to 1.2 s here).
-SOURCES := $(shell find labs shared bench harness tools -name '*.ts' ! -name '*.test.ts' ! -path '*/node_modules/*')
+SOURCES := $(shell find labs shared bench harness tools exercises/checker -name '*.ts' ! -name '*.test.ts' ! -path '*/node_modules/*')
 BUILD_STAMP := dist/.build-stamp
 
 $(BUILD_STAMP): $(SOURCES) tsconfig.json node_modules/.package-lock.json
@@ -183,3 +183,33 @@ chat: build ## the chat room in every lab: fan-out, CPU (7 min)
 .PHONY: files
 files: build ## static files, sendfile(2) against read/write (7 min)
 	$(call run_experiment,files,$(FILES_ARGS),FILES_ARGS)
+
+# Exercises (exercises/): write a model yourself, and a staged checker says what is wrong with it.
+# Your work is exercises/FOLDER/work/ (made from skeleton/ on first use: git status shows it);
+# `make exercise-reset EX=NN` puts the skeleton back. The checker (exercises/checker/) starts your
+# server with PORT in its environment, runs the stages in order and stops at the first failure:
+#   make exercise EX=01                the TypeScript skeleton, exercises/01-serial/work/server.ts
+#   make exercise EX=01 CMD=c          the C skeleton, work/server.c, compiled with cc
+#   make exercise EX=01 CMD=./server   any command that listens on $PORT (run from the repository root)
+#   make exercise EX=01 CMD=lab        the lab's own model, which passes every stage
+#   STAGE=3                            stages 1 to 3 only
+.PHONY: exercise exercise-reset exercise-01 exercise-02 exercise-05 exercise-chat
+exercise_run = $(NODE) dist/exercises/checker/main.js '$(1)' $(if $(STAGE),--stage $(STAGE))
+
+exercise: build ## check your exercise, stage by stage (EX=01|02|05|chat, CMD=...)
+	@$(call exercise_run,$(EX))
+
+exercise-01: build ## exercise 01: a serial echo server (CMD=c for C)
+	@$(call exercise_run,01)
+
+exercise-02: build ## exercise 02: a process per connection, fork() (CMD=c for C)
+	@$(call exercise_run,02)
+
+exercise-05: build ## exercise 05: epoll by hand, level then edge (CMD=c for C)
+	@$(call exercise_run,05)
+
+exercise-chat: build ## exercise chat: a room on epoll (CMD=c for C)
+	@$(call exercise_run,chat)
+
+exercise-reset: build ## put exercise EX's skeleton back in its work/ folder
+	@$(NODE) dist/exercises/checker/main.js '$(EX)' --reset
