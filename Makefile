@@ -178,20 +178,20 @@ files: build ## static files, sendfile(2) against read/write (7 min)
 .PHONY: exercise exercise-reset exercise-01 exercise-02 exercise-05 exercise-chat
 exercise_run = $(NODE) dist/exercises/checker/main.js '$(1)' $(if $(STAGE),--stage $(STAGE))
 
-exercise: build ## check your exercise, stage by stage (EX=01|02|05|chat, CMD=...)
+exercise: build ## your exercise, stage by stage (EX=01|02|05|chat CMD=...)
 	@$(call exercise_run,$(EX))
 
-exercise-01: build ## exercise 01: a serial echo server (CMD=c for C)
+exercise-01: build ## exercise 01: a serial echo server (CMD=c: in C)
 	@$(call exercise_run,01)
 
-exercise-02: build ## exercise 02: a process per connection, fork() (CMD=c for C)
+exercise-02: build ## exercise 02: a process per connection (CMD=c: in C)
 	@$(call exercise_run,02)
 
-exercise-05: build ## exercise 05: epoll by hand, level then edge (CMD=c for C)
+exercise-05: build ## exercise 05: epoll, level then edge (CMD=c: in C)
 	@$(call exercise_run,05)
 
-exercise-chat: build ## exercise chat: a room on epoll (CMD=c for C)
+exercise-chat: build ## exercise chat: a room on epoll (CMD=c: in C)
 	@$(call exercise_run,chat)
 
-exercise-reset: build ## put exercise EX's skeleton back in its work/ folder
+exercise-reset: build ## exercise EX's skeleton back in its work/ folder
 	@$(NODE) dist/exercises/checker/main.js '$(EX)' --reset
