@@ -28,7 +28,8 @@ const libc = koffi.load('libc.so.6');
 export const socket: (domain: number, type: number, protocol: number) => number = libc.func(
   'int socket(int domain, int type, int protocol)',
 );
-export const setsockopt: (fd: number, level: number, name: number, value: Int32Array, length: number) => number =
+/** `value`: an int (Int32Array), or a struct timeval for SO_RCVTIMEO and SO_SNDTIMEO (a BigInt64Array of seconds and microseconds). */
+export const setsockopt: (fd: number, level: number, name: number, value: Int32Array | BigInt64Array, length: number) => number =
   libc.func('int setsockopt(int fd, int level, int name, void *value, uint32_t length)');
 /** `address` is a 16-byte struct sockaddr_in (see `sockaddrIn`). */
 export const bind: (fd: number, address: Uint8Array, length: number) => number = libc.func(
@@ -118,6 +119,8 @@ export const TCP_NODELAY = 1;
 export const TCP_CORK = 3;
 /** struct tcp_info: the kernel's per-connection counters (see `tcpInfo` below). */
 export const TCP_INFO = 11;
+/** tcpi_state of a connection that is over (include/net/tcp_states.h): a reset, or both sides closed. */
+export const TCP_CLOSE = 7;
 export const SO_ERROR = 4;
 export const MSG_MORE = 0x8000;
 /**
@@ -127,6 +130,19 @@ export const MSG_MORE = 0x8000;
  */
 export const SHUT_RD = 0;
 export const SHUT_WR = 1;
+/**
+ * Both ways. From another thread, the one call that wakes a thread blocked in read() or write()
+ * on the socket (read returns 0, write fails with EPIPE); close() does not, and leaves the blocked
+ * call holding the socket open (lab 08).
+ */
+export const SHUT_RDWR = 2;
+/**
+ * How long a blocking receive (read, accept) or send (write, sendfile) may wait, a struct timeval;
+ * past it the call returns what it moved so far, or -1 with EAGAIN (lab 08's limits). 0: no limit.
+ * (The _OLD numbers, with a timeval of two longs: the same struct on x86-64 and arm64.)
+ */
+export const SO_RCVTIMEO = 20;
+export const SO_SNDTIMEO = 21;
 /** recv() flags: leave the bytes queued; do not wait even on a blocking socket. */
 export const MSG_PEEK = 0x2;
 export const MSG_DONTWAIT = 0x40;
@@ -229,6 +245,8 @@ export class PollFd {
  * timeout (ato), the smoothed round-trip time, and the segments that carried data.
  */
 export interface TcpInfo {
+  /** The connection's TCP state (tcpi_state): TCP_CLOSE once a reset has ended it. */
+  readonly state: number;
   /** Delayed-ACK timeout the kernel uses for this connection now, µs (tcpi_ato). */
   readonly atoUs: number;
   /** Smoothed round-trip time, µs (tcpi_rtt). */
@@ -251,6 +269,7 @@ export function tcpInfo(fd: number): TcpInfo | undefined {
   if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, tcpInfoBuffer, tcpInfoLength) < 0 || tcpInfoLength[0]! < 160) return undefined;
   const view = new DataView(tcpInfoBuffer.buffer);
   return {
+    state: view.getUint8(0),
     atoUs: view.getUint32(12, true),
     rttUs: view.getUint32(68, true),
     segsOut: view.getUint32(136, true),

@@ -6,7 +6,7 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { connectionQueues } from '../../bench/observe/sockets.js';
+import { connectionQueues } from '../../harness/sockets.js';
 import { countedBytes, type Probe, seconds } from './probe.js';
 import type { Stage, StageContext } from './run.js';
 import { fail, type Lesson, until } from './stages.js';

@@ -18,7 +18,7 @@ import net from 'node:net';
 import path from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { repoRoot } from '../../bench/lib/launch.js';
+import { repoRoot } from '../../harness/launch.js';
 import { EXIT_USAGE, exitOnUserError, UserError } from '../../shared/errors.js';
 import { EXERCISES, type Exercise, findExercise } from './exercises.js';
 import { check, type StageResult } from './run.js';

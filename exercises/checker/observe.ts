@@ -1,11 +1,11 @@
 /**
  * What the checker reads about the learner's server from /proc, beyond sockets and descriptors
- * (bench/observe/): which epoll instance holds a client's socket and with which events, and which
+ * (harness/): which epoll instance holds a client's socket and with which events, and which
  * children are zombies. The kernel's own view, so no server can claim what it does not do.
  */
 
 import { readdirSync, readFileSync } from 'node:fs';
-import { tcpRows } from '../../bench/observe/sockets.js';
+import { tcpRows } from '../../harness/sockets.js';
 import { processes, socketDescriptors } from './server.js';
 
 /** EPOLLET in an epoll registration's event mask (bit 31), as /proc/PID/fdinfo prints it in hex. */

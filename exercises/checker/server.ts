@@ -8,7 +8,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { tcpRows } from '../../bench/observe/sockets.js';
+import { tcpRows } from '../../harness/sockets.js';
 
 /** The part of the server's output kept for failure messages (the end of it, as a terminal shows). */
 const OUTPUT_TAIL_BYTES = 2048;

@@ -9,8 +9,8 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { openFds } from '../../bench/observe/processes.js';
-import { connectionQueues, listenQueue, tcpRows } from '../../bench/observe/sockets.js';
+import { openFds } from '../../harness/processes.js';
+import { connectionQueues, listenQueue, tcpRows } from '../../harness/sockets.js';
 import { EPOLLET, epollRegistrations, serverSideInode, zombieChildren } from './observe.js';
 import { countedBytes, mismatch, type Probe, seconds, StageFailure } from './probe.js';
 import { describeEnding, type Stage, type StageContext, START_MS } from './run.js';

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'vitest';
-import { repoRoot } from '../../bench/lib/launch.js';
+import { repoRoot } from '../../harness/launch.js';
 import { findExercise } from '../../exercises/checker/exercises.js';
 import { freePort, serverCommand } from '../../exercises/checker/main.js';
 import { check, type CheckReport } from '../../exercises/checker/run.js';

@@ -8,7 +8,7 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { repoRoot } from '../../bench/lib/launch.js';
+import { repoRoot } from '../../harness/launch.js';
 import { helpText } from '../../labs/help.js';
 import { EXERCISES, findExercise } from '../../exercises/checker/exercises.js';
 import { exercisePath, prepareWork, stageLine } from '../../exercises/checker/main.js';
