@@ -17,7 +17,6 @@ import { open } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { LabCase } from '../../test/helpers/labs.js';
-import { processTree } from '../observe/processes.js';
 import { EchoLoop } from './pingpong.js';
 
 export const PERF_EVENTS = ['task-clock', 'context-switches', 'cpu-migrations', 'page-faults'] as const;
@@ -71,8 +70,16 @@ export async function perfLab(labCase: Pick<LabCase, 'start' | 'title'>, connect
     await warm.stop();
     const [control, ack, output] = ['control', 'ack', 'stat.csv'].map((f) => path.join(dir, f)) as [string, string, string];
     execFileSync('mkfifo', [control, ack]);
-    const perf = spawn('perf', ['stat', '-x,', '-o', output, '-e', PERF_EVENTS.join(','), '--control', `fifo:${control},${ack}`, '-D', '-1', '-p', processTree(lab.pid).join(',')], { stdio: 'ignore' });
+    // The lab's own pid: its threads, and every thread or child made after (lab 02's children of
+    // the warm-up have gone, and a pid that is gone makes perf refuse the whole list).
+    const perf = spawn('perf', ['stat', '-x,', '-o', output, '-e', PERF_EVENTS.join(','), '--control', `fifo:${control},${ack}`, '-D', '-1', '-p', String(lab.pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let said = '';
+    perf.stderr.on('data', (d: Buffer) => (said += d.toString()));
     const exited = new Promise<void>((resolve) => perf.on('exit', () => resolve()));
+    const gone = exited.then(() => {
+      throw new Error(`perf stat ended before counting: ${said.trim() || 'no reason given'}`);
+    });
+    gone.catch(() => undefined);
     // Opened read-write, so neither open waits for perf's end (a FIFO opened one way blocks until the other side opens).
     let counted = 0;
     const ctl = await open(control, 'r+');
@@ -80,7 +87,8 @@ export async function perfLab(labCase: Pick<LabCase, 'start' | 'title'>, connect
     const command = async (word: string) => {
       await ctl.write(`${word}\n`);
       const buffer = Buffer.alloc(16);
-      await acks.read(buffer, 0, buffer.length);
+      // perf answers "ack"; if it ended instead, nothing ever will.
+      await Promise.race([acks.read(buffer, 0, buffer.length), gone]);
     };
     try {
       const load = await EchoLoop.start(lab.port, connections);
