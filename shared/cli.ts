@@ -13,7 +13,7 @@ import { openRoot } from './file-open.js';
 import { createLogger } from './log.js';
 import type { ProtocolName } from './conversation.js';
 import { openNotifier, type Notifier } from './notify.js';
-import { allowList, DENIES, type Deny, installSandbox, sandboxNote } from './sandbox.js';
+import { allowList, childAllowList, DENIES, type Deny, installSandbox, sandboxNote } from './sandbox.js';
 import { workSpec } from './work.js';
 
 const MiB = 1024 * 1024;
@@ -209,7 +209,9 @@ async function main<Extra extends object>(lab: Lab<Extra>, flags?: LabFlags<Extr
   const argv = parseArgs(lab.info, hideBin(process.argv), flags);
   const log = createLogger(lab.info.id, argv.quiet as boolean);
   const extra = flags?.pick(argv) ?? ({} as Extra);
-  const options = { ...toServerOptions(argv, log), ...extra };
+  const common = toServerOptions(argv, log);
+  const childSandbox = common.sandbox ? childAllowList(lab.info, common.protocol.protocol) : undefined;
+  const options = { ...common, ...(childSandbox ? { childSandbox } : {}), ...extra };
   for (const note of flags?.notes?.(extra) ?? []) log.info(note);
   // Signal handlers go in before the listening line is printed: whoever reads that line may
   // signal at once, and a signal that beats its handler kills the process uncleanly.

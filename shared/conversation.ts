@@ -24,7 +24,6 @@
  * structured cloning into a worker thread or a child process.
  */
 
-import type { HealthJob } from './health.js';
 import type { Logger } from './log.js';
 import type { RoomPort } from './room.js';
 
@@ -72,6 +71,17 @@ export type Job =
   | { readonly kind: 'http-error'; readonly status: HttpErrorStatus; readonly reason: string }
   /** `GET /healthz` (http and files): liveness and readiness (health.ts), without the --work-us work. */
   | HealthJob;
+
+/**
+ * `GET /healthz` (http and files): 200 while `ready`, 503 once the drain began (health.ts renders
+ * it). `head`: a HEAD request, the head alone.
+ */
+export interface HealthJob {
+  readonly kind: 'health';
+  readonly ready: boolean;
+  readonly head: boolean;
+  readonly connection: ConnectionHeader;
+}
 
 /** What a refused file request gets, and why (the reason goes to the log line). */
 export interface Refusal {

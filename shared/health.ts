@@ -14,16 +14,10 @@
  * to its load.
  */
 
-import type { ConnectionHeader } from './conversation.js';
+import type { ConnectionHeader, HealthJob } from './conversation.js';
 import type { RequestHead } from './http-parser.js';
 
-export interface HealthJob {
-  readonly kind: 'health';
-  readonly ready: boolean;
-  /** A HEAD request: the head alone. */
-  readonly head: boolean;
-  readonly connection: ConnectionHeader;
-}
+export type { HealthJob } from './conversation.js';
 
 export const HEALTH_PATH = '/healthz';
 

@@ -6,8 +6,10 @@
 
 import type { ProtocolConfig, ProtocolName } from './conversation.js';
 import type { Logger } from './log.js';
-import type { Deny } from './sandbox.js';
 import type { WorkSpec } from './work.js';
+
+/** --sandbox-deny: what the seccomp filter does to a call that is not on the list (shared/sandbox.ts). */
+export type Deny = 'eperm' | 'kill';
 
 /** Per-connection bounds. Every lab enforces all of them, each in its own I/O style. */
 export interface ConnectionLimits {
@@ -46,6 +48,12 @@ export interface ServerOptions {
   readonly sandbox: boolean;
   /** With --sandbox, what a call outside the list gets (lab 02's children install a filter of their own). */
   readonly sandboxDeny: Deny;
+  /**
+   * With --sandbox, for a lab whose children narrow their filter (LabInfo `sandbox.child`): the
+   * calls a child keeps, for this protocol, worked out by the command line (shared/sandbox.ts
+   * childAllowList) so the lab passes it on without looking at the protocol.
+   */
+  readonly childSandbox?: readonly string[];
   readonly log: Logger;
 }
 

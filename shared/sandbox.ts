@@ -23,14 +23,14 @@
 
 import { readFileSync } from 'node:fs';
 import type { ProtocolName } from './conversation.js';
-import type { LabInfo } from './lab.js';
+import type { Deny, LabInfo } from './lab.js';
 import { UserError } from './errors.js';
 import { isSyscallName, syscallNumber, type SyscallArch } from './syscall-numbers.js';
 
 type Libc = typeof import('./libc.js');
 
-/** What the filter does to a call that is not on the list. */
-export type Deny = 'eperm' | 'kill';
+/** What the filter does to a call that is not on the list (declared beside the lab contract). */
+export type { Deny } from './lab.js';
 export const DENIES: readonly Deny[] = ['eperm', 'kill'];
 
 /**

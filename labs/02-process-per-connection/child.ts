@@ -25,9 +25,9 @@ const log = createLogger(`02-process-per-connection child ${process.pid}`, confi
 // own; the kernel applies the strictest of the two. Loaded only when asked for: the bindings cost
 // start-up time that every connection would pay.
 if (config.sandbox) {
-  const [{ childAllowList, installSandbox }, { labInfo }] = await Promise.all([import('../../shared/sandbox.js'), import('../index.js')]);
+  const { installSandbox } = await import('../../shared/sandbox.js');
   try {
-    await installSandbox(childAllowList(labInfo('02-process-per-connection'), config.protocol.protocol)!, config.sandbox);
+    await installSandbox(config.sandbox.calls, config.sandbox.deny);
   } catch (error) {
     log.warn(`cannot narrow its sandbox, so it serves no one: ${(error as Error).message}`);
     process.exit(1);

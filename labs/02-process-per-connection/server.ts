@@ -107,7 +107,7 @@ export async function start(options: ServerOptions): Promise<RunningServer> {
     work: options.work,
     shutdownTimeoutMs: options.shutdownTimeoutMs,
     quiet: log.quiet,
-    ...(options.sandbox ? { sandbox: options.sandboxDeny } : {}),
+    ...(options.childSandbox ? { sandbox: { deny: options.sandboxDeny, calls: options.childSandbox } } : {}),
   };
   // The room: the parent owns the member list, since no child can see another. A child's member joins,
   // speaks and leaves through the child's IPC channel; each message goes back down the channel of
