@@ -7,7 +7,7 @@ import type { Renderer } from './kit/experiment.js';
 import type { ReportFile } from './kit/report-file.js';
 import { backlog } from './backlog/main.js';
 import { balance } from './balance/main.js';
-import { bench } from './bench/main.js';
+import { bench } from './servers/main.js';
 import { chat } from './chat/main.js';
 import { files } from './files/main.js';
 import { hardening } from './harden/main.js';

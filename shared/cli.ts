@@ -13,7 +13,7 @@ import { openRoot } from './file-open.js';
 import { createLogger } from './log.js';
 import type { ProtocolName } from './conversation.js';
 import { openNotifier, type Notifier } from './notify.js';
-import { allowList, childAllowList, DENIES, type Deny, installSandbox, sandboxNote } from './sandbox.js';
+import { allowList, DENIES, type Deny, installSandbox, sandboxNote } from './sandbox.js';
 import { workSpec } from './work.js';
 
 const MiB = 1024 * 1024;
@@ -48,7 +48,7 @@ const commonOptions = {
   'max-pending': { type: 'number', default: DEFAULTS.maxPending, describe: 'bytes of unsent replies one client may have before it is closed' },
   'idle-timeout': { type: 'number', default: DEFAULTS.idleTimeout, describe: 'seconds without a byte moving before a client is closed' },
   'max-lifetime': { type: 'number', default: DEFAULTS.maxLifetime, describe: 'seconds after which any client is closed' },
-  'header-timeout': { type: 'number', default: DEFAULTS.headerTimeout, describe: 'http: seconds a request head may take to arrive' },
+  'header-timeout': { type: 'number', default: DEFAULTS.headerTimeout, describe: 'http: seconds a whole request (head and body) may take to arrive, from its first byte' },
   'max-header-bytes': { type: 'number', default: DEFAULTS.maxHeaderBytes, describe: 'http: largest request head (431 beyond)' },
   'max-body-bytes': { type: 'number', default: DEFAULTS.maxBodyBytes, describe: 'http: largest request body (413 beyond)' },
   // yargs reads --no-nodelay as nodelay = false.
@@ -209,9 +209,7 @@ async function main<Extra extends object>(lab: Lab<Extra>, flags?: LabFlags<Extr
   const argv = parseArgs(lab.info, hideBin(process.argv), flags);
   const log = createLogger(lab.info.id, argv.quiet as boolean);
   const extra = flags?.pick(argv) ?? ({} as Extra);
-  const common = toServerOptions(argv, log);
-  const childSandbox = common.sandbox ? childAllowList(lab.info, common.protocol.protocol) : undefined;
-  const options = { ...common, ...(childSandbox ? { childSandbox } : {}), ...extra };
+  const options = { ...toServerOptions(argv, log), ...extra };
   for (const note of flags?.notes?.(extra) ?? []) log.info(note);
   // Signal handlers go in before the listening line is printed: whoever reads that line may
   // signal at once, and a signal that beats its handler kills the process uncleanly.

@@ -17,7 +17,7 @@
 import type { ConnectionHeader, HealthJob } from './conversation.js';
 import type { RequestHead } from './http-parser.js';
 
-export type { HealthJob } from './conversation.js';
+export type { HealthJob };
 
 export const HEALTH_PATH = '/healthz';
 

@@ -5,7 +5,7 @@
  * What it owns: request boundaries (llhttp, http-parser.ts), keep-alive and pipelining, the rules
  * every request meets before the application sees it (RFC 9112 §3.2: exactly one Host on HTTP/1.1;
  * a body within --max-body-bytes, refused with 413 as soon as it is known to be over), the header
- * timeout's signal (`headPending`), the shutdown (the request in progress is the last), and the
+ * timeout's signal (`requestArriving`: from a request's first byte to its body's last), the shutdown (the request in progress is the last), and the
  * first failure's 400/413/417/431 reply, after which nothing more is answered and the connection
  * closes. With `expect`, `Expect: 100-continue` is answered with an interim 100 as soon as the
  * head is accepted, and any other expectation with 417. And `GET /healthz`, the health check
@@ -39,6 +39,8 @@ export abstract class HttpFraming implements Conversation {
   readonly #options: FramingOptions;
   /** Between the first byte of a request and the end of its head. */
   #inHead = false;
+  /** Requests begun on this connection: the number of the one arriving. */
+  #begun = 0;
   #head: RequestHead | undefined;
   /** The body so far (kept: its bytes; dropped: only counted). */
   #body = new BodyBytes();
@@ -61,7 +63,9 @@ export abstract class HttpFraming implements Conversation {
     this.#options = options;
     this.#parser = new RequestParser(config.maxHeaderBytes, {
       onBegin: () => {
-        if (!this.#done) this.#inHead = true;
+        if (this.#done) return;
+        this.#inHead = true;
+        this.#begun++;
       },
       onHead: (head) => {
         if (!this.#done) this.#accept(head);
@@ -79,8 +83,13 @@ export abstract class HttpFraming implements Conversation {
     });
   }
 
-  get headPending(): boolean {
-    return this.#inHead && !this.#done;
+  get requestArriving(): number {
+    return (this.#inHead || this.#head !== undefined) && !this.#done ? this.#begun : 0;
+  }
+
+  /** Between requests (or done): stop() closes now, as it checks below. */
+  get endsOnStop(): boolean {
+    return this.#done || (!this.#inHead && this.#head === undefined);
   }
 
   start(): void {}

@@ -8,7 +8,8 @@ import type { ProtocolConfig, ProtocolName } from './conversation.js';
 import type { Logger } from './log.js';
 import type { WorkSpec } from './work.js';
 
-/** --sandbox-deny: what the seccomp filter does to a call that is not on the list (shared/sandbox.ts). */
+
+/** What a sandboxed lab's filter does to a call outside its allow-list (shared/sandbox.ts). */
 export type Deny = 'eperm' | 'kill';
 
 /** Per-connection bounds. Every lab enforces all of them, each in its own I/O style. */
@@ -48,12 +49,6 @@ export interface ServerOptions {
   readonly sandbox: boolean;
   /** With --sandbox, what a call outside the list gets (lab 02's children install a filter of their own). */
   readonly sandboxDeny: Deny;
-  /**
-   * With --sandbox, for a lab whose children narrow their filter (LabInfo `sandbox.child`): the
-   * calls a child keeps, for this protocol, worked out by the command line (shared/sandbox.ts
-   * childAllowList) so the lab passes it on without looking at the protocol.
-   */
-  readonly childSandbox?: readonly string[];
   readonly log: Logger;
 }
 
@@ -95,6 +90,19 @@ export interface LabVariant {
   /** Shown in test titles and reports after the lab's label, e.g. "epoll, edge". */
   readonly name: string;
   readonly args: readonly string[];
+  /**
+   * A configuration that serves a fixed number of clients at once while the rest wait in the
+   * kernel's accept queue until one of them leaves (lab 08's prethreaded pool: its threads), so
+   * --max-conns closes nobody at once. Undefined: as the lab's traits say (kernelQueueOnly: one
+   * at a time; otherwise every client up to --max-conns).
+   */
+  readonly servedAtOnce?: number;
+  /**
+   * Each connection is served by a thread started for it (lab 08 per connection): a Node thread
+   * has an event loop of its own, whose descriptors (an epoll, an eventfd, a pipe) the connection
+   * holds too.
+   */
+  readonly threadPerConnection?: boolean;
 }
 
 export interface LabInfo {

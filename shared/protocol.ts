@@ -33,8 +33,9 @@ export type { ConnectionHeader, HttpErrorStatus, Job, ProtocolConfig, ProtocolNa
 export { PROTOCOLS } from './conversation.js';
 
 export class EchoConversation implements Conversation {
-  readonly headPending = false;
+  readonly requestArriving = 0;
   readonly waitsForRequests = false;
+  readonly endsOnStop = false;
   readonly #carrier: Carrier;
 
   constructor(carrier: Carrier) {

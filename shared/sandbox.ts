@@ -29,8 +29,8 @@ import { isSyscallName, syscallNumber, type SyscallArch } from './syscall-number
 
 type Libc = typeof import('./libc.js');
 
-/** What the filter does to a call that is not on the list (declared beside the lab contract). */
-export type { Deny } from './lab.js';
+/** What the filter does to a call that is not on the list. */
+export type { Deny };
 export const DENIES: readonly Deny[] = ['eperm', 'kill'];
 
 /**
@@ -64,7 +64,7 @@ export function allowList(lab: Pick<LabInfo, 'sandbox'>, protocol: ProtocolName)
  * answer of all, so a child that installs this list can no longer make the calls its parent's
  * list allowed for starting it (execve above all). Undefined for a lab without children.
  */
-export function childAllowList(lab: Pick<LabInfo, 'sandbox'>, protocol: ProtocolName): string[] | undefined {
+export function childAllowList(lab: Pick<LabInfo, 'sandbox'>, { protocol }: { readonly protocol: ProtocolName }): string[] | undefined {
   const child = lab.sandbox.child;
   return child && [...new Set([...NODE_RUNTIME, ...child, ...(protocol === 'files' ? lab.sandbox.files : [])])];
 }

@@ -7,10 +7,10 @@
 
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { stopAllLabs } from '../bench/lib/launch.js';
+import { stopAllLabs } from '../harness/launch.js';
 import { oneEventLoop } from '../bench/kit/labs.js';
-import { processTree } from '../bench/observe/processes.js';
-import { connectionQueues } from '../bench/observe/sockets.js';
+import { processTree } from '../harness/processes.js';
+import { connectionQueues } from '../harness/sockets.js';
 import { respond, type Job, type ProtocolConfig } from '../shared/protocol.js';
 import { createSession, type Session } from './helpers/conversation.js';
 import { probe } from '../shared/probe.js';

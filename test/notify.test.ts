@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { oneEventLoop } from '../bench/kit/labs.js';
-import { stopAllLabs } from '../bench/lib/launch.js';
+import { stopAllLabs } from '../harness/launch.js';
 import * as libc from '../shared/libc.js';
 import { sockaddrUn } from '../shared/notify.js';
 import { sandboxUnavailable } from '../shared/sandbox.js';

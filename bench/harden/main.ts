@@ -21,7 +21,7 @@ import { promisify } from 'node:util';
 import { LABS, labVariants, type LabInfo } from '../../labs/index.js';
 import { unmetNeed } from '../../shared/needs.js';
 import { allowList, sandboxUnavailable } from '../../shared/sandbox.js';
-import { repoRoot, startLab } from '../lib/launch.js';
+import { repoRoot, startLab } from '../../harness/launch.js';
 import { defineExperiment, runMain, type Body } from '../kit/experiment.js';
 import { describeLabs, oneEventLoop } from '../kit/labs.js';
 import { straceUnavailable } from '../syscalls/trace.js';

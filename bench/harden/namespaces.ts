@@ -17,7 +17,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { labEntry, repoRoot, startLabThrough } from '../lib/launch.js';
+import { labEntry, repoRoot, startLabThrough } from '../../harness/launch.js';
 import { probe } from '../../shared/probe.js';
 import { EchoLoop } from './pingpong.js';
 

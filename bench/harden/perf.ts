@@ -17,7 +17,7 @@ import { open } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { LabCase } from '../../test/helpers/labs.js';
-import { processTree } from '../observe/processes.js';
+import { processTree } from '../../harness/processes.js';
 import { EchoLoop, until } from './pingpong.js';
 
 export const PERF_EVENTS = ['task-clock', 'context-switches', 'cpu-migrations', 'page-faults'] as const;

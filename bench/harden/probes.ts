@@ -12,7 +12,7 @@
  */
 
 import type { LabCase } from '../../test/helpers/labs.js';
-import { connectionQueues } from '../observe/sockets.js';
+import { connectionQueues } from '../../harness/sockets.js';
 import { probe, type ProbeKind, type ProbeResult } from '../../shared/probe.js';
 import { EchoLoop, until } from './pingpong.js';
 

@@ -55,7 +55,7 @@ async function main(): Promise<void> {
   };
   const lab = flag('--lab');
   const protocol = (flag('--protocol') ?? 'echo') as ProtocolName;
-  const names = !lab ? NODE_RUNTIME : process.argv.includes('--child') ? childAllowList(labInfo(lab), protocol) : allowList(labInfo(lab), protocol);
+  const names = !lab ? NODE_RUNTIME : process.argv.includes('--child') ? childAllowList(labInfo(lab), { protocol }) : allowList(labInfo(lab), protocol);
   if (!names) throw new Error(`${lab} starts no child processes`);
   await installSandbox(names, deny, { tsync: !process.argv.includes('--no-tsync') });
   const attempt = async (run: () => unknown): Promise<Outcome> => {

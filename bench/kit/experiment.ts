@@ -1,7 +1,7 @@
 /**
  * The experiment kit: what every `make NAME` shares, so an experiment folder holds only what is
  * its own. An experiment declares
- *   - its options (kit/options.ts: typed, with quick-run defaults and ranges),
+ *   - its options (kit/command-line.ts: typed, with quick-run defaults and ranges),
  *   - how it measures (`measure`: settings in, the results body out; the kit adds the stamp),
  *   - its results schema (`schema`, and `migrate` to lift an older file: committed reports are
  *     re-rendered from their JSON, never re-measured for a new renderer),
@@ -19,11 +19,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hideBin } from 'yargs/helpers';
 import { exitOnUserError } from '../../shared/errors.js';
-import { stopAllLabs } from '../lib/launch.js';
-import { publishFigures, type Figures } from '../figures.js';
+import { stopAllLabs } from '../../harness/launch.js';
+import { publishFigures, type Figures } from '../readme-figures.js';
 import { chartImage, toSvg, type Chart } from './chart.js';
 import { say, type Finding } from './findings.js';
-import { parseSettings, relative, type OptionSpecs, type Settings } from './options.js';
+import { parseSettings, relative, type OptionSpecs, type Settings } from './command-line.js';
 import { Progress } from './progress.js';
 import { readReportFile, reportPaths, writeReportFile, type ReportFile } from './report-file.js';
 import { machineStamp, renderStamp, type Stamp } from './stamp.js';
@@ -62,7 +62,7 @@ export interface Renderer<R extends ReportFile<string, number>> {
   readonly schema: R['schema'];
   readonly migrate?: (raw: Record<string, unknown>) => R | undefined;
   render(report: R): Page;
-  /** Figures the READMEs quote from this report (bench/figures.ts). */
+  /** Figures the READMEs quote from this report (bench/readme-figures.ts). */
   figures?(report: R): Figures;
 }
 

@@ -4,8 +4,8 @@
  */
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { stopAllLabs } from '../../bench/lib/launch.js';
-import { listenQueue } from '../../bench/observe/sockets.js';
+import { stopAllLabs } from '../../harness/launch.js';
+import { listenQueue } from '../../harness/sockets.js';
 import { roundTrip, stopCleanly } from '../../test/helpers/exchange.js';
 import { labCases, SANDBOXED } from '../../test/helpers/labs.js';
 import { closeAllClients, connect } from '../../test/helpers/tcp.js';

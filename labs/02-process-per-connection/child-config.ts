@@ -15,6 +15,6 @@ export interface ChildConfig {
   readonly work: WorkSpec;
   readonly shutdownTimeoutMs: number;
   readonly quiet: boolean;
-  /** --sandbox: the child narrows its inherited filter to these calls, denying the rest this way. */
-  readonly sandbox?: { readonly deny: Deny; readonly calls: readonly string[] };
+  /** --sandbox: the child narrows its inherited filter to a child's calls, denying the rest this way. */
+  readonly sandbox?: Deny;
 }

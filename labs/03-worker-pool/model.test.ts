@@ -4,7 +4,7 @@
  */
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { stopAllLabs } from '../../bench/lib/launch.js';
+import { stopAllLabs } from '../../harness/launch.js';
 import { httpRequest, httpResponse, roundTrip, stopCleanly } from '../../test/helpers/exchange.js';
 import { labCases, SANDBOXED } from '../../test/helpers/labs.js';
 import { closeAllClients, connect } from '../../test/helpers/tcp.js';

@@ -7,9 +7,9 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startLab, stopAllLabs } from '../../bench/lib/launch.js';
-import { openFds } from '../../bench/observe/processes.js';
-import { connectionQueues } from '../../bench/observe/sockets.js';
+import { startLab, stopAllLabs } from '../../harness/launch.js';
+import { openFds } from '../../harness/processes.js';
+import { connectionQueues } from '../../harness/sockets.js';
 import { stopCleanly } from '../../test/helpers/exchange.js';
 import { closeAllClients, connect, type Client } from '../../test/helpers/tcp.js';
 import { eventually, randomChunks, randomPayload, seededRandom } from '../../test/helpers/util.js';

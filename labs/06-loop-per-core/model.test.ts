@@ -7,8 +7,8 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { tcpRows } from '../../bench/observe/sockets.js';
-import { startLab, stopAllLabs, type LabProcess } from '../../bench/lib/launch.js';
+import { tcpRows } from '../../harness/sockets.js';
+import { startLab, stopAllLabs, type LabProcess } from '../../harness/launch.js';
 import { closeAllClients, connect, type Client } from '../../test/helpers/tcp.js';
 import { eventually } from '../../test/helpers/util.js';
 import { labInfo } from '../index.js';

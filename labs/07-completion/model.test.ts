@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startLab, stopAllLabs } from '../../bench/lib/launch.js';
+import { startLab, stopAllLabs } from '../../harness/launch.js';
 import { countSystemCalls, straceUnavailable } from '../../bench/syscalls/trace.js';
 import { closeAll, openConnections, runRoundTrips } from '../../bench/syscalls/workload.js';
 import { stopCleanly } from '../../test/helpers/exchange.js';
