@@ -157,8 +157,8 @@ export const LABS: readonly LabInfo[] = [
     makeVariables: { WORKERS: '--workers', BALANCE: '--balance' },
     variants: [
       { name: 'handoff', args: ['--balance', 'handoff'] },
-      { name: 'shared', args: ['--balance', 'shared'] },
-      { name: 'reuseport', args: ['--balance', 'reuseport'] },
+      { name: 'shared', args: ['--balance', 'shared'], acceptOnly: true },
+      { name: 'reuseport', args: ['--balance', 'reuseport'], acceptOnly: true },
     ],
     // dup: the acceptor hands a copy of each descriptor to a loop (handoff).
     sandbox: { calls: ['accept4', 'dup', 'getpeername', 'getsockname', 'getsockopt'], files: FILE_STREAM },

@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { openFds, treeUsage } from '../../harness/processes.js';
 import { connectionQueues } from '../../harness/sockets.js';
 import { createSession } from '../helpers/conversation.js';
-import { labCases, type LabCase } from '../helpers/labs.js';
+import { servingCases, type LabCase } from '../helpers/labs.js';
 import { HOSTILE_TARGETS } from '../helpers/hostile-paths.js';
 import { eventually } from '../helpers/util.js';
 import { destroyAllEchoClients, EchoClient } from './helpers/echo-client.js';
@@ -97,7 +97,7 @@ function parserRefuses(target: string): boolean {
 
 /** Every lab variant with `files`; a lab that offers `--copy` is tried with each copy on its first variant. */
 function fileCases(): { title: string; lab: LabCase; args: string[] }[] {
-  return labCases((info) => info.protocols.includes('files')).flatMap((lab) => {
+  return servingCases((info) => info.protocols.includes('files')).flatMap((lab) => {
     const copies = lab.info.fileCopies;
     if (!copies) return [{ title: lab.title, lab, args: [] }];
     if (lab.variant !== lab.info.variants[0]) return [{ title: lab.title, lab, args: [] }];
