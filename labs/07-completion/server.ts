@@ -77,6 +77,8 @@ import type { Lab, RunningServer, ServerOptions } from '../../shared/lab.js';
 import { ioUringUnavailable } from '../../shared/needs.js';
 import { POLL_MS } from '../../shared/turn.js';
 import { labInfo } from '../index.js';
+import { isFileJob, isFileRange } from '../../shared/kit/outbox.js';
+import { FileSlot, type FileProgress } from './file-slot.js';
 import { type Block, type BufferPool, type BufferRing, type Completion, IORING_ACCEPT_MULTISHOT, OP, openRing, type Ring, type RingOptions, SendSlot } from './ring.js';
 
 export function start(options: ServerOptions & RingOptions): Promise<RunningServer> {
@@ -106,6 +108,8 @@ class Client extends HandConnection {
   recvBlock: Block | undefined;
   /** Its SEND in flight, and the buffer the kernel holds for it (ring.ts). */
   sending!: SendSlot;
+  /** Its file operation in flight: a lookup's OPENAT or STATX, a READ, a SPLICE (file-slot.ts). */
+  file!: FileSlot;
   /** The CLOSE entry is queued: nothing else may be. */
   closeQueued = false;
 }
@@ -123,7 +127,9 @@ class CompletionServer extends HandServer<Client, RingOptions> {
 
   constructor(ground: Ground<RingOptions>) {
     super(ground);
-    ({ ring: this.#ring, buffers: this.#buffers, pool: this.#pool } = openRing(ground.libc, ground.options, READ_BYTES));
+    // A root to serve files from: the ring also takes the file operations (and checks the kernel has them).
+    const files = ground.options.protocol.root !== undefined;
+    ({ ring: this.#ring, buffers: this.#buffers, pool: this.#pool } = openRing(ground.libc, { ...ground.options, files }, READ_BYTES));
     // Step 1.
     this.#armAccept();
   }
@@ -185,6 +191,7 @@ class CompletionServer extends HandServer<Client, RingOptions> {
     if (op === OP.RECV) this.#received(client, completion);
     else if (op === OP.SEND) this.#sent(client, res);
     else if (op === OP.CLOSE) this.#closed(client);
+    else this.#fileStep(client, client.file.completed(completion, client.failed));
   }
 
   // --- Step 3: accepting --------------------------------------------------------------------
@@ -225,6 +232,8 @@ class CompletionServer extends HandServer<Client, RingOptions> {
     const client = this.admit(fd, undefined, now, (admission) => new Client(admission));
     if (!client) return;
     client.sending = new SendSlot(this.#ring, this.#pool, fd, client.id, this.options.reuseEarly);
+    const { libc, options } = this;
+    client.file = new FileSlot({ libc, ring: this.#ring, pool: this.#pool, copy: options.copy, root: options.protocol.root ?? '', log: options.log, fd, id: client.id, peer: client.record.peer });
     this.#armRecv(client);
     client.conversation.start();
   }
@@ -287,14 +296,63 @@ class CompletionServer extends HandServer<Client, RingOptions> {
   }
 
   /**
-   * Something joined the client's outbox: copied into a send buffer for one SEND, unless a SEND
-   * is in flight (it waits in the outbox, copied there: shared/kit/outbox.ts). Nothing is
-   * submitted here: a line said to N members is N SENDs in the turn's one io_uring_enter.
+   * Something joined the client's outbox, or what was in flight completed: the outbox's next
+   * step, unless a SEND or a file operation is in flight (it waits in the outbox, copied there:
+   * shared/kit/outbox.ts). Bytes are copied into a send buffer for one SEND; a file request's
+   * turn starts its lookup (OPENAT, STATX); a file range goes by `--copy`: READ into the send
+   * buffer behind the bytes before it, or SPLICE through the client's pipe. Nothing is submitted
+   * here: a line said to N members is N SENDs in the turn's one io_uring_enter.
    */
   transmit(client: Client): void {
-    if (client.sending.inFlight > 0 && !this.options.reuseEarly) return;
+    if ((client.sending.inFlight > 0 && !this.options.reuseEarly) || client.file.inFlight) return;
+    const outbox = client.outbox;
+    const head = outbox.items[0];
+    if (isFileJob(head)) {
+      const answer = client.file.lookUp(head);
+      if (answer) this.#fileStep(client, { kind: 'answered', answer });
+      return;
+    }
+    if (isFileRange(head) && this.options.copy === 'splice') {
+      client.file.splice(head);
+      return;
+    }
     // (--reuse-early does not wait for a SEND to complete: all of it goes out at once.)
-    while (client.sending.start((into) => client.outbox.takeBytes(into)) && this.options.reuseEarly);
+    if (this.options.reuseEarly) while (client.sending.start((into) => outbox.takeBytes(into)));
+    if (outbox.empty || client.sending.inFlight > 0) return;
+    const block = this.#pool.take();
+    const length = outbox.takeBytes(block.bytes);
+    const next = outbox.items[0];
+    if (isFileRange(next) && length < block.bytes.length) client.file.read(next, block, length);
+    else if (length > 0) client.sending.send(block, length);
+    else this.#pool.give(block);
+  }
+
+  /** A file operation got somewhere (file-slot.ts): the answer joins the outbox, read bytes go out, or the connection fails. */
+  #fileStep(client: Client, progress: FileProgress): void {
+    const outbox = client.outbox;
+    switch (progress.kind) {
+      case 'waiting':
+        if (client.failed) this.#closeWhenIdle(client);
+        return;
+      case 'failed':
+        client.fail(progress.reason);
+        this.#closeWhenIdle(client);
+        return;
+      case 'answered':
+        outbox.answered(progress.answer, (body) => ({ body }));
+        break;
+      case 'read':
+        // The file's bytes are queued in our buffer now, as a reply's are, until their SEND completes.
+        outbox.pending += progress.fileBytes;
+        if (isFileRange(outbox.items[0]) && outbox.items[0].body.remaining === 0) outbox.rangeSent();
+        client.sending.send(progress.block, progress.length);
+        return;
+      case 'spliced':
+        client.wrote(progress.bytes);
+        if (isFileRange(outbox.items[0]) && outbox.items[0].body.remaining === 0) outbox.rangeSent();
+        break;
+    }
+    this.#carryOn(client);
   }
 
   /** A SEND completed: its bytes went out (a short send goes on by itself, ring.ts), or it failed. */
@@ -312,9 +370,14 @@ class CompletionServer extends HandServer<Client, RingOptions> {
     // short send is lost; otherwise a short send is still in flight.
     if (this.options.reuseEarly && client.sending.inFlight === 0) client.outbox.pending = 0;
     else if (client.sending.inFlight > 0) return;
+    this.#carryOn(client);
+  }
+
+  /** What was in flight is done: the outbox's next step, or the close it waited for; then a paused client is read again. */
+  #carryOn(client: Client): void {
     if (!client.failed && !client.outbox.empty) this.transmit(client);
     else if (client.closing || client.failed) this.#closeWhenIdle(client);
-    this.#resume(client); // a client paused over the kit's PAUSE_READING_BYTES
+    this.#resume(client); // a client paused over the kit's PAUSE_READING_BYTES, or while it had files queued
   }
 
   // --- Step 5: closing ------------------------------------------------------------------------
@@ -325,7 +388,7 @@ class CompletionServer extends HandServer<Client, RingOptions> {
 
   /** The client failed (the kit dropped its outbox): every operation on its descriptor is cancelled, then it is closed. */
   abandon(client: Client): void {
-    if (client.receiving || client.sending.inFlight > 0) {
+    if (client.receiving || client.sending.inFlight > 0 || client.file.inFlight) {
       client.cancellingRecv = true;
       this.#ring.cancelAll(client.fd, client.id);
     }
@@ -339,7 +402,10 @@ class CompletionServer extends HandServer<Client, RingOptions> {
    */
   #closeWhenIdle(client: Client): void {
     if (client.closeQueued || client.gone) return;
-    if (!client.failed && (client.outbox.pending > 0 || client.sending.inFlight > 0)) return;
+    if (!client.failed && (!client.outbox.empty || client.outbox.pending > 0 || client.sending.inFlight > 0)) return;
+    // A file operation's descriptor or buffer is the kernel's until it completes (cancelled in
+    // abandon when it waits on the socket; a disk read just finishes).
+    if (client.file.inFlight) return;
     if (client.receiving) {
       if (!client.cancellingRecv) {
         client.cancellingRecv = true;
@@ -357,6 +423,7 @@ class CompletionServer extends HandServer<Client, RingOptions> {
   #closed(client: Client): void {
     this.#awaitingBuffers.delete(client);
     client.sending.release();
+    client.file.release();
     if (client.recvBlock) this.#pool.give(client.recvBlock);
     client.recvBlock = undefined;
     this.forget(client);

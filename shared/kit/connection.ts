@@ -43,7 +43,7 @@ export const PAUSE_READING_BYTES = READ_BYTES;
 /** What a lab's mechanism does for its connections: the part that differs between by-hand labs. */
 export interface Mechanism {
   readonly libc: Libc;
-  readonly options: ServerOptions & { readonly copy?: CopyMode };
+  readonly options: ServerOptions;
   readonly room: RoomPort;
   /** Bytes or a file joined `connection`'s outbox: send what the kernel takes now, or arrange to. */
   transmit(connection: HandConnection): void;
@@ -210,11 +210,11 @@ export class HandConnection implements Carrier {
     this.times.lastMovedAt = now;
   }
 
-  /** Writes the outbox onto its non-blocking descriptor as far as the kernel takes it (labs 01 and 05). */
-  flush(): void {
+  /** Writes the outbox onto its non-blocking descriptor as far as the kernel takes it, files by `copy` (labs 01 and 05). */
+  flush(copy: CopyMode): void {
     this.#io ??= {
       libc: this.#mechanism.libc,
-      copy: this.#mechanism.options.copy ?? 'sendfile',
+      copy,
       open: (job) => answerFile(job, this.#mechanism.options.protocol.root!, this.record.peer, this.#mechanism.options.log),
       sent: (bytes) => this.wrote(bytes),
     };
