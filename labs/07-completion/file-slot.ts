@@ -19,6 +19,10 @@
  *                for POLLOUT waits for room (a SPLICE is done by a kernel worker that cannot
  *                wait on a socket, unlike a SEND, which the kernel re-polls itself).
  *
+ * The slot moves the client's outbox (shared/kit/outbox.ts) while it holds a file: the answer's
+ * head joins it, read bytes leave it as a SEND, a range leaves it once sent; the server only
+ * hears whether to carry on, wait, or fail the connection (`FileStep`).
+ *
  * The memory the kernel holds (the path OPENAT reads, the statx buffer, a READ's buffer) is a
  * pool block, back in the pool only when the completion has come.
  */
@@ -29,8 +33,8 @@ import { decideFile, type FileAnswer, type FileBody, type Found, jobSteps, OPEN_
 import { TRUNCATED } from '../../shared/file-send.js';
 import type { Libc } from '../../shared/listener.js';
 import type { Logger } from '../../shared/log.js';
-import type { FileRange } from '../../shared/kit/outbox.js';
-import { type Block, type BufferPool, type Completion, OP, type Ring, type RingCopy } from './ring.js';
+import { type FileRange, isFileJob, isFileRange, type Outbox } from '../../shared/kit/outbox.js';
+import { type Block, type BufferPool, type Completion, OP, type Ring, type RingCopy, type SendSlot } from './ring.js';
 
 /** openat's "relative to the working directory": the rules hand us absolute real paths anyway. */
 const AT_FDCWD = -100;
@@ -54,37 +58,49 @@ const POLLOUT = 0x004;
 const EAGAIN = 11;
 const ENAMETOOLONG = 36;
 
-/** What one completion of the slot came to, for the server to carry on with. */
-export type FileProgress =
-  /** Another step is in flight (or nothing to do: an abandoned client's operation ended). */
-  | { readonly kind: 'waiting' }
-  /** The lookup is decided: the response's head, and its range if any. */
-  | { readonly kind: 'answered'; readonly answer: FileAnswer }
-  /** A READ filled `block` up to `length` (the head before it included), `fileBytes` of them the file's: SEND it. */
-  | { readonly kind: 'read'; readonly block: Block; readonly length: number; readonly fileBytes: number }
-  /** A SPLICE put `bytes` of the file into the socket. */
-  | { readonly kind: 'spliced'; readonly bytes: number }
-  | { readonly kind: 'failed'; readonly reason: string };
+/**
+ * What a step of the slot came to: `wait` for the completion of what it queued (a step that
+ * failed the connection, through its `fail`, waits too), or `moved` (the outbox moved on).
+ */
+type FileStep = 'wait' | 'moved';
 
-const WAITING: FileProgress = { kind: 'waiting' };
+/** What the slot needs of its client: the kit's connection (shared/kit/connection.ts) and its SENDs. */
+export interface FileClient {
+  /** The client's socket and id (every entry's user_data names it). */
+  readonly fd: number;
+  readonly id: number;
+  readonly record: { readonly peer: string };
+  readonly outbox: Outbox;
+  readonly sending: SendSlot;
+  /** `bytes` went into the socket (a SPLICE's). */
+  wrote(bytes: number): void;
+  /** The connection ends, with `reason` in its disconnect line. */
+  fail(reason: string): void;
+}
 
-export interface FileSlotSetup {
+/** The server's part after a step: the outbox's next step, the close it waited for, reading again. */
+export type CarryOn = () => void;
+
+interface FileSlotSetup {
   readonly libc: Libc;
   readonly ring: Ring;
   readonly pool: BufferPool;
   readonly copy: RingCopy;
   readonly root: string;
   readonly log: Logger;
-  /** The client's socket, its id (every entry's user_data names it) and its address, for refusal lines. */
   readonly fd: number;
   readonly id: number;
   readonly peer: string;
+  readonly outbox: Outbox;
+  readonly sending: SendSlot;
 }
 
 export class FileSlot {
   /** An operation of the slot is in flight: nothing else of it may be queued until it completes. */
   inFlight = false;
   readonly #setup: FileSlotSetup;
+  readonly #client: FileClient;
+  readonly #carryOn: CarryOn;
   #job: FileJob | undefined;
   #steps: Generator<string, Found, Opened> | undefined;
   /** The lookup's block (path and statx buffer), or read-send's READ buffer, while the kernel holds it. */
@@ -99,17 +115,55 @@ export class FileSlot {
   /** The range being moved, and which of its two SPLICEs (or the POLL_ADD between) is in flight. */
   #range: FileBody | undefined;
   #stage: 'into pipe' | 'into socket' | 'waiting for room' | undefined;
+  /** read-send: the range the READ in flight reads. */
+  #reading: FileRange | undefined;
 
-  constructor(setup: FileSlotSetup) {
-    this.#setup = setup;
+  constructor(
+    libc: Libc,
+    ring: Ring,
+    pool: BufferPool,
+    options: { readonly copy: RingCopy; readonly protocol: { readonly root?: string }; readonly log: Logger },
+    client: FileClient,
+    carryOn: CarryOn,
+  ) {
+    const { fd, id, outbox, sending } = client;
+    this.#setup = { libc, ring, pool, copy: options.copy, root: options.protocol.root ?? '', log: options.log, fd, id, peer: client.record.peer, outbox, sending };
+    this.#client = client;
+    this.#carryOn = carryOn;
   }
 
   /**
-   * The file request at the head of the client's queue: its lookup begins. Returns the answer
-   * when no entry was needed (a path refused by its own checks, or by realpath); otherwise the
-   * answer comes with a later completion.
+   * The outbox's next step while it holds a file (nothing of the slot's or a SEND in flight): a
+   * file request's lookup (answered at once when its path alone is refused), a range's next
+   * SPLICE, or the bytes at its head copied into a send buffer for one SEND, with read-send a
+   * READ of the range behind them filling the rest of that buffer first. When the step needed
+   * no entry (a request refused by its path alone), the server carries on at once.
    */
-  lookUp(job: FileJob): FileAnswer | undefined {
+  next(): void {
+    if (this.#next() === 'moved') this.#carryOn();
+  }
+
+  #next(): FileStep {
+    const { outbox, pool, sending } = this.#setup;
+    const head = outbox.items[0];
+    if (isFileJob(head)) {
+      const answer = this.#lookUp(head);
+      return answer ? this.#answered(answer) : 'wait';
+    }
+    if (isFileRange(head) && this.#setup.copy === 'splice') {
+      this.#splice(head.body);
+      return 'wait';
+    }
+    const block = pool.take();
+    const length = outbox.takeBytes(block.bytes);
+    const range = outbox.items[0];
+    if (isFileRange(range) && this.#setup.copy === 'read-send' && length < block.bytes.length) this.#read(range, block, length);
+    else if (length > 0) sending.send(block, length);
+    else pool.give(block);
+    return 'wait';
+  }
+
+  #lookUp(job: FileJob): FileAnswer | undefined {
     this.#job = job;
     if (!job.refused && this.#setup.copy === 'splice' && !this.#pipe) {
       const problem = this.#makePipe();
@@ -117,13 +171,19 @@ export class FileSlot {
       if (problem) return this.#decide({ facts: { kind: 'unavailable', reason: `pipe: ${problem}` }, fd: -1 });
     }
     this.#steps = jobSteps(job, this.#setup.root);
-    return this.#next(this.#steps.next());
+    return this.#rule(this.#steps.next());
+  }
+
+  /** The answer joins the outbox in the request's place: its head, then its range. */
+  #answered(answer: FileAnswer): FileStep {
+    this.#setup.outbox.answered(answer, (body) => ({ body }));
+    return 'moved';
   }
 
   /** read-send: a READ of `range`'s next bytes into `block`, after the `headBytes` already in it. */
-  read(range: FileRange, block: Block, headBytes: number): void {
+  #read(range: FileRange, block: Block, headBytes: number): void {
     const body = range.body;
-    this.#range = body;
+    this.#reading = range;
     this.#block = block;
     this.#headBytes = headBytes;
     const length = Math.min(body.remaining, block.bytes.length - headBytes);
@@ -131,8 +191,7 @@ export class FileSlot {
   }
 
   /** splice: the range's next bytes into the socket, through the pipe (what is in the pipe first). */
-  splice(range: FileRange): void {
-    const body = range.body;
+  #splice(body: FileBody): void {
     this.#range = body;
     if (this.#inPipe > 0) {
       this.#spliceOut();
@@ -147,16 +206,23 @@ export class FileSlot {
    * A completion of the slot's operation. `abandoned`: the client has failed, so what the
    * operation gave is let go (a descriptor closed, a buffer back in the pool) and nothing follows.
    */
-  completed({ op, res }: Completion, abandoned: boolean): FileProgress {
+  completed(completion: Completion, abandoned: boolean): void {
+    this.#completed(completion, abandoned);
+    // Whatever the step came to, the server carries on: a step that waits has something in
+    // flight, which its next step waits for anyway; a failed client is closed once idle.
+    this.#carryOn();
+  }
+
+  #completed({ op, res }: Completion, abandoned: boolean): FileStep {
     this.inFlight = false;
     const { libc } = this.#setup;
     if (abandoned) {
       this.#letGo(op, res);
-      return WAITING;
+      return 'wait';
     }
     switch (op) {
       case OP.OPENAT:
-        if (res < 0) return this.#resume({ error: libc.errnoName(-res) }) ?? WAITING;
+        if (res < 0) return this.#resume({ error: libc.errnoName(-res) });
         this.#opened = res;
         // sqe.addr: the empty path; sqe.len: the mask; sqe.off: the statx buffer.
         this.#queue({
@@ -167,15 +233,15 @@ export class FileSlot {
           offset: this.#block!.address + STATX_AT,
           opFlags: AT_EMPTY_PATH,
         });
-        return WAITING;
+        return 'wait';
       case OP.STATX: {
         const fd = this.#opened;
         this.#opened = -1;
         if (res < 0) {
           closeSync(fd);
-          return this.#resume({ error: libc.errnoName(-res) }) ?? WAITING;
+          return this.#resume({ error: libc.errnoName(-res) });
         }
-        return this.#resume({ fd, stat: readStatx(this.#block!.bytes.subarray(STATX_AT, STATX_AT + 256)) }) ?? WAITING;
+        return this.#resume({ fd, stat: readStatx(this.#block!.bytes.subarray(STATX_AT, STATX_AT + 256)) });
       }
       case OP.READ:
         return this.#readDone(res);
@@ -184,9 +250,9 @@ export class FileSlot {
       case OP.POLL_ADD:
         // Room in the socket (or an error, which the SPLICE will name): the SPLICE again.
         this.#spliceOut();
-        return WAITING;
+        return 'wait';
       default:
-        return WAITING;
+        return 'wait';
     }
   }
 
@@ -203,10 +269,10 @@ export class FileSlot {
   // --- The lookup ---------------------------------------------------------------------------------
 
   /** The rules' next step: decided, or a path to open, queued as an OPENAT. */
-  #next(step: IteratorResult<string, Found>): FileAnswer | undefined {
+  #rule(step: IteratorResult<string, Found>): FileAnswer | undefined {
     if (step.done) return this.#decide(step.value);
     const path = Buffer.from(`${step.value}\0`);
-    if (path.length > PATH_MAX) return this.#next(this.#steps!.next({ error: this.#setup.libc.errnoName(ENAMETOOLONG) }));
+    if (path.length > PATH_MAX) return this.#rule(this.#steps!.next({ error: this.#setup.libc.errnoName(ENAMETOOLONG) }));
     this.#block ??= this.#setup.pool.take();
     this.#block.bytes.set(path, 0);
     this.#block.bytes[EMPTY_PATH_AT] = 0;
@@ -215,9 +281,9 @@ export class FileSlot {
     return undefined;
   }
 
-  #resume(opened: Opened): FileProgress | undefined {
-    const answer = this.#next(this.#steps!.next(opened));
-    return answer ? { kind: 'answered', answer } : undefined;
+  #resume(opened: Opened): FileStep {
+    const answer = this.#rule(this.#steps!.next(opened));
+    return answer ? this.#answered(answer) : 'wait';
   }
 
   #decide(found: Found): FileAnswer {
@@ -231,42 +297,49 @@ export class FileSlot {
 
   // --- The range ----------------------------------------------------------------------------------
 
-  #readDone(res: number): FileProgress {
-    const body = this.#range!;
+  #readDone(res: number): FileStep {
+    const range = this.#reading!;
     if (res === -EAGAIN) {
-      this.read({ body }, this.#block!, this.#headBytes);
-      return WAITING;
+      this.#read(range, this.#block!, this.#headBytes);
+      return 'wait';
     }
     if (res <= 0) {
       this.#giveBlock();
-      return { kind: 'failed', reason: res === 0 ? TRUNCATED : `read: ${this.#setup.libc.errnoName(-res)}` };
+      return this.#fail(res === 0 ? TRUNCATED : `read: ${this.#setup.libc.errnoName(-res)}`);
     }
-    body.position += res;
-    body.remaining -= res;
-    const block = this.#block!;
+    const { outbox, sending } = this.#setup;
+    range.body.position += res;
+    range.body.remaining -= res;
+    // The file's bytes are queued in our buffer now, as a reply's are, until their SEND completes.
+    outbox.pending += res;
+    if (range.body.remaining === 0) outbox.rangeSent();
+    sending.send(this.#block!, this.#headBytes + res);
     this.#block = undefined;
-    return { kind: 'read', block, length: this.#headBytes + res, fileBytes: res };
+    this.#reading = undefined;
+    return 'wait';
   }
 
-  #intoPipeDone(res: number): FileProgress {
-    if (res <= 0) return { kind: 'failed', reason: res === 0 ? TRUNCATED : `splice: ${this.#setup.libc.errnoName(-res)}` };
+  #intoPipeDone(res: number): FileStep {
+    if (res <= 0) return this.#fail(res === 0 ? TRUNCATED : `splice: ${this.#setup.libc.errnoName(-res)}`);
     this.#range!.position += res;
     this.#inPipe = res;
     this.#spliceOut();
-    return WAITING;
+    return 'wait';
   }
 
-  #intoSocketDone(res: number): FileProgress {
+  #intoSocketDone(res: number): FileStep {
     if (res === -EAGAIN) {
       // The socket is full: wait for room the readiness way, then the SPLICE again.
       this.#stage = 'waiting for room';
       this.#queue({ op: OP.POLL_ADD, fd: this.#setup.fd, opFlags: POLLOUT });
-      return WAITING;
+      return 'wait';
     }
-    if (res < 0) return { kind: 'failed', reason: this.#setup.libc.errnoName(-res) };
+    if (res < 0) return this.#fail(this.#setup.libc.errnoName(-res));
     this.#inPipe -= res;
     this.#range!.remaining -= res;
-    return { kind: 'spliced', bytes: res };
+    this.#client.wrote(res);
+    if (this.#range!.remaining === 0) this.#setup.outbox.rangeSent();
+    return 'moved';
   }
 
   #spliceOut(): void {
@@ -286,6 +359,12 @@ export class FileSlot {
 
   // --- Plumbing -----------------------------------------------------------------------------------
 
+  /** The range cannot be finished (a file truncated under it, a failed read or send): the connection ends. */
+  #fail(reason: string): FileStep {
+    this.#client.fail(reason);
+    return 'wait';
+  }
+
   #queue(entry: Omit<Parameters<Ring['queue']>[0], 'id'>): void {
     this.inFlight = true;
     this.#setup.ring.queue({ ...entry, id: this.#setup.id });
@@ -298,6 +377,7 @@ export class FileSlot {
     this.#opened = -1;
     this.#steps = undefined;
     this.#job = undefined;
+    this.#reading = undefined;
     this.#giveBlock();
   }
 

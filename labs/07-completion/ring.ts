@@ -112,13 +112,15 @@ const EAGAIN = 11;
  */
 export function openRing(
   libc: Libc,
-  options: RingOptions & { readonly sandbox?: boolean; readonly files?: boolean },
+  options: RingOptions & { readonly sandbox?: boolean; readonly protocol?: { readonly root?: string } },
   blockBytes: number,
 ): { ring: Ring; buffers: BufferRing | undefined; pool: BufferPool } {
   const sqpoll = options.sqpoll ? { idleMs: SQPOLL_IDLE_MS } : undefined;
-  const ring = new Ring(libc, { entries: SQ_ENTRIES, cqEntries: CQ_ENTRIES, sqpoll, eager: options.submit === 'each', restricted: options.sandbox, files: options.files });
+  // A root to serve files from: the ring also takes the file operations (and checks the kernel has them).
+  const files = options.protocol?.root !== undefined;
+  const ring = new Ring(libc, { entries: SQ_ENTRIES, cqEntries: CQ_ENTRIES, sqpoll, eager: options.submit === 'each', restricted: options.sandbox, files });
   try {
-    if (options.files) {
+    if (files) {
       const refused = refusedOperations(ring.probe(), options.copy);
       if (refused) throw new UserError(refused);
     }

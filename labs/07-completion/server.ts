@@ -38,6 +38,11 @@
  *      own SEND, one in flight per member. Nothing is submitted in mid-turn: a line said to N
  *      members is N SENDs in the turn's one io_uring_enter (up to SQ_ENTRIES of them; --submit
  *      each: N calls).
+ *      Files (`--protocol files`): a file request's turn in the outbox starts its lookup, an
+ *      OPENAT and a STATX entry (the shared rules decide: shared/file-open.ts), then its range
+ *      goes by `--copy`: READ entries into the client's send buffer, each followed by its SEND,
+ *      or SPLICE entries through the client's pipe (file-slot.ts). One file operation per client
+ *      is in flight; the disk is read while the loop serves everyone else.
  *   5. A RECV completion of 0 is the peer's FIN: everything it sent is still answered, then
  *      shutdown(SHUT_WR) and a CLOSE entry. A negative one is an error (-ECONNRESET): close.
  *      Whatever is still in flight on a closing connection is cancelled first (ASYNC_CANCEL), and
@@ -50,6 +55,11 @@
  * a SEND while a reply goes out). With `--recv single` each client also holds its own receive
  * buffer for as long as it is idle; with multishot, clients share the provided buffers, held only
  * between a completion and our reading it. Address space, not memory, until the kernel writes.
+ *
+ * Reading a file: a regular file is always "ready" to a readiness loop, so lab 05's sendfile()
+ * or pread() of a page not in memory sleeps on the disk with every client waiting; here the READ
+ * or SPLICE is the kernel's to finish, and its completion comes when the disk has answered. (The
+ * lookup's realpath still runs on the loop: metadata, see shared/file-open.ts.)
  *
  * How it fails: as lab 05, the work runs on the one thread (`--work-us` stalls everyone). The
  * completion model adds its own way to fail, the lesson of this lab: a buffer handed to the kernel
@@ -77,8 +87,7 @@ import type { Lab, RunningServer, ServerOptions } from '../../shared/lab.js';
 import { ioUringUnavailable } from '../../shared/needs.js';
 import { POLL_MS } from '../../shared/turn.js';
 import { labInfo } from '../index.js';
-import { isFileJob, isFileRange } from '../../shared/kit/outbox.js';
-import { FileSlot, type FileProgress } from './file-slot.js';
+import { FileSlot } from './file-slot.js';
 import { type Block, type BufferPool, type BufferRing, type Completion, IORING_ACCEPT_MULTISHOT, OP, openRing, type Ring, type RingOptions, SendSlot } from './ring.js';
 
 export function start(options: ServerOptions & RingOptions): Promise<RunningServer> {
@@ -127,9 +136,7 @@ class CompletionServer extends HandServer<Client, RingOptions> {
 
   constructor(ground: Ground<RingOptions>) {
     super(ground);
-    // A root to serve files from: the ring also takes the file operations (and checks the kernel has them).
-    const files = ground.options.protocol.root !== undefined;
-    ({ ring: this.#ring, buffers: this.#buffers, pool: this.#pool } = openRing(ground.libc, { ...ground.options, files }, READ_BYTES));
+    ({ ring: this.#ring, buffers: this.#buffers, pool: this.#pool } = openRing(ground.libc, ground.options, READ_BYTES));
     // Step 1.
     this.#armAccept();
   }
@@ -191,7 +198,7 @@ class CompletionServer extends HandServer<Client, RingOptions> {
     if (op === OP.RECV) this.#received(client, completion);
     else if (op === OP.SEND) this.#sent(client, res);
     else if (op === OP.CLOSE) this.#closed(client);
-    else this.#fileStep(client, client.file.completed(completion, client.failed));
+    else client.file.completed(completion, client.failed);
   }
 
   // --- Step 3: accepting --------------------------------------------------------------------
@@ -232,8 +239,7 @@ class CompletionServer extends HandServer<Client, RingOptions> {
     const client = this.admit(fd, undefined, now, (admission) => new Client(admission));
     if (!client) return;
     client.sending = new SendSlot(this.#ring, this.#pool, fd, client.id, this.options.reuseEarly);
-    const { libc, options } = this;
-    client.file = new FileSlot({ libc, ring: this.#ring, pool: this.#pool, copy: options.copy, root: options.protocol.root ?? '', log: options.log, fd, id: client.id, peer: client.record.peer });
+    client.file = new FileSlot(this.libc, this.#ring, this.#pool, this.options, client, () => this.#carryOn(client));
     this.#armRecv(client);
     client.conversation.start();
   }
@@ -289,70 +295,18 @@ class CompletionServer extends HandServer<Client, RingOptions> {
     }
   }
 
-  /** A paused client's replies drained: what it sent meanwhile is handed on (the kit held it), then it is read again. */
-  #resume(client: Client): void {
-    client.resume(performance.now());
-    if (!client.gone) this.#armRecv(client);
-  }
-
   /**
    * Something joined the client's outbox, or what was in flight completed: the outbox's next
    * step, unless a SEND or a file operation is in flight (it waits in the outbox, copied there:
-   * shared/kit/outbox.ts). Bytes are copied into a send buffer for one SEND; a file request's
-   * turn starts its lookup (OPENAT, STATX); a file range goes by `--copy`: READ into the send
-   * buffer behind the bytes before it, or SPLICE through the client's pipe. Nothing is submitted
-   * here: a line said to N members is N SENDs in the turn's one io_uring_enter.
+   * shared/kit/outbox.ts). Bytes are copied into a send buffer for one SEND; while the outbox
+   * holds a file, its file slot takes the step (file-slot.ts: a lookup, a READ, a SPLICE). Nothing
+   * is submitted here: a line said to N members is N SENDs in the turn's one io_uring_enter.
    */
   transmit(client: Client): void {
     if ((client.sending.inFlight > 0 && !this.options.reuseEarly) || client.file.inFlight) return;
-    const outbox = client.outbox;
-    const head = outbox.items[0];
-    if (isFileJob(head)) {
-      const answer = client.file.lookUp(head);
-      if (answer) this.#fileStep(client, { kind: 'answered', answer });
-      return;
-    }
-    if (isFileRange(head) && this.options.copy === 'splice') {
-      client.file.splice(head);
-      return;
-    }
+    if (client.outbox.files > 0) return client.file.next();
     // (--reuse-early does not wait for a SEND to complete: all of it goes out at once.)
-    if (this.options.reuseEarly) while (client.sending.start((into) => outbox.takeBytes(into)));
-    if (outbox.empty || client.sending.inFlight > 0) return;
-    const block = this.#pool.take();
-    const length = outbox.takeBytes(block.bytes);
-    const next = outbox.items[0];
-    if (isFileRange(next) && length < block.bytes.length) client.file.read(next, block, length);
-    else if (length > 0) client.sending.send(block, length);
-    else this.#pool.give(block);
-  }
-
-  /** A file operation got somewhere (file-slot.ts): the answer joins the outbox, read bytes go out, or the connection fails. */
-  #fileStep(client: Client, progress: FileProgress): void {
-    const outbox = client.outbox;
-    switch (progress.kind) {
-      case 'waiting':
-        if (client.failed) this.#closeWhenIdle(client);
-        return;
-      case 'failed':
-        client.fail(progress.reason);
-        this.#closeWhenIdle(client);
-        return;
-      case 'answered':
-        outbox.answered(progress.answer, (body) => ({ body }));
-        break;
-      case 'read':
-        // The file's bytes are queued in our buffer now, as a reply's are, until their SEND completes.
-        outbox.pending += progress.fileBytes;
-        if (isFileRange(outbox.items[0]) && outbox.items[0].body.remaining === 0) outbox.rangeSent();
-        client.sending.send(progress.block, progress.length);
-        return;
-      case 'spliced':
-        client.wrote(progress.bytes);
-        if (isFileRange(outbox.items[0]) && outbox.items[0].body.remaining === 0) outbox.rangeSent();
-        break;
-    }
-    this.#carryOn(client);
+    while (client.sending.start((into) => client.outbox.takeBytes(into)) && this.options.reuseEarly);
   }
 
   /** A SEND completed: its bytes went out (a short send goes on by itself, ring.ts), or it failed. */
@@ -377,7 +331,10 @@ class CompletionServer extends HandServer<Client, RingOptions> {
   #carryOn(client: Client): void {
     if (!client.failed && !client.outbox.empty) this.transmit(client);
     else if (client.closing || client.failed) this.#closeWhenIdle(client);
-    this.#resume(client); // a client paused over the kit's PAUSE_READING_BYTES, or while it had files queued
+    // A client paused over the kit's PAUSE_READING_BYTES, or while it had files queued: what it
+    // sent meanwhile is handed on (the kit held it), then it is read again.
+    client.resume(performance.now());
+    if (!client.gone) this.#armRecv(client);
   }
 
   // --- Step 5: closing ------------------------------------------------------------------------
@@ -402,10 +359,9 @@ class CompletionServer extends HandServer<Client, RingOptions> {
    */
   #closeWhenIdle(client: Client): void {
     if (client.closeQueued || client.gone) return;
-    if (!client.failed && (!client.outbox.empty || client.outbox.pending > 0 || client.sending.inFlight > 0)) return;
     // A file operation's descriptor or buffer is the kernel's until it completes (cancelled in
     // abandon when it waits on the socket; a disk read just finishes).
-    if (client.file.inFlight) return;
+    if (client.file.inFlight || (!client.failed && (!client.outbox.empty || client.outbox.pending > 0 || client.sending.inFlight > 0))) return;
     if (client.receiving) {
       if (!client.cancellingRecv) {
         client.cancellingRecv = true;
