@@ -40,9 +40,12 @@ const FILE_BY_HAND = [...FILE_LOOKUP, 'sendfile', 'pread64'];
 const FILE_STREAM = [...FILE_LOOKUP, 'pread64'];
 /**
  * A new worker thread's start-up reads its script and the modules it imports, as the process did
- * at start: a pool that replaces a failed thread needs these after listening (lab 03).
+ * at start: a pool that replaces a failed thread needs these after listening (lab 03). uname: a
+ * worker's start-up asks for the OS (node::os::GetOSInformation), and a worker that starts after
+ * the filter went on, as the pool's may on a busy machine, aborted the whole process without it
+ * (an assertion in Node, seen 2 times in 12 sandboxed starts under load).
  */
-const THREAD_START = ['openat', 'newfstatat', 'statx', 'readlink', 'pread64', 'lseek', 'getcwd', 'sigaltstack'];
+const THREAD_START = ['openat', 'newfstatat', 'statx', 'readlink', 'pread64', 'lseek', 'getcwd', 'sigaltstack', 'uname'];
 
 export const LABS: readonly LabInfo[] = [
   {
@@ -74,15 +77,25 @@ export const LABS: readonly LabInfo[] = [
     // The widest list: the parent forks and execs a whole Node process per client, so the filter
     // must allow everything a Node start-up calls (and the child inherits the filter). execve
     // stays allowed: any code in the parent can start a program, which no other model permits.
+    // A child, once started, narrows its own filter to `child`: its socket, and the IPC channel it
+    // received the socket on and sends room lines up; no execve, no fork's plumbing, no start-up.
     sandbox: {
       calls: [
         'accept4', 'recvfrom', 'getpeername', 'getsockname', 'getsockopt', 'socketpair', 'sendmsg', 'recvmsg', 'pipe2', 'dup2',
         'clone', 'clone3', 'execve', 'wait4', 'kill', 'setsid', 'prlimit64',
+        // a child's own, narrower filter (below): filters only ever add refusals, so allowing
+        // seccomp gives nothing away
+        'seccomp',
         // a child's start-up: the loader, libc, V8 and Node finding their files and their machine
         'arch_prctl', 'set_tid_address', 'access', 'openat', 'newfstatat', 'statx', 'readlink', 'pread64', 'getdents64', 'getcwd',
         'getuid', 'geteuid', 'getgid', 'getegid', 'capget', 'uname', 'sysinfo', 'pkey_alloc', 'epoll_create1', 'eventfd2', 'sigaltstack',
       ],
       files: FILE_STREAM,
+      // openat: a child opens a file now and then after narrowing its filter, at moments that vary
+      // (under --sandbox-deny kill the kernel's audit log named openat as what killed children
+      // that had run for under a second; likely glibc reading /sys/devices/system/cpu/online when
+      // a thread first needs a malloc arena of its own). With EPERM that open fails harmlessly.
+      child: ['recvmsg', 'sendmsg', 'recvfrom', 'getpeername', 'getsockname', 'getsockopt', 'openat'],
     },
   },
   {
@@ -181,6 +194,30 @@ export const LABS: readonly LabInfo[] = [
     // synchronous checks (realpath, the readlink of /proc/self/fd), the time zone V8 reads at the
     // first Last-Modified (openat, newfstatat, lseek of /etc/localtime), and, for splice, the pipe.
     sandbox: { calls: ['io_uring_enter', 'getpeername', 'accept4'], files: ['openat', 'newfstatat', 'lseek', 'readlink', 'faccessat', 'faccessat2', 'pipe2'] },
+  },
+  {
+    id: '08-threads',
+    label: '08 threads',
+    model: 'a thread per connection blocking in read and write, or a prethreaded pool blocking in accept',
+    limit: 'each connection holds a thread with a V8 isolate of its own (megabytes and milliseconds each), so the lab caps its threads at its default --max-conns; a pool serves as many clients at once as it has threads, and the rest wait in the kernel accept queue',
+    acceptedWait: 'the connection had been accepted, and the echo waited for a thread: a new one starting for it (per connection), or a pool thread done with its last client (prethreaded)',
+    traits: { children: false, pool: false, kernelQueueOnly: false },
+    protocols: EVERY_PROTOCOL,
+    // Each thread is a Node isolate, about 8 MB: 100 of them are most of a gigabyte.
+    defaults: { maxConns: 100 },
+    makeVariables: { THREADS: '--threads' },
+    variants: [
+      { name: 'per-connection', args: ['--threads', 'per-connection'], threadPerConnection: true },
+      // Six: more than the robust suite's largest room holds at once (five members), and few
+      // enough for its case 8 (a 64-descriptor limit; each thread holds five).
+      { name: 'prethreaded', args: ['--threads', '6'], servedAtOnce: 6 },
+    ],
+    fileCopies: COPIES,
+    // accept4: blocking, in the accepting threads; poll: before turning a client away (kit/accept.ts);
+    // setsockopt: the receive and send timeouts; shutdown: waking a thread asleep on a socket.
+    // Per connection, a new thread starts after listening: THREAD_START.
+    // recvfrom: a peek at a client before a thread is started for it.
+    sandbox: { calls: ['accept4', 'poll', 'ppoll', 'setsockopt', 'shutdown', 'getpeername', 'recvfrom', ...THREAD_START], files: FILE_BY_HAND },
   },
 ];
 

@@ -8,6 +8,10 @@ import type { ProtocolConfig, ProtocolName } from './conversation.js';
 import type { Logger } from './log.js';
 import type { WorkSpec } from './work.js';
 
+
+/** What a sandboxed lab's filter does to a call outside its allow-list (shared/sandbox.ts). */
+export type Deny = 'eperm' | 'kill';
+
 /** Per-connection bounds. Every lab enforces all of them, each in its own I/O style. */
 export interface ConnectionLimits {
   /** Close a connection after this long with no byte moving in either direction. */
@@ -43,6 +47,8 @@ export interface ServerOptions {
    * (shared/sandbox.ts); a lab with a kernel interface of its own to close (lab 07's ring) reads it.
    */
   readonly sandbox: boolean;
+  /** With --sandbox, what a call outside the list gets (lab 02's children install a filter of their own). */
+  readonly sandboxDeny: Deny;
   readonly log: Logger;
 }
 
@@ -84,6 +90,19 @@ export interface LabVariant {
   /** Shown in test titles and reports after the lab's label, e.g. "epoll, edge". */
   readonly name: string;
   readonly args: readonly string[];
+  /**
+   * A configuration that serves a fixed number of clients at once while the rest wait in the
+   * kernel's accept queue until one of them leaves (lab 08's prethreaded pool: its threads), so
+   * --max-conns closes nobody at once. Undefined: as the lab's traits say (kernelQueueOnly: one
+   * at a time; otherwise every client up to --max-conns).
+   */
+  readonly servedAtOnce?: number;
+  /**
+   * Each connection is served by a thread started for it (lab 08 per connection): a Node thread
+   * has an event loop of its own, whose descriptors (an epoll, an eventfd, a pipe) the connection
+   * holds too.
+   */
+  readonly threadPerConnection?: boolean;
 }
 
 export interface LabInfo {
@@ -136,7 +155,9 @@ export interface LabInfo {
    * Node's own (NODE_RUNTIME there). The list is the model's attack surface: measured with strace
    * under load in every protocol and variant (make harden sets the measurement beside it), plus
    * the rare paths a short run does not show, each named where it is added. `files`: what serving
-   * files adds (the lookup, then the lab's way of sending).
+   * files adds (the lookup, then the lab's way of sending). `child`: for a lab that serves each
+   * client in a child process, the calls a child keeps once it runs: it adds a filter of its own
+   * with only these (and Node's, and files'), narrower than the one it inherited.
    */
-  readonly sandbox: { readonly calls: readonly string[]; readonly files: readonly string[] };
+  readonly sandbox: { readonly calls: readonly string[]; readonly files: readonly string[]; readonly child?: readonly string[] };
 }

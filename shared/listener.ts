@@ -39,11 +39,16 @@ export interface ListenerOptions {
   readonly reusePort?: boolean;
   /** False: bind only, to claim the port (and learn it, for port 0) without listening. */
   readonly listen?: boolean;
+  /**
+   * A blocking socket: accept() sleeps until a client comes (lab 08's threads block in it, as a C
+   * server's do). Every other lab's is non-blocking, so every wait is one it chose.
+   */
+  readonly blocking?: boolean;
 }
 
-/** socket, setsockopt, bind, listen: a non-blocking listening socket. Returns it and its port. */
+/** socket, setsockopt, bind, listen: a listening socket, non-blocking unless asked. Returns it and its port. */
 export function openListener(libc: Libc, options: ListenerOptions): { fd: number; port: number } {
-  const fd = libc.socket(libc.AF_INET, libc.SOCK_STREAM | libc.SOCK_NONBLOCK | libc.SOCK_CLOEXEC, 0);
+  const fd = libc.socket(libc.AF_INET, libc.SOCK_STREAM | (options.blocking ? 0 : libc.SOCK_NONBLOCK) | libc.SOCK_CLOEXEC, 0);
   if (fd < 0) throw libc.callError('socket', libc.errno());
   const fail = (syscall: string): never => {
     const error = libc.callError(syscall, libc.errno());

@@ -4,6 +4,8 @@
  * under load would cost more than the echo itself.
  */
 
+import { writeSync } from 'node:fs';
+
 export interface Logger {
   /** True when per-client lines are dropped (--quiet); child processes inherit it. */
   readonly quiet: boolean;
@@ -30,6 +32,36 @@ export function createLogger(name: string, quiet: boolean): Logger {
     },
   };
 }
+
+/**
+ * The same lines, for a worker thread that never returns to its event loop (lab 08's threads sleep
+ * in system calls): a worker's console hands its lines to the main thread only when its own loop
+ * turns, so they are written to the process's descriptors 1 and 2 here, at once. A line that
+ * cannot be written (the reader went away) is dropped, as the main thread's are.
+ */
+export function createBlockingLogger(name: string, quiet: boolean): Logger {
+  const prefix = `[${name}]`;
+  const line = (fd: number, message: string) => {
+    const bytes = Buffer.from(`${prefix} ${message}\n`);
+    for (let offset = 0; offset < bytes.length; ) {
+      try {
+        offset += writeSync(fd, bytes, offset);
+      } catch (error) {
+        // A non-blocking pipe that is full: wait for the reader (a millisecond at a time).
+        if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') return;
+        Atomics.wait(pause, 0, 0, 1);
+      }
+    }
+  };
+  return {
+    quiet,
+    info: (message) => line(1, message),
+    client: quiet ? () => {} : (message) => line(1, message),
+    warn: (message) => line(2, message),
+  };
+}
+
+const pause = new Int32Array(new SharedArrayBuffer(4));
 
 /** The log's streams that have failed a write: nothing more is written to them. */
 const closed = new Set<NodeJS.WriteStream>();

@@ -29,7 +29,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import * as libc from '../../shared/libc.js';
-import { startLab } from '../lib/launch.js';
+import { startLab } from '../../harness/launch.js';
 import type { Progress } from '../kit/progress.js';
 import { fileName, type FileTarget } from './measure.js';
 import { runWrk, type WrkRun } from './wrk.js';

@@ -1,13 +1,14 @@
 /**
  * Builds the benchmark's C programs with the system's `cc` into bench/build/ (ignored by git),
- * once per harness run and only when a source is newer than its binary: the reference server
- * (bench/reference/echo-epoll.c) and the C load generator (bench/load/c-echo-client.c).
+ * once per harness run and only when a source is newer than its binary: the reference servers
+ * (bench/reference/echo-epoll.c, and echo-threads.c beside lab 08) and the C load generators
+ * (bench/load/c-echo-client.c, c-chat-client.c).
  */
 
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { repoRoot } from '../lib/launch.js';
+import { repoRoot } from '../../harness/launch.js';
 
 const BUILD_DIR = path.join(repoRoot, 'bench', 'build');
 
@@ -34,6 +35,17 @@ const REFERENCE: CProgram = {
   flags: ['-O2', '-Wall'],
   what: 'the C reference',
   consequence: 'so the C reference row is skipped',
+  outcome: null,
+};
+
+export const THREADS_REFERENCE_BINARY = path.join(BUILD_DIR, 'echo-threads');
+
+const THREADS_REFERENCE: CProgram = {
+  source: path.join(repoRoot, 'bench', 'reference', 'echo-threads.c'),
+  binary: THREADS_REFERENCE_BINARY,
+  flags: ['-O2', '-Wall', '-pthread'],
+  what: 'the C threads reference',
+  consequence: 'so the C threads row is skipped',
   outcome: null,
 };
 
@@ -66,6 +78,11 @@ export function buildCChatClient(): string | undefined {
 /** Compiles if needed; returns why the reference cannot run, or undefined when it can. */
 export function buildReference(): string | undefined {
   return build(REFERENCE);
+}
+
+/** Compiles if needed; returns why the C threads reference cannot run, or undefined when it can. */
+export function buildThreadsReference(): string | undefined {
+  return build(THREADS_REFERENCE);
 }
 
 /** Compiles if needed; returns why the C load generator cannot run, or undefined when it can. */

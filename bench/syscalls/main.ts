@@ -10,10 +10,10 @@
 
 import { UserError } from '../../shared/errors.js';
 import { labVariants } from '../../labs/index.js';
-import { startExecutable, startLab, startNodeScript, type LabProcess } from '../lib/launch.js';
+import { startExecutable, startLab, startNodeScript, type LabProcess } from '../../harness/launch.js';
 import { defineExperiment, runMain } from '../kit/experiment.js';
 import { describeLabs } from '../kit/labs.js';
-import { buildReference, PLAIN_NODE_SCRIPT, REFERENCE_BINARY } from '../reference/build.js';
+import { buildReference, PLAIN_NODE_SCRIPT, REFERENCE_BINARY, buildThreadsReference, THREADS_REFERENCE_BINARY } from '../reference/build.js';
 import { measureServer } from './measure.js';
 import { renderSyscalls, SYSCALLS_SCHEMA, type SyscallServer } from './render.js';
 import { straceUnavailable } from './trace.js';
@@ -35,7 +35,8 @@ function targets(): Target[] {
     id: variant.name ? `${lab.id} (${variant.name})` : lab.id,
     label: variant.name ? `${lab.label} (${variant.name})` : lab.label,
     model: lab.model,
-    serial: lab.traits.kernelQueueOnly,
+    // A pool of threads (lab 08 prethreaded) would leave the connections beyond it in the accept queue: one connection, as for lab 01.
+    serial: lab.traits.kernelQueueOnly || variant.servedAtOnce !== undefined,
     start: () => startLab(lab.id, [...variant.args, ...LAB_ARGS]),
   }));
   return [
@@ -54,6 +55,14 @@ function targets(): Target[] {
       serial: false,
       start: () => startExecutable('c-epoll', REFERENCE_BINARY),
       unavailable: buildReference,
+    },
+    {
+      id: 'c-threads',
+      label: 'C threads',
+      model: 'reference: a thread per connection, blocking read and write (bench/reference/echo-threads.c)',
+      serial: false,
+      start: () => startExecutable('c-threads', THREADS_REFERENCE_BINARY, ['--threads', 'per-connection']),
+      unavailable: buildThreadsReference,
     },
   ];
 }

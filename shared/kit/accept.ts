@@ -12,7 +12,8 @@
  *                               accepting pauses for ACCEPT_RETRY_MS: the connection stays queued, so
  *                               the listening socket stays readable, and retrying at once would spin
  *                               a core until something else closes a descriptor.
- *   anything else               a bug: thrown.
+ *   EINVAL                      a blocking listener (lab 08) was shut down under a thread asleep
+ *                               in accept(): nobody will come, 'empty'. Anything else: a bug, thrown.
  */
 
 import { closeSync, openSync } from 'node:fs';
@@ -33,6 +34,10 @@ export class AcceptGuard {
   readonly #libc: Libc;
   readonly #log: Logger;
   readonly #turnAway: boolean;
+  /** The listening socket blocks (lab 08): accept() sleeps, and the clients it gives block too. */
+  readonly #blocking: boolean;
+  /** A turn-away on a blocking listener asks poll() first whether anyone waits: accept() would sleep. */
+  readonly #pollFd: InstanceType<Libc['PollFd']>;
   /** A descriptor held in reserve for turning clients away when the process runs out (-1: none). */
   #spareFd: number;
   /** accept last failed for want of descriptors (warn once per spell, not every retry). */
@@ -42,23 +47,29 @@ export class AcceptGuard {
   readonly #peerAddress = new Uint8Array(16);
   readonly #peerAddressLength = new Uint32Array(1);
 
-  /** `turnAway` false: the kernel's queue is the only queue (lab 01), nobody is turned away. */
-  constructor(libc: Libc, log: Logger, turnAway: boolean) {
+  /**
+   * `turnAway` false: the kernel's queue is the only queue (lab 01), nobody is turned away.
+   * `blocking`: the listening socket blocks (lab 08).
+   */
+  constructor(libc: Libc, log: Logger, turnAway: boolean, blocking = false) {
     this.#libc = libc;
     this.#log = log;
     this.#turnAway = turnAway;
+    this.#blocking = blocking;
+    this.#pollFd = new libc.PollFd();
     this.#spareFd = turnAway ? openSpare() : -1;
   }
 
   /**
-   * accept4() on the non-blocking listening socket: the client's descriptor and address, or -1
-   * and the verdict on why not (see `refused`).
+   * accept4() on the listening socket: the client's descriptor and address, or the verdict on
+   * why not (see `refused`). On a blocking listener it sleeps until a client comes, and the
+   * client's descriptor blocks too.
    */
   accept(listenFd: number, now: number): { readonly fd: number; readonly peer: string } | 'empty' | 'paused' {
     const libc = this.#libc;
     for (;;) {
       this.#peerAddressLength[0] = this.#peerAddress.length;
-      const fd = libc.accept4(listenFd, this.#peerAddress, this.#peerAddressLength, libc.SOCK_NONBLOCK | libc.SOCK_CLOEXEC);
+      const fd = libc.accept4(listenFd, this.#peerAddress, this.#peerAddressLength, (this.#blocking ? 0 : libc.SOCK_NONBLOCK) | libc.SOCK_CLOEXEC);
       if (fd >= 0) {
         this.#starved = false;
         return { fd, peer: libc.formatSockaddrIn(this.#peerAddress) };
@@ -71,7 +82,7 @@ export class AcceptGuard {
   /** An accept on `listenFd` failed with `error` (an errno): what to do now. */
   refused(error: number, listenFd: number, now: number): AcceptVerdict {
     const libc = this.#libc;
-    if (error === libc.EAGAIN) return 'empty';
+    if (error === libc.EAGAIN || (this.#blocking && error === libc.EINVAL)) return 'empty';
     if (error === libc.EINTR || libc.ACCEPT_RETRY_ERRORS.has(error)) return 'again';
     if (error === libc.EMFILE || error === libc.ENFILE || error === libc.ENOBUFS || error === libc.ENOMEM) {
       const what = this.#turnAway ? 'turning clients away until descriptors free up' : `retrying every ${ACCEPT_RETRY_MS} ms`;
@@ -110,6 +121,8 @@ export class AcceptGuard {
     const libc = this.#libc;
     let turnedAway = 0;
     while (this.#spareFd >= 0 && turnedAway < TURN_AWAY_AT_MOST) {
+      // A blocking accept with nobody waiting would sleep, spare given back, until the next client.
+      if (this.#blocking && !this.#someoneWaits(listenFd)) break;
       closeSync(this.#spareFd);
       this.#peerAddressLength[0] = this.#peerAddress.length;
       const fd = libc.accept4(listenFd, this.#peerAddress, this.#peerAddressLength, libc.SOCK_CLOEXEC);
@@ -119,6 +132,11 @@ export class AcceptGuard {
       turnedAway++;
     }
     return turnedAway;
+  }
+
+  #someoneWaits(listenFd: number): boolean {
+    this.#pollFd.set(listenFd, this.#libc.POLLIN);
+    return this.#libc.poll(this.#pollFd.words, 1, 0) > 0;
   }
 }
 

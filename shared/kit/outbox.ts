@@ -35,6 +35,11 @@ export interface FlushIO {
   open(job: FileJob): FileAnswer;
   /** `bytes` went to the kernel. */
   sent(bytes: number): void;
+  /**
+   * Bytes go by send(2) with these flags instead of write(2): MSG_DONTWAIT lets a thread whose
+   * socket blocks (lab 08) write what the kernel takes now without sleeping. 0: write(2).
+   */
+  sendFlags?: number;
 }
 
 export class Outbox {
@@ -82,7 +87,8 @@ export class Outbox {
   /**
    * Writes what the kernel takes now onto the non-blocking socket `fd`: bytes by write(2), a
    * file's head and then its range by --copy (shared/file-send.ts). Stops when all is sent or the
-   * kernel says EAGAIN; returns why the connection must fail, or undefined.
+   * kernel says EAGAIN; returns why the connection must fail, or undefined. On a blocking socket
+   * (lab 08) each call sleeps until the kernel takes its bytes, or its send timeout says EAGAIN.
    */
   flushTo(fd: number, io: FlushIO): string | undefined {
     const libc = io.libc;
@@ -104,7 +110,7 @@ export class Outbox {
         continue;
       }
       const chunk = this.offset === 0 ? head : head.subarray(this.offset);
-      const n = libc.write(fd, chunk, chunk.length);
+      const n = io.sendFlags ? libc.send(fd, chunk, chunk.length, io.sendFlags) : libc.write(fd, chunk, chunk.length);
       if (n < 0) {
         const error = libc.errno();
         if (error === libc.EAGAIN) return undefined;

@@ -45,6 +45,8 @@ export interface Ground<Extra extends object = object> {
   readonly options: ServerOptions & Extra;
   /** False: the kernel's accept queue is the only queue, nobody is turned away (lab 01). */
   readonly turnAway: boolean;
+  /** The listening socket blocks: accept() sleeps until a client comes (lab 08's threads). */
+  readonly blocking?: boolean;
 }
 
 export abstract class HandServer<C extends HandConnection, Extra extends object = object> implements Mechanism {
@@ -70,7 +72,7 @@ export abstract class HandServer<C extends HandConnection, Extra extends object 
     this.options = ground.options;
     this.listenFd = ground.listenFd;
     this.turns = new EventLoopTurns(ground.libc);
-    this.guard = new AcceptGuard(ground.libc, ground.options.log, ground.turnAway);
+    this.guard = new AcceptGuard(ground.libc, ground.options.log, ground.turnAway, ground.blocking === true);
   }
 
   /** The loop: until the listening socket is closed and the last client has gone. */

@@ -22,6 +22,8 @@ export interface HandLab<Extra extends object> {
   readonly calls: string;
   /** False: the kernel's accept queue is the only queue, nobody is turned away (lab 01). */
   readonly turnAway: boolean;
+  /** A blocking listening socket: the lab's threads sleep in accept() (lab 08). */
+  readonly blocking?: boolean;
   /** Why this machine cannot run the lab's mechanism (one line), before anything is bound; undefined when it can. */
   unmet?(libc: Libc, options: ServerOptions & Extra): string | undefined;
   /** The server, on its listening socket; the lab's mechanism is set up here. */
@@ -31,6 +33,8 @@ export interface HandLab<Extra extends object> {
 /** The server kit/server.ts builds, as startByHand drives it. */
 export interface HandRunning {
   run(): Promise<void>;
+  /** Resolves once the server is ready to serve (lab 08: its threads sleep in accept()); the listening line waits for it. */
+  readonly ready?: Promise<void>;
   stopAccepting(): void;
   finishAll(): void;
   force(): void;
@@ -42,15 +46,16 @@ export async function startByHand<Extra extends object>(lab: HandLab<Extra>, opt
   const unmet = lab.unmet?.(libc, options);
   if (unmet) throw new UserError(unmet);
   const host = await resolveIPv4(options, lab.name);
-  const { fd: listenFd, port } = openListener(libc, { ...options, host });
+  const { fd: listenFd, port } = openListener(libc, { ...options, host, blocking: lab.blocking === true });
   let server: HandRunning;
   try {
-    server = lab.build({ libc, listenFd, options, turnAway: lab.turnAway });
+    server = lab.build({ libc, listenFd, options, turnAway: lab.turnAway, blocking: lab.blocking === true });
   } catch (error) {
     libc.close(listenFd);
     throw error;
   }
   const served = server.run();
+  if (server.ready) await Promise.race([server.ready, served]);
   const close = gracefulClose(
     {
       stopAccepting: () => server.stopAccepting(),

@@ -5,9 +5,10 @@
  * lab is tested by adding its registry entry.
  */
 
-import { labEntry, runEntry, startLab, type Launch, type LabProcess } from '../../bench/lib/launch.js';
+import { labEntry, runEntry, startLab, type Launch, type LabProcess } from '../../harness/launch.js';
 import { LABS, labVariants, type LabInfo, type LabTraits, type LabVariant } from '../../labs/index.js';
 import { unmetNeed } from '../../shared/needs.js';
+import { sandboxUnavailable } from '../../shared/sandbox.js';
 
 /**
  * The labs this machine cannot run, each with the one line that says why (a lab's `needs` in the
@@ -30,6 +31,12 @@ export interface LabCase {
   readonly info: LabInfo;
   readonly traits: LabTraits;
   readonly variant: LabVariant;
+  /**
+   * How many clients it serves at once while the rest wait in the kernel's accept queue: 1 where
+   * the kernel's queue is the only queue (lab 01), a pool's size (lab 08 prethreaded); undefined
+   * where every client is served at once, up to --max-conns.
+   */
+  readonly servedAtOnce: number | undefined;
   /** Starts the lab's real entry on a free port with the variant's flags, then `args`. */
   start(args?: string[], env?: NodeJS.ProcessEnv): Promise<LabProcess>;
   /** Runs the entry to completion (bad flags, --help) with the variant's flags, then `args`. */
@@ -48,6 +55,7 @@ export function labCases(applies: (lab: LabInfo) => boolean = () => true): LabCa
     info: lab,
     traits: lab.traits,
     variant,
+    servedAtOnce: lab.traits.kernelQueueOnly ? 1 : variant.servedAtOnce,
     start: (args = [], env = {}) => startLab(lab.id, [...variant.args, ...args], env),
     run: (args) => runEntry(lab.id, [...variant.args, ...args]),
     command: (args) => [process.execPath, labEntry(lab.id), ...variant.args, ...args],
@@ -67,3 +75,10 @@ export function defaultVariantCases(applies: (lab: LabInfo) => boolean = () => t
   const seen = new Set<string>();
   return labCases(applies).filter((labCase) => !seen.has(labCase.id) && seen.add(labCase.id) !== undefined);
 }
+
+/**
+ * Flags that run a lab under its seccomp allow-list, strictly (a call off the list kills it), for
+ * the one representative case of each lab's own suite that runs sandboxed (labs/NN/model.test.ts);
+ * empty where this kernel has no seccomp filters (test/sandbox.test.ts says so once).
+ */
+export const SANDBOXED: readonly string[] = sandboxUnavailable() === undefined ? ['--sandbox', '--sandbox-deny', 'kill'] : [];

@@ -14,8 +14,8 @@
  */
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { stopAllLabs, type LabProcess } from '../../bench/lib/launch.js';
-import { openFds } from '../../bench/observe/processes.js';
+import { stopAllLabs, type LabProcess } from '../../harness/launch.js';
+import { openFds } from '../../harness/processes.js';
 import { CUT_OFF_NOTICE, HELP_REPLY, MAX_LINE_BYTES, QUIT_REPLY, SHUTDOWN_NOTICE } from '../../shared/chat.js';
 import { labCases } from '../helpers/labs.js';
 import { eventually } from '../helpers/util.js';
@@ -163,7 +163,8 @@ describe.each(chatLabs(false))('lab %s', ({ start, info }) => {
       expect(saidBy(reader.client, sender.name), `${reader.name} got every line`).toEqual(expected);
       expect(reader.client.text).toContain(`* ${stuck.name} left (too slow)\n`);
     }
-    expect(lab.output().stderr).toMatch(/cut off \(too slow: over \d+ bytes queued( for \d+ s)?\); the room goes on without it/);
+    // Its queue over the bound, or (lab 08: a sender's thread writes to it itself) a write to it that moved nothing within the send timeout.
+    expect(lab.output().stderr).toMatch(/cut off \(too slow: (over \d+ bytes queued( for \d+ s)?|a write to it moved nothing for \d+ s)\); the room goes on without it/);
 
     // The stuck member, reading at last: a prefix of the lines, in order, then the notice (if the
     // grace period let it out) and the close.

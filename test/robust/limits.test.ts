@@ -7,15 +7,15 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startExecutable, stopAllLabs, type LabProcess } from '../../bench/lib/launch.js';
+import { startExecutable, stopAllLabs, type LabProcess } from '../../harness/launch.js';
 import { defaultVariantCases, labCases, type LabCase } from '../helpers/labs.js';
-import { openFds } from '../../bench/observe/processes.js';
-import { listenQueue } from '../../bench/observe/sockets.js';
+import { openFds } from '../../harness/processes.js';
+import { listenQueue } from '../../harness/sockets.js';
 import { eventually, randomChunks, seededRandom } from '../helpers/util.js';
 import { destroyAllEchoClients, EchoClient } from './helpers/echo-client.js';
 import { recordMeasurement } from './helpers/measure.js';
 import { NothingLost, stopCleanly } from './helpers/nothing-lost.js';
-import { openFileLimit } from '../../bench/observe/processes.js';
+import { openFileLimit } from '../../harness/processes.js';
 import { liveChildren, processCpuMs } from './helpers/observe.js';
 import { KiB, MiB, randomBytes } from './helpers/payload.js';
 
@@ -89,15 +89,15 @@ describe.each(defaultVariantCases())('lab %s', ({ id, traits, start }) => {
 });
 
 describe.each(labCases())('lab %s', (labCase) => {
-  const { id, traits, start } = labCase;
+  const { id, servedAtOnce, start } = labCase;
   it('case 8: out of file descriptors (prlimit --nofile=64:64), hit by 100 clients: no crash, no busy loop, full recovery', { timeout: 180_000 }, async () => {
     const lab = await startWithFdLimit(labCase, 64, ['--quiet']);
     expect(openFileLimit(lab.pid), 'the server runs under the 64-descriptor limit').toBe(64);
     const guard = await NothingLost.begin(lab);
 
     // 100 clients at once, each sending one line. Each ends up served (its echo comes back),
-    // closed by the server (it could not take one more descriptor), or, in lab 01, waiting in
-    // the accept queue behind the one client being served.
+    // closed by the server (it could not take one more descriptor), or, in lab 01 (and lab 08's
+    // pool), waiting in the accept queue behind the clients being served.
     const crowd = await Promise.all(Array.from({ length: 100 }, () => EchoClient.connect(lab.port, { keep: true }).catch(() => undefined)));
     crowd.forEach((client, i) => void client?.send(Buffer.from(`client ${i}\n`)));
     // Every connect completes: the kernel finishes the handshake into the accept queue whether or
@@ -108,8 +108,8 @@ describe.each(labCases())('lab %s', (labCase) => {
     // Turned away: the server accepted the connection and closed it (FIN or reset) without an echo.
     const turnedAway = (client: EchoClient | undefined, i: number) => client !== undefined && !echoed(client, i) && (client.finReceived || client.isClosed);
     const settled = () =>
-      traits.kernelQueueOnly
-        ? crowd.filter(echoed).length === 1 && (listenQueue(lab.port)?.acceptQueueDepth ?? 0) >= 99
+      servedAtOnce !== undefined
+        ? crowd.filter(echoed).length === servedAtOnce && (listenQueue(lab.port)?.acceptQueueDepth ?? 0) >= 100 - servedAtOnce
         : crowd.every((client, i) => echoed(client, i) || turnedAway(client, i));
     await eventually(() => (settled() ? true : undefined), 90_000, 'every client to be served, refused or queued');
     const served = crowd.filter(echoed).length;
@@ -117,7 +117,7 @@ describe.each(labCases())('lab %s', (labCase) => {
     for (const [i, client] of crowd.entries()) {
       if (echoed(client, i)) expect(client!.receivedBytes.toString()).toBe(`client ${i}\n`);
     }
-    if (!traits.kernelQueueOnly) {
+    if (servedAtOnce === undefined) {
       // The limit was really reached: some clients were turned away, and the descriptors are full.
       expect(refused, 'clients refused for want of descriptors').toBeGreaterThan(0);
       // And the server served while it could: one that refuses everyone fails here.
@@ -181,8 +181,9 @@ describe.each(labCases())('lab %s', (labCase) => {
 });
 
 // Case 7 applies where a connection cap does: a lab whose only queue is the kernel's accept queue
-// never holds a second client, so it has no --max-conns (waiting clients queue in the backlog).
-describe.each(labCases((lab) => !lab.traits.kernelQueueOnly))('lab %s', ({ start }) => {
+// never holds a second client, so it has no --max-conns (waiting clients queue in the backlog),
+// and a pool of threads serves no more than it has (the next clients queue there too).
+describe.each(labCases().filter((labCase) => labCase.servedAtOnce === undefined))('lab %s', ({ start }) => {
   it(
     'case 7: --max-conns 4: connections beyond the cap are closed at once with nothing echoed; the four keep echoing; a freed slot serves again',
     { timeout: 90_000 },
