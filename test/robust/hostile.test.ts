@@ -53,7 +53,7 @@ const chunkedHead = 'POST /chunks HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: c
 
 describe.each(defaultVariantCases((lab) => lab.protocols.includes('http')))('lab %s', ({ id, start }) => {
   it('hostile 1: a 1 MiB chunked body in one-byte chunks costs the server tree under 32 MiB over the same body sent whole', { timeout: 120_000 }, async () => {
-    const lab = await start(['--quiet', '--protocol', 'http', '--idle-timeout', '120']);
+    const lab = await start(['--quiet', '--protocol', 'http', '--idle-timeout', '120', '--header-timeout', '120']);
     // One byte under the default --max-body-bytes (1 MiB), so it is served.
     const body = Buffer.alloc(MiB - 1, 'x');
     const client = await EchoClient.connect(lab.port, { keep: true });
