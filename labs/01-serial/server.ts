@@ -115,7 +115,7 @@ class SerialServer extends HandServer<HandConnection, CopyOptions> {
       if (!ready || turns.due(now)) await turns.take();
       // The limits, each time a wait ends; a turn may have run close(), which can end this client.
       if (this.overLimit(client, now) || !ready) continue;
-      if (writing) client.flush(this.options.copy);
+      if (writing) client.flush();
       else if (!client.closing) client.readSome(this.#readBuffer, now);
     }
     // Step 4. Every reply is written by now: our FIN follows them. If the server chose to close
@@ -141,7 +141,7 @@ class SerialServer extends HandServer<HandConnection, CopyOptions> {
 
   /** A reply is written at once into an empty outbox; behind waiting bytes, #serve polls for room first. */
   transmit(client: HandConnection): void {
-    if (client.outbox.items.length === 1) client.flush(this.options.copy);
+    if (client.outbox.items.length === 1) client.flush();
   }
 
   /** #serve sees it closing and ends once the outbox is empty. */

@@ -219,13 +219,13 @@ class EventLoopServer extends HandServer<Client, LoopOptions> {
    * waiting bytes the kernel is full, and EPOLLOUT will say when it is not).
    */
   transmit(client: Client): void {
-    if (client.outbox.items.length === 1) client.flush(this.options.copy);
+    if (client.outbox.items.length === 1) client.flush();
     if (!client.gone) this.#watch(client);
   }
 
   /** EPOLLOUT: write the outbox until it is empty or the kernel is full again. */
   #flush(client: Client): void {
-    client.flush(this.options.copy);
+    client.flush();
     if (client.closing) this.closeWhenSent(client);
     else if (!client.gone) this.#watch(client);
   }

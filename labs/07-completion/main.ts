@@ -43,7 +43,7 @@ const ringFlags: LabFlags<RingOptions> = {
     recv: argv.recv as Recv,
     sqpoll: argv.sqpoll as boolean,
     reuseEarly: argv['reuse-early'] as boolean,
-    copy: argv.copy as RingCopy,
+    ringCopy: argv.copy as RingCopy,
   }),
   // "batch submit, multishot recv": the two knobs, then the kernel thread and the bug if they are on.
   mode: ({ submit, recv, sqpoll, reuseEarly }) => `${submit} submit, ${recv} recv${sqpoll ? ', sqpoll' : ''}${reuseEarly ? ', --reuse-early' : ''}`,

@@ -71,7 +71,11 @@ export interface RingOptions {
   readonly sqpoll: boolean;
   /** True only with `--reuse-early`: a send buffer is reused before its completion (the bug, on purpose). */
   readonly reuseEarly: boolean;
-  readonly copy: RingCopy;
+  /**
+   * `--copy`, named apart from labs 01 and 05's `copy` (sendfile or read-write), which the
+   * by-hand kit reads for its own flush (shared/kit/connection.ts); lab 07 never calls it.
+   */
+  readonly ringCopy: RingCopy;
 }
 
 /**
@@ -121,7 +125,7 @@ export function openRing(
   const ring = new Ring(libc, { entries: SQ_ENTRIES, cqEntries: CQ_ENTRIES, sqpoll, eager: options.submit === 'each', restricted: options.sandbox, files });
   try {
     if (files) {
-      const refused = refusedOperations(ring.probe(), options.copy);
+      const refused = refusedOperations(ring.probe(), options.ringCopy);
       if (refused) throw new UserError(refused);
     }
     const buffers = options.recv === 'multishot' ? new BufferRing(libc, ring, BUFFER_GROUP, RING_BUFFERS, blockBytes) : undefined;

@@ -43,7 +43,7 @@ export const PAUSE_READING_BYTES = READ_BYTES;
 /** What a lab's mechanism does for its connections: the part that differs between by-hand labs. */
 export interface Mechanism {
   readonly libc: Libc;
-  readonly options: ServerOptions;
+  readonly options: ServerOptions & { readonly copy?: CopyMode };
   readonly room: RoomPort;
   /** Bytes or a file joined `connection`'s outbox: send what the kernel takes now, or arrange to. */
   transmit(connection: HandConnection): void;
@@ -236,15 +236,14 @@ export class HandConnection implements Carrier {
   }
 
   /**
-   * Writes the outbox onto its descriptor as far as the kernel takes it, files by the lab's `copy`:
-   * at once on a non-blocking one (labs 01 and 05); on a blocking one (lab 08) sleeping in each
-   * write until it is taken or the socket's send timeout passes, unless `sendFlags` has
-   * MSG_DONTWAIT (outbox.ts FlushIO).
+   * Writes the outbox onto its descriptor as far as the kernel takes it: at once on a non-blocking
+   * one (labs 01 and 05); on a blocking one (lab 08) sleeping in each write until it is taken or
+   * the socket's send timeout passes, unless `sendFlags` has MSG_DONTWAIT (outbox.ts FlushIO).
    */
-  flush(copy: CopyMode, sendFlags = 0): void {
+  flush(sendFlags = 0): void {
     this.#io ??= {
       libc: this.#mechanism.libc,
-      copy,
+      copy: this.#mechanism.options.copy ?? 'sendfile',
       open: (job) => answerFile(job, this.#mechanism.options.protocol.root!, this.record.peer, this.#mechanism.options.log),
       sent: (bytes) => this.wrote(bytes),
     };

@@ -19,6 +19,7 @@
  */
 
 import type { ServerOptions } from '../lab.js';
+import type { CopyMode } from '../file-send.js';
 import { ON } from '../listener.js';
 import { LocalRoom, type RoomPort } from '../room.js';
 import { CLOSED, limitReached } from '../rules.js';
@@ -51,7 +52,7 @@ export interface Ground<Extra extends object = object> {
 
 export abstract class HandServer<C extends HandConnection, Extra extends object = object> implements Mechanism {
   readonly libc: Libc;
-  readonly options: ServerOptions & Extra;
+  readonly options: ServerOptions & Extra & { readonly copy?: CopyMode };
   /** The chat room its conversations join: by default a set of connections in this one thread, as in lab 04. */
   readonly room: RoomPort;
   protected readonly connections = new Map<number, C>();
