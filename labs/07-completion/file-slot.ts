@@ -88,11 +88,6 @@ interface FileSlotSetup {
   readonly copy: RingCopy;
   readonly root: string;
   readonly log: Logger;
-  readonly fd: number;
-  readonly id: number;
-  readonly peer: string;
-  readonly outbox: Outbox;
-  readonly sending: SendSlot;
 }
 
 export class FileSlot {
@@ -122,12 +117,11 @@ export class FileSlot {
     libc: Libc,
     ring: Ring,
     pool: BufferPool,
-    options: { readonly copy: RingCopy; readonly protocol: { readonly root?: string }; readonly log: Logger },
+    options: { readonly ringCopy: RingCopy; readonly protocol: { readonly root?: string }; readonly log: Logger },
     client: FileClient,
     carryOn: CarryOn,
   ) {
-    const { fd, id, outbox, sending } = client;
-    this.#setup = { libc, ring, pool, copy: options.copy, root: options.protocol.root ?? '', log: options.log, fd, id, peer: client.record.peer, outbox, sending };
+    this.#setup = { libc, ring, pool, copy: options.ringCopy, root: options.protocol.root ?? '', log: options.log };
     this.#client = client;
     this.#carryOn = carryOn;
   }
@@ -144,7 +138,8 @@ export class FileSlot {
   }
 
   #next(): FileStep {
-    const { outbox, pool, sending } = this.#setup;
+    const { pool } = this.#setup;
+    const { outbox, sending } = this.#client;
     const head = outbox.items[0];
     if (isFileJob(head)) {
       const answer = this.#lookUp(head);
@@ -176,7 +171,7 @@ export class FileSlot {
 
   /** The answer joins the outbox in the request's place: its head, then its range. */
   #answered(answer: FileAnswer): FileStep {
-    this.#setup.outbox.answered(answer, (body) => ({ body }));
+    this.#client.outbox.answered(answer, (body) => ({ body }));
     return 'moved';
   }
 
@@ -287,7 +282,8 @@ export class FileSlot {
   }
 
   #decide(found: Found): FileAnswer {
-    const { peer, log } = this.#setup;
+    const { log } = this.#setup;
+    const { peer } = this.#client.record;
     const job = this.#job!;
     this.#job = undefined;
     this.#steps = undefined;
@@ -307,7 +303,7 @@ export class FileSlot {
       this.#giveBlock();
       return this.#fail(res === 0 ? TRUNCATED : `read: ${this.#setup.libc.errnoName(-res)}`);
     }
-    const { outbox, sending } = this.#setup;
+    const { outbox, sending } = this.#client;
     range.body.position += res;
     range.body.remaining -= res;
     // The file's bytes are queued in our buffer now, as a reply's are, until their SEND completes.
@@ -331,21 +327,21 @@ export class FileSlot {
     if (res === -EAGAIN) {
       // The socket is full: wait for room the readiness way, then the SPLICE again.
       this.#stage = 'waiting for room';
-      this.#queue({ op: OP.POLL_ADD, fd: this.#setup.fd, opFlags: POLLOUT });
+      this.#queue({ op: OP.POLL_ADD, fd: this.#client.fd, opFlags: POLLOUT });
       return 'wait';
     }
     if (res < 0) return this.#fail(this.#setup.libc.errnoName(-res));
     this.#inPipe -= res;
     this.#range!.remaining -= res;
     this.#client.wrote(res);
-    if (this.#range!.remaining === 0) this.#setup.outbox.rangeSent();
+    if (this.#range!.remaining === 0) this.#client.outbox.rangeSent();
     return 'moved';
   }
 
   #spliceOut(): void {
     this.#stage = 'into socket';
     const pipe = this.#pipe!;
-    this.#queue({ op: OP.SPLICE, fd: this.#setup.fd, fdIn: pipe[0]!, address: -1, offset: -1, length: this.#inPipe });
+    this.#queue({ op: OP.SPLICE, fd: this.#client.fd, fdIn: pipe[0]!, address: -1, offset: -1, length: this.#inPipe });
   }
 
   #makePipe(): string | undefined {
@@ -367,7 +363,7 @@ export class FileSlot {
 
   #queue(entry: Omit<Parameters<Ring['queue']>[0], 'id'>): void {
     this.inFlight = true;
-    this.#setup.ring.queue({ ...entry, id: this.#setup.id });
+    this.#setup.ring.queue({ ...entry, id: this.#client.id });
   }
 
   /** An abandoned client's operation completed: what it gave back is let go. */
