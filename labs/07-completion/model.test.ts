@@ -14,7 +14,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startLab, stopAllLabs } from '../../harness/launch.js';
 import { countSystemCalls, straceUnavailable } from '../../bench/syscalls/trace.js';
 import { closeAll, openConnections, runRoundTrips } from '../../bench/syscalls/workload.js';
@@ -82,7 +82,9 @@ describe.skipIf(straceUnavailable() !== undefined).each(CASES)('lab %s, under st
 describe('lab 07, its kernel thread', () => {
   it('--sqpoll runs a kernel submission thread (iou-sqp-PID) in the server; without it there is none', async () => {
     const withThread = await startLab(LAB_ID, ['--quiet', '--sqpoll']);
-    expect(threadNames(withThread.pid)).toContain(`iou-sqp-${withThread.pid}`);
+    // The kernel names its thread when the thread first runs, which on a busy machine can come
+    // after the lab is listening (until then it is a "node" like the others): wait for the name.
+    await vi.waitFor(() => expect(threadNames(withThread.pid)).toContain(`iou-sqp-${withThread.pid}`), { timeout: 10_000, interval: 50 });
     const plain = await startLab(LAB_ID, ['--quiet']);
     expect(threadNames(plain.pid).filter((name) => name.startsWith('iou-sqp'))).toEqual([]);
     await stopCleanly(withThread);
