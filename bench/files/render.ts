@@ -274,6 +274,16 @@ function coldCell(cold: ColdResults, target: FileTarget, cache: 'warm' | 'cold')
   return latency ? { summary: once(latency.p99Us / 1000) } : undefined;
 }
 
+/**
+ * A cold run is cold when every download began with at most this share of the large file in the
+ * page cache (mincore, just before its request): a row over it is marked and left out of the
+ * findings, for its stall (or the lack of one) would not be the disk's.
+ */
+const COLD_AT_MOST = 0.01;
+
+/** Whether the run met its cache state: a warm run always does (it was read through first); a cold one by COLD_AT_MOST. */
+const metCache = (run: ColdRun) => run.cache === 'warm' || downloadFigures(run).mostResident <= COLD_AT_MOST;
+
 /** Downloads of a run, and the most of the file that was resident as any of them began. */
 function downloadFigures(run: ColdRun): { count: number; mbps: number; mostResident: number } {
   const bytes = run.downloads.reduce((sum, d) => sum + d.bytes, 0);
@@ -306,7 +316,7 @@ function coldTable(cold: ColdResults): string[] {
       const d = downloadFigures(run);
       const ms = (us: number | undefined) => (us === undefined ? '–' : fixed(us / 1000, 2));
       lines.push(
-        `| ${entry.target.label} | ${run.cache} | ${ms(l?.p50Us)} | ${ms(l?.p99Us)} | ${ms(l?.maxUs)} | ${num(run.small.requests / (run.small.durationMs / 1000))} | ${run.small.errors} | ${d.count} | ${num(d.mbps)} | ${pct(d.mostResident)} |`,
+        `| ${entry.target.label} | ${run.cache} | ${ms(l?.p50Us)} | ${ms(l?.p99Us)} | ${ms(l?.maxUs)} | ${num(run.small.requests / (run.small.durationMs / 1000))} | ${run.small.errors} | ${d.count} | ${num(d.mbps)} | ${pct(d.mostResident)}${metCache(run) ? '' : ' ⚠ not cold'} |`,
       );
     }
   }
@@ -325,9 +335,11 @@ function coldTable(cold: ColdResults): string[] {
 function coldFindings(cold: ColdResults) {
   const pairs = cold.targets.flatMap((entry) => {
     if ('skipped' in entry) return [];
-    const warm = entry.runs.find((r) => r.cache === 'warm')?.small.latency;
-    const cool = entry.runs.find((r) => r.cache === 'cold')?.small.latency;
-    if (!warm || !cool || warm.p99Us <= 0) return [];
+    const warmRun = entry.runs.find((r) => r.cache === 'warm');
+    const coldRun = entry.runs.find((r) => r.cache === 'cold');
+    const warm = warmRun?.small.latency;
+    const cool = coldRun?.small.latency;
+    if (!warm || !cool || warm.p99Us <= 0 || !metCache(coldRun!)) return [];
     const figure = (cache: string, us: number) => ({ row: `${entry.target.label}, ${cache}`, summary: once(us / 1000) });
     return [{ ratio: cool.p99Us / warm.p99Us, cold: figure('cold', cool.p99Us), warm: figure('warm', warm.p99Us) }];
   });
