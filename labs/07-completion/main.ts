@@ -45,8 +45,9 @@ const ringFlags: LabFlags<RingOptions> = {
     reuseEarly: argv['reuse-early'] as boolean,
     ringCopy: argv.copy as RingCopy,
   }),
-  // "batch submit, multishot recv": the two knobs, then the kernel thread and the bug if they are on.
-  mode: ({ submit, recv, sqpoll, reuseEarly }) => `${submit} submit, ${recv} recv${sqpoll ? ', sqpoll' : ''}${reuseEarly ? ', --reuse-early' : ''}`,
+  // "batch submit, multishot recv": the two knobs, then the kernel thread, files' splice and the bug if they are on.
+  mode: ({ submit, recv, sqpoll, ringCopy, reuseEarly }) =>
+    `${submit} submit, ${recv} recv${sqpoll ? ', sqpoll' : ''}${ringCopy === 'splice' ? ', splice' : ''}${reuseEarly ? ', --reuse-early' : ''}`,
   notes: ({ reuseEarly }) =>
     reuseEarly
       ? [
