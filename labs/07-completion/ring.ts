@@ -38,7 +38,7 @@
  * the kernel (`--submit each`: one io_uring_enter per entry; batch: one per loop turn) and the
  * SQPOLL thread are this file's business. The files protocol's operations (OPENAT, STATX, READ,
  * SPLICE, and POLL_ADD to wait for room after a SPLICE found none) are one line each in OP and
- * come back through the same `reap`; `FileSlot` (files.ts) queues them for one client, as
+ * come back through the same `reap`; `FileSlot` (file-slot.ts) queues them for one client, as
  * `SendSlot` here queues its SENDs.
  *
  * Memory the kernel keeps an address of (a receive buffer while the RECV is pending, the bytes of
