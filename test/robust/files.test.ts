@@ -235,8 +235,11 @@ describe.each(fileCases())('lab $title, files', ({ lab, args }) => {
  * made lab 05 open a descriptor for each request behind the first (about 1,500 held): a dozen
  * such clients took every descriptor the server had. A file is opened when its turn to be sent
  * comes, so the client holds its own socket and one file, whatever it pipelines.
+ * When a file's turn comes is the outbox's rule (the kit's, or a stream's), the same in every
+ * variant of a lab: a variant changes how it waits and submits. So each lab's first variant, in
+ * each of its copies (about 8 s a case).
  */
-describe.each(fileCases())('lab $title, files', ({ lab, args }) => {
+describe.each(fileCases().filter(({ lab }) => lab.variant === lab.info.variants[0]))('lab $title, files', ({ lab, args }) => {
   it('hostile 3: 1,700 pipelined GETs of a 1 MiB file from a client that never reads hold at most a few descriptors', { timeout: 60_000 }, async () => {
     const server = await started(lab, ['--quiet', ...args]);
     expect(split(await fetchRaw(server.port, get('/big.bin'))).status).toBe(200);
