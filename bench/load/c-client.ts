@@ -19,8 +19,10 @@
 import { spawn } from 'node:child_process';
 import { buildCEchoClient, C_ECHO_CLIENT_BINARY } from '../reference/build.js';
 import { hasTaskset } from '../../harness/affinity.js';
+import { flags, lastLines, runCTool, type WindowCallbacks } from './c-tool.js';
 
-export interface CEchoOptions {
+/** The window callbacks: when the client says the measured window opened and closed. */
+export interface CEchoOptions extends WindowCallbacks {
   readonly host?: string;
   readonly port: number;
   readonly connections: number;
@@ -43,9 +45,6 @@ export interface CEchoOptions {
   readonly cpus?: string;
   /** Spread the connections over this many loopback source addresses, 127.0.0.2 and up (sources.ts); 0 or none: the kernel's choice. */
   readonly sources?: number;
-  /** Called when the client says the measured window opened and closed (its stderr lines). */
-  readonly onWindowStart?: () => void;
-  readonly onWindowEnd?: () => void;
 }
 
 export interface CEchoLatency {
@@ -136,53 +135,23 @@ export class CEchoErrors extends Error {
 const EXIT_MARGIN_MS = 30_000;
 
 export async function runCEchoClient(options: CEchoOptions): Promise<CEchoResult> {
-  const [file, argv] = command(options, [
-    '--host', options.host ?? '127.0.0.1',
-    '--port', String(options.port),
-    '--connections', String(options.connections),
-    '--size', String(options.size),
-    '--pipeline', String(options.pipeline ?? 1),
-    '--warmup', String(options.warmupSeconds),
-    ...(options.warmupMaxSeconds === undefined ? [] : ['--warmup-max', String(options.warmupMaxSeconds)]),
-    ...(options.warmupStallSeconds === undefined ? [] : ['--warmup-stall', String(options.warmupStallSeconds)]),
-    '--seconds', String(options.seconds),
-    ...(options.drainSeconds === undefined ? [] : ['--drain', String(options.drainSeconds)]),
-    ...(options.roundTripsPerConnection === undefined ? [] : ['--round-trips', String(options.roundTripsPerConnection)]),
-    ...(options.sources ? ['--sources', String(options.sources)] : []),
-  ]);
+  const [file, argv] = command(options, flags({
+    host: options.host ?? '127.0.0.1',
+    port: options.port,
+    connections: options.connections,
+    size: options.size,
+    pipeline: options.pipeline ?? 1,
+    warmup: options.warmupSeconds,
+    'warmup-max': options.warmupMaxSeconds,
+    'warmup-stall': options.warmupStallSeconds,
+    seconds: options.seconds,
+    drain: options.drainSeconds,
+    'round-trips': options.roundTripsPerConnection,
+    sources: options.sources || undefined,
+  }));
   const deadlineMs = (Math.max(options.warmupSeconds, options.warmupMaxSeconds ?? 0) + options.seconds + (options.drainSeconds ?? 1)) * 1000 + EXIT_MARGIN_MS;
 
-  const { code, signal, stdout, stderr } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>(
-    (resolve, reject) => {
-      const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      let stderrLine = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on('data', (d: Buffer) => {
-        stderr += d.toString();
-        // Window markers as they come, so a caller can sample the server over the same window.
-        const lines = (stderrLine + d.toString()).split('\n');
-        stderrLine = lines.pop() ?? '';
-        for (const line of lines) {
-          if (line === 'c-echo-client: window open') options.onWindowStart?.();
-          if (line === 'c-echo-client: window closed') options.onWindowEnd?.();
-        }
-      });
-      const timer = setTimeout(() => child.kill('SIGKILL'), deadlineMs);
-      child.on('error', (error) => {
-        clearTimeout(timer);
-        reject(new Error(`cannot start ${file}: ${error.message}`));
-      });
-      child.on('close', (code, signal) => {
-        clearTimeout(timer);
-        resolve({ code, signal, stdout, stderr });
-      });
-    },
-  );
-
-  if (signal !== null) throw new Error(`c-echo-client was killed by ${signal}${signal === 'SIGKILL' ? ` (no exit within ${deadlineMs} ms?)` : ''}: ${lastLines(stderr)}`);
-  if (code !== 0 && code !== 1) throw new Error(`c-echo-client exited with status ${code}: ${lastLines(stderr)}`);
+  const { code, stdout } = await runCTool('c-echo-client', file, argv, deadlineMs, options);
   const result = parseResult(stdout, options);
   // Status 1 means "finished, found errors"; 0 with errors counted would be a bug in the client.
   if (result.errors.total > 0 || code === 1) {
@@ -199,10 +168,6 @@ function command(options: Pick<CEchoOptions, 'cpus'>, args: string[]): [string, 
   if (options.cpus === undefined) return [C_ECHO_CLIENT_BINARY, args];
   if (!hasTaskset()) throw new Error(`cannot pin the C load generator to cores ${options.cpus}: no taskset(1)`);
   return ['taskset', ['--cpu-list', options.cpus, C_ECHO_CLIENT_BINARY, ...args]];
-}
-
-function lastLines(text: string): string {
-  return text.trim().split('\n').slice(-3).join(' / ') || '(no stderr)';
 }
 
 /**
@@ -332,17 +297,17 @@ const HOLD_EXIT_MS = 30_000;
  * Resolves once the opening has ended, whatever it reached: the caller reads `answered`.
  */
 export async function holdCEchoConnections(options: CHoldOptions): Promise<CHold> {
-  const [file, argv] = command(options, [
-    '--host', options.host ?? '127.0.0.1',
-    '--port', String(options.port),
-    '--connections', String(options.connections),
-    '--size', String(HOLD_PROBE_BYTES),
-    '--warmup', '0',
-    '--warmup-max', String(options.maxSeconds),
-    '--warmup-stall', String(options.stallSeconds),
-    '--sources', String(options.sources),
-    '--hold',
-  ]);
+  const [file, argv] = command(options, flags({
+    host: options.host ?? '127.0.0.1',
+    port: options.port,
+    connections: options.connections,
+    size: HOLD_PROBE_BYTES,
+    warmup: 0,
+    'warmup-max': options.maxSeconds,
+    'warmup-stall': options.stallSeconds,
+    sources: options.sources,
+    hold: true,
+  }));
   const child = spawn(file, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
   const kill = () => {
