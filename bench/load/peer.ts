@@ -1,6 +1,6 @@
 /**
- * A test client for the experiments that drive a workload and check every answer (make harden,
- * make syscalls): one connection that collects what it receives and waits for a length, a
+ * A checking client for the experiments that drive a workload and check every answer (make harden,
+ * make syscalls, make balance): one connection that collects what it receives and waits for a length, a
  * pattern or the end, and the byte pattern their messages carry.
  */
 
