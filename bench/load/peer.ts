@@ -13,6 +13,8 @@ export class Peer {
   readonly socket: net.Socket;
   received = Buffer.alloc(0);
   ended = false;
+  /** What ended the connection when it failed (a reset, a refusal), rather than closed. */
+  error: Error | undefined;
   #wake: (() => void) | undefined;
 
   private constructor(socket: net.Socket) {
@@ -25,7 +27,8 @@ export class Peer {
       this.ended = true;
       this.#wake?.();
     });
-    socket.on('error', () => {
+    socket.on('error', (error) => {
+      this.error = error;
       this.ended = true;
       this.#wake?.();
     });
