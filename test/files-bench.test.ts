@@ -96,7 +96,7 @@ describe('files experiment', () => {
     expect(text).toMatch(/07 completion read-send, cold \(2\.1\) against 07 completion read-send, warm \(2\.0\)/);
   });
 
-  it('renders from results alone: the 64 MiB comparison quotes the CPU per MiB ratio and the calls per response', () => {
+  it('renders from results alone: the 64 MiB comparison quotes the CPU per MiB ratio, the strace table the calls per response', () => {
     const [sendfile, readWrite] = fileTargets((lab) => lab.id === '05-event-loop');
     const size = 64 * MiB;
     const wrk = (bytes: number, cpuMs: number) => ({ requests: 10, bytes, durationMs: 1000, errors: 0, timeouts: 0, cpuMs });
@@ -112,9 +112,9 @@ describe('files experiment', () => {
     };
     const text = renderMarkdown(files, { experiment: 'files', schema: FILES_SCHEMA, stamp: STAMP, labs: [], results });
     expect(text).toContain('- Server CPU per MiB of 64m.bin, read/write against sendfile: 05 event loop read-write (0.40) against 05 event loop sendfile (0.10), 4.0× as much.');
-    expect(text).toContain('sendfile cost 0.10 ms of server CPU per MiB, read/write 0.40 ms (4.0×)');
-    expect(text).toContain('sendfile made 80.0 sendfile calls');
-    expect(text).toContain('read/write made 1024 pread64 and 1025 write calls (1024 chunks of 64 KiB)');
+    // The calls per response: sendfile's own, against one pread64 and one write per 64 KiB chunk.
+    expect(text).toContain('| 05 event loop sendfile | 64m.bin | 2.00 | 80.0 | 0.00 |');
+    expect(text).toContain('| 05 event loop read-write | 64m.bin | 2.00 | 0.00 | 1024 | 0.00 | 1025 |');
     expect(text).toContain('wrk stayed under 85% of a core in every run');
   });
 

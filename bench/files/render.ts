@@ -48,7 +48,7 @@ const COPIES: Record<FileTarget['copy'], string> = {
   splice:
     'io_uring by hand: a SPLICE entry moves up to 64 KiB of the file\'s page-cache pages into a pipe by reference, a second SPLICE moves them from the pipe into the socket (no copy through the process, as sendfile); a full socket ends the second with EAGAIN and a POLL_ADD entry waits for room',
   node:
-    'Node streams: pread(2) on a libuv thread-pool thread into a fresh 64 KiB Buffer (copy 1), then write(2)/writev(2) on the loop thread (copy 2): two copies per byte, two calls and a hop between threads per 64 KiB, and a new Buffer for the garbage collector each time',
+    'Node streams: pread(2) on a libuv thread-pool thread into a fresh 64 KiB Buffer (copy 1), then write(2)/writev(2) on the loop thread (copy 2): two copies per byte, two calls and a hop between threads per 64 KiB (the futex calls and eventfd reads in the strace table), and a new Buffer for the garbage collector each time',
 };
 
 /** Each lab's copy that stays in the kernel, and its copy through a buffer of the process: the pair its findings compare. */
@@ -124,75 +124,14 @@ function syscallTable(results: FilesResults): string[] {
   return lines;
 }
 
-/** What the largest file shows, from the figures: each lab's copies side by side. */
-function findings(results: FilesResults): string[] {
+/**
+ * The caveats a reader needs before comparing the tables: who set the pace, and whose figures
+ * are not a server's rate. Each lab's copies compared are the summary's findings; the calls per
+ * request are the strace table.
+ */
+function caveats(results: FilesResults): string[] {
   const size = Math.max(...results.plan.sizes);
-  const at = (target: FileTarget, connections: number) =>
-    results.targets.find((t) => t.target.id === target.id)?.load.find((c) => c.size === size && c.connections === connections);
-  const tracedAt = (target: FileTarget) => results.targets.find((t) => t.target.id === target.id)?.traced.find((c) => c.size === size);
   const out: string[] = [];
-  const byLab = new Map<string, FileTarget[]>();
-  for (const { target } of results.targets) byLab.set(target.labId, [...(byLab.get(target.labId) ?? []), target]);
-  for (const [labId, targets] of byLab) {
-    const sendfile = targets.find((t) => t.copy === 'sendfile');
-    const readWrite = targets.find((t) => t.copy === 'read-write');
-    if (!sendfile || !readWrite) {
-      out.push(...ringPair(labId, targets));
-      continue;
-    }
-    const s = at(sendfile, 1);
-    const w = at(readWrite, 1);
-    const ts = tracedAt(sendfile);
-    const tw = tracedAt(readWrite);
-    if (!s || !w || !ts || !tw) continue;
-    const fs = cellFigures(s);
-    const fw = cellFigures(w);
-    out.push(
-      `- **${labId}, ${fileName(size)}, 1 connection**: sendfile cost ${fixed(fs.serverCpuMsPerMiB, 2)} ms of server CPU per MiB, read/write ` +
-        `${fixed(fw.serverCpuMsPerMiB, 2)} ms (${fixed(fw.serverCpuMsPerMiB / fs.serverCpuMsPerMiB, 1)}×): the two copies through the process are the difference. ` +
-        `Per request, sendfile made ${num(perRequest(ts.calls, ts.responses, 'sendfile'))} sendfile calls (one per send buffer's worth) and ` +
-        `${num(allCalls(ts.calls) / ts.responses)} calls in all; read/write made ${num(perRequest(tw.calls, tw.responses, 'pread64'))} pread64 and ` +
-        `${num(perRequest(tw.calls, tw.responses, 'write', 'writev'))} write calls (${num(size / (64 * 1024))} chunks of 64 KiB), ${num(allCalls(tw.calls) / tw.responses)} in all. ` +
-        `Throughput: ${num(fs.megabytesPerSecond)} against ${num(fw.megabytesPerSecond)} MB/s.` +
-        (Math.max(fs.serverCorePct, fw.serverCorePct, fs.toolCorePct, fw.toolCorePct) < TOOL_CEILING_PCT
-          ? ` Neither the server nor wrk was at a full core in either run (server ${fixed(fs.serverCorePct, 0)}% and ${fixed(fw.serverCorePct, 0)}%, wrk ${fixed(fs.toolCorePct, 0)}% and ${fixed(fw.toolCorePct, 0)}%), ` +
-            'so the MB/s is the pace of one connection over loopback, not a CPU limit of either: what sendfile saves shows in CPU per MiB.'
-          : ''),
-    );
-  }
-  function ringPair(labId: string, targets: FileTarget[]): string[] {
-    const splice = targets.find((t) => t.copy === 'splice');
-    const readSend = targets.find((t) => t.copy === 'read-send');
-    const s = splice && at(splice, 1);
-    const w = readSend && at(readSend, 1);
-    const ts = splice && tracedAt(splice);
-    const tw = readSend && tracedAt(readSend);
-    if (!s || !w || !ts || !tw || ts.responses === 0 || tw.responses === 0) return [];
-    const fs = cellFigures(s);
-    const fw = cellFigures(w);
-    return [
-      `- **${labId}, ${fileName(size)}, 1 connection**: splice cost ${fixed(fs.serverCpuMsPerMiB, 2)} ms of server CPU per MiB, read-send ` +
-        `${fixed(fw.serverCpuMsPerMiB, 2)} ms (${fixed(fw.serverCpuMsPerMiB / fs.serverCpuMsPerMiB, 1)}×). Per request, splice made ` +
-        `${num(perRequest(ts.calls, ts.responses, 'io_uring_enter'))} io_uring_enter calls and ${num(allCalls(ts.calls) / ts.responses)} calls in all; read-send ` +
-        `${num(perRequest(tw.calls, tw.responses, 'io_uring_enter'))} and ${num(allCalls(tw.calls) / tw.responses)}: the chunks move as ring entries, ` +
-        `${num(size / (64 * 1024))} of 64 KiB, two entries each. Throughput: ${num(fs.megabytesPerSecond)} against ${num(fw.megabytesPerSecond)} MB/s.`,
-    ];
-  }
-  for (const { target } of results.targets.filter((t) => t.target.copy === 'node')) {
-    const c = at(target, 1);
-    const t = tracedAt(target);
-    if (!c || !t) continue;
-    const f = cellFigures(c);
-    if (t.responses === 0) {
-      out.push(`- **${target.label}, ${fileName(size)}, 1 connection** (Node streams): ${fixed(f.serverCpuMsPerMiB, 2)} ms of server CPU per MiB, ${num(f.megabytesPerSecond)} MB/s; no response completed under strace in the traced run, so no calls per request.`);
-      continue;
-    }
-    out.push(
-      `- **${target.label}, ${fileName(size)}, 1 connection** (Node streams): ${fixed(f.serverCpuMsPerMiB, 2)} ms of server CPU per MiB; per request ` +
-        `${num(perRequest(t.calls, t.responses, 'pread64'))} pread64 and ${num(perRequest(t.calls, t.responses, 'write', 'writev'))} write/writev calls, ` +
-        `${num(perRequest(t.calls, t.responses, 'futex'))} futex calls and ${num(perRequest(t.calls, t.responses, 'read'))} reads (the hand-offs to and from the thread pool: libuv wakes the loop through an eventfd), ${num(allCalls(t.calls) / t.responses)} in all; ${num(f.megabytesPerSecond)} MB/s.`,
-    );
-  }
   const capped = results.targets.flatMap(({ target, load }) =>
     load.filter((c) => cellFigures(c).toolCorePct >= TOOL_CEILING_PCT).map((c) => `${target.label} (${fileName(c.size)}, ${c.connections} conn.)`),
   );
@@ -394,7 +333,7 @@ function detail(results: FilesResults): string[] {
   const out: string[] = [];
   out.push('## How each server moves a file', '');
   for (const { target } of results.targets) out.push(`- **${target.label}**: ${COPIES[target.copy]}.`);
-  out.push('', '## What the figures say', '', ...findings(results));
+  out.push('', '## What the figures say', '', ...caveats(results));
   for (const size of plan.sizes) {
     out.push('', `## ${fileName(size)} files`, '', ...loadTable(results, size));
   }
