@@ -111,14 +111,6 @@ function renderCpu(runs: readonly CpuLabRun[], config: CpuConfig, charts: readon
     `|---|---:|${cases.map(() => '---:').join('|')}|`,
     ...runs.map((run) => `| ${run.title} | ${Math.max(...run.cases.map((c) => c.threads))} | ${run.cases.map((c) => ms(c.load.latencyUs.p99)).join(' | ')} |`),
     '',
-    '### At half a core (0.5 core per 100 ms period)',
-    '',
-    '| lab | threads | p99 no limit (ms) | p99 at 0.5 core (ms) | throttled periods | throttled ms | server CPU (cores) |',
-    '|---|---:|---:|---:|---:|---:|---:|',
-    ...half.filter((h) => h.free && h.half).map(({ run, free, half }) => `| ${run.title} | ${half!.threads} | ${ms(free!.load.latencyUs.p99)} | ${ms(half!.load.latencyUs.p99)} | ${half!.throttle.throttled} of ${half!.throttle.periods} | ${half!.throttle.throttledMs.toFixed(0)} | ${cores(half!)} |`),
-    '',
-    ...findings(half),
-    '',
     ...sharedQuota(half),
     '### Every case',
     '',
@@ -137,22 +129,6 @@ function renderCpu(runs: readonly CpuLabRun[], config: CpuConfig, charts: readon
 }
 
 const cores = (c: CpuCaseResult) => (c.serverCpuMs / (c.load.durationMs || 1)).toFixed(2);
-
-/** One sentence per lab at half a core, from the numbers. */
-function findings(rows: readonly { run: CpuLabRun; free?: CpuCaseResult; half?: CpuCaseResult }[]): string[] {
-  return rows
-    .filter((r) => r.free && r.half)
-    .map(({ run, free, half }) => {
-      const ratio = free!.load.latencyUs.p99 > 0 ? half!.load.latencyUs.p99 / free!.load.latencyUs.p99 : 0;
-      const share = half!.throttle.periods ? Math.round((100 * half!.throttle.throttled) / half!.throttle.periods) : 0;
-      const used = Number(cores(half!));
-      const behind = half!.load.achievedPerSec < 0.95 * half!.load.offeredPerSec ? `; it answered ${half!.load.achievedPerSec.toFixed(0)} of ${half!.load.offeredPerSec} req/s, so the queue grew through the case` : '';
-      return (
-        `- ${run.title} (${half!.threads} threads in ${half!.processes} process${half!.processes === 1 ? '' : 'es'}): p99 ${ms(half!.load.latencyUs.p99)} ms at half a core against ` +
-        `${ms(free!.load.latencyUs.p99)} ms with no limit (×${ratio.toFixed(1)}), throttled in ${share}% of its periods while using ${used.toFixed(2)} of its 0.5 core on average${behind}.`
-      );
-    });
-}
 
 /** Fewer clients than this and a per-connection figure is mostly the noise of one weighing. */
 const MIN_CLIENTS_PER_FIGURE = 5;
@@ -184,7 +160,7 @@ function sharedQuota(rows: readonly { run: CpuLabRun; half?: CpuCaseResult }[]):
   if (below.length === 0) return [];
   const names = (list: typeof measured) => list.map((r) => `${r.run.title} (${r.half.throttle.throttled} of ${r.half.throttle.periods} periods, ${cores(r.half)} core used)`).join(', ');
   return [
-    `Every group below used less than its half core on average. ${throttled.length ? `Throttled all the same: ${names(throttled)}` : 'None was throttled'}${spared.length ? `; never throttled: ${names(spared)}` : ''}. ` +
+    `At half a core (0.5 core per 100 ms period), these groups used less than their quota on average. ${throttled.length ? `Throttled all the same: ${names(throttled)}` : 'None was throttled'}${spared.length ? `; never throttled: ${names(spared)}` : ''}. ` +
       'A quota is CPU time per period for the whole group: one busy thread spends it at the pace of the clock (50 ms of quota last it 50 ms), two busy at once twice ' +
       'as fast (25 ms), and then every thread of the group waits for the next period, however idle the average looks.',
     '',
