@@ -5,6 +5,7 @@
  */
 
 import net from 'node:net';
+import { until as poll } from '../load/signal.js';
 
 const MESSAGE = Buffer.alloc(64, 0x61);
 
@@ -75,11 +76,7 @@ export class EchoLoop {
   }
 }
 
-/** Polls `ready` every 10 ms until it holds, or rejects after `timeoutMs` naming `what`. */
+/** Polls `ready` until it holds, or rejects after `timeoutMs` naming `what`. */
 export async function until(ready: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!ready()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+  if (!(await poll(ready, timeoutMs))) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }

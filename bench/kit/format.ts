@@ -11,6 +11,9 @@ export type Unit = 'count' | 'rate' | 'per' | 'us' | 'ms' | 'cpuUs' | 'bytes' | 
 
 export const thousands = (n: number): string => Math.round(n).toLocaleString('en-US');
 
+/** Bytes as MiB with one decimal, for columns headed "(MiB)": 268435456 → "256.0". */
+export const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(1);
+
 /** Milliseconds or microseconds with as many digits as carry meaning: 0.03, 1.1, 44, 1,250. */
 export function ms(n: number): string {
   return n >= 10 ? thousands(n) : n >= 1 ? n.toFixed(1) : n.toFixed(2);

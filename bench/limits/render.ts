@@ -11,7 +11,7 @@ import type { TopLevelSpec } from 'vega-lite';
 import { barChart, VEGA_SCHEMA, type Chart } from '../kit/chart.js';
 import type { Page } from '../kit/experiment.js';
 import { check } from '../kit/findings.js';
-import { slug } from '../kit/format.js';
+import { mib as MiB, slug } from '../kit/format.js';
 import type { ReportFile } from '../kit/report-file.js';
 import { once, type Table } from '../kit/table.js';
 import type { CgroupVersion } from './cgroup.js';
@@ -27,9 +27,7 @@ export interface LimitsReport extends ReportFile<'limits', typeof LIMITS_SCHEMA>
   readonly memory: readonly MemoryLabRun[];
 }
 
-
 const ms = (us: number) => (us / 1000).toFixed(1);
-const MiB = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
 const KiB = (bytes: number) => (bytes / 1024).toFixed(0);
 const plural = (n: number, one: string) => `${n} ${n === 1 ? one : `${one}s`}`;
 

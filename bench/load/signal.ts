@@ -1,4 +1,14 @@
-/** A small wait-until helper shared by the load generators. */
+/** Small wait-until helpers shared by the load generators and the experiments. */
+
+/** Polls `ready` every `pollMs` until it holds (true), or until `timeoutMs` have passed (false). */
+export async function until(ready: () => boolean, timeoutMs: number, pollMs = 10): Promise<boolean> {
+  const deadline = performance.now() + timeoutMs;
+  while (!ready()) {
+    if (performance.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+  return true;
+}
 
 /**
  * Wakes a waiter when something it watches may have changed: on `notify()`, and every `pollMs`

@@ -14,6 +14,7 @@ import autocannon from 'autocannon';
 import { startLab, type LabProcess } from '../../harness/launch.js';
 import { childPids, openFds, stat, treeUsage } from '../../harness/processes.js';
 import { churn, type ChurnCounts } from '../load/http-churn-client.js';
+import { until as poll } from '../load/signal.js';
 import { soakSampler, type SoakSample } from './sample.js';
 
 export interface SoakConfig {
@@ -58,14 +59,8 @@ const SETTLE_MS = 30_000;
 
 const liveChildren = (pid: number) => childPids(pid).filter((child) => stat(child)?.state !== 'Z').length;
 
-async function until(condition: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return true;
-}
+/** Polls every 50 ms: a soak's conditions read /proc, and change over seconds. */
+const until = (condition: () => boolean, timeoutMs: number) => poll(condition, timeoutMs, 50);
 
 /** One request on its own connection, checked; the warm-up before the baseline. */
 async function warmUp(lab: LabProcess): Promise<void> {

@@ -6,6 +6,7 @@
 import { barChart } from '../kit/chart.js';
 import type { Page } from '../kit/experiment.js';
 import { check } from '../kit/findings.js';
+import { mib as MiB } from '../kit/format.js';
 import { labLabel } from '../kit/labs.js';
 import type { ReportFile } from '../kit/report-file.js';
 import { once, type Table } from '../kit/table.js';
@@ -19,8 +20,6 @@ export interface SoakReport extends ReportFile<'soak', typeof SOAK_SCHEMA> {
   readonly config: SoakConfig;
   readonly runs: readonly LabSoak[];
 }
-
-const MiB = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
 
 /** About this many rows per lab in the over-time tables. */
 const TIMELINE_ROWS = 12;
