@@ -59,16 +59,8 @@ const fixed = (n: number, digits: number) => (Number.isFinite(n) ? n.toFixed(dig
 const num = (n: number) => (!Number.isFinite(n) ? '–' : n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
 const perMiB = (cpuMs: number, bytes: number) => (bytes > 0 ? cpuMs / (bytes / MiB) : Number.NaN);
 
-export interface CellFigures {
-  readonly requestsPerSecond: number;
-  readonly megabytesPerSecond: number;
-  readonly serverCpuMsPerMiB: number;
-  readonly toolCpuMsPerMiB: number;
-  readonly toolCorePct: number;
-  readonly serverCorePct: number;
-}
-
-export function cellFigures(cell: LoadCell): CellFigures {
+/** One load run's figures: its rates, CPU per MiB sent (the server's and wrk's), and each one's share of a core. */
+function cellFigures(cell: LoadCell) {
   const seconds = cell.wrk.durationMs / 1000;
   return {
     requestsPerSecond: cell.wrk.requests / seconds,

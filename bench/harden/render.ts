@@ -52,7 +52,9 @@ function facts(report: HardenReport): LabFacts[] {
       for (const run of runs) byProtocol.set(run.protocol, (byProtocol.get(run.protocol) ?? true) && run.problems.length === 0 && run.exitCode === 0);
       const refusal = (protocol: string) => r.refusals.find((x) => x.lab === lab.id && x.protocol === protocol && !x.child);
       const childRefusal = r.refusals.find((x) => x.lab === lab.id && x.child);
-      const perf = r.perf.find((p) => p.lab.split(' ')[0] === lab.id || p.lab === lab.id || p.lab.startsWith(`${lab.id} `));
+      // A run's title is "ID" or "ID (variant)".
+      const perf = r.perf.find((p) => p.lab.split(' ')[0] === lab.id);
+      const probes = r.probes.find((p) => p.lab.split(' ')[0] === lab.id);
       const taskClock = perf?.counts['task-clock'];
       return {
         id: lab.id,
@@ -66,7 +68,7 @@ function facts(report: HardenReport): LabFacts[] {
         ...(refusal('echo') ? { exec: refusal('echo')!.exec, open: refusal('echo')!.open } : {}),
         ...(refusal('files') ? { openFiles: refusal('files')!.open } : {}),
         ...(childRefusal ? { execChild: childRefusal.exec } : {}),
-        ...(r.probes.find((p) => p.lab === lab.id || p.lab.startsWith(`${lab.id} `)) ? { probes: r.probes.find((p) => p.lab === lab.id || p.lab.startsWith(`${lab.id} `))! } : {}),
+        ...(probes ? { probes } : {}),
         ...(perf && taskClock != null && perf.roundTrips > 0 ? { cpuUsPerRoundTrip: (taskClock * 1000) / perf.roundTrips } : {}),
       };
     });
