@@ -87,8 +87,6 @@ export function spreadOf(counts: readonly number[]): Spread {
 
 const int = thousands;
 const pct = (fraction: number) => `${Math.round(fraction * 100)}%`;
-/** A count that may be fractional (an expected share): whole numbers without decimals. */
-const count = (n: number) => (Number.isInteger(n) ? String(n) : n.toFixed(1));
 const ms = (n: number) => (n >= 100 ? n.toFixed(0) : n.toFixed(1));
 const arrivalText = (a: Arrival) => (a.overMs > 0 ? `${int(a.connections)} over ${a.overMs / 1000} s` : `${int(a.connections)} at once`);
 
@@ -104,24 +102,21 @@ function spreadTable(runs: readonly SpreadRun[], workers: number): string[] {
   return lines;
 }
 
-/** The sentences of step 1, from the runs. */
+/** The sentences of step 1: whether each policy split evenly, its most uneven run, and why. */
 export function spreadProse(runs: readonly SpreadRun[]): string[] {
-  const out: string[] = [];
-  const byPolicy = new Map<string, SpreadRun[]>();
-  for (const run of runs) byPolicy.set(run.policy, [...(byPolicy.get(run.policy) ?? []), run]);
-  for (const [policy, own] of byPolicy) {
+  return [...new Set(runs.map((r) => r.policy))].map((policy) => {
+    const own = runs.filter((r) => r.policy === policy);
+    // The run whose busiest loop is furthest above an even share: its row in the tables above has the counts.
     const widest = own.reduce((a, b) => (spreadOf(b.perWorker).maxShare - 1 / b.workers > spreadOf(a.perWorker).maxShare - 1 / a.workers ? b : a));
-    const s = spreadOf(widest.perWorker);
-    const exact = own.every((r) => spreadOf(r.perWorker).max - spreadOf(r.perWorker).min <= 1);
-    out.push(
+    const even = own.every((r) => spreadOf(r.perWorker).max - spreadOf(r.perWorker).min <= 1);
+    return (
       `**${policy}.** ` +
-        (exact
-          ? `In every run the loops' counts differed by at most 1: an even split. `
-          : `Its most uneven run (${widest.workers} workers, ${arrivalText(widest.arrival)}) gave the busiest loop ${int(s.max)} of ${int(s.total)} connections (${pct(s.maxShare)}, where an even share is ${pct(1 / widest.workers)}) and the least busy ${int(s.min)}. `) +
-        POLICY_MECHANISM[policy]?.spread,
+      (even
+        ? `In every run the loops' counts differed by at most 1: an even split. `
+        : `Its most uneven run: ${widest.workers} workers, ${arrivalText(widest.arrival)} (the busiest loop took ${pct(spreadOf(widest.perWorker).maxShare)}, an even share is ${pct(1 / widest.workers)}). `) +
+      (POLICY_MECHANISM[policy]?.spread ?? '')
     );
-  }
-  return out;
+  });
 }
 
 // --- Step 2: a stalled worker -----------------------------------------------------------------
@@ -189,14 +184,8 @@ function stallSection(results: BalanceResults): string[] {
 export function stallProse(results: BalanceResults): string[] {
   const { settings, runs } = results.stall;
   const slowMs = settings.slowFactor * (settings.workUs / 1000);
-  const out: string[] = [];
-  for (const run of runs) {
-    const s = stallSummary(run, slowMs);
-    out.push(
-      `**${run.policy}.** ${s.onStalled} of ${s.probes} probes went to the stalled loop (worker ${run.stalledWorker ?? '?'}; 1 in ${settings.workers} would be ${count(s.probes / settings.workers)}); ${s.slow} waited more than ${ms(slowMs)} ms, ` +
-        `and the slowest took ${Number.isNaN(s.max) ? '–' : ms(s.max)} ms (median ${Number.isNaN(s.p50) ? '–' : ms(s.p50)} ms). ${POLICY_MECHANISM[run.policy]?.stall ?? ''}`.trimEnd(),
-    );
-  }
+  // The figures of each run are its row in the table above; the words say what made them.
+  const out = runs.flatMap((run) => (POLICY_MECHANISM[run.policy] ? [`**${run.policy}.** ${POLICY_MECHANISM[run.policy]!.stall}`] : []));
   // The work is calibrated once at start-up: on a machine busy with other programs it takes longer.
   const planned = (settings.requests * settings.workUs) / 1e6;
   const longest = Math.max(...runs.map((r) => r.stallMs ?? 0)) / 1000;
