@@ -4,7 +4,7 @@
  * (connections held under the cap, what failed first and how, which clients lost what, what the
  * server logged), and SVG charts drawn by vega-lite (compiled to a vega spec, rendered headless to
  * SVG: no browser, no canvas): each lab's latency over time with its throttled periods marked, and
- * connections held per lab under the cap.
+ * the group's memory as clients were added, against the cap.
  */
 
 import type { TopLevelSpec } from 'vega-lite';
@@ -39,7 +39,7 @@ const isCase = (c: { cores: number | null; periodUs: number }, want: { cores: nu
 function limitsCharts(report: LimitsReport): Chart[] {
   return [
     ...report.cpu.map((run) => ({ name: `cpu-${slug(run.title)}`, title: `${run.title}: latency over time under each quota`, spec: latencySpec(run, report.config.cpu.bucketMs) })),
-    ...(report.memory.length ? [{ name: 'memory', title: 'Connections held per lab under the cap, and the group\'s memory as clients were added', spec: memorySpec(report) }] : []),
+    ...(report.memory.length ? [{ name: 'memory', title: 'The group\'s memory as clients were added, under the cap', spec: memorySpec(report) }] : []),
   ];
 }
 
@@ -131,7 +131,7 @@ const cores = (c: CpuCaseResult) => (c.serverCpuMs / (c.load.durationMs || 1)).t
 /** Fewer clients than this and a per-connection figure is mostly the noise of one weighing. */
 const MIN_CLIENTS_PER_FIGURE = 5;
 
-/** What ended a memory run, in the table's and the chart's words. */
+/** What ended a memory run, in the Summary's and the memory table's words. */
 const OUTCOME: Record<MemoryLabRun['outcome']['kind'], string> = {
   ceiling: 'held them all (ceiling)',
   time: 'out of time',
@@ -141,9 +141,6 @@ const OUTCOME: Record<MemoryLabRun['outcome']['kind'], string> = {
   refused: 'clients refused',
   unanswered: 'new clients unanswered',
 };
-
-/** In OUTCOME's order. */
-const OUTCOME_COLOURS = ['#2ca02c', '#7f7f7f', '#8c1c13', '#d62728', '#ff7f0e', '#9467bd', '#bcbd22'];
 
 /**
  * The point of the half-core case in one paragraph: which groups were throttled although they
@@ -199,7 +196,7 @@ function renderMemory(runs: readonly MemoryLabRun[], config: MemoryConfig): stri
     '|---|---:|---|---:|---:|---:|---:|---|---|',
     ...runs.map((run) => `| ${run.title} | ${run.held} | ${outcome(run)} | ${run.lostClients.length} | ${run.refusedClients} | ${run.waiting} | ${run.final.oomKills} | ${MiB(run.rest.usageBytes)} → ${MiB(run.final.usageBytes)} | ${perConnection(run)} |`),
     '',
-    '![Connections held per lab under the cap, and the group\'s memory as clients were added](limits-memory.svg)',
+    '![The group\'s memory as clients were added, under the cap](limits-memory.svg)',
     '',
     ...runs.flatMap((run) => lostAndLogged(run)),
   ];
@@ -267,63 +264,36 @@ function latencySpec(run: CpuLabRun, bucketMs: number): TopLevelSpec {
   };
 }
 
+/** The group's memory as clients were added, against the cap (how many each lab held is the Summary's column). */
 function memorySpec(report: LimitsReport): TopLevelSpec {
-  const held = report.memory.map((run) => ({ lab: run.title, from: 1, held: Math.max(1, run.held), ended: OUTCOME[run.outcome.kind] }));
   const usage = report.memory.flatMap((run) => run.steps.map((s) => ({ lab: run.title, clients: s.clients, usage: s.group.usageBytes / 2 ** 20 })));
   const cap = report.config.memory.capBytes / 2 ** 20;
-  const ceiling = report.config.memory.ceiling;
   return {
     $schema: VEGA_SCHEMA,
-    title: { text: `Under a ${cap.toFixed(0)} MiB cap`, anchor: 'start' },
+    title: { text: `Group memory as clients were added, under a ${cap.toFixed(0)} MiB cap`, anchor: 'start' },
     config: { font: 'sans-serif' },
-    hconcat: [
+    width: 420,
+    height: 220,
+    layer: [
       {
-        title: 'connections held',
-        data: { values: held },
-        width: 260,
-        height: 200,
+        data: { values: usage },
+        mark: { type: 'line', point: true },
         encoding: {
-          y: { field: 'lab', type: 'nominal', sort: null, title: null, axis: { labelLimit: 220 } },
-          // Fixed colours by outcome (green: held them all; red: killed), apart from the labs' colours on the right.
-          color: { field: 'ended', type: 'nominal', title: 'ended by', scale: { domain: Object.values(OUTCOME), range: OUTCOME_COLOURS }, legend: { orient: 'bottom', direction: 'vertical', labelLimit: 260 } },
+          x: { field: 'clients', type: 'quantitative', scale: { type: 'log' }, title: 'clients connected (log scale)' },
+          y: { field: 'usage', type: 'quantitative', title: 'MiB charged to the group' },
+          color: { field: 'lab', type: 'nominal', title: 'lab', legend: { orient: 'bottom', direction: 'vertical', labelLimit: 260 } },
         },
-        // A lollipop, not a bar: bars cannot start at zero on a log scale.
-        layer: [
-          {
-            mark: { type: 'rule', strokeWidth: 3 },
-            encoding: { x: { field: 'from', type: 'quantitative', scale: { type: 'log', domain: [1, Math.max(10, ceiling)] }, title: 'clients held (log scale)' }, x2: { field: 'held' } },
-          },
-          { mark: { type: 'point', filled: true, size: 80 }, encoding: { x: { field: 'held', type: 'quantitative' } } },
-          { mark: { type: 'text', align: 'left', dx: 7, color: '#333' }, encoding: { x: { field: 'held', type: 'quantitative' }, text: { field: 'held' }, color: { value: '#333' } } },
-        ],
       },
       {
-        title: 'group memory as clients were added',
-        width: 300,
-        height: 200,
-        layer: [
-          {
-            data: { values: usage },
-            mark: { type: 'line', point: true },
-            encoding: {
-              x: { field: 'clients', type: 'quantitative', scale: { type: 'log' }, title: 'clients connected (log scale)' },
-              y: { field: 'usage', type: 'quantitative', title: 'MiB charged to the group' },
-              color: { field: 'lab', type: 'nominal', title: 'lab', legend: { orient: 'bottom', direction: 'vertical', labelLimit: 260 } },
-            },
-          },
-          {
-            data: { values: [{ cap }] },
-            mark: { type: 'rule', strokeDash: [4, 3], color: '#d62728' },
-            encoding: { y: { field: 'cap', type: 'quantitative' } },
-          },
-          {
-            data: { values: [{ cap, label: `cap ${cap.toFixed(0)} MiB` }] },
-            mark: { type: 'text', color: '#d62728', align: 'left', baseline: 'bottom', dy: -2, x: 4 },
-            encoding: { y: { field: 'cap', type: 'quantitative' }, text: { field: 'label' } },
-          },
-        ],
+        data: { values: [{ cap }] },
+        mark: { type: 'rule', strokeDash: [4, 3], color: '#d62728' },
+        encoding: { y: { field: 'cap', type: 'quantitative' } },
+      },
+      {
+        data: { values: [{ cap, label: `cap ${cap.toFixed(0)} MiB` }] },
+        mark: { type: 'text', color: '#d62728', align: 'left', baseline: 'bottom', dy: -2, x: 4 },
+        encoding: { y: { field: 'cap', type: 'quantitative' }, text: { field: 'label' } },
       },
     ],
-    resolve: { scale: { color: 'independent' } },
   };
 }
