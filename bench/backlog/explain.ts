@@ -10,18 +10,15 @@ import { runFacts } from './facts.js';
 import { clientList, duration, moments, range, seconds } from './wording.js';
 import type { BacklogReport, ClientRecord, KernelSettings, RunResult } from './results.js';
 
-
+/**
+ * One run in sentences: whether the others were answered while client 1 held, where they waited
+ * and why. Client 1's times, who waited nowhere, each outcome and the ListenOverflows rise are
+ * the client table's and the Summary's, and are not said again.
+ */
 export function explainRun(run: RunResult, report: BacklogReport): string {
   const f = runFacts(run);
   const sentences: string[] = [];
-  const holder = f.holder;
   const others = f.others.length;
-  if (holder?.connectMs !== undefined && f.holdToMs !== undefined) {
-    sentences.push(
-      `Client 1 connected in ${duration(holder.connectMs - holder.startMs)}, had its echo ${duration((holder.firstEchoMs ?? holder.connectMs) - holder.connectMs)} later ` +
-        `and held its connection until ${seconds(f.holdToMs)}.`,
-    );
-  }
 
   const echoed = f.others.filter((c) => c.firstEchoMs !== undefined);
   if (f.echoedWhileHeld.length === others && others > 0) {
@@ -81,21 +78,6 @@ export function explainRun(run: RunResult, report: BacklogReport): string {
   if (f.maxProcesses > 1) {
     sentences.push(`The lab's process tree grew to ${f.maxProcesses} processes while the clients were connected.`);
   }
-  if (f.waitedNowhere.length > 0) {
-    sentences.push(
-      `${capital(clientList(f.waitedNowhere))} waited nowhere: each echo came within ${report.settings.userSpaceWaitMs} ms of the handshake ` +
-        `(${range(f.waitedNowhere.filter((c) => c.connectMs !== undefined && c.firstEchoMs !== undefined).map((c) => c.firstEchoMs! - c.connectMs!))}).`,
-    );
-  }
-  if (f.failed.length > 0) {
-    sentences.push(`Not served: ${f.failed.map((c) => `client ${c.client} (${c.outcome}${c.error ? `: ${c.error}` : ''})`).join(', ')}.`);
-  }
-  sentences.push(
-    `ListenOverflows rose by ${f.listenOverflows} and ListenDrops by ${f.listenDrops} during the run` +
-      (f.listenOverflows > 0
-        ? ` (each SYN or final ACK dropped at a full queue adds one${report.network === 'own network namespace' ? '' : '; the counters are machine-wide'}).`
-        : '.'),
-  );
   if (run.strangerSockets > 0) {
     sentences.push(`${run.strangerSockets} other socket(s) connected to the port during the run and were left out.`);
   }
