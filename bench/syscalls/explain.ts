@@ -23,7 +23,10 @@ const SCANS = ['poll', 'ppoll', 'select', 'pselect6'];
 const EPOLL_WAITS = ['epoll_wait', 'epoll_pwait', 'epoll_pwait2'];
 const STARTS = ['clone', 'clone3', 'fork', 'vfork'];
 
-/** Sentences about one server's round trips and connections. */
+/**
+ * Sentences about one server's round trips and connections: what its calls mean beyond the
+ * table's counts (the read and write calls of an echo, its context switches, are the table's).
+ */
 export function explain(roundTrip: PhaseCounts, connection: PhaseCounts, connections: number): string[] {
   const rt = perUnit(roundTrip);
   const conn = perUnit(connection);
@@ -43,11 +46,9 @@ export function explain(roundTrip: PhaseCounts, connection: PhaseCounts, connect
             ? `: each call submitted the operations queued in a loop turn and waited for completions, about ${fmt(1 / enters)} round trips' worth.`
             : '.'),
     );
-  } else {
-    out.push(`Each round trip took ${fmt(reads)} read and ${fmt(writes)} write calls: the bytes in and the echo out.`);
   }
   const emptyReads = READS.reduce((total, name) => total + (roundTrip.calls[name]?.errors ?? 0), 0) / roundTrip.units;
-  if (emptyReads >= 0.5) out.push(`${fmt(emptyReads)} of those reads per round trip failed with EAGAIN: the server reads until the socket is empty.`);
+  if (emptyReads >= 0.5) out.push(`${fmt(emptyReads)} reads per round trip failed with EAGAIN: the server reads until the socket is empty.`);
   if (writes - 1 >= 0.3 && (rt.get('futex') ?? 0) >= 0.5) {
     out.push(
       `The ${fmt(writes - 1)} writes and ${fmt(Math.max(0, reads - 1 - emptyReads))} reads per round trip beyond the echo's own are threads waking each other's ` +
@@ -101,8 +102,5 @@ export function explain(roundTrip: PhaseCounts, connection: PhaseCounts, connect
     );
   }
 
-  const v = roundTrip.contextSwitches.voluntary / roundTrip.units;
-  const iv = roundTrip.contextSwitches.involuntary / roundTrip.units;
-  out.push(`Context switches per round trip: ${fmt(v)} voluntary (a thread waited), ${fmt(iv)} involuntary (the scheduler took its core).`);
   return out;
 }

@@ -111,7 +111,7 @@ function detail(results: SyscallResults): string[] {
     '**How it was counted.** System calls: `strace -f -c` attached to every process of the server (all their threads, and the ' +
       'threads and children started later), detached when the phase ended; the connections of the round-trip phase are opened ' +
       'and echo once before strace attaches, so that phase counts round trips only. Context switches: a second run of each ' +
-      'phase on a fresh server without strace, from the kernel counters in `/proc/PID/task/TID/status` of every thread. ' +
+      'phase on a fresh server without strace, from the kernel counters in `/proc/PID/task/TID/status` of every thread (voluntary: a thread waited; involuntary: the scheduler took its core). ' +
       'strace stops a thread at every call, so under it a server runs many times slower: its counts stay right, its timings do ' +
       'not, and none are reported. One count does depend on timing: how many sockets are ready when a server waits. Slowed by strace, a ' +
       'server finds more ready at each wait, so the waits per round trip of an event loop are lower here than at full speed. A child process that exits during a phase takes its context switches with it ' +
