@@ -86,7 +86,7 @@ export function renderLimits(report: LimitsReport): Page {
 
 function renderCpu(runs: readonly CpuLabRun[], config: CpuConfig, charts: readonly Chart[]): string[] {
   const cases = runs[0]!.cases;
-  const half = runs.map((run) => ({ run, free: run.cases.find((c) => c.cores === null), half: run.cases.find((c) => isCase(c, HALF)) }));
+  const half = runs.map((run) => ({ run, half: run.cases.find((c) => isCase(c, HALF)) }));
   const gen = runs.flatMap((run) => run.cases).reduce((a, c) => ({ cpu: a.cpu + c.loadGenCpuMs, server: a.server + c.serverCpuMs, answered: a.answered + c.load.answered }), { cpu: 0, server: 0, answered: 0 });
   return [
     '## CPU: the same load under a quota',
