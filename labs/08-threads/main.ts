@@ -1,7 +1,8 @@
 // Command-line entry for lab 08: `make lab-08`, or `node dist/labs/08-threads/main.js --help`.
 // The common flags come from shared/cli.ts; this lab adds how its threads are made, and --copy.
 import { given, runLab, type LabFlags } from '../../shared/cli.js';
-import { checkCopy, COPY_OPTION, type CopyMode, type CopyOptions } from '../../shared/file-send.js';
+import { checkCopy, COPY_OPTION } from '../../shared/copy-flags.js';
+import type { CopyMode, CopyOptions } from '../../shared/file-send.js';
 import { plural } from '../../shared/log.js';
 import { lab, MAX_THREADS, type ThreadsOptions } from './server.js';
 

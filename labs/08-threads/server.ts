@@ -92,7 +92,6 @@ class ThreadsServer implements HandRunning {
   readonly #threads = new Set<Worker>();
   readonly #peek = new Uint8Array(1);
   #accepting = true;
-  #waitingFor: number;
   #onReady!: () => void;
   #onDrained: (() => void) | undefined;
 
@@ -102,8 +101,6 @@ class ThreadsServer implements HandRunning {
     this.#listenFd = ground.listenFd;
     // Step 1. A slot per connection allowed: the cap, and what the shutdown walks.
     this.#table = new ThreadTable(ground.options.maxConns);
-    const { threads } = ground.options;
-    this.#waitingFor = threads === 'per-connection' ? 1 : threads;
     this.ready = new Promise((resolve) => {
       this.#onReady = resolve;
     });
@@ -115,14 +112,31 @@ class ThreadsServer implements HandRunning {
       this.#onDrained = resolve;
     });
     const { threads } = this.#options;
-    if (threads === 'per-connection') this.#start('acceptor', 0);
-    else for (let index = 0; index < threads; index++) this.#start('pool', index);
+    // One at a time: a thread still starting opens descriptors of its own (its loop, the modules
+    // it loads), and under a tight descriptor limit N of them starting at once may not all fit.
+    const count = threads === 'per-connection' ? 1 : threads;
+    for (let index = 0; index < count && this.#accepting; index++) {
+      if (!(await this.#started(threads === 'per-connection' ? 'acceptor' : 'pool', index))) {
+        this.#options.log.warn(`could not start the ${threads === 'per-connection' ? 'acceptor' : `pool thread ${index}`}: serving with ${index} of ${count}`);
+        break;
+      }
+    }
+    this.#onReady();
     await drained;
     this.#libc.close(this.#listenFd);
   }
 
-  /** A new thread, in `role`; `client`: the connection it serves (per-connection). */
-  #start(role: ThreadConfig['role'], index: number, client?: Accepted): void {
+  /** Starts an accepting thread; true once it sleeps in accept(), false if it ended first. */
+  #started(role: 'acceptor' | 'pool', index: number): Promise<boolean> {
+    return new Promise((resolve) => this.#start(role, index, undefined, resolve));
+  }
+
+  /**
+   * A new thread, in `role`; `client`: the connection it serves (per-connection); `ready`: told
+   * whether an accepting thread came up. One that ends after it came up is replaced while the
+   * server accepts; one that never came up is not (a loop of failing starts would spin).
+   */
+  #start(role: ThreadConfig['role'], index: number, client?: Accepted, ready?: (up: boolean) => void): void {
     const { log, ...options } = this.#options;
     const config: ThreadConfig = { role, index, listenFd: this.#listenFd, options, labId: LAB.id, quiet: log.quiet, table: this.#table.memory, ...(client ? { client } : {}) };
     let thread: Worker;
@@ -132,13 +146,16 @@ class ThreadsServer implements HandRunning {
       // Out of memory or descriptors for a new isolate: the client cannot be served.
       log.warn(`could not start a thread: ${error instanceof Error ? error.message : String(error)}`);
       if (client) this.#table.abandon(this.#libc, client);
+      ready?.(false);
       this.#ended();
       return;
     }
     this.#threads.add(thread);
+    let up = false;
     thread.on('message', (message: FromThread) => {
       if (message.type === 'ready') {
-        if (--this.#waitingFor === 0) this.#onReady();
+        up = true;
+        ready?.(true);
       } else this.#handOn(message.client);
     });
     thread.on('error', (error) => log.warn(`${role} thread failed: ${error.message}${client ? `; its client ${client.peer} is closed` : ''}`));
@@ -148,7 +165,8 @@ class ThreadsServer implements HandRunning {
       // The acceptor's slots are its clients' threads', not its own.
       if (client) this.#table.abandon(this.#libc, client);
       else if (role === 'pool') this.#table.abandon(this.#libc, { owner: thread.threadId });
-      if (role !== 'connection' && this.#accepting) {
+      if (!up) ready?.(false);
+      else if (role !== 'connection' && this.#accepting) {
         log.warn(`${role} thread ${index} ended while the server was accepting; starting a new one`);
         this.#start(role, index);
       }

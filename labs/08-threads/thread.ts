@@ -268,8 +268,10 @@ try {
 } catch {
   // /proc is not mounted: the thread works the same without a name.
 }
-// Only the threads that accept keep a spare descriptor for turning clients away.
-const ground: Ground<CopyOptions> = { libc, listenFd: config.listenFd, options, turnAway: config.role !== 'connection', blocking: true };
+// Only the acceptor keeps a spare descriptor, for turning clients away when the process is out of
+// them. A pool's clients beyond its threads wait in the kernel's queue anyway: out of descriptors,
+// a pool thread waits too (kit/accept.ts), and N spares would be N descriptors less for clients.
+const ground: Ground<CopyOptions> = { libc, listenFd: config.listenFd, options, turnAway: config.role === 'acceptor', blocking: true };
 const server = new BlockingServer(ground, table, new SharedRoom(libc, table));
 try {
   if (config.role === 'connection') {
