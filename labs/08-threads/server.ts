@@ -51,6 +51,7 @@
  *   wakes every call waiting on it.
  */
 
+import { readdirSync, readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import type { CopyOptions } from '../../shared/file-send.js';
 import type { Ground } from '../../shared/kit/server.js';
@@ -65,6 +66,22 @@ type Libc = typeof import('../../shared/libc.js');
 export interface ThreadsOptions {
   /** One thread per connection, started at its connect; or a pool of N threads, started at once. */
   readonly threads: 'per-connection' | number;
+}
+
+/**
+ * Descriptors a new thread needs: its event loop keeps four (an epoll, an eventfd, a pipe's two
+ * ends), and loading its modules opens more for a moment. Fewer left, and a client is turned away.
+ */
+const THREAD_DESCRIPTORS = 24;
+
+/** The soft limit on open files, or undefined where /proc does not say. */
+function openFileLimit(): number | undefined {
+  try {
+    const limit = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1];
+    return limit === undefined ? undefined : Number(limit);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Most pool threads a user may ask for: each is an isolate of about 8 MB. */
@@ -91,6 +108,9 @@ class ThreadsServer implements HandRunning {
   readonly #listenFd: number;
   readonly #threads = new Set<Worker>();
   readonly #peek = new Uint8Array(1);
+  /** The open-file limit (from /proc/self/limits), and threads started and not yet running. */
+  readonly #fdLimit = openFileLimit();
+  #starting = 0;
   #accepting = true;
   #onReady!: () => void;
   #onDrained: (() => void) | undefined;
@@ -151,6 +171,8 @@ class ThreadsServer implements HandRunning {
       return;
     }
     this.#threads.add(thread);
+    this.#starting++;
+    thread.once('online', () => this.#starting--);
     let up = false;
     thread.on('message', (message: FromThread) => {
       if (message.type === 'ready') {
@@ -189,7 +211,24 @@ class ThreadsServer implements HandRunning {
       this.#table.abandon(libc, client);
       return;
     }
+    // A thread that cannot get its descriptors fails to start, and Node (20) leaves the epoll
+    // descriptor it had made open for good: the client is turned away before that can happen.
+    if (this.#descriptorsLeft() < THREAD_DESCRIPTORS) {
+      this.#options.log.client(`client ${client.peer} refused: too few descriptors left to start a thread for it`);
+      this.#table.abandon(libc, client);
+      return;
+    }
     this.#start('connection', 0, client);
+  }
+
+  /** Descriptors the process may still open, less those the threads starting now will take. */
+  #descriptorsLeft(): number {
+    if (this.#fdLimit === undefined) return Infinity;
+    try {
+      return this.#fdLimit - readdirSync('/proc/self/fd').length - this.#starting * THREAD_DESCRIPTORS;
+    } catch {
+      return Infinity;
+    }
   }
 
   #ended(): void {
