@@ -51,7 +51,6 @@
  *   wakes every call waiting on it.
  */
 
-import { readdirSync, readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import type { CopyOptions } from '../../shared/file-send.js';
 import type { Ground } from '../../shared/kit/server.js';
@@ -66,22 +65,6 @@ type Libc = typeof import('../../shared/libc.js');
 export interface ThreadsOptions {
   /** One thread per connection, started at its connect; or a pool of N threads, started at once. */
   readonly threads: 'per-connection' | number;
-}
-
-/**
- * Descriptors a new thread needs: its event loop keeps four (an epoll, an eventfd, a pipe's two
- * ends), and loading its modules opens more for a moment. Fewer left, and a client is turned away.
- */
-const THREAD_DESCRIPTORS = 24;
-
-/** The soft limit on open files, or undefined where /proc does not say. */
-function openFileLimit(): number | undefined {
-  try {
-    const limit = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1];
-    return limit === undefined ? undefined : Number(limit);
-  } catch {
-    return undefined;
-  }
 }
 
 /** Most pool threads a user may ask for: each is an isolate of about 8 MB. */
@@ -108,9 +91,7 @@ class ThreadsServer implements HandRunning {
   readonly #listenFd: number;
   readonly #threads = new Set<Worker>();
   readonly #peek = new Uint8Array(1);
-  /** The open-file limit (from /proc/self/limits), and threads started and not yet running. */
-  readonly #fdLimit = openFileLimit();
-  #starting = 0;
+
   #accepting = true;
   #onReady!: () => void;
   #onDrained: (() => void) | undefined;
@@ -165,18 +146,23 @@ class ThreadsServer implements HandRunning {
     } catch (error) {
       // Out of memory or descriptors for a new isolate: the client cannot be served.
       log.warn(`could not start a thread: ${error instanceof Error ? error.message : String(error)}`);
-      if (client) this.#table.abandon(this.#libc, client);
+      if (client) {
+        this.#table.abandon(this.#libc, client);
+        this.#table.starting(-1);
+      }
       ready?.(false);
       this.#ended();
       return;
     }
     this.#threads.add(thread);
-    this.#starting++;
-    thread.once('online', () => this.#starting--);
+    // Until it is up, the descriptors it will open are not open yet: counted as taken (the
+    // acceptor counted a connection's thread already, when it accepted the client: thread.ts).
+    if (!client) this.#table.starting(+1);
     let up = false;
     thread.on('message', (message: FromThread) => {
       if (message.type === 'ready') {
         up = true;
+        this.#table.starting(-1);
         ready?.(true);
       } else this.#handOn(message.client);
     });
@@ -187,7 +173,10 @@ class ThreadsServer implements HandRunning {
       // The acceptor's slots are its clients' threads', not its own.
       if (client) this.#table.abandon(this.#libc, client);
       else if (role === 'pool') this.#table.abandon(this.#libc, { owner: thread.threadId });
-      if (!up) ready?.(false);
+      if (!up) {
+        this.#table.starting(-1);
+        ready?.(false);
+      }
       else if (role !== 'connection' && this.#accepting) {
         log.warn(`${role} thread ${index} ended while the server was accepting; starting a new one`);
         this.#start(role, index);
@@ -209,26 +198,10 @@ class ThreadsServer implements HandRunning {
     if (got === 0 || (got < 0 && error !== libc.EAGAIN && error !== libc.EINTR)) {
       this.#options.log.client(`client ${client.peer} left before a thread was started for it`);
       this.#table.abandon(libc, client);
-      return;
-    }
-    // A thread that cannot get its descriptors fails to start, and Node (20) leaves the epoll
-    // descriptor it had made open for good: the client is turned away before that can happen.
-    if (this.#descriptorsLeft() < THREAD_DESCRIPTORS) {
-      this.#options.log.client(`client ${client.peer} refused: too few descriptors left to start a thread for it`);
-      this.#table.abandon(libc, client);
+      this.#table.starting(-1);
       return;
     }
     this.#start('connection', 0, client);
-  }
-
-  /** Descriptors the process may still open, less those the threads starting now will take. */
-  #descriptorsLeft(): number {
-    if (this.#fdLimit === undefined) return Infinity;
-    try {
-      return this.#fdLimit - readdirSync('/proc/self/fd').length - this.#starting * THREAD_DESCRIPTORS;
-    } catch {
-      return Infinity;
-    }
   }
 
   #ended(): void {

@@ -28,7 +28,9 @@ const JOINS = 2;
 const JOIN_ORDER = 3;
 const MEMBERS = 4;
 const SERIALS = 5;
-const CONTROL_WORDS = 6;
+/** Threads the main thread has started that are not running yet (their descriptors still to open). */
+const STARTING = 6;
+const CONTROL_WORDS = 7;
 
 // A slot's words.
 /** FREE, OPEN (its thread serves it), BUSY (the main thread is shutting it down), CLOSING. */
@@ -108,6 +110,10 @@ export class ThreadTable {
 
   #at(slot: number, word: number): number {
     return CONTROL_WORDS + slot * SLOT_WORDS + word;
+  }
+
+  starting(change?: number): number {
+    return change === undefined ? Atomics.load(this.#words, STARTING) : Atomics.add(this.#words, STARTING, change) + change;
   }
 
   // --- Connections -------------------------------------------------------------------------

@@ -25,14 +25,14 @@
  * made from the connection's own thread, synchronously.
  */
 
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import type { CopyOptions } from '../../shared/file-send.js';
 import { ACCEPT_RETRY_MS } from '../../shared/kit/accept.js';
 import { HandConnection, READ_BYTES } from '../../shared/kit/connection.js';
 import { type Ground, HandServer } from '../../shared/kit/server.js';
 import type { ServerOptions } from '../../shared/lab.js';
-import { createBlockingLogger } from '../../shared/log.js';
+import { createBlockingLogger, plural } from '../../shared/log.js';
 import { cutOffLine } from '../../shared/room.js';
 import { CLOSED, overPending } from '../../shared/rules.js';
 import { CUT_OFF_REASON, SharedRoom } from './room.js';
@@ -63,7 +63,7 @@ export interface Accepted {
   readonly serial: number;
 }
 
-/** From an accepting thread to the main thread: it is about to sleep in accept(), or it accepted a client. */
+/** From a thread to the main thread: it is up (an accepting one about to sleep in accept()), or it accepted a client. */
 export type FromThread = { readonly type: 'ready' } | { readonly type: 'accepted'; readonly client: Accepted };
 
 /**
@@ -78,6 +78,31 @@ const LONGEST_WAIT_MS = 30 * 24 * 3600 * 1000;
  * late is as good as the kit's sweep (SWEEP_MS) in labs 05 and 07.
  */
 const REARM_SLACK_MS = 100;
+
+/**
+ * Descriptors a new thread needs: its event loop keeps four (an epoll, an eventfd, a pipe's two
+ * ends), and loading its modules opens more for a moment.
+ */
+const THREAD_DESCRIPTORS = 24;
+
+/**
+ * How long the acceptor waits for descriptors to free up before it turns the client (and those
+ * queued behind it) away: long enough for clients that come and go to take turns, short for a
+ * crowd that holds on.
+ */
+const DESCRIPTOR_WAIT_MS = 5_000;
+/** How often it looks again meanwhile. */
+const DESCRIPTOR_RETRY_MS = 50;
+
+/** The soft limit on open files (/proc/self/limits), or undefined where /proc does not say. */
+const FD_LIMIT = (() => {
+  try {
+    const limit = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1];
+    return limit === undefined ? undefined : Number(limit);
+  } catch {
+    return undefined;
+  }
+})();
 
 /** One thread's server: the kit's house (kit/server.ts) for the one connection it serves at a time. */
 class BlockingServer extends HandServer<HandConnection, CopyOptions> {
@@ -117,10 +142,44 @@ class BlockingServer extends HandServer<HandConnection, CopyOptions> {
         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ACCEPT_RETRY_MS);
         continue;
       }
+      if (config.role === 'acceptor' && !this.#roomForAThread()) {
+        // Nobody is served while the descriptors are short: this client and everyone queued behind it are told now.
+        libc.close(accepted.fd);
+        const others = this.guard.turnAwayAll(this.listenFd);
+        this.options.log.warn(`turned ${plural(others + 1, 'client')} away: too few descriptors left to start a thread for ${others === 0 ? 'it' : 'them'}`);
+        continue;
+      }
       const slot = this.#table.claim(accepted.fd, threadId);
-      if (slot !== undefined) return { ...accepted, slot, serial: this.#table.serial(slot) };
+      if (slot !== undefined) {
+        // Its thread is as good as starting: counted now, before the next accept looks for room.
+        if (config.role === 'acceptor') this.#table.starting(+1);
+        return { ...accepted, slot, serial: this.#table.serial(slot) };
+      }
       // --max-conns: every slot is taken. Closed at once, as libuv does for lab 04.
       libc.close(accepted.fd);
+    }
+  }
+
+  /**
+   * per-connection: waits, asleep, up to DESCRIPTOR_WAIT_MS for the descriptors a new thread needs
+   * (THREAD_DESCRIPTORS) while the process is near its open-file limit; false if they never come.
+   * The clients behind wait in the kernel's queue meanwhile, holding none. (A thread that cannot
+   * get them fails to start, and Node 20 leaves the epoll descriptor it had made open for good.)
+   */
+  #roomForAThread(): boolean {
+    if (FD_LIMIT === undefined) return true;
+    const until = performance.now() + DESCRIPTOR_WAIT_MS;
+    for (;;) {
+      let open: number;
+      try {
+        open = readdirSync('/proc/self/fd').length;
+      } catch {
+        open = FD_LIMIT; // listing them takes a descriptor too: none left
+      }
+      const left = FD_LIMIT - open - this.#table.starting() * THREAD_DESCRIPTORS;
+      if (left >= THREAD_DESCRIPTORS) return true;
+      if (performance.now() >= until || this.#table.state !== RUNNING) return false;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, DESCRIPTOR_RETRY_MS);
     }
   }
 
@@ -274,10 +333,11 @@ try {
 const ground: Ground<CopyOptions> = { libc, listenFd: config.listenFd, options, turnAway: config.role === 'acceptor', blocking: true };
 const server = new BlockingServer(ground, table, new SharedRoom(libc, table));
 try {
+  // Its modules are loaded and its descriptors open: the main thread counts it as started.
+  parentPort!.postMessage({ type: 'ready' } satisfies FromThread);
   if (config.role === 'connection') {
     server.serve(config.client!);
   } else {
-    parentPort!.postMessage({ type: 'ready' } satisfies FromThread);
     for (let client = server.accept(); client; client = server.accept()) {
       if (config.role === 'pool') server.serve(client);
       else parentPort!.postMessage({ type: 'accepted', client } satisfies FromThread);
