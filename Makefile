@@ -16,7 +16,7 @@ TSC   := node_modules/.bin/tsc
 VITEST := node_modules/.bin/vitest
 TS_RUN := $(NODE) --import tsx
 
-.PHONY: all help install build test client clean FORCE
+.PHONY: all help install build test client probe clean FORCE
 
 # No built-in rules: without them `make lab-` looked for lab-.o and ran lab `.o`.
 MAKEFLAGS += --no-builtin-rules
@@ -39,7 +39,7 @@ install: node_modules/.package-lock.json
 # tsc runs only when a source file or the config changed: with nothing changed, `make lab-04` is
 # make's own check of these dates (10 to 20 ms here) and the lab's start-up. `tsc -b` with build
 # info would work too, but its no-op check alone starts a compiler (0.2 to 1.2 s here).
-SOURCES := $(shell find labs shared bench -name '*.ts' ! -name '*.test.ts' ! -path '*/node_modules/*')
+SOURCES := $(shell find labs shared bench harness tools exercises/checker -name '*.ts' ! -name '*.test.ts' ! -path '*/node_modules/*')
 BUILD_STAMP := dist/.build-stamp
 
 $(BUILD_STAMP): $(SOURCES) tsconfig.json node_modules/.package-lock.json
@@ -67,11 +67,18 @@ lab-: build
 client: build ## a line client (HOST PORT; pipe a file in to send it)
 	@exec $(NODE) dist/labs/client.js $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
+# A health probe of a running lab (labs/probe.ts): one line, exit status 0 green, 1 red.
+#   make probe PORT=8080 [HOST=...] [PROBE=tcp|echo|http] [ARGS="--deadline-ms 500"]
+probe: build ## probe a running lab: PORT, PROBE=tcp|echo|http (one line, exit 0 green, 1 red)
+	@exec $(NODE) dist/labs/probe.js $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT)) $(if $(PROBE),--kind $(PROBE)) $(ARGS)
+
 clean: ## remove dist/
 	rm -rf dist
 
 # The experiments (bench/): each is one folder, bench/NAME/main.ts, that measures, writes
-# results/NAME.json and renders results/NAME.md from that file alone. One shape for all of them:
+# results/NAME.json and renders results/NAME.md from that file alone (the benchmark's folder is
+# bench/servers/: every server under the same load; its target and report keep the name bench).
+# One shape for all of them:
 #   make NAME               full run: the committed results/NAME.{json,md}
 #   make NAME QUICK=1       short run to check everything works: results/quick/ (ignored by git)
 #   NAME_ARGS=...           further options; `node --import tsx bench/NAME/main.ts --help` lists them,
@@ -82,15 +89,16 @@ clean: ## remove dist/
 EXPERIMENT_QUICK = $(filter 1 yes true,$(QUICK))
 # The command as the user typed it, for the report's stamp.
 experiment_command = make $(1)$(if $(EXPERIMENT_QUICK), QUICK=$(QUICK))$(if $(2), $(3)="$(2)")
+experiment_folder = bench/$(if $(filter bench,$(1)),servers,$(1))
 run_experiment = EXPERIMENT_COMMAND='$(call experiment_command,$(1),$(2),$(3))$(4)' \
-	  $(TS_RUN) bench/$(1)/main.ts $(if $(EXPERIMENT_QUICK),--quick) $(5) $(2)
+	  $(TS_RUN) $(call experiment_folder,$(1))/main.ts $(if $(EXPERIMENT_QUICK),--quick) $(5) $(2)
 
 .PHONY: bench report backlog
 bench: build ## every lab, plain Node and C, one load (BENCH_ARGS; 15 min)
 	$(call run_experiment,bench,$(BENCH_ARGS),BENCH_ARGS)
 
 report: build ## re-render results/bench.md from its JSON
-	$(TS_RUN) bench/bench/main.ts --render-only $(if $(EXPERIMENT_QUICK),--quick) $(BENCH_ARGS)
+	$(TS_RUN) bench/servers/main.ts --render-only $(if $(EXPERIMENT_QUICK),--quick) $(BENCH_ARGS)
 
 backlog: build ## where clients wait while a server is busy (30 s)
 	$(call run_experiment,backlog,$(BACKLOG_ARGS),BACKLOG_ARGS)
@@ -128,21 +136,31 @@ nagle: build ## Nagle, delayed ACKs and TCP_NODELAY (30 s)
 balance: build ## lab 06's --balance policies (3 minutes)
 	$(call run_experiment,balance,$(BALANCE_ARGS),BALANCE_ARGS)
 
-# A live view of one port (bench/watch/): the accept queue against its backlog, every connection by
+# harden:  results/hardening.md: per lab, its seccomp allow-list against the system calls it makes
+#          under load (strace), what its sandbox refuses, health probes (tcp against echo: idle,
+#          busy, blocked by --work-us, draining) and perf stat per round trip; then TSYNC, io_uring
+#          past seccomp, port 80 with only CAP_NET_BIND_SERVICE, a lab behind a veth pair, the systemd
+#          unit's score. Parts the machine does not allow (root, strace, perf, io_uring) are skipped
+#          with one line each. e.g. HARDEN_ARGS="--labs 04-evented,07-completion --rounds 5"
+.PHONY: harden
+harden: build ## hardening per model: seccomp lists, probes, perf stat, port 80, a veth pair (root for all)
+	$(call run_experiment,harden,$(HARDEN_ARGS),HARDEN_ARGS)
+
+# A live view of one port (tools/watch/): the accept queue against its backlog, every connection by
 # where it waits, the server's processes found from the listening socket. Redraws until q or Ctrl-C.
 #   make watch PORT=8080 [HOST=127.0.0.1] [ARGS="--interval 500"]
 .PHONY: watch
 watch: build ## one port live: accept queue, connections (PORT)
-	@$(NODE) dist/bench/watch/main.js $(if $(PORT),--port $(PORT)) $(if $(HOST),--host $(HOST)) $(ARGS)
+	@$(NODE) dist/tools/watch/main.js $(if $(PORT),--port $(PORT)) $(if $(HOST),--host $(HOST)) $(ARGS)
 
-# A socket's life, one system call at a time (bench/lifecycle/): socket, bind, listen, connect, accept,
+# A socket's life, one system call at a time (tools/lifecycle/): socket, bind, listen, connect, accept,
 # read/write, close, with /proc/self/fd, /proc/net/tcp and ss after each step, then two pitfalls
 # (EPIPE/SIGPIPE, EADDRINUSE in TIME_WAIT). Press Enter for each step; ARGS=--auto runs straight
 # through (about 800 lines: `make lifecycle ARGS=--auto | less` pages them); ARGS='--port N' binds N
 # instead of a port the kernel picks. Linux only.
 .PHONY: lifecycle
 lifecycle: build ## a socket's life, one system call at a time (ARGS=--auto)
-	@$(NODE) dist/bench/lifecycle/main.js $(ARGS)
+	@$(NODE) dist/tools/lifecycle/main.js $(ARGS)
 
 # limits: each lab in a cgroup it makes and removes: the same paced load under CPU quotas of 1, 0.5
 #         and 0.25 core at a 100 ms and a 10 ms period, then clients added under a 256 MiB memory
@@ -165,3 +183,33 @@ chat: build ## the chat room in every lab: fan-out, CPU (7 min)
 .PHONY: files
 files: build ## static files, sendfile(2) against read/write (7 min)
 	$(call run_experiment,files,$(FILES_ARGS),FILES_ARGS)
+
+# Exercises (exercises/): write a model yourself, and a staged checker says what is wrong with it.
+# Your work is exercises/FOLDER/work/ (made from skeleton/ on first use: git status shows it);
+# `make exercise-reset EX=NN` puts the skeleton back. The checker (exercises/checker/) starts your
+# server with PORT in its environment, runs the stages in order and stops at the first failure:
+#   make exercise EX=01                the TypeScript skeleton, exercises/01-serial/work/server.ts
+#   make exercise EX=01 CMD=c          the C skeleton, work/server.c, compiled with cc
+#   make exercise EX=01 CMD=./server   any command that listens on $PORT (run from the repository root)
+#   make exercise EX=01 CMD=lab        the lab's own model, which passes every stage
+#   STAGE=3                            stages 1 to 3 only
+.PHONY: exercise exercise-reset exercise-01 exercise-02 exercise-05 exercise-chat
+exercise_run = $(NODE) dist/exercises/checker/main.js '$(1)' $(if $(STAGE),--stage $(STAGE))
+
+exercise: build ## check your exercise, stage by stage (EX=01|02|05|chat, CMD=...)
+	@$(call exercise_run,$(EX))
+
+exercise-01: build ## exercise 01: a serial echo server (CMD=c for C)
+	@$(call exercise_run,01)
+
+exercise-02: build ## exercise 02: a process per connection, fork() (CMD=c for C)
+	@$(call exercise_run,02)
+
+exercise-05: build ## exercise 05: epoll by hand, level then edge (CMD=c for C)
+	@$(call exercise_run,05)
+
+exercise-chat: build ## exercise chat: a room on epoll (CMD=c for C)
+	@$(call exercise_run,chat)
+
+exercise-reset: build ## put exercise EX's skeleton back in its work/ folder
+	@$(NODE) dist/exercises/checker/main.js '$(EX)' --reset

@@ -13,13 +13,13 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { applyFigures } from './figures.js';
+import { applyFigures } from './readme-figures.js';
 import { readReport, type Renderer } from './kit/experiment.js';
 import { formatRatio, formatSummary } from './kit/format.js';
 import { oneEventLoop, type LabDescription } from './kit/labs.js';
 import type { ReportFile } from './kit/report-file.js';
 import type { Cell, Table } from './kit/table.js';
-import { repoRoot } from './lib/launch.js';
+import { repoRoot } from '../harness/launch.js';
 
 export const GLANCE_FILE = path.join(repoRoot, 'results', 'README.md');
 
@@ -56,7 +56,7 @@ async function load<R extends ReportFile<string, number>>(experiment: Renderer<R
 /** The table, as Markdown with links relative to the repository root (figures.ts makes them relative to the README). */
 export async function glanceTable(): Promise<string> {
   // Imported here: each experiment's main.ts is light to import (runMain does nothing when imported).
-  const [{ bench }, { chat }, { syscalls }, { backlog }] = await Promise.all([import('./bench/main.js'), import('./chat/main.js'), import('./syscalls/main.js'), import('./backlog/main.js')]);
+  const [{ bench }, { chat }, { syscalls }, { backlog }] = await Promise.all([import('./servers/main.js'), import('./chat/main.js'), import('./syscalls/main.js'), import('./backlog/main.js')]);
   const benchSource = await load(bench, (r) => r.targets.filter((t) => !t.unavailable).map((t) => t.id));
   const chatSource = await load(chat, (r) => r.results.targets.map((t) => (t.variant ? `${t.lab} (${t.variant})` : t.lab)));
   const syscallSource = await load(syscalls, (r) => r.results.servers.map((s) => s.id));

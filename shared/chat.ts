@@ -31,7 +31,9 @@
  *      (OutputLimit), is cut off: out of the room now (the others are told), a last notice behind
  *      its queue, and closed when that is sent or LAST_WORDS_MS later. A slow reader never slows
  *      the room.
- *   3. The peer's FIN, a failure or the close: the member leaves (once). Shutdown: it leaves
+ *   3. A room elsewhere (shared/room.ts, RelayedRoom) may ask that the client be read no more
+ *      until what it said has reached the room: the carrier holds its reading.
+ *   4. The peer's FIN, a failure or the close: the member leaves (once). Shutdown: it leaves
  *      without a word to the others, hears SHUTDOWN_NOTICE, and is closed once that is sent.
  */
 
@@ -250,7 +252,7 @@ export const SHUTDOWN_NOTICE = '* the server is shutting down: goodbye\n';
 // --- The member: the chat side of the connection contract ------------------------------------
 
 export class ChatConversation implements Conversation {
-  readonly headPending = false;
+  readonly requestArriving = 0;
   readonly waitsForRequests = false;
   /** A member's stop() says goodbye and closes, whatever it was doing. */
   readonly endsOnStop = true;
@@ -275,7 +277,7 @@ export class ChatConversation implements Conversation {
 
   /** Into the room: its welcome and the others' announcement are delivered. */
   start(): void {
-    this.#id = this.#room.join({ deliver: (bytes) => this.#deliver(bytes) });
+    this.#id = this.#room.join({ deliver: (bytes) => this.#deliver(bytes), hold: (held) => this.#carrier.holdReading(held) });
     // Its welcome can cut it off (a --max-pending under its length): it left before its id was known.
     if (this.#left) this.#room.leave(this.#id);
   }

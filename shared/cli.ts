@@ -48,7 +48,7 @@ const commonOptions = {
   'max-pending': { type: 'number', default: DEFAULTS.maxPending, describe: 'bytes of unsent replies one client may have before it is closed' },
   'idle-timeout': { type: 'number', default: DEFAULTS.idleTimeout, describe: 'seconds without a byte moving before a client is closed' },
   'max-lifetime': { type: 'number', default: DEFAULTS.maxLifetime, describe: 'seconds after which any client is closed' },
-  'header-timeout': { type: 'number', default: DEFAULTS.headerTimeout, describe: 'http: seconds a request head may take to arrive' },
+  'header-timeout': { type: 'number', default: DEFAULTS.headerTimeout, describe: 'http: seconds a whole request (head and body) may take to arrive, from its first byte' },
   'max-header-bytes': { type: 'number', default: DEFAULTS.maxHeaderBytes, describe: 'http: largest request head (431 beyond)' },
   'max-body-bytes': { type: 'number', default: DEFAULTS.maxBodyBytes, describe: 'http: largest request body (413 beyond)' },
   // yargs reads --no-nodelay as nodelay = false.
@@ -353,6 +353,7 @@ function toServerOptions(argv: Argv, log: ServerOptions['log']): ServerOptions {
     maxConns: (argv['max-conns'] as number | undefined) ?? 1,
     shutdownTimeoutMs: seconds('shutdown-timeout'),
     sandbox: argv.sandbox as boolean,
+    sandboxDeny: argv['sandbox-deny'] as Deny,
     log,
   };
 }

@@ -9,6 +9,9 @@
  *   sendFile(job)     a file range for the client: the lab looks it up when its turn comes
  *                     (shared/file-open.ts `answerFile`) and sends the head, then the range, its
  *                     own way (sendfile, read and write, a stream, ring entries);
+ *   holdReading(held) read nothing more from the client until released (a chat member whose lines
+ *                     are still on their way to a room elsewhere: the relay's flow control,
+ *                     shared/room.ts); what was read already is still handed in;
  *   close(reason?)    read no more; close once what is queued has gone. With a reason the
  *                     conversation ends the connection early (a chat member cut off): the reason
  *                     is the disconnect line's, and what is queued gets LAST_WORDS_MS to go out.
@@ -53,6 +56,15 @@ export interface ProtocolConfig {
  */
 export type ConnectionHeader = 'keep-alive' | 'close' | undefined;
 
+/** `GET /healthz`: the reply health.ts writes, liveness and readiness (plain data, like every job). */
+export interface HealthJob {
+  readonly kind: 'health';
+  readonly ready: boolean;
+  /** A HEAD request: the head alone. */
+  readonly head: boolean;
+  readonly connection: ConnectionHeader;
+}
+
 export type HttpErrorStatus = 400 | 413 | 417 | 431;
 
 /**
@@ -68,7 +80,9 @@ export type Job =
   | { readonly kind: 'http-continue' }
   /** The body of a split reply (`splitReplies`), after a head-only `http` job: costs no work. */
   | { readonly kind: 'http-body'; readonly body: Uint8Array }
-  | { readonly kind: 'http-error'; readonly status: HttpErrorStatus; readonly reason: string };
+  | { readonly kind: 'http-error'; readonly status: HttpErrorStatus; readonly reason: string }
+  /** `GET /healthz` (http and files): liveness and readiness (health.ts), without the --work-us work. */
+  | HealthJob;
 
 /** What a refused file request gets, and why (the reason goes to the log line). */
 export interface Refusal {
@@ -101,6 +115,8 @@ export interface Carrier {
   answer(job: Job): void;
   sendFile(job: FileJob): void;
   close(reason?: string): void;
+  /** Stop reading the client (true) until released (false); see the top of this file. */
+  holdReading(held: boolean): void;
   /** Bytes queued in this process for the client and not yet taken by the kernel. */
   readonly pending: number;
 }
@@ -133,8 +149,12 @@ export interface Conversation {
   end(): void;
   /** The server is shutting down: finish what is in progress (http: the current request), take nothing new. */
   stop(): void;
-  /** True while part of a request head has arrived and not all of it: the header timeout runs. */
-  readonly headPending: boolean;
+  /**
+   * Which request of this connection is arriving (1, 2, ...) while part of it has come and not all
+   * of it, head and body; 0 otherwise. The header timeout (--header-timeout) runs from the first
+   * byte of each request to its last: a body trickled a byte at a time is bounded as a head is.
+   */
+  readonly requestArriving: number;
   /**
    * True when the client speaks first, request by request (http, files), so a shutdown lets the
    * request in progress finish; an echo stream or a chat member has no request to wait for.

@@ -5,16 +5,18 @@
  * What it owns: request boundaries (llhttp, http-parser.ts), keep-alive and pipelining, the rules
  * every request meets before the application sees it (RFC 9112 §3.2: exactly one Host on HTTP/1.1;
  * a body within --max-body-bytes, refused with 413 as soon as it is known to be over), the header
- * timeout's signal (`headPending`), the shutdown (the request in progress is the last), and the
+ * timeout's signal (`requestArriving`: from a request's first byte to its body's last), the shutdown (the request in progress is the last), and the
  * first failure's 400/413/417/431 reply, after which nothing more is answered and the connection
  * closes. With `expect`, `Expect: 100-continue` is answered with an interim 100 as soon as the
- * head is accepted, and any other expectation with 417.
+ * head is accepted, and any other expectation with 417. And `GET /healthz`, the health check
+ * (health.ts): ready until the shutdown begins, then 503; the application never sees it.
  *
  * Actions are collected while llhttp runs and handed to the carrier only after it returns: the
  * carrier may end the connection, and the parser must never be closed from one of its callbacks.
  */
 
 import type { Carrier, ConnectionHeader, Conversation, FileJob, HttpErrorStatus, Job, ProtocolConfig } from './conversation.js';
+import { healthJob } from './health.js';
 import { RequestParser, type RequestHead } from './http-parser.js';
 
 export interface FramingOptions {
@@ -37,6 +39,8 @@ export abstract class HttpFraming implements Conversation {
   readonly #options: FramingOptions;
   /** Between the first byte of a request and the end of its head. */
   #inHead = false;
+  /** Requests begun on this connection: the number of the one arriving. */
+  #begun = 0;
   #head: RequestHead | undefined;
   /** The body so far (kept: its bytes; dropped: only counted). */
   #body = new BodyBytes();
@@ -59,7 +63,9 @@ export abstract class HttpFraming implements Conversation {
     this.#options = options;
     this.#parser = new RequestParser(config.maxHeaderBytes, {
       onBegin: () => {
-        if (!this.#done) this.#inHead = true;
+        if (this.#done) return;
+        this.#inHead = true;
+        this.#begun++;
       },
       onHead: (head) => {
         if (!this.#done) this.#accept(head);
@@ -77,8 +83,8 @@ export abstract class HttpFraming implements Conversation {
     });
   }
 
-  get headPending(): boolean {
-    return this.#inHead && !this.#done;
+  get requestArriving(): number {
+    return (this.#inHead || this.#head !== undefined) && !this.#done ? this.#begun : 0;
   }
 
   /** Between requests (or done): stop() closes now, as it checks below. */
@@ -152,7 +158,10 @@ export abstract class HttpFraming implements Conversation {
     this.#bodyBytes = 0;
     // An upgrade request hands the connection to another protocol; we speak only HTTP/1.1, so
     // answer it as a plain request and close.
-    const { answer, keepAlive } = this.request(head, body, head.keepAlive && !head.upgrade && !this.#stopping);
+    const allowed = head.keepAlive && !head.upgrade && !this.#stopping;
+    // The health check is the framing's, not the application's: the same in every HTTP protocol.
+    const health = healthJob(head, this.#stopping, connectionHeader(allowed, head));
+    const { answer, keepAlive } = health ? { answer: [health], keepAlive: allowed } : this.request(head, body, allowed);
     this.#actions.push(...answer);
     if (!keepAlive) this.#done = true;
   }

@@ -8,6 +8,10 @@ import type { ProtocolConfig, ProtocolName } from './conversation.js';
 import type { Logger } from './log.js';
 import type { WorkSpec } from './work.js';
 
+
+/** What a sandboxed lab's filter does to a call outside its allow-list (shared/sandbox.ts). */
+export type Deny = 'eperm' | 'kill';
+
 /** Per-connection bounds. Every lab enforces all of them, each in its own I/O style. */
 export interface ConnectionLimits {
   /** Close a connection after this long with no byte moving in either direction. */
@@ -43,6 +47,8 @@ export interface ServerOptions {
    * (shared/sandbox.ts); a lab with a kernel interface of its own to close (lab 07's ring) reads it.
    */
   readonly sandbox: boolean;
+  /** With --sandbox, what a call outside the list gets (lab 02's children install a filter of their own). */
+  readonly sandboxDeny: Deny;
   readonly log: Logger;
 }
 
@@ -149,7 +155,9 @@ export interface LabInfo {
    * Node's own (NODE_RUNTIME there). The list is the model's attack surface: measured with strace
    * under load in every protocol and variant (make harden sets the measurement beside it), plus
    * the rare paths a short run does not show, each named where it is added. `files`: what serving
-   * files adds (the lookup, then the lab's way of sending).
+   * files adds (the lookup, then the lab's way of sending). `child`: for a lab that serves each
+   * client in a child process, the calls a child keeps once it runs: it adds a filter of its own
+   * with only these (and Node's, and files'), narrower than the one it inherited.
    */
-  readonly sandbox: { readonly calls: readonly string[]; readonly files: readonly string[] };
+  readonly sandbox: { readonly calls: readonly string[]; readonly files: readonly string[]; readonly child?: readonly string[] };
 }

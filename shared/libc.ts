@@ -119,6 +119,8 @@ export const TCP_NODELAY = 1;
 export const TCP_CORK = 3;
 /** struct tcp_info: the kernel's per-connection counters (see `tcpInfo` below). */
 export const TCP_INFO = 11;
+/** tcpi_state of a connection that is over (include/net/tcp_states.h): a reset, or both sides closed. */
+export const TCP_CLOSE = 7;
 export const SO_ERROR = 4;
 export const MSG_MORE = 0x8000;
 /**
@@ -243,6 +245,8 @@ export class PollFd {
  * timeout (ato), the smoothed round-trip time, and the segments that carried data.
  */
 export interface TcpInfo {
+  /** The connection's TCP state (tcpi_state): TCP_CLOSE once a reset has ended it. */
+  readonly state: number;
   /** Delayed-ACK timeout the kernel uses for this connection now, µs (tcpi_ato). */
   readonly atoUs: number;
   /** Smoothed round-trip time, µs (tcpi_rtt). */
@@ -265,6 +269,7 @@ export function tcpInfo(fd: number): TcpInfo | undefined {
   if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, tcpInfoBuffer, tcpInfoLength) < 0 || tcpInfoLength[0]! < 160) return undefined;
   const view = new DataView(tcpInfoBuffer.buffer);
   return {
+    state: view.getUint8(0),
     atoUs: view.getUint32(12, true),
     rttUs: view.getUint32(68, true),
     segsOut: view.getUint32(136, true),
@@ -439,3 +444,31 @@ export const sendto: (fd: number, buffer: Uint8Array, count: number, flags: numb
 );
 export const AF_UNIX = 1;
 export const SOCK_DGRAM = 2;
+
+// --- Processes (exercise 02's TypeScript skeleton). Node cannot fork() itself through koffi (the
+// child crashes on the way back from the call: koffi's call path and Node's threads do not survive
+// a fork), so a child process is started the way a threaded program must: posix_spawn(3), which
+// is fork() and exec() in one call, made safe by the C library. Its children are this process's
+// own, outside libuv: nobody reaps them unless the program calls waitpid().
+
+/**
+ * Starts `argv[0]`, found on PATH, as a child: `actions` (posix_spawn_file_actions_t, set up with
+ * the calls below) rearranges its descriptors first. `pid` receives its pid; returns 0 or an errno
+ * value (not -1). `argv` and `envp` end with null, as in C.
+ */
+export const posix_spawnp: (pid: [number], file: string, actions: Uint8Array, attributes: null, argv: (string | null)[], envp: (string | null)[]) => number =
+  libc.func('int posix_spawnp(_Out_ int *pid, const char *file, void *actions, void *attributes, const char **argv, const char **envp)');
+/** posix_spawn_file_actions_t is opaque (80 bytes in glibc on x86-64 and arm64): this many bytes hold it. */
+export const SPAWN_FILE_ACTIONS_BYTES = 128;
+export const posix_spawn_file_actions_init: (actions: Uint8Array) => number = libc.func('int posix_spawn_file_actions_init(void *actions)');
+/** In the child, before it runs: dup2(fd, newFd). */
+export const posix_spawn_file_actions_adddup2: (actions: Uint8Array, fd: number, newFd: number) => number = libc.func(
+  'int posix_spawn_file_actions_adddup2(void *actions, int fd, int newfd)',
+);
+export const posix_spawn_file_actions_destroy: (actions: Uint8Array) => number = libc.func('int posix_spawn_file_actions_destroy(void *actions)');
+/**
+ * Waits for a child to change state (`pid` -1: any child) and reaps it: its pid, 0 with WNOHANG
+ * when none has exited yet, or -1 (ECHILD: no child left). `status` receives the wait status.
+ */
+export const waitpid: (pid: number, status: [number] | null, options: number) => number = libc.func('int waitpid(int pid, _Out_ int *status, int options)');
+export const WNOHANG = 1;

@@ -20,18 +20,20 @@
  *     100 as soon as the head is accepted. Framing errors and a missing or repeated Host answer
  *     400, an oversized head 431, an oversized body 413, any other expectation 417; each then
  *     closes the connection (the framing is http-framing.ts, shared with the file server).
+ *     `GET /healthz` is the health check (health.ts), not an echo.
  */
 
 import type { Carrier, Conversation, HttpErrorStatus, Job, ProtocolConfig } from './conversation.js';
 import { connectionHeader, HttpFraming } from './http-framing.js';
 import type { RequestHead } from './http-parser.js';
+import { healthReply } from './health.js';
 import { doWork, type WorkSpec } from './work.js';
 
 export type { ConnectionHeader, HttpErrorStatus, Job, ProtocolConfig, ProtocolName } from './conversation.js';
 export { PROTOCOLS } from './conversation.js';
 
 export class EchoConversation implements Conversation {
-  readonly headPending = false;
+  readonly requestArriving = 0;
   readonly waitsForRequests = false;
   readonly endsOnStop = false;
   readonly #carrier: Carrier;
@@ -111,6 +113,8 @@ export function respond(job: Job, work: WorkSpec): Uint8Array {
         '\r\n';
       return job.head ? Buffer.from(head, 'latin1') : Buffer.concat([Buffer.from(head, 'latin1'), job.body]);
     }
+    case 'health':
+      return healthReply(job);
     case 'http-continue':
       return CONTINUE;
     case 'http-body':

@@ -13,6 +13,23 @@
  *               its own members. Both ends are plain data, so they cross a process's IPC channel
  *               or a thread's postMessage as they are.
  *
+ * The relay's flow control. An IPC channel or a postMessage port has none: a member that floods
+ * the room was read as fast as its socket gave bytes, and every line waited in the channel to the
+ * hub and in the channels from it (issue 27: lab 02's child grew to 860 MB, lab 06 to 670 MB). So
+ * both directions are counted, credit-style, as TCP's window does:
+ *   - A holder counts the bytes each member has sent to the hub and the hub has not yet
+ *     acknowledged; over RELAY_WINDOW_BYTES it stops reading that member's socket (Member.hold)
+ *     until the count is back under half of it. Its bytes wait in the kernel, whose receive window
+ *     slows the client down.
+ *   - The hub acknowledges what it has handled, ACK_STEP_BYTES at a time, and counts the bytes it
+ *     has posted to each holder that the holder has not yet said it consumed. While any holder is
+ *     over HOLDER_WINDOW_BYTES it holds every acknowledgement: every sender stops until that
+ *     holder has caught up.
+ * A holder consumes a delivery by handing it to its members' queues, which the slow-reader rule
+ * bounds (shared/chat.ts): a member that does not read is cut off, so a holder never waits for one.
+ * What it costs: a flooding sender goes at the pace of the slowest holder's event loop, not of any
+ * member's reading; one small message per ACK_STEP_BYTES each way.
+ *
  * Text is latin1 (one character per byte, shared/chat.ts): a delivery's bytes are its text encoded
  * once, however many members receive it.
  */
@@ -192,6 +209,8 @@ export class Room {
 /** A connection in the room: the room hands it bytes, which it queues (bounded) and sends. */
 export interface Member {
   deliver(bytes: Buffer): void;
+  /** Stop reading the client (true) until released (false): what it sent is still on its way to a room elsewhere. */
+  hold(held: boolean): void;
 }
 
 export interface RoomPort {
@@ -268,18 +287,56 @@ export class LocalRoom implements RoomPort {
 
 // --- A room elsewhere: the relay ---------------------------------------------------------------
 
+/**
+ * What one member may have on its way to the hub, unacknowledged, before it is no longer read:
+ * sixteen of the longest lines, hundreds of ordinary ones; the same as a member's soft queue limit.
+ */
+export const RELAY_WINDOW_BYTES = 64 * 1024;
+
+/**
+ * What the hub may have posted to one holder that the holder has not consumed, before it holds
+ * every acknowledgement. A holder serves many members (lab 06's loop), so a few members' windows.
+ */
+export const HOLDER_WINDOW_BYTES = 4 * RELAY_WINDOW_BYTES;
+
+/** Acknowledgements go in steps of this many bytes: one small message per 16 KiB, each way. */
+const ACK_STEP_BYTES = 16 * 1024;
+
+/**
+ * What one relayed message counts for beyond its text: its envelope (JSON over lab 02's IPC
+ * channel, a structured clone for lab 06) is some tens of bytes, so a flood of empty-ish lines
+ * is bounded as well as one of long ones.
+ */
+const MESSAGE_BYTES = 64;
+
+/** The bytes a request counts for in a member's window; joins and leaves count for nothing. */
+function actionBytes(action: ChatAction): number {
+  switch (action.kind) {
+    case 'say':
+    case 'reply':
+      return MESSAGE_BYTES + action.text.length;
+    case 'nick':
+      return MESSAGE_BYTES + action.name.length;
+    case 'who':
+      return MESSAGE_BYTES;
+  }
+}
+
 /** From a holder of members to the hub. `id` is the holder's own number for the member. */
 export type RoomRequest =
   | { readonly type: 'join'; readonly id: MemberId }
   | { readonly type: 'act'; readonly id: MemberId; readonly action: ChatAction }
-  | { readonly type: 'leave'; readonly id: MemberId; readonly why?: string; readonly announce: boolean };
+  | { readonly type: 'leave'; readonly id: MemberId; readonly why?: string; readonly announce: boolean }
+  /** The holder has handed this many bytes of deliveries to its members (flow control). */
+  | { readonly type: 'consumed'; readonly bytes: number };
 
-/** From the hub to a holder: `text` for its member `to`, or for all its members but `allBut` (or all). */
-export interface RoomDelivery {
-  readonly text: string;
-  readonly to?: MemberId;
-  readonly allBut?: MemberId;
-}
+/**
+ * From the hub to a holder: `text` for its member `to`, or for all its members but `allBut` (or
+ * all); or an acknowledgement: the hub has handled `bytes` more of member `acked`'s requests.
+ */
+export type RoomDelivery =
+  | { readonly text: string; readonly to?: MemberId; readonly allBut?: MemberId }
+  | { readonly acked: MemberId; readonly bytes: number };
 
 /** The holder's end (lab 02's child, lab 06's loop): members here, the Room at the hub. */
 export class RelayedRoom implements RoomPort {
@@ -293,6 +350,12 @@ export class RelayedRoom implements RoomPort {
    * Room never says and a LocalRoom never does (a 1,000-member join in lab 06 showed it).
    */
   readonly #joining = new Map<MemberId, Member>();
+  /** Per member: bytes sent to the hub and not yet acknowledged (the relay's flow control, above). */
+  readonly #unacknowledged = new Map<MemberId, number>();
+  /** Members no longer read until their bytes are acknowledged. */
+  readonly #held = new Set<MemberId>();
+  /** Bytes of deliveries handed to the members here since the hub was last told. */
+  #consumed = 0;
   #nextId = 1;
 
   constructor(send: (request: RoomRequest) => void) {
@@ -307,22 +370,50 @@ export class RelayedRoom implements RoomPort {
   }
 
   act(id: MemberId, action: ChatAction): void {
-    if (this.#holders.members.has(id) || this.#joining.has(id)) this.#send({ type: 'act', id, action });
+    const member = this.#holders.members.get(id) ?? this.#joining.get(id);
+    if (!member) return;
+    this.#send({ type: 'act', id, action });
+    const unacknowledged = (this.#unacknowledged.get(id) ?? 0) + actionBytes(action);
+    this.#unacknowledged.set(id, unacknowledged);
+    if (unacknowledged > RELAY_WINDOW_BYTES && !this.#held.has(id)) {
+      this.#held.add(id);
+      member.hold(true);
+    }
   }
 
   leave(id: MemberId, why?: string, announce = true): void {
     if (!this.#holders.members.delete(id) && !this.#joining.delete(id)) return;
+    this.#unacknowledged.delete(id);
+    this.#held.delete(id);
     this.#send(why === undefined ? { type: 'leave', id, announce } : { type: 'leave', id, why, announce });
   }
 
-  /** A delivery from the hub, for the members held here. */
+  /** A delivery from the hub, for the members held here; or an acknowledgement. */
   receive(delivery: RoomDelivery): void {
+    if ('acked' in delivery) {
+      this.#acknowledged(delivery.acked, delivery.bytes);
+      return;
+    }
     const newcomer = delivery.to === undefined ? undefined : this.#joining.get(delivery.to);
     if (newcomer) {
       this.#joining.delete(delivery.to!);
       this.#holders.members.set(delivery.to!, newcomer);
     }
     this.#holders.fanOut(delivery.text, delivery.to, delivery.allBut);
+    this.#consumed += MESSAGE_BYTES + delivery.text.length;
+    if (this.#consumed >= ACK_STEP_BYTES) {
+      this.#send({ type: 'consumed', bytes: this.#consumed });
+      this.#consumed = 0;
+    }
+  }
+
+  /** The hub has handled `bytes` more of member `id`'s requests: read it again once under half its window. */
+  #acknowledged(id: MemberId, bytes: number): void {
+    const left = (this.#unacknowledged.get(id) ?? 0) - bytes;
+    if (!this.#unacknowledged.has(id)) return;
+    this.#unacknowledged.set(id, Math.max(0, left));
+    if (left > RELAY_WINDOW_BYTES / 2 || !this.#held.delete(id)) return;
+    (this.#holders.members.get(id) ?? this.#joining.get(id))?.hold(false);
   }
 }
 
@@ -338,6 +429,12 @@ export class RoomHub<Holder> {
   readonly #where = new Map<MemberId, { readonly holder: Holder; readonly id: MemberId }>();
   /** Holder → (its number for a member → room-wide id). */
   readonly #held = new Map<Holder, Map<MemberId, MemberId>>();
+  /** Per holder: bytes posted to it that it has not yet said it consumed (the relay's flow control). */
+  readonly #unconsumed = new Map<Holder, number>();
+  /** Holders over HOLDER_WINDOW_BYTES: while any is, no acknowledgement goes out. */
+  readonly #behind = new Set<Holder>();
+  /** Per holder, per its member: bytes of requests handled and not yet acknowledged. */
+  readonly #toAcknowledge = new Map<Holder, Map<MemberId, number>>();
   #nextId = 1;
 
   constructor(post: (holder: Holder, delivery: RoomDelivery) => void) {
@@ -349,6 +446,12 @@ export class RoomHub<Holder> {
   }
 
   handle(holder: Holder, request: RoomRequest): void {
+    if (request.type === 'consumed') {
+      const left = (this.#unconsumed.get(holder) ?? 0) - request.bytes;
+      this.#unconsumed.set(holder, Math.max(0, left));
+      if (left <= HOLDER_WINDOW_BYTES && this.#behind.delete(holder) && this.#behind.size === 0) this.#acknowledgeAll();
+      return;
+    }
     let held = this.#held.get(holder);
     if (!held) this.#held.set(holder, (held = new Map()));
     if (request.type === 'join') {
@@ -363,6 +466,7 @@ export class RoomHub<Holder> {
     if (id === undefined) return;
     if (request.type === 'act') {
       this.#apply(this.#room.act(id, request.action));
+      this.#acknowledge(holder, request.id, actionBytes(request.action));
     } else {
       this.#forget(holder, request.id, id);
       this.#apply(this.#room.leave(id, request.why, request.announce));
@@ -373,6 +477,9 @@ export class RoomHub<Holder> {
   detach(holder: Holder, why?: string): void {
     const held = this.#held.get(holder);
     this.#held.delete(holder);
+    this.#toAcknowledge.delete(holder);
+    this.#unconsumed.delete(holder);
+    if (this.#behind.delete(holder) && this.#behind.size === 0) this.#acknowledgeAll();
     if (!held) return;
     for (const id of held.values()) {
       this.#where.delete(id);
@@ -382,21 +489,51 @@ export class RoomHub<Holder> {
 
   #forget(holder: Holder, local: MemberId, id: MemberId): void {
     this.#held.get(holder)?.delete(local);
+    this.#toAcknowledge.get(holder)?.delete(local);
     this.#where.delete(id);
+  }
+
+  /** `bytes` more of a member's requests handled: acknowledged a step at a time, unless a holder is behind. */
+  #acknowledge(holder: Holder, local: MemberId, bytes: number): void {
+    let due = this.#toAcknowledge.get(holder);
+    if (!due) this.#toAcknowledge.set(holder, (due = new Map()));
+    const owed = (due.get(local) ?? 0) + bytes;
+    if (owed < ACK_STEP_BYTES || this.#behind.size > 0) {
+      due.set(local, owed);
+      return;
+    }
+    due.delete(local);
+    this.#post(holder, { acked: local, bytes: owed });
+  }
+
+  /** Every holder has caught up: everything handled is acknowledged, and the held senders are read again. */
+  #acknowledgeAll(): void {
+    for (const [holder, due] of this.#toAcknowledge) {
+      for (const [local, owed] of due) this.#post(holder, { acked: local, bytes: owed });
+      due.clear();
+    }
+  }
+
+  /** A delivery for `holder`, counted until it says it consumed it. */
+  #deliver(holder: Holder, delivery: RoomDelivery & { readonly text: string }): void {
+    this.#post(holder, delivery);
+    const unconsumed = (this.#unconsumed.get(holder) ?? 0) + MESSAGE_BYTES + delivery.text.length;
+    this.#unconsumed.set(holder, unconsumed);
+    if (unconsumed > HOLDER_WINDOW_BYTES) this.#behind.add(holder);
   }
 
   #apply(deliveries: Delivery[]): void {
     for (const delivery of deliveries) {
       if ('to' in delivery) {
         const where = this.#where.get(delivery.to);
-        if (where) this.#post(where.holder, { text: delivery.text, to: where.id });
+        if (where) this.#deliver(where.holder, { text: delivery.text, to: where.id });
         continue;
       }
       const except = this.#where.get(delivery.allBut);
       for (const [holder, held] of this.#held) {
         if (held.size === 0) continue;
-        if (except?.holder !== holder) this.#post(holder, { text: delivery.text });
-        else if (held.size > 1) this.#post(holder, { text: delivery.text, allBut: except.id });
+        if (except?.holder !== holder) this.#deliver(holder, { text: delivery.text });
+        else if (held.size > 1) this.#deliver(holder, { text: delivery.text, allBut: except.id });
       }
     }
   }

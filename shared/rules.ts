@@ -34,8 +34,10 @@ export interface ConnectionTimes {
   openedAt: number;
   /** When a byte last moved either way. */
   lastMovedAt: number;
-  /** When the current http request head began arriving, or -1 while none is pending. */
-  headStartedAt: number;
+  /** When the http request arriving began to (its first byte), or -1 while none is arriving. */
+  requestStartedAt: number;
+  /** Which request that is (Conversation.requestArriving), 0 for none. */
+  timedRequest: number;
   /** When a connection a conversation ended early is closed, sent or not (LAST_WORDS_MS after), or -1. */
   closeBy: number;
 }
@@ -48,7 +50,7 @@ export interface ConnectionTimes {
 export function limitReached(limits: ConnectionLimits, times: Readonly<ConnectionTimes>, now: number): string | undefined {
   if (now - times.lastMovedAt >= limits.idleTimeoutMs) return CLOSED.idle;
   if (now - times.openedAt >= limits.maxLifetimeMs) return CLOSED.lifetime;
-  if (times.headStartedAt >= 0 && now - times.headStartedAt >= limits.headerTimeoutMs) return CLOSED.header;
+  if (times.requestStartedAt >= 0 && now - times.requestStartedAt >= limits.headerTimeoutMs) return CLOSED.header;
   if (times.closeBy >= 0 && now >= times.closeBy) return CLOSED.cutOff;
   return undefined;
 }

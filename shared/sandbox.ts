@@ -23,14 +23,14 @@
 
 import { readFileSync } from 'node:fs';
 import type { ProtocolName } from './conversation.js';
-import type { LabInfo } from './lab.js';
+import type { Deny, LabInfo } from './lab.js';
 import { UserError } from './errors.js';
 import { isSyscallName, syscallNumber, type SyscallArch } from './syscall-numbers.js';
 
 type Libc = typeof import('./libc.js');
 
 /** What the filter does to a call that is not on the list. */
-export type Deny = 'eperm' | 'kill';
+export type { Deny };
 export const DENIES: readonly Deny[] = ['eperm', 'kill'];
 
 /**
@@ -56,6 +56,17 @@ export const NODE_RUNTIME: readonly string[] = [
 /** Everything `lab` may call once it listens with `protocol`: Node's calls, the model's, and the files protocol's. */
 export function allowList(lab: Pick<LabInfo, 'sandbox'>, protocol: ProtocolName): string[] {
   return [...new Set([...NODE_RUNTIME, ...lab.sandbox.calls, ...(protocol === 'files' ? lab.sandbox.files : [])])];
+}
+
+/**
+ * What a child process of `lab` keeps once it runs (labs/index.ts `sandbox.child`): Node's calls,
+ * the child's own, and the files protocol's. Filters stack, and the kernel applies the strictest
+ * answer of all, so a child that installs this list can no longer make the calls its parent's
+ * list allowed for starting it (execve above all). Undefined for a lab without children.
+ */
+export function childAllowList(lab: Pick<LabInfo, 'sandbox'>, { protocol }: { readonly protocol: ProtocolName }): string[] | undefined {
+  const child = lab.sandbox.child;
+  return child && [...new Set([...NODE_RUNTIME, ...child, ...(protocol === 'files' ? lab.sandbox.files : [])])];
 }
 
 // --- Classic BPF, from <linux/filter.h> and <linux/seccomp.h>.

@@ -11,11 +11,11 @@
  *      bytes to send and file ranges (streamed by shared/file-stream.ts) queue behind them.
  *      Replies are written strictly in order, whatever order they finish in.
  *   3. Backpressure: the socket stops reading while its write buffer is over Node's high-water
- *      mark, while it has too many jobs in flight, or while a shared `Gate` is closed (the pool's
- *      queue is full). It resumes when the cause clears, so nothing is dropped and nothing queues
+ *      mark, while it has too many jobs in flight, while a shared `Gate` is closed (the pool's
+ *      queue is full), or while the conversation holds it (a relayed room's flow control). It resumes when the cause clears, so nothing is dropped and nothing queues
  *      without bound.
  *   4. Bounds: idle timeout (no byte moving either way, which also catches a client that stopped
- *      reading), total lifetime, http header timeout, and a cap on unsent reply bytes.
+ *      reading), total lifetime, http header timeout (a whole request, head and body), and a cap on unsent reply bytes.
  *   5. Close: after the peer's FIN every pending reply is still written, then our FIN follows.
  */
 
@@ -94,6 +94,10 @@ export function serveSocket(socket: Socket, options: ServeOptions): SocketConnec
   let ordered: Promise<void> = Promise.resolve();
   let closeWhenFlushed = false;
   let headerTimer: NodeJS.Timeout | undefined;
+  /** The request the header timer runs for (Conversation.requestArriving), 0 for none. */
+  let timedRequest = 0;
+  /** The conversation asked that the client be read no more for now (Carrier.holdReading). */
+  let readingHeld = false;
   let lastWords: NodeJS.Timeout | undefined;
 
   const carrier: Carrier = {
@@ -103,6 +107,10 @@ export function serveSocket(socket: Socket, options: ServeOptions): SocketConnec
     close(reason) {
       if (reason !== undefined && record.fail(reason)) lastWords = setTimeout(() => socket.destroy(), LAST_WORDS_MS);
       closeAfterReplies();
+    },
+    holdReading(held) {
+      readingHeld = held;
+      updateFlow();
     },
     get pending() {
       return socket.writableLength;
@@ -200,18 +208,18 @@ export function serveSocket(socket: Socket, options: ServeOptions): SocketConnec
     else socket.destroySoon();
   }
 
+  /** The header timeout runs from each request's first byte to its last (head and body). */
   function watchHeader(): void {
-    if (conversation.headPending && !headerTimer) {
-      headerTimer = setTimeout(() => fail(CLOSED.header), limits.headerTimeoutMs);
-    } else if (!conversation.headPending && headerTimer) {
-      clearTimeout(headerTimer);
-      headerTimer = undefined;
-    }
+    const arriving = conversation.requestArriving;
+    if (arriving === timedRequest) return;
+    clearTimeout(headerTimer);
+    headerTimer = arriving === 0 ? undefined : setTimeout(() => fail(CLOSED.header), limits.headerTimeoutMs);
+    timedRequest = arriving;
   }
 
   function updateFlow(): void {
     if (socket.destroyed || closeWhenFlushed) return;
-    const blocked = socket.writableNeedDrain || inFlight >= MAX_JOBS_IN_FLIGHT || gate?.closed === true;
+    const blocked = socket.writableNeedDrain || inFlight >= MAX_JOBS_IN_FLIGHT || gate?.closed === true || readingHeld;
     if (blocked && !socket.isPaused()) socket.pause();
     else if (!blocked && socket.isPaused()) socket.resume();
   }

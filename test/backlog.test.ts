@@ -6,17 +6,17 @@
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { synRetransmitSchedule } from '../bench/backlog/evidence.js';
-import { runScenario } from '../bench/backlog/experiment.js';
-import { clientList } from '../bench/backlog/format.js';
+import { runScenario } from '../bench/backlog/run.js';
+import { clientList } from '../bench/backlog/wording.js';
 import { kernelSettings } from '../bench/backlog/kernel.js';
 import { backlog } from '../bench/backlog/main.js';
 import { renderMarkdown } from '../bench/kit/experiment.js';
-import { BACKLOG_SCHEMA, type Settings } from '../bench/backlog/types.js';
-import { stopAllLabs } from '../bench/lib/launch.js';
+import { BACKLOG_SCHEMA, type Settings } from '../bench/backlog/results.js';
+import { stopAllLabs } from '../harness/launch.js';
 import { describeLabs, kernelQueueLab, oneEventLoop } from '../bench/kit/labs.js';
 import { LABS } from '../labs/index.js';
 import { machineStamp } from '../bench/kit/stamp.js';
-import { childPids, stat } from '../bench/observe/processes.js';
+import { childPids, stat } from '../harness/processes.js';
 
 const settings: Settings = { holdMs: 1_000, clients: 3, gapMs: 100, clientTimeoutMs: 10_000, sampleMs: 25, userSpaceWaitMs: 50 };
 const kernel = kernelSettings();

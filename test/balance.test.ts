@@ -9,18 +9,17 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { findLabs } from '../bench/balance/labs.js';
+import { findLabs } from '../bench/balance/compared-labs.js';
 import { balance } from '../bench/balance/main.js';
-import { renderMarkdown } from '../bench/kit/experiment.js';
 import type { BalanceReport } from '../bench/balance/results.js';
-import { readBalanceReport } from '../bench/balance/results.js';
+import { readReport, renderMarkdown } from '../bench/kit/experiment.js';
 import { measureSpread } from '../bench/balance/spread.js';
-import { stopAllLabs } from '../bench/lib/launch.js';
+import { stopAllLabs } from '../harness/launch.js';
 import { UserError } from '../shared/errors.js';
 
 const FIXTURE = path.join(import.meta.dirname, 'fixtures', 'balance-results.json');
 const renderBalanceReport = (r: BalanceReport) => renderMarkdown(balance, r);
-const report = renderBalanceReport(readBalanceReport(FIXTURE));
+const report = renderBalanceReport(readReport(balance, FIXTURE));
 const lines = report.split('\n');
 
 /** The table row that starts with these cells, under the heading `heading`. */
@@ -80,7 +79,7 @@ describe('balance report, from the fixture', () => {
   });
 
   it('warns when a run got less CPU than its threads could use, and gives requests per CPU-second', () => {
-    const fixture = readBalanceReport(FIXTURE);
+    const fixture = readReport(balance, FIXTURE);
     const runs = fixture.results.scaling.runs.map((run) => (run.policy === undefined && run.cores === 1 ? { ...run, requestsPerSec: 700, serverCores: 0.74 } : run));
     const noisy = renderBalanceReport({ ...fixture, results: { ...fixture.results, scaling: { ...fixture.results.scaling, runs } } });
     expect(noisy).toContain(
@@ -93,12 +92,12 @@ describe('balance report, from the fixture', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'balance-schema-'));
     try {
       const file = path.join(dir, 'balance.json');
-      const fixture = readBalanceReport(FIXTURE);
+      const fixture = readReport(balance, FIXTURE);
       writeFileSync(file, JSON.stringify({ ...fixture, schema: 99 }));
-      expect(() => readBalanceReport(file)).toThrow(/has schema 99; this renderer reads schema 1: measure again with make balance$/);
-      expect(() => readBalanceReport(file)).toThrow(UserError);
+      expect(() => readReport(balance, file)).toThrow(/has schema 99; this renderer reads schema 1: measure again with make balance$/);
+      expect(() => readReport(balance, file)).toThrow(UserError);
       writeFileSync(file, JSON.stringify({ ...fixture, experiment: 'nagle' }));
-      expect(() => readBalanceReport(file)).toThrow(/holds results of the nagle experiment, not balance$/);
+      expect(() => readReport(balance, file)).toThrow(/holds results of the nagle experiment, not balance$/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { FULL, parseBenchArgs, parseTarget, QUICK } from '../bench/bench/options.js';
+import { FULL, parseBenchArgs, parseTarget, QUICK } from '../bench/servers/options.js';
 import { labVariants } from '../labs/index.js';
 import { UserError } from '../shared/errors.js';
 
@@ -15,8 +15,8 @@ describe('bench options', () => {
     expect(settings.scenarios).toEqual(['echo', 'idle', 'http', 'cpu', 'churn', 'capacity']);
     expect(settings.repeats).toBe(3);
     expect(settings.connections).toEqual([1, 100]);
-    expect(settings.idle).toEqual([0, 1000, 10000]);
-    expect(settings.idleActive).toBe(10);
+    expect(settings.idle).toEqual([0, 10000, 30000, 100000]);
+    expect(settings.idleActive).toBe(1);
     expect(settings.sizes).toEqual([64, 4096]);
     expect(settings.httpConnections).toEqual([100]);
     expect(settings.capacity).toEqual([100, 1000, 10000]);
@@ -82,10 +82,12 @@ describe('bench options', () => {
   });
 
   it('--help lists every option', async () => {
-    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'bench/bench/main.ts', '--help'], {
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'bench/servers/main.ts', '--help'], {
       cwd: path.join(import.meta.dirname, '..'),
       timeout: 30_000,
     });
+    // The usage line names the script that runs it (the benchmark's folder is bench/servers/).
+    expect(stdout.split('\n')[0]).toBe('node --import tsx bench/servers/main.ts [options]');
     for (const option of [
       '--labs', '--scenarios', '--quick', '--duration', '--warmup', '--repeats', '--connections', '--sizes', '--http-connections',
       '--pipelining', '--http-body-bytes', '--work-us', '--cpu-connections', '--churn-clients', '--capacity', '--output', '--markdown',

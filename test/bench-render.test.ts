@@ -9,9 +9,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { bench } from '../bench/bench/main.js';
+import { bench } from '../bench/servers/main.js';
 import { renderMarkdown } from '../bench/kit/experiment.js';
-import { migrateBench, SCHEMA_VERSION, type BenchResults } from '../bench/bench/results.js';
+import { migrateBench, SCHEMA_VERSION, type BenchResults } from '../bench/servers/results.js';
 import { readReportFile } from '../bench/kit/report-file.js';
 import { UserError } from '../shared/errors.js';
 import { LABS } from '../labs/index.js';
@@ -41,9 +41,29 @@ function row(text: string, cellTitle: string, label: string): string[] {
 describe('bench report renderer', () => {
   it('renders the fixture exactly as the committed golden file', () => {
     // A change to the report shows here as a diff to review. If it is intended, regenerate with
-    //   node --import tsx bench/bench/main.ts --render-only --output test/fixtures/bench-results.json \
+    //   node --import tsx bench/servers/main.ts --render-only --output test/fixtures/bench-results.json \
     //     --markdown test/fixtures/bench-report.golden.md
     expect(report).toBe(readFileSync(path.join(fixtures, 'bench-report.golden.md'), 'utf8'));
+  });
+
+  it('lifts a schema-4 file (no idle levels\' figures, no machine limits) and renders it without the million paragraph', () => {
+    const idle = fixture.scenarios.find((s) => s.id === 'idle')!;
+    const newMetrics = new Set(['openS', 'sources', 'serverRssBytes', 'rssPerConnection', 'kernelSlabBytes', 'kernelBufferBytes', 'kernelPerConnection', 'socketsPerConnection', 'conntrackPerConnection']);
+    const old = {
+      ...fixture,
+      schema: 4,
+      scenarios: fixture.scenarios.map((s) =>
+        s !== idle
+          ? s
+          : { ...s, facts: { fdLimitBefore: 20000, fdLimit: 20000 }, results: s.results.map((r) => ({ ...r, runs: r.runs.map((run) => ({ ...run, metrics: Object.fromEntries(Object.entries(run.metrics).filter(([k]) => !newMetrics.has(k))) })) })) },
+      ),
+    };
+    const lifted = migrateBench(JSON.parse(JSON.stringify(old)) as Record<string, unknown>)!;
+    expect(lifted.schema).toBe(SCHEMA_VERSION);
+    const text = renderReport(lifted);
+    expect(text).not.toContain('A million connections');
+    expect(text).toContain('| 04 evented | 6.1 ±2% |');
+    expect(report).toContain('### A million connections, on paper');
   });
 
   it('refuses a results file of another schema with one line', () => {

@@ -1,13 +1,13 @@
 /**
- * Which servers each benchmark scenario runs (bench/bench/scenarios/variants.ts and idle.ts),
+ * Which servers each benchmark scenario runs (bench/servers/scenarios/variants.ts and idle.ts),
  * checked against the registry as it is: the rules are by traits and variants, so a new lab
  * falls under them without an edit, and every case below is generated from what the registry has.
  */
 
 import { describe, expect, it } from 'vitest';
-import { parseBenchArgs } from '../bench/bench/options.js';
-import { SCENARIOS } from '../bench/bench/scenarios/index.js';
-import { LAB_TARGETS, PLAIN_NODE, REFERENCE, type TargetSpec } from '../bench/bench/targets.js';
+import { parseBenchArgs } from '../bench/servers/options.js';
+import { SCENARIOS } from '../bench/servers/scenarios/index.js';
+import { LAB_TARGETS, PLAIN_NODE, REFERENCE, type TargetSpec } from '../bench/servers/targets.js';
 import { oneEventLoop } from '../bench/kit/labs.js';
 
 const full = parseBenchArgs([]);
@@ -21,11 +21,7 @@ describe('bench variants per scenario', () => {
     for (const s of SCENARIOS) {
       for (const target of LAB_TARGETS.filter((t) => t.variantIndex === 0)) {
         const why = s.leaveOut?.(target, full);
-        // Only the idle scenario leaves whole labs out, and only models other than one event loop.
-        if (why !== undefined) {
-          expect(s.id, `${s.id} leaves out ${target.id}`).toBe('idle');
-          expect(target.traits && oneEventLoop(target.traits) && !target.multiCore).toBe(false);
-        }
+        expect(why, `${s.id} leaves out ${target.id}`).toBeUndefined();
       }
     }
   });
@@ -34,10 +30,10 @@ describe('bench variants per scenario', () => {
     for (const target of all) expect(runs('echo', target), target.id).toBe(!(target.multiCore && target.variantIndex > 0));
   });
 
-  it('idle connections: the one-thread event loops in every variant, and the C reference', () => {
+  it('idle connections: every lab (each stops where it cannot hold a level), one-core labs in every variant, and the C reference', () => {
     for (const target of all) {
-      const loop = target.kind === 'lab' && target.traits !== undefined && oneEventLoop(target.traits) && !target.multiCore;
-      expect(runs('idle', target), target.id).toBe(loop || target === REFERENCE);
+      const expected = target === REFERENCE || (target.kind === 'lab' && !(target.multiCore && target.variantIndex > 0));
+      expect(runs('idle', target), target.id).toBe(expected);
       // A quick run keeps them all: the variants are this scenario's lesson.
       expect(runs('idle', target, quick), target.id).toBe(runs('idle', target));
     }

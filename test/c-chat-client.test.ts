@@ -7,7 +7,7 @@
 
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startLab, stopAllLabs } from '../bench/lib/launch.js';
+import { startLab, stopAllLabs } from '../harness/launch.js';
 import { runCChatClient } from '../bench/load/c-chat.js';
 
 const servers = new Set<net.Server>();

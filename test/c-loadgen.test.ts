@@ -14,9 +14,9 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { closeFakeServers, framed, testServer } from './helpers/fake-server.js';
 import { CEchoErrors, parseResult, runCEchoClient, type CEchoOptions, type CEchoResult } from '../bench/load/c-client.js';
-import { hasTaskset } from '../bench/lib/affinity.js';
-import { repoRoot, startExecutable, stopAllLabs } from '../bench/lib/launch.js';
-import { buildCEchoClient, buildReference, REFERENCE_BINARY } from '../bench/reference/build.js';
+import { hasTaskset } from '../harness/affinity.js';
+import { repoRoot, startExecutable, stopAllLabs } from '../harness/launch.js';
+import { buildCEchoClient, buildReference, buildThreadsReference, REFERENCE_BINARY, THREADS_REFERENCE_BINARY } from '../bench/reference/build.js';
 import { closeAllClients, connect } from './helpers/tcp.js';
 
 const children = new Set<ChildProcess>();
@@ -260,6 +260,17 @@ describe('C load generator against the reference servers', () => {
     expect(result.shortReads).toBeGreaterThanOrEqual(80);
   });
 
+  for (const threads of ['per-connection', '2']) {
+    it(`echoes 100 kB messages through the C threads reference (--threads ${threads})`, async () => {
+      expect(buildThreadsReference()).toBeUndefined();
+      const server = await startExecutable('c-threads', THREADS_REFERENCE_BINARY, ['--threads', threads]);
+      // Prethreaded with 2 threads serves 2 clients at a time; the others wait in the backlog.
+      const result = await runCEchoClient(counted(server.port, 20, { connections: 2, size: 100_000 }));
+      expect(result.errors.total).toBe(0);
+      expect(result.perConnection).toEqual([20, 20]);
+    });
+  }
+
   it('plain Node echoes exact bytes, under the C client and byte for byte', async () => {
     const { port } = await startPlainNode();
     const result = await runCEchoClient(counted(port, 20, { connections: 8, size: 1000 }));
@@ -282,7 +293,7 @@ describe('C load generator against the reference servers', () => {
 
 /**
  * Starts `node dist/bench/reference/plain-node.js --port 0` and waits for its listening line.
- * (bench/lib/launch.ts's startExecutable puts `--port 0` before the script, so it cannot run a
+ * (harness/launch.ts's startExecutable puts `--port 0` before the script, so it cannot run a
  * Node script; the harness integration will give it one launcher.)
  */
 function startPlainNode(): Promise<{ port: number; child: ChildProcess }> {

@@ -6,7 +6,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { ChatSession, HARD_QUEUE_BYTES, HELP_REPLY, MAX_LINE_BYTES, OutputLimit, QUIT_REPLY, queueLimits, SOFT_QUEUE_BYTES, SOFT_QUEUE_MS, type ChatAction } from '../shared/chat.js';
-import { LocalRoom, RelayedRoom, RoomHub, type MemberId, type RoomPort } from '../shared/room.js';
+import { HOLDER_WINDOW_BYTES, LocalRoom, RELAY_WINDOW_BYTES, RelayedRoom, RoomHub, type MemberId, type RoomPort } from '../shared/room.js';
 
 /** Every action the chunks produce, and whether the session said close. */
 function frame(chunks: (string | Buffer)[]): { actions: ChatAction[]; close: boolean } {
@@ -79,8 +79,13 @@ describe('chat framing', () => {
 /** A member that records every byte delivered to it, as latin1. */
 class Ear {
   heard = '';
+  /** What the room asked of its reading, in order (a relayed room's flow control). */
+  holds: boolean[] = [];
   deliver(bytes: Buffer): void {
     this.heard += bytes.toString('latin1');
+  }
+  hold(held: boolean): void {
+    this.holds.push(held);
   }
   take(): string {
     const heard = this.heard;
@@ -199,7 +204,7 @@ describe('chat room', () => {
       const posted: string[] = [];
       const holders = [0, 1].map((n) => new RelayedRoom((request) => queue.push(() => hub.handle(n, request))));
       const hub = new RoomHub<number>((n, delivery) => {
-        posted.push(`${n}:${delivery.text}`);
+        posted.push(`${n}:${'text' in delivery ? delivery.text : ''}`);
         queue.push(() => holders[n]!.receive(delivery));
       });
       // Members alternate between the holders: 1 and 3 on holder 0, 2 on holder 1.
@@ -292,6 +297,7 @@ describe('chat room', () => {
           ears[1]!.deliver(bytes);
           if (armed) room.leave(ids[1]!, 'too slow');
         },
+        hold: () => {},
       }),
     );
     ids.push(room.join(ears[2]!));
@@ -306,7 +312,7 @@ describe('chat room', () => {
 
   it('a newcomer to a big room is told ten names and how many more; a holder that goes away takes its members', () => {
     const posted: { holder: string; text: string }[] = [];
-    const hub = new RoomHub<string>((holder, delivery) => posted.push({ holder, text: delivery.text }));
+    const hub = new RoomHub<string>((holder, delivery) => 'text' in delivery && posted.push({ holder, text: delivery.text }));
     for (let i = 1; i <= 12; i++) hub.handle('a', { type: 'join', id: i });
     hub.handle('b', { type: 'join', id: 1 });
     expect(posted.at(-2)).toEqual({ holder: 'b', text: '* you are user13; here: user1, user2, user3, user4, user5, user6, user7, user8, user9, user10 and 2 more (/nick NAME, /who)\n' });
@@ -316,5 +322,60 @@ describe('chat room', () => {
     expect(posted).toHaveLength(12);
     expect(posted[0]).toEqual({ holder: 'b', text: '* user1 left (its process ended)\n' });
     expect(hub.size).toBe(1);
+  });
+
+  it('a relayed room: flow control: a flooding member is held past its window and read again once acknowledged; while a holder is behind, no acknowledgement goes out', () => {
+    // A channel per direction and per holder, delivered only when the test says: the sender on
+    // holder 0, the listener on holder 1.
+    const toHub: (() => void)[] = [];
+    const toHolder: (() => void)[][] = [[], []];
+    const holders = [0, 1].map((n) => new RelayedRoom((request) => toHub.push(() => hub.handle(n, request))));
+    const hub = new RoomHub<number>((n, delivery) => toHolder[n]!.push(() => holders[n]!.receive(delivery)));
+    const flush = (queue: (() => void)[]) => {
+      while (queue.length > 0) queue.shift()!();
+    };
+    const everything = () => {
+      while (toHub.length + toHolder[0]!.length + toHolder[1]!.length > 0) [toHub, ...toHolder].forEach(flush);
+    };
+    const [sender, listener] = [new Ear(), new Ear()];
+    const id = holders[0]!.join(sender);
+    holders[1]!.join(listener);
+    everything();
+    const line = 'x'.repeat(100);
+    /** Lines said until the sender is held (at most `limit`). */
+    const flood = (limit = 10_000) => {
+      let lines = 0;
+      while (sender.holds.at(-1) !== true && lines < limit) {
+        holders[0]!.act(id, { kind: 'say', text: line });
+        lines++;
+      }
+      return lines;
+    };
+    // Held once its window is spent: 64 KiB counted at 164 bytes a line (the text and its envelope).
+    expect(flood()).toBe(Math.floor(RELAY_WINDOW_BYTES / 164) + 1);
+    // The hub handles the lines and acknowledges them; the listener's holder takes its deliveries.
+    everything();
+    expect(sender.holds).toEqual([true, false]);
+    expect(listener.heard.split('\n').filter((heard) => heard === `user1: ${line}`)).toHaveLength(400);
+
+    // Now the listener's holder falls behind: nothing reaches it. Acknowledgements stop once the
+    // hub has posted it more than HOLDER_WINDOW_BYTES, so the sender is held, and stays held.
+    let rounds = 0;
+    for (; rounds < 20; rounds++) {
+      flood();
+      flush(toHub);
+      flush(toHolder[0]!);
+      if (sender.holds.at(-1) === true) break;
+    }
+    expect(sender.holds.at(-1)).toBe(true);
+    const waiting = toHolder[1]!.length;
+    // Never more than its window and the senders' windows on the way to a holder.
+    expect(waiting * 172).toBeLessThan(HOLDER_WINDOW_BYTES + 2 * RELAY_WINDOW_BYTES);
+    flush(toHub);
+    flush(toHolder[0]!);
+    expect(sender.holds.at(-1), 'still held: the hub holds its acknowledgements').toBe(true);
+    // The holder catches up and says so: every acknowledgement goes out, and the sender is read again.
+    everything();
+    expect(sender.holds.at(-1)).toBe(false);
   });
 });

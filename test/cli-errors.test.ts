@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { repoRoot, startLab, stopAllLabs } from '../bench/lib/launch.js';
+import { repoRoot, startLab, stopAllLabs } from '../harness/launch.js';
 import { labInfo } from '../labs/index.js';
 import { labFlags } from '../labs/make-flags.js';
 import { DEFAULTS, parseArgs, unknownArguments } from '../shared/cli.js';
@@ -42,8 +42,8 @@ const run = promisify(execFile);
 const COMMANDS: Record<string, { file: string; args: string[]; env?: NodeJS.ProcessEnv }> = {
   'make lab-04 ARGS=--bogus': { file: 'dist/labs/run.js', args: ['04'], env: { ARGS: '--bogus' } },
   'make client': { file: 'dist/labs/client.js', args: ['--bogus'] },
-  'make watch': { file: 'dist/bench/watch/main.js', args: ['--bogus'] },
-  'make lifecycle': { file: 'dist/bench/lifecycle/main.js', args: ['--bogus'] },
+  'make watch': { file: 'dist/tools/watch/main.js', args: ['--bogus'] },
+  'make lifecycle': { file: 'dist/tools/lifecycle/main.js', args: ['--bogus'] },
   'the plain-Node reference': { file: 'dist/bench/reference/plain-node.js', args: ['--bogus'] },
 };
 

@@ -31,7 +31,7 @@ describe('chat through the contract', () => {
     a.conversation.receive(Buffer.from('hello\n'));
     expect(b.carrier.sent.endsWith('user1: hello\n')).toBe(true);
     expect(a.conversation.waitsForRequests).toBe(false);
-    expect(a.conversation.headPending).toBe(false);
+    expect(a.conversation.requestArriving).toBe(0);
   });
 
   it('a line over the limit: its error line, then close, and the others hear it left', () => {

@@ -7,9 +7,9 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { figureIn, markedFigures } from '../bench/figures.js';
+import { figureIn, markedFigures } from '../bench/readme-figures.js';
 import { GLANCE_FILE, glanceTable } from '../bench/glance.js';
-import { repoRoot } from '../bench/lib/launch.js';
+import { repoRoot } from '../harness/launch.js';
 
 describe('the lab at a glance', () => {
   it('says exactly what the committed reports say, a row per lab, each figure linked to its report', async () => {

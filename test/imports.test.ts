@@ -9,7 +9,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { repoRoot } from '../bench/lib/launch.js';
+import { repoRoot } from '../harness/launch.js';
 
 const ROOTS = ['shared', 'labs'];
 

@@ -7,7 +7,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { columnFindings, say } from '../bench/kit/findings.js';
-import { parseSettings } from '../bench/kit/options.js';
+import { parseSettings } from '../bench/kit/command-line.js';
 import { rank, renderTable, type Row, type Table } from '../bench/kit/table.js';
 import type { Summary } from '../bench/kit/stats.js';
 import { UserError } from '../shared/errors.js';
@@ -37,6 +37,29 @@ describe('rank', () => {
   it('does not rank a figure whose runs spread wider than itself', () => {
     const t = table([row('spread', runs(10, 1, 40)), row('a', runs(100, 99, 101)), row('b', runs(300, 290, 310))]);
     expect(rank(t, 0)).toMatchObject({ best: [1], overSpread: [0] });
+  });
+
+  it('keeps the best contiguous, and never bolds a figure whose spread is wider than its distance from the rest', () => {
+    // The leader ties with the next and with a wide figure further down; the two between differ from it.
+    const t = table([row('leader', runs(6, 5.7, 6.8)), row('close', runs(6.7, 6.6, 7.5)), row('between', runs(7.8, 7.5, 8.1)), row('wide', runs(8.4, 6.5, 10.2)), row('rest', runs(9.8, 9.4, 10.9))]);
+    expect(rank(t, 0)).toMatchObject({ best: [0, 1], next: 2 });
+    // The same wide figure well apart from the rest: the whole group is best, the figure between included.
+    const apart = table([row('leader', runs(6, 5.7, 6.8)), row('between', runs(7.8, 7.5, 8.1)), row('wide', runs(8.4, 6.5, 10.2)), row('rest', runs(20, 19, 21))]);
+    expect(rank(apart, 0)).toMatchObject({ best: [0, 1, 2], next: 3 });
+  });
+
+  it('calls nothing best when even the leader cannot be told from the next figure', () => {
+    // 'next' reaches the leader but spreads wider than the leader's figure, so it does not tie.
+    const t = table([row('leader', runs(10, 6, 14)), row('next', runs(11, 3, 14)), row('rest', runs(40, 39, 41))]);
+    expect(rank(t, 0)).toMatchObject({ best: [], undecided: true });
+    expect(columnFindings(t, 0, 'µs')).toMatchObject([{ kind: 'unranked', reason: 'spread' }]);
+  });
+
+  it('calls nothing best when the figure after the group still ties with the leader', () => {
+    // bench.md's p50 at 100 connections: 627 ±11% ties with 582 but reaches past 672, so it cannot
+    // be bold, and 582 alone would part two figures no different from each other.
+    const t = table([row('leader', runs(582, 559, 605)), row('tied', runs(627, 558, 696)), row('rest', runs(672, 645, 699)), row('far', runs(900, 890, 910))]);
+    expect(rank(t, 0)).toMatchObject({ best: [], undecided: true });
   });
 
   it('ranks nothing measured once', () => {
@@ -79,6 +102,36 @@ describe('a rendered table', () => {
     expect(lines[2]).not.toContain('**');
     expect(lines[3]).toBe('| 02 spread | 400 ±3% | 35,008 ±46% |');
     expect(lines[4]).toBe('| 04 steady | **300 ±2%** | **20,000 ±3%** |');
+  });
+
+  it('bolds one contiguous best group: results/bench.md\'s CPU per round trip, where a wide 8.4 ±22% tied with the best', () => {
+    // The committed run's figures (server CPU µs per round trip, 100 connections × 64 B), ranked
+    // 5.98, 6.66, 7.82, 8.00, 8.20, 8.44, 9.75: 8.44's runs (6.54-10.24) reach the leader, but its
+    // spread (±1.85) is wider than its distance from 9.75, and 7.82-8.20 differ from the leader.
+    const t: Table = {
+      columns: [{ header: 'CPU µs/round trip', unit: 'cpuUs', better: 'lower' }],
+      rows: [
+        row('05 (epoll, level)', runs(8.44, 6.54, 10.24)),
+        row('05 (epoll, edge)', runs(8.2, 8.12, 9.09)),
+        row('05 (poll)', runs(6.66, 6.62, 7.51)),
+        row('07 (batch)', runs(7.82, 7.51, 8.13)),
+        row('07 (each)', runs(9.75, 9.4, 10.91)),
+        row('07 (sqpoll)', runs(8, 7.9, 8.41)),
+        row('C epoll', runs(5.98, 5.66, 6.81)),
+      ],
+    };
+    expect(renderTable(t).split('\n').slice(2)).toEqual([
+      '| 05 (epoll, level) | 8.4 ±22% |',
+      '| 05 (epoll, edge) | 8.2 ±6% |',
+      '| 05 (poll) | **6.7 ±7%** |',
+      '| 07 (batch) | 7.8 ±4% |',
+      '| 07 (each) | 9.8 ±8% |',
+      '| 07 (sqpoll) | 8.0 ±3% |',
+      '| C epoll | **6.0 ±10%** |',
+    ]);
+    expect(columnFindings(t, 0, 'CPU µs/round trip').map(say)).toEqual([
+      "CPU µs/round trip: C epoll (6.0 ±10%) and 05 (poll) (6.7 ±7%) are best, no different within their runs' spread; next 07 (batch) (7.8 ±4%).",
+    ]);
   });
 });
 

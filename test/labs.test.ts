@@ -7,8 +7,8 @@
 
 import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { stopAllLabs } from '../bench/lib/launch.js';
-import { treeUsage } from '../bench/observe/processes.js';
+import { stopAllLabs } from '../harness/launch.js';
+import { treeUsage } from '../harness/processes.js';
 import { httpRequest, httpResponse, roundTrip, stopCleanly } from './helpers/exchange.js';
 import { labCases } from './helpers/labs.js';
 import { closeAllClients, connect } from './helpers/tcp.js';

@@ -8,7 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { repoRoot } from '../bench/lib/launch.js';
+import { repoRoot } from '../harness/launch.js';
 import { LABS } from '../labs/index.js';
 import { labFlags } from '../labs/make-flags.js';
 import { UserError } from '../shared/errors.js';

@@ -1,5 +1,5 @@
 /**
- * `make lifecycle` (bench/lifecycle/): the /proc/net/tcp parser on lines the kernel printed, the
+ * `make lifecycle` (tools/lifecycle/): the /proc/net/tcp parser on lines the kernel printed, the
  * walk as a program (`--auto`, its transcript parsed step by step), its command line, and the one
  * kernel rule its last paragraph states beyond what the walk itself shows.
  */
@@ -8,12 +8,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import * as calls from '../bench/lifecycle/calls.js';
-import { until } from '../bench/lifecycle/observe.js';
-import { acceptQueue, linesForPort, parseLine, parseTable } from '../bench/lifecycle/tcp-table.js';
-import { repoRoot } from '../bench/lib/launch.js';
+import * as calls from '../tools/lifecycle/calls.js';
+import { until } from '../tools/lifecycle/observe.js';
+import { acceptQueue, linesForPort, parseLine, parseTable } from '../tools/lifecycle/tcp-table.js';
+import { repoRoot } from '../harness/launch.js';
 
-const ENTRY = path.join(repoRoot, 'dist', 'bench', 'lifecycle', 'main.js');
+const ENTRY = path.join(repoRoot, 'dist', 'tools', 'lifecycle', 'main.js');
 
 // Lines as the kernel printed them during a walk (server port 0x8C7F = 35967, client 0xBD4E = 48462).
 const HEADER = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode';

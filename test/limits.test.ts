@@ -18,7 +18,7 @@ import { LIMITS_SCHEMA, type LimitsReport } from '../bench/limits/render.js';
 import { limits } from '../bench/limits/main.js';
 import { toSvg } from '../bench/kit/chart.js';
 import { chartFile, renderMarkdown, writeReport } from '../bench/kit/experiment.js';
-import { repoRoot, stopAllLabs } from '../bench/lib/launch.js';
+import { repoRoot, stopAllLabs } from '../harness/launch.js';
 import { poissonSchedule } from '../bench/load/paced.js';
 import { readReportFile } from '../bench/kit/report-file.js';
 import { eventually } from './helpers/util.js';

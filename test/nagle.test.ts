@@ -7,7 +7,7 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { LABS } from '../labs/index.js';
-import { startLab, stopAllLabs } from '../bench/lib/launch.js';
+import { startLab, stopAllLabs } from '../harness/launch.js';
 import { REQUEST_PATTERNS, smallWrites, splitWrites, type SplitWritesResult } from '../bench/nagle/measure.js';
 import { NAGLE_SCHEMA, type NagleResults } from '../bench/nagle/render.js';
 import { nagle } from '../bench/nagle/main.js';

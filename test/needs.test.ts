@@ -6,7 +6,7 @@
  */
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { runEntry, startLab, stopAllLabs } from '../bench/lib/launch.js';
+import { runEntry, startLab, stopAllLabs } from '../harness/launch.js';
 import { LABS } from '../labs/index.js';
 import { stopCleanly } from './helpers/exchange.js';
 import { UNMET } from './helpers/labs.js';

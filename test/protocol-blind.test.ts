@@ -11,7 +11,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { repoRoot } from '../bench/lib/launch.js';
+import { repoRoot } from '../harness/launch.js';
 import { LABS } from '../labs/index.js';
 import { PROTOCOLS } from '../shared/conversation.js';
 

@@ -79,7 +79,7 @@ describe('echo', () => {
     const session = createSession(ECHO);
     expect(session.stopAfterCurrent()).toBe(false);
     expect(play(session, ['still answered']).replies).toBe('still answered');
-    expect(session.headPending).toBe(false);
+    expect(session.requestArriving).toBe(0);
   });
 });
 
@@ -171,15 +171,23 @@ describe('http framing', () => {
     expect(over.replies).toBe(ok('ab\r\n\r\ncd') + ok('\r\n\r\n') + refusal('431 Request Header Fields Too Large', 'request head over the 8192-byte limit'));
   });
 
-  it('headPending is true from the first byte of a head to its end, and never after an error', () => {
+  it('requestArriving numbers the request from its first byte to the last of its body, and is 0 between requests and after an error', () => {
     const session = createSession(HTTP);
-    expect(session.headPending).toBe(false);
+    expect(session.requestArriving).toBe(0);
     session.receive(Buffer.from('GET / HT'));
-    expect(session.headPending).toBe(true);
+    expect(session.requestArriving).toBe(1);
     session.receive(Buffer.from('TP/1.1\r\nHost: test\r\n\r\n'));
-    expect(session.headPending).toBe(false);
+    expect(session.requestArriving).toBe(0);
+    // A body keeps its request arriving until its last byte, sized or chunked.
+    session.receive(Buffer.from('POST / HTTP/1.1\r\nHost: test\r\nContent-Length: 3\r\n\r\nab'));
+    expect(session.requestArriving).toBe(2);
+    // The next request begins in the same read as this one ends: a new number, so a new timer.
+    session.receive(Buffer.from('cPOST / HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n'));
+    expect(session.requestArriving).toBe(3);
+    session.receive(Buffer.from('0\r\n\r\n'));
+    expect(session.requestArriving).toBe(0);
     session.receive(Buffer.from('GET / HTTP/1.1\r\nHo st'));
-    expect(session.headPending).toBe(false);
+    expect(session.requestArriving).toBe(0);
   });
 });
 

@@ -1,5 +1,5 @@
 /**
- * Every number a README quotes from a committed report is generated into it (bench/figures.ts):
+ * Every number a README quotes from a committed report is generated into it (bench/readme-figures.ts):
  * here each committed results/NAME.json has its figures computed again, and every marked figure in
  * every README must say exactly that. A README edited by hand, or left behind when a report was
  * measured again without its render step, fails here with the file, the figure and both texts.
@@ -10,19 +10,20 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadReport } from '../bench/backlog/measure.js';
+import { backlog } from '../bench/backlog/main.js';
+import { readReport } from '../bench/kit/experiment.js';
 import { figures as backlogFigures } from '../bench/backlog/figures.js';
-import { figures as benchFigures } from '../bench/bench/figures.js';
-import { migrateBenchV1, SCHEMA_VERSION, type BenchResults } from '../bench/bench/results.js';
-import { applyFigures, figureIn, headingAnchor, markedFigures, markerProblem, readmeFiles, type Figures } from '../bench/figures.js';
-import { repoRoot } from '../bench/lib/launch.js';
+import { figures as benchFigures } from '../bench/servers/figures.js';
+import { migrateBench, SCHEMA_VERSION, type BenchResults } from '../bench/servers/results.js';
+import { applyFigures, figureIn, headingAnchor, markedFigures, markerProblem, readmeFiles, type Figures } from '../bench/readme-figures.js';
+import { repoRoot } from '../harness/launch.js';
 import { readReportFile } from '../bench/kit/report-file.js';
 
 /** Each experiment that READMEs quote, and how its figures come from its results file. */
 const EXPERIMENTS: Readonly<Record<string, (file: string) => Figures>> = {
-  backlog: (file) => backlogFigures(loadReport(file)),
+  backlog: (file) => backlogFigures(readReport(backlog, file)),
   bench: (file) =>
-    benchFigures(readReportFile<BenchResults>(file, { experiment: 'bench', schema: SCHEMA_VERSION, measure: 'make bench', migrate: migrateBenchV1 })),
+    benchFigures(readReportFile<BenchResults>(file, { experiment: 'bench', schema: SCHEMA_VERSION, measure: 'make bench', migrate: migrateBench })),
 };
 
 const resultsFile = (experiment: string) => path.join(repoRoot, 'results', `${experiment}.json`);

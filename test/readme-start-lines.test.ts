@@ -13,7 +13,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { repoRoot, startLab, stopAllLabs, type LabProcess } from '../bench/lib/launch.js';
+import { repoRoot, startLab, stopAllLabs, type LabProcess } from '../harness/launch.js';
 import { findLab, LABS, type LabInfo } from '../labs/index.js';
 import { labFlags } from '../labs/make-flags.js';
 

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { chartFile, readReport, renderMarkdown } from '../bench/kit/experiment.js';
 import { EXPERIMENTS } from '../bench/experiments.js';
-import { repoRoot } from '../bench/lib/launch.js';
+import { repoRoot } from '../harness/launch.js';
 
 const results = (file: string) => path.join(repoRoot, 'results', file);
 const committed = EXPERIMENTS.filter((experiment) => existsSync(results(`${experiment.name}.json`)));

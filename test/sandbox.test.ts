@@ -18,8 +18,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { exercise, filesRoot } from '../bench/harden/workload.js';
-import { repoRoot, stopAllLabs } from '../bench/lib/launch.js';
-import { processTree } from '../bench/observe/processes.js';
+import { repoRoot, stopAllLabs } from '../harness/launch.js';
+import { processTree } from '../harness/processes.js';
 import { buildFilter, NODE_RUNTIME, sandboxUnavailable } from '../shared/sandbox.js';
 import { isSyscallName, syscallNumber } from '../shared/syscall-numbers.js';
 import { LABS } from '../labs/index.js';
@@ -132,6 +132,18 @@ describe.each(unavailable === undefined ? labCases() : [])('lab %s under --sandb
     const modes = seccompModes(lab.pid);
     expect(Object.keys(modes).length).toBeGreaterThan(1);
     expect(Object.entries(modes).filter(([, mode]) => mode !== '2')).toEqual([]);
+    // A child that narrows its inherited filter has one more stacked than its parent.
+    if (labCase.info.sandbox.child) {
+      const filters = (pid: number) => {
+        try {
+          return Number(/^Seccomp_filters:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+        } catch {
+          return undefined; // a process that ended meanwhile
+        }
+      };
+      const own = filters(lab.pid)!;
+      await eventually(() => (processTree(lab.pid).slice(1).some((child) => filters(child) === own + 1) ? true : undefined), 20_000, "the client's child to add a filter of its own");
+    }
     client.socket.destroy();
     const served = await exercise(protocol, { port: lab.port, rounds: 2, oneAtATime: labCase.traits.kernelQueueOnly });
     expect(served.problems).toEqual([]);

@@ -6,7 +6,7 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { LABS } from '../labs/index.js';
-import { startLab, stopAllLabs } from '../bench/lib/launch.js';
+import { startLab, stopAllLabs } from '../harness/launch.js';
 import { oneEventLoop } from '../bench/kit/labs.js';
 import { explain } from '../bench/syscalls/explain.js';
 import { measureServer, type PhaseCounts } from '../bench/syscalls/measure.js';

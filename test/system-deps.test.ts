@@ -10,7 +10,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { repoRoot } from '../bench/lib/launch.js';
+import { repoRoot } from '../harness/launch.js';
 
 const SCRIPT = path.join(repoRoot, 'scripts', 'system-deps');
 const ALL = 'strace iproute2 gcc libc6-dev util-linux diffutils systemd';

@@ -8,9 +8,9 @@ import { spawn } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { repoRoot, startLab, stopAllLabs } from '../bench/lib/launch.js';
-import { decodeAddress } from '../bench/observe/sockets.js';
-import { advance, renderScreen, ssStateName, type PortSample, type SocketRow } from '../bench/watch/view.js';
+import { repoRoot, startLab, stopAllLabs } from '../harness/launch.js';
+import { decodeAddress } from '../harness/sockets.js';
+import { advance, renderScreen, ssStateName, type PortSample, type SocketRow } from '../tools/watch/view.js';
 import { LABS } from '../labs/index.js';
 import { closeAllClients, connect } from './helpers/tcp.js';
 import { eventually } from './helpers/util.js';
@@ -125,7 +125,7 @@ describe('the screen, from samples', () => {
 /** Runs the view for one frame and returns it. */
 function oneFrame(port: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(repoRoot, 'dist/bench/watch/main.js'), '--port', String(port), '--frames', '1'], {
+    const child = spawn(process.execPath, [path.join(repoRoot, 'dist/tools/watch/main.js'), '--port', String(port), '--frames', '1'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -143,7 +143,7 @@ function oneFrame(port: number): Promise<string> {
 describe('the view of real short connections', () => {
   it('12 one-line connections between two frames read as opened and closed, not 0.0/s', { timeout: 60_000 }, async () => {
     const lab = await startLab('04-evented', ['--quiet']);
-    const child = spawn(process.execPath, [path.join(repoRoot, 'dist/bench/watch/main.js'), '--port', String(lab.port), '--frames', '2', '--interval', '3000'], {
+    const child = spawn(process.execPath, [path.join(repoRoot, 'dist/tools/watch/main.js'), '--port', String(lab.port), '--frames', '2', '--interval', '3000'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';

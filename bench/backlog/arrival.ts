@@ -12,7 +12,7 @@
  */
 
 import net from 'node:net';
-import type { ArrivalSettings, ClientTiming, Outcome } from './types.js';
+import type { ArrivalSettings, ClientTiming, Outcome } from './results.js';
 
 
 export interface ArrivalEvents {

@@ -5,9 +5,9 @@
 
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { repoRoot } from '../lib/launch.js';
-import { seconds } from './format.js';
-import type { BacklogReport } from './types.js';
+import { repoRoot } from '../../harness/launch.js';
+import { seconds } from './wording.js';
+import type { BacklogReport } from './results.js';
 
 /** Next to this file in the source tree; from the repository root, so the compiled copy finds it too. */
 const TEMPLATE = path.join(repoRoot, 'bench', 'backlog', 'by-hand.md');

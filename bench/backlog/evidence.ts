@@ -17,9 +17,9 @@
  * Rules 3 to 5 count a wait only when it lasted more than `userSpaceWaitMs`.
  */
 
-import type { TcpSocket } from '../observe/sockets.js';
-import type { RawSample } from './sampler.js';
-import type { ClientRecord, ClientTiming, KernelSettings, Phase, Sample, Settings, Wait } from './types.js';
+import type { TcpSocket } from '../../harness/sockets.js';
+import type { RawSample } from './port-sampler.js';
+import type { ClientRecord, ClientTiming, KernelSettings, Phase, Sample, Settings, Wait } from './results.js';
 
 /** A handshake slower than this was not answered the first time (the SYN RTO starts at 1 s). */
 export const SYN_WAIT_FLOOR_MS = 500;

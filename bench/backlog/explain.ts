@@ -6,8 +6,8 @@
 
 import { synRetransmitSchedule } from './evidence.js';
 import { runFacts } from './facts.js';
-import { clientList, duration, moments, range, seconds } from './format.js';
-import type { BacklogReport, ClientRecord, KernelSettings, RunResult } from './types.js';
+import { clientList, duration, moments, range, seconds } from './wording.js';
+import type { BacklogReport, ClientRecord, KernelSettings, RunResult } from './results.js';
 
 
 export function explainRun(run: RunResult, report: BacklogReport): string {

@@ -3,7 +3,7 @@
  * report makes about a run comes from here, so re-rendering old JSON can never disagree with it.
  */
 
-import type { ClientRecord, RunResult, WaitPlace } from './types.js';
+import type { ClientRecord, RunResult, WaitPlace } from './results.js';
 
 export interface RunFacts {
   readonly holder: ClientRecord | undefined;

@@ -1,6 +1,6 @@
 /**
  * The figures READMEs quote from the backlog report, computed from results/backlog.json alone
- * with the same facts and wording the report's own sentences use (facts.ts, format.ts), so a
+ * with the same facts and wording the report's own sentences use (facts.ts, wording.ts), so a
  * README and the report cannot say two different things about one run.
  *
  *   backlog/arrival                         the scripted arrival: "3 s hold, 6 clients 100 ms apart"
@@ -16,11 +16,11 @@
  *   backlog/sweep-N/listen-overflows        the rise of ListenOverflows during the run: "9"
  */
 
-import { sectionLink, type Figures } from '../figures.js';
+import { sectionLink, type Figures } from '../readme-figures.js';
 import { byResends } from './explain.js';
 import { runFacts } from './facts.js';
-import { clientList, range, seconds } from './format.js';
-import type { BacklogReport, RunResult } from './types.js';
+import { clientList, range, seconds } from './wording.js';
+import type { BacklogReport, RunResult } from './results.js';
 
 export function figures(report: BacklogReport): Figures {
   const { holdMs, clients, gapMs } = report.settings;

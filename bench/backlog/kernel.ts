@@ -1,7 +1,7 @@
 /** The sysctls that decide what a full accept queue does to a connecting client. */
 
 import { readFileSync } from 'node:fs';
-import type { KernelSettings } from './types.js';
+import type { KernelSettings } from './results.js';
 
 export function kernelSettings(): KernelSettings {
   return {

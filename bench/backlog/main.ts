@@ -13,12 +13,11 @@ import { LABS } from '../../labs/index.js';
 import { defineExperiment, runMain } from '../kit/experiment.js';
 import { describeLabs, kernelQueueLab } from '../kit/labs.js';
 import { figures } from './figures.js';
-import { defaultPlan, SWEEP_BACKLOGS } from './experiment.js';
+import { defaultPlan, SWEEP_BACKLOGS } from './run.js';
 import { rerunIsolated } from './isolate.js';
 import { DEFAULT_SETTINGS, measure, migrateBacklogV1 } from './measure.js';
-import { progressLine } from './progress.js';
 import { renderReport } from './render.js';
-import { BACKLOG_SCHEMA } from './types.js';
+import { BACKLOG_SCHEMA } from './results.js';
 
 const LAB_IDS = LABS.map((lab) => lab.id);
 const SWEPT = kernelQueueLab(LABS)?.id ?? 'none';
@@ -59,8 +58,7 @@ export const backlog = defineExperiment({
     const abort = new AbortController();
     process.once('SIGINT', () => abort.abort());
     process.once('SIGTERM', () => abort.abort());
-    const line = progressLine(plans.length, settings.holdMs);
-    const { experiment: _e, schema: _s, stamp: _t, ...body } = await measure(plans, settings, { command: run.stamp.command, signal: abort.signal, progress: line.progress, finished: line.finished });
+    const body = await measure(plans, settings, run.progress, abort.signal);
     if (abort.signal.aborted) throw new UserError('interrupted; nothing written');
     return body;
   },

@@ -1,19 +1,19 @@
 /**
- * The measure step: play the plan, stamp it, and keep everything as JSON. Rendering is separate
- * (render.ts) and reads only what is written here.
+ * The measure step: play the plan with its progress line and keep everything as JSON (the kit
+ * stamps and writes it). Rendering is separate (render.ts) and reads only what is written here.
  */
 
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../../shared/errors.js';
-import { labEntry } from '../lib/launch.js';
-import { machineStamp } from '../kit/stamp.js';
-import { runAll, type Progress, type RunPlan } from './experiment.js';
+import { labEntry } from '../../harness/launch.js';
+import type { Body } from '../kit/experiment.js';
+import { describeLabs } from '../kit/labs.js';
+import type { Progress as Line } from '../kit/progress.js';
+import { runAll, type RunPlan } from './run.js';
 import { currentNetwork } from './isolate.js';
 import { kernelSettings } from './kernel.js';
-import { describeLabs } from '../kit/labs.js';
-import { readReportFile } from '../kit/report-file.js';
-import { BACKLOG_SCHEMA, type BacklogReport, type RunResult, type Settings } from './types.js';
+import { BACKLOG_SCHEMA, type BacklogReport, type Settings } from './results.js';
 
 export const DEFAULT_SETTINGS: Settings = {
   holdMs: 3_000,
@@ -25,36 +25,54 @@ export const DEFAULT_SETTINGS: Settings = {
   userSpaceWaitMs: 50,
 };
 
-export interface MeasureOptions {
-  readonly command: string;
-  readonly signal?: AbortSignal;
-  readonly progress?: Progress;
-  readonly finished?: (run: RunResult, index: number, total: number) => void;
-}
+/**
+ * Planned seconds of one run besides client 1's hold: starting and stopping the lab, and the
+ * waiting clients' own echoes and closes after client 1 leaves (about a second on a busy machine).
+ */
+const RUN_OVERHEAD_S = 1.5;
 
-export async function measure(plans: readonly RunPlan[], settings: Settings, options: MeasureOptions): Promise<BacklogReport> {
+/** Plays every plan; the progress line shows one step per run, the clients connected and echoed so far, and each run's result. */
+export async function measure(plans: readonly RunPlan[], settings: Settings, progress: (plannedSeconds: number) => Line, signal: AbortSignal): Promise<Body<BacklogReport>> {
   for (const lab of new Set(plans.map((p) => p.lab))) {
     if (!existsSync(labEntry(lab))) throw new UserError(`${path.relative(process.cwd(), labEntry(lab))} is missing: build the labs first (make build)`);
   }
   if (process.platform !== 'linux') throw new UserError('the backlog experiment reads /proc and needs Linux');
   const kernel = kernelSettings();
-  const stamp = machineStamp(options.command);
   const started = performance.now();
+  const perRun = settings.holdMs / 1000 + RUN_OVERHEAD_S;
+  const line = progress(plans.length * perRun);
+  let connected = new Set<number>();
+  let echoed = new Set<number>();
   const runs = await runAll(plans, {
     settings,
     kernel,
     captureSs: true,
-    ...(options.signal ? { signal: options.signal } : {}),
-    ...(options.progress ? { progress: options.progress } : {}),
-    ...(options.finished ? { finished: options.finished } : {}),
+    signal,
+    progress(index, total, plan, event) {
+      if (!event) {
+        connected = new Set();
+        echoed = new Set();
+        line.step(`[${index + 1}/${total}] ${plan.lab}${plan.backlog === undefined ? '' : ` --backlog ${plan.backlog}`}`, perRun);
+        return;
+      }
+      if (event.event === 'connected') connected.add(event.client);
+      else if (event.event === 'echo') echoed.add(event.client);
+      line.update(`connected ${connected.size}, echoed ${echoed.size}`);
+    },
+    finished(run, index, total) {
+      const maxDepth = Math.max(0, ...run.samples.map((s) => s.acceptQueueDepth));
+      const served = run.clients.filter((c) => c.outcome === 'served').length;
+      const slowest = Math.max(...run.clients.map((c) => (c.connectMs ?? 0) - c.startMs));
+      line.note(
+        `[${index + 1}/${total}] ${run.lab}${run.kind === 'sweep' ? ` --backlog ${run.backlogAsked}` : ''}: ` +
+          `${(run.durationMs / 1000).toFixed(1)} s, ${served}/${run.clients.length} served, accept queue max ${maxDepth}, ` +
+          `slowest handshake ${(slowest / 1000).toFixed(2)} s, ListenOverflows +${run.samples.at(-1)?.listenOverflows ?? 0}`,
+      );
+      if (index === total - 1) line.done();
+    },
   });
   const labs = describeLabs([...new Set(plans.map((plan) => plan.lab))]);
-  return { experiment: 'backlog', schema: BACKLOG_SCHEMA, stamp, labs, settings, kernel, network: currentNetwork(), wallMs: Math.round(performance.now() - started), runs };
-}
-
-/** Reads results/backlog.json (or another file) for rendering; schema 1 is lifted by `migrateBacklogV1`. */
-export function loadReport(file: string): BacklogReport {
-  return readReportFile<BacklogReport>(file, { experiment: 'backlog', schema: BACKLOG_SCHEMA, measure: 'make backlog', migrate: migrateBacklogV1 });
+  return { labs, settings, kernel, network: currentNetwork(), wallMs: Math.round(performance.now() - started), runs };
 }
 
 /**

@@ -11,8 +11,8 @@ import { once, type Table } from '../kit/table.js';
 import { byHand } from './by-hand.js';
 import { explainRun, explainSweep } from './explain.js';
 import { runFacts } from './facts.js';
-import { clientList, describeWaits, PLACE_NAMES, range, seconds } from './format.js';
-import type { BacklogReport, ClientRecord, RunResult } from './types.js';
+import { clientList, describeWaits, PLACE_NAMES, seconds } from './wording.js';
+import type { BacklogReport, ClientRecord, RunResult } from './results.js';
 
 /** Width of the bins in the depth-over-time chart and table. */
 const BIN_MS = 250;

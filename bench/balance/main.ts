@@ -11,8 +11,8 @@
 
 import { defineExperiment, runMain, type Body, type Run } from '../kit/experiment.js';
 import { describeLab } from '../kit/labs.js';
-import type { Settings } from '../kit/options.js';
-import { findLabs } from './labs.js';
+import type { Settings } from '../kit/command-line.js';
+import { findLabs } from './compared-labs.js';
 import { renderBalanceReport } from './render.js';
 import { BALANCE_SCHEMA, type Arrival, type BalanceReport, type ScalingRun, type SpreadRun, type StallRun } from './results.js';
 import { measureScaling, type ScalingTarget } from './scaling.js';

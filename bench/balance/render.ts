@@ -8,6 +8,8 @@ import { barChart } from '../kit/chart.js';
 import type { Page } from '../kit/experiment.js';
 import { check, compare } from '../kit/findings.js';
 import type { LabDescription } from '../kit/labs.js';
+import { thousands } from '../kit/format.js';
+import { nearestRank } from '../kit/stats.js';
 import { once, type Table } from '../kit/table.js';
 import type { Arrival, BalanceReport, BalanceResults, ScalingRun, SpreadRun, StallRun } from './results.js';
 
@@ -83,13 +85,7 @@ export function spreadOf(counts: readonly number[]): Spread {
   return { total, min: Math.min(...counts), max, sd, maxShare: total === 0 ? 0 : max / total };
 }
 
-/** Nearest-rank percentile of a non-empty list. */
-export function percentile(values: readonly number[], q: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
-}
-
-const int = (n: number) => Math.round(n).toLocaleString('en-US');
+const int = thousands;
 const pct = (fraction: number) => `${Math.round(fraction * 100)}%`;
 /** A count that may be fractional (an expected share): whole numbers without decimals. */
 const count = (n: number) => (Number.isInteger(n) ? String(n) : n.toFixed(1));
@@ -150,8 +146,8 @@ export function stallSummary(run: StallRun, slowMs: number): StallSummary {
     onStalled: run.probes.filter((p) => p.worker !== null && p.worker === run.stalledWorker).length,
     unknown: run.probes.filter((p) => p.worker === null).length,
     slow: times.filter((t) => t > slowMs).length,
-    p50: times.length ? percentile(times, 0.5) : Number.NaN,
-    p90: times.length ? percentile(times, 0.9) : Number.NaN,
+    p50: times.length ? nearestRank(times, 0.5) : Number.NaN,
+    p90: times.length ? nearestRank(times, 0.9) : Number.NaN,
     max: times.length ? Math.max(...times) : Number.NaN,
   };
 }

@@ -4,7 +4,6 @@
  */
 
 import type { ReportFile } from '../kit/report-file.js';
-import { readReportFile } from '../kit/report-file.js';
 
 export const BALANCE_SCHEMA = 1;
 
@@ -96,9 +95,4 @@ export interface BalanceResults {
 
 export interface BalanceReport extends ReportFile<'balance', typeof BALANCE_SCHEMA> {
   readonly results: BalanceResults;
-}
-
-/** Reads a results file, refusing one of another experiment or schema with one line (UserError). */
-export function readBalanceReport(file: string): BalanceReport {
-  return readReportFile<BalanceReport>(file, { experiment: 'balance', schema: BALANCE_SCHEMA, measure: 'make balance' });
 }

@@ -6,9 +6,9 @@
  * core is measured and reported, as is the server's CPU use.
  */
 
-import { startLab } from '../lib/launch.js';
-import { runHttpLoad } from '../load/http.js';
-import { WindowSampler, type WindowUsage } from '../kit/sampler.js';
+import { startLab } from '../../harness/launch.js';
+import { runHttpLoad } from '../load/http-client.js';
+import { WindowSampler, type WindowUsage } from '../kit/tree-sampler.js';
 import { workerSummary } from './log-lines.js';
 import type { ScalingRun, ScalingSettings } from './results.js';
 

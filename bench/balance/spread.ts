@@ -7,7 +7,7 @@
  */
 
 import net from 'node:net';
-import { startLab } from '../lib/launch.js';
+import { startLab } from '../../harness/launch.js';
 import { workerSummary } from './log-lines.js';
 import type { Arrival, SpreadRun } from './results.js';
 

@@ -9,9 +9,9 @@
  */
 
 import net from 'node:net';
-import { startLab } from '../lib/launch.js';
+import { startLab } from '../../harness/launch.js';
 import { workerOf } from './log-lines.js';
-import type { Probe, StallRun, StallSettings } from './results.js';
+import type { StallRun, StallSettings } from './results.js';
 
 const request = (close: boolean) => `GET /stall HTTP/1.1\r\nHost: balance\r\n${close ? 'Connection: close\r\n' : ''}\r\n`;
 /** The status line every answer starts with; the staller counts them. */

@@ -16,13 +16,13 @@
 
 import { plural } from '../../shared/log.js';
 import { LABS, labVariants } from '../../labs/index.js';
-import { startLab, type LabProcess } from '../lib/launch.js';
+import { startLab, type LabProcess } from '../../harness/launch.js';
 import { runCChatClient, type CChatResult } from '../load/c-chat.js';
-import { childPids, fdTargets, processTree } from '../observe/processes.js';
+import { childPids, fdTargets, processTree } from '../../harness/processes.js';
 import { describeLabs } from '../kit/labs.js';
 import { defineExperiment, runMain, type Body, type Run } from '../kit/experiment.js';
-import type { Settings } from '../kit/options.js';
-import { WindowSampler } from '../kit/sampler.js';
+import type { Settings } from '../kit/command-line.js';
+import { WindowSampler } from '../kit/tree-sampler.js';
 import { renderChat } from './render.js';
 import { CHAT_SCHEMA, type ChatCell, type ChatReport, type ChatRun, type ChatTarget } from './results.js';
 

@@ -1,6 +1,6 @@
 /** results/chat.json: what `make chat` measured, typed and versioned (bench/kit/report-file.ts). */
 
-import { readReportFile, type ReportFile } from '../kit/report-file.js';
+import type { ReportFile } from '../kit/report-file.js';
 
 export const CHAT_SCHEMA = 1;
 
@@ -70,8 +70,4 @@ export interface ChatReport extends ReportFile<'chat', typeof CHAT_SCHEMA> {
     readonly leftOut: { readonly lab: string; readonly reason: string }[];
     readonly targets: ChatTarget[];
   };
-}
-
-export function readChatReport(file: string): ChatReport {
-  return readReportFile<ChatReport>(file, { experiment: 'chat', schema: CHAT_SCHEMA, measure: 'make chat' });
 }

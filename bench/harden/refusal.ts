@@ -10,10 +10,13 @@
  * With `--deny kill` the first refused call kills the process (SIGSYS) and nothing is printed.
  *
  * `--no-tsync` installs the same filter on the main thread alone, to show what TSYNC is for: the
- * pool's mkdir then succeeds.
+ * pool's mkdir then succeeds. `--lab ID --protocol P` installs that lab's whole allow-list
+ * (shared/sandbox.ts allowList) instead: what code running inside that lab could still do. A list
+ * with openat (files) opens /etc/passwd: the filter sees call numbers, never paths. With `--child`,
+ * the list a child of that lab narrows itself to (lab 02: no execve).
  *
- * Usage: node dist/bench/harden/refusal.js [--deny kill] [--no-tsync]; the last line printed is a
- * scratch folder for the caller to remove (the sandboxed process can no longer).
+ * Usage: node dist/bench/harden/refusal.js [--deny kill] [--no-tsync] [--lab ID --protocol P [--child]]; the
+ * last line printed is a scratch folder for the caller to remove (the sandboxed process can no longer).
  */
 
 import { execFileSync } from 'node:child_process';
@@ -21,7 +24,9 @@ import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { installSandbox, NODE_RUNTIME, type Deny } from '../../shared/sandbox.js';
+import { labInfo } from '../../labs/index.js';
+import type { ProtocolName } from '../../shared/protocol.js';
+import { allowList, childAllowList, installSandbox, NODE_RUNTIME, type Deny } from '../../shared/sandbox.js';
 
 /** One attempt's outcome: the error code Node gave ("EPERM"), or "done" when it was not refused. */
 export type Outcome = string;
@@ -44,7 +49,15 @@ async function main(): Promise<void> {
   // Node opens its stdout stream on first use; opened under the filter (a socket from a parent's
   // execFile is set up with calls NODE_RUNTIME lacks) its writes would be lost without a word.
   void process.stdout;
-  await installSandbox(NODE_RUNTIME, deny, { tsync: !process.argv.includes('--no-tsync') });
+  const flag = (name: string) => {
+    const at = process.argv.indexOf(name);
+    return at < 0 ? undefined : process.argv[at + 1];
+  };
+  const lab = flag('--lab');
+  const protocol = (flag('--protocol') ?? 'echo') as ProtocolName;
+  const names = !lab ? NODE_RUNTIME : process.argv.includes('--child') ? childAllowList(labInfo(lab), { protocol }) : allowList(labInfo(lab), protocol);
+  if (!names) throw new Error(`${lab} starts no child processes`);
+  await installSandbox(names, deny, { tsync: !process.argv.includes('--no-tsync') });
   const attempt = async (run: () => unknown): Promise<Outcome> => {
     try {
       await run();

@@ -1,7 +1,7 @@
 /**
  * The experiment kit: what every `make NAME` shares, so an experiment folder holds only what is
  * its own. An experiment declares
- *   - its options (kit/options.ts: typed, with quick-run defaults and ranges),
+ *   - its options (kit/command-line.ts: typed, with quick-run defaults and ranges),
  *   - how it measures (`measure`: settings in, the results body out; the kit adds the stamp),
  *   - its results schema (`schema`, and `migrate` to lift an older file: committed reports are
  *     re-rendered from their JSON, never re-measured for a new renderer),
@@ -19,11 +19,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hideBin } from 'yargs/helpers';
 import { exitOnUserError } from '../../shared/errors.js';
-import { stopAllLabs } from '../lib/launch.js';
-import { publishFigures, type Figures } from '../figures.js';
+import { stopAllLabs } from '../../harness/launch.js';
+import { publishFigures, type Figures } from '../readme-figures.js';
 import { chartImage, toSvg, type Chart } from './chart.js';
 import { say, type Finding } from './findings.js';
-import { parseSettings, relative, type OptionSpecs, type Settings } from './options.js';
+import { parseSettings, relative, type OptionSpecs, type Settings } from './command-line.js';
 import { Progress } from './progress.js';
 import { readReportFile, reportPaths, writeReportFile, type ReportFile } from './report-file.js';
 import { machineStamp, renderStamp, type Stamp } from './stamp.js';
@@ -56,11 +56,13 @@ export type Body<R> = Omit<R, 'experiment' | 'schema' | 'stamp'>;
 /** The part of an experiment that reads and renders its results file (all a test needs). */
 export interface Renderer<R extends ReportFile<string, number>> {
   readonly name: R['experiment'];
+  /** The make target and its NAME_ARGS variable, when they differ from `name` (`make harden` writes hardening.md). */
+  readonly target?: string;
   readonly title: string;
   readonly schema: R['schema'];
   readonly migrate?: (raw: Record<string, unknown>) => R | undefined;
   render(report: R): Page;
-  /** Figures the READMEs quote from this report (bench/figures.ts). */
+  /** Figures the READMEs quote from this report (bench/readme-figures.ts). */
   figures?(report: R): Figures;
 }
 
@@ -84,6 +86,9 @@ export interface Run {
 export function defineExperiment<O extends OptionSpecs, R extends ReportFile<string, number>>(experiment: Experiment<O, R>): Experiment<O, R> {
   return experiment;
 }
+
+/** The make target that runs an experiment. */
+const makeTarget = (experiment: Pick<Renderer<ReportFile<string, number>>, 'name' | 'target'>): string => experiment.target ?? experiment.name;
 
 /** A chart's file beside the report: results/NAME-chart.svg. */
 export const chartFile = (name: string, chart: Chart): string => `${name}-${chart.name}.svg`;
@@ -110,7 +115,7 @@ export function renderMarkdown<R extends ReportFile<string, number>>(experiment:
     ...(notes ? ['<details><summary>What the columns mean</summary>', '', notes, '', '</details>', ''] : []),
     '## How this run was made',
     '',
-    `Rendered from [\`${jsonLink.split('/').pop()}\`](${jsonLink}) alone; \`make ${experiment.name} ${experiment.name.toUpperCase()}_ARGS=--render-only\` renders it again.`,
+    `Rendered from [\`${jsonLink.split('/').pop()}\`](${jsonLink}) alone; \`make ${makeTarget(experiment)} ${makeTarget(experiment).toUpperCase()}_ARGS=--render-only\` renders it again.`,
     '',
     renderStamp(report.stamp),
     ...(page.method ?? []).map((line) => `- ${line}`),
@@ -137,7 +142,7 @@ export async function writeReport<R extends ReportFile<string, number>>(experime
 
 /** Reads a results file of this experiment, lifting an older schema. */
 export function readReport<R extends ReportFile<string, number>>(experiment: Renderer<R>, file: string): R {
-  return readReportFile<R>(file, { experiment: experiment.name as never, schema: experiment.schema as never, measure: `make ${experiment.name}`, ...(experiment.migrate ? { migrate: experiment.migrate } : {}) });
+  return readReportFile<R>(file, { experiment: experiment.name as never, schema: experiment.schema as never, measure: `make ${makeTarget(experiment)}`, ...(experiment.migrate ? { migrate: experiment.migrate } : {}) });
 }
 
 /** The whole command: parse, measure (or read), write the JSON, render, publish README figures. */

@@ -49,6 +49,7 @@ export function columnFindings(table: Table, column: number, what: string): Find
   if (ranking.best.length === 1) out.push({ kind: 'leader', what, unit: spec.unit, better: spec.better!, leader: figure(ranking.best[0]!), ...(next ? { next } : {}) });
   else if (ranking.best.length > 1) out.push({ kind: 'tie', what, unit: spec.unit, figures: ranking.best.map(figure), ...(next ? { next } : {}) });
   else if (spec.better && ranking.singleRuns) out.push({ kind: 'unranked', what, reason: 'single runs' });
+  else if (ranking.undecided) out.push({ kind: 'unranked', what, reason: 'spread' });
   if (ranking.saturated.length) out.push({ kind: 'saturated', what, rows: ranking.saturated.map((i) => table.rows[i]!.label) });
   if (ranking.starved.length) out.push({ kind: 'starved', what, rows: ranking.starved.map((i) => table.rows[i]!.label) });
   return out;

@@ -8,7 +8,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../../shared/errors.js';
-import { repoRoot } from '../lib/launch.js';
+import { repoRoot } from '../../harness/launch.js';
 import type { LabDescription } from './labs.js';
 import type { Stamp } from './stamp.js';
 
@@ -30,11 +30,6 @@ export function reportPaths(experiment: string, quick: boolean): { json: string;
 export function writeReportFile(file: string, report: ReportFile<string, number>): void {
   mkdirSync(path.dirname(file), { recursive: true });
   writeFileSync(file, `${compactJson(report, '')}\n`);
-}
-
-export function writeMarkdown(file: string, markdown: string): void {
-  mkdirSync(path.dirname(file), { recursive: true });
-  writeFileSync(file, markdown);
 }
 
 /** Like JSON.stringify(value, null, 2), but anything that fits in `width` characters stays on one line. */

@@ -23,6 +23,12 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
+/** Nearest-rank percentile: the value below which a share `q` of the values lie; NaN for none. */
+export function nearestRank(values: readonly number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
+}
+
 /** Half the range as a share of the median, e.g. 0.03 for ±3%; 0 for a single run. */
 export function spread(summary: Summary): number {
   return summary.median === 0 ? 0 : (summary.max - summary.min) / 2 / Math.abs(summary.median);

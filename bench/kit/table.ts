@@ -16,6 +16,13 @@
  *     the leader's, or the medians are closer than the wider range: stats.ts `differs`) ties with
  *     it, but only when its own range is not wider than the smaller of the two figures: a wide
  *     spread that reaches the best says only that its runs varied;
+ *   - the best are one contiguous run of the ranked order: the leader, the last figure that ties
+ *     with it and every figure ranked between them, so no bold figure sits below one that is not;
+ *   - a figure whose spread (± half its range) is wider than its distance from the first figure
+ *     outside the group cannot be told from the rest, so it is never bold: the group ends above
+ *     it, at the last figure that still ties with the leader (with the figures between). When the
+ *     group that is left cannot be told from the next figure (the leader's spread reaches it, or
+ *     it ties with the leader), nothing is called best;
  *   - figures measured once have no spread to compare: nothing is ranked.
  */
 
@@ -73,6 +80,8 @@ export interface Ranking {
   readonly overSpread: readonly number[];
   /** Every figure was measured once: no spread, so no ranking. */
   readonly singleRuns: boolean;
+  /** The runs spread too widely to tell even the leader from the next figure: no ranking. */
+  readonly undecided: boolean;
 }
 
 /** The range is wider than the figure: its runs disagree by ±50% or more. */
@@ -96,14 +105,36 @@ export function rank(table: Table, column: number): Ranking {
   for (const i of spreadOut) excluded.add(i);
   const eligible = measured.filter((m) => !excluded.has(m.i));
   const singleRuns = eligible.length > 0 && eligible.every((m) => m.s.runs < 2);
-  const empty = { column, best: [], starved, saturated, overSpread: spreadOut, singleRuns };
+  const empty = { column, best: [], starved, saturated, overSpread: spreadOut, singleRuns, undecided: false };
   if (!spec.better || eligible.length < 2 || singleRuns) return empty;
   const sign = spec.better === 'higher' ? -1 : 1;
-  eligible.sort((a, b) => sign * (a.s.median - b.s.median));
-  const leader = eligible[0]!;
-  const best = eligible.filter((m) => m === leader || tiesWith(m.s, leader.s));
-  const next = eligible.find((m) => !best.includes(m));
-  return { ...empty, best: best.map((m) => m.i), ...(next ? { next: next.i } : {}) };
+  const ranked = eligible.sort((a, b) => sign * (a.s.median - b.s.median)).map((m) => m.s);
+  const end = bestEnd(ranked);
+  if (end === undefined) return { ...empty, undecided: true };
+  const next = eligible[end + 1];
+  return { ...empty, best: eligible.slice(0, end + 1).map((m) => m.i), ...(next ? { next: next.i } : {}) };
+}
+
+/**
+ * The last index of the best in figures ranked best first (the rule above), or undefined when the
+ * leader itself cannot be told from the next figure.
+ */
+function bestEnd(ranked: readonly Summary[]): number | undefined {
+  const leader = ranked[0]!;
+  const lastTie = (from: number) => {
+    let i = from;
+    while (i > 0 && !tiesWith(ranked[i]!, leader)) i--;
+    return i;
+  };
+  const apart = (end: number) => {
+    const rest = ranked[end + 1];
+    return !rest || ranked.slice(0, end + 1).every((s) => (s.max - s.min) / 2 <= Math.abs(rest.median - s.median));
+  };
+  let end = lastTie(ranked.length - 1);
+  while (!apart(end) && end > 0) end = lastTie(end - 1);
+  // The figure after the group must be told from the leader too, or "best" and "next" would part two no different figures.
+  const next = ranked[end + 1];
+  return apart(end) && !(next && tiesWith(next, leader)) ? end : undefined;
 }
 
 /** The table as Markdown: every ranked column's best figures in bold. */

@@ -14,9 +14,9 @@
  * threads busy at once spend it twice as fast, and then all of them wait for the next period.
  */
 
-import { startLabThrough } from '../lib/launch.js';
+import { startLabThrough } from '../../harness/launch.js';
 import { runPacedLoad, type PacedBucket, type PacedResult } from '../load/paced.js';
-import { treeUsage } from '../observe/processes.js';
+import { treeUsage } from '../../harness/processes.js';
 import { joinGroup, makeGroup, removeGroup, type CgroupSetup, type CpuStat } from './cgroup.js';
 
 /** One limit: a quota of `cores` per `periodUs`, or none (`cores` null). */

@@ -22,7 +22,7 @@ import { LABS, labVariants } from '../../labs/index.js';
 import { UserError } from '../../shared/errors.js';
 import { defineExperiment, runMain, type Body, type Run } from '../kit/experiment.js';
 import { describeLabs } from '../kit/labs.js';
-import type { Settings } from '../kit/options.js';
+import type { Settings } from '../kit/command-line.js';
 import { probeCgroups, removeAllGroups, removeGroupsOnExit, removeStaleGroups } from './cgroup.js';
 import { measureCpuLab, type CpuCase, type CpuLabRun } from './cpu.js';
 import { measureMemoryLab, type MemoryLabRun } from './memory.js';

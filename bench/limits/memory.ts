@@ -21,10 +21,10 @@
  */
 
 import type net from 'node:net';
-import { startLabThrough } from '../lib/launch.js';
-import { openConnection } from '../load/echo.js';
+import { startLabThrough } from '../../harness/launch.js';
+import { openConnection } from '../load/hold.js';
 import { Signal } from '../load/signal.js';
-import { treeMemory } from '../observe/processes.js';
+import { treeMemory } from '../../harness/processes.js';
 import { joinGroup, makeGroup, removeGroup, type CgroupSetup, type MemoryStat } from './cgroup.js';
 
 export interface MemoryConfig {

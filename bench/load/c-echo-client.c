@@ -1,7 +1,7 @@
 /*
  * A raw-echo load generator in C, so that the client costs less than the Node servers it
- * measures. The TypeScript client (bench/load/echo.ts) spends about twice the CPU per round trip
- * of the C reference server, so against a fast server it measures its own ceiling. This one
+ * measures. The TypeScript client it replaced spent about twice the CPU per round trip of the C
+ * reference server, so against a fast server it measured its own ceiling. This one
  * runs the same closed loop with one thread, one edge-triggered epoll loop and no allocation per
  * message.
  *
@@ -20,7 +20,10 @@
  *   is compared with the byte sent at that place of the connection's stream.
  *
  * A run, in numbered steps:
- *   1. Connect every connection (non-blocking); each starts its loop as soon as it is connected.
+ *   1. Connect (non-blocking), at most OPEN_WINDOW connections at a time that have not yet been
+ *      answered once (so a hundred thousand handshakes do not all land in the server's accept
+ *      queue at once); each starts its loop as soon as it is connected, and the next one opens
+ *      as one is answered or fails.
  *   2. Warm up: round trips run but are not counted, for at least --warmup seconds, and on until
  *      every connection has been answered once, or some have and no new one has been for
  *      --warmup-stall seconds (a forking server starts its children in this time; a serial server
@@ -52,10 +55,23 @@
  * semantics: the value at percentile p is the highest value of the bucket holding the sample of
  * rank ceil(p/100 * count); max and min are exact.
  *
+ * Holding instead of measuring (--hold, the idle scenario's idle connections): step 1, then each
+ * connection sends one message, checks its echo and sends nothing more. Once every connection has
+ * been answered (or the warm-up rules above end the opening), the report (below, "mode":"hold")
+ * is printed and the connections are held, idle, until stdin closes (the caller is done, or
+ * died); then every connection is closed with a reset (SO_LINGER 0: no TIME_WAIT left behind to
+ * use up ports), and the process exits.
+ *
+ * Source addresses (--sources K): a client's ephemeral ports are per source address (about
+ * 28,000 in the usual 32768-60999 range), so K > 0 binds connection i to 127.0.0.(2 + i % K)
+ * before it connects, with IP_BIND_ADDRESS_NO_PORT so the port is picked at connect time by the
+ * whole 4-tuple. Loopback only: the whole of 127.0.0.0/8 is local on Linux, so these addresses
+ * need no set-up; --host must be in 127.0.0.0/8 too.
+ *
  * Usage:
  *   c-echo-client --port N [--host 127.0.0.1] [--connections 10] [--size 64] [--pipeline 1]
  *                 [--warmup 1] [--warmup-max W] [--warmup-stall 1] [--seconds 5] [--drain 1]
- *                 [--round-trips 0]
+ *                 [--round-trips 0] [--sources 0] [--hold]
  * --warmup-max defaults to --warmup: a warm-up of exactly that long, whoever is answered.
  * --round-trips N ends each connection's part of the window after N round trips (0: no limit),
  * and the window ends once every live connection has done its N: tests use it for exact counts.
@@ -64,10 +80,13 @@
  * Progress lines on stderr: "c-echo-client: window open" and "c-echo-client: window closed"
  * mark the measured window, so a caller can sample the server's CPU over exactly it.
  *
- * Output (stdout, one line, version 2):
+ * Output (stdout, one line, version 3):
  * {
- *   "tool": "c-echo-client", "version": 2,
+ *   "tool": "c-echo-client", "version": 3, "mode": "run",
  *   "host": string, "port": int, "connections": int, "size": int, "pipeline": int,
+ *   "sources": int,                   source addresses the connections were spread over (0: none bound)
+ *   "opened": int,                    connections whose connect was started (all, unless the run
+ *                                     ended while OPEN_WINDOW were still unanswered)
  *   "connected": int,                 connections that were established
  *   "warmupS": number, "windowS": number,   least warm-up asked for; window as measured (wall clock)
  *   "warmupMaxS": number, "warmupTookS": number,   the warm-up's bound; how long it took
@@ -91,6 +110,11 @@
  *                      "detail": string }, ... ]   the first MAX_REPORTED_ERRORS, in order;
  *                                     message and offset are -1 where they do not apply
  * }
+ * With --hold, as the holding starts (fields as above, over the opening):
+ * { "tool": "c-echo-client", "version": 3, "mode": "hold", "host", "port", "connections", "size",
+ *   "sources", "opened", "connected", "answered": int (connections whose one echo came back whole),
+ *   "openS": number (from the first connect to the end of the opening), "openEnd": as warmupEnd,
+ *   "errors": {...}, "firstErrors": [...] }
  *
  * Simplifications: IPv4 only; one thread (it is meant to be pinned to its own core); a
  * connection that fails is not reopened.
@@ -115,7 +139,9 @@
 #define ROTATIONS 251            /* offsets the pattern rotates through: a prime, as payload.ts */
 #define READ_CHUNK 65536         /* bytes per read(2): several replies' worth at a time */
 #define MAX_EVENTS 256
-#define MAX_CONNECTIONS 10000    /* far beyond any benchmark cell, far below the fd limits we raise to */
+#define MAX_CONNECTIONS 1000000  /* the idle scenario's largest level is 100,000; fs.nr_open is about 1M */
+#define OPEN_WINDOW 500          /* connections opened and not yet answered at once: under a listen backlog of 511 */
+#define MAX_SOURCES 253          /* 127.0.0.2 .. 127.0.0.254 */
 #define MAX_SIZE (16 << 20)      /* 16 MiB: bounds the two buffers each connection holds */
 #define MAX_PIPELINE 64
 #define MAX_REPORTED_ERRORS 16   /* the first few say what went wrong; the counts say how often */
@@ -175,7 +201,7 @@ static uint64_t percentile(double p) {
 
 /* ---- Connections -------------------------------------------------------------------------- */
 
-enum state { CONNECTING, OPEN, CLOSED };
+enum state { UNOPENED, CONNECTING, OPEN, CLOSED }; /* UNOPENED is 0: calloc'd connections start there */
 
 struct conn {
   int fd;
@@ -204,6 +230,11 @@ static enum phase phase = WARMUP;
 static int64_t window_start, window_end; /* ns, CLOCK_MONOTONIC; window_end fixed when it closes */
 static int64_t last_first_answer;  /* when a connection last completed its first round trip */
 static int answered_conns;         /* connections with at least one round trip */
+static int next_to_open;           /* connections [0, next_to_open) have been opened */
+static int unanswered_open;        /* opened, still live, not yet answered once: at most OPEN_WINDOW */
+static int hold;                   /* --hold: one round trip per connection, then idle until stdin closes */
+static int nsources;               /* --sources */
+static struct sockaddr_in server_addr;
 static uint64_t warmup_trips;      /* round trips completed before the window opened */
 static uint64_t short_reads, short_writes;
 
@@ -220,7 +251,7 @@ static int64_t now_ns(void) {
 static void usage(const char *problem) {
   fprintf(stderr, "c-echo-client: %s (usage: c-echo-client --port N [--host ADDR] [--connections N] [--size BYTES] "
                   "[--pipeline N] [--warmup S] [--warmup-max S] [--warmup-stall S] [--seconds S] [--drain S] "
-                  "[--round-trips N])\n", problem);
+                  "[--round-trips N] [--sources K] [--hold])\n", problem);
   exit(2);
 }
 
@@ -244,6 +275,7 @@ static void fail(struct conn *c, const char *kind, uint64_t *counter, long messa
   if (c->state != CLOSED) {
     close(c->fd);
     alive_count--;
+    if (c->trips == 0) unanswered_open--;
   }
   c->state = CLOSED;
 }
@@ -267,6 +299,7 @@ static uint32_t in_flight(const struct conn *c) {
 /* May this connection start another message? Not in the drain, nor once it has done its share. */
 static int may_send(const struct conn *c) {
   if (phase == DRAIN || phase == DONE) return 0;
+  if (hold && c->trips + in_flight(c) >= 1) return 0;
   if (phase == WINDOW && round_trip_limit > 0 && (long)(c->window_trips + in_flight(c)) >= round_trip_limit) return 0;
   return 1;
 }
@@ -335,6 +368,7 @@ static void check(struct conn *c, const unsigned char *buf, size_t len) {
     }
     if (c->trips++ == 0) {
       answered_conns++;
+      unanswered_open--;
       last_first_answer = t;
     }
     if (phase == WARMUP) warmup_trips++;
@@ -394,17 +428,47 @@ static void on_connected(struct conn *c) {
   pump(c);
 }
 
-static void open_connection(struct conn *c, const struct sockaddr_in *addr) {
+/* Source address of connection i with --sources K: 127.0.0.(2 + i % K), in host byte order. */
+static uint32_t source_of(int i) { return (127u << 24) | (uint32_t)(2 + i % nsources); }
+
+static void open_connection(struct conn *c) {
   c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
   if (c->fd < 0) die("socket");
   c->state = CONNECTING;
+  unanswered_open++;
   struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLET, .data.u32 = (uint32_t)(c - conns)};
   if (epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) die("epoll_ctl");
-  if (connect(c->fd, (const struct sockaddr *)addr, sizeof *addr) < 0 && errno != EINPROGRESS) {
+  if (nsources > 0) {
+    /* The port is chosen at connect(2) by the whole 4-tuple, not reserved here by address alone. */
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    struct sockaddr_in from = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(source_of((int)(c - conns)))};
+    if (bind(c->fd, (const struct sockaddr *)&from, sizeof from) < 0) {
+      char detail[160];
+      snprintf(detail, sizeof detail, "bind to a source address: %s", strerror(errno));
+      fail(c, "connect", &errors.connect, -1, -1, detail);
+      return;
+    }
+  }
+  if (connect(c->fd, (const struct sockaddr *)&server_addr, sizeof server_addr) < 0 && errno != EINPROGRESS) {
     char detail[160];
     snprintf(detail, sizeof detail, "connect: %s", strerror(errno));
     fail(c, "connect", &errors.connect, -1, -1, detail);
   }
+}
+
+/* Step 1's pacing: opens connections until OPEN_WINDOW of them are waiting for their first answer. */
+static void open_more(void) {
+  while (next_to_open < nconns && unanswered_open < OPEN_WINDOW) open_connection(&conns[next_to_open++]);
+}
+
+/* --hold's end: a reset, not a FIN, so no TIME_WAIT is left on the client's ports. */
+static void close_with_reset(struct conn *c) {
+  if (c->state != CONNECTING && c->state != OPEN) return;
+  struct linger now = {.l_onoff = 1, .l_linger = 0};
+  setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &now, sizeof now);
+  close(c->fd);
+  c->state = CLOSED;
 }
 
 /* ---- Command line -------------------------------------------------------------------------- */
@@ -451,6 +515,49 @@ static void print_json_string(const char *s) {
   putchar('"');
 }
 
+/* The "errors" and "firstErrors" fields, shared by both reports. */
+static void print_errors(void) {
+  uint64_t total = errors.connect + errors.socket + errors.corrupt + errors.extra + errors.missing;
+  printf(",\"errors\":{\"connect\":%lu,\"socket\":%lu,\"corrupt\":%lu,\"extra\":%lu,\"missing\":%lu,\"total\":%lu}",
+         (unsigned long)errors.connect, (unsigned long)errors.socket, (unsigned long)errors.corrupt,
+         (unsigned long)errors.extra, (unsigned long)errors.missing, (unsigned long)total);
+  printf(",\"firstErrors\":[");
+  for (int i = 0; i < nreported; i++) {
+    printf("%s{\"kind\":\"%s\",\"connection\":%d,\"message\":%ld,\"offset\":%ld,\"detail\":", i ? "," : "", reported[i].kind,
+           reported[i].conn, reported[i].message, reported[i].offset);
+    print_json_string(reported[i].detail);
+    putchar('}');
+  }
+  putchar(']');
+}
+
+/* --hold: report the opening, hold every connection idle until stdin closes, reset them all, exit. */
+static void hold_and_close(const char *host, long port, int64_t open_ns, const char *open_end) {
+  int connected = 0;
+  for (int i = 0; i < nconns; i++) {
+    struct conn *c = &conns[i];
+    if (c->state == CONNECTING) fail(c, "connect", &errors.connect, -1, -1, "connect did not complete before the opening ended");
+  }
+  connected = next_to_open - (int)errors.connect;
+  printf("{\"tool\":\"c-echo-client\",\"version\":3,\"mode\":\"hold\",\"host\":");
+  print_json_string(host);
+  printf(",\"port\":%ld,\"connections\":%d,\"size\":%d,\"sources\":%d,\"opened\":%d,\"connected\":%d,\"answered\":%d"
+         ",\"openS\":%.3f,\"openEnd\":\"%s\"",
+         port, nconns, size, nsources, next_to_open, connected, answered_conns, (double)open_ns / 1e9, open_end);
+  print_errors();
+  printf("}\n");
+  fflush(stdout);
+  fprintf(stderr, "c-echo-client: holding\n");
+  /* Idle: nothing to send, nothing to read; the caller's end of stdin says when to let go. */
+  for (;;) {
+    char byte;
+    ssize_t n = read(STDIN_FILENO, &byte, 1);
+    if (n == 0 || (n < 0 && errno != EINTR)) break; /* end of file, or no stdin at all */
+  }
+  for (int i = 0; i < nconns; i++) close_with_reset(&conns[i]);
+  exit(0);
+}
+
 int main(int argc, char **argv) {
   const char *host = "127.0.0.1";
   long port = -1;
@@ -459,6 +566,11 @@ int main(int argc, char **argv) {
   size = 64;
   for (int i = 1; i < argc; i += 2) {
     const char *flag = argv[i];
+    if (strcmp(flag, "--hold") == 0) { /* the one flag without a value */
+      hold = 1;
+      i--;
+      continue;
+    }
     if (i + 1 >= argc) {
       char problem[160];
       snprintf(problem, sizeof problem, "%s needs a value", flag);
@@ -476,6 +588,7 @@ int main(int argc, char **argv) {
     else if (strcmp(flag, "--seconds") == 0) window = seconds(flag, value, 0.001);
     else if (strcmp(flag, "--drain") == 0) drain = seconds(flag, value, 0);
     else if (strcmp(flag, "--round-trips") == 0) round_trip_limit = whole(flag, value, 0, LONG_MAX);
+    else if (strcmp(flag, "--sources") == 0) nsources = (int)whole(flag, value, 0, MAX_SOURCES);
     else {
       char problem[160];
       snprintf(problem, sizeof problem, "unknown option %s", flag);
@@ -485,10 +598,15 @@ int main(int argc, char **argv) {
   if (port < 0) usage("--port is required");
   if (warmup_max < 0) warmup_max = warmup;
   if (warmup_max < warmup) usage("--warmup-max must be at least --warmup");
-  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port)};
-  if (inet_pton(AF_INET, host, &addr.sin_addr) != 1) {
+  server_addr = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons((unsigned short)port)};
+  if (inet_pton(AF_INET, host, &server_addr.sin_addr) != 1) {
     char problem[160];
     snprintf(problem, sizeof problem, "--host must be an IPv4 address, got %s", host);
+    usage(problem);
+  }
+  if (nsources > 0 && (ntohl(server_addr.sin_addr.s_addr) >> 24) != 127) {
+    char problem[160];
+    snprintf(problem, sizeof problem, "--sources binds to 127.0.0.2 and up, so --host must be in 127.0.0.0/8, got %s", host);
     usage(problem);
   }
 
@@ -516,7 +634,7 @@ int main(int argc, char **argv) {
   /* Step 1: connect; each connection starts sending once its connect completes. */
   int64_t started = now_ns();
   alive_count = nconns;
-  for (int i = 0; i < nconns; i++) open_connection(&conns[i], &addr);
+  open_more();
   last_first_answer = started;
   int64_t warm_min_end = started + (int64_t)(warmup * NS), warm_max_end = started + (int64_t)(warmup_max * NS);
   const char *warmup_end = "bound";
@@ -535,10 +653,8 @@ int main(int argc, char **argv) {
     /* Steps 2-4: move to the next phase when its time comes (or the window's work is done, or
      * every connection has failed and nothing is left to measure). */
     if (phase == WARMUP) {
-      /* Live connections still waiting for their first answer (connecting ones included). */
-      int waiting = 0;
-      for (int i = 0; i < nconns; i++)
-        if (conns[i].state != CLOSED && conns[i].trips == 0) waiting++;
+      /* Live connections still waiting for their first answer (connecting and unopened ones included). */
+      int waiting = unanswered_open + (nconns - next_to_open);
       int64_t stalled_at = last_first_answer + (int64_t)(warmup_stall * NS);
       const char *end = NULL;
       if (alive_count == 0) end = "failed";
@@ -547,6 +663,9 @@ int main(int argc, char **argv) {
       else if (t >= warm_max_end) end = "bound";
       /* Not yet: look again at the next moment one of them could become true (or on an event). */
       window_start = t < warm_min_end ? warm_min_end : answered_conns > 0 && stalled_at < warm_max_end ? stalled_at : warm_max_end;
+      if (end && hold) {
+        hold_and_close(host, port, t - started, end); /* never returns */
+      }
       if (end) {
         warmup_end = end;
         warmup_took = t - started;
@@ -593,6 +712,7 @@ int main(int argc, char **argv) {
       if (c->state == CLOSED) continue; /* failed earlier in this batch */
       if (c->state == CONNECTING) {
         on_connected(c);
+        open_more(); /* a connection refused at once frees its place in the window */
         continue;
       }
       /* Edge-triggered, and a writable socket reports EPOLLOUT with every event: read first,
@@ -600,6 +720,7 @@ int main(int argc, char **argv) {
       if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) on_readable(c);
       if (c->state == OPEN && (events[i].events & EPOLLOUT)) pump(c);
     }
+    open_more(); /* places freed by first answers and failures in this batch */
   }
 
   /* What the drain left: connects never finished, replies cut short, connections never answered. */
@@ -618,7 +739,7 @@ int main(int argc, char **argv) {
     }
   }
   /* Every connection whose connect succeeded, including those that failed later. */
-  int connected = nconns - (int)errors.connect;
+  int connected = next_to_open - (int)errors.connect;
 
   /* Step 5: the report. */
   double window_s = (double)(window_closed - window_opened) / 1e9;
@@ -632,9 +753,10 @@ int main(int argc, char **argv) {
   double sys_s = cpu_seconds(&ru_end, 0) - cpu_seconds(&ru_start, 0);
   uint64_t total = errors.connect + errors.socket + errors.corrupt + errors.extra + errors.missing;
 
-  printf("{\"tool\":\"c-echo-client\",\"version\":2,\"host\":");
+  printf("{\"tool\":\"c-echo-client\",\"version\":3,\"mode\":\"run\",\"host\":");
   print_json_string(host);
-  printf(",\"port\":%ld,\"connections\":%d,\"size\":%d,\"pipeline\":%d,\"connected\":%d", port, nconns, size, pipeline, connected);
+  printf(",\"port\":%ld,\"connections\":%d,\"size\":%d,\"pipeline\":%d,\"sources\":%d,\"opened\":%d,\"connected\":%d", port, nconns,
+         size, pipeline, nsources, next_to_open, connected);
   printf(",\"warmupS\":%.3f,\"warmupMaxS\":%.3f,\"warmupTookS\":%.3f,\"warmupEnd\":\"%s\",\"answeredInWarmup\":%d"
          ",\"warmupRoundTrips\":%lu",
          warmup, warmup_max, (double)warmup_took / 1e9, warmup_end, answered_in_warmup, (unsigned long)warmup_trips);
@@ -652,13 +774,7 @@ int main(int argc, char **argv) {
   printf(",\"errors\":{\"connect\":%lu,\"socket\":%lu,\"corrupt\":%lu,\"extra\":%lu,\"missing\":%lu,\"total\":%lu}",
          (unsigned long)errors.connect, (unsigned long)errors.socket, (unsigned long)errors.corrupt,
          (unsigned long)errors.extra, (unsigned long)errors.missing, (unsigned long)total);
-  printf(",\"firstErrors\":[");
-  for (int i = 0; i < nreported; i++) {
-    printf("%s{\"kind\":\"%s\",\"connection\":%d,\"message\":%ld,\"offset\":%ld,\"detail\":", i ? "," : "", reported[i].kind,
-           reported[i].conn, reported[i].message, reported[i].offset);
-    print_json_string(reported[i].detail);
-    putchar('}');
-  }
-  printf("]}\n");
+  print_errors();
+  printf("}\n");
   return total > 0 ? 1 : 0;
 }

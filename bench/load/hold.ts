@@ -11,8 +11,7 @@
  * when ten thousand connections are opened several times over.
  */
 
-import type net from 'node:net';
-import { openConnection } from './echo.js';
+import net from 'node:net';
 import { Signal } from './signal.js';
 
 export interface HoldOptions {
@@ -122,4 +121,28 @@ async function probe(sockets: net.Socket[], stallMs: number, timeoutMs: number):
     return echoed + failed === sockets.length || (echoed > 0 && now - lastEcho >= stallMs) || now - started >= timeoutMs;
   }, Math.min(stallMs, 100));
   return { echoed, failed, probeMs: performance.now() - started, firstError };
+}
+
+/** Opens one connection, or says why it could not. */
+export function openConnection(
+  options: { host: string; port: number; connectTimeoutMs?: number },
+  index: number,
+): Promise<{ index: number; socket: net.Socket } | { index: number; error: string }> {
+  const timeoutMs = options.connectTimeoutMs ?? 5_000;
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: options.host, port: options.port });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve({ index, error: `no connection within ${timeoutMs} ms` });
+    }, timeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      resolve({ index, socket });
+    });
+    // Stays attached after the connect, so an error before the caller listens cannot go unheard.
+    socket.once('error', (error: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      resolve({ index, error: error.code ?? error.message });
+    });
+  });
 }

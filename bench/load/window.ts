@@ -15,6 +15,12 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Signal } from './signal.js';
 
+/**
+ * Warm-up stops waiting for connections still unanswered after no new one was answered for this
+ * long: long enough for a forking server's next child to start on a busy machine.
+ */
+export const WARMUP_STALL_MS = 1_000;
+
 export interface Warmup {
   readonly minMs: number;
   readonly maxMs: number;

@@ -11,7 +11,7 @@
 
 import { UserError } from '../../shared/errors.js';
 import { LABS } from '../../labs/index.js';
-import { startLab } from '../lib/launch.js';
+import { startLab } from '../../harness/launch.js';
 import { defineExperiment, runMain, type Body } from '../kit/experiment.js';
 import { describeLab, oneEventLoop } from '../kit/labs.js';
 import { REQUEST_PATTERNS, smallWrites, splitWrites, type SmallWritesResult } from './measure.js';

@@ -10,7 +10,7 @@
  */
 
 import * as libc from '../../shared/libc.js';
-import { stat } from '../observe/processes.js';
+import { stat } from '../../harness/processes.js';
 import { RawClient } from './client.js';
 
 export interface SmallWritesResult {

@@ -11,7 +11,7 @@ import type { Page } from '../kit/experiment.js';
 import { compare, type Figure } from '../kit/findings.js';
 import { ms, thousands } from '../kit/format.js';
 import type { ReportFile } from '../kit/report-file.js';
-import { median } from '../kit/stats.js';
+import { median, nearestRank } from '../kit/stats.js';
 import { once, type Table } from '../kit/table.js';
 import type { RequestPattern, SmallWritesResult, SplitWritesResult } from './measure.js';
 
@@ -37,12 +37,6 @@ export interface NagleResults {
   readonly rounds: number;
 }
 
-/** The value below which a share `q` of the values lie (nearest rank); for p90. */
-function quantile(values: readonly number[], q: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
-}
 const yes = (b: boolean) => (b ? 'on' : 'off');
 
 /** Round trips that took longer than this count as stalled: far above loopback's tens of µs, below a delayed ACK. */
@@ -72,7 +66,7 @@ function splitWritesTable(servers: readonly SplitWritesServer[], rounds: number)
       const stalled = r.roundTripMs.filter((t) => t > STALL_MS).length;
       lines.push(
         `| ${yes(server.serverNoDelay)} | ${server.splitReplies ? 'head, then body' : 'one write'} | ${yes(r.clientNoDelay)} | ${r.pattern} | ` +
-          `${ms(median(r.roundTripMs))} | ${ms(quantile(r.roundTripMs, 0.9))} | ${ms(Math.max(...r.roundTripMs))} | ${stalled} | ` +
+          `${ms(median(r.roundTripMs))} | ${ms(nearestRank(r.roundTripMs, 0.9))} | ${ms(Math.max(...r.roundTripMs))} | ${stalled} | ` +
           `${r.roundTripMs.slice(0, 4).map(ms).join(', ')} |`,
       );
     }
@@ -173,7 +167,7 @@ function summary(results: NagleResults): Table {
       label: name,
       cells: [
         { summary: once(median(result.roundTripMs)) },
-        { summary: once(quantile(result.roundTripMs, 0.9)) },
+        { summary: once(nearestRank(result.roundTripMs, 0.9)) },
         { summary: once(result.roundTripMs.filter((t) => t > STALL_MS).length) },
       ],
     })),

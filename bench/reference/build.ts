@@ -8,7 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { repoRoot } from '../lib/launch.js';
+import { repoRoot } from '../../harness/launch.js';
 
 const BUILD_DIR = path.join(repoRoot, 'bench', 'build');
 

@@ -13,7 +13,7 @@
  * 127.0.0.1 only: an echo service reflects whatever it is sent.
  *
  * Usage: node dist/bench/reference/plain-node.js [--port 0] [--host 127.0.0.1]
- * Prints the labs' "listening on HOST:PORT (model: ...; pid N)" line, so bench/lib/launch.ts
+ * Prints the labs' "listening on HOST:PORT (model: ...; pid N)" line, so harness/launch.ts
  * starts it like any lab; SIGTERM or SIGINT closes every connection and exits 0.
  */
 

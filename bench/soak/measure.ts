@@ -11,9 +11,9 @@
  */
 
 import autocannon from 'autocannon';
-import { startLab, type LabProcess } from '../lib/launch.js';
-import { childPids, openFds, stat, treeUsage } from '../observe/processes.js';
-import { churn, type ChurnCounts } from './churn.js';
+import { startLab, type LabProcess } from '../../harness/launch.js';
+import { childPids, openFds, stat, treeUsage } from '../../harness/processes.js';
+import { churn, type ChurnCounts } from '../load/http-churn-client.js';
 import { soakSampler, type SoakSample } from './sample.js';
 
 export interface SoakConfig {

@@ -12,7 +12,6 @@ import type { Stamp } from '../kit/stamp.js';
 import { once, type Table } from '../kit/table.js';
 import { median } from '../kit/stats.js';
 import type { LabSoak, SoakConfig } from './measure.js';
-import type { SoakSample } from './sample.js';
 
 /** 2: names its experiment, carries the lab descriptions; one soak per lab is a run. */
 export const SOAK_SCHEMA = 2;

@@ -3,8 +3,8 @@
  * the server process and of its whole tree, and how much load got through since the last sample.
  */
 
-import { openFds } from '../observe/processes.js';
-import { TreeSampler } from '../kit/sampler.js';
+import { openFds } from '../../harness/processes.js';
+import { TreeSampler } from '../kit/tree-sampler.js';
 
 export interface SoakSample {
   /** Since the load started, in ms. */

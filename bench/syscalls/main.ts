@@ -10,7 +10,7 @@
 
 import { UserError } from '../../shared/errors.js';
 import { labVariants } from '../../labs/index.js';
-import { startExecutable, startLab, startNodeScript, type LabProcess } from '../lib/launch.js';
+import { startExecutable, startLab, startNodeScript, type LabProcess } from '../../harness/launch.js';
 import { defineExperiment, runMain } from '../kit/experiment.js';
 import { describeLabs } from '../kit/labs.js';
 import { buildReference, PLAIN_NODE_SCRIPT, REFERENCE_BINARY, buildThreadsReference, THREADS_REFERENCE_BINARY } from '../reference/build.js';

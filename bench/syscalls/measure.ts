@@ -4,7 +4,7 @@
  * strace would inflate: it stops the thread at every call).
  */
 
-import type { LabProcess } from '../lib/launch.js';
+import type { LabProcess } from '../../harness/launch.js';
 import { countContextSwitches, countSystemCalls, type CallCount, type ContextSwitches } from './trace.js';
 import { closeAll, openConnections, runChurn, runRoundTrips, type Workload } from './workload.js';
 

@@ -18,7 +18,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { processTree, treeUsage } from '../observe/processes.js';
+import { processTree, treeUsage } from '../../harness/processes.js';
 
 /** Calls of one system call, and how many of them failed (EAGAIN counts as a failure). */
 export interface CallCount {

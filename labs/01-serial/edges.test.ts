@@ -8,8 +8,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runEntry, startLab, stopAllLabs, type LabProcess } from '../../bench/lib/launch.js';
-import { connectionQueues, listenQueue } from '../../bench/observe/sockets.js';
+import { runEntry, startLab, stopAllLabs, type LabProcess } from '../../harness/launch.js';
+import { connectionQueues, listenQueue } from '../../harness/sockets.js';
 import { closeAllClients, connect, type Client } from '../../test/helpers/tcp.js';
 import { eventually } from '../../test/helpers/util.js';
 

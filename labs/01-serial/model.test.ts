@@ -4,10 +4,10 @@
  */
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { stopAllLabs } from '../../bench/lib/launch.js';
-import { listenQueue } from '../../bench/observe/sockets.js';
+import { stopAllLabs } from '../../harness/launch.js';
+import { listenQueue } from '../../harness/sockets.js';
 import { roundTrip, stopCleanly } from '../../test/helpers/exchange.js';
-import { labCases } from '../../test/helpers/labs.js';
+import { labCases, SANDBOXED } from '../../test/helpers/labs.js';
 import { closeAllClients, connect } from '../../test/helpers/tcp.js';
 import { eventually } from '../../test/helpers/util.js';
 
@@ -18,7 +18,8 @@ afterEach(async () => {
 
 describe.each(labCases((lab) => lab.id === '01-serial'))('lab %s', ({ start }) => {
   it('shows its model: one client at a time, the next waiting in the kernel accept queue', async () => {
-    const lab = await start(['--quiet']);
+    // This lab's one case of its own suite under its sandbox (SANDBOXED: --sandbox, a call off the list kills it).
+    const lab = await start(['--quiet', ...SANDBOXED]);
     const first = await connect(lab.port);
     expect(await roundTrip(first, Buffer.from('one\n'))).toBe('one\n');
     // The kernel completes client 2's handshake on its own: connect succeeds while the server is

@@ -2,6 +2,7 @@
 
 import type { ConnectionLimits } from '../../shared/lab.js';
 import type { ProtocolConfig } from '../../shared/protocol.js';
+import type { Deny } from '../../shared/sandbox.js';
 import type { WorkSpec } from '../../shared/work.js';
 
 export const CHILD_CONFIG_ENV = 'IOLAB_CHILD_CONFIG';
@@ -14,4 +15,6 @@ export interface ChildConfig {
   readonly work: WorkSpec;
   readonly shutdownTimeoutMs: number;
   readonly quiet: boolean;
+  /** --sandbox: the child narrows its inherited filter to a child's calls, denying the rest this way. */
+  readonly sandbox?: Deny;
 }

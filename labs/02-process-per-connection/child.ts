@@ -20,6 +20,20 @@ if (!config) {
 }
 const log = createLogger(`02-process-per-connection child ${process.pid}`, config.quiet);
 
+// --sandbox: this process runs under the parent's filter, which had to allow starting a Node
+// process (execve and all of start-up). Now that it has started, it adds a narrower one of its
+// own; the kernel applies the strictest of the two. Loaded only when asked for: the bindings cost
+// start-up time that every connection would pay.
+if (config.sandbox) {
+  const [{ childAllowList, installSandbox }, { labInfo }] = await Promise.all([import('../../shared/sandbox.js'), import('../index.js')]);
+  try {
+    await installSandbox(childAllowList(labInfo('02-process-per-connection'), config.protocol)!, config.sandbox);
+  } catch (error) {
+    log.warn(`cannot narrow its sandbox, so it serves no one: ${(error as Error).message}`);
+    process.exit(1);
+  }
+}
+
 let socket: Socket | undefined;
 let connection: SocketConnection | undefined;
 let stopping = false;
@@ -67,9 +81,6 @@ process.once('message', (message: unknown, received: Socket | undefined) => {
     log.warn('expected a socket from the parent; exiting');
     process.exit(1);
   }
-  // The IPC channel has done its job; without this it would keep the process alive after the
-  // client leaves.
-  process.channel?.unref();
   socket = received;
   connection = serveSocket(socket, {
     protocol: config.protocol,
@@ -80,7 +91,10 @@ process.once('message', (message: unknown, received: Socket | undefined) => {
     room,
   });
   if (stopping) finishAfterFirstBytes();
-  // The process ends by itself when the socket closes: nothing else holds the event loop.
+  // The process ends by itself when the socket closes: the IPC channel, which holds the event
+  // loop meanwhile, is let go then. Not before: a chat member held by the relay's flow control
+  // (shared/room.ts) has a paused socket, which holds nothing, and waits for the parent's word.
+  void connection.closed.then(() => process.channel?.unref());
 });
 // Installed before 'ready': from then on the parent may signal this child (see server.ts).
 process.once('SIGTERM', stop);

@@ -5,14 +5,18 @@
  * non-blocking recv(MSG_PEEK) of one byte, which reads nothing off the socket:
  *
  *   - a byte is waiting: the client is there (it may have sent its FIN after its bytes; its
- *     child still owes it the echo of every one);
+ *     child still owes it the echo of every one) -- unless the connection has been reset: the
+ *     kernel keeps the bytes that came before a reset readable, so the peek finds them, and only
+ *     the connection's TCP state (TCP_INFO's tcpi_state, TCP_CLOSE) says nobody will take an
+ *     answer. A burst of clients that each sent a few bytes and reset (SO_LINGER 0) cost lab 02 a
+ *     child each before this second look (issue 27, finding 7);
  *   - 0: the client sent its FIN and nothing before it. Its echo is empty, so closing the
  *     connection now is the whole answer;
  *   - -1 with EAGAIN: the client is there and has not sent anything yet;
  *   - -1 with anything else (ECONNRESET): the connection is gone.
  *
- * Cheap: one system call through koffi, a few microseconds, against the tens of milliseconds of
- * CPU a child costs to start.
+ * Cheap: one or two system calls through koffi, a few microseconds, against the tens of
+ * milliseconds of CPU a child costs to start.
  */
 
 import type { Socket } from 'node:net';
@@ -33,7 +37,7 @@ export async function clientLeftCheck(): Promise<ClientLeft> {
     const fd = descriptor(socket);
     if (fd === undefined) return false;
     const got = libc.recv(fd, byte, 1, libc.MSG_PEEK | libc.MSG_DONTWAIT);
-    if (got > 0) return false;
+    if (got > 0) return libc.tcpInfo(fd)?.state === libc.TCP_CLOSE;
     if (got === 0) return true;
     const error = libc.errno();
     return error !== libc.EAGAIN && error !== libc.EINTR;

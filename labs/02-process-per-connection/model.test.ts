@@ -4,10 +4,10 @@
  */
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { stopAllLabs } from '../../bench/lib/launch.js';
-import { childPids, stat } from '../../bench/observe/processes.js';
+import { stopAllLabs } from '../../harness/launch.js';
+import { childPids, stat } from '../../harness/processes.js';
 import { roundTrip, stopCleanly } from '../../test/helpers/exchange.js';
-import { labCases } from '../../test/helpers/labs.js';
+import { labCases, SANDBOXED } from '../../test/helpers/labs.js';
 import { closeAllClients, connect } from '../../test/helpers/tcp.js';
 import { eventually } from '../../test/helpers/util.js';
 
@@ -18,7 +18,8 @@ afterEach(async () => {
 
 describe.each(labCases((lab) => lab.id === '02-process-per-connection'))('lab %s', ({ start }) => {
   it('shows its model: one child process per open client, none left behind', async () => {
-    const lab = await start(['--quiet']);
+    // This lab's one case of its own suite under its sandbox (SANDBOXED: --sandbox, a call off the list kills it).
+    const lab = await start(['--quiet', ...SANDBOXED]);
     const live = () => childPids(lab.pid).filter((pid) => stat(pid)?.state !== 'Z');
     const clients = await Promise.all([1, 2, 3].map(() => connect(lab.port)));
     for (const [i, client] of clients.entries()) {

@@ -4,10 +4,10 @@
  */
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { stopAllLabs } from '../../bench/lib/launch.js';
-import { childPids, treeUsage } from '../../bench/observe/processes.js';
+import { stopAllLabs } from '../../harness/launch.js';
+import { childPids, treeUsage } from '../../harness/processes.js';
 import { roundTrip, stopCleanly } from '../../test/helpers/exchange.js';
-import { labCases } from '../../test/helpers/labs.js';
+import { labCases, SANDBOXED } from '../../test/helpers/labs.js';
 import { closeAllClients, connect } from '../../test/helpers/tcp.js';
 
 afterEach(async () => {
@@ -17,7 +17,8 @@ afterEach(async () => {
 
 describe.each(labCases((lab) => lab.id === '04-evented'))('lab %s', ({ start }) => {
   it('shows its model: many clients at once in one process, no children', async () => {
-    const lab = await start(['--quiet']);
+    // This lab's one case of its own suite under its sandbox (SANDBOXED: --sandbox, a call off the list kills it).
+    const lab = await start(['--quiet', ...SANDBOXED]);
     const clients = await Promise.all(Array.from({ length: 50 }, () => connect(lab.port)));
     // All 50 are open at the same time, and every one of them is served.
     await Promise.all(

@@ -7,11 +7,12 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { tcpRows } from '../../bench/observe/sockets.js';
-import { startLab, stopAllLabs, type LabProcess } from '../../bench/lib/launch.js';
+import { tcpRows } from '../../harness/sockets.js';
+import { startLab, stopAllLabs, type LabProcess } from '../../harness/launch.js';
 import { closeAllClients, connect, type Client } from '../../test/helpers/tcp.js';
 import { eventually } from '../../test/helpers/util.js';
 import { labInfo } from '../index.js';
+import { SANDBOXED } from '../../test/helpers/labs.js';
 
 const LAB = '06-loop-per-core';
 const POLICIES = labInfo(LAB).variants;
@@ -69,7 +70,8 @@ async function echoWhole(client: Client, payload: Buffer): Promise<Buffer> {
 
 describe.each(POLICIES)('lab 06, --balance $name', ({ name: policy, args }) => {
   it('echoes every client exactly, 20 clients at once, and counts them in the summary', async () => {
-    const lab = await startLab(LAB, ['--quiet', '--workers', '2', ...args]);
+    // This lab's one case of its own suite under its sandbox (SANDBOXED: --sandbox, a call off the list kills it).
+    const lab = await startLab(LAB, ['--quiet', '--workers', '2', ...args, ...SANDBOXED]);
     const payloads = Array.from({ length: 20 }, (_, i) => Buffer.alloc(64 * 1024 + i, `client ${i} `));
     const clients = await Promise.all(payloads.map(() => connect(lab.port)));
     const echoed = await Promise.all(clients.map((client, i) => echoWhole(client, payloads[i]!)));

@@ -206,7 +206,7 @@ class BlockingServer extends HandServer<HandConnection, CopyOptions> {
       // Published before the state is read again, as the main thread sets the state before it
       // looks (server.ts): one of the two sees the other, and no stop is slept through.
       const state = table.state;
-      const got = state === RUNNING || (state === STOPPING && this.#stopped) ? client.readSome(this.#readBuffer, performance.now(), notFin) : false;
+      const got = state === RUNNING || (state === STOPPING && this.#stopped) ? client.readSome(this.#readBuffer, performance.now(), notFin, () => this.#heed(client)) : false;
       table.endsOnStop(slot, false);
       if (!got) this.#check(client, performance.now());
     }
@@ -279,7 +279,7 @@ class BlockingServer extends HandServer<HandConnection, CopyOptions> {
     const { times } = client;
     const now = performance.now();
     let until = Math.min(times.lastMovedAt + limits.idleTimeoutMs, times.openedAt + limits.maxLifetimeMs);
-    if (times.headStartedAt >= 0) until = Math.min(until, times.headStartedAt + limits.headerTimeoutMs);
+    if (times.requestStartedAt >= 0) until = Math.min(until, times.requestStartedAt + limits.headerTimeoutMs);
     if (times.closeBy >= 0) until = Math.min(until, times.closeBy);
     const wait = Math.min(LONGEST_WAIT_MS, Math.max(1, Math.ceil(until - now)));
     const armed = this.#armed[way];

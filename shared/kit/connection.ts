@@ -51,6 +51,11 @@ export interface Mechanism {
   closeWhenSent(connection: HandConnection): void;
   /** `connection` failed (its outbox is dropped): stop what is in flight on it and close it now. */
   abandon(connection: HandConnection): void;
+  /**
+   * `connection` may be read again after its conversation held it (a chat member of a relayed
+   * room, shared/room.ts). Only a lab whose room lives elsewhere needs it: a LocalRoom never holds.
+   */
+  readable?(connection: HandConnection): void;
 }
 
 /** What the server hands a new connection. */
@@ -90,6 +95,7 @@ export class HandConnection implements Carrier {
    * buffers go back at once. A readiness lab reads only when `reading`, and never holds any.
    */
   readonly #held: (Buffer | null)[] = [];
+  #readingHeld = false;
 
   constructor({ mechanism, id, fd, peer, now }: Admission) {
     this.#mechanism = mechanism;
@@ -97,7 +103,7 @@ export class HandConnection implements Carrier {
     this.fd = fd;
     const { options } = mechanism;
     this.record = new ConnectionRecord(options.log, peer);
-    this.times = { openedAt: this.record.openedAt, lastMovedAt: now, headStartedAt: -1, closeBy: -1 };
+    this.times = { openedAt: this.record.openedAt, lastMovedAt: now, requestStartedAt: -1, timedRequest: 0, closeBy: -1 };
     const context = { protocol: options.protocol, room: mechanism.room, maxPendingBytes: options.limits.maxPendingBytes, log: options.log, peer };
     this.conversation = openConversation(this, context);
   }
@@ -134,9 +140,20 @@ export class HandConnection implements Carrier {
     return this.outbox.pending;
   }
 
-  /** Backpressure: read while not closing, and not over PAUSE_READING_BYTES queued nor holding a file to send. */
+  /**
+   * The conversation asked that the client be read no more for now (a relayed room's flow
+   * control). Released, the mechanism is asked to read again (`readable`).
+   */
+  holdReading(held: boolean): void {
+    this.#readingHeld = held;
+    if (held) return;
+    this.resume(performance.now());
+    this.#mechanism.readable?.(this);
+  }
+
+  /** Backpressure: read while not closing, not held, and not over PAUSE_READING_BYTES queued nor holding a file to send. */
   get reading(): boolean {
-    return !this.closing && !this.failed && this.outbox.pending <= PAUSE_READING_BYTES && this.outbox.files === 0;
+    return !this.closing && !this.failed && !this.#readingHeld && this.outbox.pending <= PAUSE_READING_BYTES && this.outbox.files === 0;
   }
 
   // --- What the lab tells it ----------------------------------------------------------------------
@@ -155,9 +172,12 @@ export class HandConnection implements Carrier {
     this.received += bytes.length;
     this.times.lastMovedAt = now;
     this.conversation.receive(bytes);
-    // The header timeout runs from a request head's first byte until its end.
-    if (!this.conversation.headPending) this.times.headStartedAt = -1;
-    else if (this.times.headStartedAt < 0) this.times.headStartedAt = now;
+    // The header timeout runs from each request's first byte to its last (head and body).
+    const arriving = this.conversation.requestArriving;
+    if (arriving !== this.times.timedRequest) {
+      this.times.timedRequest = arriving;
+      this.times.requestStartedAt = arriving === 0 ? -1 : now;
+    }
   }
 
   /**
@@ -167,11 +187,14 @@ export class HandConnection implements Carrier {
    * bytes is not the client's FIN but the server's own shutdown(2) waking a thread asleep in
    * read() (lab 08), which the caller handles.
    */
-  readSome(buffer: Buffer, now: number, notFin?: () => boolean): boolean {
+  readSome(buffer: Buffer, now: number, notFin?: () => boolean, arrived?: () => void): boolean {
     const libc = this.#mechanism.libc;
     for (;;) {
       const n = libc.read(this.fd, buffer, buffer.length);
       if (n > 0) {
+        // A blocking lab slept in read(): what changed meanwhile (a shutdown began) comes first.
+        arrived?.();
+        if (this.failed) return false;
         this.took(buffer.subarray(0, n), now);
         return true;
       }

@@ -36,6 +36,11 @@ export class RecordingCarrier implements Carrier {
     this.closes++;
     this.reason = reason;
   }
+  /** Whether the conversation last asked that the client be read no more. */
+  readingHeld = false;
+  holdReading(held: boolean): void {
+    this.readingHeld = held;
+  }
 
   /** The jobs since the last step, and whether close was called meanwhile. */
   step(closesBefore: number): Step {
@@ -68,8 +73,8 @@ export function createSession(config: ProtocolConfig) {
     end: (): Step => call(() => conversation.end()),
     /** The shutdown: true when the conversation closed at once (it was between requests). */
     stopAfterCurrent: (): boolean => call(() => conversation.stop()).close,
-    get headPending(): boolean {
-      return conversation.headPending;
+    get requestArriving(): number {
+      return conversation.requestArriving;
     },
     close: () => conversation.release(),
   };

@@ -4,7 +4,7 @@
  */
 
 import { expect } from 'vitest';
-import type { LabProcess } from '../../bench/lib/launch.js';
+import type { LabProcess } from '../../harness/launch.js';
 import type { Client } from './tcp.js';
 
 /**

@@ -5,9 +5,10 @@
  * lab is tested by adding its registry entry.
  */
 
-import { labEntry, runEntry, startLab, type Launch, type LabProcess } from '../../bench/lib/launch.js';
+import { labEntry, runEntry, startLab, type Launch, type LabProcess } from '../../harness/launch.js';
 import { LABS, labVariants, type LabInfo, type LabTraits, type LabVariant } from '../../labs/index.js';
 import { unmetNeed } from '../../shared/needs.js';
+import { sandboxUnavailable } from '../../shared/sandbox.js';
 
 /**
  * The labs this machine cannot run, each with the one line that says why (a lab's `needs` in the
@@ -74,3 +75,10 @@ export function defaultVariantCases(applies: (lab: LabInfo) => boolean = () => t
   const seen = new Set<string>();
   return labCases(applies).filter((labCase) => !seen.has(labCase.id) && seen.add(labCase.id) !== undefined);
 }
+
+/**
+ * Flags that run a lab under its seccomp allow-list, strictly (a call off the list kills it), for
+ * the one representative case of each lab's own suite that runs sandboxed (labs/NN/model.test.ts);
+ * empty where this kernel has no seccomp filters (test/sandbox.test.ts says so once).
+ */
+export const SANDBOXED: readonly string[] = sandboxUnavailable() === undefined ? ['--sandbox', '--sandbox-deny', 'kill'] : [];

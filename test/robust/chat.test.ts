@@ -14,8 +14,8 @@
  */
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { stopAllLabs, type LabProcess } from '../../bench/lib/launch.js';
-import { openFds } from '../../bench/observe/processes.js';
+import { stopAllLabs, type LabProcess } from '../../harness/launch.js';
+import { openFds } from '../../harness/processes.js';
 import { CUT_OFF_NOTICE, HELP_REPLY, MAX_LINE_BYTES, QUIT_REPLY, SHUTDOWN_NOTICE } from '../../shared/chat.js';
 import { labCases } from '../helpers/labs.js';
 import { eventually } from '../helpers/util.js';

@@ -4,10 +4,10 @@
  */
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { stopAllLabs } from '../../bench/lib/launch.js';
+import { stopAllLabs } from '../../harness/launch.js';
 import { defaultVariantCases, labCases } from '../helpers/labs.js';
 import { stopCleanly } from './helpers/nothing-lost.js';
-import { listeningAddress } from '../../bench/observe/sockets.js';
+import { listeningAddress } from '../../harness/sockets.js';
 
 afterEach(async () => {
   await stopAllLabs();

@@ -6,7 +6,7 @@
 
 import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { stopAllLabs } from '../../bench/lib/launch.js';
+import { stopAllLabs } from '../../harness/launch.js';
 import { labCases } from '../helpers/labs.js';
 import { closeAllClients } from '../helpers/tcp.js';
 import { randomChunks, seededRandom } from '../helpers/util.js';

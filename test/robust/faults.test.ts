@@ -5,13 +5,13 @@
  */
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { stopAllLabs, type LabProcess } from '../../bench/lib/launch.js';
+import { stopAllLabs, type LabProcess } from '../../harness/launch.js';
 import { labCases } from '../helpers/labs.js';
 import { eventually, randomChunks, seededRandom } from '../helpers/util.js';
 import { destroyAllEchoClients, EchoClient } from './helpers/echo-client.js';
 import { recordMeasurement } from './helpers/measure.js';
 import { NothingLost, stopCleanly, waitForExit } from './helpers/nothing-lost.js';
-import { connectionQueues } from '../../bench/observe/sockets.js';
+import { connectionQueues } from '../../harness/sockets.js';
 import { isAlive, liveChildren } from './helpers/observe.js';
 import { KiB, MiB, randomBytes, repeatedBlocks } from './helpers/payload.js';
 

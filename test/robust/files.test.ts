@@ -13,10 +13,10 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startExecutable, stopAllLabs, type LabProcess } from '../../bench/lib/launch.js';
+import { startExecutable, stopAllLabs, type LabProcess } from '../../harness/launch.js';
 import { fileURLToPath } from 'node:url';
-import { openFds, treeUsage } from '../../bench/observe/processes.js';
-import { connectionQueues } from '../../bench/observe/sockets.js';
+import { openFds, treeUsage } from '../../harness/processes.js';
+import { connectionQueues } from '../../harness/sockets.js';
 import { createSession } from '../helpers/conversation.js';
 import { labCases, type LabCase } from '../helpers/labs.js';
 import { HOSTILE_TARGETS } from '../helpers/hostile-paths.js';

@@ -6,7 +6,7 @@
  */
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { stopAllLabs } from '../../bench/lib/launch.js';
+import { stopAllLabs } from '../../harness/launch.js';
 import { labCases } from '../helpers/labs.js';
 import { destroyAllEchoClients, EchoClient } from './helpers/echo-client.js';
 import { httpRequest, httpResponse, statusCodes } from './helpers/http.js';

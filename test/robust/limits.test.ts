@@ -7,15 +7,15 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startExecutable, stopAllLabs, type LabProcess } from '../../bench/lib/launch.js';
+import { startExecutable, stopAllLabs, type LabProcess } from '../../harness/launch.js';
 import { defaultVariantCases, labCases, type LabCase } from '../helpers/labs.js';
-import { openFds } from '../../bench/observe/processes.js';
-import { listenQueue } from '../../bench/observe/sockets.js';
+import { openFds } from '../../harness/processes.js';
+import { listenQueue } from '../../harness/sockets.js';
 import { eventually, randomChunks, seededRandom } from '../helpers/util.js';
 import { destroyAllEchoClients, EchoClient } from './helpers/echo-client.js';
 import { recordMeasurement } from './helpers/measure.js';
 import { NothingLost, stopCleanly } from './helpers/nothing-lost.js';
-import { openFileLimit } from '../../bench/observe/processes.js';
+import { openFileLimit } from '../../harness/processes.js';
 import { liveChildren, processCpuMs } from './helpers/observe.js';
 import { KiB, MiB, randomBytes } from './helpers/payload.js';
 

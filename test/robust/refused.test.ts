@@ -7,8 +7,8 @@
 
 import { readdirSync, readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startLab, stopAllLabs } from '../../bench/lib/launch.js';
-import { connectionQueues } from '../../bench/observe/sockets.js';
+import { startLab, stopAllLabs } from '../../harness/launch.js';
+import { connectionQueues } from '../../harness/sockets.js';
 import { labVariantsHere } from '../helpers/labs.js';
 import { eventually } from '../helpers/util.js';
 import { destroyAllEchoClients, EchoClient } from './helpers/echo-client.js';

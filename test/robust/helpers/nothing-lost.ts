@@ -14,8 +14,8 @@
  */
 
 import { expect } from 'vitest';
-import type { LabProcess } from '../../../bench/lib/launch.js';
-import { fdTargets, openFds, treeUsage } from '../../../bench/observe/processes.js';
+import type { LabProcess } from '../../../harness/launch.js';
+import { fdTargets, openFds, treeUsage } from '../../../harness/processes.js';
 import { eventually } from '../../helpers/util.js';
 import { EchoClient, type EchoClientOptions } from './echo-client.js';
 import { httpResponse, wholeResponsesLength } from './http.js';

@@ -1,11 +1,11 @@
 /**
  * What the robust suite observes of a running server from outside, through /proc: its live and
  * zombie children, its threads, its memory and CPU over time, and the kernel queues of one
- * connection. Built on `bench/observe/`, which tests and benchmarks share.
+ * connection. Built on `harness/`, which tests and benchmarks share.
  */
 
 import { readdirSync, readFileSync } from 'node:fs';
-import { childPids, stat, treeUsage } from '../../../bench/observe/processes.js';
+import { childPids, stat, treeUsage } from '../../../harness/processes.js';
 
 export function liveChildren(pid: number): number[] {
   return childPids(pid).filter((child) => stat(child)?.state !== 'Z');
