@@ -29,14 +29,26 @@ function wrap(text: string, indent: number, width = WIDTH): string[] {
   return [...lines, line];
 }
 
+/**
+ * A lab's line, cut after its last clause that fits the width (at a comma: "one event loop per
+ * core, each on a worker thread..." keeps "one event loop per core"); the README and the lab's
+ * own listening line have the rest.
+ */
+function oneLine(line: string): string {
+  if (line.length <= WIDTH) return line;
+  const cut = line.lastIndexOf(',', WIDTH - 1);
+  return cut > line.indexOf('  make lab-') + 16 ? line.slice(0, cut) : line;
+}
+
 /** The Makefile's documented targets: `name: prerequisites ## description`, in file order. */
 function documentedTargets(makefile: string): { name: string; text: string }[] {
-  return [...makefile.matchAll(/^([a-z][\w-]*):[^\n#]*## (.+)$/gm)].map((match) => ({ name: match[1]!, text: match[2]! }));
+  // A pattern rule (`exercise-%`) is listed with NN for its stem.
+  return [...makefile.matchAll(/^([a-z][\w%-]*):[^\n#]*## (.+)$/gm)].map((match) => ({ name: match[1]!.replace('%', 'NN'), text: match[2]! }));
 }
 
 export function helpText(makefile: string): string {
   const lines = ['The labs: make lab-NN [VARIABLE=value ...] (each README: what to run beside it)'];
-  for (const lab of LABS) lines.push(...wrap(`  make lab-${lab.id.slice(0, 2)}  ${lab.model.split(';')[0]}`, 15));
+  for (const lab of LABS) lines.push(...wrap(oneLine(`  make lab-${lab.id.slice(0, 2)}  ${lab.model.split(';')[0]}`), 15));
   lines.push(...wrap(`Every lab takes: ${Object.keys(COMMON_VARIABLES).join(' ')} QUIET=1 ARGS="..."`, 2));
   const own = LABS.filter((lab) => Object.keys(lab.makeVariables).length > 0);
   lines.push(...wrap(`One lab takes: ${own.map((lab) => `${Object.keys(lab.makeVariables).join(' ')} (lab ${lab.id.slice(0, 2)})`).join(', ')}`, 2));

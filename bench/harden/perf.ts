@@ -1,7 +1,7 @@
 /**
- * `perf stat` per round trip: the kernel's counters for a lab's whole tree (every thread, and
- * children forked while counting, since perf's counters are inherited) over a fixed number of echo
- * round trips, and nothing else. perf attaches to the running lab with its counters disabled
+ * `perf stat` per round trip: the kernel's counters for a lab's whole tree (every thread of every
+ * process serving the load: perf attaches once each connection has been answered, so a forking
+ * lab's children exist) over a fixed number of echo round trips, and nothing else. perf attaches to the running lab with its counters disabled
  * (`-D -1`), and this process enables them through perf's control FIFO just before the round
  * trips and disables them just after, waiting for perf's ack each time: start-up, warm-up and
  * shutdown are not counted.
@@ -18,7 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { LabCase } from '../../test/helpers/labs.js';
 import { processTree } from '../../harness/processes.js';
-import { EchoLoop } from './pingpong.js';
+import { EchoLoop, until } from './pingpong.js';
 
 export const PERF_EVENTS = ['task-clock', 'context-switches', 'cpu-migrations', 'page-faults'] as const;
 export type PerfEvent = (typeof PERF_EVENTS)[number];
@@ -69,10 +69,22 @@ export async function perfLab(labCase: Pick<LabCase, 'start' | 'title'>, connect
     const warm = await EchoLoop.start(lab.port, connections);
     await warm.until(connections * 10, 60_000);
     await warm.stop();
+    // A forking lab's warm-up children must be gone before perf takes the list of pids: one that
+    // ends between the list and the attach makes perf refuse the whole list.
+    await until(() => processTree(lab.pid).length === 1, 30_000, 'the warm-up children to end');
+    const load = await EchoLoop.start(lab.port, connections);
+    // Every connection answered once: its child (a forking lab) exists, and is counted from here.
+    await load.until(connections * 3, 60_000);
     const [control, ack, output] = ['control', 'ack', 'stat.csv'].map((f) => path.join(dir, f)) as [string, string, string];
     execFileSync('mkfifo', [control, ack]);
-    const perf = spawn('perf', ['stat', '-x,', '-o', output, '-e', PERF_EVENTS.join(','), '--control', `fifo:${control},${ack}`, '-D', '-1', '-p', processTree(lab.pid).join(',')], { stdio: 'ignore' });
+    const perf = spawn('perf', ['stat', '-x,', '-o', output, '-e', PERF_EVENTS.join(','), '--control', `fifo:${control},${ack}`, '-D', '-1', '-p', processTree(lab.pid).join(',')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let said = '';
+    perf.stderr.on('data', (d: Buffer) => (said += d.toString()));
     const exited = new Promise<void>((resolve) => perf.on('exit', () => resolve()));
+    const gone = exited.then(() => {
+      throw new Error(`perf stat ended before counting: ${said.trim() || 'no reason given'}`);
+    });
+    gone.catch(() => undefined);
     // Opened read-write, so neither open waits for perf's end (a FIFO opened one way blocks until the other side opens).
     let counted = 0;
     const ctl = await open(control, 'r+');
@@ -80,10 +92,10 @@ export async function perfLab(labCase: Pick<LabCase, 'start' | 'title'>, connect
     const command = async (word: string) => {
       await ctl.write(`${word}\n`);
       const buffer = Buffer.alloc(16);
-      await acks.read(buffer, 0, buffer.length);
+      // perf answers "ack"; if it ended instead, nothing ever will.
+      await Promise.race([acks.read(buffer, 0, buffer.length), gone]);
     };
     try {
-      const load = await EchoLoop.start(lab.port, connections);
       await command('enable');
       const from = load.roundTrips;
       await load.until(from + roundTrips, 300_000);

@@ -24,7 +24,7 @@ export class EchoLoop {
         if (pending > 0) return;
         this.roundTrips++;
         if (this.roundTrips >= this.#target) this.#done?.();
-        if (this.#running && this.roundTrips < this.#target) {
+        if (this.#running) {
           pending = MESSAGE.length;
           socket.write(MESSAGE);
         }

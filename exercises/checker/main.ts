@@ -121,7 +121,9 @@ async function main(): Promise<void> {
   const failed = report.results.at(-1)!;
   const output = report.lastOutput.trimEnd();
   if (output) console.log(`the server's last output:\n${output.split('\n').map((line) => `      ${line}`).join('\n')}`);
-  console.log(`stage ${failed.number} failed${failed.number < total ? `; stages ${failed.number + 1} to ${total} not run` : ''}`);
+  const notRun = total - failed.number;
+  const rest = notRun === 0 ? '' : notRun === 1 ? `; stage ${total} not run` : `; stages ${failed.number + 1} to ${total} not run`;
+  console.log(`stage ${failed.number} failed${rest}`);
   process.exitCode = 1;
 }
 

@@ -85,7 +85,8 @@ async function waitListening(context: StageContext, lesson: Lesson, how: string)
     return elsewhereSince !== undefined && performance.now() - elsewhereSince > ELSEWHERE_MS ? false : undefined;
   }, context.startMs);
   if (found) return;
-  if (found === false && server.ending) fail(`${how} with PORT=${port}, the server ${describeEnding(server)} before listening (its output is below)`, lesson);
+  const below = server.lastOutput().trim() ? ' (its output is below)' : '';
+  if (found === false && server.ending) fail(`${how} with PORT=${port}, the server ${describeEnding(server)} before listening${below}`, lesson);
   if (server.portTakenByOther()) throw new StageFailure(`another program already listens on port ${port}: run the checker again (it picks a free port)`);
   const elsewhere = server.listeningPorts();
   if (elsewhere.length > 0) {
@@ -135,11 +136,19 @@ export function echoesUntilClose(lesson: Lesson, nextClient: Lesson): Stage {
  */
 async function receiveAll(probe: Probe, total: number, timeoutMs: number): Promise<{ stalled: boolean }> {
   const deadline = performance.now() + timeoutMs;
+  let last = probe.received().length;
+  let lastAt = performance.now();
   for (;;) {
-    const before = probe.received().length;
-    const done = await probe.waitFor(() => probe.received().length >= total, Math.min(STALL_MS, deadline - performance.now()));
-    if (done) return { stalled: false };
-    if (probe.ended || probe.received().length === before || performance.now() >= deadline) return { stalled: !probe.ended };
+    const now = performance.now();
+    await probe.waitFor(() => probe.received().length >= total || probe.received().length !== last, Math.min(STALL_MS - (now - lastAt), deadline - now));
+    const length = probe.received().length;
+    if (length >= total || probe.ended) return { stalled: false };
+    if (length !== last) {
+      last = length;
+      lastAt = performance.now();
+    } else if (performance.now() - lastAt >= STALL_MS || performance.now() >= deadline) {
+      return { stalled: true };
+    }
   }
 }
 

@@ -57,7 +57,7 @@ function leftOver(groups: readonly number[]): number[] {
  * Runs exercise `id`'s checker against `command` (a path or a shell command; 'lab' for the lab's
  * own model) on a free port, and asserts that every process it started is gone afterwards.
  */
-export async function runChecker(id: string, command: string, options: { startMs?: number } = {}): Promise<CheckReport> {
+export async function runChecker(id: string, command: string, options: { startMs?: number; upTo?: number } = {}): Promise<CheckReport> {
   const exercise = findExercise(id)!;
   const report = await check(exercise.stages, {
     command: command === 'lab' ? serverCommand(exercise, 'lab') : command,

@@ -93,10 +93,11 @@ int main(void) {
   address.sin_port = htons(port);
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK); /* 127.0.0.1: an echo server is not for the world */
 
-  /* TODO 2: bind() the listener to `address`, then listen() with a backlog (128 is plenty). */
-
-  printf("listening on 127.0.0.1:%d\n", port);
-  fflush(stdout);
+  /*
+   * TODO 2: bind() the listener to `address`, then listen() with a backlog (128 is plenty). Then
+   * say so: printf("listening on 127.0.0.1:%d\n", port) and fflush(stdout) (for you: the checker
+   * looks at the socket itself).
+   */
 
   /*
    * TODO 3: the loop. accept() the next client (-1 with EINTR: a signal; try again, or end if it

@@ -110,10 +110,13 @@ int main(void) {
   address.sin_port = htons(port);
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK); /* 127.0.0.1: an echo server is not for the world */
 
-  /* TODO 2: bind() the listener to `address`, then listen() with a backlog (128 is plenty). */
+  /*
+   * TODO 2: bind() the listener to `address`, then listen() with a backlog (128 is plenty). Then
+   * say so: printf("listening on 127.0.0.1:%d\n", port) and fflush(stdout) (for you: the checker
+   * looks at the socket itself).
+   */
   if (bind(listener, (struct sockaddr *)&address, sizeof address) < 0) die("bind");
   if (listen(listener, 128) < 0) die("listen");
-
   printf("listening on 127.0.0.1:%d\n", port);
   fflush(stdout);
 
