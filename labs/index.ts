@@ -43,9 +43,15 @@ const FILE_STREAM = [...FILE_LOOKUP, 'pread64'];
  * at start: a pool that replaces a failed thread needs these after listening (lab 03). uname: a
  * worker's start-up asks for the OS (node::os::GetOSInformation), and a worker that starts after
  * the filter went on, as the pool's may on a busy machine, aborted the whole process without it
- * (an assertion in Node, seen 2 times in 12 sandboxed starts under load).
+ * (an assertion in Node, seen 2 times in 12 sandboxed starts under load). epoll_create1, pipe2,
+ * eventfd2: the thread's own event loop; capget and the four get*id: Node's check, per thread,
+ * that the process runs with no more privilege than its user's (strace -f of lab 08, whose
+ * threads per connection all start after the filter).
  */
-const THREAD_START = ['openat', 'newfstatat', 'statx', 'readlink', 'pread64', 'lseek', 'getcwd', 'sigaltstack', 'uname'];
+const THREAD_START = [
+  'openat', 'newfstatat', 'statx', 'readlink', 'pread64', 'lseek', 'getcwd', 'sigaltstack', 'uname',
+  'epoll_create1', 'pipe2', 'eventfd2', 'capget', 'getuid', 'geteuid', 'getgid', 'getegid',
+];
 
 export const LABS: readonly LabInfo[] = [
   {
@@ -209,8 +215,10 @@ export const LABS: readonly LabInfo[] = [
     // accept4: blocking, in the accepting threads; poll: before turning a client away (kit/accept.ts);
     // setsockopt: the receive and send timeouts; shutdown: waking a thread asleep on a socket.
     // Per connection, a new thread starts after listening: THREAD_START.
-    // recvfrom: a peek at a client before a thread is started for it.
-    sandbox: { calls: ['accept4', 'poll', 'ppoll', 'setsockopt', 'shutdown', 'getpeername', 'recvfrom', ...THREAD_START], files: FILE_BY_HAND },
+    // recvfrom: a peek at a client before a thread is started for it. sendto: a reply's first
+    // write, send(MSG_DONTWAIT), takes what the kernel takes without waiting (thread.ts).
+    // getdents64: the acceptor counts the open descriptors (/proc/self/fd) before it starts a thread.
+    sandbox: { calls: ['accept4', 'poll', 'ppoll', 'setsockopt', 'shutdown', 'getpeername', 'recvfrom', 'sendto', 'getdents64', ...THREAD_START], files: FILE_BY_HAND },
   },
 ];
 
