@@ -178,10 +178,11 @@ chat: build ## the chat room in every lab: fan-out, CPU (7 min)
 	$(call run_experiment,chat,$(CHAT_ARGS),CHAT_ARGS)
 
 # files: static files from every lab, sendfile(2) against read/write: requests/s, MB/s, CPU per MiB and
-#        system calls per request for 4 KiB, 1 MiB and 64 MiB files at 1 and 50 connections, with wrk
-#        (about 7 minutes; quick about 3), e.g. FILES_ARGS="--labs 05-event-loop --seconds 5"
+#        system calls per request for 4 KiB, 1 MiB and 64 MiB files at 1 and 50 connections, with wrk;
+#        then a small file's latency beside a 256 MiB download from the disk, against from the cache
+#        (about 10 minutes; quick about 5), e.g. FILES_ARGS="--labs 05-event-loop --seconds 5"
 .PHONY: files
-files: build ## static files, sendfile(2) against read/write (7 min)
+files: build ## static files: sendfile, read/write, cold cache (10 min)
 	$(call run_experiment,files,$(FILES_ARGS),FILES_ARGS)
 
 # Exercises (exercises/): write a model yourself, and a staged checker says what is wrong with it.

@@ -163,8 +163,8 @@ export const LABS: readonly LabInfo[] = [
     makeVariables: { WORKERS: '--workers', BALANCE: '--balance' },
     variants: [
       { name: 'handoff', args: ['--balance', 'handoff'] },
-      { name: 'shared', args: ['--balance', 'shared'] },
-      { name: 'reuseport', args: ['--balance', 'reuseport'] },
+      { name: 'shared', args: ['--balance', 'shared'], acceptOnly: true },
+      { name: 'reuseport', args: ['--balance', 'reuseport'], acceptOnly: true },
     ],
     // dup: the acceptor hands a copy of each descriptor to a loop (handoff).
     sandbox: { calls: ['accept4', 'dup', 'getpeername', 'getsockname', 'getsockopt'], files: FILE_STREAM },
@@ -175,9 +175,7 @@ export const LABS: readonly LabInfo[] = [
     model: 'completion by hand: one thread hands whole operations to the kernel through io_uring and reaps their completions',
     acceptedWait: 'the loop had accepted the connection, and the echo waited for the loop to reap its receive completion among the others of the same wake-up',
     traits: { children: false, pool: false, kernelQueueOnly: false },
-    // Not files: sendfile(2) is a readiness-model call (it copies what the socket has room for
-    // now); the completion model's way would be SPLICE or SEND_ZC entries, not built here.
-    protocols: [...ECHO_AND_HTTP, 'chat'],
+    protocols: EVERY_PROTOCOL,
     defaults: {},
     makeVariables: { SUBMIT: '--submit', RECV: '--recv' },
     needs: 'io_uring',
@@ -189,10 +187,19 @@ export const LABS: readonly LabInfo[] = [
       { name: 'each, single', args: ['--submit', 'each', '--recv', 'single'] },
       { name: 'sqpoll', args: ['--sqpoll'] },
     ],
+    // Its ring's own ways (labs/07-completion/file-slot.ts): a READ into its buffer then a SEND, or SPLICE through a pipe.
+    fileCopies: [
+      { name: 'read-send', args: ['--copy', 'read-send'] },
+      { name: 'splice', args: ['--copy', 'splice'] },
+    ],
     // io_uring_enter only: no io_uring_setup (no new, unrestricted ring after listening) and no
     // io_uring_register (the ring's restrictions are final). accept4 drains the clients still
     // queued at shutdown, to close them.
-    sandbox: { calls: ['io_uring_enter', 'getpeername', 'accept4'], files: [] },
+    // files: the file is opened, stat'ed and read by ring entries, which no filter sees (the
+    // ring's own restrictions allow them only with a root); what remains are the lookup's
+    // synchronous checks (realpath, the readlink of /proc/self/fd), the time zone V8 reads at the
+    // first Last-Modified (openat, newfstatat, lseek of /etc/localtime), and, for splice, the pipe.
+    sandbox: { calls: ['io_uring_enter', 'getpeername', 'accept4'], files: ['openat', 'newfstatat', 'lseek', 'readlink', 'faccessat', 'faccessat2', 'pipe2'] },
   },
   {
     id: '08-threads',

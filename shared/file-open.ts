@@ -16,9 +16,14 @@
  *   4. The open descriptor's own path, /proc/self/fd/N, is checked under the root again: a
  *      directory swapped for a symlink between steps 1 and 3 is caught here, on what was opened.
  *
- * The calls are synchronous: a lookup is a few system calls on cached metadata, and labs 01 and
- * 05 make every other call synchronously too. (A busy disk would stall the loop here; a
- * production server would do this on a thread, as Node's fs.promises does.)
+ * The rules are written once, as steps (`lookUpSteps`): a generator that yields each path it
+ * needs opened and stat'ed (step 3) and is resumed with what the lab found. `lookUp` drives it
+ * with synchronous calls, as labs 01-06 make them; lab 07 drives the same steps with OPENAT and
+ * STATX entries on its ring, resuming it from their completions. Steps 1, 2 and 4 run inside the
+ * generator, synchronously in every lab: realpath(3) and a readlink of /proc/self/fd are metadata
+ * the kernel's dentry cache answers (io_uring has no readlink or realpath operation). On a cold
+ * dentry cache they would wait for the disk; a production server would resolve paths on a thread
+ * (Node's fs.promises does), or let the kernel check containment with openat2(RESOLVE_BENEATH).
  */
 
 import { closeSync, constants, fstatSync, openSync, readlinkSync, realpathSync, statSync } from 'node:fs';
@@ -62,12 +67,24 @@ function underRoot(root: string, real: string): boolean {
   return real === root || real.startsWith(root.endsWith(path.sep) ? root : root + path.sep);
 }
 
-const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+/** Step 3's open(2) flags (every lab's; lab 07 adds O_CLOEXEC, which Node's openSync adds itself). */
+export const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
-type Found = { readonly facts: FileFacts; readonly fd: number };
+/** What a lookup found: the facts for the response, and the open descriptor when facts.kind is 'file' (else -1). */
+export type Found = { readonly facts: FileFacts; readonly fd: number };
 
-/** Steps 1 to 4 for `segments` under `root`; `fd` is -1 unless facts.kind is 'file'. */
-export function lookUp(root: string, segments: readonly string[], depth = 0, directory = false): Found {
+/** What fstat(2) or statx(2) said of an open descriptor, as far as the rules ask. */
+export interface OpenedStat {
+  readonly kind: 'file' | 'directory' | 'other';
+  readonly size: number;
+  readonly mtimeMs: number;
+}
+
+/** The answer to one step: the path opened and stat'ed, or the errno's name (EMFILE, ENOENT, ELOOP...). */
+export type Opened = { readonly fd: number; readonly stat: OpenedStat } | { readonly error: string };
+
+/** Steps 1 to 4 for `segments` under `root`, yielding each real path to open and stat (see the top of this file). */
+export function* lookUpSteps(root: string, segments: readonly string[], depth = 0, directory = false): Generator<string, Found, Opened> {
   const missing = (reason: string): Found => ({ facts: { kind: 'missing', reason }, fd: -1 });
   const forbidden = (reason: string): Found => ({ facts: { kind: 'forbidden', reason }, fd: -1 });
   const unavailable = (reason: string): Found => ({ facts: { kind: 'unavailable', reason }, fd: -1 });
@@ -80,36 +97,64 @@ export function lookUp(root: string, segments: readonly string[], depth = 0, dir
     return code === 'EACCES' || code === 'ELOOP' ? forbidden(`realpath: ${code}`) : missing(`no such file (${code})`);
   }
   if (!underRoot(root, real)) return forbidden('a symlink leads outside the root');
-  let fd: number;
-  try {
-    fd = openSync(real, OPEN_FLAGS);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
+  const opened = yield real;
+  if ('error' in opened) {
+    const code = opened.error;
     if (code === 'EMFILE' || code === 'ENFILE') return unavailable(`open: ${code}`);
     return code === 'ENOENT' ? missing('vanished before open') : forbidden(`open: ${code}`);
   }
-  const stat = fstatSync(fd);
-  let opened: string;
+  const { fd, stat } = opened;
+  let openedPath: string;
   try {
-    opened = readlinkSync(`/proc/self/fd/${fd}`);
+    openedPath = readlinkSync(`/proc/self/fd/${fd}`);
   } catch {
-    opened = real;
+    openedPath = real;
   }
-  if (!underRoot(root, opened)) {
+  if (!underRoot(root, openedPath)) {
     closeSync(fd);
     return forbidden('what was opened lies outside the root');
   }
-  if (stat.isDirectory()) {
+  if (stat.kind === 'directory') {
     closeSync(fd);
     if (depth > 0) return missing('index.html is a directory');
-    const index = lookUp(root, [...path.relative(root, real).split(path.sep).filter((part) => part !== ''), 'index.html'], 1);
+    const index = yield* lookUpSteps(root, [...path.relative(root, real).split(path.sep).filter((part) => part !== ''), 'index.html'], 1);
     return index.facts.kind === 'file' ? { facts: { ...index.facts, index: true }, fd: index.fd } : missing('a directory without index.html');
   }
-  if (!stat.isFile()) {
+  if (stat.kind !== 'file') {
     closeSync(fd);
     return forbidden('not a regular file');
   }
   return { facts: { kind: 'file', size: stat.size, mtimeMs: stat.mtimeMs, name: real }, fd };
+}
+
+/** The steps of one file job: none for a job its path alone refused (parseTarget, a method). */
+export function* jobSteps(job: FileJob, root: string): Generator<string, Found, Opened> {
+  if (job.refused) return { facts: { kind: 'missing', reason: '' }, fd: -1 };
+  return yield* lookUpSteps(root, job.segments, 0, job.directory);
+}
+
+/** Step 3 by synchronous calls: open(2), then fstat(2). */
+function openAndStat(real: string): Opened {
+  let fd: number;
+  try {
+    fd = openSync(real, OPEN_FLAGS);
+  } catch (error) {
+    return { error: (error as NodeJS.ErrnoException).code ?? String(error) };
+  }
+  const stat = fstatSync(fd);
+  return { fd, stat: { kind: stat.isFile() ? 'file' : stat.isDirectory() ? 'directory' : 'other', size: stat.size, mtimeMs: stat.mtimeMs } };
+}
+
+/** Drives `steps` with synchronous calls, as labs 01-06 look files up. */
+function bySyncCalls(steps: Generator<string, Found, Opened>): Found {
+  let step = steps.next();
+  while (!step.done) step = steps.next(openAndStat(step.value));
+  return step.value;
+}
+
+/** Steps 1 to 4 for `segments` under `root`, by synchronous calls; `fd` is -1 unless facts.kind is 'file'. */
+export function lookUp(root: string, segments: readonly string[], depth = 0, directory = false): Found {
+  return bySyncCalls(lookUpSteps(root, segments, depth, directory));
 }
 
 /**
@@ -118,7 +163,11 @@ export function lookUp(root: string, segments: readonly string[], depth = 0, dir
  * path they should not have).
  */
 export function answerFile(job: FileJob, root: string, peer: string, log: Logger): FileAnswer {
-  const found: Found = job.refused ? { facts: { kind: 'missing', reason: '' }, fd: -1 } : lookUp(root, job.segments, 0, job.directory);
+  return decideFile(job, bySyncCalls(jobSteps(job, root)), peer, log);
+}
+
+/** `answerFile`'s second half, for a job whose lookup a lab drove itself (lab 07, through its ring). */
+export function decideFile(job: FileJob, found: Found, peer: string, log: Logger): FileAnswer {
   const reply = fileReply(job, found.facts);
   if (reply.reason !== undefined) logRefusal(log, peer, `${peer}: ${job.method} ${JSON.stringify(job.target)} refused, ${reply.status}: ${reply.reason}`, reply.status === 400 || reply.status === 403);
   if (reply.length === 0) {

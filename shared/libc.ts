@@ -339,6 +339,30 @@ export const sendfile: (outFd: number, inFd: number, offset: BigInt64Array, coun
 export const pread: (fd: number, buffer: Uint8Array, count: number, offset: number) => number = libc.func(
   'intptr_t pread(int fd, void *buffer, size_t count, int64_t offset)',
 );
+/**
+ * A pipe: `fds[0]` its read end, `fds[1]` its write end (an Int32Array of two). Lab 07's
+ * `--copy splice` moves a file through one: SPLICE needs a pipe on one side of every move.
+ */
+export const pipe2: (fds: Int32Array, flags: number) => number = libc.func('int pipe2(void *fds, int flags)');
+export const O_CLOEXEC = 0o2000000;
+export const O_NONBLOCK = 0o4000;
+/**
+ * Advice about a file's pages; returns 0 or an errno (not -1). POSIX_FADV_DONTNEED drops the
+ * file's clean pages from the page cache, no root needed: how the files experiment makes a file
+ * cold (the next read must come from the disk).
+ */
+export const posix_fadvise: (fd: number, offset: number, length: number, advice: number) => number = libc.func(
+  'int posix_fadvise(int fd, int64_t offset, int64_t length, int advice)',
+);
+export const POSIX_FADV_DONTNEED = 4;
+/**
+ * Which pages of a mapping are in memory: one byte per page into `vector`, its low bit set for a
+ * resident page. On a file mapped with mmap, that is which of its pages the page cache holds.
+ */
+export const mincore: (address: unknown, length: number, vector: Uint8Array) => number = libc.func(
+  'int mincore(void *address, size_t length, void *vector)',
+);
+
 // --- Completion: io_uring (lab 07), called as raw system calls, and the memory calls its rings need.
 // glibc has no wrapper for the three io_uring calls (liburing is a separate library, and the lab
 // does without it), so they go through syscall(2) with their numbers, the same on x86-64 and

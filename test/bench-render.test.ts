@@ -14,7 +14,6 @@ import { renderMarkdown } from '../bench/kit/experiment.js';
 import { migrateBench, SCHEMA_VERSION, type BenchResults } from '../bench/servers/results.js';
 import { readReportFile } from '../bench/kit/report-file.js';
 import { UserError } from '../shared/errors.js';
-import { LABS } from '../labs/index.js';
 
 const fixtures = path.join(import.meta.dirname, 'fixtures');
 const fixture = readReportFile<BenchResults>(path.join(fixtures, 'bench-results.json'), { experiment: 'bench', schema: SCHEMA_VERSION, measure: 'make bench' });
@@ -98,24 +97,8 @@ describe('bench report renderer', () => {
     expect(renderReport(lifted)).toBe(report);
   });
 
-  it('lifts a schema-2 file, taking the multi-core flags from the registry', () => {
-    const v2 = { ...fixture, schema: 2, targets: fixture.targets.map(({ multiCore: _multiCore, ...t }) => t) };
-    const lifted = migrateBench(JSON.parse(JSON.stringify(v2)) as Record<string, unknown>)!;
-    expect(lifted.schema).toBe(SCHEMA_VERSION);
-    expect(lifted.targets.find((t) => t.id === '03-worker-pool')!.multiCore).toBe(true);
-    expect(renderReport(lifted)).toBe(report);
-  });
-
-  it('lifts a schema-1 file, taking the labs from the registry', () => {
-    const v1 = { ...fixture, schema: 1, experiment: undefined, labs: undefined, targets: fixture.targets.map(({ traits: _traits, multiCore: _multiCore, ...t }) => (t.kind === 'lab' && LABS.some((lab) => lab.id === t.id) ? { ...t, model: 'an old description' } : t)) };
-    const lifted = migrateBench(JSON.parse(JSON.stringify(v1)) as Record<string, unknown>)!;
-    expect(lifted.schema).toBe(SCHEMA_VERSION);
-    expect(lifted.labs.map((lab) => lab.id)).toEqual(fixture.labs.map((lab) => lab.id));
-    expect(lifted.targets.find((t) => t.kind === 'lab')!.model).not.toBe('an old description');
-    // The registry's descriptions replace the file's: the report is the fixture's with those.
-    const registry = new Map(LABS.map((lab) => [lab.id, lab.model]));
-    const withRegistry = { ...fixture, targets: fixture.targets.map((t) => (registry.has(t.id) ? { ...t, model: registry.get(t.id)! } : t)) };
-    expect(renderReport(lifted)).toBe(renderReport(withRegistry));
+  it('refuses a schema-1 or schema-2 file rather than guess', () => {
+    for (const schema of [1, 2]) expect(migrateBench(JSON.parse(JSON.stringify({ ...fixture, schema })) as Record<string, unknown>)).toBeUndefined();
   });
 
   it('opens with the Summary, its chart and findings, then the stamp and how the run was made', () => {

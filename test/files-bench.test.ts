@@ -4,9 +4,14 @@
  * report rendered from a results object alone (what --render-only does with the JSON).
  */
 
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { evict, residentShare, type ColdResults } from '../bench/files/cold.js';
 import { fileTargets, MiB, responseBytes, type TargetResult } from '../bench/files/measure.js';
-import { FILES_SCHEMA, type FilesResults } from '../bench/files/render.js';
+import { FILES_SCHEMA, migrateFilesV1, type FilesReport, type FilesResults } from '../bench/files/render.js';
+import { readReport } from '../bench/kit/experiment.js';
 import { files } from '../bench/files/main.js';
 import { renderMarkdown } from '../bench/kit/experiment.js';
 import { STAMP } from './helpers/report.js';
@@ -20,6 +25,9 @@ describe('files experiment', () => {
       // pid (comm) state ppid ... field 14 utime, 15 stime, 16 cutime = 15, 17 cstime = 7
       '4242 (sh) S 1 4242 4242 0 -1 4194560 100 200 0 0 0 0 15 7 20 0 1 0 1 1 1\n';
     expect(parseWrk(output)).toEqual({ requests: 607, bytes: 637167872, durationMs: 1003.838, errors: 6, timeouts: 3, cpuMs: 220 });
+    // Schema 2's line adds wrk's latency percentiles (µs).
+    const withLatency = output.replace('"timeout":3}', '"timeout":3,"p50Us":410,"p99Us":9870,"maxUs":15003}');
+    expect(parseWrk(withLatency).latency).toEqual({ p50Us: 410, p99Us: 9870, maxUs: 15003 });
   });
 
   it('targets: every lab that serves files in its first variant, and labs with --copy once per copy', () => {
@@ -30,6 +38,62 @@ describe('files experiment', () => {
     expect(ids).toContain('05-event-loop (read-write)');
     expect(ids).toContain('04-evented');
     expect(fileTargets().find((t) => t.id === '05-event-loop (read-write)')!.args).toEqual(['--mux', 'epoll', '--trigger', 'level', '--copy', 'read-write']);
+    expect(fileTargets().find((t) => t.id === '07-completion (splice)')).toMatchObject({ copy: 'splice', args: ['--submit', 'batch', '--recv', 'multishot', '--copy', 'splice'] });
+    expect(ids).toContain('07-completion (read-send)');
+  });
+
+  it('the committed results/files.json (schema 1, before the cold-cache scenario) is lifted and still renders', () => {
+    const report = readReport(files, path.join('results', 'files.json'));
+    expect(report.schema).toBe(FILES_SCHEMA);
+    expect(report.results.cold).toBeUndefined();
+    const text = renderMarkdown(files, report);
+    expect(text).toContain('## System calls per request');
+    expect(text).not.toContain('## Cold cache');
+    expect(migrateFilesV1({ experiment: 'files', schema: 7 })).toBeUndefined();
+  });
+
+  it('posix_fadvise(DONTNEED) drops a written, fsync\'ed file from the page cache and mincore sees it; a read brings it back', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'cold-'));
+    try {
+      const file = path.join(dir, 'f.bin');
+      writeFileSync(file, Buffer.alloc(4 * MiB, 7));
+      evict(file);
+      expect(residentShare(file, 4 * MiB)).toBeLessThan(0.05);
+      readFileSync(file);
+      expect(residentShare(file, 4 * MiB)).toBe(1);
+      closeSync(openSync(file, 'r'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the cold-cache table: each server\'s warm and cold rows with p50/p99, the disk\'s rate, residency; the summary\'s p99 columns and a finding from the data', () => {
+    const [readSend] = fileTargets((lab) => lab.id === '07-completion');
+    const [sendfile, readWrite] = fileTargets((lab) => lab.id === '05-event-loop');
+    const [serial] = fileTargets((lab) => lab.id === '01-serial');
+    const small = (p50Us: number, p99Us: number) => ({ requests: 2000, bytes: 1, durationMs: 2000, errors: 0, timeouts: 0, cpuMs: 1, latency: { p50Us, p99Us, maxUs: p99Us * 2 } });
+    const runs = (warmP99: number, coldP99: number, coldResident = 0.001) => [
+      { cache: 'warm' as const, small: small(500, warmP99), downloads: [{ bytes: 256 * MiB, ms: 200, residentBefore: 1 }] },
+      { cache: 'cold' as const, small: small(600, coldP99), downloads: [{ bytes: 256 * MiB, ms: 1000, residentBefore: 0 }, { bytes: 256 * MiB, ms: 1000, residentBefore: coldResident }] },
+    ];
+    const cold: ColdResults = {
+      plan: { largeBytes: 256 * MiB, smallBytes: 4096, smallConnections: 4, seconds: 2 },
+      disk: { before: { bytes: 256 * MiB, ms: 1000, residentBefore: 0 }, after: { bytes: 256 * MiB, ms: 1250, residentBefore: 0 } },
+      targets: [{ target: serial!, skipped: 'serves one connection at a time' }, { target: sendfile!, runs: runs(2000, 30000) }, { target: readSend!, runs: runs(2000, 2100) }, { target: readWrite!, runs: runs(2000, 90000, 0.5) }],
+    };
+    const results: FilesResults = { plan: { sizes: [64 * MiB], connections: [1], seconds: 1, warmupSeconds: 0, tracedSeconds: 1 }, tool: 'wrk', targets: [], cold };
+    const text = renderMarkdown(files, { experiment: 'files', schema: FILES_SCHEMA, stamp: STAMP, labs: [], results } satisfies FilesReport);
+    expect(text).toContain('## Cold cache');
+    expect(text).toContain('268 MB/s before the servers\' runs (0.0% resident as it began), 215 MB/s after them');
+    expect(text).toContain('| 05 event loop sendfile | cold | 0.60 | 30.00 | 60.00 | 1000 | 0 | 2 | 268 | 0.1% |');
+    expect(text).toContain('| 07 completion read-send | warm | 0.50 | 2.00 | 4.00 | 1000 | 0 | 1 | 1342 | 100.0% |');
+    expect(text).toContain('| 01 serial sendfile | – | serves one connection at a time |');
+    // A "cold" run whose download began half in the page cache is marked, and no finding quotes it.
+    expect(text).toContain('| 05 event loop read-write | cold | 0.60 | 90.00 | 180.00 | 1000 | 0 | 2 | 268 | 50.0% ⚠ not cold |');
+    expect(text).not.toContain('05 event loop read-write, cold (');
+    // The finding names the rows the data picked: most grown first, least grown second.
+    expect(text).toContain('P99 of 4k.bin beside a 256m.bin download from the disk, against from the page cache: 05 event loop sendfile, cold (30) against 05 event loop sendfile, warm (2.0), 15× as much.');
+    expect(text).toMatch(/07 completion read-send, cold \(2\.1\) against 07 completion read-send, warm \(2\.0\)/);
   });
 
   it('renders from results alone: the 64 MiB comparison quotes the CPU per MiB ratio and the calls per response', () => {

@@ -4,6 +4,7 @@
  * description of the kernel's mechanism (what a full accept queue does) is fixed text.
  */
 
+import { capital } from '../kit/findings.js';
 import { synRetransmitSchedule } from './evidence.js';
 import { runFacts } from './facts.js';
 import { clientList, duration, moments, range, seconds } from './wording.js';
@@ -184,8 +185,4 @@ const ordinal = (n: number) => `${n}${n % 10 === 1 && n !== 11 ? 'st' : n % 10 =
  */
 function userSpaceGloss(run: RunResult, report: BacklogReport): string {
   return report.labs.find((lab) => lab.id === run.lab)?.acceptedWait ?? 'the server held the connection but had not answered yet';
-}
-
-export function capital(text: string): string {
-  return text.charAt(0).toUpperCase() + text.slice(1);
 }

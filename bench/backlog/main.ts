@@ -15,7 +15,7 @@ import { describeLabs, kernelQueueLab } from '../kit/labs.js';
 import { figures } from './figures.js';
 import { defaultPlan, SWEEP_BACKLOGS } from './run.js';
 import { rerunIsolated } from './isolate.js';
-import { DEFAULT_SETTINGS, measure, migrateBacklogV1 } from './measure.js';
+import { DEFAULT_SETTINGS, measure } from './measure.js';
 import { renderReport } from './render.js';
 import { BACKLOG_SCHEMA } from './results.js';
 
@@ -29,7 +29,6 @@ export const backlog = defineExperiment({
     'Where do clients wait while a server is busy? Client 1 connects and holds its connection; clients 2..K arrive meanwhile. ' +
     `Runs every lab, then ${SWEPT} (the lab whose only queue is the kernel's) at backlog ${SWEEP_BACKLOGS.join(', ')}, and reports per client where it waited.`,
   schema: BACKLOG_SCHEMA,
-  migrate: migrateBacklogV1,
   options: {
     labs: { type: 'list', default: LAB_IDS, choices: LAB_IDS, describe: 'labs to run' },
     sweep: { type: 'boolean', default: true, describe: `sweep the backlog of ${SWEPT} (${SWEEP_BACKLOGS.join(', ')}); --no-sweep skips it` },

@@ -10,10 +10,10 @@ import { labEntry } from '../../harness/launch.js';
 import type { Body } from '../kit/experiment.js';
 import { describeLabs } from '../kit/labs.js';
 import type { Progress as Line } from '../kit/progress.js';
-import { runAll, type RunPlan } from './run.js';
+import { runScenario, type RunPlan } from './run.js';
 import { currentNetwork } from './isolate.js';
 import { kernelSettings } from './kernel.js';
-import { BACKLOG_SCHEMA, type BacklogReport, type Settings } from './results.js';
+import type { BacklogReport, RunResult, Settings } from './results.js';
 
 export const DEFAULT_SETTINGS: Settings = {
   holdMs: 3_000,
@@ -41,46 +41,34 @@ export async function measure(plans: readonly RunPlan[], settings: Settings, pro
   const started = performance.now();
   const perRun = settings.holdMs / 1000 + RUN_OVERHEAD_S;
   const line = progress(plans.length * perRun);
-  let connected = new Set<number>();
-  let echoed = new Set<number>();
-  const runs = await runAll(plans, {
-    settings,
-    kernel,
-    captureSs: true,
-    signal,
-    progress(index, total, plan, event) {
-      if (!event) {
-        connected = new Set();
-        echoed = new Set();
-        line.step(`[${index + 1}/${total}] ${plan.lab}${plan.backlog === undefined ? '' : ` --backlog ${plan.backlog}`}`, perRun);
-        return;
-      }
-      if (event.event === 'connected') connected.add(event.client);
-      else if (event.event === 'echo') echoed.add(event.client);
-      line.update(`connected ${connected.size}, echoed ${echoed.size}`);
-    },
-    finished(run, index, total) {
-      const maxDepth = Math.max(0, ...run.samples.map((s) => s.acceptQueueDepth));
-      const served = run.clients.filter((c) => c.outcome === 'served').length;
-      const slowest = Math.max(...run.clients.map((c) => (c.connectMs ?? 0) - c.startMs));
-      line.note(
-        `[${index + 1}/${total}] ${run.lab}${run.kind === 'sweep' ? ` --backlog ${run.backlogAsked}` : ''}: ` +
-          `${(run.durationMs / 1000).toFixed(1)} s, ${served}/${run.clients.length} served, accept queue max ${maxDepth}, ` +
-          `slowest handshake ${(slowest / 1000).toFixed(2)} s, ListenOverflows +${run.samples.at(-1)?.listenOverflows ?? 0}`,
-      );
-      if (index === total - 1) line.done();
-    },
-  });
+  const runs: RunResult[] = [];
+  for (const [index, plan] of plans.entries()) {
+    const connected = new Set<number>();
+    const echoed = new Set<number>();
+    const of = `[${index + 1}/${plans.length}]`;
+    line.step(`${of} ${plan.lab}${plan.backlog === undefined ? '' : ` --backlog ${plan.backlog}`}`, perRun);
+    const run = await runScenario(plan, {
+      settings,
+      kernel,
+      captureSs: true,
+      signal,
+      onClient(client, event) {
+        if (event === 'connected') connected.add(client);
+        else if (event === 'echo') echoed.add(client);
+        line.update(`connected ${connected.size}, echoed ${echoed.size}`);
+      },
+    });
+    const maxDepth = Math.max(0, ...run.samples.map((s) => s.acceptQueueDepth));
+    const served = run.clients.filter((c) => c.outcome === 'served').length;
+    const slowest = Math.max(...run.clients.map((c) => (c.connectMs ?? 0) - c.startMs));
+    line.note(
+      `${of} ${run.lab}${run.kind === 'sweep' ? ` --backlog ${run.backlogAsked}` : ''}: ` +
+        `${(run.durationMs / 1000).toFixed(1)} s, ${served}/${run.clients.length} served, accept queue max ${maxDepth}, ` +
+        `slowest handshake ${(slowest / 1000).toFixed(2)} s, ListenOverflows +${run.samples.at(-1)?.listenOverflows ?? 0}`,
+    );
+    runs.push(run);
+  }
+  line.done();
   const labs = describeLabs([...new Set(plans.map((plan) => plan.lab))]);
   return { labs, settings, kernel, network: currentNetwork(), wallMs: Math.round(performance.now() - started), runs };
-}
-
-/**
- * Schema 1 (committed before schema 2) held the same runs without the lab descriptions: they come
- * from the registry as it is at migration.
- */
-export function migrateBacklogV1(raw: Record<string, unknown>): BacklogReport | undefined {
-  if (raw.schema !== 1 || !Array.isArray(raw.runs)) return undefined;
-  const old = raw as unknown as Omit<BacklogReport, 'experiment' | 'schema' | 'labs'>;
-  return { ...old, experiment: 'backlog', schema: BACKLOG_SCHEMA, labs: describeLabs([...new Set(old.runs.map((run) => run.lab))]) };
 }

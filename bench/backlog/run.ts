@@ -1,7 +1,7 @@
 /**
  * One run of the experiment: start a lab's real entry, watch its listening port from /proc while
  * the scripted arrival plays against it, stop it, and turn what was seen into a RunResult.
- * `runAll` plays the default plan: every lab at its own backlog, then the serial lab at 1, 8, 128.
+ * `defaultPlan`: every lab at its own backlog, then the serial lab at 1, 8, 128 (measure.ts plays it).
  */
 
 import { execFile } from 'node:child_process';
@@ -154,26 +154,4 @@ function ss(args: string[], now: () => number): Promise<SsSnapshot | undefined> 
       resolve({ command: `ss ${args.map((a) => (a.includes(' ') ? `'${a}'` : a)).join(' ')}`, output: stdout.trimEnd(), atMs });
     });
   });
-}
-
-export interface Progress {
-  (index: number, total: number, plan: RunPlan, event?: { client: number; event: string; atMs: number }): void;
-}
-
-/** Plays every plan in order, one at a time (the runs would disturb each other's timing). */
-export async function runAll(
-  plans: readonly RunPlan[],
-  options: RunOptions & { progress?: Progress; finished?: (run: RunResult, index: number, total: number) => void },
-): Promise<RunResult[]> {
-  const results: RunResult[] = [];
-  for (const [index, plan] of plans.entries()) {
-    options.progress?.(index, plans.length, plan);
-    const run = await runScenario(plan, {
-      ...options,
-      onClient: (client, event, atMs) => options.progress?.(index, plans.length, plan, { client, event, atMs }),
-    });
-    options.finished?.(run, index, plans.length);
-    results.push(run);
-  }
-  return results;
 }

@@ -8,6 +8,7 @@
 
 import net from 'node:net';
 import { startLab } from '../../harness/launch.js';
+import { Peer } from '../load/peer.js';
 import { workerSummary } from './log-lines.js';
 import type { Arrival, SpreadRun } from './results.js';
 
@@ -15,32 +16,21 @@ import type { Arrival, SpreadRun } from './results.js';
 const MAX_CONNS = 4000;
 /** A burst of 1,000 SYNs must not overflow the accept queue (the kernel caps it at somaxconn). */
 const BACKLOG = 2048;
-/** Bound on one connection's connect and echo: far beyond loopback's milliseconds, even when busy. */
+/** Bound on one connection's echo: far beyond loopback's milliseconds, even when busy. */
 const ECHO_TIMEOUT_MS = 20_000;
 
 /** Connects, echoes one line, and resolves with the still-open socket; rejects on any failure. */
-function echoOnce(host: string, port: number, line: string): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port });
-    let echoed = '';
-    const timer = setTimeout(() => fail(new Error('no echo in time')), ECHO_TIMEOUT_MS);
-    const fail = (error: Error) => {
-      clearTimeout(timer);
-      socket.destroy();
-      reject(error);
-    };
-    socket.on('error', fail);
-    socket.on('close', () => fail(new Error('closed before its echo')));
-    socket.on('connect', () => socket.write(line));
-    socket.on('data', (chunk: Buffer) => {
-      echoed += chunk.toString('latin1');
-      if (echoed.length < line.length) return;
-      clearTimeout(timer);
-      socket.removeAllListeners('close');
-      if (echoed !== line) return fail(new Error(`wrong echo: ${JSON.stringify(echoed)}`));
-      resolve(socket);
-    });
-  });
+async function echoOnce(host: string, port: number, line: string): Promise<net.Socket> {
+  const peer = await Peer.open(port, host);
+  try {
+    peer.socket.write(line);
+    const echoed = (await peer.until((received) => received.length >= line.length, ECHO_TIMEOUT_MS)).toString('latin1');
+    if (echoed !== line) throw new Error(`wrong echo: ${JSON.stringify(echoed)}`);
+    return peer.socket;
+  } catch (error) {
+    peer.socket.destroy();
+    throw error;
+  }
 }
 
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

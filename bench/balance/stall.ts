@@ -8,8 +8,8 @@
  * per-connection log lines, matched by the probe's port.
  */
 
-import net from 'node:net';
 import { startLab } from '../../harness/launch.js';
+import { Peer } from '../load/peer.js';
 import { workerOf } from './log-lines.js';
 import type { StallRun, StallSettings } from './results.js';
 
@@ -23,41 +23,19 @@ const CLIENT_TIMEOUT_MS = 60_000;
  * Sends `text` and collects everything until the server closes (every request here ends with
  * `Connection: close`). Resolves with the bytes and the local port; `onConnect` learns the port first.
  */
-function exchange(host: string, port: number, text: string, onConnect: (localPort: number) => Promise<void> | void = () => {}): Promise<{ reply: string; localPort: number }> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port });
-    let reply = '';
-    // Read at connect: a destroyed socket no longer knows its port.
-    let localPort = 0;
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`no reply within ${CLIENT_TIMEOUT_MS} ms`));
-    }, CLIENT_TIMEOUT_MS);
-    socket.on('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    socket.on('connect', () => {
-      localPort = socket.localPort!;
-      // A failing onConnect (no log line in time) ends this exchange, not the process.
-      Promise.resolve()
-        .then(() => onConnect(localPort))
-        .then(
-          () => socket.write(text),
-          (error: unknown) => {
-            clearTimeout(timer);
-            socket.destroy();
-            reject(error instanceof Error ? error : new Error(String(error)));
-          },
-        );
-    });
-    socket.on('data', (chunk: Buffer) => (reply += chunk.toString('latin1')));
-    socket.on('end', () => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve({ reply, localPort });
-    });
-  });
+async function exchange(host: string, port: number, text: string, onConnect: (localPort: number) => Promise<void> | void = () => {}): Promise<{ reply: string; localPort: number }> {
+  const peer = await Peer.open(port, host);
+  // Read at connect: a destroyed socket no longer knows its port.
+  const localPort = peer.socket.localPort!;
+  try {
+    await onConnect(localPort);
+    peer.socket.write(text);
+    const reply = (await peer.until(() => false, CLIENT_TIMEOUT_MS)).toString('latin1');
+    if (peer.error) throw peer.error;
+    return { reply, localPort };
+  } finally {
+    peer.socket.destroy();
+  }
 }
 
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,5 +1,5 @@
 /**
- * Measures the files experiment: for each target (a lab, and for labs 01 and 05 each `--copy`),
+ * Measures the files experiment: for each target (a lab, and for labs 01, 05 and 07 each `--copy`),
  * each file size and each connection count, one wrk run against a fresh page-cache-warm file,
  * with the server tree's CPU from /proc around it; then, per target and size, one run under
  * strace -f -c for the system calls per request.
@@ -25,8 +25,8 @@ export interface FileTarget {
   readonly id: string;
   readonly label: string;
   readonly labId: string;
-  /** How the bytes reach the socket, for the report's explanation. */
-  readonly copy: 'sendfile' | 'read-write' | 'node';
+  /** How the bytes reach the socket, for the report's explanation (`--copy`'s value, or Node streams). */
+  readonly copy: 'sendfile' | 'read-write' | 'read-send' | 'splice' | 'node';
   readonly args: readonly string[];
   readonly serial: boolean;
   /** Serves each connection in a new process (lab 02): every wrk run starts its children first. */
@@ -45,7 +45,7 @@ export function fileTargets(labs: (lab: LabInfo) => boolean = () => true): FileT
         ...base,
         id: `${lab.id} (${copy.name})`,
         label: `${lab.label} ${copy.name}`,
-        copy: copy.name as 'sendfile' | 'read-write',
+        copy: copy.name as FileTarget['copy'],
         args: [...variant.args, ...copy.args],
       }));
     });

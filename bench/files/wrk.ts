@@ -26,13 +26,20 @@ export interface WrkRun {
   readonly timeouts: number;
   /** wrk's own user + system CPU over the whole run, ms. */
   readonly cpuMs: number;
+  /**
+   * Each request's time from its write to its response's last byte, over the run (wrk's own
+   * histogram, µs; closed loop: a request waits for the one before it on its connection). Absent
+   * from runs measured before the files experiment's schema 2.
+   */
+  readonly latency?: { readonly p50Us: number; readonly p99Us: number; readonly maxUs: number };
 }
 
 const DONE_SCRIPT = `
 done = function(summary, latency, requests)
   local e = summary.errors
-  io.write(string.format('WRK-JSON {"requests":%d,"bytes":%d,"durationUs":%d,"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d}\\n',
-    summary.requests, summary.bytes, summary.duration, e.connect, e.read, e.write, e.status, e.timeout))
+  io.write(string.format('WRK-JSON {"requests":%d,"bytes":%d,"durationUs":%d,"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d,"p50Us":%d,"p99Us":%d,"maxUs":%d}\\n',
+    summary.requests, summary.bytes, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50.0), latency:percentile(99.0), latency.max))
 end
 `;
 
@@ -103,5 +110,6 @@ export function parseWrk(output: string): WrkRun {
     errors: s.connect! + s.read! + s.write! + s.status! + s.timeout!,
     timeouts: s.timeout!,
     cpuMs: (cpuTicks * 1000) / TICKS_PER_SECOND,
+    ...(s.p50Us !== undefined ? { latency: { p50Us: s.p50Us, p99Us: s.p99Us!, maxUs: s.maxUs! } } : {}),
   };
 }

@@ -11,9 +11,9 @@
  */
 
 import { mkdirSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import type { ProtocolName } from '../../shared/protocol.js';
+import { pattern, Peer } from '../load/peer.js';
 
 /** How much of each exchange to run: `rounds` scales every part. */
 export interface Exercise {
@@ -31,69 +31,6 @@ export interface Served {
   exchanges: number;
   readonly problems: string[];
 }
-
-/** One connection that collects what it receives and waits for a length, a pattern or the end. */
-class Peer {
-  readonly socket: net.Socket;
-  received = Buffer.alloc(0);
-  ended = false;
-  #wake: (() => void) | undefined;
-
-  private constructor(socket: net.Socket) {
-    this.socket = socket;
-    socket.on('data', (chunk: Buffer) => {
-      this.received = Buffer.concat([this.received, chunk]);
-      this.#wake?.();
-    });
-    socket.on('end', () => {
-      this.ended = true;
-      this.#wake?.();
-    });
-    socket.on('error', () => {
-      this.ended = true;
-      this.#wake?.();
-    });
-  }
-
-  static open(port: number): Promise<Peer> {
-    return new Promise((resolve, reject) => {
-      const socket = net.connect({ port, host: '127.0.0.1' }, () => {
-        socket.off('error', reject);
-        resolve(new Peer(socket));
-      });
-      socket.once('error', reject);
-    });
-  }
-
-  /** Resolves once `done` holds for what was received, or rejects after `timeoutMs` (a generous bound). */
-  until(done: (received: Buffer) => boolean, timeoutMs = 20_000): Promise<Buffer> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms (had ${JSON.stringify(this.received.toString('latin1').slice(-80))})`)), timeoutMs);
-      const check = () => {
-        if (done(this.received) || this.ended) {
-          clearTimeout(timer);
-          this.#wake = undefined;
-          resolve(this.received);
-        }
-      };
-      this.#wake = check;
-      check();
-    });
-  }
-
-  take(): Buffer {
-    const all = this.received;
-    this.received = Buffer.alloc(0);
-    return all;
-  }
-
-  end(): Promise<Buffer> {
-    this.socket.end();
-    return this.until(() => false).finally(() => this.socket.destroy());
-  }
-}
-
-const pattern = (size: number, seed: number) => Buffer.from(Array.from({ length: size }, (_, i) => (i * 31 + seed) & 0xff));
 
 /** Concurrent connections for an exchange: one where the lab serves one client at a time. */
 const width = (exercise: Exercise, wanted: number) => (exercise.oneAtATime ? 1 : wanted);

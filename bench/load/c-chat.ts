@@ -7,10 +7,10 @@
  * report shows its error counts.
  */
 
-import { spawn } from 'node:child_process';
 import { buildCChatClient, C_CHAT_CLIENT_BINARY } from '../reference/build.js';
+import { flags, runCTool, type WindowCallbacks } from './c-tool.js';
 
-export interface CChatOptions {
+export interface CChatOptions extends WindowCallbacks {
   readonly port: number;
   readonly members: number;
   readonly senders: number;
@@ -18,8 +18,6 @@ export interface CChatOptions {
   readonly size: number;
   readonly warmupSeconds: number;
   readonly seconds: number;
-  readonly onWindowStart?: () => void;
-  readonly onWindowEnd?: () => void;
 }
 
 /** As documented in the header of c-chat-client.c. */
@@ -51,41 +49,9 @@ const JOIN_ALLOWANCE_MS = 120_000;
 export async function runCChatClient(options: CChatOptions): Promise<CChatResult> {
   const unavailable = buildCChatClient();
   if (unavailable !== undefined) throw new Error(unavailable);
-  const args = [
-    '--port', String(options.port),
-    '--members', String(options.members),
-    '--senders', String(options.senders),
-    '--stuck', String(options.stuck),
-    '--size', String(options.size),
-    '--warmup', String(options.warmupSeconds),
-    '--seconds', String(options.seconds),
-  ];
+  const args = flags({ port: options.port, members: options.members, senders: options.senders, stuck: options.stuck, size: options.size, warmup: options.warmupSeconds, seconds: options.seconds });
   const deadlineMs = (options.warmupSeconds + options.seconds) * 1000 + JOIN_ALLOWANCE_MS;
-  const { code, signal, stdout, stderr } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>(
-    (resolve, reject) => {
-      const child = spawn(C_CHAT_CLIENT_BINARY, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on('data', (d: Buffer) => {
-        const text = d.toString();
-        stderr += text;
-        if (text.includes('c-chat-client: window open')) options.onWindowStart?.();
-        if (text.includes('c-chat-client: window closed')) options.onWindowEnd?.();
-      });
-      const timer = setTimeout(() => child.kill('SIGKILL'), deadlineMs);
-      child.on('error', (error) => {
-        clearTimeout(timer);
-        reject(new Error(`cannot start ${C_CHAT_CLIENT_BINARY}: ${error.message}`));
-      });
-      child.on('close', (code, signal) => {
-        clearTimeout(timer);
-        resolve({ code, signal, stdout, stderr });
-      });
-    },
-  );
-  if (signal !== null) throw new Error(`c-chat-client was killed by ${signal}: ${stderr.trim().split('\n').slice(-2).join(' / ')}`);
-  if (code !== 0 && code !== 1) throw new Error(`c-chat-client exited with status ${code}: ${stderr.trim().split('\n').slice(-2).join(' / ')}`);
+  const { stdout } = await runCTool('c-chat-client', C_CHAT_CLIENT_BINARY, args, deadlineMs, options);
   return parseChatResult(stdout);
 }
 

@@ -19,8 +19,10 @@
 import { spawn } from 'node:child_process';
 import { buildCEchoClient, C_ECHO_CLIENT_BINARY } from '../reference/build.js';
 import { hasTaskset } from '../../harness/affinity.js';
+import { flags, lastLines, runCTool, type WindowCallbacks } from './c-tool.js';
 
-export interface CEchoOptions {
+/** The window callbacks: when the client says the measured window opened and closed. */
+export interface CEchoOptions extends WindowCallbacks {
   readonly host?: string;
   readonly port: number;
   readonly connections: number;
@@ -43,9 +45,6 @@ export interface CEchoOptions {
   readonly cpus?: string;
   /** Spread the connections over this many loopback source addresses, 127.0.0.2 and up (sources.ts); 0 or none: the kernel's choice. */
   readonly sources?: number;
-  /** Called when the client says the measured window opened and closed (its stderr lines). */
-  readonly onWindowStart?: () => void;
-  readonly onWindowEnd?: () => void;
 }
 
 export interface CEchoLatency {
@@ -81,20 +80,26 @@ export interface CEchoErrorReport {
 }
 
 /** The client's report, as documented in the header of c-echo-client.c. */
-export interface CEchoResult {
+/** What both modes' reports open with. */
+interface CEchoHeader {
   readonly tool: 'c-echo-client';
   readonly version: 3;
-  readonly mode: 'run';
   readonly host: string;
   readonly port: number;
   readonly connections: number;
   readonly size: number;
-  readonly pipeline: number;
   /** Source addresses the connections were spread over (0: the kernel chose 127.0.0.1). */
   readonly sources: number;
   /** Connections whose connect was started. */
   readonly opened: number;
   readonly connected: number;
+  readonly errors: CEchoErrorCounts;
+  readonly firstErrors: readonly CEchoErrorReport[];
+}
+
+export interface CEchoResult extends CEchoHeader {
+  readonly mode: 'run';
+  readonly pipeline: number;
   readonly warmupS: number;
   readonly warmupMaxS: number;
   readonly warmupTookS: number;
@@ -116,8 +121,6 @@ export interface CEchoResult {
   readonly shortWrites: number;
   /** The client's own CPU over the window; fraction is of one core. */
   readonly cpu: { readonly userS: number; readonly sysS: number; readonly fraction: number };
-  readonly errors: CEchoErrorCounts;
-  readonly firstErrors: readonly CEchoErrorReport[];
 }
 
 /** The client ran to the end and found the server's echo wrong (or connections failing). */
@@ -136,53 +139,23 @@ export class CEchoErrors extends Error {
 const EXIT_MARGIN_MS = 30_000;
 
 export async function runCEchoClient(options: CEchoOptions): Promise<CEchoResult> {
-  const [file, argv] = command(options, [
-    '--host', options.host ?? '127.0.0.1',
-    '--port', String(options.port),
-    '--connections', String(options.connections),
-    '--size', String(options.size),
-    '--pipeline', String(options.pipeline ?? 1),
-    '--warmup', String(options.warmupSeconds),
-    ...(options.warmupMaxSeconds === undefined ? [] : ['--warmup-max', String(options.warmupMaxSeconds)]),
-    ...(options.warmupStallSeconds === undefined ? [] : ['--warmup-stall', String(options.warmupStallSeconds)]),
-    '--seconds', String(options.seconds),
-    ...(options.drainSeconds === undefined ? [] : ['--drain', String(options.drainSeconds)]),
-    ...(options.roundTripsPerConnection === undefined ? [] : ['--round-trips', String(options.roundTripsPerConnection)]),
-    ...(options.sources ? ['--sources', String(options.sources)] : []),
-  ]);
+  const [file, argv] = command(options, flags({
+    host: options.host ?? '127.0.0.1',
+    port: options.port,
+    connections: options.connections,
+    size: options.size,
+    pipeline: options.pipeline ?? 1,
+    warmup: options.warmupSeconds,
+    'warmup-max': options.warmupMaxSeconds,
+    'warmup-stall': options.warmupStallSeconds,
+    seconds: options.seconds,
+    drain: options.drainSeconds,
+    'round-trips': options.roundTripsPerConnection,
+    sources: options.sources || undefined,
+  }));
   const deadlineMs = (Math.max(options.warmupSeconds, options.warmupMaxSeconds ?? 0) + options.seconds + (options.drainSeconds ?? 1)) * 1000 + EXIT_MARGIN_MS;
 
-  const { code, signal, stdout, stderr } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>(
-    (resolve, reject) => {
-      const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      let stderrLine = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on('data', (d: Buffer) => {
-        stderr += d.toString();
-        // Window markers as they come, so a caller can sample the server over the same window.
-        const lines = (stderrLine + d.toString()).split('\n');
-        stderrLine = lines.pop() ?? '';
-        for (const line of lines) {
-          if (line === 'c-echo-client: window open') options.onWindowStart?.();
-          if (line === 'c-echo-client: window closed') options.onWindowEnd?.();
-        }
-      });
-      const timer = setTimeout(() => child.kill('SIGKILL'), deadlineMs);
-      child.on('error', (error) => {
-        clearTimeout(timer);
-        reject(new Error(`cannot start ${file}: ${error.message}`));
-      });
-      child.on('close', (code, signal) => {
-        clearTimeout(timer);
-        resolve({ code, signal, stdout, stderr });
-      });
-    },
-  );
-
-  if (signal !== null) throw new Error(`c-echo-client was killed by ${signal}${signal === 'SIGKILL' ? ` (no exit within ${deadlineMs} ms?)` : ''}: ${lastLines(stderr)}`);
-  if (code !== 0 && code !== 1) throw new Error(`c-echo-client exited with status ${code}: ${lastLines(stderr)}`);
+  const { code, stdout } = await runCTool('c-echo-client', file, argv, deadlineMs, options);
   const result = parseResult(stdout, options);
   // Status 1 means "finished, found errors"; 0 with errors counted would be a bug in the client.
   if (result.errors.total > 0 || code === 1) {
@@ -201,21 +174,14 @@ function command(options: Pick<CEchoOptions, 'cpus'>, args: string[]): [string, 
   return ['taskset', ['--cpu-list', options.cpus, C_ECHO_CLIENT_BINARY, ...args]];
 }
 
-function lastLines(text: string): string {
-  return text.trim().split('\n').slice(-3).join(' / ') || '(no stderr)';
-}
-
 /**
  * The report, every field checked for presence and type, and against what was asked: a wrong
  * field fails loudly here instead of as a NaN in a table.
  */
 export function parseResult(stdout: string, asked: Pick<CEchoOptions, 'connections' | 'size'>): CEchoResult {
-  const { raw, bad, object, number, checkErrors } = schema(stdout);
-  const top = object(raw, 'the output');
-  if (top.tool !== 'c-echo-client' || top.version !== 3 || top.mode !== 'run') bad(`tool/version/mode is ${String(top.tool)}/${String(top.version)}/${String(top.mode)}, expected c-echo-client/3/run`);
+  const { raw, top, bad, object, number } = schema(stdout, 'run');
   if (!['answered', 'stalled', 'bound', 'failed'].includes(top.warmupEnd as string)) bad(`warmupEnd is ${JSON.stringify(top.warmupEnd)}`);
-  if (typeof top.host !== 'string') bad('host is not a string');
-  for (const key of ['port', 'connections', 'size', 'pipeline', 'sources', 'opened', 'connected', 'roundTrips', 'fewest', 'most', 'neverAnswered', 'shortReads', 'shortWrites', 'answeredInWarmup', 'warmupRoundTrips']) {
+  for (const key of ['pipeline', 'roundTrips', 'fewest', 'most', 'neverAnswered', 'shortReads', 'shortWrites', 'answeredInWarmup', 'warmupRoundTrips']) {
     number(top, key, '', true);
   }
   for (const key of ['warmupS', 'warmupMaxS', 'warmupTookS', 'windowS', 'roundTripsPerSec']) number(top, key, '');
@@ -224,7 +190,6 @@ export function parseResult(stdout: string, asked: Pick<CEchoOptions, 'connectio
   number(latency, 'count', 'latencyUs.', true);
   const cpu = object(top.cpu, 'cpu');
   for (const key of ['userS', 'sysS', 'fraction']) number(cpu, key, 'cpu.');
-  checkErrors(top);
   const perConnection = top.perConnection;
   if (!Array.isArray(perConnection) || !perConnection.every((n) => Number.isInteger(n) && n >= 0)) bad('perConnection is not a list of counts');
 
@@ -243,8 +208,8 @@ export function parseResult(stdout: string, asked: Pick<CEchoOptions, 'connectio
   return result;
 }
 
-/** The checks both reports share: JSON, typed fields, and the errors block adding up. */
-function schema(stdout: string) {
+/** The checks both reports share: JSON, the header's typed fields, and the errors block adding up. */
+function schema(stdout: string, mode: 'run' | 'hold') {
   let raw: unknown;
   try {
     raw = JSON.parse(stdout);
@@ -263,19 +228,21 @@ function schema(stdout: string) {
     }
     return value;
   };
-  const checkErrors = (top: Record<string, unknown>) => {
-    const errors = object(top.errors, 'errors');
-    const counts = ['connect', 'socket', 'corrupt', 'extra', 'missing'].map((key) => number(errors, key, 'errors.', true));
-    if (counts.reduce((a, b) => a + b, 0) !== number(errors, 'total', 'errors.', true)) bad('errors.total is not the sum of the error counts');
-    if (!Array.isArray(top.firstErrors)) bad('firstErrors is not a list');
-    for (const [i, entry] of (top.firstErrors as unknown[]).entries()) {
-      const e = object(entry, `firstErrors[${i}]`);
-      if (!['connect', 'socket', 'corrupt', 'extra', 'missing'].includes(e.kind as string)) bad(`firstErrors[${i}].kind is ${String(e.kind)}`);
-      for (const key of ['connection', 'message', 'offset']) number(e, key, `firstErrors[${i}].`, true);
-      if (typeof e.detail !== 'string') bad(`firstErrors[${i}].detail is not a string`);
-    }
-  };
-  return { raw, bad, object, number, checkErrors };
+  const top = object(raw, 'the output');
+  if (top.tool !== 'c-echo-client' || top.version !== 3 || top.mode !== mode) bad(`tool/version/mode is ${String(top.tool)}/${String(top.version)}/${String(top.mode)}, expected c-echo-client/3/${mode}`);
+  if (typeof top.host !== 'string') bad('host is not a string');
+  for (const key of ['port', 'connections', 'size', 'sources', 'opened', 'connected']) number(top, key, '', true);
+  const errors = object(top.errors, 'errors');
+  const counts = ['connect', 'socket', 'corrupt', 'extra', 'missing'].map((key) => number(errors, key, 'errors.', true));
+  if (counts.reduce((a, b) => a + b, 0) !== number(errors, 'total', 'errors.', true)) bad('errors.total is not the sum of the error counts');
+  if (!Array.isArray(top.firstErrors)) bad('firstErrors is not a list');
+  for (const [i, entry] of (top.firstErrors as unknown[]).entries()) {
+    const e = object(entry, `firstErrors[${i}]`);
+    if (!['connect', 'socket', 'corrupt', 'extra', 'missing'].includes(e.kind as string)) bad(`firstErrors[${i}].kind is ${String(e.kind)}`);
+    for (const key of ['connection', 'message', 'offset']) number(e, key, `firstErrors[${i}].`, true);
+    if (typeof e.detail !== 'string') bad(`firstErrors[${i}].detail is not a string`);
+  }
+  return { raw, top, bad, object, number };
 }
 
 /* ---- Holding idle connections (--hold) ------------------------------------------------------ */
@@ -294,24 +261,13 @@ export interface CHoldOptions {
 }
 
 /** The holder's report as the holding starts (the header of c-echo-client.c, "mode":"hold"). */
-export interface CHoldReport {
-  readonly tool: 'c-echo-client';
-  readonly version: 3;
+export interface CHoldReport extends CEchoHeader {
   readonly mode: 'hold';
-  readonly host: string;
-  readonly port: number;
-  readonly connections: number;
-  readonly size: number;
-  readonly sources: number;
-  readonly opened: number;
-  readonly connected: number;
   /** Connections whose one echo came back whole: the ones really held. */
   readonly answered: number;
   /** From the first connect to the end of the opening. */
   readonly openS: number;
   readonly openEnd: 'answered' | 'stalled' | 'bound' | 'failed';
-  readonly errors: CEchoErrorCounts;
-  readonly firstErrors: readonly CEchoErrorReport[];
 }
 
 export interface CHold {
@@ -332,17 +288,17 @@ const HOLD_EXIT_MS = 30_000;
  * Resolves once the opening has ended, whatever it reached: the caller reads `answered`.
  */
 export async function holdCEchoConnections(options: CHoldOptions): Promise<CHold> {
-  const [file, argv] = command(options, [
-    '--host', options.host ?? '127.0.0.1',
-    '--port', String(options.port),
-    '--connections', String(options.connections),
-    '--size', String(HOLD_PROBE_BYTES),
-    '--warmup', '0',
-    '--warmup-max', String(options.maxSeconds),
-    '--warmup-stall', String(options.stallSeconds),
-    '--sources', String(options.sources),
-    '--hold',
-  ]);
+  const [file, argv] = command(options, flags({
+    host: options.host ?? '127.0.0.1',
+    port: options.port,
+    connections: options.connections,
+    size: HOLD_PROBE_BYTES,
+    warmup: 0,
+    'warmup-max': options.maxSeconds,
+    'warmup-stall': options.stallSeconds,
+    sources: options.sources,
+    hold: true,
+  }));
   const child = spawn(file, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
   const kill = () => {
@@ -394,14 +350,10 @@ export async function holdCEchoConnections(options: CHoldOptions): Promise<CHold
 
 /** The hold report, every field checked, and its counts against each other and what was asked. */
 export function parseHold(stdout: string, asked: Pick<CHoldOptions, 'connections' | 'sources'>): CHoldReport {
-  const { raw, bad, object, number, checkErrors } = schema(stdout);
-  const top = object(raw, 'the output');
-  if (top.tool !== 'c-echo-client' || top.version !== 3 || top.mode !== 'hold') bad(`tool/version/mode is ${String(top.tool)}/${String(top.version)}/${String(top.mode)}, expected c-echo-client/3/hold`);
-  if (typeof top.host !== 'string') bad('host is not a string');
+  const { raw, top, bad, number } = schema(stdout, 'hold');
   if (!['answered', 'stalled', 'bound', 'failed'].includes(top.openEnd as string)) bad(`openEnd is ${JSON.stringify(top.openEnd)}`);
-  for (const key of ['port', 'connections', 'size', 'sources', 'opened', 'connected', 'answered']) number(top, key, '', true);
+  number(top, 'answered', '', true);
   number(top, 'openS', '');
-  checkErrors(top);
   const report = raw as CHoldReport;
   if (report.connections !== asked.connections || report.sources !== asked.sources) {
     bad(`it held ${report.connections} over ${report.sources} sources, asked ${asked.connections} over ${asked.sources}`);

@@ -99,23 +99,6 @@ export class RawClient {
     throw libc.callError('read', error);
   }
 
-  /** Reads exactly `count` bytes, waiting for each part; fails on FIN or after `timeoutMs`. */
-  readExactly(count: number, timeoutMs = 10_000): Buffer {
-    const parts: Buffer[] = [];
-    let have = 0;
-    const deadline = performance.now() + timeoutMs;
-    while (have < count) {
-      const n = this.readAvailable((bytes) => {
-        const take = bytes.subarray(0, count - have);
-        parts.push(Buffer.from(take));
-        have += take.length;
-      });
-      if (n < 0) throw new Error(`the server closed the connection after ${have} of ${count} bytes`);
-      if (n === 0 && have < count) this.#waitFor(libc.POLLIN, Math.max(1, deadline - performance.now()), 'read');
-    }
-    return Buffer.concat(parts, have);
-  }
-
   /** Waits until the socket is readable or writable (whichever comes first), at most `timeoutMs`. */
   waitReadableOrWritable(timeoutMs = 10_000): void {
     this.#waitFor(libc.POLLIN | libc.POLLOUT, timeoutMs, 'poll');

@@ -12,91 +12,35 @@ import { repoRoot } from '../../harness/launch.js';
 
 const BUILD_DIR = path.join(repoRoot, 'bench', 'build');
 
-interface CProgram {
-  readonly source: string;
-  readonly binary: string;
-  readonly flags: readonly string[];
-  /** What the program is, for the reason string. */
-  readonly what: string;
-  /** Ends the reason string: what the caller loses without this program. */
-  readonly consequence: string;
-  /** null: not built yet in this process; otherwise the build's answer (undefined: it runs). */
-  outcome: string | undefined | null;
-}
-
-export const REFERENCE_BINARY = path.join(BUILD_DIR, 'echo-epoll');
-export const C_ECHO_CLIENT_BINARY = path.join(BUILD_DIR, 'c-echo-client');
 /** The plain-Node reference server, compiled by the project's build like every other .ts file. */
 export const PLAIN_NODE_SCRIPT = path.join(repoRoot, 'dist', 'bench', 'reference', 'plain-node.js');
 
-const REFERENCE: CProgram = {
-  source: path.join(repoRoot, 'bench', 'reference', 'echo-epoll.c'),
-  binary: REFERENCE_BINARY,
-  flags: ['-O2', '-Wall'],
-  what: 'the C reference',
-  consequence: 'so the C reference row is skipped',
-  outcome: null,
-};
-
-export const THREADS_REFERENCE_BINARY = path.join(BUILD_DIR, 'echo-threads');
-
-const THREADS_REFERENCE: CProgram = {
-  source: path.join(repoRoot, 'bench', 'reference', 'echo-threads.c'),
-  binary: THREADS_REFERENCE_BINARY,
-  flags: ['-O2', '-Wall', '-pthread'],
-  what: 'the C threads reference',
-  consequence: 'so the C threads row is skipped',
-  outcome: null,
-};
-
-const C_ECHO_CLIENT: CProgram = {
-  source: path.join(repoRoot, 'bench', 'load', 'c-echo-client.c'),
-  binary: C_ECHO_CLIENT_BINARY,
-  // Every warning is an error: a load generator that miscounts is worse than none.
-  flags: ['-O2', '-Wall', '-Wextra', '-Werror'],
-  what: 'the C load generator',
-  consequence: 'so the C load generator cannot run',
-  outcome: null,
-};
-
-export const C_CHAT_CLIENT_BINARY = path.join(BUILD_DIR, 'c-chat-client');
-
-const C_CHAT_CLIENT: CProgram = {
-  source: path.join(repoRoot, 'bench', 'load', 'c-chat-client.c'),
-  binary: C_CHAT_CLIENT_BINARY,
-  flags: ['-O2', '-Wall', '-Wextra', '-Werror'],
-  what: 'the C chat load generator',
-  consequence: 'so make chat cannot run',
-  outcome: null,
-};
-
-/** Compiles if needed; returns why the chat load generator cannot run, or undefined when it can. */
-export function buildCChatClient(): string | undefined {
-  return build(C_CHAT_CLIENT);
+/**
+ * One C program: its binary, and `build()`, which compiles it when its source is newer (once per
+ * process) and returns why it cannot run, or undefined when it can. `what` names it and
+ * `consequence` ends that reason: what the caller loses without it.
+ */
+function cProgram(folder: string, name: string, flags: readonly string[], what: string, consequence: string) {
+  const source = path.join(repoRoot, 'bench', folder, `${name}.c`);
+  const binary = path.join(BUILD_DIR, name);
+  let outcome: string | undefined | null = null; // null: not built yet in this process
+  const build = (): string | undefined => (outcome === null ? (outcome = compile(source, binary, flags, what, consequence)) : outcome);
+  return { binary, build };
 }
 
-/** Compiles if needed; returns why the reference cannot run, or undefined when it can. */
-export function buildReference(): string | undefined {
-  return build(REFERENCE);
-}
+/** Every warning is an error in the load generators: one that miscounts is worse than none. */
+const STRICT = ['-O2', '-Wall', '-Wextra', '-Werror'];
+const REFERENCE = cProgram('reference', 'echo-epoll', ['-O2', '-Wall'], 'the C reference', 'so the C reference row is skipped');
+const THREADS_REFERENCE = cProgram('reference', 'echo-threads', ['-O2', '-Wall', '-pthread'], 'the C threads reference', 'so the C threads row is skipped');
+const C_ECHO_CLIENT = cProgram('load', 'c-echo-client', STRICT, 'the C load generator', 'so the C load generator cannot run');
+const C_CHAT_CLIENT = cProgram('load', 'c-chat-client', STRICT, 'the C chat load generator', 'so make chat cannot run');
 
-/** Compiles if needed; returns why the C threads reference cannot run, or undefined when it can. */
-export function buildThreadsReference(): string | undefined {
-  return build(THREADS_REFERENCE);
-}
+export const { binary: REFERENCE_BINARY, build: buildReference } = REFERENCE;
+export const { binary: THREADS_REFERENCE_BINARY, build: buildThreadsReference } = THREADS_REFERENCE;
+export const { binary: C_ECHO_CLIENT_BINARY, build: buildCEchoClient } = C_ECHO_CLIENT;
+export const { binary: C_CHAT_CLIENT_BINARY, build: buildCChatClient } = C_CHAT_CLIENT;
 
-/** Compiles if needed; returns why the C load generator cannot run, or undefined when it can. */
-export function buildCEchoClient(): string | undefined {
-  return build(C_ECHO_CLIENT);
-}
-
-function build(program: CProgram): string | undefined {
-  if (program.outcome !== null) return program.outcome;
-  program.outcome = compile(program);
-  return program.outcome;
-}
-
-function compile({ source, binary, flags, what, consequence }: CProgram): string | undefined {
+function compile(source: string, binary: string, flags: readonly string[], what: string, consequence: string): string | undefined {
   if (existsSync(binary) && statSync(binary).mtimeMs >= statSync(source).mtimeMs) return undefined;
   try {
     execFileSync('cc', ['--version'], { stdio: 'ignore' });

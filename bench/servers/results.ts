@@ -6,8 +6,6 @@
  * A figure that could not be measured (server-side figures of a `--target` server) is null.
  */
 
-import { labInfo, LABS } from '../../labs/index.js';
-import { describeLab, describeLabs } from '../kit/labs.js';
 import type { ReportFile } from '../kit/report-file.js';
 import type { TargetSpec } from './targets.js';
 
@@ -37,7 +35,6 @@ export type TargetInfo = Pick<TargetSpec, 'id' | 'label' | 'model' | 'kind' | 'l
   readonly protocols: readonly string[];
   /** Why it could not run at all in this run. */
   readonly unavailable?: string;
-  /** Absent in schema-2 files: migrateBench adds it. */
   readonly multiCore?: boolean;
 };
 
@@ -138,45 +135,11 @@ export interface BenchResults extends ReportFile<'bench', typeof SCHEMA_VERSION>
 
 /**
  * Lifts an older file: schema 4 holds the same shape as 5 without the idle levels' figures and
- * the machine's limits (absent metrics are ones not measured), so it only takes the new number; schema 3 holds the same shape as 4 without the warm-up figures (a metric
- * absent is one not measured), so it only takes the new number; schema 2 holds the same figures
- * as 3 without the idle scenario and the new optional fields, so it only takes the multi-core
- * flags from the registry; schema 1 goes through liftV1 first.
+ * the machine's limits, schema 3 the same as 4 without the warm-up figures (a metric absent is one
+ * not measured), so each only takes the new number. Schemas 1 and 2 (no file in the repository
+ * holds them now) are refused: measure again.
  */
 export function migrateBench(raw: Record<string, unknown>): BenchResults | undefined {
-  if (raw.schema === 3 || raw.schema === 4) return Array.isArray(raw.targets) && Array.isArray(raw.scenarios) ? ({ ...raw, schema: SCHEMA_VERSION } as unknown as BenchResults) : undefined;
-  const v2 = raw.schema === 1 ? liftV1(raw) : raw.schema === 2 ? (raw as unknown as BenchResults) : undefined;
-  if (!v2 || !Array.isArray(v2.targets)) return undefined;
-  const known = new Set(LABS.map((lab) => lab.id));
-  const targets = v2.targets.map((t) => {
-    const id = t.id.split('@')[0]!;
-    return t.kind === 'lab' && known.has(id) && labInfo(id).coresFlag !== undefined ? { ...t, multiCore: true } : t;
-  });
-  return { ...v2, schema: SCHEMA_VERSION, targets };
-}
-
-/**
- * Schema 1 (the files committed before schema 2) held the same figures without the lab
- * descriptions. It is lifted here: the labs' descriptions come from the registry as it is at
- * migration (schema-1 files carry none; the model text they had could drift from the labs), and
- * the stamp takes the load average the file recorded at the run's start.
- */
-function liftV1(raw: Record<string, unknown>): BenchResults | undefined {
-  if (raw.schema !== 1 || !Array.isArray(raw.scenarios) || !Array.isArray(raw.targets)) return undefined;
-  const old = raw as unknown as Omit<BenchResults, 'experiment' | 'schema' | 'labs'>;
-  const known = new Set(LABS.map((lab) => lab.id));
-  const targets = old.targets.map((t) => {
-    if (t.kind !== 'lab' || !known.has(t.id)) return t;
-    const lab = describeLab(labInfo(t.id));
-    const { limit: _oldLimit, ...rest } = t;
-    return { ...rest, label: lab.label, model: lab.model, ...(lab.limit ? { limit: lab.limit } : {}), traits: lab.traits };
-  });
-  return {
-    ...old,
-    experiment: 'bench',
-    schema: SCHEMA_VERSION,
-    stamp: { ...old.stamp, ...(old.loadAverage ? { loadAverage1m: old.loadAverage.start } : {}) },
-    labs: describeLabs(targets.filter((t) => t.kind === 'lab').map((t) => t.id)),
-    targets,
-  };
+  const lifts = (raw.schema === 3 || raw.schema === 4) && Array.isArray(raw.targets) && Array.isArray(raw.scenarios);
+  return lifts ? ({ ...raw, schema: SCHEMA_VERSION } as unknown as BenchResults) : undefined;
 }

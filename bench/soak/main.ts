@@ -15,7 +15,7 @@ import { LABS } from '../../labs/index.js';
 import { defineExperiment, runMain } from '../kit/experiment.js';
 import { describeLabs } from '../kit/labs.js';
 import { soakLab, type LabSoak } from './measure.js';
-import { migrateSoakV1, renderSoak, SOAK_SCHEMA } from './render.js';
+import { renderSoak, SOAK_SCHEMA } from './render.js';
 
 const LAB_IDS = LABS.map((lab) => lab.id);
 
@@ -24,7 +24,6 @@ export const soak = defineExperiment({
   title: 'Soak: memory and descriptors under sustained load',
   about: 'Soaks every lab (or --labs) under autocannon plus connection churn; writes results/soak.{json,md}.',
   schema: SOAK_SCHEMA,
-  migrate: migrateSoakV1,
   options: {
     seconds: { type: 'number', default: 60, quick: 5, min: 0, above: true, describe: 'load time per lab: long enough for a slow leak to show' },
     labs: { type: 'list', default: LAB_IDS, choices: LAB_IDS, describe: 'labs to soak' },

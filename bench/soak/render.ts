@@ -6,9 +6,8 @@
 import { barChart } from '../kit/chart.js';
 import type { Page } from '../kit/experiment.js';
 import { check } from '../kit/findings.js';
-import { describeLabs, labLabel } from '../kit/labs.js';
+import { labLabel } from '../kit/labs.js';
 import type { ReportFile } from '../kit/report-file.js';
-import type { Stamp } from '../kit/stamp.js';
 import { once, type Table } from '../kit/table.js';
 import { median } from '../kit/stats.js';
 import type { LabSoak, SoakConfig } from './measure.js';
@@ -19,16 +18,6 @@ export const SOAK_SCHEMA = 2;
 export interface SoakReport extends ReportFile<'soak', typeof SOAK_SCHEMA> {
   readonly config: SoakConfig;
   readonly runs: readonly LabSoak[];
-}
-
-/**
- * The schema-1 file (no schema field; the soaks under `labs`) lifted to schema 2: its labs'
- * descriptions come from the registry as it is at migration, since schema 1 carried none.
- */
-export function migrateSoakV1(raw: Record<string, unknown>): SoakReport | undefined {
-  if (raw.schema !== undefined || !Array.isArray(raw.labs) || raw.config === undefined) return undefined;
-  const old = raw as unknown as { stamp: Stamp; config: SoakConfig; labs: LabSoak[] };
-  return { experiment: 'soak', schema: SOAK_SCHEMA, stamp: old.stamp, labs: describeLabs(old.labs.map((run) => run.lab)), config: old.config, runs: old.labs };
 }
 
 const MiB = (bytes: number) => (bytes / 2 ** 20).toFixed(1);

@@ -8,13 +8,14 @@
  *   node --import tsx bench/syscalls/main.ts --help
  */
 
+import os from 'node:os';
 import { UserError } from '../../shared/errors.js';
 import { labVariants } from '../../labs/index.js';
-import { startExecutable, startLab, startNodeScript, type LabProcess } from '../../harness/launch.js';
+import { startLab } from '../../harness/launch.js';
 import { defineExperiment, runMain } from '../kit/experiment.js';
 import { describeLabs } from '../kit/labs.js';
-import { buildReference, PLAIN_NODE_SCRIPT, REFERENCE_BINARY, buildThreadsReference, THREADS_REFERENCE_BINARY } from '../reference/build.js';
-import { measureServer } from './measure.js';
+import { PLAIN_NODE, REFERENCE, THREADS_REFERENCE } from '../servers/targets.js';
+import { measureServer, type StartServer } from './measure.js';
 import { renderSyscalls, SYSCALLS_SCHEMA, type SyscallServer } from './render.js';
 import { straceUnavailable } from './trace.js';
 
@@ -26,7 +27,7 @@ interface Target {
   readonly model: string;
   /** One client at a time: the round-trip phase runs one connection. */
   readonly serial: boolean;
-  readonly start: () => Promise<LabProcess>;
+  readonly start: StartServer;
   readonly unavailable?: () => string | undefined;
 }
 
@@ -39,32 +40,19 @@ function targets(): Target[] {
     serial: lab.traits.kernelQueueOnly || variant.servedAtOnce !== undefined,
     start: () => startLab(lab.id, [...variant.args, ...LAB_ARGS]),
   }));
-  return [
-    ...labs,
-    {
-      id: 'plain-node',
-      label: 'plain Node',
-      model: "reference: net.createServer(s => s.on('data', d => s.write(d))), no protocol core",
-      serial: false,
-      start: () => startNodeScript('plain-node', PLAIN_NODE_SCRIPT),
+  // The references as the benchmark starts them (bench/servers/targets.ts); they take no flags.
+  const references = [PLAIN_NODE, REFERENCE, THREADS_REFERENCE].map((t) => ({
+    id: t.id,
+    label: t.label,
+    model: t.model,
+    serial: false,
+    start: async () => {
+      const server = await t.start({ protocol: 'echo', workUs: 0, maxConns: 1000, machineCores: os.availableParallelism() });
+      return { ...server, pid: server.pid! };
     },
-    {
-      id: 'c-epoll',
-      label: 'C epoll',
-      model: 'reference: one thread, epoll, no protocol parsing (bench/reference/echo-epoll.c)',
-      serial: false,
-      start: () => startExecutable('c-epoll', REFERENCE_BINARY),
-      unavailable: buildReference,
-    },
-    {
-      id: 'c-threads',
-      label: 'C threads',
-      model: 'reference: a thread per connection, blocking read and write (bench/reference/echo-threads.c)',
-      serial: false,
-      start: () => startExecutable('c-threads', THREADS_REFERENCE_BINARY, ['--threads', 'per-connection']),
-      unavailable: buildThreadsReference,
-    },
-  ];
+    unavailable: () => t.unavailable(),
+  }));
+  return [...labs, ...references];
 }
 
 export const syscalls = defineExperiment({

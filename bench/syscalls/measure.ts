@@ -4,7 +4,6 @@
  * strace would inflate: it stops the thread at every call).
  */
 
-import type { LabProcess } from '../../harness/launch.js';
 import { countContextSwitches, countSystemCalls, type CallCount, type ContextSwitches } from './trace.js';
 import { closeAll, openConnections, runChurn, runRoundTrips, type Workload } from './workload.js';
 
@@ -23,10 +22,18 @@ export interface ServerCounts {
   readonly connection: PhaseCounts;
 }
 
-/** Starts a fresh server for each run; the caller's function knows how (a lab, the C reference). */
-export type StartServer = () => Promise<LabProcess>;
+/** A started server: a lab (harness/launch.ts) or a reference (bench/servers/targets.ts). */
+interface Server {
+  readonly host: string;
+  readonly port: number;
+  readonly pid: number;
+  stop(): Promise<unknown>;
+}
 
-async function phaseRoundTrips(server: LabProcess, workload: Workload, traced: boolean) {
+/** Starts a fresh server for each run; the caller's function knows how (a lab, the C reference). */
+export type StartServer = () => Promise<Server>;
+
+async function phaseRoundTrips(server: Server, workload: Workload, traced: boolean) {
   const connections = await openConnections(server.port, server.host, workload);
   try {
     const run = () => runRoundTrips(connections, workload);
@@ -36,18 +43,18 @@ async function phaseRoundTrips(server: LabProcess, workload: Workload, traced: b
   }
 }
 
-async function phaseChurn(server: LabProcess, workload: Workload, traced: boolean) {
+async function phaseChurn(server: Server, workload: Workload, traced: boolean) {
   const run = () => runChurn(server.port, server.host, workload);
   return traced ? { calls: await countSystemCalls(server.pid, run) } : { switches: await countContextSwitches(server.pid, run) };
 }
 
 export async function measureServer(start: StartServer, workload: Workload, progress: (what: string) => void): Promise<ServerCounts> {
-  const stopAfter = async <T>(run: (server: LabProcess) => Promise<T>): Promise<T> => {
+  const stopAfter = async <T>(run: (server: Server) => Promise<T>): Promise<T> => {
     const server = await start();
     try {
       return await run(server);
     } finally {
-      await server.stop('SIGTERM');
+      await server.stop();
     }
   };
   progress('round trips under strace');

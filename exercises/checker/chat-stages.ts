@@ -114,6 +114,16 @@ export function wholeLines(lesson: Lesson): Stage {
 /** How many lines, of how many bytes, the speaker sends past the member that never reads. */
 const FLOOD_LINES = 8192;
 const FLOOD_LINE_BYTES = 1000;
+/**
+ * The speaker sends its lines in batches and keeps at most this many ahead of the member that
+ * reads, so that a reader is never the one whose queue passes the server's bound (1 MiB in the
+ * skeletons): on a busy machine the checker itself reads slowly, and a server that reads the
+ * speaker at full speed would otherwise cut off a member that is reading, only later.
+ */
+const FLOOD_BATCH_LINES = 128;
+const FLOOD_AHEAD_LINES = 384;
+/** No new byte at the member that reads for this long is a stall. */
+const STALL_MS = 3_000;
 
 export function slowMemberDoesNotStall(lesson: Lesson): Stage {
   return {
@@ -123,24 +133,33 @@ export function slowMemberDoesNotStall(lesson: Lesson): Stage {
       const [sleeper, listener, speaker] = await room(context, 3, lesson);
       sleeper!.socket.pause();
       const filler = 'x'.repeat(FLOOD_LINE_BYTES - 12);
-      const lines = Array.from({ length: FLOOD_LINES }, (_, i) => `${String(i).padStart(6, '0')} ${filler}`);
-      speaker!.send(lines.map((line) => `${line}\n`).join(''));
-      const last = lines[FLOOD_LINES - 1]!;
-      // Progress is the listener's lines; no new one for 3 s is a stall. Only the end of what came
-      // is searched for the last line: the whole of it, 8 MiB, on every arrival would be quadratic.
-      const tail = Buffer.from(`: ${last}\n`);
-      const arrived = () => listener!.received().subarray(-2 * tail.length).includes(tail);
+      const lines = Array.from({ length: FLOOD_LINES }, (_, i) => `${String(i).padStart(6, '0')} ${filler}\n`);
+      const start = listener!.received().length;
+      const stalled = () => {
+        const got = said(listener!).filter((line) => line.endsWith(filler)).length;
+        const how = listener!.ended ? 'then it was cut off' : `then nothing for ${STALL_MS / 1000} s`;
+        return fail(`one member reads nothing while another says ${FLOOD_LINES} lines of ${FLOOD_LINE_BYTES} bytes, never more than ${FLOOD_AHEAD_LINES + FLOOD_BATCH_LINES} ahead of a third, which received ${got} of them, ${how}`, lesson);
+      };
+      // Waits until the listener has `bytes` past its start; new bytes within STALL_MS each time.
+      const reach = async (bytes: number) => {
+        for (;;) {
+          const before = listener!.received().length;
+          if (await listener!.waitFor(() => listener!.received().length - start >= bytes, STALL_MS)) return;
+          if (listener!.received().length === before || listener!.ended) stalled();
+        }
+      };
+      for (let sent = 0; sent < FLOOD_LINES; sent += FLOOD_BATCH_LINES) {
+        // Each relayed line is the line and the speaker's name: at least FLOOD_LINE_BYTES.
+        await reach(Math.max(0, sent - FLOOD_AHEAD_LINES) * FLOOD_LINE_BYTES);
+        speaker!.send(lines.slice(sent, sent + FLOOD_BATCH_LINES).join(''));
+      }
+      // Only the end of what came is searched for the last line: the whole of it, 8 MiB, on every
+      // arrival would be quadratic.
+      const tail = Buffer.from(`: ${lines[FLOOD_LINES - 1]!}`);
       for (;;) {
         const before = listener!.received().length;
-        const done = await listener!.waitFor(arrived, 3_000);
-        if (done) return;
-        if (listener!.received().length === before || listener!.ended) {
-          const got = said(listener!).filter((line) => line.endsWith(filler)).length;
-          fail(
-            `one member reads nothing while another says ${FLOOD_LINES} lines of ${FLOOD_LINE_BYTES} bytes; a third received ${got} of them, then nothing for 3 s`,
-            lesson,
-          );
-        }
+        if (await listener!.waitFor(() => listener!.received().subarray(-2 * tail.length).includes(tail), STALL_MS)) return;
+        if (listener!.received().length === before || listener!.ended) stalled();
       }
     },
   };

@@ -1,6 +1,6 @@
 // Command-line entry for lab 07: `make lab-07`, or `node dist/labs/07-completion/main.js --help`.
 import { oneOf, runLab, type LabFlags } from '../../shared/cli.js';
-import { type Recv, RECVS, type RingOptions, type Submit, SUBMITS } from './ring.js';
+import { type Recv, RECVS, RING_COPIES, type RingCopy, type RingOptions, type Submit, SUBMITS } from './ring.js';
 import { lab } from './server.js';
 
 const ringFlags: LabFlags<RingOptions> = {
@@ -22,6 +22,13 @@ const ringFlags: LabFlags<RingOptions> = {
       default: false,
       describe: 'a kernel thread polls the submission ring (IORING_SETUP_SQPOLL): submitting is a store to memory, no system call',
     },
+    copy: {
+      type: 'string',
+      default: 'read-send',
+      describe:
+        'files: how a file reaches the socket. read-send: a READ entry into a buffer of the lab, then a SEND of it; ' +
+        'splice: a SPLICE entry from the file into a pipe, then one from the pipe into the socket (no copy through the process)',
+    },
     'reuse-early': {
       type: 'boolean',
       default: false,
@@ -30,15 +37,17 @@ const ringFlags: LabFlags<RingOptions> = {
         'so the kernel sends bytes of a later reply (clients get echoes that are not theirs)',
     },
   },
-  check: (argv, args) => oneOf(argv, args, 'submit', SUBMITS) ?? oneOf(argv, args, 'recv', RECVS),
+  check: (argv, args) => oneOf(argv, args, 'submit', SUBMITS) ?? oneOf(argv, args, 'recv', RECVS) ?? oneOf(argv, args, 'copy', RING_COPIES),
   pick: (argv) => ({
     submit: argv.submit as Submit,
     recv: argv.recv as Recv,
     sqpoll: argv.sqpoll as boolean,
     reuseEarly: argv['reuse-early'] as boolean,
+    ringCopy: argv.copy as RingCopy,
   }),
-  // "batch submit, multishot recv": the two knobs, then the kernel thread and the bug if they are on.
-  mode: ({ submit, recv, sqpoll, reuseEarly }) => `${submit} submit, ${recv} recv${sqpoll ? ', sqpoll' : ''}${reuseEarly ? ', --reuse-early' : ''}`,
+  // "batch submit, multishot recv": the two knobs, then the kernel thread, files' splice and the bug if they are on.
+  mode: ({ submit, recv, sqpoll, ringCopy, reuseEarly }) =>
+    `${submit} submit, ${recv} recv${sqpoll ? ', sqpoll' : ''}${ringCopy === 'splice' ? ', splice' : ''}${reuseEarly ? ', --reuse-early' : ''}`,
   notes: ({ reuseEarly }) =>
     reuseEarly
       ? [

@@ -36,8 +36,10 @@
  * `submitAndWait` and `reap` completions, each naming the id and the opcode it completes. How an
  * id and an opcode travel in the 64-bit `user_data` (id * OPCODES + opcode), when entries reach
  * the kernel (`--submit each`: one io_uring_enter per entry; batch: one per loop turn) and the
- * SQPOLL thread are this file's business. New operations (OPENAT, STATX, READ, SPLICE for files)
- * are one line each in OP and come back through the same `reap`.
+ * SQPOLL thread are this file's business. The files protocol's operations (OPENAT, STATX, READ,
+ * SPLICE, and POLL_ADD to wait for room after a SPLICE found none) are one line each in OP and
+ * come back through the same `reap`; `FileSlot` (file-slot.ts) queues them for one client, as
+ * `SendSlot` here queues its SENDs.
  *
  * Memory the kernel keeps an address of (a receive buffer while the RECV is pending, the bytes of
  * a SEND until its completion) must not move or be freed before the completion arrives. The
@@ -53,13 +55,27 @@ export const SUBMITS: readonly Submit[] = ['each', 'batch'];
 export type Recv = 'single' | 'multishot';
 export const RECVS: readonly Recv[] = ['single', 'multishot'];
 
-/** Lab 07's own flags: how entries reach the kernel, how clients are read, and the bug it can show. */
+/**
+ * How a file range reaches the socket (`--copy`): `read-send`, a READ into one of the lab's own
+ * mmap'd buffers, then a SEND of it (two copies, as read/write); `splice`, a SPLICE from the file
+ * into a pipe, then one from the pipe into the socket (the pages move by reference: no copy
+ * through the process, the ring's sendfile).
+ */
+export type RingCopy = 'read-send' | 'splice';
+export const RING_COPIES: readonly RingCopy[] = ['read-send', 'splice'];
+
+/** Lab 07's own flags: how entries reach the kernel, how clients are read, how files are sent, and the bug it can show. */
 export interface RingOptions {
   readonly submit: Submit;
   readonly recv: Recv;
   readonly sqpoll: boolean;
   /** True only with `--reuse-early`: a send buffer is reused before its completion (the bug, on purpose). */
   readonly reuseEarly: boolean;
+  /**
+   * `--copy`, named apart from labs 01 and 05's `copy` (sendfile or read-write), which the
+   * by-hand kit reads for its own flush (shared/kit/connection.ts); lab 07 never calls it.
+   */
+  readonly ringCopy: RingCopy;
 }
 
 /**
@@ -98,10 +114,20 @@ const EAGAIN = 11;
  * batch, restricted to the lab's own operations with --sandbox, a provided-buffer ring for
  * multishot RECV, and a pool of `blockBytes` buffers for SENDs (and single RECVs).
  */
-export function openRing(libc: Libc, options: RingOptions & { readonly sandbox?: boolean }, blockBytes: number): { ring: Ring; buffers: BufferRing | undefined; pool: BufferPool } {
+export function openRing(
+  libc: Libc,
+  options: RingOptions & { readonly sandbox?: boolean; readonly protocol?: { readonly root?: string } },
+  blockBytes: number,
+): { ring: Ring; buffers: BufferRing | undefined; pool: BufferPool } {
   const sqpoll = options.sqpoll ? { idleMs: SQPOLL_IDLE_MS } : undefined;
-  const ring = new Ring(libc, { entries: SQ_ENTRIES, cqEntries: CQ_ENTRIES, sqpoll, eager: options.submit === 'each', restricted: options.sandbox });
+  // A root to serve files from: the ring also takes the file operations (and checks the kernel has them).
+  const files = options.protocol?.root !== undefined;
+  const ring = new Ring(libc, { entries: SQ_ENTRIES, cqEntries: CQ_ENTRIES, sqpoll, eager: options.submit === 'each', restricted: options.sandbox, files });
   try {
+    if (files) {
+      const refused = refusedOperations(ring.probe(), options.ringCopy);
+      if (refused) throw new UserError(refused);
+    }
     const buffers = options.recv === 'multishot' ? new BufferRing(libc, ring, BUFFER_GROUP, RING_BUFFERS, blockBytes) : undefined;
     return { ring, buffers, pool: new BufferPool(libc, blockBytes, BLOCKS_PER_CHUNK) };
   } catch (error) {
@@ -143,6 +169,7 @@ const IORING_SQ_NEED_WAKEUP = 1 << 0;
 /** The ring starts disabled: restrictions can be registered until IORING_REGISTER_ENABLE_RINGS (5.10). */
 const IORING_SETUP_R_DISABLED = 1 << 6;
 /** io_uring_register opcodes. */
+const IORING_REGISTER_PROBE = 8;
 const IORING_REGISTER_PBUF_RING = 22;
 const IORING_REGISTER_RESTRICTIONS = 11;
 const IORING_REGISTER_ENABLE_RINGS = 12;
@@ -152,7 +179,36 @@ const IORING_RESTRICTION_SQE_OP = 1;
 const IORING_RESTRICTION_SQE_FLAGS_ALLOWED = 2;
 
 /** The operations the lab uses (enum io_uring_op). */
-export const OP = { ACCEPT: 13, ASYNC_CANCEL: 14, CLOSE: 19, SEND: 26, RECV: 27 } as const;
+export const OP = { POLL_ADD: 6, ACCEPT: 13, ASYNC_CANCEL: 14, OPENAT: 18, CLOSE: 19, STATX: 21, READ: 22, SEND: 26, RECV: 27, SPLICE: 30 } as const;
+/** The files protocol's: a restricted ring (--sandbox) allows them only with --protocol files. */
+const FILE_OPS: readonly number[] = [OP.OPENAT, OP.STATX, OP.READ, OP.SPLICE, OP.POLL_ADD];
+/** Each file operation's name and the kernel that brought it, for the line that says one is refused. */
+const FILE_OP_NAMES: Readonly<Record<number, string>> = {
+  [OP.OPENAT]: 'IORING_OP_OPENAT (Linux 5.6)',
+  [OP.STATX]: 'IORING_OP_STATX (5.6)',
+  [OP.READ]: 'IORING_OP_READ (5.6)',
+  [OP.SPLICE]: 'IORING_OP_SPLICE (5.7)',
+  [OP.POLL_ADD]: 'IORING_OP_POLL_ADD (5.1)',
+};
+/** What each --copy needs besides the socket operations. */
+const COPY_OPS: Readonly<Record<RingCopy, readonly number[]>> = {
+  'read-send': [OP.OPENAT, OP.STATX, OP.READ],
+  splice: [OP.OPENAT, OP.STATX, OP.SPLICE, OP.POLL_ADD],
+};
+
+/**
+ * The one line that says which file operations this kernel refuses for `copy` and why, or
+ * undefined when it has them all. `supported`: the opcodes IORING_REGISTER_PROBE marked supported,
+ * or undefined when the kernel has no probe (before 5.6: then it has none of them).
+ */
+export function refusedOperations(supported: ReadonlySet<number> | undefined, copy: RingCopy): string | undefined {
+  const missing = COPY_OPS[copy].filter((op) => !supported?.has(op));
+  if (missing.length === 0) return undefined;
+  const names = missing.map((op) => FILE_OP_NAMES[op]).join(', ');
+  return supported
+    ? `--protocol files --copy ${copy}: this kernel's io_uring refuses ${names} (IORING_REGISTER_PROBE says unsupported: an older kernel${copy === 'splice' ? '; try --copy read-send' : ''})`
+    : `--protocol files: this kernel's io_uring has no IORING_REGISTER_PROBE (Linux 5.6), so none of ${names}`;
+}
 /** user_data = id * OPCODES + opcode: which of the server's ids, and which of its operations (enum io_uring_op has fewer than 256). */
 const OPCODES = 256;
 /** sqe.flags: the kernel picks the buffer from a provided-buffer group (sqe.buf_group). */
@@ -204,6 +260,10 @@ export interface Entry {
   readonly flags?: number;
   /** sqe.buf_group, with IOSQE_BUFFER_SELECT. */
   readonly bufferGroup?: number;
+  /** sqe.off: a file offset (READ, SPLICE's off_out, -1 for none), or STATX's buffer address. */
+  readonly offset?: number;
+  /** sqe.splice_fd_in: the descriptor SPLICE reads from (sqe.fd is the one it writes to). */
+  readonly fdIn?: number;
 }
 
 export interface RingSetup {
@@ -221,6 +281,8 @@ export interface RingSetup {
    * sendto does not stop IORING_OP_MKDIRAT or IORING_OP_SEND (make harden shows both).
    */
   readonly restricted?: boolean;
+  /** With `restricted`: the files protocol's operations (FILE_OPS) are allowed too. */
+  readonly files?: boolean;
 }
 
 export class Ring {
@@ -280,7 +342,7 @@ export class Ring {
     this.fd = fd;
     this.sqpoll = options.sqpoll !== undefined;
     this.#eager = options.eager === true;
-    if (options.restricted) this.#restrict();
+    if (options.restricted) this.#restrict(options.files === true);
     // struct io_uring_params: sq_entries, cq_entries, flags, sq_thread_cpu, sq_thread_idle,
     // features, wq_fd, resv[3]; then struct io_sqring_offsets at byte 40 and io_cqring_offsets at 80.
     const sqEntries = p32[0]!;
@@ -328,11 +390,13 @@ export class Ring {
    * io_uring_restriction is 16 bytes: u16 opcode, then the u8 it allows (a register opcode, an
    * SQE opcode or a set of SQE flags). Once enabled, the restrictions cannot be changed or lifted.
    */
-  #restrict(): void {
+  #restrict(files: boolean): void {
     const libc = this.#libc;
+    const ops = Object.values(OP).filter((op) => files || !FILE_OPS.includes(op));
     const allowed: [number, number][] = [
       [IORING_RESTRICTION_REGISTER_OP, IORING_REGISTER_PBUF_RING],
-      ...Object.values(OP).map((op): [number, number] => [IORING_RESTRICTION_SQE_OP, op]),
+      [IORING_RESTRICTION_REGISTER_OP, IORING_REGISTER_PROBE],
+      ...ops.map((op): [number, number] => [IORING_RESTRICTION_SQE_OP, op]),
       [IORING_RESTRICTION_SQE_FLAGS_ALLOWED, IOSQE_BUFFER_SELECT],
     ];
     const entries = new Uint8Array(allowed.length * 16);
@@ -350,6 +414,23 @@ export class Ring {
     };
     register(IORING_REGISTER_RESTRICTIONS, entries, allowed.length, 'IORING_REGISTER_RESTRICTIONS');
     register(IORING_REGISTER_ENABLE_RINGS, new Uint8Array(0), 0, 'IORING_REGISTER_ENABLE_RINGS');
+  }
+
+  /**
+   * The opcodes this kernel supports (IORING_REGISTER_PROBE, 5.6: struct io_uring_probe, 16 bytes,
+   * then one struct io_uring_probe_op of 8 bytes per opcode: u8 op, u8 resv, u16 flags), or
+   * undefined where there is no probe.
+   */
+  probe(): Set<number> | undefined {
+    const libc = this.#libc;
+    const count = 256;
+    const probe = new Uint8Array(16 + count * 8);
+    if (libc.io_uring_register(libc.SYS_io_uring_register, this.fd, IORING_REGISTER_PROBE, probe, count) < 0) return undefined;
+    const IO_URING_OP_SUPPORTED = 1;
+    const view = new DataView(probe.buffer);
+    const supported = new Set<number>();
+    for (let i = 0; i < probe[1]!; i++) if (view.getUint16(16 + i * 8 + 2, true) & IO_URING_OP_SUPPORTED) supported.add(probe[16 + i * 8]!);
+    return supported;
   }
 
   #map(length: number, offset: number, anonymous = false): ArrayBuffer {
@@ -370,6 +451,8 @@ export class Ring {
     if (entry.address !== undefined) this.#setAddress(slot, entry.address, entry.length);
     if (entry.opFlags !== undefined) this.#setOpFlags(slot, entry.opFlags);
     if (entry.bufferGroup !== undefined) this.#setBufferGroup(slot, entry.bufferGroup);
+    if (entry.offset !== undefined) this.#setOffset(slot, entry.offset);
+    if (entry.fdIn !== undefined) this.#sqe32[slot * (SQE_BYTES / 4) + 11] = entry.fdIn >>> 0; // splice_fd_in, offset 44
     if (this.#eager) this.submit();
   }
 
@@ -410,12 +493,23 @@ export class Ring {
   #setIoprio(slot: number, value: number): void {
     this.#sqe16[slot * (SQE_BYTES / 2) + 1] = value;
   }
-  /** sqe.addr (offset 16) and sqe.len (offset 24): a buffer, or the user_data an ASYNC_CANCEL targets. */
+  /**
+   * sqe.addr (offset 16) and sqe.len (offset 24): a buffer, the user_data an ASYNC_CANCEL targets,
+   * or SPLICE's offset into the file it reads (-1: none, a pipe).
+   */
   #setAddress(slot: number, address: number, length = 0): void {
     const w = slot * (SQE_BYTES / 4);
-    this.#sqe32[w + 4] = address % TWO_32;
-    this.#sqe32[w + 5] = Math.floor(address / TWO_32);
+    this.#set64(w + 4, address);
     this.#sqe32[w + 6] = length;
+  }
+  /** sqe.off, offset 8: a file offset (READ; SPLICE's into what it writes, -1 for a pipe or a socket), or STATX's buffer. */
+  #setOffset(slot: number, offset: number): void {
+    this.#set64(slot * (SQE_BYTES / 4) + 2, offset);
+  }
+  /** A 64-bit field as two little-endian words from word `w`; -1 is all ones (the kernel's "no offset"). */
+  #set64(w: number, value: number): void {
+    this.#sqe32[w] = value < 0 ? 0xffffffff : value % TWO_32;
+    this.#sqe32[w + 1] = value < 0 ? 0xffffffff : Math.floor(value / TWO_32);
   }
   /** The per-operation flags word at offset 28: msg_flags, accept_flags, cancel_flags. */
   #setOpFlags(slot: number, value: number): void {
@@ -616,6 +710,12 @@ export class SendSlot {
       this.#pool.give(block);
       return false;
     }
+    this.send(block, length);
+    return true;
+  }
+
+  /** A SEND of the first `length` bytes of `block`, a pool buffer already filled (a READ put a file's bytes in it): the slot gives it back. */
+  send(block: Block, length: number): void {
     this.#queue(block, 0, length);
     if (this.#reuseEarly) {
       // THE BUG, on purpose: the buffer is back in the pool while the kernel may not yet have read
@@ -623,7 +723,6 @@ export class SendSlot {
       this.#pool.give(block);
       this.#block = undefined;
     }
-    return true;
   }
 
   /**

@@ -38,6 +38,11 @@
  *      own SEND, one in flight per member. Nothing is submitted in mid-turn: a line said to N
  *      members is N SENDs in the turn's one io_uring_enter (up to SQ_ENTRIES of them; --submit
  *      each: N calls).
+ *      Files (`--protocol files`): a file request's turn in the outbox starts its lookup, an
+ *      OPENAT and a STATX entry (the shared rules decide: shared/file-open.ts), then its range
+ *      goes by `--copy`: READ entries into the client's send buffer, each followed by its SEND,
+ *      or SPLICE entries through the client's pipe (file-slot.ts). One file operation per client
+ *      is in flight; the disk is read while the loop serves everyone else.
  *   5. A RECV completion of 0 is the peer's FIN: everything it sent is still answered, then
  *      shutdown(SHUT_WR) and a CLOSE entry. A negative one is an error (-ECONNRESET): close.
  *      Whatever is still in flight on a closing connection is cancelled first (ASYNC_CANCEL), and
@@ -50,6 +55,11 @@
  * a SEND while a reply goes out). With `--recv single` each client also holds its own receive
  * buffer for as long as it is idle; with multishot, clients share the provided buffers, held only
  * between a completion and our reading it. Address space, not memory, until the kernel writes.
+ *
+ * Reading a file: a regular file is always "ready" to a readiness loop, so lab 05's sendfile()
+ * or pread() of a page not in memory sleeps on the disk with every client waiting; here the READ
+ * or SPLICE is the kernel's to finish, and its completion comes when the disk has answered. (The
+ * lookup's realpath still runs on the loop: metadata, see shared/file-open.ts.)
  *
  * How it fails: as lab 05, the work runs on the one thread (`--work-us` stalls everyone). The
  * completion model adds its own way to fail, the lesson of this lab: a buffer handed to the kernel
@@ -77,6 +87,7 @@ import type { Lab, RunningServer, ServerOptions } from '../../shared/lab.js';
 import { ioUringUnavailable } from '../../shared/needs.js';
 import { POLL_MS } from '../../shared/turn.js';
 import { labInfo } from '../index.js';
+import { FileSlot } from './file-slot.js';
 import { type Block, type BufferPool, type BufferRing, type Completion, IORING_ACCEPT_MULTISHOT, OP, openRing, type Ring, type RingOptions, SendSlot } from './ring.js';
 
 export function start(options: ServerOptions & RingOptions): Promise<RunningServer> {
@@ -106,6 +117,8 @@ class Client extends HandConnection {
   recvBlock: Block | undefined;
   /** Its SEND in flight, and the buffer the kernel holds for it (ring.ts). */
   sending!: SendSlot;
+  /** Its file operation in flight: a lookup's OPENAT or STATX, a READ, a SPLICE (file-slot.ts). */
+  file!: FileSlot;
   /** The CLOSE entry is queued: nothing else may be. */
   closeQueued = false;
 }
@@ -185,6 +198,7 @@ class CompletionServer extends HandServer<Client, RingOptions> {
     if (op === OP.RECV) this.#received(client, completion);
     else if (op === OP.SEND) this.#sent(client, res);
     else if (op === OP.CLOSE) this.#closed(client);
+    else client.file.completed(completion, client.failed);
   }
 
   // --- Step 3: accepting --------------------------------------------------------------------
@@ -225,6 +239,7 @@ class CompletionServer extends HandServer<Client, RingOptions> {
     const client = this.admit(fd, undefined, now, (admission) => new Client(admission));
     if (!client) return;
     client.sending = new SendSlot(this.#ring, this.#pool, fd, client.id, this.options.reuseEarly);
+    client.file = new FileSlot(this.libc, this.#ring, this.#pool, this.options, client, () => this.#carryOn(client));
     this.#armRecv(client);
     client.conversation.start();
   }
@@ -280,19 +295,16 @@ class CompletionServer extends HandServer<Client, RingOptions> {
     }
   }
 
-  /** A paused client's replies drained: what it sent meanwhile is handed on (the kit held it), then it is read again. */
-  #resume(client: Client): void {
-    client.resume(performance.now());
-    if (!client.gone) this.#armRecv(client);
-  }
-
   /**
-   * Something joined the client's outbox: copied into a send buffer for one SEND, unless a SEND
-   * is in flight (it waits in the outbox, copied there: shared/kit/outbox.ts). Nothing is
-   * submitted here: a line said to N members is N SENDs in the turn's one io_uring_enter.
+   * Something joined the client's outbox, or what was in flight completed: the outbox's next
+   * step, unless a SEND or a file operation is in flight (it waits in the outbox, copied there:
+   * shared/kit/outbox.ts). Bytes are copied into a send buffer for one SEND; while the outbox
+   * holds a file, its file slot takes the step (file-slot.ts: a lookup, a READ, a SPLICE). Nothing
+   * is submitted here: a line said to N members is N SENDs in the turn's one io_uring_enter.
    */
   transmit(client: Client): void {
-    if (client.sending.inFlight > 0 && !this.options.reuseEarly) return;
+    if ((client.sending.inFlight > 0 && !this.options.reuseEarly) || client.file.inFlight) return;
+    if (client.outbox.files > 0) return client.file.next();
     // (--reuse-early does not wait for a SEND to complete: all of it goes out at once.)
     while (client.sending.start((into) => client.outbox.takeBytes(into)) && this.options.reuseEarly);
   }
@@ -312,9 +324,17 @@ class CompletionServer extends HandServer<Client, RingOptions> {
     // short send is lost; otherwise a short send is still in flight.
     if (this.options.reuseEarly && client.sending.inFlight === 0) client.outbox.pending = 0;
     else if (client.sending.inFlight > 0) return;
+    this.#carryOn(client);
+  }
+
+  /** What was in flight is done: the outbox's next step, or the close it waited for; then a paused client is read again. */
+  #carryOn(client: Client): void {
     if (!client.failed && !client.outbox.empty) this.transmit(client);
     else if (client.closing || client.failed) this.#closeWhenIdle(client);
-    this.#resume(client); // a client paused over the kit's PAUSE_READING_BYTES
+    // A client paused over the kit's PAUSE_READING_BYTES, or while it had files queued: what it
+    // sent meanwhile is handed on (the kit held it), then it is read again.
+    client.resume(performance.now());
+    if (!client.gone) this.#armRecv(client);
   }
 
   // --- Step 5: closing ------------------------------------------------------------------------
@@ -325,7 +345,7 @@ class CompletionServer extends HandServer<Client, RingOptions> {
 
   /** The client failed (the kit dropped its outbox): every operation on its descriptor is cancelled, then it is closed. */
   abandon(client: Client): void {
-    if (client.receiving || client.sending.inFlight > 0) {
+    if (client.receiving || client.sending.inFlight > 0 || client.file.inFlight) {
       client.cancellingRecv = true;
       this.#ring.cancelAll(client.fd, client.id);
     }
@@ -339,7 +359,9 @@ class CompletionServer extends HandServer<Client, RingOptions> {
    */
   #closeWhenIdle(client: Client): void {
     if (client.closeQueued || client.gone) return;
-    if (!client.failed && (client.outbox.pending > 0 || client.sending.inFlight > 0)) return;
+    // A file operation's descriptor or buffer is the kernel's until it completes (cancelled in
+    // abandon when it waits on the socket; a disk read just finishes).
+    if (client.file.inFlight || (!client.failed && (!client.outbox.empty || client.outbox.pending > 0 || client.sending.inFlight > 0))) return;
     if (client.receiving) {
       if (!client.cancellingRecv) {
         client.cancellingRecv = true;
@@ -357,6 +379,7 @@ class CompletionServer extends HandServer<Client, RingOptions> {
   #closed(client: Client): void {
     this.#awaitingBuffers.delete(client);
     client.sending.release();
+    client.file.release();
     if (client.recvBlock) this.#pool.give(client.recvBlock);
     client.recvBlock = undefined;
     this.forget(client);

@@ -1,7 +1,8 @@
 /**
- * One client's outgoing queue, for the labs that make their own system calls: bytes, and file
- * requests whose turn has not come yet, oldest first. Lab 05 writes it at EPOLLOUT, lab 01 after
- * each read, lab 07 copies it into SEND buffers; the queue and its accounting are the same.
+ * One client's outgoing queue, for the labs that make their own system calls: bytes, file
+ * requests whose turn has not come yet, and the file range being sent, oldest first. Lab 05 writes
+ * it at EPOLLOUT, lab 01 after each read, lab 07 copies it into SEND buffers and moves its file
+ * ranges with ring entries; the queue and its accounting are the same.
  *
  * Accounting, as Node counts a socket's writableLength, so --max-pending means what it means in
  * labs 02-04: `pending` is the bytes queued and not yet taken by the kernel. A file is looked up
@@ -13,13 +14,18 @@
  */
 
 import type { FileJob } from '../conversation.js';
-import type { FileAnswer } from '../file-open.js';
+import type { FileAnswer, FileBody } from '../file-open.js';
 import { closeBody } from '../file-open.js';
 import { type CopyMode, FileTransfer } from '../file-send.js';
 
 type Libc = typeof import('../libc.js');
 
-export type Outgoing = Uint8Array | FileJob | FileTransfer;
+/** A file range being sent, the lab's own way (FileTransfer for labs 01 and 05); its descriptor is closed when it leaves. */
+export interface FileRange {
+  readonly body: FileBody;
+}
+
+export type Outgoing = Uint8Array | FileJob | FileRange;
 
 /** What writing onto a descriptor needs from its connection. */
 export interface FlushIO {
@@ -92,19 +98,15 @@ export class Outbox {
       if (head instanceof FileTransfer) {
         const state = head.send(fd, io.sent);
         if (!state.done && state.failure === undefined) return undefined;
-        closeBody(head.body);
-        if (!state.done) return state.failure;
-        items.shift();
-        this.files--;
+        if (!state.done) {
+          closeBody(head.body);
+          return state.failure;
+        }
+        this.rangeSent();
         continue;
       }
       if (!(head instanceof Uint8Array)) {
-        // A file's turn: its head joins the bytes, its range follows it.
-        const answer = io.open(head);
-        items[0] = answer.head;
-        this.pending += answer.head.length;
-        if (answer.body) items.splice(1, 0, new FileTransfer(libc, io.copy, answer.body));
-        else this.files--;
+        this.answered(io.open(head as FileJob), (body) => new FileTransfer(libc, io.copy, body));
         continue;
       }
       const chunk = this.offset === 0 ? head : head.subarray(this.offset);
@@ -128,6 +130,21 @@ export class Outbox {
     return undefined;
   }
 
+  /** The file request at the head had its turn: its head's bytes take its place, and its range (made by `range`) follows them. */
+  answered(answer: FileAnswer, range: (body: FileBody) => FileRange): void {
+    this.items[0] = answer.head;
+    this.pending += answer.head.length;
+    if (answer.body) this.items.splice(1, 0, range(answer.body));
+    else this.files--;
+  }
+
+  /** The file range at the head is sent: it leaves, and its descriptor is closed. */
+  rangeSent(): void {
+    const range = this.items.shift() as FileRange;
+    closeBody(range.body);
+    this.files--;
+  }
+
   /** Lab 07: copies up to `into.length` queued bytes into `into`, up to the first file; returns how many. */
   takeBytes(into: Uint8Array): number {
     let length = 0;
@@ -146,10 +163,18 @@ export class Outbox {
 
   /** Everything is dropped (the connection failed or closed): file descriptors are closed. */
   drop(): void {
-    for (const item of this.items) if (item instanceof FileTransfer) closeBody(item.body);
+    for (const item of this.items) if (isFileRange(item)) closeBody(item.body);
     this.items.length = 0;
     this.pending = 0;
     this.files = 0;
     this.offset = 0;
   }
+}
+
+export function isFileRange(item: Outgoing | undefined): item is FileRange {
+  return item !== undefined && !(item instanceof Uint8Array) && 'body' in item;
+}
+
+export function isFileJob(item: Outgoing | undefined): item is FileJob {
+  return item !== undefined && !(item instanceof Uint8Array) && 'kind' in item;
 }

@@ -64,12 +64,21 @@ export function labCases(applies: (lab: LabInfo) => boolean = () => true): LabCa
 }
 
 /**
+ * labCases without the variants that change only how a connection is accepted (LabVariant's
+ * acceptOnly): for the families about serving a connection once it is accepted (bytes, memory,
+ * the protocols), where such a variant would run the same code again.
+ */
+export function servingCases(applies: (lab: LabInfo) => boolean = () => true): LabCase[] {
+  return labCases(applies).filter((labCase) => labCase.variant.acceptOnly !== true);
+}
+
+/**
  * Only the first variant the registry lists for each lab (its default configuration), for the
  * families whose behaviour no variant flag can change: command-line parsing (robust case 13),
  * and the idle and lifetime limits, which every variant of a lab checks with the same code (case
- * 5). Every other family runs every variant: they exercise the I/O paths a variant changes (how
- * a lab waits, accepts, reads and writes). Each variant of lab 05, 06 or 07 costs a robust suite
- * run; these two families are a fifth of it.
+ * 5). The families about serving an accepted connection run servingCases; the rest run every
+ * variant: they exercise the I/O paths a variant changes (how a lab waits, accepts, reads and
+ * writes). Each variant of lab 05, 06 or 07 costs a robust suite run.
  */
 export function defaultVariantCases(applies: (lab: LabInfo) => boolean = () => true): LabCase[] {
   const seen = new Set<string>();

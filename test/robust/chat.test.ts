@@ -17,7 +17,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { stopAllLabs, type LabProcess } from '../../harness/launch.js';
 import { openFds } from '../../harness/processes.js';
 import { CUT_OFF_NOTICE, HELP_REPLY, MAX_LINE_BYTES, QUIT_REPLY, SHUTDOWN_NOTICE } from '../../shared/chat.js';
-import { labCases } from '../helpers/labs.js';
+import { servingCases } from '../helpers/labs.js';
 import { eventually } from '../helpers/util.js';
 import { ChatClient, destroyAllChatClients } from './helpers/chat-client.js';
 import { stopCleanly } from './helpers/nothing-lost.js';
@@ -28,7 +28,7 @@ afterEach(async () => {
   await stopAllLabs();
 });
 
-const chatLabs = (kernelQueueOnly: boolean) => labCases((lab) => lab.protocols.includes('chat') && lab.traits.kernelQueueOnly === kernelQueueOnly);
+const chatLabs = (kernelQueueOnly: boolean) => servingCases((lab) => lab.protocols.includes('chat') && lab.traits.kernelQueueOnly === kernelQueueOnly);
 
 const TOO_LONG = `* line over ${MAX_LINE_BYTES} bytes: closing the connection\n`;
 
@@ -224,7 +224,7 @@ describe.each(chatLabs(false))('lab %s', ({ start, info }) => {
   });
 });
 
-describe.each(labCases((lab) => lab.protocols.includes('chat')))('lab %s', ({ start, traits }) => {
+describe.each(servingCases((lab) => lab.protocols.includes('chat')))('lab %s', ({ start, traits }) => {
   it('chat 4: /help lists the commands; /quit says goodbye and closes, and the others hear the member left', { timeout: 60_000 }, async () => {
     const lab = await start(['--quiet', '--protocol', 'chat']);
     // Lab 01 serves one client at a time: nobody else is in the room to hear the leave.

@@ -7,7 +7,7 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { stopAllLabs } from '../../harness/launch.js';
-import { labCases } from '../helpers/labs.js';
+import { servingCases } from '../helpers/labs.js';
 import { destroyAllEchoClients, EchoClient } from './helpers/echo-client.js';
 import { httpRequest, httpResponse, statusCodes } from './helpers/http.js';
 import { recordMeasurement } from './helpers/measure.js';
@@ -75,7 +75,7 @@ const MALFORMED: Record<string, string> = {
   'a TLS ClientHello': '\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03',
 };
 
-describe.each(labCases())('lab %s', ({ id, start }) => {
+describe.each(servingCases())('lab %s', ({ id, start }) => {
   it('case 6: a request head sent a byte at a time is closed at --header-timeout; other clients are unaffected', { timeout: 60_000 }, async () => {
     const headerTimeoutMs = 1000;
     const lab = await start(['--protocol', 'http', '--header-timeout', String(headerTimeoutMs / 1000), '--idle-timeout', '30']);

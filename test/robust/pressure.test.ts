@@ -16,7 +16,7 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { stopAllLabs, type LabProcess } from '../../harness/launch.js';
-import { labCases } from '../helpers/labs.js';
+import { servingCases } from '../helpers/labs.js';
 import { randomChunks, seededRandom } from '../helpers/util.js';
 import { destroyAllEchoClients, EchoClient } from './helpers/echo-client.js';
 import { httpRequest, httpResponse } from './helpers/http.js';
@@ -74,7 +74,7 @@ function watchUnread(lab: LabProcess, client: EchoClient): { stop(): number } {
   };
 }
 
-describe.each(labCases())('lab %s', ({ id, traits, start }) => {
+describe.each(servingCases())('lab %s', ({ id, traits, start }) => {
   it('case 2: slow reader: sends 64 MiB, reads 32 MiB/s: the server stops reading, its tree stays under baseline + 48 MiB', { timeout: 120_000 }, async () => {
     const lab = await start(['--quiet']);
     const guard = await NothingLost.begin(lab);

@@ -114,6 +114,15 @@ const end = (walk: Walk, view: Lines, role: PortLine['role'], connection = walk.
 const inState = (walk: Walk, view: Lines, role: PortLine['role'], state: string, connection = walk.connection) =>
   end(walk, view, role, connection)?.state === state;
 
+/**
+ * Only the walk's own lines: its listener, and the ends of connections whose client port it
+ * learned. On a busy machine other programs' connections can use the same port number at one
+ * end (a client socket bound to it, or its TIME_WAIT), and they are not this walk's story.
+ */
+function ownLines<View extends Lines>(walk: Walk, view: View): View {
+  return { ...view, lines: view.lines.filter((line) => line.role === 'listener' || connectionOf(walk, line) !== undefined) };
+}
+
 /** After connect(): the client's line is the one with its socket's inode; its local port names the connection. */
 function learnClientPort(walk: Walk): (view: Lines) => boolean {
   const inode = inodeOf(walk.client);
@@ -691,7 +700,7 @@ export async function runWalk(options: WalkOptions): Promise<void> {
       }
       const outcome = await step.run(walk);
       const settled = outcome.settle ? await until(walk.port, outcome.settle.done, SETTLE_TIMEOUT_MS) : true;
-      const view = look(walk.port);
+      const view = ownLines(walk, look(walk.port));
       options.print(
         [
           `── Step ${index + 1}/${STEPS.length} · ${step.who} · ${step.name} ──`,

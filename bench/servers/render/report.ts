@@ -20,15 +20,6 @@ const PARAGRAPHS: Partial<Record<ScenarioId, (scenario: ScenarioResult, results:
 
 /** The load generator counts as saturated from this share of one core. */
 export const SATURATED_PCT = 90;
-/**
- * Columns the per-cell tables leave out, to keep the report readable in minutes (the JSON keeps
- * every figure): p50 and p99 tell the latency story; the tree's memory under load, short
- * reads, the load generator's own CPU per round trip and capacity's RSS, descriptors and opening
- * time are detail the Summary and findings do not rest on.
- */
-const LEFT_OUT = new Set<MetricName>([
-  'p90Us', 'p999Us', 'maxUs', 'firstEchoP90Us', 'firstEchoMaxUs', 'peakRssBytes', 'shortReads', 'loadGenCpuUsPerUnit', 'peakProcesses', 'rssBytes', 'serverFds', 'openMs',
-]);
 
 interface Measured {
   readonly target: TargetInfo;
@@ -84,14 +75,13 @@ function cellOf(m: Measured, column: AnyColumn): Cell | undefined {
 }
 
 /**
- * A scenario's columns as its tables show them (server cores only where it is ranked: CPU-bound).
- * Given the scenario's results, a metric none of its runs recorded (an older file, measured
+ * A scenario's columns as its tables show them. Given the scenario's results, a metric none of its runs recorded (an older file, measured
  * before the metric existed) has no column.
  */
 const shownColumns = (id: ScenarioId, scenario?: ScenarioResult) => {
   const recorded = scenario && new Set(scenario.results.flatMap((r) => r.runs.flatMap((run) => Object.keys(run.metrics))));
   const measured = (metric: MetricName) => !recorded || recorded.size === 0 || recorded.has(metric);
-  return sectionSpec(id).columns.filter((c) => !LEFT_OUT.has(c.metric) && (c.metric !== 'serverCores' || c.better) && measured(c.metric));
+  return sectionSpec(id).columns.filter((c) => measured(c.metric));
 };
 
 /** The section's method: an older file's own where the spec says how it was measured then. */
