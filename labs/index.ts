@@ -43,9 +43,15 @@ const FILE_STREAM = [...FILE_LOOKUP, 'pread64'];
  * at start: a pool that replaces a failed thread needs these after listening (lab 03). uname: a
  * worker's start-up asks for the OS (node::os::GetOSInformation), and a worker that starts after
  * the filter went on, as the pool's may on a busy machine, aborted the whole process without it
- * (an assertion in Node, seen 2 times in 12 sandboxed starts under load).
+ * (an assertion in Node, seen 2 times in 12 sandboxed starts under load). epoll_create1, pipe2,
+ * eventfd2: the thread's own event loop; capget and the four get*id: Node's check, per thread,
+ * that the process runs with no more privilege than its user's (strace -f of lab 08, whose
+ * threads per connection all start after the filter).
  */
-const THREAD_START = ['openat', 'newfstatat', 'statx', 'readlink', 'pread64', 'lseek', 'getcwd', 'sigaltstack', 'uname'];
+const THREAD_START = [
+  'openat', 'newfstatat', 'statx', 'readlink', 'pread64', 'lseek', 'getcwd', 'sigaltstack', 'uname',
+  'epoll_create1', 'pipe2', 'eventfd2', 'capget', 'getuid', 'geteuid', 'getgid', 'getegid',
+];
 
 export const LABS: readonly LabInfo[] = [
   {
@@ -194,6 +200,32 @@ export const LABS: readonly LabInfo[] = [
     // synchronous checks (realpath, the readlink of /proc/self/fd), the time zone V8 reads at the
     // first Last-Modified (openat, newfstatat, lseek of /etc/localtime), and, for splice, the pipe.
     sandbox: { calls: ['io_uring_enter', 'getpeername', 'accept4'], files: ['openat', 'newfstatat', 'lseek', 'readlink', 'faccessat', 'faccessat2', 'pipe2'] },
+  },
+  {
+    id: '08-threads',
+    label: '08 threads',
+    model: 'a thread per connection blocking in read and write, or a prethreaded pool blocking in accept',
+    limit: 'each connection holds a thread with a V8 isolate of its own (megabytes and milliseconds each), so the lab caps its threads at its default --max-conns; a pool serves as many clients at once as it has threads, and the rest wait in the kernel accept queue',
+    acceptedWait: 'the connection had been accepted, and the echo waited for a thread: a new one starting for it (per connection), or a pool thread done with its last client (prethreaded)',
+    traits: { children: false, pool: false, kernelQueueOnly: false },
+    protocols: EVERY_PROTOCOL,
+    // Each thread is a Node isolate, about 8 MB: 100 of them are most of a gigabyte.
+    defaults: { maxConns: 100 },
+    makeVariables: { THREADS: '--threads' },
+    variants: [
+      { name: 'per-connection', args: ['--threads', 'per-connection'], threadPerConnection: true },
+      // Six: more than the robust suite's largest room holds at once (five members), and few
+      // enough for its case 8 (a 64-descriptor limit; each thread holds five).
+      { name: 'prethreaded', args: ['--threads', '6'], servedAtOnce: 6 },
+    ],
+    fileCopies: COPIES,
+    // accept4: blocking, in the accepting threads; poll: before turning a client away (kit/accept.ts);
+    // setsockopt: the receive and send timeouts; shutdown: waking a thread asleep on a socket.
+    // Per connection, a new thread starts after listening: THREAD_START.
+    // recvfrom: a peek at a client before a thread is started for it. sendto: a reply's first
+    // write, send(MSG_DONTWAIT), takes what the kernel takes without waiting (thread.ts).
+    // getdents64: the acceptor counts the open descriptors (/proc/self/fd) before it starts a thread.
+    sandbox: { calls: ['accept4', 'poll', 'ppoll', 'setsockopt', 'shutdown', 'getpeername', 'recvfrom', 'sendto', 'getdents64', ...THREAD_START], files: FILE_BY_HAND },
   },
 ];
 

@@ -16,8 +16,6 @@
  * slowly the client reads.
  */
 
-import type { Options } from 'yargs';
-import { oneOf, type LabFlags } from './cli.js';
 import type { FileBody } from './file-open.js';
 
 type Libc = typeof import('./libc.js');
@@ -25,29 +23,10 @@ type Libc = typeof import('./libc.js');
 export type CopyMode = 'sendfile' | 'read-write';
 export const COPY_MODES: readonly CopyMode[] = ['sendfile', 'read-write'];
 
-/** `--copy`, for the labs that offer it (their main.ts adds it to their flags). */
-export const COPY_OPTION = {
-  copy: {
-    type: 'string',
-    default: 'sendfile',
-    describe: 'files: how a file reaches the socket. sendfile: inside the kernel, sendfile(2); read-write: pread(2) into a buffer, then write(2)',
-  },
-} satisfies Record<string, Options>;
-
-export function checkCopy(argv: Record<string, unknown>, args: readonly string[]): string | undefined {
-  return oneOf(argv, args, 'copy', COPY_MODES);
-}
-
+/** What a lab that offers `--copy` adds to its options (the flag itself: shared/copy-flags.ts). */
 export interface CopyOptions {
   readonly copy: CopyMode;
 }
-
-/** The flags of a lab whose only own flag is `--copy` (lab 01). */
-export const copyFlags: LabFlags<CopyOptions> = {
-  options: COPY_OPTION,
-  check: checkCopy,
-  pick: (argv) => ({ copy: argv.copy as CopyMode }),
-};
 
 /** read-write: bytes per pread, the size of lab 05's socket reads (and Node's fs streams). */
 const CHUNK_BYTES = 64 * 1024;

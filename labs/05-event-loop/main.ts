@@ -1,6 +1,7 @@
 // Command-line entry for lab 05: `make lab-05`, or `node dist/labs/05-event-loop/main.js --help`.
 import { oneOf, runLab, type LabFlags } from '../../shared/cli.js';
-import { checkCopy, COPY_OPTION, type CopyMode } from '../../shared/file-send.js';
+import { checkCopy, COPY_OPTION } from '../../shared/copy-flags.js';
+import type { CopyMode } from '../../shared/file-send.js';
 import { type LoopOptions, MUXES, type Mux, type Trigger, TRIGGERS } from './poller.js';
 import { lab } from './server.js';
 
