@@ -14,7 +14,7 @@ describe('bench options', () => {
     expect(settings.labs).toEqual([...labVariants().map(({ lab, variant }) => (variant.name ? `${lab.id}@${variant.name.replace(/[^A-Za-z0-9]+/g, '-')}` : lab.id)), 'plain-node', 'c-epoll', 'c-threads']);
     expect(settings.scenarios).toEqual(['echo', 'idle', 'http', 'cpu', 'churn', 'capacity']);
     expect(settings.repeats).toBe(3);
-    expect(settings.connections).toEqual([1, 100]);
+    expect(settings.connections).toEqual([1, 10, 100]);
     expect(settings.idle).toEqual([0, 10000, 30000, 100000]);
     expect(settings.idleActive).toBe(1);
     expect(settings.sizes).toEqual([64, 4096]);

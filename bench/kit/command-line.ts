@@ -138,10 +138,13 @@ function valueOf(name: string, spec: OptionSpec, given: unknown, quick: boolean)
   return given ?? spec.default;
 }
 
+/** The experiments whose folder is not named after them (their report's name). */
+const FOLDERS: Readonly<Record<string, string>> = { bench: 'servers', hardening: 'harden' };
+
 /** Parses `args` (what the user typed after the script) into typed settings. */
 export function parseSettings<O extends OptionSpecs>(experiment: string, about: string, specs: O, args: readonly string[]): Settings<O> {
   const options = Object.fromEntries(Object.entries(specs).map(([name, spec]) => [name, yargsOption(spec)]));
-  const script = `node --import tsx bench/${experiment === 'bench' ? 'servers' : experiment}/main.ts`; // the benchmark's folder is servers/
+  const script = `node --import tsx bench/${FOLDERS[experiment] ?? experiment}/main.ts`;
   const parser = yargs([...args]).scriptName(script).usage(`$0 [options]\n\n${about}`).options(COMMON).options(options).help();
   const argv = strictly(parser, args).parseSync() as Record<string, unknown>;
   const quick = argv.quick === true;

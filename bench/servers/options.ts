@@ -12,15 +12,16 @@ import { ALL_TARGET_IDS } from './targets.js';
 
 /**
  * Full run: about 15 minutes on a 2-core machine with every lab of the registry (see
- * scenarios/variants.ts for which variants each scenario runs). Echo runs 1 and 100 connections:
- * the latency of one alone and the loop under load; 10 added about two minutes and no lesson
- * (scenarios/echo.ts runs 4096 B only at the most connections).
+ * scenarios/variants.ts for which variants each scenario runs). Echo runs 1, 10 and 100
+ * connections: the latency of one alone, a few at once (where threads that own their connections
+ * begin to switch between each other, issue 30) and the loop under load; 10 adds about two
+ * minutes (scenarios/echo.ts runs 4096 B only at the most connections).
  */
 export const FULL = {
   duration: 2,
   warmup: 0.5,
   repeats: 3,
-  connections: [1, 100],
+  connections: [1, 10, 100],
   sizes: [64, 4096],
   // 100 connections only: the headline cell of the HTTP section; 10 added about a minute.
   httpConnections: [100],
