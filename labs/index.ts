@@ -216,7 +216,8 @@ export const LABS: readonly LabInfo[] = [
       { name: 'per-connection', args: ['--threads', 'per-connection'], threadPerConnection: true },
       // Six: more than the robust suite's largest room holds at once (five members), and few
       // enough for its case 8 (a 64-descriptor limit; each thread holds five).
-      { name: 'prethreaded', args: ['--threads', '6'], servedAtOnce: 6 },
+      // Once accepted, a connection is served by the same code (thread.ts) as per connection.
+      { name: 'prethreaded', args: ['--threads', '6'], servedAtOnce: 6, acceptOnly: true },
     ],
     fileCopies: COPIES,
     // accept4: blocking, in the accepting threads; poll: before turning a client away (kit/accept.ts);

@@ -105,7 +105,8 @@ export interface LabVariant {
   readonly threadPerConnection?: boolean;
   /**
    * The variant changes only how a new connection reaches the code that serves it (lab 06's
-   * --balance: which loop accepts it); once accepted, it is served by the same code as in the
+   * --balance: which loop accepts it; lab 08's pool: a thread that was waiting in accept, not one
+   * started for it); once accepted, it is served by the same code as in the
    * lab's first variant. The test families about serving a connection (payloads, memory, the
    * protocols) run the first variant only; those about accepting and starting run every one.
    */
