@@ -56,6 +56,21 @@ async function script<T>(name: string, args: string[]): Promise<T> {
   return JSON.parse(json!) as T;
 }
 
+/**
+ * What a process under a lab's list is refused (refusal.ts). An exec can take the whole process
+ * down: where the list lets fork through but not the wait after it, libuv aborts inside the spawn
+ * (SIGABRT). That is the exec's outcome; the other attempts are asked again without it.
+ */
+async function refusal(args: string[]): Promise<Refusals> {
+  try {
+    return await script<Refusals>('refusal', args);
+  } catch (error) {
+    const { signal } = error as { signal?: string | null };
+    if (!signal) throw error;
+    return { ...(await script<Refusals>('refusal', [...args, '--no-exec'])), exec: `killed by ${signal}` };
+  }
+}
+
 async function scoreUnit(): Promise<HardenResults['unit'] | string> {
   try {
     await run('systemd-analyze', ['--version']);
@@ -138,11 +153,11 @@ export const hardening = defineExperiment({
       for (const lab of runnable) {
         for (const protocol of lab.protocols.filter((p) => p === 'echo' || p === 'files')) {
           progress.step(`${lab.id}: what its ${protocol} sandbox refuses`, 1);
-          refusals.push({ lab: lab.id, protocol, ...(await script<Refusals>('refusal', ['--lab', lab.id, '--protocol', protocol])) });
+          refusals.push({ lab: lab.id, protocol, ...(await refusal(['--lab', lab.id, '--protocol', protocol])) });
         }
         if (lab.sandbox.child) {
           progress.step(`${lab.id}: what a child's narrower sandbox refuses`, 1);
-          refusals.push({ lab: lab.id, protocol: 'echo', child: true, ...(await script<Refusals>('refusal', ['--lab', lab.id, '--protocol', 'echo', '--child'])) });
+          refusals.push({ lab: lab.id, protocol: 'echo', child: true, ...(await refusal(['--lab', lab.id, '--protocol', 'echo', '--child'])) });
         }
       }
     }
@@ -150,7 +165,7 @@ export const hardening = defineExperiment({
     let uring: HardenResults['uring'];
     if (!sandboxMissing) {
       progress.step('TSYNC: the thread pool with and without it', 2);
-      tsync = { with: await script<Refusals>('refusal', []), without: await script<Refusals>('refusal', ['--no-tsync']) };
+      tsync = { with: await refusal([]), without: await refusal(['--no-tsync']) };
       const ringLab = LABS.find((lab) => lab.needs === 'io_uring');
       const unmet = ringLab && (await unmetNeed(ringLab));
       if (!ringLab) skip('io_uring past seccomp', 'no lab in labs/index.ts uses io_uring');

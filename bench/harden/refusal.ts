@@ -15,7 +15,10 @@
  * with openat (files) opens /etc/passwd: the filter sees call numbers, never paths. With `--child`,
  * the list a child of that lab narrows itself to (lab 02: no execve).
  *
- * Usage: node dist/bench/harden/refusal.js [--deny kill] [--no-tsync] [--lab ID --protocol P [--child]]; the
+ * `--no-exec` leaves the exec out: where a list lets fork through but not the wait that follows
+ * it, libuv aborts the whole process inside the spawn (the caller then says so, and asks again).
+ *
+ * Usage: node dist/bench/harden/refusal.js [--deny kill] [--no-tsync] [--no-exec] [--lab ID --protocol P [--child]]; the
  * last line printed is a scratch folder for the caller to remove (the sandboxed process can no longer).
  */
 
@@ -67,7 +70,7 @@ async function main(): Promise<void> {
     }
   };
   const refusals: Refusals = {
-    exec: await attempt(() => execFileSync('/bin/sh', ['-c', 'true'], { stdio: 'ignore' })),
+    exec: process.argv.includes('--no-exec') ? 'not tried' : await attempt(() => execFileSync('/bin/sh', ['-c', 'true'], { stdio: 'ignore' })),
     open: await attempt(() => readFileSync('/etc/passwd')),
     mkdirAsync: await attempt(() => mkdir(path.join(dir, 'async'))),
     mkdirSync: await attempt(() => mkdirSync(path.join(dir, 'sync'))),
