@@ -83,7 +83,7 @@ clean: ## remove dist/
 #   make NAME QUICK=1       short run to check everything works: results/quick/ (ignored by git)
 #   NAME_ARGS=...           further options; `node --import tsx bench/NAME/main.ts --help` lists them,
 #                           e.g. NAME_ARGS=--render-only re-renders the report from its JSON alone
-# bench:   every lab, plain Node and the C reference under the same load (about 15 minutes; quick about a minute);
+# bench:   every lab, plain Node and the C reference under the same load (about 30 minutes; quick about a minute);
 #          `make report` re-renders results/bench.md, e.g. BENCH_ARGS="--labs 04-evented --scenarios echo"
 # backlog: where clients wait while a server is busy (about 30 s), e.g. BACKLOG_ARGS="--hold 5 --clients 8"
 EXPERIMENT_QUICK = $(filter 1 yes true,$(QUICK))
@@ -94,7 +94,7 @@ run_experiment = EXPERIMENT_COMMAND='$(call experiment_command,$(1),$(2),$(3))$(
 	  $(TS_RUN) $(call experiment_folder,$(1))/main.ts $(if $(EXPERIMENT_QUICK),--quick) $(5) $(2)
 
 .PHONY: bench report backlog
-bench: build ## every lab, plain Node and C, one load (BENCH_ARGS; 15 min)
+bench: build ## every lab, plain Node and C, one load (BENCH_ARGS; 30 min)
 	$(call run_experiment,bench,$(BENCH_ARGS),BENCH_ARGS)
 
 report: build ## re-render results/bench.md from its JSON

@@ -2,10 +2,10 @@
  * A process and its tree as the kernel shows them in /proc (Linux only): the tree itself, its CPU
  * time, memory (RSS and PSS), descriptors, threads and context switches. Tests, the benchmark and
  * every experiment observe a server's processes through this one module, and every question about
- * "the tree" is answered from the same single walk over /proc (`processTree`).
+ * "the tree" is answered by the same walk (`processTree`).
  */
 
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
 /** Clock ticks per second for /proc/PID/stat times; 100 on every mainstream Linux build. */
 const CLOCK_TICKS = 100;
@@ -43,7 +43,7 @@ export function stat(pid: number): Stat | undefined {
   };
 }
 
-/** Every process's parent, from one pass over /proc: the one walk the tree functions share. */
+/** Every process's parent, from one pass over /proc: the tree functions' fallback. */
 function childrenByParent(): Map<number, number[]> {
   const childrenOf = new Map<number, number[]>();
   for (const entry of readdirSync('/proc')) {
@@ -57,16 +57,54 @@ function childrenByParent(): Map<number, number[]> {
   return childrenOf;
 }
 
+/**
+ * The children of `pid` from the kernel's own list, /proc/PID/task/TID/children (one file per
+ * thread: a child is listed under the thread that made it), zombies included; undefined where the
+ * kernel has no such file (built without CONFIG_PROC_CHILDREN) and the whole of /proc must be read.
+ * An exited `pid` has none.
+ */
+function listedChildren(pid: number): number[] | undefined {
+  let threads: string[];
+  try {
+    threads = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return [];
+  }
+  const children: number[] = [];
+  for (const tid of threads) {
+    let text: string;
+    try {
+      text = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT' && existsSync(`/proc/${pid}/task/${tid}`)) return undefined;
+      continue; // the thread ended meanwhile
+    }
+    for (const child of text.split(' ')) if (child.trim() !== '') children.push(Number(child));
+  }
+  return children;
+}
+
 /** Direct children of `pid`, zombies included (state Z). */
 export function childPids(pid: number): number[] {
-  return childrenByParent().get(pid) ?? [];
+  return listedChildren(pid) ?? childrenByParent().get(pid) ?? [];
 }
 
 /**
- * `pid` and all its descendants, parents before children, from one pass over /proc (a scan per
- * process would be slow for a lab holding a hundred children, sampled several times a second).
+ * `pid` and all its descendants, parents before children: from each process's list of children,
+ * or where the kernel keeps none, from one pass over /proc (a scan per process would be slow for a
+ * lab holding a hundred children, sampled several times a second).
  */
 export function processTree(pid: number): number[] {
+  const all = [pid];
+  for (let i = 0; i < all.length; i++) {
+    const children = listedChildren(all[i]!);
+    if (children === undefined) return treeFromScan(pid);
+    all.push(...children);
+  }
+  return all;
+}
+
+function treeFromScan(pid: number): number[] {
   const childrenOf = childrenByParent();
   const all = [pid];
   for (let i = 0; i < all.length; i++) all.push(...(childrenOf.get(all[i]!) ?? []));

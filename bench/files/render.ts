@@ -10,6 +10,7 @@ import type { Page } from '../kit/experiment.js';
 import { compare, columnFindings } from '../kit/findings.js';
 import type { ReportFile } from '../kit/report-file.js';
 import { once, type Table } from '../kit/table.js';
+import { findLab } from '../../labs/index.js';
 import type { CallCount } from '../syscalls/trace.js';
 import type { ColdResults, ColdRun, ColdTarget } from './cold.js';
 import { fileName, MiB, type FileTarget, type LoadCell, type Plan, type TargetResult } from './measure.js';
@@ -27,6 +28,9 @@ export interface FilesResults {
   /** Absent from a schema-1 file: it was measured before the scenario existed. */
   readonly cold?: ColdResults;
 }
+
+/** A lab whose first variant (the one this experiment runs) starts a thread for each connection (the registry's LabVariant). */
+const threadPerConnection = (labId: string) => findLab(labId)?.variants[0]?.threadPerConnection === true;
 
 /** A schema-1 file is a schema-2 file without the cold-cache scenario: lifted as it is. */
 export function migrateFilesV1(raw: Record<string, unknown>): FilesReport | undefined {
@@ -138,9 +142,10 @@ function caveats(results: FilesResults): string[] {
       `- ${serial[0]!.target.labId} serves one connection at a time: with ${serial[0]!.c.connections} connections its figures come from the one it was serving, while the others waited in the kernel's accept queue for the whole run. Its rate is not a rate of ${serial[0]!.c.connections} clients.`,
     );
   }
-  for (const { target } of results.targets.filter((t) => t.target.children)) {
+  for (const { target } of results.targets.filter((t) => t.target.children || threadPerConnection(t.target.labId))) {
+    const what = target.children ? 'a Node process' : 'a thread with a V8 isolate of its own';
     out.push(
-      `- ${target.label} starts a Node process for every connection wrk opens (each run opens new ones): its CPU and its system calls include those start-ups, ` +
+      `- ${target.label} starts ${what} for every connection wrk opens (each run opens new ones): its CPU and its system calls include those start-ups, ` +
         'which at 50 connections outweigh the files themselves, and under strace the start-up is slowed most of all. That is the cost of its model, not of sending files.',
     );
   }

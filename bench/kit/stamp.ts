@@ -51,7 +51,10 @@ export function machineStamp(command: string): Stamp {
 function gitRevision(): { revision: string; dirty?: boolean } {
   try {
     const hash = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() !== '';
+    // What experiments write themselves (reports, charts, the README figures they fill in) is
+    // not a change to what was measured: one report run after another would otherwise be "dirty".
+    const generated = [':(exclude)results', ':(exclude,glob)**/*.md'];
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no', '--', '.', ...generated], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() !== '';
     return { revision: dirty ? `${hash}-dirty` : hash, dirty };
   } catch {
     return { revision: 'unknown (not a git checkout)' };

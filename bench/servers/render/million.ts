@@ -126,7 +126,13 @@ export function idleParagraphs(scenario: ScenarioResult, results: BenchResults):
     machine.fileMax !== undefined ? `fs.file-max ${thousands(machine.fileMax)}` : undefined,
     machine.conntrackMax !== undefined ? `nf_conntrack_max ${thousands(machine.conntrackMax)}` : undefined,
   ].filter(Boolean);
-  const stopped = servers.filter((s) => s.stopped).map((s) => `${s.label} stopped at ${thousands(s.stopped!.level)}: ${s.stopped!.reason}.`);
+  // Servers that stopped at the same level for the same reason share one sentence.
+  const byStop = new Map<string, string[]>();
+  for (const s of servers.filter((each) => each.stopped)) {
+    const key = `${thousands(s.stopped!.level)}: ${s.stopped!.reason}`;
+    byStop.set(key, [...(byStop.get(key) ?? []), s.label]);
+  }
+  const stopped = [...byStop].map(([stop, labels]) => `${labels.join(', ')} stopped at ${stop}.`);
   out.push(
     '### A million connections, on paper',
     '',

@@ -71,7 +71,9 @@ function cellOf(m: Measured, column: AnyColumn): Cell | undefined {
   }
   const summary = metricOf(m, column.metric);
   if (!summary) return undefined;
-  return { summary, ...(column.metric === 'loadGenCorePct' && saturated(m) ? { text: '⚠' } : {}) };
+  if (column.metric === 'loadGenCorePct' && saturated(m)) return { summary, text: '⚠' };
+  // A column nothing is ranked by shows the runs' median alone (their spread is in the JSON).
+  return column.better ? { summary } : { text: formatValue(summary.median, column.unit) };
 }
 
 /**
@@ -164,14 +166,16 @@ function summaryColumn(results: BenchResults, id: ScenarioId, cellPick: (s: Scen
     if (!scenario || !cell) return undefined;
     const m = { target, result: scenario.results.find((r) => r.target === target.id && r.cell === cell.key) };
     const summary = m.result?.status === 'ok' ? metricOf(m, metric) : undefined;
-    if (!summary) return m.result && (m.result.status === 'cannot' || m.result.status === 'not-attempted') ? { text: 'not held' } : undefined;
+    if (!summary) return m.result?.status === 'cannot' ? { text: 'not held' } : m.result?.status === 'not-attempted' ? { text: 'not attempted' } : undefined;
     return { summary, ...(starved(m) ? { starved: true, text: '(starved)' } : {}), ...(saturated(m) ? { saturated: true, ...(metric.endsWith('PerSec') ? { text: '⚠' } : {}) } : {}) };
   };
 }
 
 /** The Summary's columns: one figure per scenario that carries its lesson, at the cell that shows it best. */
 function summary(results: BenchResults): Table {
-  const last = (s: ScenarioResult) => s.cells.at(-1);
+  // The most connections any server held: a level the machine did not allow (a descriptor limit
+  // it cannot raise) would be a column of "not attempted".
+  const mostHeld = (s: ScenarioResult) => [...s.cells].reverse().find((cell) => s.results.some((r) => r.cell === cell.key && r.status === 'ok'));
   const echoCell = (s: ScenarioResult) => headlineCell(s, results);
   const columns: { column: KitColumn; cell: (t: TargetInfo) => Cell | undefined }[] = [];
   const add = (id: ScenarioId, header: (cell: CellSpec) => string, pick: (s: ScenarioResult) => CellSpec | undefined, metric: MetricName, unit: KitColumn['unit'], better: 'higher' | 'lower', explain: string) => {
@@ -181,8 +185,8 @@ function summary(results: BenchResults): Table {
     columns.push({ column: { header: header(cell), unit, better, ...(unit === 'rate' ? { throughput: true } : {}), explain }, cell: summaryColumn(results, id, pick, metric) });
   };
   add('echo', (c) => `CPU µs/round trip, ${c.title}`, echoCell, 'cpuUsPerUnit', 'cpuUs', 'lower', "server CPU per echoed round trip (raw echo): what the model costs, fair whoever set the pace");
-  add('idle', (c) => `CPU µs/busy round trip, ${c.title.split(' + ')[0]}`, last, 'cpuUsPerUnit', 'cpuUs', 'lower', 'the same beside the most idle connections: what idle clients cost a busy server');
-  add('capacity', (c) => `memory/idle conn, ${c.title}`, last, 'bytesPerConnection', 'bytes', 'lower', "growth of the server tree's memory per idle connection held (PSS)");
+  add('idle', (c) => `CPU µs/busy round trip, ${c.title.split(' + ')[0]}`, mostHeld, 'cpuUsPerUnit', 'cpuUs', 'lower', 'the same beside the most idle connections: what idle clients cost a busy server');
+  add('capacity', (c) => `memory/idle conn, ${c.title}`, mostHeld, 'bytesPerConnection', 'bytes', 'lower', "growth of the server tree's memory per idle connection held (PSS)");
   add('cpu', () => 'CPU-bound req/s, all cores', (s) => s.cells[0], 'requestsPerSec', 'rate', 'higher', 'HTTP requests that each spin the CPU, with every core allowed');
   add('churn', () => 'connections/s', (s) => s.cells[0], 'connectionsPerSec', 'rate', 'higher', 'connect, one echo, close, over and over');
   return {
@@ -235,7 +239,12 @@ function section(scenario: ScenarioResult, number: number, results: BenchResults
   out.push(...scenarioFindings(scenario, results).map((f) => `- ${say(f)}`), '');
   const chart = charts.find((c) => c.name === scenario.id || (scenario.id === 'capacity' && c.name === 'capacity'));
   if (chart) out.push(`![${chart.title}](bench-${chart.name}.svg)`, '');
-  for (const cell of scenario.cells) {
+  // Levels no server reached (every one stopped below it, or the machine did not allow it) are
+  // one line, not a table of "not attempted".
+  const reached = scenario.cells.filter((cell) => scenario.results.some((r) => r.cell === cell.key && r.status !== 'not-attempted'));
+  const unreached = scenario.cells.filter((cell) => !reached.includes(cell));
+  if (unreached.length > 0) out.push(`Not attempted by any server: ${unreached.map((cell) => cell.title).join(', ')} (each server's row at the level before says why it stopped there).`, '');
+  for (const cell of reached) {
     const table = cellTable(scenario, cell, results.targets);
     out.push(`### ${cell.title}`, '', renderTable(withoutZeroColumns(table)), '');
     // Notes grouped by what they say (their figures in parentheses left to the JSON): one line each.
