@@ -33,8 +33,10 @@ function spin(iterations: number, seed: number): number {
 }
 
 /**
- * Measures how many `spin` iterations run per microsecond. Takes the fastest of several rounds:
- * the first rounds include JIT compilation, and a slower round only means something else ran.
+ * Measures how many `spin` iterations run per microsecond of CPU. Each round is timed by the CPU
+ * the process spent (getrusage), not the clock: on a busy machine a round the scheduler preempts
+ * takes longer by the clock, and work calibrated by it would burn too little CPU. Takes the
+ * fastest of several rounds: the first ones include JIT compilation (and the compiler's threads).
  */
 export function calibrateWork(): number {
   // 2 million iterations is a few milliseconds: long enough to dwarf timer resolution, short
@@ -42,12 +44,12 @@ export function calibrateWork(): number {
   const iterations = 2_000_000;
   let best = Infinity;
   for (let round = 0; round < 5; round++) {
-    const start = process.hrtime.bigint();
+    const start = process.cpuUsage();
     workSink ^= spin(iterations, round);
-    const elapsedNs = Number(process.hrtime.bigint() - start);
-    best = Math.min(best, elapsedNs);
+    const spent = process.cpuUsage(start);
+    best = Math.min(best, spent.user + spent.system);
   }
-  return iterations / (best / 1000);
+  return iterations / Math.max(best, 1);
 }
 
 /** Burns about `spec.workUs` microseconds of CPU. `seed` varies the input, e.g. a payload length. */
