@@ -69,7 +69,10 @@ function echo(scenario: ScenarioResult | undefined, targets: readonly string[]):
 function idle(scenario: ScenarioResult | undefined, targets: readonly string[]): Record<string, string> {
   const out: Record<string, string> = {};
   if (!scenario || scenario.cells.length < 2) return out;
-  const cells = [...scenario.cells].sort((a, b) => a.params.idle! - b.params.idle!);
+  // The most idle connections any server held: a level the machine did not allow has no figures.
+  const held = (cell: CellSpec) => scenario.results.some((r) => r.cell === cell.key && r.status === 'ok');
+  const cells = [...scenario.cells].sort((a, b) => a.params.idle! - b.params.idle!).filter(held);
+  if (cells.length < 2) return out;
   const [fewest, most] = [cells[0]!, cells.at(-1)!];
   const count = (cell: CellSpec) => formatValue(cell.params.idle!, 'count');
   perTarget(
