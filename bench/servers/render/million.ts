@@ -129,7 +129,8 @@ export function idleParagraphs(scenario: ScenarioResult, results: BenchResults):
   // Servers that stopped at the same level for the same reason share one sentence.
   const byStop = new Map<string, string[]>();
   for (const s of servers.filter((each) => each.stopped)) {
-    const key = `${thousands(s.stopped!.level)}: ${s.stopped!.reason}`;
+    // The reason without its closing explanation of the model's limit: the tables above give it.
+    const key = `${thousands(s.stopped!.level)}: ${s.stopped!.reason.replace(/ \((?:[^()]|\([^()]*\))*\)$/, '')}`;
     byStop.set(key, [...(byStop.get(key) ?? []), s.label]);
   }
   const stopped = [...byStop].map(([stop, labels]) => `${labels.join(', ')} stopped at ${stop}.`);

@@ -7,7 +7,7 @@
 
 import { barChart, type Chart } from '../../kit/chart.js';
 import type { Page } from '../../kit/experiment.js';
-import { columnFindings, say, type Finding } from '../../kit/findings.js';
+import { capital, columnFindings, say, type Finding } from '../../kit/findings.js';
 import { formatValue } from '../../kit/format.js';
 import { summarize, type Summary } from '../../kit/stats.js';
 import { renderColumnNotes, renderTable, type Cell, type Column as KitColumn, type Row, type Table } from '../../kit/table.js';
@@ -244,7 +244,13 @@ function section(scenario: ScenarioResult, number: number, results: BenchResults
   const reached = scenario.cells.filter((cell) => scenario.results.some((r) => r.cell === cell.key && r.status !== 'not-attempted'));
   const unreached = scenario.cells.filter((cell) => !reached.includes(cell));
   if (unreached.length > 0) out.push(`Not attempted by any server: ${unreached.map((cell) => cell.title).join(', ')} (each server's row at the level before says why it stopped there).`, '');
-  for (const cell of reached) {
+  // The headline cell (the one the findings and the chart speak of) gets the whole table; the
+  // others one table together, with the figure that carries their lesson: the model's CPU per
+  // unit (the whole tables are in the JSON).
+  const headline = headlineCell(scenario, results);
+  const others = reached.filter((cell) => cell !== headline);
+  if (headline && others.length > 0) out.push(...otherCells(scenario, others, results.targets));
+  for (const cell of headline ? [headline] : reached) {
     const table = cellTable(scenario, cell, results.targets);
     out.push(`### ${cell.title}`, '', renderTable(withoutZeroColumns(table)), '');
     // Notes grouped by what they say (their figures in parentheses left to the JSON): one line each.
@@ -257,6 +263,31 @@ function section(scenario: ScenarioResult, number: number, results: BenchResults
   }
   out.push(...(PARAGRAPHS[scenario.id]?.(scenario, results) ?? []));
   return out;
+}
+
+/** One table of the scenario's other cells: per cell, its CPU per unit (or its first ranked column). */
+function otherCells(scenario: ScenarioResult, cells: readonly CellSpec[], targets: readonly TargetInfo[]): string[] {
+  const columns = shownColumns(scenario.id, scenario);
+  const column = columns.find((c) => c.metric === 'cpuUsPerUnit') ?? columns.find((c) => c.better);
+  if (!column) return [];
+  const rows = new Map<string, Row>();
+  const table: Table = {
+    columns: cells.map((cell) => kitColumn({ ...column, header: cell.title })),
+    rows: [],
+  };
+  for (const [i, cell] of cells.entries()) {
+    for (const m of measuredIn(scenario, cell, targets)) {
+      const row = rows.get(m.target.id) ?? { label: m.target.label, cells: cells.map(() => undefined) };
+      const cellsOf = [...row.cells];
+      // A level not held keeps what was measured, said so and never ranked, as in its own table.
+      const notHeld = m.result?.status === 'cannot' && m.result.runs.length > 0;
+      const status = statusText(m.result);
+      const figure = cellOf(m, column);
+      cellsOf[i] = notHeld && figure ? { ...figure, text: '(cannot hold)' } : status ? { text: status.split(':')[0]! } : figure;
+      rows.set(m.target.id, { ...row, cells: cellsOf, ...(starved(m) || notHeld || row.starved ? { starved: true } : {}) });
+    }
+  }
+  return ['### The other cells', '', `${capital(column.header)} in each:`, '', renderTable({ ...table, rows: [...rows.values()] }), ''];
 }
 
 /** A column that reads "0" in every row (no errors, no connection without a share) says it once, under the table. */
