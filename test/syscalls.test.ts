@@ -132,7 +132,8 @@ for (const lab of LABS.filter((l) => oneEventLoop(l.traits)).slice(0, 1)) {
       const roundTrips = workload.connections * workload.roundTrips;
       expect(counts.roundTrip.units).toBe(roundTrips);
       expect(calls('read')).toBeGreaterThanOrEqual(roundTrips);
-      expect(calls('write')).toBeGreaterThanOrEqual(roundTrips);
+      // libuv writes one echo with writev when two pieces of it were queued together: either call.
+      expect(calls('write') + calls('writev')).toBeGreaterThanOrEqual(roundTrips);
       // One wait may serve every ready socket, but never fewer than one wait per round of all four.
       expect(calls('epoll_wait') + calls('epoll_pwait')).toBeGreaterThanOrEqual(workload.roundTrips / 4);
       expect(counts.connection.calls.accept4?.calls ?? 0).toBeGreaterThanOrEqual(workload.churn);
