@@ -249,7 +249,6 @@ function section(scenario: ScenarioResult, number: number, results: BenchResults
   // unit (the whole tables are in the JSON).
   const headline = headlineCell(scenario, results);
   const others = reached.filter((cell) => cell !== headline);
-  if (headline && others.length > 0) out.push(...otherCells(scenario, others, results.targets));
   for (const cell of headline ? [headline] : reached) {
     const table = cellTable(scenario, cell, results.targets);
     out.push(`### ${cell.title}`, '', renderTable(withoutZeroColumns(table)), '');
@@ -261,6 +260,7 @@ function section(scenario: ScenarioResult, number: number, results: BenchResults
     }
     if (byNote.size) out.push(...[...byNote].map(([note, labels]) => `- ${note}: ${labels.join(', ')}.`), '');
   }
+  if (headline && others.length > 0) out.push(...otherCells(scenario, others, results.targets));
   out.push(...(PARAGRAPHS[scenario.id]?.(scenario, results) ?? []));
   return out;
 }
