@@ -279,6 +279,8 @@ describe.each(fileCases().filter(({ lab }) => lab.variant === lab.info.variants[
     // The one file in flight (and what lab 02's child opens meanwhile: a Node process's own descriptors).
     const perClient = lab.traits.children ? 40 : 4;
     expect(most - before, `descriptors held for one client (before ${before}, most ${most})`).toBeLessThanOrEqual(perClient);
+    // Gone before the stop: a client that never reads would hold the shutdown to its deadline (5 s).
+    client.destroy();
     await stopCleanly(server);
   });
 });
