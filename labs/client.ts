@@ -7,8 +7,7 @@
  */
 
 import net from 'node:net';
-import yargs from 'yargs';
-import { hideBin } from 'yargs/helpers';
+import { hideBin, yargs } from '../shared/yargs.js';
 import { DEFAULTS, given, strictly } from '../shared/cli.js';
 import { exitOnUserError, UserError } from '../shared/errors.js';
 

@@ -9,8 +9,7 @@
  * Usage: node dist/labs/probe.js [--host 127.0.0.1] [--port 8080] [--kind echo] [--deadline-ms 1000]
  */
 
-import yargs from 'yargs';
-import { hideBin } from 'yargs/helpers';
+import { hideBin, yargs } from '../shared/yargs.js';
 import { DEFAULTS, given, oneOf, strictly } from '../shared/cli.js';
 import { exitOnUserError, UserError } from '../shared/errors.js';
 import { probe, probeLine, PROBE_KINDS, type ProbeKind } from '../shared/probe.js';

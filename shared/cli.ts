@@ -5,8 +5,8 @@
  * shutdown behaviour are the same in every lab by construction.
  */
 
-import yargs, { type Argv as Parser, type Options } from 'yargs';
-import { hideBin } from 'yargs/helpers';
+import type { Argv as Parser, Options } from 'yargs';
+import { hideBin, yargs } from './yargs.js';
 import { exitOnUserError, UserError } from './errors.js';
 import type { Lab, LabInfo, RunningServer, ServerOptions } from './lab.js';
 import { openRoot } from './file-open.js';

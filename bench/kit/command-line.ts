@@ -9,7 +9,8 @@
  */
 
 import path from 'node:path';
-import yargs, { type Options } from 'yargs';
+import type { Options } from 'yargs';
+import { yargs } from '../../shared/yargs.js';
 import { strictly } from '../../shared/cli.js';
 import { UserError } from '../../shared/errors.js';
 import { repoRoot } from '../../harness/launch.js';

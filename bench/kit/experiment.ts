@@ -17,7 +17,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { hideBin } from 'yargs/helpers';
+import { hideBin } from '../../shared/yargs.js';
 import { exitOnUserError } from '../../shared/errors.js';
 import { stopAllLabs } from '../../harness/launch.js';
 import { publishFigures, type Figures } from '../readme-figures.js';
