@@ -99,7 +99,9 @@ function summary(report: ChatReport): Table {
   const figure = (t: ChatTarget, value: (run: ChatRun) => number | undefined, mark = false) => {
     const run = runOf(t);
     const v = run && value(run);
-    return v === undefined ? { text: t.failed ? 'failed' : 'not measured' } : { summary: once(v), saturated: capped(run!), ...(mark && capped(run!) ? { text: '⚠' } : {}) };
+    // A run that stopped at a smaller room (a pool of 6 threads holds 6 members) says where; the detail says why.
+    const stopped = t.failedAt && !t.failedAt.slow ? `stopped at ${t.failedAt.members} members` : 'failed';
+    return v === undefined ? { text: t.failed ? stopped : 'not measured' } : { summary: once(v), saturated: capped(run!), ...(mark && capped(run!) ? { text: '⚠' } : {}) };
   };
   return {
     columns: [
