@@ -76,7 +76,6 @@ describe.each(servingCases())('lab %s', ({ start }) => {
     await guard.verify();
     await stopCleanly(lab);
   });
-
 });
 
 describe.each(labCases())('lab %s', ({ start }) => {

@@ -6,7 +6,7 @@
  *              than BODY_MARGIN over its peak while the same body arrives in one piece.
  *   hostile 2  chat: one member floods the room with 100-byte lines (40 MiB, for at most
  *              FLOOD_MS) while another reads slowly; the server tree's RSS grows by less than
- *              floodMargin (24 MiB, and 12 MiB more per process in the tree). Labs 02 and 06 relay the room over an IPC channel or postMessage, which
+ *              floodMargin (24 MiB, and 16 MiB more per process in the tree). Labs 02 and 06 relay the room over an IPC channel or postMessage, which
  *              have no flow control: the flooder was read without limit (hundreds of MB) until
  *              the relay counted what was on its way (shared/room.ts).
  *   hostile 5  chat: a message's control bytes reach the other members as visible escapes, so no
