@@ -16,7 +16,7 @@ import { readdirSync, readFileSync, rmSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { exercise, filesRoot } from '../bench/harden/workload.js';
 import { repoRoot, stopAllLabs } from '../harness/launch.js';
 import { processTree } from '../harness/processes.js';
@@ -104,7 +104,13 @@ describe.runIf(unavailable === undefined)('what a sandboxed process is refused',
   });
 
   it('--deny kill: the first refused call kills the process with SIGSYS', async () => {
-    const error = await run(process.execPath, [path.join(repoRoot, 'dist', 'bench', 'harden', 'refusal.js'), '--deny', 'kill']).then(() => undefined, (e: { signal?: string }) => e);
+    // Its scratch folder is made here: the killed process cannot say where its own was.
+    const scratch = mkdtempSync(path.join(os.tmpdir(), 'iolab-refusal-'));
+    onTestFinished(() => rmSync(scratch, { recursive: true, force: true }));
+    const error = await run(process.execPath, [path.join(repoRoot, 'dist', 'bench', 'harden', 'refusal.js'), '--deny', 'kill', '--scratch', scratch]).then(
+      () => undefined,
+      (e: { signal?: string }) => e,
+    );
     expect(error?.signal).toBe('SIGSYS');
   });
 });

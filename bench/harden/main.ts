@@ -62,12 +62,22 @@ async function script<T>(name: string, args: string[]): Promise<T> {
  * (SIGABRT). That is the exec's outcome; the other attempts are asked again without it.
  */
 async function refusal(args: string[]): Promise<Refusals> {
+  // Each attempt's scratch folder is made here, so that it is removed even when the exec kills
+  // the process that would print it.
+  const attempt = async (extra: string[]) => {
+    const scratch = mkdtempSync(path.join(os.tmpdir(), 'iolab-refusal-'));
+    try {
+      return await script<Refusals>('refusal', [...args, ...extra, '--scratch', scratch]);
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
+  };
   try {
-    return await script<Refusals>('refusal', args);
+    return await attempt([]);
   } catch (error) {
     const { signal } = error as { signal?: string | null };
     if (!signal) throw error;
-    return { ...(await script<Refusals>('refusal', [...args, '--no-exec'])), exec: `killed by ${signal}` };
+    return { ...(await attempt(['--no-exec'])), exec: `killed by ${signal}` };
   }
 }
 

@@ -18,8 +18,9 @@
  * `--no-exec` leaves the exec out: where a list lets fork through but not the wait that follows
  * it, libuv aborts the whole process inside the spawn (the caller then says so, and asks again).
  *
- * Usage: node dist/bench/harden/refusal.js [--deny kill] [--no-tsync] [--no-exec] [--lab ID --protocol P [--child]]; the
- * last line printed is a scratch folder for the caller to remove (the sandboxed process can no longer).
+ * Usage: node dist/bench/harden/refusal.js [--deny kill] [--no-tsync] [--no-exec] [--lab ID --protocol P [--child]]
+ * [--scratch DIR]; the last line printed is the scratch folder, for the caller to remove (the sandboxed process can no
+ * longer): DIR, or one it made.
  */
 
 import { execFileSync } from 'node:child_process';
@@ -45,17 +46,18 @@ const outcome = (error: unknown): Outcome => (error as NodeJS.ErrnoException).co
 
 async function main(): Promise<void> {
   const deny: Deny = process.argv.includes('kill') ? 'kill' : 'eperm';
-  // Made before the sandbox: afterwards there is no mkdtemp to make it with.
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'iolab-refusal-'));
+  const flag = (name: string) => {
+    const at = process.argv.indexOf(name);
+    return at < 0 ? undefined : process.argv[at + 1];
+  };
+  // Made before the sandbox: afterwards there is no mkdtemp to make it with. A caller that gives
+  // --scratch owns the folder, and removes it even when the exec takes this process down.
+  const dir = flag('--scratch') ?? mkdtempSync(path.join(os.tmpdir(), 'iolab-refusal-'));
   // A thread-pool call first, so libuv's pool threads exist before the filter, as a lab's may.
   await mkdir(path.join(dir, 'before'));
   // Node opens its stdout stream on first use; opened under the filter (a socket from a parent's
   // execFile is set up with calls NODE_RUNTIME lacks) its writes would be lost without a word.
   void process.stdout;
-  const flag = (name: string) => {
-    const at = process.argv.indexOf(name);
-    return at < 0 ? undefined : process.argv[at + 1];
-  };
   const lab = flag('--lab');
   const protocol = (flag('--protocol') ?? 'echo') as ProtocolName;
   const names = !lab ? NODE_RUNTIME : process.argv.includes('--child') ? childAllowList(labInfo(lab), { protocol }) : allowList(labInfo(lab), protocol);
