@@ -13,7 +13,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
-import { repoRoot, startLab, stopAllLabs } from '../../harness/launch.js';
+import { repoRoot, startLab, stopAllLabs, type LabProcess } from '../../harness/launch.js';
 import { listenQueue } from '../../harness/sockets.js';
 import { roundTrip, stopCleanly } from '../../test/helpers/exchange.js';
 import { closeAllClients, connect, type Client } from '../../test/helpers/tcp.js';
@@ -61,15 +61,22 @@ function steadyThreads(pid: number): Promise<number> {
   }, 20_000, 'the thread count to hold still');
 }
 
+/**
+ * The steady thread count after one client has come and gone: the first client makes the process
+ * start what stays for its lifetime (Node's own helper threads).
+ */
+async function warmedThreads(lab: LabProcess): Promise<number> {
+  const warm = await connect(lab.port);
+  expect(await roundTrip(warm, 'warm\n')).toBe('warm\n');
+  warm.socket.end();
+  await warm.waitForEnd();
+  return steadyThreads(lab.pid);
+}
+
 describe('lab 08, per connection', () => {
   it('5 clients add exactly 5 threads, each asleep in read(); they are gone within 5 s of the clients leaving', async () => {
     const lab = await startLab(LAB.id, ['--quiet', '--threads', 'per-connection']);
-    // One client first: the process starts what stays for its lifetime (Node's own helper threads).
-    const warm = await connect(lab.port);
-    expect(await roundTrip(warm, 'warm\n')).toBe('warm\n');
-    warm.socket.end();
-    await warm.waitForEnd();
-    const baseline = await steadyThreads(lab.pid);
+    const baseline = await warmedThreads(lab);
 
     const clients: Client[] = [];
     for (let i = 0; i < 5; i++) clients.push(await connect(lab.port));
@@ -112,11 +119,7 @@ describe('lab 08, per connection', () => {
 describe('lab 08, prethreaded', () => {
   it('--threads 2: the thread count never moves; client 3 waits in the accept queue and is answered only when one of the first 2 leaves', async () => {
     const lab = await startLab(LAB.id, ['--quiet', '--threads', '2']);
-    const warm = await connect(lab.port);
-    expect(await roundTrip(warm, 'warm\n')).toBe('warm\n');
-    warm.socket.end();
-    await warm.waitForEnd();
-    const baseline = await steadyThreads(lab.pid);
+    const baseline = await warmedThreads(lab);
     expect(readdirSync(`/proc/${lab.pid}/task`).filter((tid) => readFileSync(`/proc/${lab.pid}/task/${tid}/comm`, 'utf8').startsWith('lab08 pool')).length).toBe(2);
 
     const first = await connect(lab.port);
